@@ -1,0 +1,153 @@
+"""The command line: ``python -m recsys_core COMMAND`` (thin: parse, call services, print).
+
+Errors a user can cause (:class:`~recsys_core.errors.RecsysError`) end with exit code 2 and
+one plain message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from recsys_core.errors import ConfigError, RecsysError
+
+app = typer.Typer(
+    name="recsys_core",
+    help="E-commerce recommendation lab: datasets, validation, training and evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="Column mapping CANONICAL=FILE_COLUMN, e.g. --map user_id=CustomerID (repeatable).",
+    ),
+]
+EventMapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--event-map",
+        help="Event-name mapping FILE_NAME=CANONICAL, e.g. --event-map buy=purchase (repeatable).",
+    ),
+]
+
+
+def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, str]:
+    """Turn ``["a=b", ...]`` into a dict, with a clear error for malformed pairs."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{what} {pair!r} must look like NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def echo_json(payload: Any, out: Path | None = None) -> None:
+    """Print JSON to stdout, or write it to ``out`` atomically."""
+    text = json.dumps(payload, indent=2, default=str, allow_nan=True)
+    if out is None:
+        typer.echo(text)
+        return
+    from recsys_core.io_utils import atomic_write_text
+
+    atomic_write_text(out, text + "\n")
+    typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+def datasets(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the built-in datasets with their event, user and item counts."""
+    from recsys_core.data.builtin import BUILTIN_DATASETS, load_dataset
+
+    rows = []
+    for name, entry in BUILTIN_DATASETS.items():
+        summary = load_dataset(name).summary()
+        rows.append(
+            {
+                "name": name,
+                "kind": entry.kind,
+                "description": entry.description,
+                "licence": entry.licence,
+                "events": summary["events"],
+                "users": summary["users"],
+                "items": summary["items"],
+                "events_by_type": summary["events_by_type"],
+                "first_event": summary.get("first_event"),
+                "last_event": summary.get("last_event"),
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    typer.echo(f"{'name':<15}{'kind':<11}{'events':>11}{'users':>9}{'items':>8}  description")
+    for r in rows:
+        typer.echo(
+            f"{r['name']:<15}{r['kind']:<11}{r['events']:>11,}{r['users']:>9,}{r['items']:>8,}"
+            f"  {r['description']}"
+        )
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet event log.")],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="auto | events | online-retail | retailrocket"),
+    ] = "auto",
+    column_map: MapOption = None,
+    event_map: EventMapOption = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of a CSV file.")] = "utf-8",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Check that an event log can be used; exit 2 with one clear message when it cannot."""
+    from recsys_core.data.loaders import load_event_file
+
+    ds = load_event_file(
+        path,
+        fmt=fmt,
+        column_map=parse_pairs(column_map, "column mapping"),
+        event_map=parse_pairs(event_map, "event mapping"),
+        encoding=encoding,
+    )
+    summary = ds.summary()
+    summary["notes"] = list(ds.notes)
+    if as_json:
+        echo_json(summary)
+        return
+    typer.echo(
+        f"OK: {path} is usable: {summary['events']:,} events, {summary['users']:,} users, "
+        f"{summary['items']:,} items."
+    )
+    by_type = ", ".join(f"{k} {v:,}" for k, v in summary["events_by_type"].items())
+    typer.echo(f"events by type: {by_type}")
+    if ds.has_timestamps:
+        typer.echo(f"period: {summary['first_event']} .. {summary['last_event']}")
+    for note in ds.notes:
+        typer.echo(f"note: {note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code (2 for errors a user can cause)."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except RecsysError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

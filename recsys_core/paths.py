@@ -1,0 +1,23 @@
+"""Where the lab reads shipped data and writes its state.
+
+All state (models, databases, keys, backups) lives under ``$RECSYS_HOME``, default
+``.recsys/`` in the working directory. Shipped data lives in the repository's ``data/``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The repository root (the folder that holds ``recsys_core/`` and ``data/``).
+PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
+
+#: Shipped data files (the Online Retail parquet and its licence note).
+DATA_DIR: Path = PROJECT_ROOT / "data"
+
+
+def recsys_home() -> Path:
+    """Return the state folder, ``$RECSYS_HOME`` or ``./.recsys``, creating it if needed."""
+    home = Path(os.environ.get("RECSYS_HOME", ".recsys")).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    return home

@@ -1,0 +1,178 @@
+"""Train/test splits of an event log.
+
+* :func:`temporal_split` — everything before a cutoff trains, the test period follows (by
+  default the last 30 days). Test users must have events before the cutoff; test events of
+  users without any history are kept aside as ``cold_test`` (so nothing is lost).
+* :func:`random_split` — for logs without timestamps: a seeded per-user random hold-out.
+
+Both return a :class:`Split` whose ``train``, ``test`` and ``cold_test`` together hold each
+input row exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from recsys_core.columns import Columns
+from recsys_core.errors import DataValidationError
+
+SplitMethod = Literal["temporal", "random"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train/test split with its provenance.
+
+    Attributes
+    ----------
+    train, test:
+        Event logs (canonical columns). Every user in ``test`` has events in ``train``.
+    cold_test:
+        Test-period events of users with no training history (not scored; kept so that
+        ``len(train) + len(test) + len(cold_test)`` equals the input).
+    method:
+        ``temporal`` or ``random``.
+    cutoff:
+        First instant of the test period (temporal only).
+    """
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    method: SplitMethod
+    cutoff: pd.Timestamp | None = None
+    cold_test: pd.DataFrame = field(default_factory=pd.DataFrame)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def test_users(self) -> np.ndarray:
+        """Distinct users with test events (all have training history)."""
+        return np.asarray(pd.unique(self.test[Columns.USER].astype(str)), dtype=object)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description (the ``split`` block of the evaluate JSON)."""
+        out: dict[str, Any] = {
+            "method": self.method,
+            "cutoff": None if self.cutoff is None else str(self.cutoff),
+            "test_users": int(len(self.test_users)),
+            "train_events": int(len(self.train)),
+            "test_events": int(len(self.test)),
+            "cold_test_events": int(len(self.cold_test)),
+        }
+        out.update(self.params)
+        if self.method == "random":
+            out["note"] = "no timestamps: seeded per-user random split, not a time-based one"
+        return out
+
+
+def temporal_split(
+    events: pd.DataFrame,
+    *,
+    test_days: float = 30,
+    cutoff: str | pd.Timestamp | None = None,
+    test_events: tuple[str, ...] | None = None,
+) -> Split:
+    """Split at a cutoff: events before it train, events from it on test.
+
+    Parameters
+    ----------
+    events:
+        Canonical log with a ``timestamp`` column.
+    test_days:
+        Length of the test period, counted back from the last event, when ``cutoff`` is not
+        given. The cutoff is the midnight on or before ``last_event - test_days``.
+    cutoff:
+        Explicit first instant of the test period.
+    test_events:
+        Event types that count as test interactions (e.g. ``("purchase",)``). Other test-period
+        events stay in ``test`` too but the evaluator decides what is relevant; this only
+        decides which users count as test users (those with at least one such event).
+
+    Raises
+    ------
+    DataValidationError
+        Without timestamps, or when the cutoff leaves no training or no test events.
+    """
+    if Columns.TIMESTAMP not in events.columns:
+        raise DataValidationError(
+            "a temporal split needs a 'timestamp' column; this log has none, use the random split"
+        )
+    ts = events[Columns.TIMESTAMP]
+    if cutoff is None:
+        cut = (ts.max() - pd.Timedelta(days=test_days)).normalize()
+    else:
+        cut = pd.Timestamp(cutoff)
+    before = (ts < cut).to_numpy()
+    train = events[before]
+    after = events[~before]
+    if train.empty or after.empty:
+        raise DataValidationError(
+            f"the cutoff {cut} leaves {len(train)} training and {len(after)} test events; the "
+            f"log runs from {ts.min()} to {ts.max()}. Choose a cutoff inside that period."
+        )
+    known = set(pd.unique(train[Columns.USER].astype(str)))
+    after_users = after[Columns.USER].astype(str)
+    has_history = after_users.isin(known).to_numpy()
+    if test_events is not None:
+        qualifying = set(
+            after_users[(after[Columns.EVENT].isin(test_events)).to_numpy() & has_history]
+        )
+        has_history = has_history & after_users.isin(qualifying).to_numpy()
+    test = after[has_history]
+    cold = after[~has_history]
+    return Split(
+        train=train,
+        test=test,
+        cold_test=cold,
+        method="temporal",
+        cutoff=cut,
+        params={"test_days": test_days},
+    )
+
+
+def random_split(
+    events: pd.DataFrame, *, test_fraction: float = 0.2, seed: int = 42, min_events: int = 2
+) -> Split:
+    """Hold out a random ``test_fraction`` of each user's events (seeded).
+
+    Users with fewer than ``min_events`` events stay wholly in training. Every user with a
+    test event keeps at least one training event.
+    """
+    if not 0 < test_fraction < 1:
+        raise DataValidationError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    users = events[Columns.USER].astype(str).to_numpy()
+    n = len(events)
+    order = rng.permutation(n)
+    # position of each row within its user's shuffled events
+    shuffled_users = users[order]
+    sort = np.argsort(shuffled_users, kind="stable")
+    grouped = shuffled_users[sort]
+    starts = np.r_[0, np.flatnonzero(grouped[1:] != grouped[:-1]) + 1]
+    sizes = np.diff(np.r_[starts, n])
+    pos_in_group = np.arange(n) - np.repeat(starts, sizes)
+    n_test = np.floor(sizes * test_fraction).astype(np.int64)
+    n_test = np.where(sizes >= min_events, np.maximum(n_test, 1), 0)
+    n_test = np.minimum(n_test, sizes - 1)
+    is_test_sorted = pos_in_group < np.repeat(n_test, sizes)
+    is_test = np.zeros(n, dtype=bool)
+    is_test[order[sort]] = is_test_sorted
+    return Split(
+        train=events[~is_test],
+        test=events[is_test],
+        cold_test=events.iloc[0:0],
+        method="random",
+        cutoff=None,
+        params={"test_fraction": test_fraction, "seed": seed},
+    )
+
+
+def split_events(events: pd.DataFrame, **kwargs: Any) -> Split:
+    """Temporal split when the log has timestamps, else the seeded random split."""
+    if Columns.TIMESTAMP in events.columns:
+        return temporal_split(events, **kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if k in ("test_fraction", "seed", "min_events")}
+    return random_split(events, **kwargs)

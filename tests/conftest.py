@@ -1,0 +1,49 @@
+"""Shared fixtures: small real data (a slice of Online Retail, a seeded demo store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recsys_core.paths import DATA_DIR
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test writes lab state into its own temporary $RECSYS_HOME."""
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path_factory.mktemp("recsys_home")))
+
+
+@pytest.fixture(scope="session")
+def online_retail_raw() -> pd.DataFrame:
+    """The raw Online Retail file as shipped (541,909 rows)."""
+    return pd.read_parquet(DATA_DIR / "online_retail.parquet")
+
+
+@pytest.fixture(scope="session")
+def online_retail_slice(online_retail_raw: pd.DataFrame) -> pd.DataFrame:
+    """Raw rows of the first 300 customers (by id) plus some rows without a customer."""
+    raw = online_retail_raw
+    customers = sorted(raw["CustomerID"].dropna().unique())[:300]
+    keep = raw["CustomerID"].isin(customers) | raw.index.isin(raw.index[raw.CustomerID.isna()][:50])
+    return raw[keep].reset_index(drop=True)
+
+
+@pytest.fixture()
+def write_csv(tmp_path: Path) -> Iterator[object]:
+    """Write text (or bytes) to a file in tmp_path and return its path."""
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    yield _write
