@@ -173,6 +173,7 @@ def random_split(
 def split_events(events: pd.DataFrame, **kwargs: Any) -> Split:
     """Temporal split when the log has timestamps, else the seeded random split."""
     if Columns.TIMESTAMP in events.columns:
-        return temporal_split(events, **kwargs)
-    kwargs = {k: v for k, v in kwargs.items() if k in ("test_fraction", "seed", "min_events")}
-    return random_split(events, **kwargs)
+        names = ("test_days", "cutoff", "test_events")
+        return temporal_split(events, **{k: v for k, v in kwargs.items() if k in names})
+    names = ("test_fraction", "seed", "min_events")
+    return random_split(events, **{k: v for k, v in kwargs.items() if k in names})

@@ -322,6 +322,70 @@ def load_event_file(
     return Dataset(ds_name, events, catalog, source=str(path), notes=tuple(notes))
 
 
+#: Trailing words of Online Retail descriptions that are not the product noun.
+_NOT_A_NOUN = frozenset(
+    [
+        "pink",
+        "blue",
+        "red",
+        "white",
+        "black",
+        "green",
+        "ivory",
+        "gold",
+        "silver",
+        "purple",
+        "orange",
+        "yellow",
+        "cream",
+        "brown",
+        "grey",
+        "large",
+        "small",
+        "mini",
+        "jumbo",
+        "medium",
+        "big",
+        "assorted",
+        "design",
+        "set",
+        "sets",
+        "of",
+        "the",
+        "and",
+        "in",
+        "with",
+        "retrospot",
+        "vintage",
+        "asst",
+        "colour",
+        "colours",
+        "love",
+        "heart",
+        "hearts",
+        "christmas",
+        "spot",
+        "spots",
+        "polkadot",
+    ]
+)
+
+
+def _product_noun(title: str) -> str:
+    """A coarse category for an Online Retail item: its last word that names a product.
+
+    'White Hanging Heart T-Light Holder' -> 'Holder', 'Lunch Bag Red Retrospot' -> 'Bag',
+    'Paper Chain Kit 50'S Christmas' -> 'Kit'. A heuristic: the data has no categories.
+    """
+    words = [w.strip(".,'\"()").lower() for w in str(title).split()]
+    for word in reversed(words):
+        if word.isalpha() and len(word) > 2 and word not in _NOT_A_NOUN:
+            if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+                word = word[:-1]
+            return word.title()
+    return "Other"
+
+
 def online_retail_from_frame(
     raw: pd.DataFrame,
     *,
@@ -401,7 +465,7 @@ def online_retail_from_frame(
     catalog[Columns.TITLE] = (
         catalog[Columns.ITEM].map(titles).fillna(catalog[Columns.ITEM]).astype(str).str.title()
     )
-    catalog[Columns.CATEGORY] = catalog[Columns.TITLE].str.split().str[-1].fillna("Other")
+    catalog[Columns.CATEGORY] = catalog[Columns.TITLE].map(_product_noun)
     catalog[Columns.PRICE] = catalog[Columns.ITEM].map(prices.median()).astype(float)
     notes.append(
         f"kept {len(events):,} of {n0:,} rows: dropped cancellations, non-positive quantities "
