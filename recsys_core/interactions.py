@@ -41,7 +41,11 @@ class IdMap:
     def from_values(cls, values: Iterable[object] | pd.Series | np.ndarray) -> IdMap:
         """Build a map from any ids (duplicates allowed); ids are turned into strings."""
         if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
-            cats = values.cat.remove_unused_categories().cat.categories
+            # Count codes rather than remove_unused_categories(), which sorts and copies
+            # the whole column (2-3 s at 10M rows).
+            codes = values.cat.codes.to_numpy()
+            used = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
+            cats = values.cat.categories[used]
             uniq = np.unique(np.asarray(cats.astype(str), dtype=object))
         else:
             arr = pd.Series(
