@@ -136,6 +136,136 @@ def validate(
         typer.echo(f"note: {note}")
 
 
+DatasetOption = Annotated[
+    str | None, typer.Option("--dataset", help="Built-in dataset: online-retail | demo-store.")
+]
+DataOption = Annotated[
+    Path | None, typer.Option("--data", help="Your own CSV / Parquet event log.")
+]
+FormatOption = Annotated[
+    str,
+    typer.Option("--format", help="Format of --data: auto | events | online-retail | retailrocket"),
+]
+
+
+def load_input(
+    dataset: str | None,
+    data: Path | None,
+    *,
+    fmt: str = "auto",
+    column_map: list[str] | None = None,
+    event_map: list[str] | None = None,
+    encoding: str = "utf-8",
+) -> Any:
+    """The dataset named by ``--dataset`` or read from ``--data`` (exactly one of them)."""
+    if (dataset is None) == (data is None):
+        raise ConfigError("give exactly one of --dataset NAME or --data PATH")
+    if dataset is not None:
+        from recsys_core.data.builtin import load_dataset
+
+        return load_dataset(dataset)
+    from recsys_core.data.loaders import load_event_file
+
+    assert data is not None
+    return load_event_file(
+        data,
+        fmt=fmt,
+        column_map=parse_pairs(column_map, "column mapping"),
+        event_map=parse_pairs(event_map, "event mapping"),
+        encoding=encoding,
+    )
+
+
+def stderr_progress(message: str, fraction: float) -> None:
+    """Progress lines on stderr (stdout stays clean for JSON)."""
+    typer.echo(f"[{fraction:4.0%}] {message}", err=True)
+
+
+def parse_models(models: str) -> list[str]:
+    """``"als,itemknn"`` -> ``["als", "itemknn"]`` (``all`` means every model)."""
+    from recsys_core.evaluation import ALL_MODELS
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if names == ["all"]:
+        return list(ALL_MODELS)
+    return names
+
+
+@app.command()
+def evaluate(
+    dataset: DatasetOption = None,
+    data: DataOption = None,
+    models: Annotated[
+        str,
+        typer.Option(help="Comma-separated models: popularity,itemknn,bpr,als,ranker (or 'all')."),
+    ] = "popularity,itemknn,bpr,als",
+    k: Annotated[int, typer.Option("--k", help="Length of each recommendation list.")] = 10,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the result JSON to this file.")
+    ] = None,
+    test_days: Annotated[float, typer.Option(help="Length of the test period in days.")] = 30,
+    cutoff: Annotated[str | None, typer.Option(help="Explicit test-period start.")] = None,
+    filter_seen: Annotated[
+        bool, typer.Option(help="Remove already-bought items from the main lists.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of every model and of the random split.")] = 42,
+    fmt: FormatOption = "auto",
+    column_map: MapOption = None,
+    event_map: EventMapOption = None,
+) -> None:
+    """Fit models on a split of the log and compare them (ranking, beyond-accuracy, calibration)."""
+    from recsys_core.evaluation import EvaluationConfig
+    from recsys_core.evaluation import evaluate as run_evaluation
+
+    ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
+    config = EvaluationConfig(
+        models=parse_models(models),
+        k=k,
+        test_days=test_days,
+        cutoff=cutoff,
+        filter_seen=filter_seen,
+        seed=seed,
+    )
+    result = run_evaluation(ds, config, progress=stderr_progress)
+    typer.echo(format_result(result))
+    if json_out is not None:
+        echo_json(result.to_json(), json_out)
+
+
+def format_result(result: Any) -> str:
+    """A readable table of an :class:`~recsys_core.evaluation.EvaluationResult`."""
+    k = result.k
+    split = result.split
+    lines = [
+        f"dataset {result.dataset}: {split['method']} split"
+        + (f" at {split['cutoff']}" if split.get("cutoff") else "")
+        + f", {split['test_users']:,} test users, k={k}",
+    ]
+    cols = [f"{m}@{k}" for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")]
+    cols += [f"coverage@{k}", f"novelty@{k}", f"diversity@{k}"]
+    header = f"{'model':<11}" + "".join(f"{c:>13}" for c in cols) + f"{'fit s':>8}"
+    lines.append(header)
+    for name, res in result.models.items():
+        vals = "".join(f"{res.metrics.get(c, float('nan')):>13.4f}" for c in cols)
+        lines.append(f"{name:<11}{vals}{res.fit_seconds:>8.1f}")
+    if any(r.new_items_metrics for r in result.models.values()):
+        lines.append("new items only (seen items removed from lists and from relevant sets):")
+        for name, res in result.models.items():
+            if res.new_items_metrics:
+                nd = res.new_items_metrics.get(f"ndcg@{k}", float("nan"))
+                hr = res.new_items_metrics.get(f"hit_rate@{k}", float("nan"))
+                lines.append(f"  {name:<11} ndcg@{k} {nd:.4f}  hit_rate@{k} {hr:.4f}")
+    if result.classifier:
+        c = result.classifier
+        lines.append(
+            f"purchase classifier: AUC {c['auc']:.4f}  log loss {c['logloss']:.4f}  "
+            f"Brier {c['brier']:.4f}  ECE {c['ece']:.4f}"
+        )
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (2 for errors a user can cause)."""
     try:

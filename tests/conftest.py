@@ -47,3 +47,21 @@ def write_csv(tmp_path: Path) -> Iterator[object]:
         return path
 
     yield _write
+
+
+@pytest.fixture(scope="session")
+def small_store() -> object:
+    """A small seeded demo store (300 shoppers, 150 items, ~20k events) as a Dataset."""
+    from recsys_core.data.demo_store import generate_demo_store
+    from recsys_core.data.schema import Dataset
+
+    events, catalog = generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
+    return Dataset("demo-small", events, catalog, source="test fixture")
+
+
+@pytest.fixture(scope="session")
+def small_store_csv(small_store: object, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small demo store's events written as a CSV file."""
+    path = tmp_path_factory.mktemp("store") / "events.csv"
+    small_store.events.to_csv(path, index=False)  # type: ignore[attr-defined]
+    return path

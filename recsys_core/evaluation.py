@@ -1,0 +1,425 @@
+"""Train and evaluate several models on one split, into one result object.
+
+The protocol (see the README): split the log (temporal with a 30-day test period when it has
+timestamps, a seeded per-user split otherwise); test users are users with training history
+and at least one *relevant* event (a purchase, by default) in the test period; their relevant
+items are the items they bought then. Every model is fitted on the training events and
+recommends ``k`` items to every test user. Repurchases count (``filter_seen=False``); the
+"new items only" variant filters seen items from the lists *and* from the relevant sets.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys_core.columns import Columns
+from recsys_core.data.schema import Dataset
+from recsys_core.errors import ConfigError, DataValidationError
+from recsys_core.interactions import EventWeights, InteractionMatrix
+from recsys_core.metrics import (
+    beyond_accuracy_metrics,
+    classifier_metrics,
+    jaccard_overlap,
+    per_user_ranking_metrics,
+    ranking_metrics,
+    reliability_table,
+)
+from recsys_core.split import Split, split_events
+
+#: Models ``evaluate`` knows, in the order they are reported.
+ALL_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
+#: The single-stage recommenders (everything but the two-stage ranker).
+SINGLE_STAGE_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als")
+
+#: Receives a short description of the step and the overall fraction done (0..1).
+ProgressCallback = Callable[[str, float], None]
+
+
+def _no_progress(_message: str, _fraction: float) -> None:
+    return None
+
+
+class EvaluationConfig(BaseModel):
+    """Settings of one evaluation run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = Field(
+        default_factory=lambda: list(SINGLE_STAGE_MODELS),
+        description="Models to fit and compare (popularity, itemknn, bpr, als, ranker).",
+    )
+    k: int = Field(10, ge=1, le=200, description="Length of each recommendation list.")
+    test_days: float = Field(30, gt=0, description="Length of the temporal test period in days.")
+    cutoff: str | None = Field(None, description="Explicit start of the test period (ISO date).")
+    relevant_events: tuple[str, ...] = Field(
+        ("purchase",),
+        description="Test-period events that make an item relevant (falls back to all events "
+        "when the log has none of them).",
+    )
+    filter_seen: bool = Field(
+        False, description="Drop items the user already interacted with from the main lists."
+    )
+    new_items_variant: bool = Field(
+        True, description="Also report the variant with seen items removed from both sides."
+    )
+    weights: EventWeights = Field(
+        default_factory=EventWeights, description="Event weights of the interaction matrix."
+    )
+    model_params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-model hyperparameters, e.g. {'als': {'factors': 64}}.",
+    )
+    seed: int = Field(42, description="Seed for every model and for the random split.")
+    test_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Held-out share per user for the random split."
+    )
+
+
+@dataclass
+class ModelResult:
+    """Everything measured for one model."""
+
+    name: str
+    metrics: dict[str, float]
+    fit_seconds: float
+    recommend_seconds: float
+    model_mb: float
+    params: dict[str, Any]
+    per_user: pd.DataFrame
+    recommendations: pd.DataFrame
+    new_items_metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluationResult:
+    """The outcome of :func:`evaluate`: per-model and per-user metrics plus provenance."""
+
+    dataset: str
+    k: int
+    split: dict[str, Any]
+    models: dict[str, ModelResult]
+    classifier: dict[str, float] | None = None
+    reliability: pd.DataFrame | None = None
+    overlap: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def metrics_table(self) -> pd.DataFrame:
+        """One row per model: every metric, fit and recommend time and model size."""
+        rows = []
+        for name, res in self.models.items():
+            row: dict[str, Any] = {"model": name, **res.metrics}
+            row["fit_seconds"] = res.fit_seconds
+            row["recommend_seconds"] = res.recommend_seconds
+            row["model_mb"] = res.model_mb
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("model")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of ``evaluate --json`` (DESIGN.md), with a few extra keys."""
+        models: dict[str, Any] = {}
+        for name, res in self.models.items():
+            entry: dict[str, Any] = dict(res.metrics)
+            entry["fit_seconds"] = round(res.fit_seconds, 4)
+            entry["recommend_seconds"] = round(res.recommend_seconds, 4)
+            entry["model_mb"] = round(res.model_mb, 4)
+            entry["params"] = res.params
+            if res.new_items_metrics:
+                entry["new_items_only"] = res.new_items_metrics
+            models[name] = entry
+        out: dict[str, Any] = {
+            "dataset": self.dataset,
+            "k": self.k,
+            "split": self.split,
+            "models": models,
+            "classifier": self.classifier,
+            "overlap": self.overlap,
+            "config": self.config,
+            "provenance": self.provenance,
+            "notes": self.notes,
+        }
+        if self.reliability is not None:
+            out["reliability"] = self.reliability.to_dict(orient="records")
+        return _json_safe(out)
+
+    def dumps(self) -> str:
+        """Strict JSON text (NaN becomes null)."""
+        return json.dumps(self.to_json(), indent=2)
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf with None and numpy scalars with Python ones, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def relevant_items(split: Split, relevant_events: Sequence[str]) -> pd.DataFrame:
+    """``user_id, item_id`` pairs that count as hits, deduplicated.
+
+    Falls back to every test event when the log has none of ``relevant_events`` in its
+    test period (e.g. a views-only log).
+    """
+    test = split.test
+    mask = test[Columns.EVENT].isin(list(relevant_events)).to_numpy()
+    chosen = test[mask] if mask.any() else test
+    pairs = pd.DataFrame(
+        {
+            Columns.USER: chosen[Columns.USER].astype(str).to_numpy(),
+            Columns.ITEM: chosen[Columns.ITEM].astype(str).to_numpy(),
+        }
+    )
+    return pairs.drop_duplicates(ignore_index=True)
+
+
+def _seen_pairs(train: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            Columns.USER: train[Columns.USER].astype(str).to_numpy(),
+            Columns.ITEM: train[Columns.ITEM].astype(str).to_numpy(),
+        }
+    ).drop_duplicates(ignore_index=True)
+
+
+def _anti_join(frame: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    keys = [Columns.USER, Columns.ITEM]
+    left = frame.assign(**{c: frame[c].astype(str) for c in keys})
+    merged = left.merge(pairs.assign(_seen=True), on=keys, how="left")
+    return frame[merged["_seen"].isna().to_numpy()]
+
+
+def _rerank(reco: pd.DataFrame) -> pd.DataFrame:
+    reco = reco.sort_values([Columns.USER, Columns.RANK], kind="stable").copy()
+    reco[Columns.RANK] = reco.groupby(Columns.USER, sort=False).cumcount() + 1
+    return reco
+
+
+def _folder_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that decide the numbers (for reproducibility)."""
+    out = {}
+    for pkg in ("numpy", "scipy", "pandas", "scikit-learn", "implicit", "lightgbm", "shap"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def data_checksum(events: pd.DataFrame) -> str:
+    """A SHA-256 over the event log's content (ids, events, timestamps, quantities)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for col in events.columns:
+        values = events[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(str)
+        hashed = pd.util.hash_pandas_object(values, index=False).to_numpy()
+        digest.update(col.encode())
+        digest.update(hashed.tobytes())
+    return digest.hexdigest()
+
+
+def evaluate(
+    dataset: Dataset,
+    config: EvaluationConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> EvaluationResult:
+    """Fit every configured model on one split and measure it.
+
+    Parameters
+    ----------
+    dataset:
+        The event log and catalog.
+    config:
+        Models, ``k``, split and hyperparameters; defaults to :class:`EvaluationConfig`.
+    progress:
+        Called with a message and the fraction done, for progress bars.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model names.
+    DataValidationError
+        A log that leaves no test users.
+    """
+    from recsys_core.models import MODEL_REGISTRY, create_model
+
+    config = config or EvaluationConfig()
+    progress = progress or _no_progress
+    unknown = [m for m in config.models if m not in ALL_MODELS]
+    if unknown:
+        raise ConfigError(f"unknown model(s) {unknown}; choose from {list(ALL_MODELS)}")
+    k = config.k
+    notes = list(dataset.notes)
+
+    progress("splitting the log", 0.0)
+    split = split_events(
+        dataset.events,
+        test_days=config.test_days,
+        cutoff=config.cutoff,
+        test_events=tuple(config.relevant_events),
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+    )
+    relevant = relevant_items(split, config.relevant_events)
+    test_users = np.asarray(pd.unique(relevant[Columns.USER]), dtype=object)
+    if len(test_users) == 0:
+        raise DataValidationError(
+            "the split leaves no test users (users with history and a relevant event in the "
+            "test period); use a longer log or a longer test period"
+        )
+    matrix = InteractionMatrix.from_events(split.train, config.weights)
+    seen = _seen_pairs(split.train)
+    relevant_new = _anti_join(relevant, seen)
+    item_vectors = matrix.matrix.T.tocsr()
+    item_popularity = pd.Series(
+        np.diff((matrix.matrix > 0).astype(np.int8).tocsc().indptr),
+        index=matrix.items.external_ids,
+    )
+    split_info = split.describe()
+    split_info["test_users"] = int(len(test_users))
+    split_info["relevant"] = (
+        f"items each test user had a {'/'.join(config.relevant_events)} event with in the test "
+        "period (repurchases count)"
+    )
+
+    results: dict[str, ModelResult] = {}
+    classifier: dict[str, float] | None = None
+    reliability: pd.DataFrame | None = None
+    n_models = len(config.models)
+    for i, name in enumerate(config.models):
+        base = (i + 0.05) / n_models
+        progress(f"fitting {name}", base)
+        params = dict(config.model_params.get(name, {}))
+        start = time.perf_counter()
+        if name == "ranker":
+            from recsys_core.ranking import TwoStageRanker
+
+            params.setdefault("seed", config.seed)
+            model: Any = TwoStageRanker(**params).fit(
+                split.train, dataset.catalog, cutoff=split.cutoff
+            )
+        else:
+            if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
+                params.setdefault("seed", config.seed)
+            model = create_model(name, **params).fit(matrix)
+        fit_seconds = time.perf_counter() - start
+        progress(f"recommending with {name}", (i + 0.6) / n_models)
+        start = time.perf_counter()
+        reco = model.recommend(list(test_users), k, filter_seen=config.filter_seen)
+        recommend_seconds = time.perf_counter() - start
+        metrics = ranking_metrics(reco, relevant, k)
+        metrics.update(
+            beyond_accuracy_metrics(
+                reco,
+                k,
+                item_popularity=item_popularity,
+                n_users=len(matrix.users),
+                catalog_size=len(matrix.items),
+                item_vectors=item_vectors,
+                item_index=matrix.items,
+            )
+        )
+        new_metrics: dict[str, float] = {}
+        if config.new_items_variant and not config.filter_seen:
+            reco_new = model.recommend(list(test_users), k, filter_seen=True)
+            users_new = relevant_new[Columns.USER].unique()
+            reco_new = reco_new[reco_new[Columns.USER].astype(str).isin(users_new)]
+            new_metrics = ranking_metrics(reco_new, relevant_new, k)
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save(Path(tmp) / name)
+            model_mb = _folder_mb(Path(tmp) / name)
+        if name == "ranker":
+            progress("scoring the purchase classifier", (i + 0.9) / n_models)
+            classifier, reliability = _classifier_block(model, test_users, relevant)
+        results[name] = ModelResult(
+            name=name,
+            metrics=metrics,
+            fit_seconds=fit_seconds,
+            recommend_seconds=recommend_seconds,
+            model_mb=model_mb,
+            params=_params_of(model),
+            per_user=per_user_ranking_metrics(reco, relevant, k),
+            recommendations=reco,
+            new_items_metrics=new_metrics,
+        )
+    overlap = {}
+    names = list(results)
+    for a_i, a in enumerate(names):
+        for b in names[a_i + 1 :]:
+            overlap[f"{a}~{b}"] = jaccard_overlap(
+                results[a].recommendations, results[b].recommendations, k
+            )
+    progress("done", 1.0)
+    if split.method == "random":
+        notes.append("no timestamps: the split is a seeded per-user random split")
+    return EvaluationResult(
+        dataset=dataset.name,
+        k=k,
+        split=split_info,
+        models=results,
+        classifier=classifier,
+        reliability=reliability,
+        overlap=overlap,
+        config=config.model_dump(mode="json"),
+        provenance={
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seed": config.seed,
+            "library_versions": library_versions(),
+            "data_sha256": data_checksum(dataset.events),
+            "events": int(len(dataset.events)),
+        },
+        notes=notes,
+    )
+
+
+def _params_of(model: Any) -> dict[str, Any]:
+    cfg = getattr(model, "config", None)
+    if isinstance(cfg, BaseModel):
+        return cfg.model_dump(mode="json")
+    return {}
+
+
+def _classifier_block(
+    ranker: Any, test_users: np.ndarray, relevant: pd.DataFrame
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """AUC, log loss, Brier and ECE of the ranker's candidates for the test users."""
+    frame = ranker.candidate_frame(list(test_users))
+    keys = pd.MultiIndex.from_frame(relevant[[Columns.USER, Columns.ITEM]].astype(str))
+    cand = pd.MultiIndex.from_arrays(
+        [frame[Columns.USER].astype(str), frame[Columns.ITEM].astype(str)]
+    )
+    y_true = cand.isin(keys).astype(np.int8)
+    y_prob = frame["purchase_probability"].to_numpy(dtype=np.float64)
+    metrics = classifier_metrics(y_true, y_prob)
+    metrics["candidates"] = float(len(frame))
+    metrics["positive_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
+    metrics["candidate_recall"] = float(
+        len(cand[cand.isin(keys)].unique()) / max(len(keys.unique()), 1)
+    )
+    return metrics, reliability_table(y_true, y_prob)

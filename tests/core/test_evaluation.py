@@ -1,0 +1,124 @@
+"""evaluate(): one split, several models, one JSON in the DESIGN.md shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from recsys_core.cli import main
+from recsys_core.evaluation import EvaluationConfig, evaluate, relevant_items
+from recsys_core.split import temporal_split
+
+METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "coverage", "novelty")
+
+
+@pytest.fixture(scope="module")
+def result(small_store):
+    progress: list[tuple[str, float]] = []
+    res = evaluate(
+        small_store,
+        EvaluationConfig(models=["popularity", "itemknn", "als"], k=5),
+        progress=lambda m, f: progress.append((m, f)),
+    )
+    res.progress_seen = progress  # type: ignore[attr-defined]
+    return res
+
+
+def test_json_has_the_design_keys(result) -> None:
+    out = json.loads(result.dumps())
+    assert out["dataset"] == "demo-small" and out["k"] == 5
+    assert out["split"]["method"] == "temporal" and out["split"]["test_users"] > 0
+    for model in ("popularity", "itemknn", "als"):
+        entry = out["models"][model]
+        for metric in METRICS:
+            assert f"{metric}@5" in entry
+        assert entry["fit_seconds"] >= 0 and "diversity@5" in entry
+        assert "new_items_only" in entry
+    assert "library_versions" in out["provenance"] and len(out["provenance"]["data_sha256"]) == 64
+    assert out["classifier"] is None
+    assert set(out["overlap"]) == {"popularity~itemknn", "popularity~als", "itemknn~als"}
+
+
+def test_progress_is_reported_and_reaches_one(result) -> None:
+    fractions = [f for _, f in result.progress_seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_models_beat_popularity_on_a_learnable_store(result) -> None:
+    ndcg = {name: r.metrics["ndcg@5"] for name, r in result.models.items()}
+    assert ndcg["itemknn"] > ndcg["popularity"]
+    assert ndcg["als"] > ndcg["popularity"]
+
+
+def test_per_user_metrics_average_to_the_model_metrics(result, small_store) -> None:
+    res = result.models["itemknn"]
+    assert res.per_user["ndcg@5"].mean() == pytest.approx(res.metrics["ndcg@5"])
+    split = temporal_split(small_store.events, test_days=30, test_events=("purchase",))
+    relevant = relevant_items(split, ("purchase",))
+    assert len(res.per_user) == relevant["user_id"].nunique()
+
+
+def test_metrics_table_has_one_row_per_model(result) -> None:
+    table = result.metrics_table()
+    assert list(table.index) == ["popularity", "itemknn", "als"]
+    assert {"ndcg@5", "fit_seconds", "model_mb"} <= set(table.columns)
+
+
+def test_random_split_without_timestamps(small_store) -> None:
+    from recsys_core.data.schema import Dataset
+
+    events = small_store.events.drop(columns="timestamp")
+    ds = Dataset("no-time", events, small_store.catalog)
+    res = evaluate(ds, EvaluationConfig(models=["popularity"], k=5))
+    assert res.split["method"] == "random"
+    assert any("random split" in n for n in res.notes)
+
+
+def test_cli_evaluate_writes_json(small_store_csv: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "eval.json"
+    code = main(
+        [
+            "evaluate",
+            "--data",
+            str(small_store_csv),
+            "--models",
+            "popularity,als",
+            "--k",
+            "5",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "ndcg@5" in captured.out and "fitting als" in captured.err
+    data = json.loads(out.read_text())
+    assert set(data["models"]) == {"popularity", "als"}
+
+
+def test_cli_evaluate_rejects_unknown_models_and_missing_input(small_store_csv: Path) -> None:
+    assert main(["evaluate", "--data", str(small_store_csv), "--models", "svd"]) == 2
+    assert main(["evaluate"]) == 2
+    assert main(["evaluate", "--dataset", "nope"]) == 2
+
+
+def test_relevant_items_deduplicates_repurchases() -> None:
+    from recsys_core.data.schema import validate_events
+
+    ev = validate_events(
+        pd.DataFrame(
+            {
+                "user_id": ["a", "a", "a", "a"],
+                "item_id": ["x", "y", "y", "y"],
+                "event": ["purchase"] * 4,
+                "timestamp": ["2024-01-01", "2024-03-01", "2024-03-02", "2024-03-03"],
+            }
+        )
+    )
+    split = temporal_split(ev, cutoff="2024-02-01")
+    assert relevant_items(split, ("purchase",)).to_dict("records") == [
+        {"user_id": "a", "item_id": "y"}
+    ]
