@@ -266,6 +266,180 @@ def format_result(result: Any) -> str:
     return "\n".join(lines)
 
 
+@app.command()
+def report(
+    out: Annotated[
+        Path, typer.Option("--out", help="Report file: FILE.html, FILE.pdf or FILE.json.")
+    ],
+    dataset: DatasetOption = None,
+    data: DataOption = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated models (default: popularity,itemknn,bpr,als, plus ranker "
+            "when available)."
+        ),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=200, help="List length.")] = 10,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Earlier `report --out x.json` or `evaluate --json` file to compare."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=0.0, help="Relative drop flagged against --baseline (0.05 = 5%).")
+    ] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of every model and of the random split.")] = 42,
+    fmt: FormatOption = "auto",
+    column_map: MapOption = None,
+    event_map: EventMapOption = None,
+) -> None:
+    """Export an evaluation report; the --out extension picks HTML, PDF or JSON.
+
+    Exit codes: 0 written; 2 unusable input (unknown extension, missing or invalid baseline,
+    bad data); 3 written, but a metric dropped by more than --threshold against --baseline.
+    """
+    from recsys_core import reporting
+    from recsys_core.evaluation import EvaluationConfig
+
+    reporting.format_for_path(out)  # fail fast on an unknown extension
+    old = reporting.load_baseline(baseline) if baseline is not None else None
+    ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
+    names = parse_models(models) if models else reporting.default_models()
+    report_data = reporting.build_report_data(
+        ds,
+        EvaluationConfig(models=names, k=k, seed=seed),
+        stderr_progress,
+        baseline=old,
+        baseline_source=str(baseline) if baseline is not None else None,
+        threshold=threshold,
+    )
+    reporting.write_report(report_data, out)
+    typer.echo("\n".join(reporting.summary_lines(report_data)))
+    typer.echo(f"wrote {out}", err=True)
+    if report_data.regressions():
+        raise typer.Exit(code=3)
+
+
+@app.command()
+def train(
+    dataset: DatasetOption = None,
+    data: DataOption = None,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated models to train (default: all five).")
+    ] = "popularity,itemknn,bpr,als,ranker",
+    engine: Annotated[str, typer.Option(help="Training engine: implicit (Spark: not yet).")] = (
+        "implicit"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of every model.")] = 42,
+    fmt: FormatOption = "auto",
+    column_map: MapOption = None,
+    event_map: EventMapOption = None,
+) -> None:
+    """Train models on every event and save them as a new active version under $RECSYS_HOME."""
+    from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
+
+    if engine != "implicit":
+        raise ConfigError(f"engine {engine!r} is not available; use --engine implicit")
+    ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
+    lab = train_lab(
+        ds, TrainConfig(models=parse_models(models), seed=seed), progress=stderr_progress
+    )
+    path = save_lab(lab)
+    typer.echo(f"trained {', '.join(lab.model_names)} on {ds.name}: version {lab.version}")
+    typer.echo(f"saved to {path}")
+    for note in lab.manifest.get("notes", []):
+        typer.echo(f"note: {note}")
+
+
+ModelVersionOption = Annotated[
+    str | None, typer.Option("--version", help="A trained version (default: the active one).")
+]
+TrainedDatasetOption = Annotated[
+    str | None,
+    typer.Option("--dataset", help="Dataset whose active model to use (default: last trained)."),
+]
+
+
+def _service(dataset: str | None, version: str | None) -> Any:
+    from recsys_core.serving import RecommendationService, load_lab, resolve_version
+
+    return RecommendationService(load_lab(resolve_version(dataset, version)))
+
+
+@app.command()
+def recommend(
+    user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
+    k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
+    model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = (
+        "ranker"
+    ),
+    filter_seen: Annotated[bool, typer.Option(help="Leave out items already bought.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    dataset: TrainedDatasetOption = None,
+    version: ModelVersionOption = None,
+) -> None:
+    """Top-k items for a shopper with titles, scores and purchase probabilities."""
+    if k < 1:
+        raise ConfigError("--k must be at least 1")
+    answer = _service(dataset, version).recommend(user, k, model, filter_seen=filter_seen)
+    if as_json:
+        echo_json(answer)
+        return
+    typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
+    if answer["degraded"]:
+        typer.echo(f"note: {answer['reason']}")
+    for item in answer["items"]:
+        prob = item["purchase_probability"]
+        shown = "   n/a" if prob is None else f"{prob:6.1%}"
+        typer.echo(f"{item['rank']:>3}. {shown}  {item['item_id']:<10} {item['title']}")
+
+
+@app.command()
+def similar(
+    item: Annotated[str, typer.Option("--item", help="The product's id.")],
+    k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
+    model: Annotated[str, typer.Option(help="als | itemknn | bpr | popularity")] = "als",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    dataset: TrainedDatasetOption = None,
+    version: ModelVersionOption = None,
+) -> None:
+    """Items similar to a product."""
+    answer = _service(dataset, version).similar(item, k, model)
+    if as_json:
+        echo_json(answer)
+        return
+    typer.echo(f"similar to {answer['item_id']} {answer['title']} (model {model})")
+    for it in answer["items"]:
+        typer.echo(f"{it['rank']:>3}. {it['score']:8.4f}  {it['item_id']:<10} {it['title']}")
+
+
+@app.command()
+def explain(
+    user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
+    item: Annotated[str, typer.Option("--item", help="The product's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    dataset: TrainedDatasetOption = None,
+    version: ModelVersionOption = None,
+) -> None:
+    """Why the purchase model gives this probability: SHAP reasons and "because you bought"."""
+    answer = _service(dataset, version).explain(user, item)
+    if as_json:
+        echo_json(answer)
+        return
+    typer.echo(
+        f"shopper {answer['user_id']} buys {answer['item_id']} with probability "
+        f"{answer['probability']:.1%} (margin {answer['raw_score']:+.3f}, "
+        f"base {answer['base_value']:+.3f})"
+    )
+    for c in answer["contributions"][:8]:
+        label = c.get("label") or c["feature"]
+        typer.echo(f"  {c['contribution']:+.3f}  {label}")
+    if answer["because_you_bought"]:
+        typer.echo("because you bought:")
+        for b in answer["because_you_bought"]:
+            typer.echo(f"  {b['contribution']:+.3f}  {b['item_id']:<10} {b['title']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (2 for errors a user can cause)."""
     try:
