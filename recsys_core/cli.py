@@ -295,8 +295,11 @@ def report(
 ) -> None:
     """Export an evaluation report; the --out extension picks HTML, PDF or JSON.
 
-    Exit codes: 0 written; 2 unusable input (unknown extension, missing or invalid baseline,
-    bad data); 3 written, but a metric dropped by more than --threshold against --baseline.
+    Exit code 0: report written.
+
+    Exit code 2: unusable input (unknown extension, missing or invalid baseline, bad data).
+
+    Exit code 3: report written, but a metric dropped by more than --threshold vs --baseline.
     """
     from recsys_core import reporting
     from recsys_core.evaluation import EvaluationConfig

@@ -100,6 +100,8 @@ class ModelResult:
     per_user: pd.DataFrame
     recommendations: pd.DataFrame
     new_items_metrics: dict[str, float] = field(default_factory=dict)
+    #: The fitted model (kept so reports and the app can explain it without refitting).
+    model: Any = field(default=None, repr=False)
 
 
 @dataclass
@@ -367,6 +369,7 @@ def evaluate(
             per_user=per_user_ranking_metrics(reco, relevant, k),
             recommendations=reco,
             new_items_metrics=new_metrics,
+            model=model,
         )
     overlap = {}
     names = list(results)

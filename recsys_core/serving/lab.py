@@ -163,7 +163,7 @@ def train_lab(
     version = created.strftime("%Y%m%d-%H%M%S")
     ordered = {n: models[n] for n in DEFAULT_MODELS if n in models}
     ordered.update({n: m for n, m in models.items() if n not in ordered})
-    manifest = {
+    manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "dataset": dataset.name,
         "version": version,
@@ -179,7 +179,7 @@ def train_lab(
     return TrainedLab(
         dataset=dataset.name,
         version=version,
-        created=manifest["created"],
+        created=str(manifest["created"]),
         catalog=dataset.catalog,
         models=ordered,
         manifest=manifest,

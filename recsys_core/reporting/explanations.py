@@ -1,0 +1,250 @@
+"""The purchase model's SHAP importance and example shoppers, when the ranker provides them.
+
+The report asks two things of :mod:`recsys_core.explain`, by name (change them here if the
+explain module names them otherwise):
+
+- ``global_importance(ranker, user_ids) -> DataFrame`` with columns ``feature``, ``label``
+  (the feature in the shop's words) and ``mean_abs_shap``;
+- ``explain_purchase(ranker, user_id, item_id) -> dict`` shaped like the ``explain --json``
+  output of DESIGN.md (``probability``, ``contributions`` [{``feature``, ``value``,
+  ``contribution``, optionally ``label``}], ``because_you_bought`` [{``item_id``,
+  ``title``, ``contribution``}]).
+
+The check is narrow: the ranker must have been evaluated, :mod:`recsys_core.ranking` must
+export ``TwoStageRanker`` and both functions must exist and accept those arguments.
+Otherwise the report leaves these parts out and says why. Errors raised *inside* those
+functions are not hidden.
+
+The fitted ranker is taken from the evaluation result when it carries one
+(``ModelResult.model``); otherwise it is fitted again on the same split with the same
+parameters and seed (the evaluation does not keep model objects).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys_core.columns import Columns
+from recsys_core.data.schema import Dataset
+from recsys_core.evaluation import EvaluationConfig, EvaluationResult
+from recsys_core.reporting.formatting import format_value
+
+#: Function of :mod:`recsys_core.explain` giving global SHAP importance.
+GLOBAL_IMPORTANCE = "global_importance"
+#: Function of :mod:`recsys_core.explain` explaining one (shopper, item) probability.
+EXPLAIN_PURCHASE = "explain_purchase"
+
+#: Items shown per example shopper, and reasons per item.
+ITEMS_PER_EXAMPLE = 5
+REASONS_PER_ITEM = 3
+
+#: ``(user_id, item_id) -> explain JSON``.
+ExplainPurchase = Callable[[str, str], Mapping[str, Any]]
+
+
+@dataclass
+class Explanations:
+    """The optional parts of a report and, for each missing one, why it is missing."""
+
+    importance: pd.DataFrame | None = None
+    examples: list[dict[str, Any]] | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+def _missing(reason: str) -> Explanations:
+    return Explanations(unavailable={"shap": reason, "examples": reason})
+
+
+def _explain_api() -> tuple[ModuleType, Callable[..., Any], Callable[..., Any]] | str:
+    """``(ranking module, global_importance, explain_purchase)`` or why they are missing."""
+    try:
+        ranking = importlib.import_module("recsys_core.ranking")
+        explain = importlib.import_module("recsys_core.explain")
+    except ImportError as exc:
+        return f"the explanation module is not installed yet ({exc.name})"
+    if not hasattr(ranking, "TwoStageRanker"):
+        return "recsys_core.ranking does not provide TwoStageRanker yet"
+    functions = []
+    for name, args in ((GLOBAL_IMPORTANCE, 2), (EXPLAIN_PURCHASE, 3)):
+        fn = getattr(explain, name, None)
+        if not callable(fn):
+            return f"recsys_core.explain does not provide {name}() yet"
+        try:
+            inspect.signature(fn).bind(*range(args))
+        except (TypeError, ValueError):
+            return f"recsys_core.explain.{name}() does not take the {args} arguments expected"
+        functions.append(fn)
+    return ranking, functions[0], functions[1]
+
+
+def ranker_explanations(
+    dataset: Dataset,
+    config: EvaluationConfig,
+    result: EvaluationResult,
+    n_examples: int = 3,
+) -> Explanations:
+    """SHAP importance and example shoppers of the evaluated ranker, when available.
+
+    Parameters
+    ----------
+    dataset:
+        The evaluated data (its catalog gives the titles).
+    config:
+        The evaluation's configuration (to refit the ranker on the same split if needed).
+    result:
+        The evaluation result; the ranker must be among its models.
+    n_examples:
+        Number of example shoppers.
+
+    Returns
+    -------
+    Explanations
+        Filled parts, and the reason for each part left out.
+    """
+    if "ranker" not in result.models:
+        return _missing("the purchase model (ranker) was not among the evaluated models")
+    api = _explain_api()
+    if isinstance(api, str):
+        return _missing(api)
+    ranking, global_importance, explain_purchase = api
+    ranker = _fitted_ranker(ranking, dataset, config, result)
+    reco = result.models["ranker"].recommendations
+    users = select_example_users(reco, n_examples, seed=config.seed)
+    all_users = [str(u) for u in pd.unique(reco[Columns.USER].astype(str))]
+    importance = pd.DataFrame(global_importance(ranker, all_users))
+    examples = build_examples(
+        reco,
+        dataset.catalog,
+        users,
+        lambda user, item: explain_purchase(ranker, user, item),
+        model="ranker",
+    )
+    return Explanations(importance=importance, examples=examples)
+
+
+def _fitted_ranker(
+    ranking: ModuleType, dataset: Dataset, config: EvaluationConfig, result: EvaluationResult
+) -> Any:
+    model = getattr(result.models["ranker"], "model", None)
+    if model is not None:
+        return model
+    from recsys_core.split import split_events
+
+    split = split_events(
+        dataset.events,
+        test_days=config.test_days,
+        cutoff=config.cutoff,
+        test_events=tuple(config.relevant_events),
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+    )
+    params = dict(config.model_params.get("ranker", {}))
+    params.setdefault("seed", config.seed)
+    return ranking.TwoStageRanker(**params).fit(split.train, dataset.catalog, cutoff=split.cutoff)
+
+
+def select_example_users(reco: pd.DataFrame, n: int, seed: int = 42) -> list[str]:
+    """``n`` shoppers drawn (seeded, so reports are reproducible) from a recommendation frame.
+
+    Shoppers served the cold-start list (a ``cold_start`` column, as the ranker gives) are
+    left out: there is nothing personal to explain for them.
+    """
+    if "cold_start" in reco.columns:
+        reco = reco[~reco["cold_start"].astype(bool).to_numpy()]
+    users = np.sort(pd.unique(reco[Columns.USER].astype(str)).astype(str))
+    if n <= 0 or len(users) == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(users), size=min(n, len(users)), replace=False)
+    return [str(users[i]) for i in np.sort(chosen)]
+
+
+def reasons_of(explanation: Mapping[str, Any], n: int = REASONS_PER_ITEM) -> list[str]:
+    """The top reasons of one explanation as short phrases.
+
+    The strongest "because you bought X" comes first, then the features that pushed the
+    probability up most (their ``label`` in the shop's words when given, else
+    ``feature = value``).
+    """
+    reasons: list[str] = []
+    bought = [b for b in explanation.get("because_you_bought") or [] if b.get("title")]
+    if bought:
+        top = max(bought, key=lambda b: float(b.get("contribution") or 0.0))
+        reasons.append(f"because you bought {top['title']}")
+    contributions = sorted(
+        (c for c in explanation.get("contributions") or [] if (c.get("contribution") or 0) > 0),
+        key=lambda c: float(c["contribution"]),
+        reverse=True,
+    )
+    for c in contributions:
+        if len(reasons) >= n:
+            break
+        text = c.get("label") or f"{c.get('feature')} = {format_value(c.get('value'))}"
+        reasons.append(str(text))
+    return reasons[:n]
+
+
+def build_examples(
+    reco: pd.DataFrame,
+    catalog: pd.DataFrame,
+    users: Sequence[str],
+    explain: ExplainPurchase | None,
+    *,
+    model: str,
+    n_items: int = ITEMS_PER_EXAMPLE,
+) -> list[dict[str, Any]]:
+    """Example shoppers: their top ``n_items`` recommendations with titles and reasons.
+
+    Parameters
+    ----------
+    reco:
+        Recommendations (``user_id, item_id, score, rank`` and optionally
+        ``purchase_probability``).
+    catalog:
+        ``item_id, title``.
+    users:
+        The shoppers to show.
+    explain:
+        ``(user_id, item_id) -> explain JSON``, giving the probability (when ``reco`` has
+        none) and the reasons; ``None`` for no reasons.
+    model:
+        The model the recommendations come from.
+    n_items:
+        Items per shopper.
+    """
+    titles = dict(
+        zip(
+            catalog[Columns.ITEM].astype(str),
+            catalog[Columns.TITLE].astype(str),
+            strict=False,
+        )
+    )
+    frame = reco.assign(**{Columns.USER: reco[Columns.USER].astype(str)})
+    examples = []
+    for user in users:
+        rows = frame[frame[Columns.USER] == str(user)].sort_values(Columns.RANK).head(n_items)
+        items = []
+        for row in rows.itertuples(index=False):
+            item_id = str(getattr(row, Columns.ITEM))
+            explanation = explain(str(user), item_id) if explain is not None else {}
+            probability = getattr(row, "purchase_probability", explanation.get("probability"))
+            items.append(
+                {
+                    "item_id": item_id,
+                    "title": titles.get(item_id, ""),
+                    "purchase_probability": None if probability is None else float(probability),
+                    "score": float(getattr(row, Columns.SCORE)),
+                    "rank": int(getattr(row, Columns.RANK)),
+                    "reasons": reasons_of(explanation),
+                }
+            )
+        examples.append({"user_id": str(user), "model": model, "items": items})
+    return examples
