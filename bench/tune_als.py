@@ -68,7 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", default="online-retail")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--models", default="als,itemknn,bpr", help="Which searches to run.")
     args = parser.parse_args()
+    which = set(args.models.split(","))
     ds = load_dataset(args.dataset)
     test = temporal_split(ds.events, test_days=30, test_events=("purchase",))
     val = temporal_split(test.train, test_days=30, test_events=("purchase",))
@@ -79,12 +81,20 @@ def main() -> None:
             WEIGHTINGS, (64, 128, 256), (0.1, 1.0, 10.0), (0.5, 1.0, 5.0)
         )
     ]
-    search("als", als_grid, val, test, args.k)
+    if "als" in which:
+        search("als", als_grid, val, test, args.k)
     knn_grid = [
         (w, {"weighting": "bm25", "neighbours": n, "b": b})
         for w, n, b in itertools.product(("count", "log"), (5, 10, 20, 50), (0.5, 0.75, 1.0))
     ] + [("count", {"weighting": "cosine", "neighbours": n}) for n in (5, 10, 20, 50)]
-    search("itemknn", knn_grid, val, test, args.k)
+    if "itemknn" in which:
+        search("itemknn", knn_grid, val, test, args.k)
+    bpr_grid = [
+        ("count", {"factors": f, "learning_rate": lr, "regularization": r, "iterations": 100})
+        for f, lr, r in itertools.product((64, 128), (0.01, 0.05), (0.01, 0.001))
+    ]
+    if "bpr" in which:
+        search("bpr", bpr_grid, val, test, args.k)
 
 
 if __name__ == "__main__":

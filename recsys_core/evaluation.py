@@ -74,12 +74,19 @@ class EvaluationConfig(BaseModel):
     new_items_variant: bool = Field(
         True, description="Also report the variant with seen items removed from both sides."
     )
-    weights: EventWeights = Field(
-        default_factory=EventWeights, description="Event weights of the interaction matrix."
+    weights: EventWeights | None = Field(
+        None,
+        description="Event weights of the interaction matrix (default: the dataset's preset, "
+        "see recsys_core.presets).",
     )
     model_params: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="Per-model hyperparameters, e.g. {'als': {'factors': 64}}.",
+        description="Per-model hyperparameters, e.g. {'als': {'factors': 64}}; they override "
+        "the dataset's preset.",
+    )
+    model_weights: dict[str, EventWeights] = Field(
+        default_factory=dict,
+        description="Per-model event weights that replace `weights` for that model.",
     )
     seed: int = Field(42, description="Seed for every model and for the random split.")
     test_fraction: float = Field(
@@ -245,6 +252,23 @@ def data_checksum(events: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def with_preset(config: EvaluationConfig, dataset_name: str) -> EvaluationConfig:
+    """Fill unset weights and hyperparameters from the dataset's tuned preset."""
+    from recsys_core.presets import preset_for
+
+    preset = preset_for(dataset_name)
+    params = {name: dict(p) for name, p in preset.model_params.items()}
+    for name, own in config.model_params.items():
+        params.setdefault(name, {}).update(own)
+    return config.model_copy(
+        update={
+            "weights": config.weights or preset.weights,
+            "model_params": params,
+            "model_weights": {**preset.model_weights, **config.model_weights},
+        }
+    )
+
+
 def evaluate(
     dataset: Dataset,
     config: EvaluationConfig | None = None,
@@ -271,7 +295,7 @@ def evaluate(
     """
     from recsys_core.models import MODEL_REGISTRY, create_model
 
-    config = config or EvaluationConfig()
+    config = with_preset(config or EvaluationConfig(), dataset.name)
     progress = progress or _no_progress
     unknown = [m for m in config.models if m not in ALL_MODELS]
     if unknown:
@@ -295,6 +319,7 @@ def evaluate(
             "the split leaves no test users (users with history and a relevant event in the "
             "test period); use a longer log or a longer test period"
         )
+    assert config.weights is not None  # filled by with_preset
     matrix = InteractionMatrix.from_events(split.train, config.weights)
     seen = _seen_pairs(split.train)
     relevant_new = _anti_join(relevant, seen)
@@ -329,7 +354,9 @@ def evaluate(
         else:
             if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
                 params.setdefault("seed", config.seed)
-            model = create_model(name, **params).fit(matrix)
+            weights = config.model_weights.get(name)
+            own = matrix if weights is None else InteractionMatrix.from_events(split.train, weights)
+            model = create_model(name, **params).fit(own)
         fit_seconds = time.perf_counter() - start
         progress(f"recommending with {name}", (i + 0.6) / n_models)
         start = time.perf_counter()

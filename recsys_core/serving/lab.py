@@ -35,6 +35,7 @@ from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.models import Recommender, create_model, load_model
 from recsys_core.paths import recsys_home
+from recsys_core.presets import preset_for
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -57,11 +58,13 @@ class TrainConfig(BaseModel):
         default_factory=lambda: list(DEFAULT_MODELS),
         description="Models to train; 'ranker' needs timestamps and is skipped without them.",
     )
-    weights: EventWeights = Field(
-        default_factory=EventWeights, description="Event weights of the interaction matrix."
+    weights: EventWeights | None = Field(
+        None, description="Event weights (default: the dataset's preset, recsys_core.presets)."
     )
     model_params: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Per-model settings, e.g. {'als': {'factors': 128}}."
+        default_factory=dict,
+        description="Per-model settings, e.g. {'als': {'factors': 128}}; they override the "
+        "dataset's preset.",
     )
     seed: int = Field(42, description="Seed of every model.")
 
@@ -123,6 +126,13 @@ def train_lab(
     from recsys_core.models import MODEL_REGISTRY
 
     config = config or TrainConfig()
+    preset = preset_for(dataset.name)
+    params_by_model = {name: dict(p) for name, p in preset.model_params.items()}
+    for name, own in config.model_params.items():
+        params_by_model.setdefault(name, {}).update(own)
+    weights = config.weights or preset.weights
+    config = config.model_copy(update={"weights": weights, "model_params": params_by_model})
+    model_weights = dict(preset.model_weights)
     progress = progress or _no_progress
     names = list(dict.fromkeys(config.models))
     unknown = [n for n in names if n not in (*MODEL_REGISTRY, "ranker")]
@@ -136,7 +146,7 @@ def train_lab(
     timings: dict[str, float] = {}
     steps = len(names) + 1
     progress("building the interaction matrix", 0.0)
-    matrix = InteractionMatrix.from_events(dataset.events, config.weights)
+    matrix = InteractionMatrix.from_events(dataset.events, weights)
     order = ["ranker", *[n for n in names if n != "ranker"]] if "ranker" in names else names
     for i, name in enumerate(order):
         progress(f"training {name}", (i + 1) / steps)
@@ -156,7 +166,10 @@ def train_lab(
         elif name not in models:
             if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
                 params.setdefault("seed", config.seed)
-            models[name] = create_model(name, **params).fit(matrix)
+            own = matrix
+            if name in model_weights:
+                own = InteractionMatrix.from_events(dataset.events, model_weights[name])
+            models[name] = create_model(name, **params).fit(own)
         timings[name] = round(time.perf_counter() - start, 3)
     progress("done", 1.0)
     created = datetime.now(timezone.utc)
