@@ -32,7 +32,6 @@ from recsys_core.reporting.data import (
     default_models,
     describe_dataset,
     display_user_id,
-    ranker_available,
 )
 from recsys_core.reporting.export import (
     FORMATS_BY_EXTENSION,
@@ -66,7 +65,6 @@ __all__ = [
     "format_value",
     "load_baseline",
     "pdf_bytes",
-    "ranker_available",
     "render_html",
     "render_json",
     "render_pdf",

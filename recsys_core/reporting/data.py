@@ -10,7 +10,6 @@ otherwise the report says they are not available.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,18 +41,9 @@ def display_user_id(user_id: object) -> str:
     return str(user_id)
 
 
-def ranker_available() -> bool:
-    """Whether the two-stage purchase model (``ranker``) can be evaluated in this install."""
-    try:
-        ranking = importlib.import_module("recsys_core.ranking")
-    except ImportError:
-        return False
-    return hasattr(ranking, "TwoStageRanker")
-
-
 def default_models() -> list[str]:
-    """Models a report compares by default: every single-stage model, plus the ranker if any."""
-    return [*SINGLE_STAGE_MODELS, *(["ranker"] if ranker_available() else [])]
+    """Models a report compares by default: every single-stage model and the ranker."""
+    return [*SINGLE_STAGE_MODELS, "ranker"]
 
 
 def describe_dataset(dataset: Dataset) -> dict[str, Any]:

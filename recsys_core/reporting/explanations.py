@@ -1,32 +1,14 @@
-"""The purchase model's SHAP importance and example shoppers, when the ranker provides them.
+"""The purchase model's SHAP importance and example shoppers, for the report.
 
-The report asks two things of :mod:`recsys_core.explain`, by name (change them here if the
-explain module names them otherwise):
-
-- ``global_importance(ranker, user_ids) -> DataFrame`` with columns ``feature``, ``label``
-  (the feature in the shop's words) and ``mean_abs_shap``;
-- ``explain_purchase(ranker, user_id, item_id) -> dict`` shaped like the ``explain --json``
-  output of DESIGN.md (``probability``, ``contributions`` [{``feature``, ``value``,
-  ``contribution``, optionally ``label``}], ``because_you_bought`` [{``item_id``,
-  ``title``, ``contribution``}]).
-
-The check is narrow: the ranker must have been evaluated, :mod:`recsys_core.ranking` must
-export ``TwoStageRanker`` and both functions must exist and accept those arguments.
-Otherwise the report leaves these parts out and says why. Errors raised *inside* those
-functions are not hidden.
-
-The fitted ranker is taken from the evaluation result when it carries one
-(``ModelResult.model``); otherwise it is fitted again on the same split with the same
-parameters and seed (the evaluation does not keep model objects).
+Both come from :class:`recsys_core.explain.PurchaseExplainer` on the ranker that the
+evaluation fitted (``ModelResult.model``): global importance over the test shoppers'
+candidates, and a few seeded example shoppers with their top items and reasons.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -36,11 +18,6 @@ from recsys_core.columns import Columns
 from recsys_core.data.schema import Dataset
 from recsys_core.evaluation import EvaluationConfig, EvaluationResult
 from recsys_core.reporting.formatting import format_value
-
-#: Function of :mod:`recsys_core.explain` giving global SHAP importance.
-GLOBAL_IMPORTANCE = "global_importance"
-#: Function of :mod:`recsys_core.explain` explaining one (shopper, item) probability.
-EXPLAIN_PURCHASE = "explain_purchase"
 
 #: Items shown per example shopper, and reasons per item.
 ITEMS_PER_EXAMPLE = 5
@@ -63,42 +40,20 @@ def _missing(reason: str) -> Explanations:
     return Explanations(unavailable={"shap": reason, "examples": reason})
 
 
-def _explain_api() -> tuple[ModuleType, Callable[..., Any], Callable[..., Any]] | str:
-    """``(ranking module, global_importance, explain_purchase)`` or why they are missing."""
-    try:
-        ranking = importlib.import_module("recsys_core.ranking")
-        explain = importlib.import_module("recsys_core.explain")
-    except ImportError as exc:
-        return f"the explanation module is not installed yet ({exc.name})"
-    if not hasattr(ranking, "TwoStageRanker"):
-        return "recsys_core.ranking does not provide TwoStageRanker yet"
-    functions = []
-    for name, args in ((GLOBAL_IMPORTANCE, 2), (EXPLAIN_PURCHASE, 3)):
-        fn = getattr(explain, name, None)
-        if not callable(fn):
-            return f"recsys_core.explain does not provide {name}() yet"
-        try:
-            inspect.signature(fn).bind(*range(args))
-        except (TypeError, ValueError):
-            return f"recsys_core.explain.{name}() does not take the {args} arguments expected"
-        functions.append(fn)
-    return ranking, functions[0], functions[1]
-
-
 def ranker_explanations(
     dataset: Dataset,
     config: EvaluationConfig,
     result: EvaluationResult,
     n_examples: int = 3,
 ) -> Explanations:
-    """SHAP importance and example shoppers of the evaluated ranker, when available.
+    """SHAP importance and example shoppers of the evaluated ranker.
 
     Parameters
     ----------
     dataset:
         The evaluated data (its catalog gives the titles).
     config:
-        The evaluation's configuration (to refit the ranker on the same split if needed).
+        The evaluation's configuration (its seed picks the example shoppers).
     result:
         The evaluation result; the ranker must be among its models.
     n_examples:
@@ -109,46 +64,25 @@ def ranker_explanations(
     Explanations
         Filled parts, and the reason for each part left out.
     """
-    if "ranker" not in result.models:
+    ranker_result = result.models.get("ranker")
+    if ranker_result is None or ranker_result.model is None:
         return _missing("the purchase model (ranker) was not among the evaluated models")
-    api = _explain_api()
-    if isinstance(api, str):
-        return _missing(api)
-    ranking, global_importance, explain_purchase = api
-    ranker = _fitted_ranker(ranking, dataset, config, result)
-    reco = result.models["ranker"].recommendations
+    from recsys_core.explain import PurchaseExplainer
+
+    explainer = PurchaseExplainer(ranker_result.model)
+    reco = ranker_result.recommendations
     users = select_example_users(reco, n_examples, seed=config.seed)
-    all_users = [str(u) for u in pd.unique(reco[Columns.USER].astype(str))]
-    importance = pd.DataFrame(global_importance(ranker, all_users))
+    warm = reco[~reco["cold_start"].astype(bool)] if "cold_start" in reco.columns else reco
+    all_users = [str(u) for u in pd.unique(warm[Columns.USER].astype(str))]
+    importance = explainer.global_importance(all_users) if all_users else None
     examples = build_examples(
         reco,
         dataset.catalog,
         users,
-        lambda user, item: explain_purchase(ranker, user, item),
+        lambda user, item: explainer.explain_dict(user, item, dataset.catalog),
         model="ranker",
     )
     return Explanations(importance=importance, examples=examples)
-
-
-def _fitted_ranker(
-    ranking: ModuleType, dataset: Dataset, config: EvaluationConfig, result: EvaluationResult
-) -> Any:
-    model = getattr(result.models["ranker"], "model", None)
-    if model is not None:
-        return model
-    from recsys_core.split import split_events
-
-    split = split_events(
-        dataset.events,
-        test_days=config.test_days,
-        cutoff=config.cutoff,
-        test_events=tuple(config.relevant_events),
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-    )
-    params = dict(config.model_params.get("ranker", {}))
-    params.setdefault("seed", config.seed)
-    return ranking.TwoStageRanker(**params).fit(split.train, dataset.catalog, cutoff=split.cutoff)
 
 
 def select_example_users(reco: pd.DataFrame, n: int, seed: int = 42) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from recsys_core.data.demo_store import generate_demo_store
 from recsys_core.data.schema import Dataset
-from recsys_core.errors import ConfigError, RecsysError
+from recsys_core.errors import ConfigError
 from recsys_core.evaluation import EvaluationConfig, EvaluationResult, evaluate
 from recsys_core.metrics import reliability_table
 from recsys_core.reporting import (
@@ -28,7 +27,6 @@ from recsys_core.reporting import (
     format_value,
     load_baseline,
     pdf_bytes,
-    ranker_available,
     render_html,
     render_json,
     render_pdf,
@@ -59,14 +57,7 @@ def dataset() -> Dataset:
 
 @pytest.fixture(scope="module")
 def result(dataset: Dataset) -> EvaluationResult:
-    # The ranker joins when it exists and works on this small log; no assertion below
-    # depends on it (its own tests cover it).
-    if ranker_available():
-        try:
-            return evaluate(dataset, EvaluationConfig(models=[*MODELS, "ranker"], k=10, seed=7))
-        except RecsysError:
-            pass
-    return evaluate(dataset, EvaluationConfig(models=MODELS, k=10, seed=7))
+    return evaluate(dataset, EvaluationConfig(models=[*MODELS, "ranker"], k=10, seed=7))
 
 
 @pytest.fixture(scope="module")
@@ -401,62 +392,17 @@ def test_examples_from_recommendations_and_explanations(
     assert reasons_of({}) == []
 
 
-def _with_fake_ranker(result: EvaluationResult, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The result with its item-kNN lists posing as a fitted ranker's (the adapter's input)."""
-    import dataclasses
+def test_explanations_of_the_evaluated_ranker(result: EvaluationResult, dataset: Dataset) -> None:
+    from recsys_core.ranking import FEATURE_NAMES
 
-    import recsys_core.ranking
-
-    monkeypatch.setattr(recsys_core.ranking, "TwoStageRanker", object, raising=False)
-    ranker = dataclasses.replace(result.models["itemknn"], name="ranker")
-    ranker.model = "fitted ranker"  # type: ignore[attr-defined]
-    return dataclasses.replace(result, models={**result.models, "ranker": ranker})
-
-
-def test_explanations_wired_to_the_explain_module(
-    result: EvaluationResult, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import types
-
-    calls: list[tuple[Any, ...]] = []
-    explain = types.ModuleType("recsys_core.explain")
-
-    def global_importance(ranker: Any, user_ids: list[str]) -> pd.DataFrame:
-        calls.append((ranker, len(user_ids)))
-        return pd.DataFrame(
-            {"feature": ["a", "b"], "label": ["bought", "viewed"], "mean_abs_shap": [0.1, 0.3]}
-        )
-
-    def explain_purchase(ranker: Any, user_id: str, item_id: str) -> dict[str, Any]:
-        return {
-            "probability": 0.5,
-            "contributions": [{"feature": "b", "value": 1, "contribution": 0.2, "label": "seen"}],
-        }
-
-    explain.global_importance = global_importance  # type: ignore[attr-defined]
-    explain.explain_purchase = explain_purchase  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "recsys_core.explain", explain)
-    faked = _with_fake_ranker(result, monkeypatch)
     config = EvaluationConfig(models=[*MODELS, "ranker"], seed=7)
-    explained = ranker_explanations(dataset, config, faked, n_examples=2)
+    explained = ranker_explanations(dataset, config, result, n_examples=2)
     assert explained.unavailable == {}
-    assert calls == [("fitted ranker", result.split["test_users"])]
-    assert explained.importance is not None and list(explained.importance["feature"]) == ["a", "b"]
+    importance = explained.importance
+    assert importance is not None and set(importance["feature"]) == set(FEATURE_NAMES)
+    assert importance["mean_abs_shap"].is_monotonic_decreasing
     assert explained.examples is not None and len(explained.examples) == 2
-    assert explained.examples[0]["items"][0]["reasons"] == ["seen"]
-    data = ReportData.from_evaluation(faked, shap_importance=explained.importance)
-    assert data.shap_importance is not None and data.shap_importance["feature"][0] == "b"
-
-
-def test_explanations_left_out_when_the_explain_api_differs(
-    result: EvaluationResult, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import types
-
-    explain = types.ModuleType("recsys_core.explain")
-    explain.global_importance = lambda: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "recsys_core.explain", explain)
-    faked = _with_fake_ranker(result, monkeypatch)
-    explained = ranker_explanations(dataset, EvaluationConfig(models=["ranker"]), faked)
-    assert explained.examples is None
-    assert "global_importance() does not take" in explained.unavailable["shap"]
+    item = explained.examples[0]["items"][0]
+    assert 0 <= item["purchase_probability"] <= 1 and item["reasons"]
+    data = ReportData.from_evaluation(result, shap_importance=importance)
+    assert data.shap_importance is not None

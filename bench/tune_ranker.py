@@ -1,0 +1,89 @@
+"""Scratch: measure the two-stage ranker on the Online Retail protocol (prints figures).
+
+Protocol: temporal split, test period = last 30 days (cutoff 2011-11-09), test users =
+shoppers with purchases before and during it, relevant = items they bought during it.
+
+    python bench/tune_ranker.py [--dataset online-retail] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pandas as pd
+
+from recsys_core.data.builtin import load_dataset
+from recsys_core.interactions import InteractionMatrix
+from recsys_core.metrics import classifier_metrics, ranking_metrics
+from recsys_core.models import create_model
+from recsys_core.ranking.ranker import PURCHASE_PROBABILITY, TwoStageRanker
+from recsys_core.split import temporal_split
+
+
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", default="online-retail")
+    parser.add_argument("--set", nargs="*", default=[], help="ranker settings key=value")
+    parser.add_argument("--baselines", action="store_true")
+    parser.add_argument("--importance", action="store_true")
+    args = parser.parse_args()
+
+    data = load_dataset(args.dataset)
+    split = temporal_split(data.events, test_days=30, test_events=("purchase",))
+    relevant = split.test[split.test["event"].astype(str) == "purchase"][["user_id", "item_id"]]
+    relevant = relevant.astype(str).drop_duplicates()
+    users = list(split.test_users)
+    print(f"{args.dataset}: cutoff {split.cutoff}, {len(users)} test users")
+
+    if args.baselines:
+        matrix = InteractionMatrix.from_events(split.train)
+        for name, params in (("popularity", {}), ("als", {"factors": 64}), ("itemknn", {})):
+            start = time.perf_counter()
+            model = create_model(name, **params).fit(matrix)
+            seconds = time.perf_counter() - start
+            reco = model.recommend(users, 10, filter_seen=False)
+            ndcg = ranking_metrics(reco, relevant, 10)["ndcg@10"]
+            print(f"  {name:<10} ndcg@10 {ndcg:.4f}  fit {seconds:.1f}s")
+
+    settings: dict[str, object] = {}
+    for item in args.set:
+        key, _, text = item.partition("=")
+        settings[key] = _value(text)
+    start = time.perf_counter()
+    ranker = TwoStageRanker(settings).fit(split.train, data.catalog, cutoff=split.cutoff)
+    fit_seconds = time.perf_counter() - start
+    reco = ranker.recommend(users, 10, filter_seen=False)
+    metrics = ranking_metrics(reco, relevant, 10)
+    frame = ranker.candidate_frame(users)
+    pairs = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]])
+    label = pairs.isin(pd.MultiIndex.from_frame(relevant)).astype(int)
+    clf = classifier_metrics(label, frame[PURCHASE_PROBABILITY])
+    print(f"  ranker     ndcg@10 {metrics['ndcg@10']:.4f}  fit {fit_seconds:.1f}s  {settings}")
+    print("  ranking", {k: round(v, 4) for k, v in metrics.items()})
+    print("  classifier", {k: round(v, 4) for k, v in clf.items()})
+    print(
+        f"  candidates {len(frame)} rows, recall {label.sum() / len(relevant):.3f}, "
+        f"mean p {frame[PURCHASE_PROBABILITY].mean():.4f} vs rate {label.mean():.4f}"
+    )
+    print("  training", ranker.training_summary_)
+    if args.importance:
+        from recsys_core.explain import PurchaseExplainer
+
+        explainer = PurchaseExplainer(ranker)
+        sample = frame.sample(n=min(5000, len(frame)), random_state=0)
+        print(explainer.global_importance(sample).head(15).to_string())
+    _ = np
+
+
+if __name__ == "__main__":
+    main()

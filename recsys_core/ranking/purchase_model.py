@@ -1,0 +1,406 @@
+"""The purchase classifier: LightGBM (scikit-learn API) plus a probability calibrator.
+
+:class:`PurchaseModel` is an ordinary scikit-learn classifier: ``__init__`` stores settings,
+``fit(X, y)`` returns ``self``, ``predict_proba`` gives calibrated probabilities and
+``decision_function`` the classifier's raw margin (log-odds before calibration, the scale
+SHAP explains).
+
+Calibration
+-----------
+The rows are split by group (the shopper) into a *fit* part that trains LightGBM and a
+held-out *calibration* part (``calibration_fraction`` of the shoppers, seeded). On the
+calibration part's margins two calibrators are compared by two-fold cross-validation
+(again split by shopper), each fitted on one half and scored by log loss on the other:
+
+* ``isotonic``: :class:`sklearn.isotonic.IsotonicRegression` (monotone step function,
+  linear interpolation between its thresholds, clipped at the ends);
+* ``sigmoid`` (Platt): :class:`sklearn.linear_model.LogisticRegression` on the margin,
+  ``p = 1 / (1 + exp(-(coef * margin + intercept)))``.
+
+The one with the lower mean log loss is refitted on the whole calibration part (or the
+method is fixed by ``calibration``). Probabilities are clipped to ``[1e-6, 1 - 1e-6]``.
+
+Saved folder (no pickle)
+------------------------
+``booster.txt``
+    LightGBM's own text model (``Booster.save_model``).
+``calibrator.json``
+    ``{"format_version", "feature_names", "params", "calibration": {"method", ...}}`` with
+    the isotonic thresholds ``x``/``y`` or the Platt ``coef``/``intercept``; written last.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal, Self
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+from recsys_core.errors import ArtifactError, DataValidationError, ModelNotTrainedError
+from recsys_core.io_utils import atomic_write_text
+
+__all__ = ["Calibrator", "CalibrationMethod", "PurchaseModel"]
+
+CalibrationMethod = Literal["isotonic", "sigmoid"]
+
+#: Version of the saved-folder layout.
+PURCHASE_MODEL_FORMAT: Final = 1
+BOOSTER_FILE: Final = "booster.txt"
+CALIBRATOR_FILE: Final = "calibrator.json"
+
+_EPS: Final = 1e-6
+
+
+@dataclass(frozen=True)
+class Calibrator:
+    """A fitted map from the classifier's margin to a probability.
+
+    Attributes
+    ----------
+    method:
+        ``isotonic`` or ``sigmoid``.
+    x, y:
+        Isotonic thresholds (margins, increasing) and their probabilities.
+    coef, intercept:
+        Platt scaling parameters.
+    """
+
+    method: CalibrationMethod
+    x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    coef: float = 1.0
+    intercept: float = 0.0
+
+    @classmethod
+    def fit(cls, method: CalibrationMethod, margin: np.ndarray, label: np.ndarray) -> Calibrator:
+        """Fit a calibrator of the given ``method`` on margins and 0/1 labels."""
+        margin = np.asarray(margin, dtype=np.float64)
+        label = np.asarray(label, dtype=np.float64)
+        if method == "isotonic":
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(margin, label)
+            return cls(
+                "isotonic",
+                x=np.asarray(iso.X_thresholds_, dtype=np.float64),
+                y=np.asarray(iso.y_thresholds_, dtype=np.float64),
+            )
+        platt = LogisticRegression(C=np.inf).fit(margin[:, None], label.astype(np.int64))
+        return cls("sigmoid", coef=float(platt.coef_[0, 0]), intercept=float(platt.intercept_[0]))
+
+    def predict(self, margin: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of ``margin`` (clipped to ``[1e-6, 1 - 1e-6]``)."""
+        margin = np.asarray(margin, dtype=np.float64)
+        if self.method == "isotonic":
+            prob = np.interp(margin, self.x, self.y)
+        else:
+            prob = 1.0 / (1.0 + np.exp(-(self.coef * margin + self.intercept)))
+        return np.clip(prob, _EPS, 1.0 - _EPS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters."""
+        if self.method == "isotonic":
+            return {"method": "isotonic", "x": self.x.tolist(), "y": self.y.tolist()}
+        return {"method": "sigmoid", "coef": self.coef, "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
+        """Rebuild from :meth:`to_dict` output (``KeyError``/``ValueError`` if malformed)."""
+        method = data["method"]
+        if method == "isotonic":
+            x = np.asarray(data["x"], dtype=np.float64)
+            y = np.asarray(data["y"], dtype=np.float64)
+            if x.ndim != 1 or x.shape != y.shape or len(x) == 0:
+                raise ValueError("isotonic thresholds must be two equal-length lists")
+            return cls("isotonic", x=x, y=y)
+        if method == "sigmoid":
+            return cls("sigmoid", coef=float(data["coef"]), intercept=float(data["intercept"]))
+        raise ValueError(f"unknown calibration method {method!r}")
+
+
+def _group_split(
+    groups: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (first part, second part) splitting whole groups at random."""
+    unique, inverse = np.unique(groups, return_inverse=True)
+    n_second = min(len(unique) - 1, max(1, int(round(fraction * len(unique)))))
+    second_groups = np.zeros(len(unique), dtype=bool)
+    second_groups[rng.permutation(len(unique))[:n_second]] = True
+    second = second_groups[inverse]
+    return ~second, second
+
+
+class PurchaseModel(ClassifierMixin, BaseEstimator):
+    """Calibrated LightGBM classifier of "the shopper buys this item in the next period".
+
+    Parameters
+    ----------
+    n_estimators, learning_rate, num_leaves, min_child_samples, subsample,
+    colsample_bytree, reg_lambda:
+        LightGBM settings (:class:`lightgbm.LGBMClassifier`).
+    calibration:
+        ``auto`` (choose isotonic or sigmoid by cross-validated log loss on the calibration
+        part), ``isotonic`` or ``sigmoid``.
+    calibration_fraction:
+        Share of the groups (shoppers) held out to fit the calibrator.
+    random_state:
+        Seed of LightGBM and of the fit/calibration split.
+    n_jobs:
+        LightGBM threads.
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+        The fitted trees (what predictions and SHAP use).
+    calibrator_ : Calibrator
+    feature_names_in_ : numpy.ndarray
+    classes_ : numpy.ndarray
+        ``[0, 1]``.
+    calibration_log_loss_ : dict[str, float]
+        Cross-validated log loss of each candidate calibrator (empty when fixed).
+    """
+
+    booster_: lgb.Booster
+    calibrator_: Calibrator
+    feature_names_in_: np.ndarray
+    classes_: np.ndarray
+    calibration_log_loss_: dict[str, float]
+
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 100,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        reg_lambda: float = 1.0,
+        calibration: Literal["auto", "isotonic", "sigmoid"] = "auto",
+        calibration_fraction: float = 0.25,
+        random_state: int = 42,
+        n_jobs: int = 1,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------ fitting
+
+    def _classifier(self) -> lgb.LGBMClassifier:
+        return lgb.LGBMClassifier(
+            objective="binary",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1 if self.subsample < 1 else 0,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            deterministic=True,
+            force_row_wise=True,
+            verbose=-1,
+        )
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray | pd.Series,
+        *,
+        groups: np.ndarray | pd.Series | None = None,
+    ) -> Self:
+        """Train LightGBM on part of the groups and the calibrator on the rest.
+
+        Parameters
+        ----------
+        X:
+            Feature frame (its column names become the feature names).
+        y:
+            1 if the shopper bought the item in the label period, else 0.
+        groups:
+            Group of each row (the shopper); groups are never split between the fit and
+            calibration parts. Rows are their own groups when omitted.
+
+        Raises
+        ------
+        DataValidationError
+            Too little data: a part without both classes.
+        """
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("fit() takes a DataFrame whose columns name the features")
+        label = np.asarray(y).astype(np.int64).ravel()
+        if len(label) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(label)}")
+        group = np.arange(len(X)) if groups is None else np.asarray(groups)
+        rng = np.random.default_rng(self.random_state)
+        fit_part, cal_part = _group_split(group, self.calibration_fraction, rng)
+        for name, part in (("training", fit_part), ("calibration", cal_part)):
+            if len(np.unique(label[part])) < 2:
+                raise DataValidationError(
+                    f"the purchase model's {name} part has no "
+                    f"{'purchases' if label[part].sum() == 0 else 'non-purchases'}: the label "
+                    "period is too short or there are too few shoppers; use a longer log"
+                )
+        features = X.astype(np.float64)
+        classifier = self._classifier().fit(features[fit_part], label[fit_part])
+        self.booster_ = classifier.booster_
+        self.feature_names_in_ = np.asarray(features.columns, dtype=object)
+        self.classes_ = np.array([0, 1])
+        margin = self._margin(features[cal_part].to_numpy())
+        self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
+            margin, label[cal_part], group[cal_part], rng
+        )
+        return self
+
+    def _fit_calibrator(
+        self,
+        margin: np.ndarray,
+        label: np.ndarray,
+        group: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[Calibrator, dict[str, float]]:
+        """Choose isotonic vs sigmoid by two-fold (by group) log loss; refit on all rows."""
+        if self.calibration != "auto":
+            return Calibrator.fit(self.calibration, margin, label), {}
+        half_a, half_b = _group_split(group, 0.5, rng)
+        losses: dict[str, float] = {}
+        methods: tuple[CalibrationMethod, ...] = ("isotonic", "sigmoid")
+        for method in methods:
+            fold_losses = []
+            for train, test in ((half_a, half_b), (half_b, half_a)):
+                if len(np.unique(label[train])) < 2:
+                    continue
+                prob = Calibrator.fit(method, margin[train], label[train]).predict(margin[test])
+                fold_losses.append(log_loss(label[test], prob, labels=[0, 1]))
+            losses[method] = float(np.mean(fold_losses)) if fold_losses else math.inf
+        best: CalibrationMethod = min(methods, key=lambda m: losses[m])
+        return Calibrator.fit(best, margin, label), losses
+
+    # ------------------------------------------------------------------ predicting
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise ModelNotTrainedError("the purchase model is not trained: call fit() first")
+
+    def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in self.feature_names_in_ if c not in X.columns]
+            if missing:
+                raise ValueError(f"missing feature columns: {missing}")
+            return X[list(self.feature_names_in_)].to_numpy(dtype=np.float64)
+        matrix = np.asarray(X, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != len(self.feature_names_in_):
+            raise ValueError(
+                f"expected {len(self.feature_names_in_)} feature columns, got shape {matrix.shape}"
+            )
+        return matrix
+
+    def _margin(self, matrix: np.ndarray) -> np.ndarray:
+        if len(matrix) == 0:
+            return np.zeros(0)
+        return np.asarray(self.booster_.predict(matrix, raw_score=True), dtype=np.float64)
+
+    def decision_function(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The classifier's raw margin (log-odds before calibration) of each row."""
+        return self._margin(self._matrix(X))
+
+    def purchase_probability(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Calibrated probability that the shopper buys the item, one per row."""
+        return self.calibrator_.predict(self.decision_function(X))
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """``(n, 2)`` calibrated probabilities of classes 0 (no purchase) and 1 (purchase)."""
+        prob = self.purchase_probability(X)
+        return np.column_stack([1.0 - prob, prob])
+
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """1 where the calibrated purchase probability is at least 0.5."""
+        return (self.purchase_probability(X) >= 0.5).astype(np.int64)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: Path | str) -> None:
+        """Write ``booster.txt`` and ``calibrator.json`` to ``folder`` (no pickle)."""
+        self._check_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CALIBRATOR_FILE).unlink(missing_ok=True)
+        self.booster_.save_model(str(folder / BOOSTER_FILE))
+        payload = {
+            "format_version": PURCHASE_MODEL_FORMAT,
+            "feature_names": [str(f) for f in self.feature_names_in_],
+            "params": self.get_params(),
+            "calibration": self.calibrator_.to_dict(),
+            "calibration_log_loss": self.calibration_log_loss_,
+            "lightgbm_version": lgb.__version__,
+        }
+        atomic_write_text(folder / CALIBRATOR_FILE, json.dumps(payload, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path | str) -> PurchaseModel:
+        """Load a model written by :meth:`save`.
+
+        Raises
+        ------
+        ArtifactError
+            Missing, corrupted or inconsistent files.
+        """
+        folder = Path(folder)
+        path = folder / CALIBRATOR_FILE
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            if payload.get("format_version") != PURCHASE_MODEL_FORMAT:
+                raise ValueError(f"format version {payload.get('format_version')!r}")
+            model = cls(**payload["params"])
+            model.calibrator_ = Calibrator.from_dict(payload["calibration"])
+            model.calibration_log_loss_ = {
+                str(k): float(v) for k, v in payload.get("calibration_log_loss", {}).items()
+            }
+            names = [str(f) for f in payload["feature_names"]]
+        except (
+            OSError,
+            UnicodeDecodeError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:
+            raise ArtifactError(
+                f"cannot read the purchase model's {path}: {exc}; retrain and save it again"
+            ) from exc
+        booster_path = folder / BOOSTER_FILE
+        if not booster_path.is_file():
+            raise ArtifactError(
+                f"{booster_path} is missing: the saved purchase model is incomplete"
+            )
+        try:
+            booster = lgb.Booster(model_file=str(booster_path))
+        except (lgb.basic.LightGBMError, OSError, ValueError) as exc:
+            raise ArtifactError(f"{booster_path} is not a readable LightGBM model: {exc}") from exc
+        if booster.feature_name() != names:
+            raise ArtifactError(
+                f"{booster_path} has features {booster.feature_name()[:5]}..., "
+                f"{path} lists {names[:5]}...: the files do not belong together"
+            )
+        model.booster_ = booster
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+        model.classes_ = np.array([0, 1])
+        return model

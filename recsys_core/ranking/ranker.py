@@ -1,0 +1,731 @@
+"""The two-stage ranker: candidates, behaviour features and a calibrated purchase model.
+
+:class:`TwoStageRanker` (model name ``ranker``) answers "how likely is this shopper to buy
+this item in the next ``horizon_days``?" and ranks items by it.
+
+Time windows
+------------
+``cutoff`` is the instant the recommendations are for (default: one second after the last
+event, i.e. "now"). With ``H = horizon_days`` (30) and ``W = training_windows``:
+
+* **training rows** — for each window ``w = 1..W`` the *window cutoff* is
+  ``c_w = cutoff - w * H``. Stage one (ALS, item-kNN) is fitted on events ``< c_w`` only,
+  behaviour features use events ``< c_w`` only, and the label is "bought the item in
+  ``[c_w, c_w + H)``". Nothing a training row sees happened at or after its own ``c_w``.
+* **calibration** — a seeded ``calibration_fraction`` of the training shoppers is held out
+  of LightGBM and used to fit the calibrator (isotonic or Platt, chosen by cross-validated
+  log loss, see :mod:`recsys_core.ranking.purchase_model`).
+* **scoring** — stage one is refitted on every event ``< cutoff`` and features are taken
+  at ``cutoff``; the classifier trained on the earlier windows scores them.
+
+Whom the probability is about
+-----------------------------
+With ``training_users="buyers"`` (default) the training shoppers of a window are those
+with history before ``c_w`` *who buy something* in ``[c_w, c_w + H)``. The probability is
+then "buys this item in the next period, given that they place an order in it" — the
+population of the offline protocol, whose test users are exactly the shoppers who buy in
+the test period, and what a "their next order" screen needs. With ``"all"`` every shopper
+with history is a training row and the probability is unconditional (lower for everyone,
+and under-estimated for shoppers who do come back).
+
+Cold start
+----------
+Shoppers without events before the cutoff get the items with the highest *base rate*:
+the share of the shoppers who ordered in ``[cutoff - H, cutoff)`` who bought the item.
+Their rows have ``cold_start=True`` and ``score == purchase_probability ==`` that base
+rate (not a classifier output).
+
+Saved folder (no pickle)
+------------------------
+``stage_one/`` (``als/``, ``itemknn/`` in the recommenders' own format, ``history.npz``),
+``behaviour/`` (feature tables, ``.npy``/``.npz``), ``purchase_model/`` (LightGBM text model
+and calibrator JSON), ``cold_start.npz`` and ``config.json`` (written last).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Final, Literal, Self
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recsys_core.columns import Columns
+from recsys_core.errors import (
+    ArtifactError,
+    ConfigError,
+    DataValidationError,
+    ModelNotTrainedError,
+    UnknownItemError,
+    UnknownUserError,
+)
+from recsys_core.interactions import EventWeights
+from recsys_core.io_utils import atomic_write_text
+from recsys_core.models import COLD_START, ALSConfig, ItemKNNConfig
+from recsys_core.ranking.candidates import CandidateGenerator
+from recsys_core.ranking.features import (
+    BEHAVIOUR_FEATURES,
+    FEATURE_NAMES,
+    BehaviourSnapshot,
+    events_before,
+    require_timestamps,
+)
+from recsys_core.ranking.purchase_model import PurchaseModel
+
+__all__ = [
+    "LABEL",
+    "PURCHASE_PROBABILITY",
+    "RAW_SCORE",
+    "PurchaseModelConfig",
+    "RankerConfig",
+    "TwoStageRanker",
+    "build_training_frame",
+]
+
+#: Column of training frames: 1 if the shopper bought the item in the label window.
+LABEL: Final = "label"
+#: Column of candidate frames: the classifier's margin (log-odds before calibration).
+RAW_SCORE: Final = "raw_score"
+#: Column of candidate and recommendation frames: the calibrated purchase probability.
+PURCHASE_PROBABILITY: Final = "purchase_probability"
+#: Column of training frames: the window cutoff the row's features describe.
+WINDOW_CUTOFF: Final = "window_cutoff"
+
+RANKER_FORMAT_VERSION: Final = 1
+
+
+class PurchaseModelConfig(BaseModel):
+    """Settings of the LightGBM purchase classifier and its calibration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_estimators: int = Field(300, ge=1, description="Number of boosted trees.")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="Shrinkage of each tree.")
+    num_leaves: int = Field(31, ge=2, description="Maximum leaves per tree.")
+    min_child_samples: int = Field(
+        100, ge=1, description="Minimum training rows in a leaf (guards against overfitting)."
+    )
+    subsample: float = Field(0.8, gt=0, le=1, description="Share of rows each tree sees.")
+    colsample_bytree: float = Field(
+        0.8, gt=0, le=1, description="Share of features each tree sees."
+    )
+    reg_lambda: float = Field(1.0, ge=0, description="L2 regularisation of leaf values.")
+    calibration: Literal["auto", "isotonic", "sigmoid"] = Field(
+        "auto",
+        description=(
+            "Probability calibration: 'auto' picks isotonic or sigmoid (Platt) by "
+            "cross-validated log loss on the held-out shoppers."
+        ),
+    )
+    calibration_fraction: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="Share of training shoppers held out of LightGBM to fit the calibrator.",
+    )
+    n_jobs: int = Field(
+        1,
+        ge=1,
+        description=(
+            "LightGBM threads. 1 by default: on shared, busy cores OpenMP threads wait for "
+            "each other and a 2-thread fit can take 3-5x longer than a 1-thread one."
+        ),
+    )
+
+
+class RankerConfig(BaseModel):
+    """Settings of :class:`TwoStageRanker`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon_days: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Length of the period the purchase probability is about (and of each training "
+            "label window), in days."
+        ),
+    )
+    training_windows: int = Field(
+        3,
+        ge=1,
+        le=12,
+        description=(
+            "Consecutive label windows before the cutoff used as training rows; each one "
+            "refits stage one on the events before it."
+        ),
+    )
+    training_users: Literal["buyers", "all"] = Field(
+        "buyers",
+        description=(
+            "Training shoppers of a window: 'buyers' (those who order in the label window; "
+            "the probability is then conditional on placing an order) or 'all'."
+        ),
+    )
+    n_als: int = Field(100, ge=0, description="Candidates from the ALS top list per user.")
+    n_itemknn: int = Field(200, ge=0, description="Candidates from the item-kNN top list per user.")
+    n_history: int = Field(
+        500, ge=0, description="Most recently used items of the user's history added as candidates."
+    )
+    als: ALSConfig = Field(
+        default_factory=lambda: ALSConfig(factors=64, num_threads=1),
+        description="Settings of the stage-one ALS model (single-threaded by default).",
+    )
+    itemknn: ItemKNNConfig = Field(
+        default_factory=lambda: ItemKNNConfig(num_threads=1),
+        description="Settings of the stage-one item-kNN model (single-threaded by default).",
+    )
+    event_weights: EventWeights = Field(
+        default_factory=EventWeights,
+        description="Event weights of the interaction matrix stage one learns from.",
+    )
+    classifier: PurchaseModelConfig = Field(
+        default_factory=PurchaseModelConfig, description="Settings of the purchase classifier."
+    )
+    seed: int = Field(42, ge=0, description="Seed of the classifier and the calibration split.")
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(config)"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown setting {where!r}")
+        else:
+            problems.append(f"{where}={err.get('input')!r}: {err['msg']}")
+    return "invalid settings for model 'ranker': " + "; ".join(problems)
+
+
+def _generator(config: RankerConfig) -> CandidateGenerator:
+    return CandidateGenerator(
+        als=config.als,
+        itemknn=config.itemknn,
+        event_weights=config.event_weights,
+        n_als=config.n_als,
+        n_itemknn=config.n_itemknn,
+        n_history=config.n_history,
+    )
+
+
+def _candidate_features(
+    generator: CandidateGenerator, snapshot: BehaviourSnapshot, user_ids: Sequence[str]
+) -> pd.DataFrame:
+    """Candidates of ``user_ids`` with every feature of :data:`FEATURE_NAMES`."""
+    candidates = generator.candidates(user_ids)
+    u = snapshot.users.to_internal(candidates[Columns.USER])
+    i = snapshot.items.to_internal(candidates[Columns.ITEM])
+    keep = (u >= 0) & (i >= 0)  # stage one and features come from the same events
+    candidates = candidates[keep].reset_index(drop=True)
+    behaviour = pd.DataFrame(snapshot.features(u[keep], i[keep]), columns=list(BEHAVIOUR_FEATURES))
+    frame = pd.concat([candidates[[Columns.USER, Columns.ITEM]], behaviour], axis=1)
+    for name in ("als_score", "als_rank", "itemknn_score", "itemknn_rank"):
+        frame[name] = candidates[name].to_numpy(dtype=np.float64)
+    return frame
+
+
+def _purchases_between(
+    events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """Distinct (user_id, item_id) purchased in ``[start, end)`` (as strings)."""
+    ts = events[Columns.TIMESTAMP]
+    window = (
+        (ts >= start) & (ts < end) & (events[Columns.EVENT].astype(str) == "purchase")
+    ).to_numpy()
+    pairs = events.loc[window, [Columns.USER, Columns.ITEM]].astype(str)
+    return pairs.drop_duplicates().reset_index(drop=True)
+
+
+def build_training_frame(
+    events: pd.DataFrame,
+    catalog: pd.DataFrame | None,
+    cutoff: pd.Timestamp,
+    config: RankerConfig | None = None,
+) -> pd.DataFrame:
+    """Labelled candidate rows of the training windows before ``cutoff``.
+
+    For window ``w`` (``c_w = cutoff - w * horizon``) stage one and the features see only
+    events ``< c_w``; the label is a purchase in ``[c_w, c_w + horizon)``. Events at or
+    after ``cutoff`` are never read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``user_id``, ``item_id``, ``window_cutoff``, :data:`FEATURE_NAMES` and ``label``.
+
+    Raises
+    ------
+    DataValidationError
+        The log is too short for one training window before the cutoff.
+    """
+    config = config or RankerConfig()
+    cutoff = pd.Timestamp(cutoff)
+    horizon = pd.Timedelta(days=config.horizon_days)
+    past = events_before(events, cutoff)
+    start = past[Columns.TIMESTAMP].min() if len(past) else cutoff
+    frames: list[pd.DataFrame] = []
+    for w in range(1, config.training_windows + 1):
+        window_cutoff = cutoff - w * horizon
+        if window_cutoff <= start:
+            break
+        labels = _purchases_between(past, window_cutoff, window_cutoff + horizon)
+        if labels.empty:
+            continue
+        snapshot = BehaviourSnapshot.from_events(past, window_cutoff, catalog)
+        generator = _generator(config).fit(past, window_cutoff)
+        users = pd.Index(snapshot.users.external_ids).intersection(
+            pd.Index(generator.users_.external_ids)
+        )
+        if config.training_users == "buyers":
+            users = users.intersection(pd.Index(labels[Columns.USER].unique()))
+        if users.empty:
+            continue
+        frame = _candidate_features(generator, snapshot, list(users))
+        bought = pd.MultiIndex.from_frame(labels[[Columns.USER, Columns.ITEM]])
+        pairs = pd.MultiIndex.from_frame(frame[[Columns.USER, Columns.ITEM]])
+        frame[LABEL] = pairs.isin(bought).astype(np.int64)
+        frame.insert(2, WINDOW_CUTOFF, window_cutoff)
+        frames.append(frame)
+    if not frames:
+        raise DataValidationError(
+            f"the log has no purchases in a {config.horizon_days:g}-day window before {cutoff} "
+            "by shoppers with earlier history: the purchase model needs a longer log (at "
+            "least two periods) or a shorter horizon_days"
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+class TwoStageRanker:
+    """Candidate generation + calibrated LightGBM purchase probabilities (``ranker``).
+
+    Parameters
+    ----------
+    config:
+        A :class:`RankerConfig` or a mapping of its settings.
+    **overrides:
+        Settings replacing those in ``config`` (e.g. ``n_als=50``).
+
+    Raises
+    ------
+    ConfigError
+        Unknown or invalid settings.
+
+    Attributes
+    ----------
+    cutoff_ : pandas.Timestamp
+        The instant the recommendations are for (events before it were used).
+    generator_ : CandidateGenerator
+        Stage one, fitted on every event before ``cutoff_``.
+    snapshot_ : BehaviourSnapshot
+        Behaviour feature tables at ``cutoff_``.
+    purchase_model_ : PurchaseModel
+        The calibrated classifier, trained on the windows before ``cutoff_``.
+    cold_start_items_, cold_start_rates_ : numpy.ndarray
+        Items by decreasing base rate and those rates (the cold-start list).
+    training_summary_ : dict
+        Rows, positives, windows, calibration choice and fit time.
+    """
+
+    name: ClassVar[str] = "ranker"
+
+    cutoff_: pd.Timestamp
+    generator_: CandidateGenerator
+    snapshot_: BehaviourSnapshot
+    purchase_model_: PurchaseModel
+    cold_start_items_: np.ndarray
+    cold_start_rates_: np.ndarray
+    training_summary_: dict[str, Any]
+
+    def __init__(
+        self, config: RankerConfig | Mapping[str, Any] | None = None, **overrides: Any
+    ) -> None:
+        settings = config.model_dump() if isinstance(config, BaseModel) else dict(config or {})
+        settings.update(overrides)
+        try:
+            self.config = RankerConfig.model_validate(settings)
+        except ValidationError as exc:
+            raise ConfigError(_format_validation_error(exc)) from None
+
+    def __repr__(self) -> str:
+        return f"TwoStageRanker({self.config!r})"
+
+    # ------------------------------------------------------------------ fitting
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` or :meth:`load` has run."""
+        return hasattr(self, "purchase_model_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ModelNotTrainedError(
+                "the 'ranker' model is not trained yet: call fit() or load a saved model"
+            )
+
+    def _purchase_model(self) -> PurchaseModel:
+        cfg = self.config.classifier
+        return PurchaseModel(**cfg.model_dump(), random_state=self.config.seed)
+
+    def fit(
+        self,
+        events: pd.DataFrame,
+        catalog: pd.DataFrame | None = None,
+        *,
+        cutoff: pd.Timestamp | str | None = None,
+    ) -> Self:
+        """Train on the windows before ``cutoff`` and get ready to score at ``cutoff``.
+
+        Parameters
+        ----------
+        events:
+            Canonical event log with timestamps. Events at or after ``cutoff`` are ignored.
+        catalog:
+            Optional catalog (category, brand and price give affinity features).
+        cutoff:
+            The instant the recommendations are for; default one second after the last
+            event.
+
+        Returns
+        -------
+        Self
+
+        Raises
+        ------
+        DataValidationError
+            No timestamps, or too short a log for a training window.
+        """
+        started = time.perf_counter()
+        require_timestamps(events)
+        if events.empty:
+            raise DataValidationError("cannot train the ranker on an empty event log")
+        cut = (
+            events[Columns.TIMESTAMP].max() + pd.Timedelta(seconds=1)
+            if cutoff is None
+            else pd.Timestamp(cutoff)
+        )
+        past = events_before(events, cut)
+        train = build_training_frame(past, catalog, cut, self.config)
+        model = self._purchase_model().fit(
+            train[list(FEATURE_NAMES)], train[LABEL], groups=train[Columns.USER].to_numpy()
+        )
+        self.generator_ = _generator(self.config).fit(past, cut)
+        self.snapshot_ = BehaviourSnapshot.from_events(past, cut, catalog)
+        self._set_cold_start(past, cut)
+        self.cutoff_ = cut
+        self.purchase_model_ = model
+        self.training_summary_ = {
+            "cutoff": str(cut),
+            "window_cutoffs": sorted(str(c) for c in train[WINDOW_CUTOFF].unique()),
+            "rows": int(len(train)),
+            "positives": int(train[LABEL].sum()),
+            "shoppers": int(train[Columns.USER].nunique()),
+            "calibration": model.calibrator_.method,
+            "calibration_log_loss": dict(model.calibration_log_loss_),
+            "fit_seconds": round(time.perf_counter() - started, 3),
+        }
+        return self
+
+    def _set_cold_start(self, past: pd.DataFrame, cutoff: pd.Timestamp) -> None:
+        """Base rates: share of the last period's buyers who bought each item."""
+        horizon = pd.Timedelta(days=self.config.horizon_days)
+        bought = _purchases_between(past, cutoff - horizon, cutoff)
+        if bought.empty:  # no recent orders: all-time buyers instead
+            bought = _purchases_between(past, past[Columns.TIMESTAMP].min(), cutoff)
+        if bought.empty:
+            self.cold_start_items_ = np.array([], dtype=object)
+            self.cold_start_rates_ = np.array([], dtype=np.float64)
+            return
+        rates = bought.groupby(Columns.ITEM).size() / bought[Columns.USER].nunique()
+        order = np.lexsort((rates.index.to_numpy(dtype=str), -rates.to_numpy()))
+        self.cold_start_items_ = rates.index.to_numpy(dtype=object)[order]
+        self.cold_start_rates_ = rates.to_numpy(dtype=np.float64)[order]
+
+    # ------------------------------------------------------------------ features and scores
+
+    def _warm_users(self, user_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct users as strings and whether each has history before the cutoff."""
+        if isinstance(user_ids, str):
+            raise TypeError("pass a sequence of user ids, e.g. ['u1'], not a single string")
+        users = np.asarray(pd.unique(pd.Series(list(user_ids), dtype=object).astype(str)))
+        warm = (self.snapshot_.users.to_internal(users) >= 0) & (
+            self.generator_.users_.to_internal(users) >= 0
+        )
+        return users.astype(object), warm
+
+    def _unknown_user(self, users: np.ndarray) -> UnknownUserError:
+        shown = ", ".join(repr(str(u)) for u in users[:5])
+        return UnknownUserError(
+            f"unknown user id {shown}: the ranker has no events of this shopper before "
+            f"{self.cutoff_}; recommend() gives them the cold-start list, probabilities need "
+            "a shopper with history"
+        )
+
+    def features(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> pd.DataFrame:
+        """Classifier features of arbitrary (user, item) pairs.
+
+        Parameters
+        ----------
+        user_ids, item_ids:
+            Same-length sequences; pair ``j`` is ``(user_ids[j], item_ids[j])``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            :data:`FEATURE_NAMES` columns, one row per pair.
+
+        Raises
+        ------
+        UnknownUserError, UnknownItemError
+            A user without history before the cutoff, or an item neither in the log nor in
+            the catalog.
+        """
+        return pd.DataFrame(self._feature_matrix(user_ids, item_ids), columns=list(FEATURE_NAMES))
+
+    def _feature_matrix(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        users = np.asarray([str(u) for u in user_ids], dtype=object)
+        items = np.asarray([str(i) for i in item_ids], dtype=object)
+        if len(users) != len(items):
+            raise ValueError(f"got {len(users)} users and {len(items)} items; pass one per pair")
+        u = self.snapshot_.users.to_internal(users)
+        i = self.snapshot_.items.to_internal(items)
+        if (u < 0).any():
+            raise self._unknown_user(np.unique(users[u < 0]))
+        if (i < 0).any():
+            shown = ", ".join(repr(str(x)) for x in np.unique(items[i < 0])[:5])
+            raise UnknownItemError(
+                f"unknown item id {shown}: it is neither in the event log before "
+                f"{self.cutoff_} nor in the catalog the ranker was trained with"
+            )
+        behaviour = self.snapshot_.features(u, i)
+        stage_one = self.generator_.score_pairs(users, items)
+        return np.hstack([behaviour, stage_one])
+
+    def purchase_probability(self, user_id: str, item_ids: Sequence[str]) -> np.ndarray:
+        """Calibrated probability that ``user_id`` buys each item in the next period.
+
+        Works for any item of the log or catalog, not only candidates.
+
+        Raises
+        ------
+        UnknownUserError
+            The shopper has no events before the cutoff.
+        UnknownItemError
+            An item neither in the log nor in the catalog.
+        """
+        items = [str(i) for i in item_ids]
+        matrix = self._feature_matrix([str(user_id)] * len(items), items)
+        return self.purchase_model_.purchase_probability(matrix)
+
+    def candidate_frame(self, user_ids: Sequence[str]) -> pd.DataFrame:
+        """Every candidate of the users with features, raw score and probability.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``user_id``, ``item_id``, :data:`FEATURE_NAMES`, ``raw_score`` (classifier
+            margin) and ``purchase_probability`` (calibrated).
+
+        Raises
+        ------
+        UnknownUserError
+            A user without events before the cutoff.
+        """
+        self._check_fitted()
+        users, warm = self._warm_users(user_ids)
+        if (~warm).any():
+            raise self._unknown_user(users[~warm])
+        frame = _candidate_features(self.generator_, self.snapshot_, list(users))
+        matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        margin = self.purchase_model_.decision_function(matrix)
+        frame[RAW_SCORE] = margin
+        frame[PURCHASE_PROBABILITY] = self.purchase_model_.calibrator_.predict(margin)
+        return frame
+
+    # ------------------------------------------------------------------ recommending
+
+    def recommend(
+        self, user_ids: Sequence[str], k: int = 10, *, filter_seen: bool = False
+    ) -> pd.DataFrame:
+        """Top-``k`` items per shopper by purchase probability.
+
+        Parameters
+        ----------
+        user_ids:
+            Shoppers; duplicates answered once, unknown ones get the cold-start list.
+        k:
+            Items per shopper (fewer if fewer candidates).
+        filter_seen:
+            Leave out items the shopper interacted with before the cutoff (off by default:
+            reorders are most of what wholesalers buy).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``user_id``, ``item_id``, ``score`` (= ``purchase_probability``), ``rank``
+            (1..k), ``purchase_probability`` and ``cold_start``; sorted by user and rank.
+            Ranked by probability; ties (steps of an isotonic calibration) keep the
+            classifier's margin order.
+        """
+        self._check_fitted()
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ConfigError(f"k must be a positive whole number of results, got {k!r}")
+        users, warm = self._warm_users(user_ids)
+        parts = []
+        if warm.any():
+            parts.append(self._recommend_warm(users[warm], int(k), filter_seen))
+        if (~warm).any():
+            parts.append(self._recommend_cold(users[~warm], int(k)))
+        if not parts:
+            return _recommendation_frame([], [], [], [], cold_start=False)
+        reco = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return reco.sort_values([Columns.USER, Columns.RANK], kind="stable", ignore_index=True)
+
+    def _recommend_warm(self, users: np.ndarray, k: int, filter_seen: bool) -> pd.DataFrame:
+        frame = self.candidate_frame(list(users))
+        if filter_seen:
+            seen = frame[["ui_views", "ui_carts", "ui_favorites", "ui_purchases"]].sum(axis=1) > 0
+            frame = frame[~seen.to_numpy()]
+        codes = pd.Categorical(frame[Columns.USER], categories=users).codes
+        # by probability, ties (isotonic steps) by the classifier's margin
+        order = np.lexsort(
+            (-frame[RAW_SCORE].to_numpy(), -frame[PURCHASE_PROBABILITY].to_numpy(), codes)
+        )
+        frame = frame.iloc[order]
+        rank = frame.groupby(Columns.USER, sort=False).cumcount().to_numpy() + 1
+        top = rank <= k
+        frame = frame[top]
+        return _recommendation_frame(
+            frame[Columns.USER].to_numpy(),
+            frame[Columns.ITEM].to_numpy(),
+            frame[PURCHASE_PROBABILITY].to_numpy(),
+            rank[top],
+            cold_start=False,
+        )
+
+    def _recommend_cold(self, users: np.ndarray, k: int) -> pd.DataFrame:
+        items = self.cold_start_items_[:k]
+        rates = self.cold_start_rates_[:k]
+        n = len(items)
+        return _recommendation_frame(
+            np.repeat(users, n),
+            np.tile(items, len(users)),
+            np.tile(rates, len(users)),
+            np.tile(np.arange(1, n + 1), len(users)),
+            cold_start=True,
+        )
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: Path | str) -> None:
+        """Save to folder ``path`` (created if needed; no pickle; ``config.json`` last)."""
+        self._check_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").unlink(missing_ok=True)
+        self.generator_.save(folder / "stage_one")
+        self.snapshot_.save(folder / "behaviour")
+        self.purchase_model_.save(folder / "purchase_model")
+        np.savez(
+            folder / "cold_start.npz",
+            items=self.cold_start_items_.astype(str),
+            rates=self.cold_start_rates_,
+        )
+        metadata = {
+            "model": self.name,
+            "format_version": RANKER_FORMAT_VERSION,
+            "config": self.config.model_dump(mode="json"),
+            "cutoff": self.cutoff_.isoformat(),
+            "feature_names": list(FEATURE_NAMES),
+            "training": self.training_summary_,
+        }
+        atomic_write_text(folder / "config.json", json.dumps(metadata, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path | str) -> TwoStageRanker:
+        """Load a ranker saved by :meth:`save`.
+
+        Raises
+        ------
+        ArtifactError
+            Missing, incomplete, corrupted or inconsistent folder.
+        """
+        folder = Path(path)
+        metadata = _read_metadata(folder)
+        if metadata.get("model") != cls.name:
+            raise ArtifactError(f"{folder} holds a {metadata['model']!r} model, not a ranker")
+        try:
+            ranker = cls(metadata.get("config") or {})
+        except ConfigError as exc:
+            raise ArtifactError(
+                f"saved config in {folder / 'config.json'} is invalid: {exc}"
+            ) from exc
+        if metadata.get("feature_names") != list(FEATURE_NAMES):
+            raise ArtifactError(
+                f"{folder} was saved with other features than this version of the lab uses: "
+                "retrain the ranker"
+            )
+        try:
+            cutoff = pd.Timestamp(metadata["cutoff"])
+            with np.load(folder / "cold_start.npz", allow_pickle=False) as data:
+                cold_items = data["items"].astype(object)
+                cold_rates = data["rates"].astype(np.float64)
+        except Exception as exc:  # missing key, bad date, bad or missing archive
+            raise ArtifactError(f"cannot read the ranker in {folder}: {exc}") from exc
+        ranker.generator_ = _generator(ranker.config).load(folder / "stage_one")
+        ranker.snapshot_ = BehaviourSnapshot.load(folder / "behaviour")
+        ranker.purchase_model_ = PurchaseModel.load(folder / "purchase_model")
+        if list(ranker.purchase_model_.feature_names_in_) != list(FEATURE_NAMES):
+            raise ArtifactError(f"the purchase model in {folder} uses other features")
+        ranker.cutoff_ = cutoff
+        ranker.cold_start_items_, ranker.cold_start_rates_ = cold_items, cold_rates
+        ranker.training_summary_ = dict(metadata.get("training") or {})
+        return ranker
+
+
+def _read_metadata(folder: Path) -> dict[str, Any]:
+    """``config.json`` of a saved ranker; ArtifactError when missing or unreadable."""
+    if not folder.is_dir():
+        raise ArtifactError(f"model folder {folder} does not exist: train and save a ranker first")
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ArtifactError(
+            f"{folder} has no config.json: it is not a saved ranker, or the save was "
+            "interrupted; save the model again"
+        )
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{path} does not describe a model")
+    if metadata.get("format_version") != RANKER_FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path} has format version {metadata.get('format_version')!r}; this version of "
+            f"the lab reads version {RANKER_FORMAT_VERSION}: retrain and save the ranker again"
+        )
+    return metadata
+
+
+def _recommendation_frame(
+    users: Sequence[object] | np.ndarray,
+    items: Sequence[object] | np.ndarray,
+    probability: Sequence[float] | np.ndarray,
+    ranks: Sequence[int] | np.ndarray,
+    *,
+    cold_start: bool,
+) -> pd.DataFrame:
+    prob = np.asarray(probability, dtype=np.float64)
+    return pd.DataFrame(
+        {
+            Columns.USER: pd.Series(np.asarray(users, dtype=object), dtype=str),
+            Columns.ITEM: pd.Series(np.asarray(items, dtype=object), dtype=str),
+            Columns.SCORE: prob,
+            Columns.RANK: np.asarray(ranks, dtype=np.int64),
+            PURCHASE_PROBABILITY: prob,
+            COLD_START: np.full(len(prob), cold_start, dtype=bool),
+        }
+    )

@@ -1,0 +1,110 @@
+"""The calibrated LightGBM purchase classifier: probabilities, calibration, saving."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from recsys_core.errors import ArtifactError, DataValidationError
+from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    n = 6000
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.uniform(size=n)})
+    X.loc[rng.uniform(size=n) < 0.1, "b"] = np.nan
+    logit = -2.5 + 1.5 * X["a"] + np.nan_to_num(X["b"].to_numpy()) - X["c"]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    groups = rng.integers(0, 600, size=n)
+    return X, np.asarray(y), groups
+
+
+@pytest.fixture(scope="module")
+def model(data: tuple[pd.DataFrame, np.ndarray, np.ndarray]) -> PurchaseModel:
+    X, y, groups = data
+    return PurchaseModel(n_estimators=60, min_child_samples=20, n_jobs=1).fit(X, y, groups=groups)
+
+
+def test_probabilities_are_calibrated_probabilities(
+    model: PurchaseModel, data: tuple[pd.DataFrame, np.ndarray, np.ndarray]
+) -> None:
+    X, y, _ = data
+    prob = model.purchase_probability(X)
+    assert prob.shape == (len(X),)
+    assert np.all((prob >= 0) & (prob <= 1))
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0)
+    np.testing.assert_array_equal(model.predict_proba(X)[:, 1], prob)
+    assert abs(prob.mean() - y.mean()) < 0.02
+    assert model.calibrator_.method in ("isotonic", "sigmoid")
+    assert set(model.calibration_log_loss_) == {"isotonic", "sigmoid"}
+    # calibration is monotone in the margin, so it never reorders rows
+    margin = model.decision_function(X)
+    order = np.argsort(margin)
+    assert np.all(np.diff(prob[order]) >= -1e-12)
+    assert list(model.classes_) == [0, 1]
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_numpy_input_and_column_order(model: PurchaseModel, data: tuple) -> None:
+    X, _, _ = data
+    np.testing.assert_array_equal(
+        model.purchase_probability(X[["c", "a", "b"]]), model.purchase_probability(X.to_numpy())
+    )
+    with pytest.raises(ValueError):
+        model.purchase_probability(X.to_numpy()[:, :2])
+
+
+def test_fixed_calibration_methods(data: tuple) -> None:
+    X, y, groups = data
+    for method in ("isotonic", "sigmoid"):
+        fitted = PurchaseModel(n_estimators=20, calibration=method, n_jobs=1).fit(
+            X, y, groups=groups
+        )
+        assert fitted.calibrator_.method == method
+
+
+def test_calibrator_round_trip() -> None:
+    margin = np.linspace(-4, 2, 200)
+    label = (np.random.default_rng(1).uniform(size=200) < 1 / (1 + np.exp(-margin))).astype(int)
+    for method in ("isotonic", "sigmoid"):
+        cal = Calibrator.fit(method, margin, label)
+        again = Calibrator.from_dict(json.loads(json.dumps(cal.to_dict())))
+        np.testing.assert_array_equal(again.predict(margin), cal.predict(margin))
+
+
+def test_save_load_gives_identical_probabilities(
+    model: PurchaseModel, data: tuple, tmp_path: Path
+) -> None:
+    X, _, _ = data
+    model.save(tmp_path / "pm")
+    loaded = PurchaseModel.load(tmp_path / "pm")
+    np.testing.assert_array_equal(loaded.purchase_probability(X), model.purchase_probability(X))
+    np.testing.assert_array_equal(loaded.decision_function(X), model.decision_function(X))
+    assert not list((tmp_path / "pm").glob("*.pkl"))
+
+
+def test_corrupted_folder_raises_artifact_error(model: PurchaseModel, tmp_path: Path) -> None:
+    folder = tmp_path / "pm"
+    model.save(folder)
+    (folder / "booster.txt").write_text("this is not a tree model")
+    with pytest.raises(ArtifactError):
+        PurchaseModel.load(folder)
+    model.save(folder)
+    (folder / "calibrator.json").write_text("{broken")
+    with pytest.raises(ArtifactError):
+        PurchaseModel.load(folder)
+    with pytest.raises(ArtifactError):
+        PurchaseModel.load(tmp_path / "missing")
+
+
+def test_needs_both_classes(data: tuple) -> None:
+    X, y, groups = data
+    with pytest.raises(DataValidationError):
+        PurchaseModel(n_estimators=5, n_jobs=1).fit(X, np.zeros_like(y), groups=groups)

@@ -1,0 +1,304 @@
+"""The two-stage ranker on a small seeded demo store: leakage, recommendations, saving."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_core.data.demo_store import generate_demo_store
+from recsys_core.errors import ArtifactError, ConfigError, UnknownItemError, UnknownUserError
+from recsys_core.ranking import TwoStageRanker, build_training_frame
+from recsys_core.ranking.features import FEATURE_NAMES
+from recsys_core.ranking.ranker import LABEL, WINDOW_CUTOFF, RankerConfig
+
+CUTOFF = pd.Timestamp("2024-06-01")
+# small and single-threaded: OpenMP threads on shared, busy cores slow tiny fits down ~10x
+SMALL: dict[str, Any] = {
+    "als": {"factors": 16, "iterations": 5, "num_threads": 1},
+    "itemknn": {"num_threads": 1},
+    "classifier": {"n_estimators": 40, "n_jobs": 1},
+    "n_als": 30,
+    "n_itemknn": 30,
+}
+
+
+@pytest.fixture(scope="module")
+def store() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def ranker(store: tuple[pd.DataFrame, pd.DataFrame]) -> TwoStageRanker:
+    events, catalog = store
+    return TwoStageRanker(SMALL).fit(events, catalog, cutoff=CUTOFF)
+
+
+def _users(events: pd.DataFrame, n: int = 20) -> list[str]:
+    past = events[events["timestamp"] < CUTOFF]
+    return sorted(past["user_id"].astype(str).unique())[:n]
+
+
+def _inject(events: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    extra = pd.DataFrame(rows)
+    for column in ("user_id", "item_id", "event"):
+        extra[column] = extra[column].astype(str)
+    out = pd.concat(
+        [events.astype({"user_id": str, "item_id": str, "event": str}), extra], ignore_index=True
+    )
+    out["event"] = out["event"].astype(events["event"].dtype)
+    return out.sort_values("timestamp", kind="stable", ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------- leakage
+
+
+def test_events_after_the_cutoff_change_no_feature_or_probability(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    events, catalog = store
+    users = _users(events, 10)
+    before = ranker.candidate_frame(users)
+    user, item = before.loc[before["ui_purchases"] == 0, ["user_id", "item_id"]].iloc[0]
+    future = [
+        {
+            "user_id": user,
+            "item_id": item,
+            "event": "purchase",
+            "timestamp": CUTOFF,
+            "quantity": 50.0,
+            "price": 1.0,
+        },
+        {
+            "user_id": user,
+            "item_id": item,
+            "event": "purchase",
+            "timestamp": CUTOFF + pd.Timedelta(hours=1),
+            "quantity": 50.0,
+            "price": 1.0,
+        },
+        {
+            "user_id": "brand-new",
+            "item_id": item,
+            "event": "view",
+            "timestamp": CUTOFF + pd.Timedelta(days=2),
+            "quantity": 1.0,
+            "price": 1.0,
+        },
+    ]
+    refit = TwoStageRanker(SMALL).fit(_inject(events, future), catalog, cutoff=CUTOFF)
+    after = refit.candidate_frame(users)
+    pd.testing.assert_frame_equal(after, before)
+    np.testing.assert_array_equal(
+        refit.purchase_probability(user, [item]), ranker.purchase_probability(user, [item])
+    )
+
+
+def test_training_windows_never_see_events_at_or_after_their_cutoff(
+    store: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    events, catalog = store
+    config = RankerConfig(**SMALL)
+    frame = build_training_frame(events, catalog, CUTOFF, config)
+    c1 = CUTOFF - pd.Timedelta(days=config.horizon_days)
+    assert pd.Timestamp(frame[WINDOW_CUTOFF].max()) == c1
+    window1 = frame[frame[WINDOW_CUTOFF] == c1]
+    # a candidate of a window-1 shopper that they did not buy in the label window
+    user, item = window1.loc[window1[LABEL] == 0, ["user_id", "item_id"]].iloc[0]
+    late = [
+        {
+            "user_id": user,
+            "item_id": item,
+            "event": "purchase",
+            "timestamp": c1,
+            "quantity": 20.0,
+            "price": 1.0,
+        },
+        {
+            "user_id": user,
+            "item_id": item,
+            "event": "cart",
+            "timestamp": c1 + pd.Timedelta(days=3),
+            "quantity": 1.0,
+            "price": 1.0,
+        },
+        {
+            "user_id": "newcomer",
+            "item_id": item,
+            "event": "purchase",
+            "timestamp": c1 + pd.Timedelta(days=5),
+            "quantity": 1.0,
+            "price": 1.0,
+        },
+    ]
+    injected = build_training_frame(_inject(events, late), catalog, CUTOFF, config)
+    keys = ["user_id", "item_id", WINDOW_CUTOFF]
+    assert len(injected) == len(frame)
+    pd.testing.assert_frame_equal(
+        injected[keys + list(FEATURE_NAMES)], frame[keys + list(FEATURE_NAMES)]
+    )
+    # ... the late purchase is seen where it belongs: as the label of window 1 only
+    changed = (injected[LABEL] != frame[LABEL]).to_numpy()
+    assert changed.sum() == 1
+    row = injected[changed].iloc[0]
+    assert (row["user_id"], row["item_id"], row[WINDOW_CUTOFF], row[LABEL]) == (user, item, c1, 1)
+
+
+# ---------------------------------------------------------------------------------- scoring
+
+
+def test_recommend_returns_k_rows_per_user_with_probability(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    events, _ = store
+    users = _users(events, 15)
+    reco = ranker.recommend(users, k=5)
+    assert list(reco.columns) == [
+        "user_id",
+        "item_id",
+        "score",
+        "rank",
+        "purchase_probability",
+        "cold_start",
+    ]
+    assert reco.groupby("user_id").size().eq(5).all() and set(reco["user_id"]) == set(users)
+    assert reco.groupby("user_id")["rank"].apply(list).map(lambda r: r == [1, 2, 3, 4, 5]).all()
+    np.testing.assert_array_equal(reco["score"], reco["purchase_probability"])
+    assert reco["purchase_probability"].between(0, 1).all()
+    assert not reco["cold_start"].any()
+    decreasing = reco.groupby("user_id")["score"].apply(lambda s: s.is_monotonic_decreasing)
+    assert decreasing.all()
+    # the top items are the candidates with the highest probability
+    frame = ranker.candidate_frame(users[:1])
+    best = frame.nlargest(5, "raw_score")["item_id"].tolist()
+    assert reco[reco["user_id"] == users[0]]["item_id"].tolist() == best
+
+
+def test_unknown_shoppers_get_the_cold_start_list(ranker: TwoStageRanker) -> None:
+    reco = ranker.recommend(["nobody", "nobody-else"], k=4)
+    assert reco["cold_start"].all() and reco.groupby("user_id").size().eq(4).all()
+    rates = reco[reco["user_id"] == "nobody"]["purchase_probability"].to_numpy()
+    assert np.all(np.diff(rates) <= 0) and np.all((rates > 0) & (rates <= 1))
+    with pytest.raises(UnknownUserError):
+        ranker.purchase_probability("nobody", ["P001"])
+    with pytest.raises(UnknownUserError):
+        ranker.candidate_frame(["nobody"])
+
+
+def test_filter_seen_leaves_out_the_shoppers_past_items(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    events, _ = store
+    users = _users(events, 10)
+    reco = ranker.recommend(users, k=10, filter_seen=True)
+    past = events[events["timestamp"] < CUTOFF][["user_id", "item_id"]].astype(str)
+    seen = reco.merge(past.drop_duplicates(), on=["user_id", "item_id"], how="inner")
+    assert seen.empty and len(reco) > 0
+
+
+def test_purchase_probability_for_any_item(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    events, catalog = store
+    user = _users(events, 1)[0]
+    items = catalog["item_id"].astype(str).tolist()  # every item, candidates or not
+    prob = ranker.purchase_probability(user, items)
+    assert prob.shape == (len(items),) and np.all((prob >= 0) & (prob <= 1))
+    frame = ranker.candidate_frame([user])
+    again = ranker.purchase_probability(user, frame["item_id"].tolist())
+    np.testing.assert_allclose(again, frame["purchase_probability"], rtol=1e-12)
+    with pytest.raises(UnknownItemError):
+        ranker.purchase_probability(user, ["no-such-item"])
+
+
+def test_candidate_frame_columns(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    frame = ranker.candidate_frame(_users(store[0], 3))
+    assert list(frame.columns) == [
+        "user_id",
+        "item_id",
+        *FEATURE_NAMES,
+        "raw_score",
+        "purchase_probability",
+    ]
+    np.testing.assert_allclose(
+        frame["purchase_probability"],
+        ranker.purchase_model_.calibrator_.predict(frame["raw_score"].to_numpy()),
+    )
+
+
+def test_refit_is_deterministic_and_default_cutoff(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    events, catalog = store
+    again = TwoStageRanker(SMALL).fit(events, catalog, cutoff=CUTOFF)
+    users = _users(events, 5)
+    pd.testing.assert_frame_equal(again.recommend(users, 5), ranker.recommend(users, 5))
+    now = TwoStageRanker(SMALL).fit(events, catalog)
+    assert now.cutoff_ == events["timestamp"].max() + pd.Timedelta(seconds=1)
+
+
+def test_invalid_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown setting"):
+        TwoStageRanker(n_candidates=5)
+    with pytest.raises(ConfigError):
+        TwoStageRanker(horizon_days=0)
+    with pytest.raises(ConfigError):
+        TwoStageRanker(als={"factors": 0})
+
+
+# ---------------------------------------------------------------------------------- saving
+
+
+def test_save_load_round_trip_gives_identical_probabilities(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker, tmp_path: Path
+) -> None:
+    events, _ = store
+    ranker.save(tmp_path / "ranker")
+    loaded = TwoStageRanker.load(tmp_path / "ranker")
+    users = _users(events, 8)
+    pd.testing.assert_frame_equal(loaded.candidate_frame(users), ranker.candidate_frame(users))
+    pd.testing.assert_frame_equal(
+        loaded.recommend([*users, "nobody"], 5), ranker.recommend([*users, "nobody"], 5)
+    )
+    assert loaded.cutoff_ == ranker.cutoff_ and loaded.config == ranker.config
+    assert not list((tmp_path / "ranker").rglob("*.pkl"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "purchase_model/booster.txt",
+        "behaviour/tables.npz",
+        "stage_one/als/arrays.npz",
+        "cold_start.npz",
+        "config.json",
+    ],
+)
+def test_corrupted_folder_raises_artifact_error(
+    ranker: TwoStageRanker, tmp_path: Path, damage: str
+) -> None:
+    folder = tmp_path / "ranker"
+    ranker.save(folder)
+    (folder / damage).write_text("garbage")
+    with pytest.raises(ArtifactError):
+        TwoStageRanker.load(folder)
+
+
+def test_missing_or_foreign_folder_raises_artifact_error(
+    ranker: TwoStageRanker, tmp_path: Path
+) -> None:
+    with pytest.raises(ArtifactError):
+        TwoStageRanker.load(tmp_path / "nothing-here")
+    folder = tmp_path / "ranker"
+    ranker.save(folder)
+    metadata = json.loads((folder / "config.json").read_text())
+    metadata["feature_names"] = metadata["feature_names"][:-1]
+    (folder / "config.json").write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match="features"):
+        TwoStageRanker.load(folder)

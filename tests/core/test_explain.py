@@ -1,0 +1,151 @@
+"""SHAP explanations of the purchase model and ALS "because you bought"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_core.data.demo_store import generate_demo_store
+from recsys_core.errors import UnknownItemError, UnknownUserError
+from recsys_core.explain import PurchaseExplainer, because_you_bought
+from recsys_core.ranking import FEATURE_NAMES, TwoStageRanker
+
+CUTOFF = pd.Timestamp("2024-06-01")
+SMALL: dict[str, Any] = {
+    "als": {"factors": 16, "iterations": 5, "num_threads": 1},
+    "itemknn": {"num_threads": 1},
+    "classifier": {"n_estimators": 40, "n_jobs": 1},
+    "n_als": 30,
+    "n_itemknn": 30,
+}
+
+
+@pytest.fixture(scope="module")
+def store() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def ranker(store: tuple[pd.DataFrame, pd.DataFrame]) -> TwoStageRanker:
+    events, catalog = store
+    return TwoStageRanker(SMALL).fit(events, catalog, cutoff=CUTOFF)
+
+
+@pytest.fixture(scope="module")
+def explainer(ranker: TwoStageRanker) -> PurchaseExplainer:
+    return PurchaseExplainer(ranker)
+
+
+@pytest.fixture(scope="module")
+def candidates(store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker) -> pd.DataFrame:
+    events, _ = store
+    users = sorted(events[events["timestamp"] < CUTOFF]["user_id"].astype(str).unique())[:30]
+    return ranker.candidate_frame(users)
+
+
+def test_contributions_add_up_to_the_raw_margin(
+    explainer: PurchaseExplainer, candidates: pd.DataFrame
+) -> None:
+    for _, row in candidates.sample(n=20, random_state=0).iterrows():
+        exp = explainer.explain(row["user_id"], row["item_id"])
+        total = exp.base_value + sum(c.contribution for c in exp.contributions)
+        assert total == pytest.approx(exp.raw_score, rel=1e-6, abs=1e-6)
+        assert exp.raw_score == pytest.approx(row["raw_score"], rel=1e-9, abs=1e-9)
+        assert exp.probability == pytest.approx(row["purchase_probability"], rel=1e-9)
+        assert 0.0 <= exp.probability <= 1.0
+        assert len(exp.contributions) == len(FEATURE_NAMES)
+        sizes = [abs(c.contribution) for c in exp.contributions]
+        assert sizes == sorted(sizes, reverse=True)
+
+
+def test_batch_shap_values_add_up(explainer: PurchaseExplainer, candidates: pd.DataFrame) -> None:
+    values = explainer.shap_values(candidates)
+    np.testing.assert_allclose(
+        explainer.base_value + values.sum(axis=1), candidates["raw_score"], rtol=1e-6, atol=1e-6
+    )
+
+
+def test_labels_read_in_the_shops_words(
+    explainer: PurchaseExplainer, candidates: pd.DataFrame
+) -> None:
+    bought = candidates[candidates["ui_purchases"] >= 2].iloc[0]
+    exp = explainer.explain(bought["user_id"], bought["item_id"])
+    labels = {c.name: c.feature for c in exp.contributions}
+    assert labels["ui_purchases"] == f"bought this item {int(bought['ui_purchases'])} times"
+    viewed = candidates[candidates["ui_views"] > 0].iloc[0]
+    exp = explainer.explain(viewed["user_id"], viewed["item_id"])
+    labels = {c.name: c.feature for c in exp.contributions}
+    assert labels["ui_days_since_view"].startswith("viewed it ")
+    assert labels["ui_days_since_view"].endswith(("days ago", "day ago", "today"))
+    assert labels["als_score"].startswith("ALS score ") and "rank" in labels["als_score"]
+    assert all("nan" not in label for label in labels.values())
+
+
+def test_dict_form_matches_the_design_json(
+    explainer: PurchaseExplainer,
+    candidates: pd.DataFrame,
+    store: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    _, catalog = store
+    row = candidates.iloc[0]
+    data = explainer.explain_dict(row["user_id"], row["item_id"], catalog, k=3)
+    assert set(data) == {
+        "user_id",
+        "item_id",
+        "probability",
+        "raw_score",
+        "base_value",
+        "contributions",
+        "because_you_bought",
+    }
+    assert {"feature", "value", "contribution"} <= set(data["contributions"][0])
+    assert all(set(b) == {"item_id", "title", "contribution"} for b in data["because_you_bought"])
+    assert 1 <= len(data["because_you_bought"]) <= 3
+    total = data["base_value"] + sum(c["contribution"] for c in data["contributions"])
+    assert total == pytest.approx(data["raw_score"], rel=1e-6, abs=1e-6)
+
+
+def test_because_you_bought_lists_the_shoppers_own_past_items(
+    ranker: TwoStageRanker,
+    candidates: pd.DataFrame,
+    store: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    events, catalog = store
+    titles = catalog.set_index("item_id")["title"]
+    for user, item in candidates[["user_id", "item_id"]].head(50).itertuples(index=False):
+        because = because_you_bought(ranker.generator_.als_, user, item, catalog, k=3)
+        past = set(
+            events[(events["timestamp"] < CUTOFF) & (events["user_id"].astype(str) == user)][
+                "item_id"
+            ].astype(str)
+        )
+        assert because and len(because) <= 3
+        assert {b["item_id"] for b in because} <= past - {item}
+        assert all(b["title"] == titles[b["item_id"]] for b in because)
+        scores = [b["contribution"] for b in because]
+        assert scores == sorted(scores, reverse=True)
+    user, item = candidates.loc[candidates["ui_purchases"] > 0, ["user_id", "item_id"]].iloc[0]
+    with_item = because_you_bought(ranker.generator_.als_, user, item, k=50, include_item=True)
+    assert item in {b["item_id"] for b in with_item}
+    with pytest.raises(UnknownUserError):
+        because_you_bought(ranker.generator_.als_, "nobody", "P001", catalog)
+
+
+def test_global_importance(explainer: PurchaseExplainer, candidates: pd.DataFrame) -> None:
+    table = explainer.global_importance(candidates)
+    assert list(table.columns) == ["feature", "label", "mean_abs_shap"]
+    assert sorted(table["feature"]) == sorted(FEATURE_NAMES)
+    assert table["mean_abs_shap"].is_monotonic_decreasing
+    assert table["mean_abs_shap"].iloc[0] > 0
+    from_users = explainer.global_importance(candidates["user_id"].unique()[:5].tolist())
+    assert len(from_users) == len(FEATURE_NAMES)
+
+
+def test_unknown_ids_are_typed_errors(explainer: PurchaseExplainer) -> None:
+    with pytest.raises(UnknownUserError):
+        explainer.explain("nobody", "P001")
+    with pytest.raises(UnknownItemError):
+        explainer.explain("U001", "no-such-item")
