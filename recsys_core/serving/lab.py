@@ -166,10 +166,10 @@ def train_lab(
         elif name not in models:
             if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
                 params.setdefault("seed", config.seed)
-            own = matrix
+            fit_on = matrix
             if name in model_weights:
-                own = InteractionMatrix.from_events(dataset.events, model_weights[name])
-            models[name] = create_model(name, **params).fit(own)
+                fit_on = InteractionMatrix.from_events(dataset.events, model_weights[name])
+            models[name] = create_model(name, **params).fit(fit_on)
         timings[name] = round(time.perf_counter() - start, 3)
     progress("done", 1.0)
     created = datetime.now(timezone.utc)
