@@ -1,0 +1,234 @@
+"""Model lab: evaluate models with chosen hyperparameters, compare them, export a report."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from recsys_core.evaluation import ALL_MODELS, evaluate
+from recsys_core.serving.lab import record_metrics
+from ui import charts, state
+from ui.components import PROBABILITY_COLUMN, download_csv, table
+from ui.errors import show_errors
+from ui.model_lab import (
+    LabSettings,
+    build_report,
+    headline_metrics,
+    overlap_table,
+    report_module,
+    selection_table,
+)
+from ui.resources import active_data, ranker_available, service
+
+st.title("Model lab")
+
+with show_errors():
+    data = active_data()
+
+available = [m for m in ALL_MODELS if m != "ranker" or ranker_available()]
+if not data.dataset.has_timestamps and "ranker" in available:
+    available.remove("ranker")
+
+# ------------------------------------------------------------------ settings
+with st.form("lab_settings"):
+    st.markdown(
+        "Each model is fitted on the training part of a temporal split (the last 30 days are "
+        "the test period) and recommends to every test shopper."
+    )
+    models = st.multiselect("Models", available, default=available, key="lab_models")
+    start = LabSettings.defaults(data.dataset.name, tuple(available))
+    k = st.number_input("List length k", 1, 100, start.k, key="lab_k")
+    als_col, knn_col, bpr_col = st.columns(3)
+    with als_col:
+        st.markdown("**ALS**")
+        als_factors = st.number_input(
+            "factors", 2, 1024, start.als_factors, step=8, key="lab_als_factors"
+        )
+        als_reg = st.number_input(
+            "regularization",
+            0.0,
+            100.0,
+            start.als_regularization,
+            step=0.01,
+            format="%.3f",
+            key="lab_als_reg",
+        )
+        als_alpha = st.number_input(
+            "alpha", 0.01, 100.0, start.als_alpha, step=0.5, key="lab_als_alpha"
+        )
+        als_iter = st.number_input("iterations", 1, 200, start.als_iterations, key="lab_als_iter")
+    with knn_col:
+        st.markdown("**Item-kNN**")
+        knn_k = st.number_input("neighbours", 1, 1000, start.knn_neighbours, key="lab_knn_k")
+        weightings = ["bm25", "cosine", "tfidf"]
+        knn_weighting = st.selectbox(
+            "weighting", weightings, index=weightings.index(start.knn_weighting), key="lab_knn_w"
+        )
+    with bpr_col:
+        st.markdown("**BPR**")
+        bpr_factors = st.number_input(
+            "factors", 2, 1024, start.bpr_factors, step=8, key="lab_bpr_factors"
+        )
+    st.caption(
+        "Defaults are the dataset's tuned preset (recsys_core.presets) where it has one, else "
+        "the models' own defaults."
+    )
+    run = st.form_submit_button("Evaluate", type="primary")
+
+if run:
+    if not models:
+        st.warning("Choose at least one model.")
+        st.stop()
+    settings = LabSettings(
+        models=tuple(models),
+        k=int(k),
+        als_factors=int(als_factors),
+        als_regularization=float(als_reg),
+        als_alpha=float(als_alpha),
+        als_iterations=int(als_iter),
+        knn_neighbours=int(knn_k),
+        knn_weighting=str(knn_weighting),
+        bpr_factors=int(bpr_factors),
+    )
+    bar = st.progress(0.0, text="starting")
+
+    def report_progress(message: str, fraction: float) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    with show_errors():
+        config = settings.config()
+        result = evaluate(data.dataset, config, progress=report_progress)
+    bar.empty()
+    st.session_state[state.EVALUATION] = {
+        "key": data.key,
+        "checksum": data.checksum,
+        "config": config,
+        "result": result,
+        "report": None,
+    }
+
+saved = st.session_state.get(state.EVALUATION)
+if not saved or saved["key"] != data.key or saved["checksum"] != data.checksum:
+    st.info("Choose models and settings, then press Evaluate (a few seconds to minutes).")
+    st.stop()
+result = saved["result"]
+config = saved["config"]
+k = result.k
+
+# ------------------------------------------------------------------ results
+st.subheader("Metrics")
+split = result.split
+st.caption(
+    f"{split.get('method', '?')} split, cutoff {split.get('cutoff', '-')}, "
+    f"{split.get('test_users', 0):,} test shoppers; {split.get('relevant', '')}."
+)
+for note in result.notes:
+    st.caption(f"Note: {note}")
+metrics = result.metrics_table()
+table(metrics.reset_index(), name=f"metrics-{result.dataset}-k{k}", key="lab_metrics")
+st.download_button(
+    "Download evaluation JSON",
+    result.dumps(),
+    file_name=f"evaluation-{result.dataset}-k{k}.json",
+    mime="application/json",
+    key="lab_json",
+    on_click="ignore",
+)
+
+left, right = st.columns(2)
+with left:
+    beyond = st.radio("Trade-off against", ["novelty", "coverage"], horizontal=True, key="lab_tr")
+    st.plotly_chart(charts.tradeoff_figure(metrics, k, beyond), key="lab_tradeoff")
+with right:
+    if result.reliability is not None and len(result.reliability):
+        st.plotly_chart(charts.reliability_figure(result.reliability), key="lab_reliability")
+        if result.classifier:
+            st.caption(
+                "Purchase model: "
+                + ", ".join(
+                    f"{m} {v:.3f}" for m, v in result.classifier.items() if m != "candidates"
+                )
+            )
+        table(
+            result.reliability,
+            name=f"reliability-{result.dataset}",
+            key="lab_reliability_table",
+            column_config={"mean_predicted": PROBABILITY_COLUMN},
+        )
+    else:
+        st.info("Calibration needs the purchase model (ranker) among the evaluated models.")
+
+st.subheader("Model selection")
+table(
+    selection_table(result),
+    name=f"model-selection-{result.dataset}",
+    key="lab_selection",
+    column_config={
+        f"quality (ndcg@{k})": st.column_config.NumberColumn(format="%.4f"),
+        "fit time (s)": st.column_config.NumberColumn(format="%.2f"),
+        "latency (ms per shopper)": st.column_config.NumberColumn(format="%.3f"),
+        "memory (MB)": st.column_config.NumberColumn(format="%.2f"),
+    },
+)
+if len(result.models) > 1:
+    overlap = overlap_table(result)
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.overlap_figure(overlap), key="lab_overlap")
+    with right:
+        st.caption("Mean per-shopper Jaccard overlap of the models' top-k lists.")
+        download_csv(overlap.reset_index(names="model"), "overlap", "lab_overlap")
+
+# ------------------------------------------------------------------ record and export
+st.subheader("Keep and share")
+record_col, report_col = st.columns(2)
+with record_col:
+    st.markdown("Show these numbers on the Overview page as the served models' metrics.")
+    if st.button("Record these metrics as the headline metrics", key="lab_record"):
+        with show_errors(stop=False):
+            lab = service(data).lab
+            record_metrics(lab, headline_metrics(result))
+            st.success(f"Recorded for version {lab.version}.")
+with report_col:
+    if report_module() is None:
+        st.info("Report export not available yet.")
+    else:
+        if saved.get("report") is None and st.button("Prepare the report", key="lab_report"):
+            with (
+                st.spinner("Preparing the report (explanations of example shoppers) ..."),
+                show_errors(stop=False),
+            ):
+                saved["report"] = build_report(result, data.dataset, config)
+        report = saved.get("report")
+        if report is not None:
+            from recsys_core.reporting import MIME_TYPES, report_bytes
+
+            stem = f"report-{result.dataset}-k{k}"
+            html_col, pdf_col, json_col = st.columns(3)
+            html_col.download_button(
+                "HTML",
+                report_bytes(report, "html"),
+                file_name=f"{stem}.html",
+                mime=MIME_TYPES["html"],
+                key="lab_report_html",
+                on_click="ignore",
+            )
+            pdf_col.download_button(
+                "PDF",
+                lambda: report_bytes(report, "pdf"),
+                file_name=f"{stem}.pdf",
+                mime=MIME_TYPES["pdf"],
+                key="lab_report_pdf",
+                on_click="ignore",
+            )
+            json_col.download_button(
+                "JSON",
+                report_bytes(report, "json"),
+                file_name=f"{stem}.json",
+                mime=MIME_TYPES["json"],
+                key="lab_report_json",
+                on_click="ignore",
+            )
+            unavailable = getattr(report, "unavailable", {}) or {}
+            if unavailable:
+                st.caption("Not in the report: " + json.dumps(unavailable))

@@ -1,0 +1,61 @@
+"""Search: lexical product search, plain and re-ranked for a shopper by purchase probability."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.components import PROBABILITY_COLUMN, ranker_notice, shopper_picker, table
+from ui.errors import show_errors
+from ui.resources import active_data, has_ranker, service
+
+st.title("Search")
+
+with show_errors():
+    data = active_data()
+    svc = service(data)
+
+query = st.text_input(
+    "Search products", key="search_query", placeholder="e.g. mug, coffee, lantern"
+)
+left, right = st.columns([2, 1])
+with left:
+    user_id = shopper_picker(data, key="search_shopper", searchable=False)
+with right:
+    k = st.slider("Results", 5, 50, 20, key="search_k")
+
+if not query.strip():
+    st.caption("Type a word from a product title or category.")
+    st.stop()
+
+with show_errors():
+    plain, personal = svc.search(query, user_id if has_ranker(svc) else None, k)
+if plain.empty:
+    st.warning(f"No product matches {query!r}.")
+    st.stop()
+
+plain_col, personal_col = st.columns(2)
+with plain_col:
+    st.subheader("By relevance")
+    table(
+        plain[["rank", "title", "category", "relevance", "item_id"]],
+        name=f"search-{query}",
+        key="search_plain",
+        column_config={"relevance": st.column_config.NumberColumn(format="%.3f")},
+    )
+with personal_col:
+    st.subheader(f"For shopper {user_id}")
+    if personal is None:
+        ranker_notice()
+    else:
+        st.caption("The same matches re-ranked by this shopper's purchase probability.")
+        table(
+            personal[
+                ["rank", "title", "purchase_probability", "lexical_rank", "category", "item_id"]
+            ],
+            name=f"search-{query}-{user_id}",
+            key="search_personal",
+            column_config={
+                "purchase_probability": PROBABILITY_COLUMN,
+                "lexical_rank": st.column_config.NumberColumn("rank by relevance"),
+            },
+        )

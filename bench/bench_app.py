@@ -1,0 +1,356 @@
+"""Benchmark the web app in a real browser (Playwright driving Debian's Chromium).
+
+Usage::
+
+    python bench/bench_app.py [--home bench/results/home] [--switches 5] [--retrain]
+
+(a) **Start-up** on the default data (``online-retail``; ``$RECSYS_APP_DATA`` and
+``$RECSYS_APP_DATASET`` are removed from the server's environment): the wall time from
+launching ``streamlit run app.py`` to the Overview page in Chromium. Two figures per start:
+
+- *title*: the Overview ``<h1>`` is visible;
+- *ready*: the title is visible and the page's script run has finished (no running
+  indicator, spinner or progress bar for a while), i.e. the page is fully rendered.
+
+When ``--home`` holds no trained version yet (or with ``--retrain``, which empties it first),
+the first start trains and saves the models: that is the *first-ever start*. Then a second,
+cold start (a new server process) loads them. Target: second start <= 20 s.
+
+(b) **Switching shopper** on the warm app (the server of the second start): on the Shopper
+page, pick another shopper in the shopper selectbox through the UI and time, inside the
+page, from the mouse press on the option to the moment the recommendations table (the
+``st.dataframe`` whose column headers include ``--rec-header``) shows different rows. The
+median over ``--switches`` switches is printed, with the wall time until the script run has
+finished. Target: <= 0.5 s.
+
+Needs ``/usr/bin/chromium``. It prints figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, sync_playwright
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+#: Elements present while a page is still working.
+BUSY_SELECTOR = ", ".join(
+    [
+        # the app's script state: "initial", "running", "rerunRequested", "notRunning", ...
+        '[data-testid="stApp"]:not([data-test-script-state="notRunning"])',
+        '[data-testid="stSpinner"]',
+        '[data-testid="stSkeleton"]',
+        '[data-testid="stAppSkeleton"]',
+    ]
+)
+#: A progress bar (training on the first start). Not "busy": a finished one stays on the page.
+PROGRESS_SELECTOR = '[data-testid="stProgress"]'
+#: How long the page must stay idle before it counts as rendered (s).
+SETTLE_S = 1.5
+
+#: In-page helper: the text of the cells of the first dataframe whose headers include ``h``.
+_TABLE_TEXT_JS = """
+(h) => {
+  for (const df of document.querySelectorAll('[data-testid="stDataFrame"]')) {
+    const heads = [...df.querySelectorAll('[role="columnheader"]')].map(e => e.textContent);
+    if (heads.some(t => t.toLowerCase().includes(h.toLowerCase()))) {
+      return [...df.querySelectorAll('[role="gridcell"]')].map(e => e.textContent).join('|');
+    }
+  }
+  return null;
+}
+"""
+#: In-page probe: time of the next mouse press, and of the first DOM change after which the
+#: recommendations table shows other rows than ``before``.
+_ARM_PROBE_JS = (
+    """
+([h, before]) => {
+  const text = """
+    + _TABLE_TEXT_JS.strip()
+    + """;
+  window.__t0 = null;
+  window.__seen = null;
+  document.addEventListener('mousedown', () => {
+    if (window.__t0 === null) window.__t0 = performance.now();
+  }, {capture: true, once: true});
+  const obs = new MutationObserver(() => {
+    if (window.__seen !== null || window.__t0 === null) return;
+    const now = text(h);
+    if (now !== null && now !== '' && now !== before) {
+      window.__seen = performance.now();
+      obs.disconnect();
+    }
+  });
+  obs.observe(document.body, {subtree: true, childList: true, characterData: true,
+                              attributes: true});
+}
+"""
+)
+
+
+@dataclass
+class StartFigures:
+    """Seconds from launching the server to the Overview title, and to the page being ready."""
+
+    title_s: float
+    ready_s: float
+
+
+def free_port() -> int:
+    """A free TCP port on localhost."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def trained_versions(home: Path) -> int:
+    """How many trained lab versions ``home`` holds."""
+    from recsys_core.serving.lab import list_versions
+
+    return len(list_versions(home=home))
+
+
+@contextlib.contextmanager
+def streamlit_server(home: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``streamlit run app.py`` on the default data; yields (process, base URL); always stops it."""
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("RECSYS_APP_DATA", "RECSYS_APP_DATASET")
+    }
+    env.update(
+        RECSYS_HOME=str(home), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", PYTHONUNBUFFERED="1"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+    ]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # one process group, stopped as a whole
+        )
+    try:
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path, timeout: float) -> None:
+    """Poll ``/_stcore/health`` until it answers ``ok``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log}")
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp,
+        ):
+            if resp.read().decode().strip() == "ok":
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"streamlit not healthy after {timeout:.0f} s; see {log}")
+
+
+def wait_ready(page: Page, start: float, timeout: float) -> tuple[float, float | None]:
+    """Wait until nothing on the page is busy for :data:`SETTLE_S`.
+
+    Returns ``time.perf_counter()`` at the moment the page last became idle, and the
+    moment a progress bar was first seen (``None`` if none was).
+    """
+    deadline = time.perf_counter() + timeout
+    idle_since: float | None = None
+    progress_at: float | None = None
+    busy = page.locator(BUSY_SELECTOR)
+    progress = page.locator(PROGRESS_SELECTOR)
+    while time.perf_counter() < deadline:
+        now = time.perf_counter()
+        if progress_at is None and progress.count() > 0:
+            progress_at = now
+        if busy.count() == 0:
+            idle_since = idle_since or now
+            if now - idle_since >= SETTLE_S:
+                return idle_since, progress_at
+        else:
+            idle_since = None
+        page.wait_for_timeout(50)
+    raise TimeoutError(f"page still busy {time.perf_counter() - start:.0f} s after the start")
+
+
+def time_start(
+    browser: Browser,
+    proc: subprocess.Popen[bytes],
+    base: str,
+    log: Path,
+    label: str,
+    timeout: float,
+) -> StartFigures:
+    """Open the Overview page of a server just launched; return the start-up figures."""
+    start = time.perf_counter()
+    wait_healthy(proc, base, log, timeout)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/", wait_until="domcontentloaded")
+    page.locator("h1").filter(has_text="Overview").first.wait_for(timeout=timeout * 1000)
+    title = time.perf_counter() - start
+    idle, progress_at = wait_ready(page, start, timeout)
+    ready = idle - start
+    page.close()
+    shown = "" if progress_at is None else f"   progress bar shown at {progress_at - start:.1f} s"
+    print(
+        f"  {label}: Overview title {title:6.1f} s   page ready {ready:6.1f} s{shown}", flush=True
+    )
+    return StartFigures(title, ready)
+
+
+def switch_shoppers(page: Page, label: str, header: str, switches: int) -> None:
+    """Pick ``switches`` other shoppers in the selectbox whose label starts with ``label``."""
+    select = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    select.wait_for(timeout=120_000)
+    shown: list[float] = []
+    finished: list[float] = []
+    for i in range(1, switches + 1):
+        before = page.evaluate(_TABLE_TEXT_JS, header)
+        if before is None:
+            raise RuntimeError(f"no table with a column header containing {header!r}")
+        select.click()
+        option = page.locator('[role="option"]').nth(i)
+        option.wait_for(timeout=10_000)
+        choice = option.inner_text()
+        page.evaluate(_ARM_PROBE_JS, [header, before])
+        start = time.perf_counter()
+        option.click()
+        page.wait_for_function("window.__seen !== null", timeout=60_000, polling="raf")
+        idle = wait_ready(page, start, 60)[0] - start
+        seconds = page.evaluate("(window.__seen - window.__t0) / 1000")
+        shown.append(seconds)
+        finished.append(idle)
+        print(
+            f"  switch {i} -> {choice}: new recommendations {seconds:.3f} s, "
+            f"run finished {idle:.3f} s",
+            flush=True,
+        )
+    print(
+        f"(b) switching shopper: median new recommendations {statistics.median(shown):.3f} s "
+        f"(min {min(shown):.3f}, max {max(shown):.3f}); median run finished "
+        f"{statistics.median(finished):.3f} s  [target <= 0.5 s]"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=REPO_ROOT / "bench" / "results" / "home",
+        help="RECSYS_HOME of the benchmarked app (kept between runs)",
+    )
+    parser.add_argument("--retrain", action="store_true", help="empty --home first")
+    parser.add_argument("--switches", type=int, default=5, help="shopper switches to time")
+    parser.add_argument(
+        "--rec-header",
+        default="probability",
+        help="text in a column header of the recommendations table on the Shopper page",
+    )
+    parser.add_argument("--shopper-label", default="Shopper", help="label of the shopper selectbox")
+    parser.add_argument(
+        "--timeout", type=float, default=3600.0, help="longest wait for a start (s)"
+    )
+    args = parser.parse_args(argv)
+    if not CHROMIUM.exists():
+        print(f"{CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
+        return 2
+    home: Path = args.home.resolve()
+    if args.retrain and home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    log = Path(tempfile.mkdtemp(prefix="bench_app_")) / "streamlit.log"
+    print(f"RECSYS_HOME={home}  server log: {log}  cpus: {os.cpu_count()}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            print("(a) start-up on the default data (online-retail):")
+            first: StartFigures | None = None
+            if trained_versions(home) == 0:
+                with streamlit_server(home, log) as (proc, base):
+                    first = time_start(
+                        browser, proc, base, log, "first-ever start (trains)", args.timeout
+                    )
+                print(f"      trained versions now: {trained_versions(home)}")
+            else:
+                print("  first-ever start: skipped, --home is already trained (use --retrain)")
+            with streamlit_server(home, log) as (proc, base):
+                second = time_start(
+                    browser, proc, base, log, "second start (loads)    ", args.timeout
+                )
+                print(
+                    f"(a) first-ever start: "
+                    f"{'n/a' if first is None else f'{first.ready_s:.1f} s'}; "
+                    f"second start: title {second.title_s:.1f} s, ready {second.ready_s:.1f} s  "
+                    "[target <= 20 s]"
+                )
+                print("(b) switching shopper on the warm app (same server):")
+                page = browser.new_page(viewport={"width": 1400, "height": 1400})
+                page.goto(f"{base}/shopper", wait_until="domcontentloaded")
+                page.locator("h1").filter(has_text="Shopper").first.wait_for(timeout=600_000)
+                wait_ready(page, time.perf_counter(), args.timeout)
+                switch_shoppers(page, args.shopper_label, args.rec_header, args.switches)
+                page.close()
+        finally:
+            browser.close()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,346 @@
+"""End to end in a real browser: ``streamlit run app.py`` driven by Playwright + Chromium.
+
+The server runs once per module on a free localhost port, with a small seeded demo store as
+its data (``$RECSYS_APP_DATA``) and a pre-trained lab in a temporary ``$RECSYS_HOME``, so the
+app only loads models. Each page in :data:`PAGES` is opened by URL; the test waits for its
+title and key content (text, tables with rows, the outcome of an interaction), checks that
+Streamlit shows no exception box and no "page not found" dialog, and saves a screenshot of
+the whole page into one temporary folder (printed; run with ``-s`` to see it).
+
+To cover a new page, add a :class:`PageCase` to :data:`PAGES`.
+
+Needs Debian's Chromium (``apt-get install -y chromium``); skipped without ``/usr/bin/chromium``.
+Playwright's own browser download is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Launch flags for Debian's Chromium in a container (no sandbox, no GPU, no network chatter).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+HEALTH_TIMEOUT_S = 90.0
+#: Per-wait timeout inside the browser (ms): Streamlit renders asynchronously.
+WAIT_MS = 60_000
+#: Longest wait for an evaluation started on the Model lab page (ms).
+EVALUATE_MS = 120_000
+VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
+#: Tallest screenshot (px): the page is captured whole up to this height.
+MAX_SHOT_HEIGHT = 8000
+#: Streamlit's error box for an uncaught exception in a page script.
+EXCEPTION_SELECTOR = '[data-testid="stException"]'
+#: Present while a script run is in progress or an element is still loading.
+BUSY_SELECTOR = ", ".join(
+    [
+        # the app's script state: "initial", "running", "rerunRequested", "notRunning", ...
+        '[data-testid="stApp"]:not([data-test-script-state="notRunning"])',
+        '[data-testid="stSpinner"]',
+        '[data-testid="stSkeleton"]',
+        '[data-testid="stAppSkeleton"]',
+    ]
+)
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} not found: install Debian's Chromium (apt-get install -y chromium)",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """The small data set the app is started on."""
+
+    csv: Path
+    home: Path
+    search_word: str
+    search_title: str
+
+
+@dataclass(frozen=True)
+class PageCase:
+    """One page to open: its URL path, its ``st.title`` and what else must be shown.
+
+    ``texts``: text that must be visible (case-sensitive substrings). ``tables``: for each
+    entry, an ``st.dataframe`` whose column headers include that text must show at least one
+    row. ``action``, if given, then interacts with the page (e.g. types a search query) and
+    checks the outcome itself.
+    """
+
+    path: str
+    title: str
+    texts: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    action: Callable[[Page, DemoData], None] | None = field(default=None, compare=False)
+
+
+def _wait_for_run(page: Page) -> None:
+    """Wait until Streamlit has finished the current script run and loaded every element."""
+    page.wait_for_timeout(300)  # let a rerun start before looking for its end
+    expect(page.locator(BUSY_SELECTOR)).to_have_count(0, timeout=WAIT_MS)
+
+
+def _table(page: Page, header: str) -> Locator:
+    """The ``st.dataframe`` elements with a column header containing ``header``.
+
+    The grid is drawn on a canvas; its cells are mirrored in an (invisible) accessibility
+    table, which is what these locators read.
+    """
+    head = page.locator('[role="columnheader"]').filter(has_text=header)
+    return page.locator('[data-testid="stDataFrame"]').filter(has=head)
+
+
+def _wait_for_table(page: Page, header: str, cell_text: str | None = None) -> None:
+    """Wait until a table with ``header`` shows a row (one containing ``cell_text`` if given)."""
+    cells = _table(page, header).locator('[role="gridcell"]')
+    if cell_text is not None:
+        cells = cells.filter(has_text=cell_text)
+    cells.first.wait_for(state="attached", timeout=WAIT_MS)
+
+
+def _search(page: Page, data: DemoData) -> None:
+    """Type a word from a product title; that product is listed by relevance."""
+    box = page.get_by_label("Search products")
+    box.fill(data.search_word)
+    box.press("Enter")
+    page.get_by_text("By relevance").first.wait_for(timeout=WAIT_MS)
+    _wait_for_table(page, "relevance", data.search_title)
+    _wait_for_run(page)
+
+
+def _evaluate(page: Page, _data: DemoData) -> None:
+    """Press Evaluate (default models and settings); the metrics tables appear."""
+    page.get_by_role("button", name="Evaluate", exact=True).click()
+    page.get_by_text("Model selection").first.wait_for(timeout=EVALUATE_MS)
+    _wait_for_table(page, "ndcg")
+    _wait_for_run(page)
+
+
+def _ranker_available() -> bool:
+    """Whether this install has the purchase model (the app then trains and shows it)."""
+    from ui.resources import ranker_available
+
+    return ranker_available()
+
+
+#: The Explanations page shows SHAP importance and effect plots, or a notice without the
+#: purchase model.
+_EXPLANATIONS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    (("What drives the purchase probability", "Effect of one feature"), ("label",))
+    if _ranker_available()
+    else (("Purchase model not trained",), ())
+)
+
+#: Every page of the app. Extend this list when a page is added.
+PAGES: list[PageCase] = [
+    PageCase("", "Overview", ("Trained models", "Where to go next"), ("fit time",)),
+    PageCase("overview", "Overview", ("Trained models",)),
+    PageCase("data", "Data", ("Upload your own log",), ("events",)),
+    PageCase("shopper", "Shopper", ("Recommendations", "Models side by side"), ("probability",)),
+    PageCase("similar", "Similar items", ("ALS (latent factors)",), ("similarity",)),
+    PageCase("search", "Search", ("Search products",), action=_search),
+    PageCase("model_lab", "Model lab", ("Evaluate",), action=_evaluate),
+    PageCase("explanations", "Explanations", *_EXPLANATIONS),
+]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the server and its children (it runs in its own process group)."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    """Poll Streamlit's health endpoint until it answers ``ok``; fail with the server log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(url, timeout=2) as resp,
+        ):
+            if resp.read().decode().strip() == "ok":
+                return
+        time.sleep(0.25)
+    pytest.fail(f"streamlit not healthy after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def _screenshot(page: Page, path: Path) -> None:
+    """Capture the whole page: Streamlit scrolls inside its main block, not the document."""
+    height = page.evaluate(
+        """() => Math.max(document.body.scrollHeight,
+            ...[...document.querySelectorAll('[data-testid="stMain"], section')]
+                .map(e => e.scrollHeight))"""
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(height, MAX_SHOT_HEIGHT)})
+    page.wait_for_timeout(500)  # re-layout (canvas tables and charts redraw)
+    page.screenshot(path=str(path), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> DemoData:
+    """A small seeded demo store as a CSV (with titles), and a lab pre-trained on it.
+
+    The lab has the models the app wants for this data (:func:`ui.resources.wanted_models`),
+    so the app finds it and only loads.
+    """
+    from recsys_core.data.demo_store import generate_demo_store
+    from recsys_core.data.loaders import load_event_file
+    from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
+    from ui.resources import wanted_models
+
+    root = tmp_path_factory.mktemp("e2e_app")
+    events, catalog = generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
+    events = events.merge(catalog[["item_id", "title", "category"]], on="item_id", how="left")
+    csv = root / "demo_small.csv"
+    events.to_csv(csv, index=False)
+    home = root / "home"
+    dataset = load_event_file(csv)  # as the app loads $RECSYS_APP_DATA: same name, checksum
+    save_lab(train_lab(dataset, TrainConfig(models=wanted_models(dataset))), home=home)
+    title = str(catalog["title"].iloc[0])
+    word = max(title.split(), key=len)
+    return DemoData(csv=csv, home=home, search_word=word, search_title=title)
+
+
+@pytest.fixture(scope="module")
+def app_url(demo_data: DemoData, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port; yields its base URL; always stops it."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("e2e_server") / "streamlit.log"
+    env = {
+        **os.environ,
+        "RECSYS_HOME": str(demo_data.home),
+        "RECSYS_APP_DATA": str(demo_data.csv),
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("RECSYS_APP_DATASET", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.fileWatcherType",
+        "none",
+        "--client.showErrorDetails",
+        "full",  # a failure message then carries the page's traceback
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # one process group: stopped as a whole
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(f"{base}/_stcore/health", proc, log, HEALTH_TIMEOUT_S)
+        yield base
+    finally:
+        _kill_group(proc)
+        print(f"\nstreamlit log: {log}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Debian Chromium."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the screenshots of every page."""
+    folder = tmp_path_factory.mktemp("e2e_screenshots")
+    print(f"\nscreenshots: {folder}")
+    return folder
+
+
+@pytest.mark.parametrize("case", PAGES, ids=lambda c: c.path or "root")
+def test_page_renders(
+    case: PageCase, app_url: str, browser: Browser, demo_data: DemoData, screenshots: Path
+) -> None:
+    """The page shows its title and key content, and no exception or not-found dialog."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/{case.path}", wait_until="domcontentloaded", timeout=WAIT_MS)
+        page.locator("h1").filter(has_text=case.title).first.wait_for(timeout=WAIT_MS)
+        for text in case.texts:
+            page.get_by_text(text).first.wait_for(timeout=WAIT_MS)
+        for header in case.tables:
+            _wait_for_table(page, header)
+        _wait_for_run(page)
+        if case.action is not None:
+            case.action(page, demo_data)
+        _screenshot(page, screenshots / f"{case.path or 'root'}.png")
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        errors = page.locator(EXCEPTION_SELECTOR)
+        assert errors.count() == 0, f"{case.title}: exception shown:\n{errors.first.inner_text()}"
+    finally:
+        context.close()
+
+
+def test_app_loaded_instead_of_training(app_url: str, demo_data: DemoData) -> None:
+    """After every page ran, the pre-trained version is still the only one: nothing retrained."""
+    from recsys_core.serving.lab import list_versions
+
+    versions = list_versions(home=demo_data.home)
+    assert len(versions) == 1, [v["version"] for v in versions]

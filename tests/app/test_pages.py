@@ -1,0 +1,467 @@
+"""The Streamlit pages, driven headless with ``streamlit.testing.v1.AppTest``.
+
+One lab is trained per session on a small seeded demo store (300 shoppers, 150 products,
+20k events) written as a CSV with titles; ``$RECSYS_APP_DATA`` points at it and
+``$RECSYS_HOME`` at the folder holding the lab, so every AppTest only loads models.
+
+The upload widget is not driven (AppTest cannot feed ``st.file_uploader``): the upload logic
+is the function :func:`ui.upload.handle_upload`, tested directly, and the pages are then run
+with the session state it leaves behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recsys_core.data.loaders import load_event_file
+from recsys_core.errors import DataValidationError
+from recsys_core.serving import (
+    RecommendationService,
+    TrainConfig,
+    list_versions,
+    load_lab,
+    resolve_version,
+    save_lab,
+    train_lab,
+)
+from ui import state
+from ui.charts import waterfall_figure, waterfall_frame
+from ui.frames import co_counts
+from ui.resources import ranker_available, wanted_models
+from ui.upload import guess_column_map, guess_event_map, handle_upload, mapping_problems
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+TIMEOUT = 120
+
+#: Page file -> the title it must show (and the browser test's url path).
+PAGES: dict[str, str] = {
+    "app_pages/overview.py": "Overview",
+    "app_pages/data.py": "Data",
+    "app_pages/shopper.py": "Shopper",
+    "app_pages/similar.py": "Similar items",
+    "app_pages/search.py": "Search",
+    "app_pages/model_lab.py": "Model lab",
+    "app_pages/explanations.py": "Explanations",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AppData:
+    """The small store the app runs on."""
+
+    csv: Path
+    home: Path
+    catalog: pd.DataFrame
+    dataset_name: str
+
+
+@pytest.fixture(scope="session")
+def app_data(tmp_path_factory: pytest.TempPathFactory) -> AppData:
+    """Write the small demo store as a CSV and train + save a lab on it (once)."""
+    from recsys_core.data.demo_store import generate_demo_store
+
+    root = tmp_path_factory.mktemp("app")
+    events, catalog = generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
+    events = events.merge(catalog[["item_id", "title", "category"]], on="item_id", how="left")
+    csv = root / "small_store.csv"
+    events.to_csv(csv, index=False)
+    home = root / "home"
+    dataset = load_event_file(csv)
+    save_lab(train_lab(dataset, TrainConfig(models=wanted_models(dataset))), home=home)
+    return AppData(csv=csv, home=home, catalog=catalog, dataset_name=dataset.name)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(app_data: AppData, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Overrides the shared fixture: the app reads the pre-trained lab and the small CSV."""
+    monkeypatch.setenv("RECSYS_HOME", str(app_data.home))
+    monkeypatch.setenv(state.ENV_DATA, str(app_data.csv))
+    monkeypatch.delenv(state.ENV_DATASET, raising=False)
+    yield
+
+
+def _run(page: str | None = None, session: dict[str, Any] | None = None) -> AppTest:
+    """Run the app (and then ``page``), with ``session`` copied into its session state."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in (session or {}).items():
+        at.session_state[key] = value
+    at.run()
+    if page is not None and page != "app_pages/overview.py":
+        at.switch_page(page).run()
+    return at
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def _recommendations(at: AppTest) -> pd.DataFrame:
+    """The Shopper page's main table (the one with probabilities and per-model ranks)."""
+    for frame in at.dataframe:
+        value = frame.value
+        if "purchase_probability" in value.columns and "rank" in value.columns:
+            return value
+    raise AssertionError("no recommendation table on the page")
+
+
+# ---------------------------------------------------------------------------------- pages
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_runs_without_exception(page: str) -> None:
+    at = _run(page)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == PAGES[page]
+
+
+def test_overview_shows_dataset_and_trained_models(app_data: AppData) -> None:
+    at = _run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Events"] == "20,000"
+    assert metrics["Shoppers"] == "300"
+    models = at.dataframe[0].value
+    assert set(wanted_models(load_event_file(app_data.csv))) == set(models["model"])
+    assert not at.status, "a saved lab must be loaded, not retrained"
+
+
+def test_shopper_page_shows_k_recommendations_with_probabilities() -> None:
+    at = _run("app_pages/shopper.py")
+    at.slider(key="shopper_k").set_value(7).run()
+    assert not _errors(at)
+    reco = _recommendations(at)
+    assert len(reco) == 7
+    assert reco["rank"].tolist() == list(range(1, 8))
+    assert reco["title"].str.len().gt(0).all()
+    probs = reco["purchase_probability"].to_numpy(dtype=float)
+    if ranker_available():
+        assert np.isfinite(probs).all()
+        assert ((probs >= 0) & (probs <= 1)).all()
+    else:  # no purchase model in this install: probabilities are missing and the page says so
+        assert np.isnan(probs).all()
+        assert any("Purchase model not trained" in i.value for i in at.info)
+    assert any(c.startswith("rank by ") for c in reco.columns)
+
+
+def test_choosing_another_shopper_changes_the_list() -> None:
+    at = _run("app_pages/shopper.py")
+    picker = at.selectbox(key="shopper_select")
+    first_user = picker.value
+    before = _recommendations(at)["item_id"].tolist()
+    changed = False
+    for other in ("U038", "U062", "U011", "U150"):
+        if other == first_user:
+            continue
+        at.selectbox(key="shopper_select").select(other).run()
+        assert not _errors(at)
+        assert at.session_state[state.SHOPPER] == other
+        if _recommendations(at)["item_id"].tolist() != before:
+            changed = True
+            break
+    assert changed, "every other shopper got exactly the same list"
+
+
+def test_shopper_search_box_filters_the_picker() -> None:
+    at = _run("app_pages/shopper.py")
+    at.text_input(key="shopper_query").input("U01").run()
+    values = [o.split(" ")[0] for o in at.selectbox(key="shopper_select").options]
+    assert values and all("U01" in v for v in values)
+
+
+def test_search_finds_items_for_a_word_from_a_title(app_data: AppData) -> None:
+    title = str(app_data.catalog["title"].iloc[0])
+    word = max(title.split(), key=len)
+    at = _run("app_pages/search.py")
+    at.text_input(key="search_query").input(word).run()
+    assert not _errors(at)
+    plain = at.dataframe[0].value
+    assert title in plain["title"].tolist()
+    assert plain["title"].str.contains(word, case=False).any()
+    if ranker_available():
+        personal = at.dataframe[1].value
+        assert set(personal["item_id"]) <= set(plain["item_id"]) | set(personal["item_id"])
+        assert personal["purchase_probability"].between(0, 1).all()
+
+
+def test_similar_items_shows_both_models_with_co_counts() -> None:
+    at = _run("app_pages/similar.py")
+    tables = [f.value for f in at.dataframe if "co_shoppers" in f.value.columns]
+    assert len(tables) == 2
+    for frame in tables:
+        assert len(frame) == 10
+        assert (frame["co_shoppers"] >= frame["co_buyers"]).all()
+        assert frame["title"].str.len().gt(0).all()
+
+
+def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> None:
+    at = _run("app_pages/model_lab.py")
+    at.multiselect(key="lab_models").set_value(["popularity", "itemknn"])
+    at.button[0].click().run()  # the form's submit button sends the new value
+    assert not _errors(at)
+    metrics = at.dataframe[0].value
+    assert metrics["model"].tolist() == ["popularity", "itemknn"]
+    assert "ndcg@10" in metrics.columns
+    selection = next(f.value for f in at.dataframe if "interpretability" in f.value.columns)
+    assert selection["interpretability"].str.len().gt(0).all()
+    at.button(key="lab_record").click().run()
+    assert not _errors(at)
+    assert at.success
+    manifest_path = Path(list_versions(app_data.dataset_name)[0]["path"]) / "manifest.json"
+    recorded = json.loads(manifest_path.read_text())["metrics"]
+    assert set(recorded["models"]) == {"popularity", "itemknn"}
+    overview = _run()
+    models = overview.dataframe[0].value
+    assert "ndcg@10" in models.columns
+    assert models.set_index("model").loc["itemknn", "ndcg@10"] == pytest.approx(
+        recorded["models"]["itemknn"]["ndcg@10"]
+    )
+
+
+def _explanations_available() -> bool:
+    if not ranker_available():
+        return False
+    try:
+        import recsys_core.explain  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_explanations = pytest.mark.skipif(
+    not _explanations_available(), reason="needs the ranker and recsys_core.explain"
+)
+
+
+@needs_explanations
+def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
+    at = _run("app_pages/shopper.py")
+    assert not _errors(at)
+    probability = next(m for m in at.metric if m.label == "Purchase probability")
+    assert probability.value.endswith("%")
+    traces = [t["type"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
+    assert traces.count("waterfall") == 1
+
+
+@needs_explanations
+def test_explanations_page_shows_global_importance_and_effects() -> None:
+    at = _run("app_pages/explanations.py")
+    at.slider(key="expl_n").set_value(10).run()
+    assert not _errors(at)
+    importance = at.dataframe[0].value
+    assert {"feature", "label", "mean_abs_shap"} <= set(importance.columns)
+    assert len(importance) > 3 and (importance["mean_abs_shap"] >= 0).all()
+    effect = at.dataframe[1].value
+    assert {"value", "contribution"} <= set(effect.columns) and len(effect) > 0
+    top = importance["feature"].iloc[0]
+    mean_abs = effect["contribution"].abs().mean()
+    assert mean_abs == pytest.approx(importance["mean_abs_shap"].iloc[0], rel=1e-6)
+    second = importance["feature"].iloc[1]
+    at.selectbox(key="expl_feature").select(second).run()
+    assert not _errors(at)
+    assert at.dataframe[1].value["contribution"].abs().mean() == pytest.approx(
+        importance["mean_abs_shap"].iloc[1], rel=1e-6
+    )
+    assert top != second
+
+
+@needs_explanations
+def test_shap_sample_importance_is_the_explainers_global_importance(app_data: AppData) -> None:
+    from ui.explanations import shap_sample
+
+    lab = load_lab(resolve_version(app_data.dataset_name))
+    svc = RecommendationService(lab)
+    users = tuple(sorted(load_event_file(app_data.csv).events["user_id"].astype(str).unique()))
+    sample = shap_sample("importance-test", "x", lab.version, users, 10, 1, svc)
+    assert len(sample.pairs) == len(sample.features) == len(sample.shap) > 0
+    expected = svc.explainer().global_importance(sample.features)
+    pd.testing.assert_frame_equal(sample.importance, expected, rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------------- uploads
+
+BAD_CSV = b"customer,sku\n1,A\n2,B\n"
+CUSTOM_CSV = b"who;what;action;when\n" + b"".join(
+    f"c{u};p{(u * 7 + j) % 13};{'buy' if j % 4 == 0 else 'look'};2024-01-{1 + j:02d}\n".encode()
+    for u in range(30)
+    for j in range(8)
+)
+
+
+def test_handle_upload_rejects_a_bad_file_with_the_cli_message(tmp_path: Path) -> None:
+    session: dict[str, Any] = {state.DATASET_KEY: "demo-store", state.UPLOADS: {}}
+    outcome = handle_upload("bad.csv", BAD_CSV, state=session)
+    assert not outcome.ok
+    path = tmp_path / "bad.csv"
+    path.write_bytes(BAD_CSV)
+    with pytest.raises(DataValidationError) as cli:
+        load_event_file(path)
+    assert outcome.message == str(cli.value)
+    assert "missing required column" in outcome.message
+    assert session[state.DATASET_KEY] == "demo-store"
+    assert session[state.UPLOADS] == {}
+    assert session[state.UPLOAD_MESSAGE] == {"ok": False, "message": outcome.message, "key": None}
+
+
+def test_handle_upload_unknown_event_names_keep_the_previous_dataset() -> None:
+    session: dict[str, Any] = {state.DATASET_KEY: "demo-store", state.UPLOADS: {}}
+    mapping = {"user_id": "who", "item_id": "what", "event": "action", "timestamp": "when"}
+    outcome = handle_upload("custom.csv", CUSTOM_CSV, state=session, column_map=mapping)
+    assert not outcome.ok
+    assert "unknown event name" in outcome.message and "'look'" in outcome.message
+    assert session[state.DATASET_KEY] == "demo-store"
+
+
+def test_handle_upload_with_mapping_becomes_the_active_dataset() -> None:
+    session: dict[str, Any] = {state.DATASET_KEY: "demo-store", state.UPLOADS: {}}
+    columns = ["who", "what", "action", "when"]
+    guess = guess_column_map(columns)
+    assert guess["event"] == "action" and guess["timestamp"] == "when"
+    mapping = {**guess, "user_id": "who", "item_id": "what"}
+    assert mapping_problems(mapping) == []
+    events = guess_event_map(["buy", "look"])
+    assert events == {"buy": "purchase", "look": None}
+    outcome = handle_upload(
+        "custom.csv",
+        CUSTOM_CSV,
+        state=session,
+        column_map=mapping,
+        event_map={**events, "look": "view"},
+    )
+    assert outcome.ok, outcome.message
+    assert session[state.DATASET_KEY] == outcome.key
+    dataset = session[state.UPLOADS][outcome.key]
+    assert len(dataset.events) == 240
+    assert set(dataset.events["event"].astype(str)) == {"view", "purchase"}
+    assert dataset.has_timestamps
+
+
+def test_mapping_problems_name_missing_and_repeated_columns() -> None:
+    problems = mapping_problems({"user_id": "a", "item_id": "a", "event": None})
+    assert "choose the file's column for event" in problems
+    assert any("more than one field" in p for p in problems)
+
+
+def test_data_page_shows_the_upload_error_and_keeps_the_dataset(app_data: AppData) -> None:
+    at = _run("app_pages/data.py")
+    previous = at.session_state[state.DATASET_KEY]
+    session = {k: at.session_state[k] for k in (state.DATASET_KEY, state.UPLOADS)}
+    outcome = handle_upload("bad.csv", BAD_CSV, state=session)
+    at = _run("app_pages/data.py", session)
+    assert [e.value for e in at.error] == [outcome.message]
+    assert not at.exception
+    assert at.session_state[state.DATASET_KEY] == previous
+    assert at.selectbox(key="data_dataset_select").value == previous
+    assert {m.label: m.value for m in at.metric}["Events"] == "20,000"
+
+
+def test_an_uploaded_log_trains_on_first_use_then_is_reused() -> None:
+    session: dict[str, Any] = {state.UPLOADS: {}}
+    state.ensure_session(session)
+    events = guess_event_map(["buy", "look"])
+    mapping = {"user_id": "who", "item_id": "what", "event": "action", "timestamp": "when"}
+    outcome = handle_upload(
+        "custom.csv",
+        CUSTOM_CSV,
+        state=session,
+        column_map=mapping,
+        event_map={**events, "look": "view"},
+    )
+    assert outcome.ok, outcome.message
+    first = _run(None, session)  # Overview on the uploaded log: nothing saved yet -> trains
+    assert not _errors(first)
+    assert first.status, "the first start must show training progress"
+    assert outcome.key is not None
+    checksum = outcome.key.removeprefix(state.UPLOAD_PREFIX)
+    saved = [v for v in list_versions("custom.csv") if v["data_sha256"] == checksum]
+    assert len(saved) == 1
+    again = _run("app_pages/shopper.py", session)
+    assert not _errors(again)
+    assert not again.status
+    assert len(list_versions("custom.csv")) == 1
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def test_switching_dataset_forgets_the_chosen_shopper_and_lists_uploads() -> None:
+    session: dict[str, Any] = {}
+    state.ensure_session(session)
+    assert session[state.DATASET_KEY].startswith(state.FILE_PREFIX)  # $RECSYS_APP_DATA
+    session[state.SHOPPER] = "U001"
+    session[state.UPLOADS] = {"upload:abc": object()}
+    options = state.dataset_options(session)
+    assert options[0] == session[state.DATASET_KEY]
+    assert {"online-retail", "demo-store", "upload:abc"} <= set(options)
+    state.set_active_key("demo-store", session)
+    assert session[state.DATASET_KEY] == "demo-store"
+    assert state.SHOPPER not in session
+
+
+def test_initial_dataset_prefers_the_file_then_the_builtin_name(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    assert state.initial_dataset_key({state.ENV_DATA: str(path)}) == (
+        state.FILE_PREFIX + str(path.resolve()),
+        None,
+    )
+    assert state.initial_dataset_key({state.ENV_DATASET: "demo-store"}) == ("demo-store", None)
+    key, warning = state.initial_dataset_key({state.ENV_DATASET: "nope"})
+    assert key == "online-retail" and warning and "nope" in warning
+    assert state.initial_dataset_key({}) == ("online-retail", None)
+
+
+def test_co_counts_count_shoppers_of_both_items() -> None:
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b", "c", "c"],
+            "item_id": ["x", "y", "x", "y", "y", "y"],
+            "event": ["purchase", "view", "purchase", "purchase", "purchase", "view"],
+        }
+    )
+    out = co_counts("co-counts-test", "1", events, "x", ["y", "z"])
+    assert out.to_dict("records") == [
+        {"item_id": "y", "co_shoppers": 2, "co_buyers": 1},
+        {"item_id": "z", "co_shoppers": 0, "co_buyers": 0},
+    ]
+
+
+def test_waterfall_goes_from_base_value_to_raw_score() -> None:
+    contributions = [
+        {"feature": f"f{i}", "value": float(i), "contribution": (-1) ** i * 0.1 * (i + 1)}
+        for i in range(14)
+    ]
+    base = -2.0
+    raw = base + sum(c["contribution"] for c in contributions)
+    explanation = {
+        "probability": 0.3,
+        "raw_score": raw,
+        "base_value": base,
+        "contributions": contributions,
+    }
+    steps, got_base, got_raw = waterfall_frame(explanation, top=10)
+    assert len(steps) == 11 and steps["label"].iloc[0] == "other (4 features)"
+    assert got_base + steps["contribution"].sum() == pytest.approx(got_raw)
+    assert got_raw == pytest.approx(raw)
+    assert steps["label"].iloc[-1] == "f13"  # the largest effect sits next to the total
+    twins = {
+        **explanation,
+        "contributions": [
+            *contributions[:12],
+            *[
+                {**c, "feature": "same words", "name": f"n{i}"}
+                for i, c in enumerate(contributions[12:])
+            ],
+        ],
+    }
+    labels = waterfall_frame(twins, top=14)[0]["label"].tolist()
+    assert len(set(labels)) == len(labels) and "same words [n1]" in labels
+    fig = waterfall_figure(explanation, top=10)
+    assert list(fig.data[0].measure) == ["absolute", *["relative"] * 11, "total"]

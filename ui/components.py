@@ -1,0 +1,169 @@
+"""Reusable widgets: tables with a CSV download, shopper and item pickers, an item card."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pandas as pd
+import streamlit as st
+
+from recsys_core.columns import Columns
+from ui import frames, state
+from ui.resources import ActiveData
+
+#: Most options a picker lists at once (type in its search box to reach the others).
+MAX_OPTIONS = 1000
+
+#: Column formats used by every table.
+PROBABILITY_COLUMN = st.column_config.ProgressColumn(
+    "purchase probability",
+    help="Calibrated probability that the shopper buys the item in the next period.",
+    min_value=0.0,
+    max_value=1.0,
+    format="percent",
+)
+NOT_TRAINED = (
+    "Purchase model not trained: purchase probabilities and SHAP explanations need the "
+    "two-stage ranker (it needs timestamps and `recsys_core.ranking`). Retrain with the "
+    "'ranker' model to see them."
+)
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame as UTF-8 CSV without the index."""
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
+    """A download button for ``frame`` as ``<name>.csv`` (does not rerun the page)."""
+    st.download_button(
+        label,
+        csv_bytes(frame),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"download_{key}",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def table(
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    key: str,
+    column_config: Mapping[str, Any] | None = None,
+    height: int | Literal["auto"] = "auto",
+    download: bool = True,
+) -> None:
+    """A sortable table (``st.dataframe``) with a CSV download under it."""
+    st.dataframe(
+        frame,
+        hide_index=True,
+        column_config=dict(column_config or {}),
+        width="stretch",
+        height=height,
+        key=f"table_{key}",
+    )
+    if download:
+        download_csv(frame, name, key)
+
+
+def shopper_picker(
+    data: ActiveData, *, key: str = "shopper", searchable: bool = True
+) -> str | None:
+    """Pick a shopper: a search box filtering ids, and a selectbox, most active first.
+
+    The choice is shared by the pages (``st.session_state[state.SHOPPER]``).
+    """
+    activity = frames.shopper_activity(data.key, data.checksum, data.dataset.events)
+    ids = activity[Columns.USER]
+    if searchable:
+        query = st.text_input(
+            "Search a shopper id",
+            key=f"{key}_query",
+            placeholder="part of an id, e.g. 123",
+            help="Filters the list below; leave empty to list the most active shoppers.",
+        )
+        if query.strip():
+            ids = ids[ids.str.contains(query.strip(), case=False, regex=False)]
+    if ids.empty:
+        st.warning("No shopper id contains that text.")
+        return None
+    options = ids.head(MAX_OPTIONS).tolist()
+    current = st.session_state.get(state.SHOPPER)
+    if current in set(ids) and current not in options:
+        options.insert(0, current)
+    counts = dict(zip(activity[Columns.USER], activity["events"], strict=True))
+    choice = st.selectbox(
+        f"Shopper ({len(ids):,} match{'es' if len(ids) != 1 else ''}, most active first)",
+        options,
+        index=options.index(current) if current in options else 0,
+        format_func=lambda u: f"{u} · {counts.get(u, 0):,} events",
+        key=f"{key}_select",
+    )
+    st.session_state[state.SHOPPER] = choice
+    return None if choice is None else str(choice)
+
+
+def item_picker(data: ActiveData, *, key: str = "item") -> str | None:
+    """Pick a product: a search box over titles and ids, and a selectbox, most popular first."""
+    popularity = frames.item_popularity(
+        data.key, data.checksum, data.dataset.events, data.dataset.catalog
+    )
+    query = st.text_input(
+        "Search a product (title or id)", key=f"{key}_query", placeholder="e.g. mug"
+    )
+    found = popularity
+    if query.strip():
+        text = popularity[Columns.TITLE].astype(str) + " " + popularity[Columns.ITEM]
+        found = popularity[text.str.contains(query.strip(), case=False, regex=False)]
+    if found.empty:
+        st.warning("No product title or id contains that text.")
+        return None
+    options = found[Columns.ITEM].head(MAX_OPTIONS).tolist()
+    current = st.session_state.get(state.ITEM)
+    if current in set(found[Columns.ITEM]) and current not in options:
+        options.insert(0, current)
+    titles = dict(zip(popularity[Columns.ITEM], popularity[Columns.TITLE], strict=True))
+    choice = st.selectbox(
+        f"Product ({len(found):,} match{'es' if len(found) != 1 else ''}, most popular first)",
+        options,
+        index=options.index(current) if current in options else 0,
+        format_func=lambda i: f"{titles.get(i, '')} ({i})",
+        key=f"{key}_select",
+    )
+    st.session_state[state.ITEM] = choice
+    return None if choice is None else str(choice)
+
+
+def item_card(data: ActiveData, item_id: str) -> None:
+    """Title, category, brand, price and popularity of one product."""
+    catalog = data.dataset.catalog
+    row = catalog[catalog[Columns.ITEM].astype(str) == str(item_id)]
+    popularity = frames.item_popularity(
+        data.key, data.checksum, data.dataset.events, data.dataset.catalog
+    ).set_index(Columns.ITEM)
+    with st.container(border=True):
+        if row.empty:
+            st.markdown(f"**{item_id}** (not in the catalog)")
+            return
+        info = row.iloc[0]
+        st.markdown(f"**{info[Columns.TITLE]}**  \n`{item_id}`")
+        cols = st.columns(4)
+        fields = (Columns.CATEGORY, Columns.BRAND, Columns.PRICE)
+        for col, field in zip(cols[:3], fields, strict=True):
+            if field in info.index and pd.notna(info[field]):
+                value = info[field]
+                col.metric(field, f"{value:,.2f}" if field == Columns.PRICE else str(value))
+        if str(item_id) in popularity.index:
+            stats = popularity.loc[str(item_id)]
+            cols[3].metric(
+                "shoppers", f"{int(stats['shoppers']):,}", help=f"popularity rank {stats['rank']}"
+            )
+
+
+def ranker_notice() -> None:
+    """The standard "purchase model not trained" message."""
+    st.info(NOT_TRAINED, icon=":material/info:")

@@ -1,0 +1,156 @@
+"""Explanations for the pages: "because you bought" and SHAP values on a sample of candidates.
+
+Everything comes from :mod:`recsys_core`: the service's explainer
+(:class:`recsys_core.explain.PurchaseExplainer`: ``shap_values``, ``global_importance``) and
+the ranker's ``candidate_frame``. This module only picks the sample and caches the answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recsys_core.errors import RecsysError
+from recsys_core.serving import RecommendationService
+from ui.resources import explainer_for
+
+
+def because_you_bought(
+    svc: RecommendationService, user_id: str, item_id: str, k: int = 3
+) -> list[dict[str, Any]]:
+    """ "Because you bought X" from the ALS model (``[{item_id, title, contribution}]``).
+
+    Used where the service's ``explain`` is not available (no purchase model). Empty when ALS
+    is not trained or does not know the shopper or item.
+    """
+    als = svc.lab.models.get("als")
+    if als is None or not hasattr(als, "explain"):
+        return []
+    try:
+        pairs = als.explain(str(user_id), str(item_id), k=k)
+    except RecsysError:
+        return []
+    ids = [str(i) for i, _ in pairs]
+    return [
+        {"item_id": i, "title": t, "contribution": float(c)}
+        for i, t, (_, c) in zip(ids, svc.titles(ids), pairs, strict=True)
+    ]
+
+
+#: Most candidate rows explained at once (TreeExplainer costs about a millisecond per row).
+MAX_ROWS = 1500
+
+
+@dataclass(frozen=True)
+class ShapSample:
+    """SHAP values of the purchase model on a sample of candidate (shopper, item) pairs.
+
+    Attributes
+    ----------
+    pairs:
+        ``user_id, item_id, title, purchase_probability`` per candidate row.
+    features:
+        The classifier's feature values, one column per feature (same rows as ``pairs``).
+    shap:
+        SHAP values (log-odds), same shape and columns as ``features``.
+    importance:
+        ``feature, label, mean_abs_shap`` over the sample, most important first.
+    """
+
+    pairs: pd.DataFrame
+    features: pd.DataFrame
+    shap: pd.DataFrame
+    importance: pd.DataFrame
+
+    def effect(self, feature: str) -> pd.DataFrame:
+        """One feature's value against its SHAP value: ``user_id, item_id, title, value,
+        contribution``."""
+        return self.pairs[["user_id", "item_id", "title"]].assign(
+            value=self.features[feature].to_numpy(),
+            contribution=self.shap[feature].to_numpy(),
+        )
+
+
+def sample_shoppers(user_ids: list[str], n: int, seed: int) -> list[str]:
+    """``n`` shoppers drawn without replacement (seeded), in their original order."""
+    if len(user_ids) <= n:
+        return list(user_ids)
+    rng = np.random.default_rng(seed)
+    return [user_ids[i] for i in np.sort(rng.choice(len(user_ids), size=n, replace=False))]
+
+
+@st.cache_data(show_spinner="Computing SHAP values on a sample of candidates ...", max_entries=8)
+def shap_sample(
+    key: str,
+    checksum: str,
+    version: str,
+    user_ids: tuple[str, ...],
+    n_shoppers: int,
+    seed: int,
+    _svc: RecommendationService,
+    max_rows: int = MAX_ROWS,
+) -> ShapSample:
+    """SHAP values of the candidates of ``n_shoppers`` shoppers drawn from ``user_ids``.
+
+    Shoppers the purchase model does not know (no history before its cutoff) are skipped; at
+    most ``max_rows`` candidate rows (a seeded sample of them) are explained.
+
+    Raises
+    ------
+    ModelNotTrainedError
+        The lab has no purchase model.
+    DataValidationError
+        None of the sampled shoppers has candidates.
+    """
+    explainer = explainer_for(_svc)  # raises ModelNotTrainedError without a ranker
+    ranker = _svc.lab.ranker
+    assert ranker is not None
+    known = [u for u in user_ids if _svc.knows_user(u)]
+    chosen = sample_shoppers(known, n_shoppers, seed)
+    try:
+        frames = [ranker.candidate_frame(chosen)] if chosen else []
+    except RecsysError:  # a shopper unknown to stage one: go one by one, skipping it
+        frames = []
+        for user in chosen:
+            try:
+                frames.append(ranker.candidate_frame([user]))
+            except RecsysError:
+                continue
+    if not frames or not sum(len(f) for f in frames):
+        from recsys_core.errors import DataValidationError
+
+        raise DataValidationError(
+            "none of the sampled shoppers has candidates to explain; try another sample seed"
+        )
+    candidates = pd.concat(frames, ignore_index=True)
+    if len(candidates) > max_rows:  # SHAP costs about 1 ms per row: keep the page quick
+        candidates = candidates.sample(n=max_rows, random_state=seed).sort_index()
+    from recsys_core.ranking import FEATURE_NAMES, feature_description
+
+    values = explainer.shap_values(candidates)  # one SHAP pass serves the importance and effects
+    shap_frame = pd.DataFrame(values, columns=list(FEATURE_NAMES))
+    # PurchaseExplainer.global_importance's definition (mean |SHAP| per feature), on the values
+    # already computed: calling it would run SHAP over the same rows a second time.
+    importance = pd.DataFrame(
+        {
+            "feature": list(FEATURE_NAMES),
+            "label": [feature_description(name) for name in FEATURE_NAMES],
+            "mean_abs_shap": np.abs(values).mean(axis=0),
+        }
+    ).sort_values(["mean_abs_shap", "feature"], ascending=[False, True], ignore_index=True)
+    names = list(importance["feature"])
+    features = candidates[names].reset_index(drop=True)
+    shap_frame = shap_frame[names]
+    pairs = pd.DataFrame(
+        {
+            "user_id": candidates["user_id"].astype(str).to_numpy(),
+            "item_id": candidates["item_id"].astype(str).to_numpy(),
+            "title": _svc.titles(candidates["item_id"].astype(str).tolist()),
+            "purchase_probability": candidates["purchase_probability"].to_numpy(dtype=float),
+        }
+    )
+    return ShapSample(pairs=pairs, features=features, shap=shap_frame, importance=importance)

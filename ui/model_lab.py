@@ -1,0 +1,165 @@
+"""The Model lab's pieces that are not widgets: settings, the selection table, headline metrics,
+and the report export (when :mod:`recsys_core.reporting` is installed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from recsys_core.data.schema import Dataset
+from recsys_core.evaluation import EvaluationConfig, EvaluationResult
+from recsys_core.models import ALSConfig, BPRConfig, ItemKNNConfig
+from recsys_core.presets import preset_for
+
+#: How each model's recommendations can be explained to a shopper or a product manager.
+INTERPRETABILITY: dict[str, str] = {
+    "popularity": "trivially explainable: the best sellers",
+    "itemknn": "because similar to items you bought (item-item similarity)",
+    "bpr": "latent factors: hard to explain",
+    "als": "latent factors; because-you-bought via ALS explain",
+    "ranker": "SHAP per feature, plus because-you-bought",
+}
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """What the user chose on the Model lab page."""
+
+    models: tuple[str, ...]
+    k: int = 10
+    als_factors: int = 64
+    als_regularization: float = 0.01
+    als_alpha: float = 1.0
+    als_iterations: int = 15
+    knn_neighbours: int = 20
+    knn_weighting: str = "bm25"
+    bpr_factors: int = 64
+
+    @classmethod
+    def defaults(cls, dataset_name: str, models: tuple[str, ...]) -> LabSettings:
+        """The settings the lab would use anyway: the dataset's tuned preset, else the
+        models' own defaults (so an untouched form reproduces ``evaluate``)."""
+        preset = preset_for(dataset_name).model_params
+
+        def value(model: str, config: type[BaseModel], name: str) -> Any:
+            return preset.get(model, {}).get(name, config.model_fields[name].default)
+
+        return cls(
+            models=models,
+            als_factors=int(value("als", ALSConfig, "factors")),
+            als_regularization=float(value("als", ALSConfig, "regularization")),
+            als_alpha=float(value("als", ALSConfig, "alpha")),
+            als_iterations=int(value("als", ALSConfig, "iterations")),
+            knn_neighbours=int(value("itemknn", ItemKNNConfig, "neighbours")),
+            knn_weighting=str(value("itemknn", ItemKNNConfig, "weighting")),
+            bpr_factors=int(value("bpr", BPRConfig, "factors")),
+        )
+
+    def config(self) -> EvaluationConfig:
+        """The evaluation configuration of these settings (they override the dataset's preset;
+        event weights stay the preset's)."""
+        params: dict[str, dict[str, Any]] = {}
+        if "als" in self.models:
+            params["als"] = {
+                "factors": self.als_factors,
+                "regularization": self.als_regularization,
+                "alpha": self.als_alpha,
+                "iterations": self.als_iterations,
+            }
+        if "itemknn" in self.models:
+            params["itemknn"] = {
+                "neighbours": self.knn_neighbours,
+                "weighting": self.knn_weighting,
+            }
+        if "bpr" in self.models:
+            params["bpr"] = {"factors": self.bpr_factors}
+        return EvaluationConfig(models=list(self.models), k=self.k, model_params=params)
+
+
+def selection_table(result: EvaluationResult) -> pd.DataFrame:
+    """One row per model: quality, fit time, latency per shopper, size, interpretability."""
+    k = result.k
+    test_users = max(int(result.split.get("test_users") or 0), 1)
+    rows = []
+    for name, res in result.models.items():
+        rows.append(
+            {
+                "model": name,
+                f"quality (ndcg@{k})": res.metrics.get(f"ndcg@{k}", np.nan),
+                f"hit rate@{k}": res.metrics.get(f"hit_rate@{k}", np.nan),
+                "fit time (s)": res.fit_seconds,
+                "latency (ms per shopper)": 1000.0 * res.recommend_seconds / test_users,
+                "memory (MB)": res.model_mb,
+                "interpretability": INTERPRETABILITY.get(name, ""),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def overlap_table(result: EvaluationResult) -> pd.DataFrame:
+    """Pairwise Jaccard overlap of the models' lists as a square table (1 on the diagonal)."""
+    names = list(result.models)
+    table = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    for pair, value in result.overlap.items():
+        a, _, b = pair.partition("~")
+        if a in table.index and b in table.columns:
+            table.loc[a, b] = table.loc[b, a] = value
+    return table
+
+
+def headline_metrics(result: EvaluationResult) -> dict[str, Any]:
+    """What :func:`recsys_core.serving.lab.record_metrics` stores: the evaluate JSON's core."""
+    payload = result.to_json()
+    models = {
+        name: {k: v for k, v in entry.items() if k not in ("params", "new_items_only")}
+        for name, entry in payload["models"].items()
+    }
+    return {
+        "k": payload["k"],
+        "evaluated": payload["provenance"].get("created"),
+        "split": payload["split"],
+        "models": models,
+        "classifier": payload.get("classifier"),
+    }
+
+
+def headline_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """The recorded headline metrics (a manifest's ``metrics``) as one row per model."""
+    models = metrics.get("models") or {}
+    if not models:
+        return pd.DataFrame()
+    k = metrics.get("k", 10)
+    wanted = [f"ndcg@{k}", f"precision@{k}", f"recall@{k}", f"hit_rate@{k}", f"coverage@{k}"]
+    frame = pd.DataFrame(models).T
+    cols = [c for c in wanted if c in frame.columns]
+    return frame[cols].astype(float).rename_axis("model").reset_index()
+
+
+def report_module() -> Any | None:
+    """:mod:`recsys_core.reporting` when installed, else ``None`` (export not available yet)."""
+    try:
+        import recsys_core.reporting as reporting
+    except ImportError:
+        return None
+    return reporting
+
+
+def build_report(result: EvaluationResult, dataset: Dataset, config: EvaluationConfig) -> Any:
+    """The report of an evaluation already run (SHAP parts when the ranker was evaluated)."""
+    reporting = report_module()
+    if reporting is None:
+        raise ImportError("recsys_core.reporting")
+    from recsys_core.reporting.explanations import ranker_explanations
+
+    explained = ranker_explanations(dataset, config, result)
+    return reporting.ReportData.from_evaluation(
+        result,
+        shap_importance=explained.importance,
+        examples=explained.examples,
+        dataset_info=reporting.describe_dataset(dataset),
+        unavailable=explained.unavailable,
+    )

@@ -1,0 +1,127 @@
+"""Per-session state: which dataset is active, uploaded logs, the chosen shopper and item.
+
+A dataset is named by a *key*:
+
+- a built-in name (``online-retail``, ``demo-store``);
+- ``file:<path>`` for the log given by ``$RECSYS_APP_DATA``;
+- ``upload:<sha256>`` for a log uploaded in this session (kept in the session, keyed by the
+  checksum of its validated events).
+
+Everything per user lives in ``st.session_state`` under the names below, never in module
+globals. Functions that only read or write a mapping take it as an argument, so they can be
+tested with a plain ``dict``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any, cast
+
+import streamlit as st
+
+from recsys_core.data.builtin import BUILTIN_DATASETS, DEFAULT_DATASET
+
+#: Session-state names.
+DATASET_KEY = "dataset_key"
+UPLOADS = "uploads"
+UPLOAD_MESSAGE = "upload_message"
+SHOPPER = "shopper_id"
+ITEM = "item_id"
+EVALUATION = "evaluation"
+STARTUP_WARNING = "startup_warning"
+
+#: Environment variables choosing the initial dataset (a file wins over a built-in name).
+ENV_DATA = "RECSYS_APP_DATA"
+ENV_DATASET = "RECSYS_APP_DATASET"
+
+FILE_PREFIX = "file:"
+UPLOAD_PREFIX = "upload:"
+
+
+def session_store(state: Mapping[str, Any] | None) -> MutableMapping[str, Any]:
+    """``state``, or this session's ``st.session_state`` when ``None``."""
+    if state is None:
+        return cast(MutableMapping[str, Any], st.session_state)
+    return cast(MutableMapping[str, Any], state)
+
+
+def initial_dataset_key(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """The dataset a new session starts with, and a warning when the environment is wrong.
+
+    ``$RECSYS_APP_DATA`` (a CSV/Parquet path) if set, else ``$RECSYS_APP_DATASET`` (a built-in
+    name) if set, else :data:`~recsys_core.data.builtin.DEFAULT_DATASET`.
+    """
+    env = os.environ if environ is None else environ
+    path = env.get(ENV_DATA, "").strip()
+    if path:
+        return FILE_PREFIX + str(Path(path).expanduser().resolve()), None
+    name = env.get(ENV_DATASET, "").strip()
+    if name:
+        if name in BUILTIN_DATASETS:
+            return name, None
+        return DEFAULT_DATASET, (
+            f"{ENV_DATASET}={name!r} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}); "
+            f"showing {DEFAULT_DATASET} instead"
+        )
+    return DEFAULT_DATASET, None
+
+
+def ensure_session(state: MutableMapping[str, Any] | None = None) -> None:
+    """Give a new session its initial dataset and an empty upload store.
+
+    Called by the router and by every page (through :func:`ui.resources.active_data`).
+    """
+    store = session_store(state)
+    if DATASET_KEY not in store:
+        key, warning = initial_dataset_key()
+        store[DATASET_KEY] = key
+        if warning:
+            store[STARTUP_WARNING] = warning
+    if UPLOADS not in store:
+        store[UPLOADS] = {}
+
+
+def active_key(state: Mapping[str, Any] | None = None) -> str:
+    """The key of the active dataset."""
+    store = session_store(state)
+    if DATASET_KEY not in store:
+        ensure_session()
+    return str(store[DATASET_KEY])
+
+
+def set_active_key(key: str, state: MutableMapping[str, Any] | None = None) -> None:
+    """Make ``key`` the active dataset; forget the shopper and item chosen on the old one."""
+    store = session_store(state)
+    if store.get(DATASET_KEY) != key:
+        store[DATASET_KEY] = key
+        for name in (SHOPPER, ITEM):
+            if name in store:
+                del store[name]
+
+
+def dataset_options(state: Mapping[str, Any] | None = None) -> list[str]:
+    """Keys the Data page offers: built-ins, the ``$RECSYS_APP_DATA`` file, uploads."""
+    store = session_store(state)
+    keys = list(BUILTIN_DATASETS)
+    initial, _ = initial_dataset_key()
+    if initial.startswith(FILE_PREFIX):
+        keys.insert(0, initial)
+    keys.extend(store.get(UPLOADS, {}))
+    current = store.get(DATASET_KEY)
+    if current and current not in keys:
+        keys.append(str(current))
+    return keys
+
+
+def dataset_label(key: str, state: Mapping[str, Any] | None = None) -> str:
+    """A short human name for a dataset key."""
+    if key.startswith(FILE_PREFIX):
+        return f"{Path(key[len(FILE_PREFIX) :]).name} (file)"
+    if key.startswith(UPLOAD_PREFIX):
+        dataset = session_store(state).get(UPLOADS, {}).get(key)
+        name = dataset.name if dataset is not None else key[len(UPLOAD_PREFIX) :][:8]
+        return f"{name} (uploaded)"
+    entry = BUILTIN_DATASETS.get(key)
+    return f"{key} ({entry.kind})" if entry else key
