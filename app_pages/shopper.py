@@ -15,7 +15,6 @@ from recsys_core.metrics import jaccard_overlap
 from ui import charts, frames
 from ui.components import PROBABILITY_COLUMN, download_csv, ranker_notice, shopper_picker, table
 from ui.errors import show_errors
-from ui.explanations import because_you_bought
 from ui.resources import active_data, has_ranker, service
 
 st.title("Shopper")
@@ -112,7 +111,7 @@ if item_id is not None:
         else:
             st.info("Purchase model not trained: no SHAP waterfall; the reasons come from ALS.")
     if not bought:
-        bought = because_you_bought(svc, user_id, item_id)
+        bought = svc.because_you_bought(user_id, item_id)
     with right:
         st.markdown("**Because you bought**")
         if bought:

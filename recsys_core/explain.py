@@ -285,7 +285,9 @@ class PurchaseExplainer:
         """The DESIGN.md ``explain`` JSON, with ``k`` "because you bought" items."""
         return self.explain(user_id, item_id, catalog=catalog, because_k=k).to_dict()
 
-    def global_importance(self, sample: pd.DataFrame | Sequence[str]) -> pd.DataFrame:
+    def global_importance(
+        self, sample: pd.DataFrame | Sequence[str], *, shap_values: np.ndarray | None = None
+    ) -> pd.DataFrame:
         """Mean absolute SHAP value of each feature over a sample of candidates.
 
         Parameters
@@ -295,16 +297,25 @@ class PurchaseExplainer:
             :meth:`TwoStageRanker.candidate_frame`) or shopper ids whose candidates are
             used.
 
+        shap_values:
+            SHAP values of ``sample`` already computed with :meth:`shap_values` (skips a
+            second SHAP pass over the same rows).
+
         Returns
         -------
         pandas.DataFrame
             ``feature`` (name), ``label`` (what it measures, in the shop's words) and
             ``mean_abs_shap`` (log-odds), most important first.
         """
-        frame = sample if isinstance(sample, pd.DataFrame) else self.ranker.candidate_frame(sample)
-        if frame.empty:
-            raise ValueError("global_importance needs at least one candidate row")
-        values = self.shap_values(frame)
+        if shap_values is not None:
+            values = np.asarray(shap_values, dtype=np.float64)
+        else:
+            frame = (
+                sample if isinstance(sample, pd.DataFrame) else self.ranker.candidate_frame(sample)
+            )
+            if frame.empty:
+                raise ValueError("global_importance needs at least one candidate row")
+            values = self.shap_values(frame)
         importance = pd.DataFrame(
             {
                 "feature": list(FEATURE_NAMES),

@@ -8,7 +8,6 @@ the ranker's ``candidate_frame``. This module only picks the sample and caches t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,29 +16,6 @@ import streamlit as st
 from recsys_core.errors import RecsysError
 from recsys_core.serving import RecommendationService
 from ui.resources import explainer_for
-
-
-def because_you_bought(
-    svc: RecommendationService, user_id: str, item_id: str, k: int = 3
-) -> list[dict[str, Any]]:
-    """ "Because you bought X" from the ALS model (``[{item_id, title, contribution}]``).
-
-    Used where the service's ``explain`` is not available (no purchase model). Empty when ALS
-    is not trained or does not know the shopper or item.
-    """
-    als = svc.lab.models.get("als")
-    if als is None or not hasattr(als, "explain"):
-        return []
-    try:
-        pairs = als.explain(str(user_id), str(item_id), k=k)
-    except RecsysError:
-        return []
-    ids = [str(i) for i, _ in pairs]
-    return [
-        {"item_id": i, "title": t, "contribution": float(c)}
-        for i, t, (_, c) in zip(ids, svc.titles(ids), pairs, strict=True)
-    ]
-
 
 #: Most candidate rows explained at once (TreeExplainer costs about a millisecond per row).
 MAX_ROWS = 1500
@@ -129,19 +105,11 @@ def shap_sample(
     candidates = pd.concat(frames, ignore_index=True)
     if len(candidates) > max_rows:  # SHAP costs about 1 ms per row: keep the page quick
         candidates = candidates.sample(n=max_rows, random_state=seed).sort_index()
-    from recsys_core.ranking import FEATURE_NAMES, feature_description
+    from recsys_core.ranking import FEATURE_NAMES
 
     values = explainer.shap_values(candidates)  # one SHAP pass serves the importance and effects
     shap_frame = pd.DataFrame(values, columns=list(FEATURE_NAMES))
-    # PurchaseExplainer.global_importance's definition (mean |SHAP| per feature), on the values
-    # already computed: calling it would run SHAP over the same rows a second time.
-    importance = pd.DataFrame(
-        {
-            "feature": list(FEATURE_NAMES),
-            "label": [feature_description(name) for name in FEATURE_NAMES],
-            "mean_abs_shap": np.abs(values).mean(axis=0),
-        }
-    ).sort_values(["mean_abs_shap", "feature"], ascending=[False, True], ignore_index=True)
+    importance = explainer.global_importance(candidates, shap_values=values)
     names = list(importance["feature"])
     features = candidates[names].reset_index(drop=True)
     shap_frame = shap_frame[names]

@@ -740,21 +740,29 @@ def _score(value: float) -> str:
 
 
 def _stage_one_label(model: str, score: str, rank: str, *, rank_first: bool) -> _Formatter:
-    """``"ALS score 0.42 (rank 3)"`` for the score, ``"ALS rank 3 (score 0.42)"`` for the rank."""
+    """``"ALS score 0.42"`` for the score feature, ``"ALS ranks it 3rd"`` for the rank one.
+
+    The two labels never read the same, so a waterfall can show both side by side.
+    """
 
     def label(value: float, row: Mapping[str, float]) -> str:
         s, r = row.get(score, math.nan), row.get(rank, math.nan)
+        if rank_first:
+            if _missing(r):
+                return f"not in {model}'s top list"
+            return f"{model} ranks it {_ordinal(int(r))}"
         if _missing(s) or (model == "item-kNN" and s <= 0):
             return f"{model} has no score for it" + (
                 " (no similar item in their history)" if model == "item-kNN" else ""
             )
-        if _missing(r):
-            return f"{model} score {_score(s)} (not in its top list)"
-        if rank_first:
-            return f"{model} rank {int(r):,} (score {_score(s)})"
-        return f"{model} score {_score(s)} (rank {int(r):,})"
+        return f"{model} score {_score(s)}"
 
     return label
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
 
 
 def _simple(template: str, missing: str | None = None) -> _Formatter:

@@ -256,22 +256,26 @@ class RecommendationService:
             self._explainer = PurchaseExplainer(ranker)
         return self._explainer
 
+    def because_you_bought(self, user_id: str, item_id: str, k: int = 3) -> list[dict[str, Any]]:
+        """ALS's "because you bought X": the shopper's past items that most support the item.
+
+        Empty when ALS is not trained or does not know the shopper or the item.
+        """
+        als = self.lab.models.get("als")
+        if als is None:
+            return []
+        from recsys_core.explain import because_you_bought
+
+        try:
+            return because_you_bought(als, str(user_id), str(item_id), self.lab.catalog, k=k)
+        except (UnknownUserError, UnknownItemError):
+            return []
+
     def explain(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
         """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought"."""
         explanation = self.explainer().explain(str(user_id), str(item_id))
-        from recsys_core.explain import because_you_bought
-
         payload: dict[str, Any] = dict(explanation.to_dict())
-        als = self.lab.models.get("als")
-        reasons: list[dict[str, Any]] = []
-        if als is not None:
-            try:
-                reasons = because_you_bought(
-                    als, str(user_id), str(item_id), self.lab.catalog, k=k_reasons
-                )
-            except (UnknownUserError, UnknownItemError):
-                reasons = []
-        payload["because_you_bought"] = reasons
+        payload["because_you_bought"] = self.because_you_bought(user_id, item_id, k_reasons)
         payload["model_version"] = self.version
         return payload
 

@@ -178,13 +178,19 @@ def test_labels_read_in_the_shops_words() -> None:
         "never viewed it"
     )
     row = {"als_score": 0.4213, "als_rank": 3.0}
-    assert describe_feature("als_score", row) == "ALS score 0.42 (rank 3)"
-    assert describe_feature("als_rank", row) == "ALS rank 3 (score 0.42)"
+    assert describe_feature("als_score", row) == "ALS score 0.42"
+    assert describe_feature("als_rank", row) == "ALS ranks it 3rd"
+    assert describe_feature("als_rank", {"als_rank": 12.0}) == "ALS ranks it 12th"
     knn = {"itemknn_score": 47339.07, "itemknn_rank": math.nan}
-    assert describe_feature("itemknn_score", knn) == "item-kNN score 47,339 (not in its top list)"
-    assert describe_feature("itemknn_rank", {"itemknn_score": 0.0}) == (
+    assert describe_feature("itemknn_score", knn) == "item-kNN score 47,339"
+    assert describe_feature("itemknn_rank", knn) == "not in item-kNN's top list"
+    assert describe_feature("itemknn_score", {"itemknn_score": 0.0}) == (
         "item-kNN has no score for it (no similar item in their history)"
     )
+    # the score and the rank of one model never read the same (a waterfall shows both)
+    for a, b in (("als_score", "als_rank"), ("itemknn_score", "itemknn_rank")):
+        for r in (row, knn, {}, {a: 0.0, b: math.nan}):
+            assert describe_feature(a, r) != describe_feature(b, r)
     for name in FEATURE_NAMES:  # every feature has a description and a value label
         assert feature_description(name) != name
         assert describe_feature(name, {name: 1.0}) and "nan" not in describe_feature(
