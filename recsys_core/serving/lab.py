@@ -163,7 +163,9 @@ def train_lab(
                 models["als"] = ranker.generator_.als_
             if "itemknn" in names and "itemknn" not in config.model_params:
                 models["itemknn"] = ranker.generator_.itemknn_
-        elif name not in models:
+        elif name in models:  # served from the ranker's stage one: trained with it
+            continue
+        else:
             if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
                 params.setdefault("seed", config.seed)
             fit_on = matrix
