@@ -47,7 +47,7 @@ SINGLE_STAGE_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als")
 ProgressCallback = Callable[[str, float], None]
 
 
-def _no_progress(_message: str, _fraction: float) -> None:
+def no_progress(_message: str, _fraction: float) -> None:
     return None
 
 
@@ -162,19 +162,19 @@ class EvaluationResult:
         }
         if self.reliability is not None:
             out["reliability"] = self.reliability.to_dict(orient="records")
-        return _json_safe(out)
+        return json_safe(out)
 
     def dumps(self) -> str:
         """Strict JSON text (NaN becomes null)."""
         return json.dumps(self.to_json(), indent=2)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Replace NaN/inf with None and numpy scalars with Python ones, recursively."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
@@ -296,7 +296,7 @@ def evaluate(
     from recsys_core.models import MODEL_REGISTRY, create_model
 
     config = with_preset(config or EvaluationConfig(), dataset.name)
-    progress = progress or _no_progress
+    progress = progress or no_progress
     unknown = [m for m in config.models if m not in ALL_MODELS]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {list(ALL_MODELS)}")

@@ -723,14 +723,15 @@ def _empty_similar_items() -> pd.DataFrame:
     )
 
 
-class FactorRecommender(Recommender):
-    """Shared code of implicit's matrix-factorisation models (BPR, ALS).
+class ImplicitRecommender(Recommender):
+    """Shared code of recommenders backed by an implicit model (item-kNN, BPR, ALS).
 
-    Subclasses build the implicit CPU model in :meth:`_new_implicit_model`.
+    Subclasses build the implicit CPU model in :meth:`_new_implicit_model`; batch
+    recommendation and similar items go through implicit's own batch calls.
 
     Attributes
     ----------
-    model_ : implicit.cpu.matrix_factorization_base.MatrixFactorizationBase
+    model_ : Any
         The fitted implicit model.
     """
 
@@ -739,6 +740,22 @@ class FactorRecommender(Recommender):
     @abstractmethod
     def _new_implicit_model(self) -> Any:
         """An unfitted implicit CPU model built from :attr:`config`."""
+
+    def _recommend_rows(
+        self, rows: np.ndarray, n: int, filter_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self.model_.recommend(
+            rows, self.user_items_[rows], N=n, filter_already_liked_items=filter_seen
+        )
+        return np.asarray(ids), np.asarray(scores)
+
+    def _similar_rows(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self.model_.similar_items(rows, N=n)
+        return np.asarray(ids), np.asarray(scores)
+
+
+class FactorRecommender(ImplicitRecommender):
+    """Shared code of implicit's matrix-factorisation models (BPR, ALS)."""
 
     @property
     def user_factors_(self) -> np.ndarray:
@@ -756,18 +773,6 @@ class FactorRecommender(Recommender):
         model = self._new_implicit_model()
         model.fit(matrix, show_progress=False)
         self.model_ = model
-
-    def _recommend_rows(
-        self, rows: np.ndarray, n: int, filter_seen: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model_.recommend(
-            rows, self.user_items_[rows], N=n, filter_already_liked_items=filter_seen
-        )
-        return np.asarray(ids), np.asarray(scores)
-
-    def _similar_rows(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model_.similar_items(rows, N=n)
-        return np.asarray(ids), np.asarray(scores)
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         user_factors: np.ndarray = self.model_.user_factors[users]

@@ -17,7 +17,7 @@ from implicit.nearest_neighbours import (
 from implicit.utils import ParameterWarning
 from pydantic import Field
 
-from recsys_core.models.base import Recommender, RecommenderConfig
+from recsys_core.models.base import ImplicitRecommender, RecommenderConfig
 
 
 class ItemKNNConfig(RecommenderConfig):
@@ -49,7 +49,7 @@ class ItemKNNConfig(RecommenderConfig):
     )
 
 
-class ItemKNNRecommender(Recommender):
+class ItemKNNRecommender(ImplicitRecommender):
     """Recommend items similar to those the user interacted with.
 
     A user's score for item ``i`` is ``sum_j r_uj * sim(j, i)`` over the user's items ``j``
@@ -101,18 +101,6 @@ class ItemKNNRecommender(Recommender):
     def _valid_scores(self, scores: np.ndarray) -> np.ndarray:
         # implicit fills short rows with score-0 items (even seen ones): not recommendations
         return scores > 0
-
-    def _recommend_rows(
-        self, rows: np.ndarray, n: int, filter_seen: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model_.recommend(
-            rows, self.user_items_[rows], N=n, filter_already_liked_items=filter_seen
-        )
-        return np.asarray(ids), np.asarray(scores)
-
-    def _similar_rows(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model_.similar_items(rows, N=n)
-        return np.asarray(ids), np.asarray(scores)
 
     def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         user_rows = self.user_items_[users].astype(np.float64)

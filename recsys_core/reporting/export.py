@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recsys_core.errors import ConfigError
-from recsys_core.evaluation import _json_safe  # the evaluate JSON's own NaN/numpy cleaner
+from recsys_core.evaluation import json_safe  # the evaluate JSON's own NaN/numpy cleaner
 from recsys_core.io_utils import atomic_write_bytes
 from recsys_core.reporting.baseline import baseline_warnings
 from recsys_core.reporting.content import REPORT_FORMAT_VERSION
@@ -90,7 +90,7 @@ def render_json(data: ReportData) -> dict[str, Any]:
         "unavailable": dict(data.unavailable),
         "baseline": baseline,
     }
-    safe: dict[str, Any] = _json_safe(out)
+    safe: dict[str, Any] = json_safe(out)
     return safe
 
 

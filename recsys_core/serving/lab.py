@@ -19,7 +19,6 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,23 +29,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ArtifactError, ConfigError, ModelNotTrainedError, RecsysError
-from recsys_core.evaluation import data_checksum, library_versions
+from recsys_core.evaluation import (
+    ProgressCallback,
+    data_checksum,
+    library_versions,
+    no_progress,
+)
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.models import Recommender, create_model, load_model
 from recsys_core.paths import recsys_home
 from recsys_core.presets import preset_for
 
-ProgressCallback = Callable[[str, float], None]
-
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 #: Models a lab trains by default (the ranker brings its own ALS and item-kNN).
 DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
-
-
-def _no_progress(_message: str, _fraction: float) -> None:
-    return None
 
 
 class TrainConfig(BaseModel):
@@ -133,7 +131,7 @@ def train_lab(
     weights = config.weights or preset.weights
     config = config.model_copy(update={"weights": weights, "model_params": params_by_model})
     model_weights = dict(preset.model_weights)
-    progress = progress or _no_progress
+    progress = progress or no_progress
     names = list(dict.fromkeys(config.models))
     unknown = [n for n in names if n not in (*MODEL_REGISTRY, "ranker")]
     if unknown:
