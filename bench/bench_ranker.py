@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from recsys_core.data.builtin import load_dataset
-from recsys_core.explain import PurchaseExplainer
-from recsys_core.ranking.ranker import TwoStageRanker
-from recsys_core.split import temporal_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from recsys_core.data.builtin import load_dataset  # noqa: E402
+from recsys_core.explain import PurchaseExplainer  # noqa: E402
+from recsys_core.ranking.ranker import TwoStageRanker  # noqa: E402
+from recsys_core.split import temporal_split  # noqa: E402
 
 
 def _median_ms(action: Callable[[], object], repeats: int) -> tuple[float, float]:

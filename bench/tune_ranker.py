@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsys_core.data.builtin import load_dataset
-from recsys_core.interactions import InteractionMatrix
-from recsys_core.metrics import classifier_metrics, ranking_metrics
-from recsys_core.models import create_model
-from recsys_core.ranking.ranker import PURCHASE_PROBABILITY, TwoStageRanker
-from recsys_core.split import temporal_split
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from recsys_core.data.builtin import load_dataset  # noqa: E402
+from recsys_core.interactions import InteractionMatrix  # noqa: E402
+from recsys_core.metrics import classifier_metrics, ranking_metrics  # noqa: E402
+from recsys_core.models import create_model  # noqa: E402
+from recsys_core.ranking.ranker import PURCHASE_PROBABILITY, TwoStageRanker  # noqa: E402
+from recsys_core.split import temporal_split  # noqa: E402
 
 
 def _value(text: str) -> object:
