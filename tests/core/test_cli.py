@@ -56,3 +56,20 @@ def test_mapping_options(tmp_path: Path) -> None:
     assert main([*args, "--map", "event=what"]) == 2  # unknown event, not mapped
     assert main([*args, "--map", "event=nope"]) == 2  # mapping names a missing column
     assert main([*args, "--map", "broken"]) == 2
+
+
+def test_validate_accepts_a_generated_demo_store_log(
+    small_store_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(small_store_csv), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    by_type = summary["events_by_type"]
+    assert by_type["view"] > by_type["cart"] > by_type["purchase"] > 0
+
+
+def test_datasets_json_lists_both_builtins(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) >= {"online-retail", "demo-store"}
+    assert rows["online-retail"]["events"] == 396_337 and rows["online-retail"]["kind"] == "real"
+    assert rows["demo-store"]["users"] > 0 and rows["demo-store"]["items"] > 0
