@@ -1,8 +1,9 @@
 """The purchase model's SHAP importance and example shoppers, for the report.
 
 Both come from :class:`recsys_core.explain.PurchaseExplainer` on the ranker that the
-evaluation fitted (``ModelResult.model``): global importance over the test shoppers'
-candidates, and a few seeded example shoppers with their top items and reasons.
+evaluation fitted (``ModelResult.model``): global importance over a seeded sample of the test
+shoppers' candidates (at most :data:`IMPORTANCE_ROWS` rows), and a few seeded example
+shoppers with their top items and reasons.
 """
 
 from __future__ import annotations
@@ -72,9 +73,7 @@ def ranker_explanations(
     explainer = PurchaseExplainer(ranker_result.model)
     reco = ranker_result.recommendations
     users = select_example_users(reco, n_examples, seed=config.seed)
-    warm = reco[~reco["cold_start"].astype(bool)] if "cold_start" in reco.columns else reco
-    all_users = [str(u) for u in pd.unique(warm[Columns.USER].astype(str))]
-    importance = explainer.global_importance(all_users) if all_users else None
+    importance = _global_importance(explainer, reco, seed=config.seed)
     examples = build_examples(
         reco,
         dataset.catalog,
@@ -83,6 +82,24 @@ def ranker_explanations(
         model="ranker",
     )
     return Explanations(importance=importance, examples=examples)
+
+
+#: Candidate rows the report's SHAP importance is averaged over (about 1 ms of SHAP each).
+IMPORTANCE_ROWS = 2_000
+
+
+def _global_importance(explainer: Any, reco: pd.DataFrame, seed: int) -> pd.DataFrame | None:
+    """Mean |SHAP| over a seeded sample of the test shoppers' candidate rows."""
+    warm = reco[~reco["cold_start"].astype(bool)] if "cold_start" in reco.columns else reco
+    users = np.sort(pd.unique(warm[Columns.USER].astype(str)).astype(str))
+    if len(users) == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(users, size=min(len(users), 200), replace=False)
+    frame = explainer.ranker.candidate_frame([str(u) for u in chosen])
+    if len(frame) > IMPORTANCE_ROWS:
+        frame = frame.sample(n=IMPORTANCE_ROWS, random_state=seed)
+    return explainer.global_importance(frame)
 
 
 def select_example_users(reco: pd.DataFrame, n: int, seed: int = 42) -> list[str]:
