@@ -65,3 +65,24 @@ def small_store_csv(small_store: object, tmp_path_factory: pytest.TempPathFactor
     path = tmp_path_factory.mktemp("store") / "events.csv"
     small_store.events.to_csv(path, index=False)  # type: ignore[attr-defined]
     return path
+
+
+#: The instant the small ranker's recommendations are for.
+SMALL_RANKER_CUTOFF = pd.Timestamp("2024-06-01")
+#: A small, single-threaded ranker: OpenMP threads on shared, busy cores slow tiny fits ~10x.
+SMALL_RANKER: dict[str, object] = {
+    "als": {"factors": 16, "iterations": 5, "num_threads": 1},
+    "itemknn": {"num_threads": 1},
+    "classifier": {"n_estimators": 40, "n_jobs": 1},
+    "n_als": 30,
+    "n_itemknn": 30,
+}
+
+
+@pytest.fixture(scope="session")
+def small_ranker(small_store: object) -> object:
+    """A two-stage ranker fitted on the small demo store at 2024-06-01 (read-only)."""
+    from recsys_core.ranking import TwoStageRanker
+
+    events, catalog = small_store.events, small_store.catalog  # type: ignore[attr-defined]
+    return TwoStageRanker(SMALL_RANKER).fit(events, catalog, cutoff=SMALL_RANKER_CUTOFF)

@@ -10,32 +10,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_core.data.demo_store import generate_demo_store
 from recsys_core.errors import ArtifactError, ConfigError, UnknownItemError, UnknownUserError
 from recsys_core.ranking import TwoStageRanker, build_training_frame
 from recsys_core.ranking.features import FEATURE_NAMES
 from recsys_core.ranking.ranker import LABEL, WINDOW_CUTOFF, RankerConfig
+from tests.conftest import SMALL_RANKER, SMALL_RANKER_CUTOFF
 
-CUTOFF = pd.Timestamp("2024-06-01")
-# small and single-threaded: OpenMP threads on shared, busy cores slow tiny fits down ~10x
-SMALL: dict[str, Any] = {
-    "als": {"factors": 16, "iterations": 5, "num_threads": 1},
-    "itemknn": {"num_threads": 1},
-    "classifier": {"n_estimators": 40, "n_jobs": 1},
-    "n_als": 30,
-    "n_itemknn": 30,
-}
+CUTOFF = SMALL_RANKER_CUTOFF
+SMALL = SMALL_RANKER
 
 
 @pytest.fixture(scope="module")
-def store() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
+def store(small_store) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return small_store.events, small_store.catalog
 
 
 @pytest.fixture(scope="module")
-def ranker(store: tuple[pd.DataFrame, pd.DataFrame]) -> TwoStageRanker:
-    events, catalog = store
-    return TwoStageRanker(SMALL).fit(events, catalog, cutoff=CUTOFF)
+def ranker(small_ranker) -> TwoStageRanker:
+    return small_ranker
 
 
 def _users(events: pd.DataFrame, n: int = 20) -> list[str]:
