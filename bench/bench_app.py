@@ -32,15 +32,11 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,27 +45,14 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-#: Elements present while a page is still working.
-BUSY_SELECTOR = ", ".join(
-    [
-        # the app's script state: "initial", "running", "rerunRequested", "notRunning", ...
-        '[data-testid="stApp"]:not([data-test-script-state="notRunning"])',
-        '[data-testid="stSpinner"]',
-        '[data-testid="stSkeleton"]',
-        '[data-testid="stAppSkeleton"]',
-    ]
+from tests.app.live_app import (  # noqa: E402
+    BUSY_SELECTOR,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    wait_healthy,
 )
+from tests.app.live_app import streamlit_server as _live_server  # noqa: E402
+
 #: A progress bar (training on the first start). Not "busy": a finished one stays on the page.
 PROGRESS_SELECTOR = '[data-testid="stProgress"]'
 #: How long the page must stay idle before it counts as rendered (s).
@@ -123,13 +106,6 @@ class StartFigures:
     ready_s: float
 
 
-def free_port() -> int:
-    """A free TCP port on localhost."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def trained_versions(home: Path) -> int:
     """How many trained lab versions ``home`` holds."""
     from recsys_core.serving.lab import list_versions
@@ -140,63 +116,12 @@ def trained_versions(home: Path) -> int:
 @contextlib.contextmanager
 def streamlit_server(home: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``streamlit run app.py`` on the default data; yields (process, base URL); always stops it."""
-    port = free_port()
     env = {
         k: v for k, v in os.environ.items() if k not in ("RECSYS_APP_DATA", "RECSYS_APP_DATASET")
     }
-    env.update(
-        RECSYS_HOME=str(home), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", PYTHONUNBUFFERED="1"
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-    ]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # one process group, stopped as a whole
-        )
-    try:
-        yield proc, f"http://127.0.0.1:{port}"
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=15)
-
-
-def wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path, timeout: float) -> None:
-    """Poll ``/_stcore/health`` until it answers ``ok``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log}")
-        with (
-            contextlib.suppress(urllib.error.URLError, OSError),
-            urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp,
-        ):
-            if resp.read().decode().strip() == "ok":
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"streamlit not healthy after {timeout:.0f} s; see {log}")
+    env["RECSYS_HOME"] = str(home)
+    with _live_server(env, log) as server:
+        yield server
 
 
 def wait_ready(page: Page, start: float, timeout: float) -> tuple[float, float | None]:

@@ -15,15 +15,7 @@ Playwright's own browser download is not used.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,19 +23,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
-CHROMIUM = Path("/usr/bin/chromium")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Launch flags for Debian's Chromium in a container (no sandbox, no GPU, no network chatter).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from tests.app.live_app import (
+    BUSY_SELECTOR,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ServerFailed,
+    streamlit_server,
+    wait_healthy,
+)
+
 HEALTH_TIMEOUT_S = 90.0
 #: Per-wait timeout inside the browser (ms): Streamlit renders asynchronously.
 WAIT_MS = 60_000
@@ -54,17 +42,6 @@ VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 MAX_SHOT_HEIGHT = 8000
 #: Streamlit's error box for an uncaught exception in a page script.
 EXCEPTION_SELECTOR = '[data-testid="stException"]'
-#: Present while a script run is in progress or an element is still loading.
-BUSY_SELECTOR = ", ".join(
-    [
-        # the app's script state: "initial", "running", "rerunRequested", "notRunning", ...
-        '[data-testid="stApp"]:not([data-test-script-state="notRunning"])',
-        '[data-testid="stSpinner"]',
-        '[data-testid="stSkeleton"]',
-        '[data-testid="stAppSkeleton"]',
-    ]
-)
-
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
@@ -171,42 +148,6 @@ PAGES: list[PageCase] = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the server and its children (it runs in its own process group)."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    """Poll Streamlit's health endpoint until it answers ``ok``; fail with the server log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with (
-            contextlib.suppress(urllib.error.URLError, OSError),
-            urllib.request.urlopen(url, timeout=2) as resp,
-        ):
-            if resp.read().decode().strip() == "ok":
-                return
-        time.sleep(0.25)
-    pytest.fail(f"streamlit not healthy after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
 def _screenshot(page: Page, path: Path) -> None:
     """Capture the whole page: Streamlit scrolls inside its main block, not the document."""
     height = page.evaluate(
@@ -247,49 +188,22 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> DemoData:
 @pytest.fixture(scope="module")
 def app_url(demo_data: DemoData, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``streamlit run app.py`` on a free port; yields its base URL; always stops it."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("e2e_server") / "streamlit.log"
-    env = {
-        **os.environ,
-        "RECSYS_HOME": str(demo_data.home),
-        "RECSYS_APP_DATA": str(demo_data.csv),
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = {**os.environ, "RECSYS_HOME": str(demo_data.home), "RECSYS_APP_DATA": str(demo_data.csv)}
     env.pop("RECSYS_APP_DATASET", None)
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
+    args = (
         "--server.fileWatcherType",
         "none",
         "--client.showErrorDetails",
         "full",  # a failure message then carries the page's traceback
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # one process group: stopped as a whole
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_healthy(f"{base}/_stcore/health", proc, log, HEALTH_TIMEOUT_S)
+    )
+    with streamlit_server(env, log, args) as (proc, base):
+        try:
+            wait_healthy(proc, base, log, HEALTH_TIMEOUT_S)
+        except ServerFailed as exc:
+            pytest.fail(str(exc))
         yield base
-    finally:
-        _kill_group(proc)
-        print(f"\nstreamlit log: {log}")
+    print(f"\nstreamlit log: {log}")
 
 
 @pytest.fixture(scope="module")
