@@ -24,142 +24,156 @@ with show_errors():
     svc = service(data)
 ranker = has_ranker(svc)
 
-pick, settings = st.columns([2, 1])
-with pick:
-    user_id = shopper_picker(data)
-if user_id is None:
-    st.stop()
-with settings:
-    k = st.slider("Recommendations (k)", 3, 30, 10, key="shopper_k")
-    models = svc.lab.model_names
-    default_model = "ranker" if ranker else ("als" if "als" in models else models[0])
-    model = st.selectbox(
-        "Model",
-        models,
-        index=models.index(default_model),
-        key="shopper_model",
-        help="ranker: the two-stage purchase model (ranks by purchase probability).",
-    )
-    filter_seen = st.checkbox("Hide items the shopper already interacted with", key="shopper_seen")
 
-history = frames.shopper_history(
-    data.key, data.checksum, user_id, data.dataset.events, data.dataset.catalog
-)
-n_bought = int((history["event"] == "purchase").sum())
-st.markdown(
-    f"**{user_id}**: {len(history):,} events on {history['item_id'].nunique():,} products, "
-    f"{n_bought:,} purchases (history at the bottom of the page)."
-)
+@st.fragment
+def shopper_view() -> None:
+    """Everything that depends on the chosen shopper.
 
-# ------------------------------------------------------------------ recommendations
-st.subheader("Recommendations")
-with show_errors():
-    reco, served_by, reason = svc.recommend_frame(user_id, k, model, filter_seen=filter_seen)
-    compare = svc.compare_models(user_id, k)
-if reason:
-    st.warning(f"Served by **{served_by}**: {reason}")
-if not ranker:
-    ranker_notice()
-
-model_cols = [m for m in svc.lab.model_names if m in compare.columns]
-others = [m for m in model_cols if m != served_by]  # the served model's rank is "rank"
-ranks = compare[["item_id", *others]].rename(columns={m: f"rank by {m}" for m in others})
-shown = reco.merge(ranks, on="item_id", how="left")
-shown = shown[["rank", "title", "purchase_probability", "score", "item_id", *ranks.columns[1:]]]
-st.caption(
-    f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
-    "and the rank every other model gives it (empty: not in that model's top k)."
-)
-st.dataframe(
-    shown,
-    hide_index=True,
-    width="stretch",
-    key="shopper_reco",
-    column_config={
-        "purchase_probability": PROBABILITY_COLUMN,
-        "score": st.column_config.NumberColumn(f"{served_by} score", format="%.4f"),
-        "rank": st.column_config.NumberColumn("rank", width="small"),
-        **{f"rank by {m}": st.column_config.NumberColumn(format="%d") for m in others},
-    },
-)
-download_csv(shown, f"recommendations-{user_id}-{served_by}", "shopper_reco")
-
-# ------------------------------------------------------------------ why
-st.subheader("Why this recommendation?")
-titles = dict(zip(reco["item_id"], reco["title"], strict=True))
-item_id = st.selectbox(
-    "Recommendation to explain",
-    reco["item_id"].tolist(),
-    format_func=lambda i: f"{titles.get(i, '')} ({i})",
-    key="shopper_explain_item",
-)
-if item_id is not None:
-    left, right = st.columns([3, 2])
-    bought: list[dict[str, Any]] = []
-    with left:
-        if ranker:
-            explanation = None
-            with show_errors(stop=False):
-                try:
-                    explanation = svc.explain(user_id, item_id)
-                except ImportError:
-                    st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
-            if explanation is not None:
-                st.metric("Purchase probability", f"{explanation['probability']:.1%}")
-                st.plotly_chart(charts.waterfall_figure(explanation), key="shopper_waterfall")
-                bought = list(explanation.get("because_you_bought") or [])
-        else:
-            st.info("Purchase model not trained: no SHAP waterfall; the reasons come from ALS.")
-    if not bought:
-        bought = svc.because_you_bought(user_id, item_id)
-    with right:
-        st.markdown("**Because you bought**")
-        if bought:
-            for past in bought:
-                st.markdown(
-                    f"- {past['title']} (`{past['item_id']}`, {float(past['contribution']):+.3f})"
-                )
-        else:
-            st.caption("No single past item explains this one (or ALS is not trained).")
-
-# ------------------------------------------------------------------ models side by side
-st.subheader("Models side by side")
-lists = {
-    m: compare.dropna(subset=[m]).sort_values(m)[["item_id", "title"]].reset_index(drop=True)
-    for m in model_cols
-}
-side = pd.DataFrame({m: items["title"] for m, items in lists.items()})
-side.insert(0, "rank", range(1, len(side) + 1))
-left, right = st.columns([3, 2])
-with left:
-    st.caption("Each model's own top-k list for this shopper (titles).")
-    st.dataframe(side, hide_index=True, width="stretch", key="shopper_side")
-    download_csv(compare, f"model-ranks-{user_id}", "shopper_compare", "Download all models' ranks")
-if len(model_cols) > 1:
-    by_model = {
-        m: pd.DataFrame(
-            {
-                "user_id": user_id,
-                "item_id": lists[m]["item_id"],
-                "rank": range(1, len(lists[m]) + 1),
-            }
+    A fragment: picking another shopper reruns only this part, not the router and the
+    rest of the app, so the new recommendations appear sooner.
+    """
+    pick, settings = st.columns([2, 1])
+    with pick:
+        user_id = shopper_picker(data)
+    if user_id is None:
+        return
+    with settings:
+        k = st.slider("Recommendations (k)", 3, 30, 10, key="shopper_k")
+        models = svc.lab.model_names
+        default_model = "ranker" if ranker else ("als" if "als" in models else models[0])
+        model = st.selectbox(
+            "Model",
+            models,
+            index=models.index(default_model),
+            key="shopper_model",
+            help="ranker: the two-stage purchase model (ranks by purchase probability).",
         )
+        filter_seen = st.checkbox(
+            "Hide items the shopper already interacted with", key="shopper_seen"
+        )
+
+    history = frames.shopper_history(
+        data.key, data.checksum, user_id, data.dataset.events, data.dataset.catalog
+    )
+    n_bought = int((history["event"] == "purchase").sum())
+    st.markdown(
+        f"**{user_id}**: {len(history):,} events on {history['item_id'].nunique():,} products, "
+        f"{n_bought:,} purchases (history at the bottom of the page)."
+    )
+
+    # ------------------------------------------------------------------ recommendations
+    st.subheader("Recommendations")
+    with show_errors():
+        reco, served_by, reason = svc.recommend_frame(user_id, k, model, filter_seen=filter_seen)
+        compare = svc.compare_models(user_id, k)
+    if reason:
+        st.warning(f"Served by **{served_by}**: {reason}")
+    if not ranker:
+        ranker_notice()
+
+    model_cols = [m for m in svc.lab.model_names if m in compare.columns]
+    others = [m for m in model_cols if m != served_by]  # the served model's rank is "rank"
+    ranks = compare[["item_id", *others]].rename(columns={m: f"rank by {m}" for m in others})
+    shown = reco.merge(ranks, on="item_id", how="left")
+    shown = shown[["rank", "title", "purchase_probability", "score", "item_id", *ranks.columns[1:]]]
+    st.caption(
+        f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
+        "and the rank every other model gives it (empty: not in that model's top k)."
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        key="shopper_reco",
+        column_config={
+            "purchase_probability": PROBABILITY_COLUMN,
+            "score": st.column_config.NumberColumn(f"{served_by} score", format="%.4f"),
+            "rank": st.column_config.NumberColumn("rank", width="small"),
+            **{f"rank by {m}": st.column_config.NumberColumn(format="%d") for m in others},
+        },
+    )
+    download_csv(shown, f"recommendations-{user_id}-{served_by}", "shopper_reco")
+
+    # ------------------------------------------------------------------ why
+    st.subheader("Why this recommendation?")
+    titles = dict(zip(reco["item_id"], reco["title"], strict=True))
+    item_id = st.selectbox(
+        "Recommendation to explain",
+        reco["item_id"].tolist(),
+        format_func=lambda i: f"{titles.get(i, '')} ({i})",
+        key="shopper_explain_item",
+    )
+    if item_id is not None:
+        left, right = st.columns([3, 2])
+        bought: list[dict[str, Any]] = []
+        with left:
+            if ranker:
+                explanation = None
+                with show_errors(stop=False):
+                    try:
+                        explanation = svc.explain(user_id, item_id)
+                    except ImportError:
+                        st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
+                if explanation is not None:
+                    st.metric("Purchase probability", f"{explanation['probability']:.1%}")
+                    st.plotly_chart(charts.waterfall_figure(explanation), key="shopper_waterfall")
+                    bought = list(explanation.get("because_you_bought") or [])
+            else:
+                st.info("Purchase model not trained: no SHAP waterfall; the reasons come from ALS.")
+        if not bought:
+            bought = svc.because_you_bought(user_id, item_id)
+        with right:
+            st.markdown("**Because you bought**")
+            if bought:
+                for past in bought:
+                    share = float(past["contribution"])
+                    st.markdown(f"- {past['title']} (`{past['item_id']}`, {share:+.3f})")
+            else:
+                st.caption("No single past item explains this one (or ALS is not trained).")
+
+    # ------------------------------------------------------------------ models side by side
+    st.subheader("Models side by side")
+    lists = {
+        m: compare.dropna(subset=[m]).sort_values(m)[["item_id", "title"]].reset_index(drop=True)
         for m in model_cols
     }
-    overlap = pd.DataFrame(1.0, index=model_cols, columns=model_cols)
-    for i, a in enumerate(model_cols):
-        for other in model_cols[i + 1 :]:
-            value = jaccard_overlap(by_model[a], by_model[other], k)
-            overlap.loc[a, other] = overlap.loc[other, a] = value
-    with right:
-        st.plotly_chart(charts.overlap_figure(overlap), key="shopper_overlap")
-        download_csv(overlap.reset_index(names="model"), f"overlap-{user_id}", "shopper_ovl")
+    side = pd.DataFrame({m: items["title"] for m, items in lists.items()})
+    side.insert(0, "rank", range(1, len(side) + 1))
+    left, right = st.columns([3, 2])
+    with left:
+        st.caption("Each model's own top-k list for this shopper (titles).")
+        st.dataframe(side, hide_index=True, width="stretch", key="shopper_side")
+        download_csv(
+            compare, f"model-ranks-{user_id}", "shopper_compare", "Download all models' ranks"
+        )
+    if len(model_cols) > 1:
+        by_model = {
+            m: pd.DataFrame(
+                {
+                    "user_id": user_id,
+                    "item_id": lists[m]["item_id"],
+                    "rank": range(1, len(lists[m]) + 1),
+                }
+            )
+            for m in model_cols
+        }
+        overlap = pd.DataFrame(1.0, index=model_cols, columns=model_cols)
+        for i, a in enumerate(model_cols):
+            for other in model_cols[i + 1 :]:
+                value = jaccard_overlap(by_model[a], by_model[other], k)
+                overlap.loc[a, other] = overlap.loc[other, a] = value
+        with right:
+            st.plotly_chart(charts.overlap_figure(overlap), key="shopper_overlap")
+            download_csv(overlap.reset_index(names="model"), f"overlap-{user_id}", "shopper_ovl")
 
-# ------------------------------------------------------------------ history
-st.subheader("History")
-if "timestamp" in history.columns and len(history):
-    st.plotly_chart(charts.timeline_figure(history), key="shopper_timeline")
-if st.toggle("Show every event as a table", key="shopper_history_table"):
-    table(history, name=f"history-{user_id}", key="shopper_history", height=300)
-else:
-    download_csv(history, f"history-{user_id}", "shopper_history", "Download the history")
+    # ------------------------------------------------------------------ history
+    st.subheader("History")
+    if "timestamp" in history.columns and len(history):
+        st.plotly_chart(charts.timeline_figure(history), key="shopper_timeline")
+    if st.toggle("Show every event as a table", key="shopper_history_table"):
+        table(history, name=f"history-{user_id}", key="shopper_history", height=300)
+    else:
+        download_csv(history, f"history-{user_id}", "shopper_history", "Download the history")
+
+
+shopper_view()
