@@ -204,31 +204,21 @@ with report_col:
             from recsys_core.reporting import MIME_TYPES, report_bytes
 
             stem = f"report-{result.dataset}-k{k}"
-            html_col, pdf_col, json_col = st.columns(3)
-            html_col.download_button(
-                "HTML",
-                report_bytes(report, "html"),
-                file_name=f"{stem}.html",
-                mime=MIME_TYPES["html"],
-                key="lab_report_html",
-                on_click="ignore",
-            )
-            pdf_col.download_button(
-                "PDF",
-                lambda: report_bytes(report, "pdf"),
-                file_name=f"{stem}.pdf",
-                mime=MIME_TYPES["pdf"],
-                key="lab_report_pdf",
-                on_click="ignore",
-            )
-            json_col.download_button(
-                "JSON",
-                report_bytes(report, "json"),
-                file_name=f"{stem}.json",
-                mime=MIME_TYPES["json"],
-                key="lab_report_json",
-                on_click="ignore",
-            )
+            for column, fmt in zip(st.columns(3), ("html", "pdf", "json"), strict=True):
+                # the PDF is drawn only when asked for; HTML and JSON are quick
+                payload = (
+                    (lambda: report_bytes(report, "pdf"))
+                    if fmt == "pdf"
+                    else report_bytes(report, fmt)
+                )
+                column.download_button(
+                    fmt.upper(),
+                    payload,
+                    file_name=f"{stem}.{fmt}",
+                    mime=MIME_TYPES[fmt],
+                    key=f"lab_report_{fmt}",
+                    on_click="ignore",
+                )
             unavailable = getattr(report, "unavailable", {}) or {}
             if unavailable:
                 st.caption("Not in the report: " + json.dumps(unavailable))

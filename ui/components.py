@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import pandas as pd
@@ -91,19 +91,44 @@ def shopper_picker(
     if ids.empty:
         st.warning("No shopper id contains that text.")
         return None
-    options = ids.head(MAX_OPTIONS).tolist()
-    current = st.session_state.get(state.SHOPPER)
-    if current in set(ids) and current not in options:
-        options.insert(0, current)
     counts = dict(zip(activity[Columns.USER], activity["events"], strict=True))
-    choice = st.selectbox(
-        f"Shopper ({len(ids):,} match{'es' if len(ids) != 1 else ''}, most active first)",
-        options,
-        index=options.index(current) if current in options else 0,
+    return _choose(
+        ids.tolist(),
+        noun="Shopper",
+        order="most active first",
+        state_key=state.SHOPPER,
         format_func=lambda u: f"{u} · {counts.get(u, 0):,} events",
         key=f"{key}_select",
     )
-    st.session_state[state.SHOPPER] = choice
+
+
+def _choose(
+    matches: list[str],
+    *,
+    noun: str,
+    order: str,
+    state_key: str,
+    format_func: Callable[[str], str],
+    key: str,
+) -> str | None:
+    """A selectbox over the first :data:`MAX_OPTIONS` matches, keeping the shared choice.
+
+    The current choice (``st.session_state[state_key]``) stays selectable while it matches,
+    even beyond the first options, and the new choice is stored back there.
+    """
+    options = matches[:MAX_OPTIONS]
+    current = st.session_state.get(state_key)
+    if current in set(matches) and current not in options:
+        options.insert(0, current)
+    plural = "es" if len(matches) != 1 else ""
+    choice = st.selectbox(
+        f"{noun} ({len(matches):,} match{plural}, {order})",
+        options,
+        index=options.index(current) if current in options else 0,
+        format_func=format_func,
+        key=key,
+    )
+    st.session_state[state_key] = choice
     return None if choice is None else str(choice)
 
 
@@ -122,20 +147,15 @@ def item_picker(data: ActiveData, *, key: str = "item") -> str | None:
     if found.empty:
         st.warning("No product title or id contains that text.")
         return None
-    options = found[Columns.ITEM].head(MAX_OPTIONS).tolist()
-    current = st.session_state.get(state.ITEM)
-    if current in set(found[Columns.ITEM]) and current not in options:
-        options.insert(0, current)
     titles = dict(zip(popularity[Columns.ITEM], popularity[Columns.TITLE], strict=True))
-    choice = st.selectbox(
-        f"Product ({len(found):,} match{'es' if len(found) != 1 else ''}, most popular first)",
-        options,
-        index=options.index(current) if current in options else 0,
+    return _choose(
+        found[Columns.ITEM].tolist(),
+        noun="Product",
+        order="most popular first",
+        state_key=state.ITEM,
         format_func=lambda i: f"{titles.get(i, '')} ({i})",
         key=f"{key}_select",
     )
-    st.session_state[state.ITEM] = choice
-    return None if choice is None else str(choice)
 
 
 def item_card(data: ActiveData, item_id: str) -> None:
