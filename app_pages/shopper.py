@@ -78,7 +78,7 @@ def shopper_view() -> None:
     shown = shown[["rank", "title", "purchase_probability", "score", "item_id", *ranks.columns[1:]]]
     st.caption(
         f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
-        "and the rank every other model gives it (empty: not in that model's top k)."
+        "and the rank every other model gives it (None: not in that model's top k)."
     )
     st.dataframe(
         shown,
