@@ -744,13 +744,17 @@ class ImplicitRecommender(Recommender):
     def _recommend_rows(
         self, rows: np.ndarray, n: int, filter_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model_.recommend(
-            rows, self.user_items_[rows], N=n, filter_already_liked_items=filter_seen
-        )
+        # One BLAS thread: scoring a few users is tiny, and on busy cores OpenBLAS's thread
+        # pool made a single ALS call 3x slower (its threads wait for each other).
+        with single_threaded_blas():
+            ids, scores = self.model_.recommend(
+                rows, self.user_items_[rows], N=n, filter_already_liked_items=filter_seen
+            )
         return np.asarray(ids), np.asarray(scores)
 
     def _similar_rows(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores = self.model_.similar_items(rows, N=n)
+        with single_threaded_blas():
+            ids, scores = self.model_.similar_items(rows, N=n)
         return np.asarray(ids), np.asarray(scores)
 
 
