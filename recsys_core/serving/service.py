@@ -14,6 +14,7 @@ the requested model could not answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,10 @@ from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
 from recsys_core.serving.lab import TrainedLab
 
 FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "popularity")
+
+#: Answers kept per service (model, shopper, k, filter): a lab version never changes once
+#: trained, so a repeated question (the app redrawing a page) is answered from memory.
+RECOMMENDATION_CACHE_SIZE = 1024
 
 
 class RecommendationService:
@@ -37,6 +42,7 @@ class RecommendationService:
         self._titles = self.catalog[Columns.TITLE].astype(str)
         self._search: Any = None
         self._explainer: Any = None
+        self._recommend_one = lru_cache(maxsize=RECOMMENDATION_CACHE_SIZE)(self._recommend_uncached)
 
     # ------------------------------------------------------------------ helpers
 
@@ -53,6 +59,15 @@ class RecommendationService:
         """Titles of several items."""
         ids = pd.Index([str(i) for i in item_ids])
         return self._titles.reindex(ids).fillna(pd.Series(ids, index=ids)).astype(str).tolist()
+
+    def _recommend_uncached(
+        self, name: str, user_id: str, k: int, filter_seen: bool
+    ) -> pd.DataFrame:
+        """One model's top-``k`` for one shopper (cached by :attr:`_recommend_one`).
+
+        The frame is shared between callers: read it, never modify it.
+        """
+        return self.lab.models[name].recommend([user_id], k, filter_seen=filter_seen)
 
     def knows_user(self, user_id: str) -> bool:
         """Whether any trained model has seen this shopper."""
@@ -96,9 +111,8 @@ class RecommendationService:
         elif model not in self.lab.models:
             reason = f"{model} is not trained in version {self.version}: showing the fallback"
         for name in self._chain(model):
-            engine = self.lab.models[name]
             try:
-                reco = engine.recommend([user_id], k, filter_seen=filter_seen)
+                reco = self._recommend_one(name, user_id, k, filter_seen)
             except RecsysError as exc:
                 reason = f"{name} could not answer: {exc}"
                 continue
@@ -180,22 +194,31 @@ class RecommendationService:
         Returns one row per recommended item with the rank each model gives it (NaN when
         it is not in that model's top ``k``), its title and purchase probability.
         """
+        user_id = str(user_id)
         ranks: dict[str, pd.Series] = {}
-        for name, model in self.lab.models.items():
+        known: pd.Series | None = None  # the ranker's own probabilities of its top k
+        for name in self.lab.models:
             try:
-                reco = model.recommend([str(user_id)], k, filter_seen=False)
+                reco = self._recommend_one(name, user_id, k, False)
             except RecsysError:
                 continue
-            ranks[name] = pd.Series(
-                reco[Columns.RANK].to_numpy(), index=reco[Columns.ITEM].astype(str).to_numpy()
-            )
+            items = reco[Columns.ITEM].astype(str).to_numpy()
+            ranks[name] = pd.Series(reco[Columns.RANK].to_numpy(), index=items)
+            if name == "ranker" and "purchase_probability" in reco.columns:
+                known = pd.Series(reco["purchase_probability"].to_numpy(dtype=float), index=items)
         table = pd.DataFrame(ranks)
         table.index.name = "item_id"
         table = table.reset_index()
         table.insert(1, "title", self.titles(table["item_id"].tolist()))
-        table.insert(
-            2, "purchase_probability", self.purchase_probability(user_id, table["item_id"])
-        )
+        probability = np.full(len(table), np.nan)
+        if known is not None:
+            probability = table["item_id"].map(known).to_numpy(dtype=float, copy=True)
+        missing = np.isnan(probability)
+        if missing.any():
+            probability[missing] = self.purchase_probability(
+                user_id, table.loc[missing, "item_id"].tolist()
+            )
+        table.insert(2, "purchase_probability", probability)
         return table.sort_values("purchase_probability", ascending=False, na_position="last")
 
     # ------------------------------------------------------------------ similar items

@@ -93,6 +93,27 @@ def test_compare_models_ranks_side_by_side(lab) -> None:
     assert (table[SINGLE].notna().sum() == 5).all()
 
 
+def test_compare_models_probabilities_match_the_ranker(lab, small_ranker) -> None:
+    """The ranker's own top k keeps its probabilities; other models' items are scored by it."""
+    from dataclasses import replace
+
+    with_ranker = replace(lab, models={**lab.models, "ranker": small_ranker})
+    service = RecommendationService(with_ranker)
+    user = "U001"
+    table = service.compare_models(user, 5)
+    expected = small_ranker.purchase_probability(user, table["item_id"].tolist())
+    assert table["purchase_probability"].to_numpy() == pytest.approx(expected)
+    # a repeated question is answered from the cache, with the same answer
+    again = service.compare_models(user, 5)
+    assert again.equals(table)
+    frame, served_by, _ = service.recommend_frame(user, 5, "ranker")
+    assert served_by == "ranker"
+    assert (
+        frame["item_id"].tolist()
+        == table.dropna(subset=["ranker"]).sort_values("ranker")["item_id"].tolist()
+    )
+
+
 def test_cli_train_recommend_similar(small_store_csv: Path, capsys) -> None:
     assert main(["train", "--data", str(small_store_csv), "--models", "popularity,als"]) == 0
     capsys.readouterr()
