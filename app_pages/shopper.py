@@ -73,12 +73,12 @@ def shopper_view() -> None:
 
     model_cols = [m for m in svc.lab.model_names if m in compare.columns]
     others = [m for m in model_cols if m != served_by]  # the served model's rank is "rank"
-    ranks = compare[["item_id", *others]].rename(columns={m: f"rank by {m}" for m in others})
-    shown = reco.merge(ranks, on="item_id", how="left")
-    shown = shown[["rank", "title", "purchase_probability", "score", "item_id", *ranks.columns[1:]]]
+    shown = reco.assign(other_ranks=frames.other_model_ranks(reco["item_id"], compare, others))[
+        ["rank", "title", "purchase_probability", "score", "item_id", "other_ranks"]
+    ]
     st.caption(
         f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
-        "and the rank every other model gives it (None: not in that model's top k)."
+        f"and where the other models rank it in their own top {k} (— : in none of them)."
     )
     st.dataframe(
         shown,
@@ -89,7 +89,9 @@ def shopper_view() -> None:
             "purchase_probability": PROBABILITY_COLUMN,
             "score": st.column_config.NumberColumn(f"{served_by} score", format="%.4f"),
             "rank": st.column_config.NumberColumn("rank", width="small"),
-            **{f"rank by {m}": st.column_config.NumberColumn(format="%d") for m in others},
+            "other_ranks": st.column_config.TextColumn(
+                "ranked by other models", help=f"Model #rank in that model's top {k}."
+            ),
         },
     )
     download_csv(shown, f"recommendations-{user_id}-{served_by}", "shopper_reco")

@@ -83,35 +83,66 @@ def user_activity_figure(activity: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Shopper activity: events per shopper")
 
 
-def timeline_figure(history: pd.DataFrame) -> go.Figure:
-    """A shopper's events over time, one row per event type, titles on hover.
+def timeline_days(history: pd.DataFrame, titles_shown: int = 3) -> pd.DataFrame:
+    """A shopper's history as one row per (day, event type).
 
-    Built with graph objects rather than plotly express: it is redrawn on every shopper
-    switch and express costs a few hundred milliseconds on long histories.
+    Returns ``day``, ``event``, ``events`` (how many) and ``titles`` (the first
+    ``titles_shown`` distinct titles of the day, and how many more).
     """
+    days = history.assign(
+        day=history["timestamp"].dt.floor("D"), title=history["title"].astype(str)
+    )
+    grouped = days.groupby(["day", "event"], observed=True, sort=True)["title"]
+
+    def summary(titles: pd.Series) -> str:
+        distinct = list(dict.fromkeys(titles))
+        text = "<br>".join(distinct[:titles_shown])
+        more = len(distinct) - titles_shown
+        return text + (f"<br>... and {more} more" if more > 0 else "")
+
+    return pd.DataFrame({"events": grouped.size(), "titles": grouped.agg(summary)}).reset_index()
+
+
+def timeline_figure(history: pd.DataFrame) -> go.Figure:
+    """A shopper's events over time: one marker per day and event type, sized by count.
+
+    Days rather than single events: a wholesaler's history has thousands of events, and
+    one marker each made a ~0.5 MB chart that every shopper switch re-sent and redrew.
+    Built with graph objects rather than plotly express, which is slower to build.
+    """
+    days = timeline_days(history)
     fig = go.Figure()
     for event in EVENT_TYPES:
-        rows = history[history["event"] == event]
+        rows = days[days["event"].astype(str) == event]
         if rows.empty:
             continue
+        counts = rows["events"].to_numpy()
         fig.add_trace(
             go.Scatter(
-                x=rows["timestamp"],
-                y=rows["event"],
+                x=rows["day"],
+                y=np.full(len(rows), event),
                 mode="markers",
                 name=event,
-                marker={"size": 9, "opacity": 0.75, "color": EVENT_COLOURS[event]},
-                customdata=np.stack(
-                    [rows["title"].astype(str), rows["item_id"].astype(str)], axis=-1
+                marker={
+                    "size": 6 + 1.5 * np.sqrt(np.minimum(counts, 100)),
+                    "opacity": 0.75,
+                    "color": EVENT_COLOURS[event],
+                },
+                customdata=np.stack([counts.astype(str), rows["titles"].to_numpy()], axis=-1),
+                hovertemplate=(
+                    "%{x|%d %b %Y}: %{customdata[0]} %{y} events<br>%{customdata[1]}<extra></extra>"
                 ),
-                hovertemplate="%{x}<br>%{customdata[0]} (%{customdata[1]})<extra>%{y}</extra>",
             )
         )
     fig.update_layout(
         showlegend=False,
-        yaxis={"categoryorder": "array", "categoryarray": list(EVENT_TYPES), "title": ""},
+        yaxis={
+            "categoryorder": "array",
+            "categoryarray": [e for e in EVENT_TYPES if (days["event"].astype(str) == e).any()],
+            "title": "",
+        },
     )
-    return _layout(fig, "History", height=280)
+    return _layout(fig, "History (one marker per day; larger: more events)", height=280)
 
 
 def waterfall_frame(
@@ -168,7 +199,16 @@ def waterfall_figure(explanation: Mapping[str, Any], top: int = 10) -> go.Figure
     the title gives the calibrated purchase probability.
     """
     steps, base, raw = waterfall_frame(explanation, top)
-    labels = ["base value (average shopper and item)", *steps["label"], "model score"]
+    # The numbers go into the axis labels, not onto the bars: text beside a bar was clipped
+    # or overlapped the labels whenever a bar reached the plot's edge.
+    labels = [
+        f"base value (average shopper and item): {base:+.3f}",
+        *[
+            f"{label}: {c:+.3f}"
+            for label, c in zip(steps["label"], steps["contribution"], strict=True)
+        ],
+        f"model score: {raw:+.3f}",
+    ]
     values = [None, *steps["value"], None]
     fig = go.Figure(
         go.Waterfall(
@@ -176,8 +216,8 @@ def waterfall_figure(explanation: Mapping[str, Any], top: int = 10) -> go.Figure
             measure=["absolute", *["relative"] * len(steps), "total"],
             y=labels,
             x=[base, *steps["contribution"].tolist(), raw],
-            text=[f"{base:+.3f}", *[f"{c:+.3f}" for c in steps["contribution"]], f"{raw:.3f}"],
-            textposition="outside",
+            text=[f"{base:+.3f}", *[f"{c:+.3f}" for c in steps["contribution"]], f"{raw:+.3f}"],
+            textposition="none",
             customdata=["" if v is None or v != v else f"feature value {v:.4g}" for v in values],
             hovertemplate="%{y}<br>%{customdata}<extra>%{text}</extra>",
             increasing={"marker": {"color": "#2e8b57"}},
@@ -191,8 +231,9 @@ def waterfall_figure(explanation: Mapping[str, Any], top: int = 10) -> go.Figure
     if probability is not None:
         title += f": purchase probability {float(probability):.1%}"
     fig.update_layout(
-        xaxis_title="contribution to the model score (log-odds)",
-        yaxis={"autorange": "reversed"},  # base value at the top, the score at the bottom
+        xaxis_title="contribution (log-odds)",
+        # base value at the top, the score at the bottom; labels widen the left margin
+        yaxis={"autorange": "reversed", "automargin": True},
     )
     return _layout(fig, title, height=120 + 32 * len(labels))
 

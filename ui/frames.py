@@ -186,3 +186,20 @@ def co_counts(
         cols = index.get_indexer(out[Columns.ITEM])
         out[column] = np.where(cols >= 0, together[np.clip(cols, 0, None)], 0).astype(int)
     return out
+
+
+def other_model_ranks(item_ids: pd.Series, compare: pd.DataFrame, models: list[str]) -> list[str]:
+    """Per item, where each of ``models`` ranks it, e.g. "itemknn #2 · als #7" ("—": none).
+
+    ``compare`` is :meth:`RecommendationService.compare_models`'s table (``item_id`` and
+    one rank column per model, NaN outside that model's top k).
+    """
+    ranks = compare.set_index("item_id")
+    out = []
+    for item in item_ids:
+        parts = []
+        if item in ranks.index:
+            row = ranks.loc[item]
+            parts = [f"{m} #{int(row[m])}" for m in models if m in row and pd.notna(row[m])]
+        out.append(" · ".join(parts) if parts else "—")
+    return out

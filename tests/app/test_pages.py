@@ -34,8 +34,8 @@ from recsys_core.serving import (
     train_lab,
 )
 from ui import state
-from ui.charts import waterfall_figure, waterfall_frame
-from ui.frames import co_counts
+from ui.charts import timeline_days, timeline_figure, waterfall_figure, waterfall_frame
+from ui.frames import co_counts, other_model_ranks
 from ui.resources import ranker_available, wanted_models
 from ui.upload import guess_column_map, guess_event_map, handle_upload, mapping_problems
 
@@ -149,7 +149,10 @@ def test_shopper_page_shows_k_recommendations_with_probabilities() -> None:
     else:  # no purchase model in this install: probabilities are missing and the page says so
         assert np.isnan(probs).all()
         assert any("Purchase model not trained" in i.value for i in at.info)
-    assert any(c.startswith("rank by ") for c in reco.columns)
+    # where the other models rank each item: "model #rank" parts, or a dash for none
+    others = reco["other_ranks"].astype(str)
+    pattern = r"^(—|[a-z]+ #\d+( · [a-z]+ #\d+)*)$"
+    assert others.str.match(pattern).all(), others.tolist()
 
 
 def test_choosing_another_shopper_changes_the_list() -> None:
@@ -465,3 +468,29 @@ def test_waterfall_goes_from_base_value_to_raw_score() -> None:
     assert len(set(labels)) == len(labels) and "same words [n1]" in labels
     fig = waterfall_figure(explanation, top=10)
     assert list(fig.data[0].measure) == ["absolute", *["relative"] * 11, "total"]
+
+
+def test_history_timeline_has_one_marker_per_day_and_event_type() -> None:
+    history = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(
+                ["2024-01-01 09:00", "2024-01-01 17:00", "2024-01-01 18:00", "2024-01-03 10:00"]
+            ),
+            "event": ["view", "view", "purchase", "view"],
+            "item_id": ["a", "b", "a", "c"],
+            "title": ["Mug", "Cup", "Mug", "Jug"],
+        }
+    )
+    days = timeline_days(history, titles_shown=1)
+    assert days["events"].sum() == len(history)
+    first = days[(days["day"] == "2024-01-01") & (days["event"] == "view")].iloc[0]
+    assert first["events"] == 2 and first["titles"] == "Mug<br>... and 1 more"
+    fig = timeline_figure(history)
+    assert sum(len(trace.x) for trace in fig.data) == len(days) == 3
+    assert list(fig.layout.yaxis.categoryarray) == ["view", "purchase"]
+
+
+def test_other_model_ranks_reads_model_and_rank() -> None:
+    compare = pd.DataFrame({"item_id": ["a", "b"], "als": [2.0, np.nan], "itemknn": [1.0, np.nan]})
+    got = other_model_ranks(pd.Series(["a", "b", "z"]), compare, ["itemknn", "als"])
+    assert got == ["itemknn #1 · als #2", "—", "—"]
