@@ -18,10 +18,12 @@ cold start (a new server process) loads them. Target: second start <= 20 s.
 
 (b) **Switching shopper** on the warm app (the server of the second start): on the Shopper
 page, pick another shopper in the shopper selectbox through the UI and time, inside the
-page, from the mouse press on the option to the moment the recommendations table (the
-``st.dataframe`` whose column headers include ``--rec-header``) shows different rows. The
-median over ``--switches`` switches is printed, with the wall time until the script run has
-finished. Target: <= 0.5 s.
+page, from the mouse press on the option to the first animation frame in which the
+recommendations table (the ``st.dataframe`` whose column headers include ``--rec-header``)
+paints different rows, checked to be the table's final image. The median over
+``--switches`` switches is printed, with two later moments: the table's hidden
+accessibility text changing (glide-data-grid refreshes it 0.2-0.6 s after painting) and
+the script run finishing (explanations and charts below the table). Target: <= 0.5 s.
 
 Needs ``/usr/bin/chromium``. It prints figures; it asserts nothing.
 """
@@ -58,31 +60,69 @@ PROGRESS_SELECTOR = '[data-testid="stProgress"]'
 #: How long the page must stay idle before it counts as rendered (s).
 SETTLE_S = 1.5
 
-#: In-page helper: the text of the cells of the first dataframe whose headers include ``h``.
-_TABLE_TEXT_JS = """
+#: In-page helper: the recommendations dataframe, i.e. the first ``st.dataframe`` whose
+#: column headers include ``h`` (null when there is none).
+_FIND_TABLE_JS = """
 (h) => {
   for (const df of document.querySelectorAll('[data-testid="stDataFrame"]')) {
     const heads = [...df.querySelectorAll('[role="columnheader"]')].map(e => e.textContent);
-    if (heads.some(t => t.toLowerCase().includes(h.toLowerCase()))) {
-      return [...df.querySelectorAll('[role="gridcell"]')].map(e => e.textContent).join('|');
-    }
+    if (heads.some(t => t.toLowerCase().includes(h.toLowerCase()))) return df;
   }
   return null;
 }
 """
-#: In-page probe: time of the next mouse press, and of the first DOM change after which the
-#: recommendations table shows other rows than ``before``.
+#: In-page helper: the text of the cells of that table (its accessibility grid).
+_TABLE_TEXT_JS = (
+    "(h) => { const df = ("
+    + _FIND_TABLE_JS.strip()
+    + """)(h);
+  return df === null ? null
+    : [...df.querySelectorAll('[role="gridcell"]')].map(e => e.textContent).join('|'); }"""
+)
+#: In-page probe, armed before a switch. It records the time of the next mouse press
+#: (``__t0``) and two moments after it:
+#:
+#: - ``__painted``: the first animation frame in which the table's canvas shows other pixels
+#:   than before the press (``__paintedImage`` keeps that frame, to check it is the final
+#:   table and not an intermediate one). This is what the shopper sees.
+#: - ``__seen``: the first DOM change after which the table's accessibility cells hold other
+#:   text. glide-data-grid (behind ``st.dataframe``) refreshes that hidden copy on its own
+#:   schedule, 0.2-0.6 s after it has painted the new rows, so it is reported but is not the
+#:   figure the target is about.
 _ARM_PROBE_JS = (
     """
 ([h, before]) => {
-  const text = """
-    + _TABLE_TEXT_JS.strip()
+  const find = """
+    + _FIND_TABLE_JS.strip()
     + """;
+  const text = """
+    + _TABLE_TEXT_JS
+    + """;
+  const pixels = () => {
+    const df = find(h);
+    const canvas = df === null ? null : df.querySelector('canvas');
+    return canvas === null ? null : canvas.toDataURL();
+  };
+  const beforeImage = pixels();
   window.__t0 = null;
   window.__seen = null;
+  window.__painted = null;
+  window.__paintedImage = null;
   document.addEventListener('mousedown', () => {
     if (window.__t0 === null) window.__t0 = performance.now();
   }, {capture: true, once: true});
+  const frame = () => {
+    if (window.__t0 !== null) {
+      const now = pixels();
+      if (now !== null && now !== beforeImage) {
+        window.__painted = performance.now();
+        window.__paintedImage = now;
+        return;
+      }
+    }
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
   const obs = new MutationObserver(() => {
     if (window.__seen !== null || window.__t0 === null) return;
     const now = text(h);
@@ -95,6 +135,14 @@ _ARM_PROBE_JS = (
                               attributes: true});
 }
 """
+)
+#: In-page check after the run has finished: the painted frame is the table's final image.
+_PAINT_IS_FINAL_JS = (
+    "(h) => { const df = ("
+    + _FIND_TABLE_JS.strip()
+    + """)(h);
+  const canvas = df === null ? null : df.querySelector('canvas');
+  return canvas !== null && canvas.toDataURL() === window.__paintedImage; }"""
 )
 
 
@@ -178,7 +226,8 @@ def switch_shoppers(page: Page, label: str, header: str, switches: int) -> None:
     """Pick ``switches`` other shoppers in the selectbox whose label starts with ``label``."""
     select = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
     select.wait_for(timeout=120_000)
-    shown: list[float] = []
+    painted: list[float] = []
+    seen: list[float] = []
     finished: list[float] = []
     for i in range(1, switches + 1):
         before = page.evaluate(_TABLE_TEXT_JS, header)
@@ -191,20 +240,33 @@ def switch_shoppers(page: Page, label: str, header: str, switches: int) -> None:
         page.evaluate(_ARM_PROBE_JS, [header, before])
         start = time.perf_counter()
         option.click()
-        page.wait_for_function("window.__seen !== null", timeout=60_000, polling="raf")
+        page.wait_for_function(
+            "window.__seen !== null && window.__painted !== null", timeout=60_000, polling="raf"
+        )
         idle = wait_ready(page, start, 60)[0] - start
-        seconds = page.evaluate("(window.__seen - window.__t0) / 1000")
-        shown.append(seconds)
+        paint_s, text_s = page.evaluate(
+            "[(window.__painted - window.__t0) / 1000, (window.__seen - window.__t0) / 1000]"
+        )
+        final = page.evaluate(_PAINT_IS_FINAL_JS, header)
+        if not final:  # an intermediate frame: the shopper saw the new rows only later
+            paint_s = text_s
+        painted.append(paint_s)
+        seen.append(text_s)
         finished.append(idle)
         print(
-            f"  switch {i} -> {choice}: new recommendations {seconds:.3f} s, "
-            f"run finished {idle:.3f} s",
+            f"  switch {i} -> {choice}: new recommendations painted {paint_s:.3f} s"
+            f"{'' if final else ' (first new frame was not final: DOM time used)'}, "
+            f"in the DOM text {text_s:.3f} s, run finished {idle:.3f} s",
             flush=True,
         )
     print(
-        f"(b) switching shopper: median new recommendations {statistics.median(shown):.3f} s "
-        f"(min {min(shown):.3f}, max {max(shown):.3f}); median run finished "
-        f"{statistics.median(finished):.3f} s  [target <= 0.5 s]"
+        f"(b) switching shopper: median new recommendations painted "
+        f"{statistics.median(painted):.3f} s (min {min(painted):.3f}, max {max(painted):.3f})"
+        "  [target <= 0.5 s]"
+    )
+    print(
+        f"    medians: table text in the DOM {statistics.median(seen):.3f} s, "
+        f"script run finished {statistics.median(finished):.3f} s"
     )
 
 
