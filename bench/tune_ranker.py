@@ -3,7 +3,12 @@
 Protocol: temporal split, test period = last 30 days (cutoff 2011-11-09), test users =
 shoppers with purchases before and during it, relevant = items they bought during it.
 
-    python bench/tune_ranker.py [--dataset online-retail] [--set key=value ...]
+    python bench/tune_ranker.py [--dataset online-retail] [--validation] [--set key=value ...]
+
+``--validation`` runs the same protocol one period earlier, on the validation window: the
+test period is dropped, the 30 days before it are the "test" period (cutoff 2011-10-09 on
+Online Retail) and the ranker trains on what precedes them. Choose settings there and score
+the chosen one once on the real test period.
 """
 
 from __future__ import annotations
@@ -40,14 +45,22 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], help="ranker settings key=value")
     parser.add_argument("--baselines", action="store_true")
     parser.add_argument("--importance", action="store_true")
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="score on the 30 days before the test period (for choosing settings)",
+    )
     args = parser.parse_args()
 
     data = load_dataset(args.dataset)
     split = temporal_split(data.events, test_days=30, test_events=("purchase",))
+    if args.validation:
+        split = temporal_split(split.train, test_days=30, test_events=("purchase",))
     relevant = split.test[split.test["event"].astype(str) == "purchase"][["user_id", "item_id"]]
     relevant = relevant.astype(str).drop_duplicates()
     users = list(split.test_users)
-    print(f"{args.dataset}: cutoff {split.cutoff}, {len(users)} test users")
+    period = "validation" if args.validation else "test"
+    print(f"{args.dataset} ({period}): cutoff {split.cutoff}, {len(users)} test users")
 
     if args.baselines:
         matrix = InteractionMatrix.from_events(split.train)
