@@ -14,7 +14,11 @@ user-item
     last view / cart / favourite / purchase of it and since the first event on it; the mean
     interval between the days the user ordered it, days since the last order of it divided
     by that interval (``> 1``: a reorder is due) and the share of the user's order days that
-    included it.
+    included it; counted in the user's order days rather than calendar days: orders since
+    the last one with the item, whether it was in their last order, units of it in its last
+    order, share of their last 3 / last 5 orders that had it, share of their orders since
+    they first bought it that had it; days since its last order divided by the user's usual
+    time between orders.
 user
     events, distinct items, order days, events in the last 30 days, days since the last
     event and the last purchase, tenure (days since the first event), mean interval between
@@ -87,6 +91,13 @@ PAIR_FEATURES: Final[tuple[str, ...]] = (
     "ui_order_share",
     "ui_orders_90d",
     "ui_days_since_first",
+    "ui_orders_since_purchase",
+    "ui_in_last_order",
+    "ui_last_order_quantity",
+    "ui_last3_order_share",
+    "ui_last5_order_share",
+    "ui_order_share_since_first",
+    "ui_due_vs_user_interval",
 )
 #: User features, in the column order of :attr:`BehaviourSnapshot.user_values`.
 USER_FEATURES: Final[tuple[str, ...]] = (
@@ -142,7 +153,15 @@ FEATURE_NAMES: Final[tuple[str, ...]] = (*BEHAVIOUR_FEATURES, *STAGE_ONE_FEATURE
 _PAIR_MISSING: Final = [
     PAIR_FEATURES.index(name)
     for name in PAIR_FEATURES
-    if "days_since" in name or name in ("ui_mean_purchase_interval", "ui_purchase_due_ratio")
+    if "days_since" in name
+    or name
+    in (
+        "ui_mean_purchase_interval",
+        "ui_purchase_due_ratio",
+        "ui_orders_since_purchase",
+        "ui_order_share_since_first",
+        "ui_due_vs_user_interval",
+    )
 ]
 
 
@@ -413,6 +432,21 @@ class BehaviourSnapshot:
             ui_days, ui_interval, out=np.full(n_pairs, np.nan), where=ui_interval > 0
         )
         ui_share = ui_orders / np.maximum(user_order_days[pair_user], 1.0)
+        reorder = _reorder_features(
+            u[is_purchase],
+            day[is_purchase],
+            pair_of[is_purchase],
+            qty[is_purchase],
+            order_days,
+            pair_user,
+            last_day,
+        )
+        ui_due_user = np.divide(
+            ui_days,
+            user_interval[pair_user],
+            out=np.full(n_pairs, np.nan),
+            where=user_interval[pair_user] > 0,
+        )
         pair_values = np.column_stack(
             [
                 counts.astype(np.float64),
@@ -424,6 +458,8 @@ class BehaviourSnapshot:
                 ui_share,
                 ui_orders_90d,
                 oldest,
+                reorder,
+                ui_due_user,
             ]
         )
 
@@ -624,6 +660,63 @@ class BehaviourSnapshot:
             ):
                 raise ArtifactError(f"behaviour table {name} in {folder} has shape {arr.shape}")
         return snapshot
+
+
+def _reorder_features(
+    user: np.ndarray,
+    day: np.ndarray,
+    pair: np.ndarray,
+    qty: np.ndarray,
+    order_days: np.ndarray,
+    pair_user: np.ndarray,
+    last_day: np.ndarray,
+) -> np.ndarray:
+    """Reorder features counted in the user's order days (not calendar days).
+
+    ``user``, ``day``, ``pair``, ``qty`` describe the purchase events; ``order_days`` the
+    sorted distinct (pair, day) rows of those purchases; ``pair_user`` and ``last_day`` each
+    pair's user and last order day. Returns ``(n_pairs, 6)``: order days of the user since
+    the last one with the item (0: it was in their last order; NaN: never bought), whether
+    it was in their last order, units of it in its last order, share of the user's last 3
+    and last 5 order days that included it, share of the user's order days since they first
+    bought it that included it (NaN: never bought).
+    """
+    n_pairs = len(pair_user)
+    out = np.zeros((n_pairs, 6))
+    out[:, [0, 5]] = np.nan
+    if len(order_days) == 0:
+        return out
+    # the user's order days, sorted by (user, day), and each one's position from the end
+    user_days = np.unique(np.column_stack([user, day]), axis=0)
+    day0 = int(user_days[:, 1].min())
+    span = np.int64(int(user_days[:, 1].max()) - day0 + 1)
+    user_key = user_days[:, 0] * span + (user_days[:, 1] - day0)
+    n_users = max(int(user_days[:, 0].max()), int(pair_user.max(initial=0))) + 1
+    per_user = np.bincount(user_days[:, 0], minlength=n_users)
+    first = np.r_[0, np.cumsum(per_user)[:-1]]
+    back_of_user_day = (
+        per_user[user_days[:, 0]] - 1 - (np.arange(len(user_days)) - first[user_days[:, 0]])
+    )
+    # position from the end of each (pair, day) in its user's order days
+    od_user = pair_user[order_days[:, 0]]
+    back = back_of_user_day[np.searchsorted(user_key, od_user * span + (order_days[:, 1] - day0))]
+    starts = np.r_[0, np.flatnonzero(np.diff(order_days[:, 0])) + 1]
+    ends = np.r_[starts[1:], len(order_days)] - 1
+    bought = order_days[starts, 0]
+    since = back[ends]
+    out[bought, 0] = since
+    out[bought, 1] = (since == 0).astype(np.float64)
+    in_last = day == last_day[pair]
+    out[:, 2] = np.bincount(pair[in_last], weights=qty[in_last], minlength=n_pairs)
+    n_user_days = per_user[pair_user].astype(np.float64)
+    for column, window in ((3, 3), (4, 5)):
+        hits = np.bincount(order_days[back < window, 0], minlength=n_pairs)
+        out[:, column] = np.divide(
+            hits, np.minimum(n_user_days, window), out=np.zeros(n_pairs), where=n_user_days > 0
+        )
+    days_of_pair = np.bincount(order_days[:, 0], minlength=n_pairs)[bought]
+    out[bought, 5] = days_of_pair / (back[starts] + 1.0)
+    return out
 
 
 _ARRAY_FIELDS: Final = (
@@ -843,6 +936,50 @@ _LABELS: Final[dict[str, tuple[str, _Formatter]]] = {
     "ui_days_since_first": (
         "how long ago they first came across it",
         _since_label("first viewed or bought it", "never viewed or bought it"),
+    ),
+    "ui_orders_since_purchase": (
+        "their orders since they last bought it",
+        lambda v, r: (
+            "never bought it"
+            if _missing(v)
+            else (
+                "it was in their last order"
+                if v <= 0
+                else f"last bought it {_number(v)} order{'s' if v != 1 else ''} ago"
+            )
+        ),
+    ),
+    "ui_in_last_order": (
+        "whether it was in their last order",
+        lambda v, r: "it was in their last order" if v > 0 else "not in their last order",
+    ),
+    "ui_last_order_quantity": (
+        "units of it in the last order that had it",
+        lambda v, r: "never bought it" if v <= 0 else f"last order of it had {_number(v)} units",
+    ),
+    "ui_last3_order_share": (
+        "share of their last 3 orders that had it",
+        lambda v, r: f"in {_percent(v)} of their last 3 orders",
+    ),
+    "ui_last5_order_share": (
+        "share of their last 5 orders that had it",
+        lambda v, r: f"in {_percent(v)} of their last 5 orders",
+    ),
+    "ui_order_share_since_first": (
+        "share of their orders since they first bought it that had it",
+        lambda v, r: (
+            "never bought it"
+            if _missing(v)
+            else f"in {_percent(v)} of their orders since they first bought it"
+        ),
+    ),
+    "ui_due_vs_user_interval": (
+        "time since they last bought it vs their usual time between orders",
+        lambda v, r: (
+            "no order rhythm to compare with"
+            if _missing(v)
+            else f"last bought it {v:.1f}x their usual time between orders ago"
+        ),
     ),
     "user_events": ("their number of events", _simple("{v} events in their history")),
     "user_items": ("number of different items they used", _simple("interacted with {v} items")),

@@ -87,6 +87,34 @@ def test_user_item_counts_and_days_since(events: pd.DataFrame, catalog: pd.DataF
     assert f["ui_days_since_first"] == pytest.approx(30.0)
 
 
+def test_reorder_features_count_the_users_order_days(
+    events: pd.DataFrame, catalog: pd.DataFrame
+) -> None:
+    extra = _log([("u1", "i3", "purchase", "2024-01-11 06:00", 4)])
+    snap = BehaviourSnapshot.from_events(pd.concat([events, extra]), CUTOFF, catalog)
+    # u1 ordered on 3 days (Jan 1, 11, 21): i1 on all three, i2 on the last, i3 on the 2nd
+    f = _features(snap, "u1", "i1")
+    assert f["ui_orders_since_purchase"] == 0 and f["ui_in_last_order"] == 1
+    assert f["ui_last_order_quantity"] == 1
+    assert f["ui_last3_order_share"] == 1 and f["ui_last5_order_share"] == 1
+    assert f["ui_order_share_since_first"] == 1
+    assert f["ui_due_vs_user_interval"] == pytest.approx(1.0)  # 10 days / every 10 days
+    f = _features(snap, "u1", "i2")
+    assert f["ui_in_last_order"] == 1 and f["ui_last_order_quantity"] == 5
+    assert f["ui_last3_order_share"] == pytest.approx(1 / 3)
+    assert f["ui_order_share_since_first"] == 1  # first bought in their last order
+    f = _features(snap, "u1", "i3")
+    assert f["ui_orders_since_purchase"] == 1 and f["ui_in_last_order"] == 0
+    assert f["ui_last_order_quantity"] == 4
+    assert f["ui_order_share_since_first"] == pytest.approx(0.5)  # 1 of the 2 order days
+    assert f["ui_due_vs_user_interval"] == pytest.approx(1.975)  # 19.75 days / every 10
+    f = _features(snap, "u2", "i3")  # favourited, never bought; u2 has never ordered
+    assert math.isnan(f["ui_orders_since_purchase"]) and f["ui_in_last_order"] == 0
+    assert f["ui_last3_order_share"] == 0 and f["ui_last_order_quantity"] == 0
+    assert math.isnan(f["ui_order_share_since_first"])
+    assert math.isnan(f["ui_due_vs_user_interval"])
+
+
 def test_user_features(events: pd.DataFrame, catalog: pd.DataFrame) -> None:
     f = _features(BehaviourSnapshot.from_events(events, CUTOFF, catalog), "u1", "i2")
     assert f["user_events"] == 7
