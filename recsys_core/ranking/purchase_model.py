@@ -18,7 +18,10 @@ calibration part's margins two calibrators are compared by two-fold cross-valida
   ``p = 1 / (1 + exp(-(coef * margin + intercept)))``.
 
 The one with the lower mean log loss is refitted on the whole calibration part (or the
-method is fixed by ``calibration``). Probabilities are clipped to ``[1e-6, 1 - 1e-6]``.
+method is fixed by ``calibration``). With ``cross_fit_folds=K`` there is no held-out part:
+one LightGBM model per shopper fold is trained on the other folds, the calibrator learns
+from every row's out-of-fold margin, and the ``K`` models are averaged into one booster.
+Probabilities are clipped to ``[1e-6, 1 - 1e-6]``.
 
 Saved folder (no pickle)
 ------------------------
@@ -48,7 +51,7 @@ from sklearn.metrics import log_loss
 from recsys_core.errors import ArtifactError, DataValidationError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
 
-__all__ = ["Calibrator", "CalibrationMethod", "PurchaseModel"]
+__all__ = ["Calibrator", "CalibrationMethod", "PurchaseModel", "average_boosters"]
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 
@@ -125,6 +128,47 @@ class Calibrator:
         raise ValueError(f"unknown calibration method {method!r}")
 
 
+def average_boosters(boosters: list[lgb.Booster]) -> lgb.Booster:
+    """One LightGBM model whose raw margin is the mean of ``boosters``' margins.
+
+    The boosters (same features and objective, e.g. trained with different seeds) are
+    concatenated tree by tree, every leaf and internal value divided by their number. The
+    result is an ordinary ``Booster``: it saves, loads and is explained by SHAP's
+    ``TreeExplainer`` like a single model (SHAP values of a mean are the mean of the SHAP
+    values).
+    """
+    if not boosters:
+        raise ValueError("average_boosters needs at least one booster")
+    n = len(boosters)
+    texts = [b.model_to_string() for b in boosters]
+    head = texts[0].partition("\nTree=0\n")[0]
+    # tree_sizes lists byte sizes of the first model's trees only: LightGBM parses without it
+    head = "\n".join(line for line in head.split("\n") if not line.startswith("tree_sizes="))
+    tail = "end of trees" + texts[0].partition("\nend of trees")[2]
+    blocks: list[str] = []
+    for text in texts:
+        body = text.partition("\nTree=0\n")[2].partition("\nend of trees")[0]
+        for block in ("Tree=0\n" + body).strip("\n").split("\n\n\n"):
+            lines = [f"Tree={len(blocks)}"]
+            for line in block.strip("\n").split("\n")[1:]:
+                key, _, values = line.partition("=")
+                if key in ("leaf_value", "internal_value"):
+                    line = key + "=" + " ".join(repr(float(v) / n) for v in values.split())
+                lines.append(line)
+            blocks.append("\n".join(lines))
+    return lgb.Booster(model_str=head + "\n\n" + "\n\n\n".join(blocks) + "\n\n\n" + tail)
+
+
+def _require_both_classes(label: np.ndarray, name: str) -> None:
+    """DataValidationError unless ``label`` holds both purchases and non-purchases."""
+    if len(np.unique(label)) < 2:
+        raise DataValidationError(
+            f"the purchase model's {name} part has no "
+            f"{'purchases' if label.sum() == 0 else 'non-purchases'}: the label "
+            "period is too short or there are too few shoppers; use a longer log"
+        )
+
+
 def _group_split(
     groups: np.ndarray, fraction: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +198,14 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         Seed of LightGBM and of the fit/calibration split.
     n_jobs:
         LightGBM threads.
+    cross_fit_folds:
+        ``0`` (default): one LightGBM model on the fit part, the calibrator on the held-out
+        part. ``K >= 2``: the shoppers are split into ``K`` folds, one model is trained per
+        fold on the other ``K - 1`` (seed ``random_state + k``), the calibrator is fitted
+        on every row's out-of-fold margin and the ``K`` models are averaged into one
+        booster (:func:`average_boosters`). Every shopper then trains the classifier *and*
+        the calibrator, and the average has less variance; fit time grows about
+        ``K - 1`` times. ``calibration_fraction`` is not used.
 
     Attributes
     ----------
@@ -186,6 +238,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         calibration_fraction: float = 0.25,
         random_state: int = 42,
         n_jobs: int = 1,
+        cross_fit_folds: int = 0,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -198,10 +251,11 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.cross_fit_folds = cross_fit_folds
 
     # ------------------------------------------------------------------ fitting
 
-    def _classifier(self) -> lgb.LGBMClassifier:
+    def _classifier(self, seed: int) -> lgb.LGBMClassifier:
         return lgb.LGBMClassifier(
             objective="binary",
             n_estimators=self.n_estimators,
@@ -212,7 +266,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             subsample_freq=1 if self.subsample < 1 else 0,
             colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda,
-            random_state=self.random_state,
+            random_state=seed,
             n_jobs=self.n_jobs,
             deterministic=True,
             force_row_wise=True,
@@ -250,16 +304,25 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} rows but y has {len(label)}")
         group = np.arange(len(X)) if groups is None else np.asarray(groups)
         rng = np.random.default_rng(self.random_state)
+        folds = self.cross_fit_folds
+        if (
+            isinstance(folds, bool)
+            or not isinstance(folds, int | np.integer)
+            or folds < 0
+            or folds == 1
+        ):
+            raise ValueError(f"cross_fit_folds must be 0 or a whole number >= 2, got {folds!r}")
+        features = X.astype(np.float64)
+        if folds >= 2:
+            margin = self._fit_cross(features, label, group, int(folds), rng)
+            self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
+                margin, label, group, rng
+            )
+            return self
         fit_part, cal_part = _group_split(group, self.calibration_fraction, rng)
         for name, part in (("training", fit_part), ("calibration", cal_part)):
-            if len(np.unique(label[part])) < 2:
-                raise DataValidationError(
-                    f"the purchase model's {name} part has no "
-                    f"{'purchases' if label[part].sum() == 0 else 'non-purchases'}: the label "
-                    "period is too short or there are too few shoppers; use a longer log"
-                )
-        features = X.astype(np.float64)
-        classifier = self._classifier().fit(features[fit_part], label[fit_part])
+            _require_both_classes(label[part], name)
+        classifier = self._classifier(self.random_state).fit(features[fit_part], label[fit_part])
         self.booster_ = classifier.booster_
         self.feature_names_in_ = np.asarray(features.columns, dtype=object)
         self.classes_ = np.array([0, 1])
@@ -268,6 +331,38 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             margin, label[cal_part], group[cal_part], rng
         )
         return self
+
+    def _fit_cross(
+        self,
+        features: pd.DataFrame,
+        label: np.ndarray,
+        group: np.ndarray,
+        folds: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Train one booster per shopper fold; set their average; return out-of-fold margins."""
+        unique, inverse = np.unique(group, return_inverse=True)
+        if len(unique) < folds:
+            raise DataValidationError(
+                f"cross-fitting with {folds} folds needs at least {folds} shoppers, got "
+                f"{len(unique)}: use fewer folds or a longer log"
+            )
+        fold = (rng.permutation(len(unique)) % folds)[inverse]
+        _require_both_classes(label, "training")
+        matrix = features.to_numpy()
+        margin = np.zeros(len(label))
+        boosters = []
+        for k in range(folds):
+            train = fold != k
+            _require_both_classes(label[train], "training")
+            classifier = self._classifier(self.random_state + k)
+            booster = classifier.fit(features[train], label[train]).booster_
+            margin[~train] = booster.predict(matrix[~train], raw_score=True)
+            boosters.append(booster)
+        self.booster_ = average_boosters(boosters)
+        self.feature_names_in_ = np.asarray(features.columns, dtype=object)
+        self.classes_ = np.array([0, 1])
+        return margin
 
     def _fit_calibrator(
         self,

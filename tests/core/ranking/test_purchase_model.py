@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
 
 from recsys_core.errors import ArtifactError, DataValidationError
-from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel
+from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel, average_boosters
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +109,43 @@ def test_needs_both_classes(data: tuple) -> None:
     X, y, groups = data
     with pytest.raises(DataValidationError):
         PurchaseModel(n_estimators=5, n_jobs=1).fit(X, np.zeros_like(y), groups=groups)
+
+
+def test_averaged_boosters_predict_the_mean_margin(
+    data: tuple[pd.DataFrame, np.ndarray, np.ndarray],
+) -> None:
+    X, y, groups = data
+    single = [
+        PurchaseModel(n_estimators=15, min_child_samples=20, random_state=seed).fit(
+            X, y, groups=groups
+        )
+        for seed in (7, 8)
+    ]
+    merged = average_boosters([m.booster_ for m in single])
+    assert merged.num_trees() == 30
+    expected = np.mean([m.decision_function(X) for m in single], axis=0)
+    got = merged.predict(X.to_numpy(dtype=np.float64), raw_score=True)
+    np.testing.assert_allclose(got, expected, atol=1e-10)
+
+
+def test_cross_fitted_model_calibrates_on_every_shopper_and_saves(
+    data: tuple[pd.DataFrame, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    X, y, groups = data
+    model = PurchaseModel(n_estimators=15, min_child_samples=20, cross_fit_folds=3).fit(
+        X, y, groups=groups
+    )
+    assert model.booster_.num_trees() == 45  # three fold models averaged into one
+    prob = model.purchase_probability(X)
+    assert abs(prob.mean() - y.mean()) < 0.02
+    holdout = PurchaseModel(n_estimators=15, min_child_samples=20).fit(X, y, groups=groups)
+    assert roc_auc_score(y, prob) > roc_auc_score(y, holdout.purchase_probability(X)) - 0.02
+    model.save(tmp_path / "pm")
+    loaded = PurchaseModel.load(tmp_path / "pm")
+    assert loaded.cross_fit_folds == 3
+    np.testing.assert_array_equal(loaded.purchase_probability(X), prob)
+    for bad in (1, -1):
+        with pytest.raises(ValueError, match="cross_fit_folds"):
+            PurchaseModel(cross_fit_folds=bad).fit(X, y, groups=groups)
+    with pytest.raises(DataValidationError, match="folds"):
+        PurchaseModel(cross_fit_folds=4).fit(X[:3], y[:3], groups=np.arange(3))
