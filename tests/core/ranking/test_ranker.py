@@ -140,6 +140,14 @@ def test_training_windows_never_see_events_at_or_after_their_cutoff(
     assert (row["user_id"], row["item_id"], row[WINDOW_CUTOFF], row[LABEL]) == (user, item, c1, 1)
 
 
+def test_overlapping_training_windows(store: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, catalog = store
+    config = RankerConfig(**{**SMALL, "training_windows": 3, "window_step_days": 10})
+    frame = build_training_frame(events, catalog, CUTOFF, config)
+    expected = [CUTOFF - pd.Timedelta(days=d) for d in (50, 40, 30)]
+    assert sorted(pd.Timestamp(c) for c in frame[WINDOW_CUTOFF].unique()) == expected
+
+
 # ---------------------------------------------------------------------------------- scoring
 
 
@@ -242,6 +250,8 @@ def test_invalid_settings_are_config_errors() -> None:
         TwoStageRanker(horizon_days=0)
     with pytest.raises(ConfigError):
         TwoStageRanker(als={"factors": 0})
+    with pytest.raises(ConfigError, match="cross_fit_folds"):
+        TwoStageRanker(classifier={"cross_fit_folds": 1})
 
 
 # ---------------------------------------------------------------------------------- saving
@@ -293,4 +303,17 @@ def test_missing_or_foreign_folder_raises_artifact_error(
     metadata["feature_names"] = metadata["feature_names"][:-1]
     (folder / "config.json").write_text(json.dumps(metadata))
     with pytest.raises(ArtifactError, match="features"):
+        TwoStageRanker.load(folder)
+
+
+def test_ranker_saved_by_an_older_version_asks_for_a_retrain(
+    ranker: TwoStageRanker, tmp_path: Path
+) -> None:
+    folder = tmp_path / "ranker"
+    ranker.save(folder)
+    metadata = json.loads((folder / "config.json").read_text())
+    metadata["format_version"] = 1  # 44 features, no order-count reorder features
+    metadata["feature_names"] = metadata["feature_names"][:15] + metadata["feature_names"][22:]
+    (folder / "config.json").write_text(json.dumps(metadata))
+    with pytest.raises(ArtifactError, match="format version 1.*retrain"):
         TwoStageRanker.load(folder)
