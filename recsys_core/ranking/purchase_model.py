@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Self
@@ -206,6 +207,9 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         booster (:func:`average_boosters`). Every shopper then trains the classifier *and*
         the calibrator, and the average has less variance; fit time grows about
         ``K - 1`` times. ``calibration_fraction`` is not used.
+    fold_workers:
+        Fold models trained at the same time (threads, each with ``n_jobs`` LightGBM
+        threads). The fitted model does not depend on it.
 
     Attributes
     ----------
@@ -239,6 +243,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         random_state: int = 42,
         n_jobs: int = 1,
         cross_fit_folds: int = 0,
+        fold_workers: int = 1,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -252,6 +257,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.cross_fit_folds = cross_fit_folds
+        self.fold_workers = fold_workers
 
     # ------------------------------------------------------------------ fitting
 
@@ -351,14 +357,25 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         _require_both_classes(label, "training")
         matrix = features.to_numpy()
         margin = np.zeros(len(label))
-        boosters = []
         for k in range(folds):
+            _require_both_classes(label[fold != k], "training")
+
+        def fit_fold(k: int) -> lgb.Booster:
             train = fold != k
-            _require_both_classes(label[train], "training")
             classifier = self._classifier(self.random_state + k)
             booster = classifier.fit(features[train], label[train]).booster_
-            margin[~train] = booster.predict(matrix[~train], raw_score=True)
-            boosters.append(booster)
+            margin[~train] = booster.predict(matrix[~train], raw_score=True)  # disjoint rows
+            return booster
+
+        # LightGBM releases the GIL while it trains, so fold models fit in parallel threads;
+        # each is seeded and deterministic, and they are combined in fold order: the result
+        # does not depend on the number of workers.
+        workers = max(1, min(int(self.fold_workers), folds))
+        if workers == 1:
+            boosters = [fit_fold(k) for k in range(folds)]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                boosters = list(pool.map(fit_fold, range(folds)))
         self.booster_ = average_boosters(boosters)
         self.feature_names_in_ = np.asarray(features.columns, dtype=object)
         self.classes_ = np.array([0, 1])

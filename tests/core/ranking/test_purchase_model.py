@@ -144,6 +144,12 @@ def test_cross_fitted_model_calibrates_on_every_shopper_and_saves(
     loaded = PurchaseModel.load(tmp_path / "pm")
     assert loaded.cross_fit_folds == 3
     np.testing.assert_array_equal(loaded.purchase_probability(X), prob)
+    # fold models trained in parallel threads give the same model as one after another
+    parallel = PurchaseModel(
+        n_estimators=15, min_child_samples=20, cross_fit_folds=3, fold_workers=3
+    ).fit(X, y, groups=groups)
+    assert parallel.booster_.model_to_string() == model.booster_.model_to_string()
+    np.testing.assert_array_equal(parallel.purchase_probability(X), prob)
     for bad in (1, -1):
         with pytest.raises(ValueError, match="cross_fit_folds"):
             PurchaseModel(cross_fit_folds=bad).fit(X, y, groups=groups)
