@@ -38,6 +38,9 @@ class LabSettings:
     knn_neighbours: int = 20
     knn_weighting: str = "bm25"
     bpr_factors: int = 64
+    ranker_windows: int = 6
+    ranker_folds: int = 4
+    ranker_trees: int = 300
 
     @classmethod
     def defaults(cls, dataset_name: str, models: tuple[str, ...]) -> LabSettings:
@@ -48,6 +51,17 @@ class LabSettings:
         def value(model: str, config: type[BaseModel], name: str) -> Any:
             return preset.get(model, {}).get(name, config.model_fields[name].default)
 
+        ranker: dict[str, int] = {}
+        try:  # the ranker's own defaults (the page offers it only when it is installed)
+            from recsys_core.ranking.ranker import PurchaseModelConfig, RankerConfig
+        except ImportError:
+            pass
+        else:
+            ranker = {
+                "ranker_windows": int(RankerConfig.model_fields["training_windows"].default),
+                "ranker_folds": int(PurchaseModelConfig.model_fields["cross_fit_folds"].default),
+                "ranker_trees": int(PurchaseModelConfig.model_fields["n_estimators"].default),
+            }
         return cls(
             models=models,
             als_factors=int(value("als", ALSConfig, "factors")),
@@ -57,6 +71,7 @@ class LabSettings:
             knn_neighbours=int(value("itemknn", ItemKNNConfig, "neighbours")),
             knn_weighting=str(value("itemknn", ItemKNNConfig, "weighting")),
             bpr_factors=int(value("bpr", BPRConfig, "factors")),
+            **ranker,
         )
 
     def config(self) -> EvaluationConfig:
@@ -77,6 +92,14 @@ class LabSettings:
             }
         if "bpr" in self.models:
             params["bpr"] = {"factors": self.bpr_factors}
+        if "ranker" in self.models:
+            params["ranker"] = {
+                "training_windows": self.ranker_windows,
+                "classifier": {
+                    "cross_fit_folds": self.ranker_folds,
+                    "n_estimators": self.ranker_trees,
+                },
+            }
         return EvaluationConfig(models=list(self.models), k=self.k, model_params=params)
 
 

@@ -229,6 +229,23 @@ def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> 
     )
 
 
+@pytest.mark.skipif(not ranker_available(), reason="needs the ranker")
+def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData) -> None:
+    at = _run("app_pages/model_lab.py")
+    at.multiselect(key="lab_models").set_value(["popularity", "ranker"])
+    at.number_input(key="lab_ranker_windows").set_value(2)
+    at.selectbox(key="lab_ranker_folds").set_value(2)
+    at.number_input(key="lab_ranker_trees").set_value(20)
+    at.button[0].click().run()
+    assert not _errors(at)
+    metrics = at.dataframe[0].value
+    assert metrics["model"].tolist() == ["popularity", "ranker"]
+    ranker = at.session_state[state.EVALUATION]["result"].models["ranker"].model
+    assert ranker.config.training_windows == 2
+    assert ranker.config.classifier.cross_fit_folds == 2
+    assert ranker.purchase_model_.booster_.num_trees() == 2 * 20  # two fold models averaged
+
+
 def _explanations_available() -> bool:
     if not ranker_available():
         return False
