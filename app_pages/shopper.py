@@ -107,10 +107,9 @@ def shopper_view() -> None:
     )
     if item_id is not None:
         left, right = st.columns([3, 2])
-        bought: list[dict[str, Any]] = []
+        explanation: dict[str, Any] | None = None
         with left:
             if ranker:
-                explanation = None
                 with show_errors(stop=False):
                     try:
                         explanation = svc.explain(user_id, item_id)
@@ -119,11 +118,14 @@ def shopper_view() -> None:
                 if explanation is not None:
                     st.metric("Purchase probability", f"{explanation['probability']:.1%}")
                     st.plotly_chart(charts.waterfall_figure(explanation), key="shopper_waterfall")
-                    bought = list(explanation.get("because_you_bought") or [])
             else:
                 st.info("Purchase model not trained: no SHAP waterfall; the reasons come from ALS.")
-        if not bought:
-            bought = svc.because_you_bought(user_id, item_id)
+        # the explanation already holds ALS's reasons: ask ALS only when there is none
+        bought: list[dict[str, Any]] = (
+            list(explanation.get("because_you_bought") or [])
+            if explanation is not None
+            else svc.because_you_bought(user_id, item_id)
+        )
         with right:
             st.markdown("**Because you bought**")
             if bought:

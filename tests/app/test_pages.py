@@ -340,6 +340,17 @@ def test_handle_upload_unknown_event_names_keep_the_previous_dataset() -> None:
     assert session[state.DATASET_KEY] == "demo-store"
 
 
+def _upload_custom_log(session: dict[str, Any], mapping: dict[str, str | None]) -> Any:
+    """Upload :data:`CUSTOM_CSV` with ``mapping``; 'buy' is guessed, 'look' mapped to view."""
+    return handle_upload(
+        "custom.csv",
+        CUSTOM_CSV,
+        state=session,
+        column_map=mapping,
+        event_map={**guess_event_map(["buy", "look"]), "look": "view"},
+    )
+
+
 def test_handle_upload_with_mapping_becomes_the_active_dataset() -> None:
     session: dict[str, Any] = {state.DATASET_KEY: "demo-store", state.UPLOADS: {}}
     columns = ["who", "what", "action", "when"]
@@ -347,15 +358,8 @@ def test_handle_upload_with_mapping_becomes_the_active_dataset() -> None:
     assert guess["event"] == "action" and guess["timestamp"] == "when"
     mapping = {**guess, "user_id": "who", "item_id": "what"}
     assert mapping_problems(mapping) == []
-    events = guess_event_map(["buy", "look"])
-    assert events == {"buy": "purchase", "look": None}
-    outcome = handle_upload(
-        "custom.csv",
-        CUSTOM_CSV,
-        state=session,
-        column_map=mapping,
-        event_map={**events, "look": "view"},
-    )
+    assert guess_event_map(["buy", "look"]) == {"buy": "purchase", "look": None}
+    outcome = _upload_custom_log(session, mapping)
     assert outcome.ok, outcome.message
     assert session[state.DATASET_KEY] == outcome.key
     dataset = session[state.UPLOADS][outcome.key]
@@ -386,15 +390,8 @@ def test_data_page_shows_the_upload_error_and_keeps_the_dataset(app_data: AppDat
 def test_an_uploaded_log_trains_on_first_use_then_is_reused() -> None:
     session: dict[str, Any] = {state.UPLOADS: {}}
     state.ensure_session(session)
-    events = guess_event_map(["buy", "look"])
     mapping = {"user_id": "who", "item_id": "what", "event": "action", "timestamp": "when"}
-    outcome = handle_upload(
-        "custom.csv",
-        CUSTOM_CSV,
-        state=session,
-        column_map=mapping,
-        event_map={**events, "look": "view"},
-    )
+    outcome = _upload_custom_log(session, mapping)
     assert outcome.ok, outcome.message
     first = _run(None, session)  # Overview on the uploaded log: nothing saved yet -> trains
     assert not _errors(first)
