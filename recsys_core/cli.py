@@ -443,6 +443,13 @@ def explain(
             typer.echo(f"  {b['contribution']:+.3f}  {b['item_id']:<10} {b['title']}")
 
 
+# Command groups owned by their own modules (recsys_core/cli_<area>.py) register themselves on
+# ``app`` when imported; one import line each, kept below every shared helper they use.
+# (imports at the bottom on purpose: the modules import ``app`` and helpers from this file)
+# isort: off
+# isort: on
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (2 for errors a user can cause)."""
     try:
