@@ -71,6 +71,11 @@ class EvaluationConfig(BaseModel):
     filter_seen: bool = Field(
         False, description="Drop items the user already interacted with from the main lists."
     )
+    filter_bought: bool | None = Field(
+        None,
+        description="Drop items the user already bought from the main lists (None: the "
+        "settings' repeat default, see recsys_core.tuning).",
+    )
     new_items_variant: bool = Field(
         True, description="Also report the variant with seen items removed from both sides."
     )
@@ -252,11 +257,14 @@ def data_checksum(events: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def with_preset(config: EvaluationConfig, dataset_name: str) -> EvaluationConfig:
-    """Fill unset weights and hyperparameters from the dataset's tuned preset."""
+def with_preset(
+    config: EvaluationConfig, dataset_name: str, preset: Any | None = None
+) -> EvaluationConfig:
+    """Fill unset weights, hyperparameters and the repeat default from ``preset`` (default:
+    the dataset's built-in preset; :func:`recsys_core.tuning.settings_for` picks one)."""
     from recsys_core.presets import preset_for
 
-    preset = preset_for(dataset_name)
+    preset = preset if preset is not None else preset_for(dataset_name)
     params = {name: dict(p) for name, p in preset.model_params.items()}
     for name, own in config.model_params.items():
         params.setdefault(name, {}).update(own)
@@ -265,6 +273,9 @@ def with_preset(config: EvaluationConfig, dataset_name: str) -> EvaluationConfig
             "weights": config.weights or preset.weights,
             "model_params": params,
             "model_weights": {**preset.model_weights, **config.model_weights},
+            "filter_bought": (
+                preset.filter_bought if config.filter_bought is None else config.filter_bought
+            ),
         }
     )
 
@@ -294,14 +305,17 @@ def evaluate(
         A log that leaves no test users.
     """
     from recsys_core.models import MODEL_REGISTRY, create_model
+    from recsys_core.tuning import bought_pairs, recommend_lists, settings_for
 
-    config = with_preset(config or EvaluationConfig(), dataset.name)
+    checksum = data_checksum(dataset.events)
+    settings = settings_for(dataset, checksum=checksum)
+    config = with_preset(config or EvaluationConfig(), dataset.name, settings.preset)
     progress = progress or no_progress
     unknown = [m for m in config.models if m not in ALL_MODELS]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {list(ALL_MODELS)}")
     k = config.k
-    notes = list(dataset.notes)
+    notes = [*dataset.notes, *settings.notes, settings.line()]
 
     progress("splitting the log", 0.0)
     split = split_events(
@@ -322,6 +336,7 @@ def evaluate(
     assert config.weights is not None  # filled by with_preset
     matrix = InteractionMatrix.from_events(split.train, config.weights)
     seen = _seen_pairs(split.train)
+    bought = bought_pairs(split.train) if config.filter_bought else None
     relevant_new = _anti_join(relevant, seen)
     item_vectors = matrix.matrix.T.tocsr()
     item_popularity = pd.Series(
@@ -360,7 +375,14 @@ def evaluate(
         fit_seconds = time.perf_counter() - start
         progress(f"recommending with {name}", (i + 0.6) / n_models)
         start = time.perf_counter()
-        reco = model.recommend(list(test_users), k, filter_seen=config.filter_seen)
+        reco = recommend_lists(
+            model,
+            list(test_users),
+            k,
+            filter_bought=bool(config.filter_bought),
+            bought=bought,
+            filter_seen=config.filter_seen,
+        )
         recommend_seconds = time.perf_counter() - start
         metrics = ranking_metrics(reco, relevant, k)
         metrics.update(
@@ -421,7 +443,8 @@ def evaluate(
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seed": config.seed,
             "library_versions": library_versions(),
-            "data_sha256": data_checksum(dataset.events),
+            "data_sha256": checksum,
+            "settings": settings.label,
             "events": int(len(dataset.events)),
         },
         notes=notes,

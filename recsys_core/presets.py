@@ -2,8 +2,9 @@
 
 Chosen by ``bench/tune_als.py``: every candidate setting is scored on a *validation* window
 (the 30 days before the evaluation cutoff, training on what precedes them) and the best one
-is kept; the test period is not used for the choice. Logs without a preset (your own data)
-get the library defaults; pass explicit settings to tune them.
+is kept; the test period is not used for the choice. Which settings apply to a log (a saved
+``tune`` result, these presets, or settings scaled to the log) is decided in one place,
+:func:`recsys_core.tuning.settings_for`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class Preset(BaseModel):
     )
     model_weights: dict[str, EventWeights] = Field(
         default_factory=dict, description="Per-model event weights that replace ``weights``."
+    )
+    filter_bought: bool = Field(
+        False,
+        description="Leave items the shopper already bought out of the lists (for shops whose "
+        "shoppers rarely buy the same item again).",
     )
     source: str = Field("library defaults", description="Where these settings come from.")
 
@@ -56,5 +62,9 @@ PRESETS: dict[str, Preset] = {
 
 
 def preset_for(dataset: str) -> Preset:
-    """The tuned preset of a built-in dataset, or library defaults."""
+    """The built-in preset of a dataset, or library defaults.
+
+    Most callers want :func:`recsys_core.tuning.settings_for`, which also knows saved
+    ``tune`` results and the scaled defaults for logs without a preset.
+    """
     return PRESETS.get(dataset, Preset())
