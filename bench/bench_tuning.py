@@ -28,7 +28,7 @@ from recsys_core.interactions import EventWeights  # noqa: E402
 from recsys_core.models import MODEL_REGISTRY  # noqa: E402
 from recsys_core.presets import PRESETS, Preset  # noqa: E402
 from recsys_core.tuning import scaled_defaults  # noqa: E402
-from recsys_core.tuning.search import TuneConfig, tune_dataset  # noqa: E402
+from recsys_core.tuning.search import TuneConfig, training_part, tune_dataset  # noqa: E402
 from recsys_core.tuning.variants import VARIANTS, demo_variant  # noqa: E402
 
 MODELS = ["als", "itemknn", "bpr"]
@@ -82,15 +82,13 @@ def main() -> None:
         dataset = load(name)
         budget = args.budget_minutes if name in PRESETS else args.variant_budget_minutes
         start = time.perf_counter()
-        result, _ = tune_dataset(
-            dataset,
-            TuneConfig(models=MODELS, budget_minutes=budget, seed=args.seed, k=args.k),
-            save=False,
-        )
+        config = TuneConfig(models=MODELS, budget_minutes=budget, seed=args.seed, k=args.k)
+        result, _ = tune_dataset(dataset, config, save=False)
         tuning_seconds = time.perf_counter() - start
         sets: dict[str, Preset] = {
             "library": library_defaults(),
-            "scaled": scaled_defaults(dataset.events),
+            # scaled to the training part, as evaluate does
+            "scaled": scaled_defaults(training_part(dataset.events, config)[0]),
         }
         if dataset.name in PRESETS:
             sets["preset"] = PRESETS[dataset.name]

@@ -307,15 +307,12 @@ def evaluate(
     from recsys_core.models import MODEL_REGISTRY, create_model
     from recsys_core.tuning import bought_pairs, recommend_lists, settings_for
 
-    checksum = data_checksum(dataset.events)
-    settings = settings_for(dataset, checksum=checksum)
-    config = with_preset(config or EvaluationConfig(), dataset.name, settings.preset)
+    config = config or EvaluationConfig()
     progress = progress or no_progress
     unknown = [m for m in config.models if m not in ALL_MODELS]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {list(ALL_MODELS)}")
     k = config.k
-    notes = [*dataset.notes, *settings.notes, settings.line()]
 
     progress("splitting the log", 0.0)
     split = split_events(
@@ -326,6 +323,11 @@ def evaluate(
         test_fraction=config.test_fraction,
         seed=config.seed,
     )
+    # settings scaled to the log are scaled to its training part: no test-period counts
+    checksum = data_checksum(dataset.events)
+    settings = settings_for(dataset, checksum=checksum, scale_on=split.train)
+    config = with_preset(config, dataset.name, settings.preset)
+    notes = [*dataset.notes, *settings.notes, settings.line()]
     relevant = relevant_items(split, config.relevant_events)
     test_users = np.asarray(pd.unique(relevant[Columns.USER]), dtype=object)
     if len(test_users) == 0:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_core.data.schema import Dataset
@@ -135,7 +136,11 @@ def _find_tuned(
 
 
 def settings_for(
-    dataset: Dataset, *, checksum: str | None = None, home: Path | None = None
+    dataset: Dataset,
+    *,
+    checksum: str | None = None,
+    home: Path | None = None,
+    scale_on: pd.DataFrame | None = None,
 ) -> ResolvedSettings:
     """The settings that apply to ``dataset``: tuned, else preset, else scaled defaults.
 
@@ -148,12 +153,16 @@ def settings_for(
         here only when saved settings exist).
     home:
         The state folder (default ``$RECSYS_HOME``).
+    scale_on:
+        The events the scaled defaults are computed from (default: the whole log; evaluation
+        passes its training part so no test-period count shapes the settings).
     """
     saved, path, notes = _find_tuned(dataset, checksum, home)
     if saved is not None:
         return ResolvedSettings(saved.preset, "tuned", saved.label, tuple(notes), path)
     if dataset.name in PRESETS:
         return ResolvedSettings(PRESETS[dataset.name], "preset", "preset", tuple(notes))
+    events = dataset.events if scale_on is None else scale_on
     return ResolvedSettings(
-        scaled_defaults(dataset.events), "scaled defaults", SCALED_DEFAULTS, tuple(notes)
+        scaled_defaults(events), "scaled defaults", SCALED_DEFAULTS, tuple(notes)
     )
