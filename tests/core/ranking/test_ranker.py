@@ -82,7 +82,12 @@ def test_events_after_the_cutoff_change_no_feature_or_probability(
             "price": 1.0,
         },
     ]
-    refit = TwoStageRanker(SMALL).fit(_inject(events, future), catalog, cutoff=CUTOFF)
+    changed = _inject(events, future)
+    # later prices move, in the events and in a catalog built from the whole log
+    later = (changed["timestamp"] >= CUTOFF).to_numpy()
+    changed.loc[later, "price"] = changed.loc[later, "price"] * 3.0 + 1.0
+    repriced_catalog = catalog.assign(price=catalog["price"] * 4.0)
+    refit = TwoStageRanker(SMALL).fit(changed, repriced_catalog, cutoff=CUTOFF)
     after = refit.candidate_frame(users)
     pd.testing.assert_frame_equal(after, before)
     np.testing.assert_array_equal(
