@@ -282,9 +282,12 @@ class RecommendationService:
     def because_you_bought(self, user_id: str, item_id: str, k: int = 3) -> list[dict[str, Any]]:
         """ALS's "because you bought X": the shopper's past items that most support the item.
 
-        Empty when ALS is not trained or does not know the shopper or the item.
+        With a ranker trained, its own stage-one ALS answers (the model that ranked, the
+        same factors as :mod:`recsys_core.explain`), not a separately trained ``als``.
+        Empty when no ALS is trained or it does not know the shopper or the item.
         """
-        als = self.lab.models.get("als")
+        ranker = self.lab.ranker
+        als = ranker.generator_.als_ if ranker is not None else self.lab.models.get("als")
         if als is None:
             return []
         from recsys_core.explain import because_you_bought
@@ -295,10 +298,14 @@ class RecommendationService:
             return []
 
     def explain(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
-        """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought"."""
-        explanation = self.explainer().explain(str(user_id), str(item_id))
-        payload: dict[str, Any] = dict(explanation.to_dict())
-        payload["because_you_bought"] = self.because_you_bought(user_id, item_id, k_reasons)
+        """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought".
+
+        One path: :meth:`recsys_core.explain.PurchaseExplainer.explain_dict` on the served
+        ranker (SHAP of its classifier, "because you bought" from its stage-one ALS).
+        """
+        payload = self.explainer().explain_dict(
+            str(user_id), str(item_id), self.lab.catalog, k_reasons
+        )
         payload["model_version"] = self.version
         return payload
 
