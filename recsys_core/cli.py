@@ -261,6 +261,8 @@ def format_result(result: Any) -> str:
             f"purchase classifier: AUC {c['auc']:.4f}  log loss {c['logloss']:.4f}  "
             f"Brier {c['brier']:.4f}  ECE {c['ece']:.4f}"
         )
+    for name, why in getattr(result, "skipped", {}).items():
+        lines.append(f"skipped {name}: {why}")
     for note in result.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -125,6 +125,8 @@ class EvaluationResult:
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Models that could not run on this log and why (e.g. the ranker without timestamps).
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def metrics_table(self) -> pd.DataFrame:
         """One row per model: every metric, fit and recommend time and model size."""
@@ -154,6 +156,7 @@ class EvaluationResult:
             "k": self.k,
             "split": self.split,
             "models": models,
+            "skipped": dict(self.skipped),
             "classifier": self.classifier,
             "overlap": self.overlap,
             "config": self.config,
@@ -198,6 +201,40 @@ def relevant_items(split: Split, relevant_events: Sequence[str]) -> pd.DataFrame
         }
     )
     return pairs.drop_duplicates(ignore_index=True)
+
+
+def _split_with_relevant_events(
+    events: pd.DataFrame, config: EvaluationConfig
+) -> tuple[Split, tuple[str, ...]]:
+    """The split and the event types that make an item relevant.
+
+    Test users are those with one of ``config.relevant_events`` in the test period. When the
+    test period has none of them (e.g. a views-only log), the split is redone so that any
+    test-period event qualifies and every event type counts as relevant.
+    """
+    wanted = tuple(config.relevant_events)
+
+    def split_on(test_events: tuple[str, ...] | None) -> Split:
+        return split_events(
+            events,
+            test_days=config.test_days,
+            cutoff=config.cutoff,
+            test_events=test_events,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+        )
+
+    split = split_on(wanted)
+    later = pd.concat([split.test[Columns.EVENT], split.cold_test.get(Columns.EVENT)])
+    if later.astype(str).isin(list(wanted)).any() or split.test.empty and later.empty:
+        return split, wanted
+    if split.method == "random":  # the random split keeps every user; only relevance changes
+        return split, _event_types(events)
+    return split_on(None), _event_types(events)
+
+
+def _event_types(events: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(sorted(pd.unique(events[Columns.EVENT].astype(str))))
 
 
 def _seen_pairs(train: pd.DataFrame) -> pd.DataFrame:
@@ -304,15 +341,13 @@ def evaluate(
     notes = list(dataset.notes)
 
     progress("splitting the log", 0.0)
-    split = split_events(
-        dataset.events,
-        test_days=config.test_days,
-        cutoff=config.cutoff,
-        test_events=tuple(config.relevant_events),
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-    )
-    relevant = relevant_items(split, config.relevant_events)
+    split, relevant_events = _split_with_relevant_events(dataset.events, config)
+    if relevant_events != tuple(config.relevant_events):
+        notes.append(
+            f"the log has no {'/'.join(config.relevant_events)} events in its test period: "
+            "every test-period event counts as relevant"
+        )
+    relevant = relevant_items(split, relevant_events)
     test_users = np.asarray(pd.unique(relevant[Columns.USER]), dtype=object)
     if len(test_users) == 0:
         raise DataValidationError(
@@ -331,7 +366,7 @@ def evaluate(
     split_info = split.describe()
     split_info["test_users"] = int(len(test_users))
     split_info["relevant"] = (
-        f"items each test user had a {'/'.join(config.relevant_events)} event with in the test "
+        f"items each test user had a {'/'.join(relevant_events)} event with in the test "
         "period (repurchases count)"
     )
 
@@ -339,28 +374,43 @@ def evaluate(
     classifier: dict[str, float] | None = None
     reliability: pd.DataFrame | None = None
     n_models = len(config.models)
+    skipped: dict[str, str] = {}
     for i, name in enumerate(config.models):
         base = (i + 0.05) / n_models
+        why_not = cannot_run(name, dataset.events)
+        if why_not is not None:
+            skipped[name] = why_not
+            progress(f"skipping {name}: {why_not}", base)
+            continue
         progress(f"fitting {name}", base)
         params = dict(config.model_params.get(name, {}))
         start = time.perf_counter()
-        if name == "ranker":
-            from recsys_core.ranking import TwoStageRanker
+        try:
+            if name == "ranker":
+                from recsys_core.ranking import TwoStageRanker
 
-            params.setdefault("seed", config.seed)
-            model: Any = TwoStageRanker(**params).fit(
-                split.train, dataset.catalog, cutoff=split.cutoff
-            )
-        else:
-            if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
                 params.setdefault("seed", config.seed)
-            weights = config.model_weights.get(name)
-            own = matrix if weights is None else InteractionMatrix.from_events(split.train, weights)
-            model = create_model(name, **params).fit(own)
-        fit_seconds = time.perf_counter() - start
-        progress(f"recommending with {name}", (i + 0.6) / n_models)
-        start = time.perf_counter()
-        reco = model.recommend(list(test_users), k, filter_seen=config.filter_seen)
+                model: Any = TwoStageRanker(**params).fit(
+                    split.train, dataset.catalog, cutoff=split.cutoff
+                )
+            else:
+                if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
+                    params.setdefault("seed", config.seed)
+                weights = config.model_weights.get(name)
+                own = (
+                    matrix
+                    if weights is None
+                    else InteractionMatrix.from_events(split.train, weights)
+                )
+                model = create_model(name, **params).fit(own)
+            fit_seconds = time.perf_counter() - start
+            progress(f"recommending with {name}", (i + 0.6) / n_models)
+            start = time.perf_counter()
+            reco = model.recommend(list(test_users), k, filter_seen=config.filter_seen)
+        except DataValidationError as exc:  # this log cannot feed this model: skip, keep the rest
+            skipped[name] = str(exc)
+            progress(f"skipping {name}: {exc}", base)
+            continue
         recommend_seconds = time.perf_counter() - start
         metrics = ranking_metrics(reco, relevant, k)
         metrics.update(
@@ -398,6 +448,11 @@ def evaluate(
             new_items_metrics=new_metrics,
             model=model,
         )
+    if not results:
+        raise DataValidationError(
+            "no model could run on this log: "
+            + "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        )
     overlap = {}
     names = list(results)
     for a_i, a in enumerate(names):
@@ -425,7 +480,23 @@ def evaluate(
             "events": int(len(dataset.events)),
         },
         notes=notes,
+        skipped=skipped,
     )
+
+
+def cannot_run(model: str, events: pd.DataFrame) -> str | None:
+    """Why ``model`` cannot be trained on this log (``None`` when it can).
+
+    Only requirements known before fitting are checked here (the ranker needs timestamps);
+    a model whose fit finds the log unusable (e.g. no purchases for the ranker's labels) is
+    skipped by :func:`evaluate` with the fit's own message.
+    """
+    if model == "ranker" and Columns.TIMESTAMP not in events.columns:
+        return (
+            "the two-stage ranker needs timestamps (its features and labels are time windows); "
+            "this log has none"
+        )
+    return None
 
 
 def _params_of(model: Any) -> dict[str, Any]:
