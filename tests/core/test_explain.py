@@ -176,9 +176,7 @@ def test_the_service_explains_ranker_items_with_the_rankers_own_als(
         expected = PurchaseExplainer(ranker).explain_dict(user, item, catalog, k=3)
         assert answer.pop("model_version") == "test"
         assert answer == expected
-        assert answer["because_you_bought"] == because_you_bought(
-            own_als, user, item, catalog, k=3
-        )
+        assert answer["because_you_bought"] == because_you_bought(own_als, user, item, catalog, k=3)
         assert service.because_you_bought(user, item) == answer["because_you_bought"]
         differs += answer["because_you_bought"] != because_you_bought(
             other_als, user, item, catalog, k=3
