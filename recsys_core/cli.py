@@ -259,7 +259,8 @@ def format_result(result: Any) -> str:
         c = result.classifier
         lines.append(
             f"purchase classifier: AUC {c['auc']:.4f}  log loss {c['logloss']:.4f}  "
-            f"Brier {c['brier']:.4f}  ECE {c['ece']:.4f}"
+            f"Brier {c['brier']:.4f}  ECE {c['ece']:.4f} (10 equal-width bins), "
+            f"{c.get('ece_quantile', float('nan')):.4f} (10 equal-mass bins)"
         )
     for name, why in getattr(result, "skipped", {}).items():
         lines.append(f"skipped {name}: {why}")

@@ -120,7 +120,10 @@ class EvaluationResult:
     split: dict[str, Any]
     models: dict[str, ModelResult]
     classifier: dict[str, float] | None = None
+    #: Reliability table of the purchase probabilities, 10 equal-width bins.
     reliability: pd.DataFrame | None = None
+    #: The same with 10 equal-mass (quantile) bins.
+    reliability_quantile: pd.DataFrame | None = None
     overlap: dict[str, float] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -165,6 +168,8 @@ class EvaluationResult:
         }
         if self.reliability is not None:
             out["reliability"] = self.reliability.to_dict(orient="records")
+        if self.reliability_quantile is not None:
+            out["reliability_quantile"] = self.reliability_quantile.to_dict(orient="records")
         return json_safe(out)
 
     def dumps(self) -> str:
@@ -372,7 +377,7 @@ def evaluate(
 
     results: dict[str, ModelResult] = {}
     classifier: dict[str, float] | None = None
-    reliability: pd.DataFrame | None = None
+    reliability: dict[str, pd.DataFrame] = {}
     n_models = len(config.models)
     skipped: dict[str, str] = {}
     for i, name in enumerate(config.models):
@@ -469,7 +474,8 @@ def evaluate(
         split=split_info,
         models=results,
         classifier=classifier,
-        reliability=reliability,
+        reliability=reliability.get("uniform"),
+        reliability_quantile=reliability.get("quantile"),
         overlap=overlap,
         config=config.model_dump(mode="json"),
         provenance={
@@ -508,8 +514,11 @@ def _params_of(model: Any) -> dict[str, Any]:
 
 def _classifier_block(
     ranker: Any, test_users: np.ndarray, relevant: pd.DataFrame
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """AUC, log loss, Brier and ECE of the ranker's candidates for the test users."""
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """AUC, log loss, Brier and ECE (both binnings) of the ranker's test candidates.
+
+    Returns the metrics and the reliability tables by binning (``uniform``, ``quantile``).
+    """
     frame = ranker.candidate_frame(list(test_users))
     keys = pd.MultiIndex.from_frame(relevant[[Columns.USER, Columns.ITEM]].astype(str))
     cand = pd.MultiIndex.from_arrays(
@@ -520,7 +529,12 @@ def _classifier_block(
     metrics = classifier_metrics(y_true, y_prob)
     metrics["candidates"] = float(len(frame))
     metrics["positive_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
+    metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
     metrics["candidate_recall"] = float(
         len(cand[cand.isin(keys)].unique()) / max(len(keys.unique()), 1)
     )
-    return metrics, reliability_table(y_true, y_prob)
+    tables = {
+        strategy: reliability_table(y_true, y_prob, strategy=strategy)
+        for strategy in ("uniform", "quantile")
+    }
+    return metrics, tables

@@ -554,12 +554,7 @@ def expected_calibration_error(
     return float(np.sum(weights * gaps) / weights.sum())
 
 
-def classifier_metrics(
-    y_true: object,
-    y_prob: object,
-    n_bins: int = 10,
-    strategy: BinningStrategy = "uniform",
-) -> dict[str, float]:
+def classifier_metrics(y_true: object, y_prob: object, n_bins: int = 10) -> dict[str, float]:
     """Quality of predicted purchase probabilities.
 
     Parameters
@@ -568,8 +563,8 @@ def classifier_metrics(
         1 if the user bought the item in the next period, else 0.
     y_prob
         Predicted purchase probability in ``[0, 1]``.
-    n_bins, strategy
-        Binning of the ECE, see :func:`reliability_table` (default 10 equal-width bins).
+    n_bins
+        Bins of both ECEs (see :func:`reliability_table`).
 
     Returns
     -------
@@ -577,8 +572,11 @@ def classifier_metrics(
         ``auc`` (:func:`sklearn.metrics.roc_auc_score`; ``nan`` if ``y_true`` has a single
         class), ``logloss`` (:func:`sklearn.metrics.log_loss`, mean negative log-likelihood
         with probabilities clipped by scikit-learn), ``brier``
-        (:func:`sklearn.metrics.brier_score_loss`, mean of ``(p - y)^2``) and ``ece``
-        (:func:`expected_calibration_error`).
+        (:func:`sklearn.metrics.brier_score_loss`, mean of ``(p - y)^2``), ``ece``
+        (:func:`expected_calibration_error` over ``n_bins`` equal-width bins) and
+        ``ece_quantile`` (the same over ``n_bins`` equal-mass bins). At a low base rate
+        most predictions fall in the first equal-width bin, where a miscalibration among
+        small probabilities averages out; equal-mass bins resolve it.
     """
     y, p = _binary_inputs(y_true, y_prob)
     auc = float(roc_auc_score(y, p)) if np.unique(y).size == 2 else float("nan")
@@ -586,5 +584,6 @@ def classifier_metrics(
         "auc": auc,
         "logloss": float(log_loss(y, p, labels=[0, 1])),
         "brier": float(brier_score_loss(y, p)),
-        "ece": expected_calibration_error(y, p, n_bins=n_bins, strategy=strategy),
+        "ece": expected_calibration_error(y, p, n_bins=n_bins, strategy="uniform"),
+        "ece_quantile": expected_calibration_error(y, p, n_bins=n_bins, strategy="quantile"),
     }

@@ -280,7 +280,7 @@ def test_save_load_round_trip_gives_identical_probabilities(
 @pytest.mark.parametrize(
     "damage",
     [
-        "purchase_model/booster.txt",
+        "purchase_model/booster_0.txt",
         "behaviour/tables.npz",
         "stage_one/als/arrays.npz",
         "cold_start.npz",
