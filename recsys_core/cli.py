@@ -206,8 +206,14 @@ def evaluate(
     test_days: Annotated[float, typer.Option(help="Length of the test period in days.")] = 30,
     cutoff: Annotated[str | None, typer.Option(help="Explicit test-period start.")] = None,
     filter_seen: Annotated[
-        bool, typer.Option(help="Remove already-bought items from the main lists.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--filter-seen/--keep-seen",
+            help="Remove (or keep) already-bought items in the main lists. Default: decided "
+            "by the training data's repeat rate (kept when shoppers re-buy, removed when "
+            "they rarely do); the output says which applied and why.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every model and of the random split.")] = 42,
     fmt: FormatOption = "auto",
     column_map: MapOption = None,

@@ -4,8 +4,10 @@ The protocol (see the README): split the log (temporal with a 30-day test period
 timestamps, a seeded per-user split otherwise); test users are users with training history
 and at least one *relevant* event (a purchase, by default) in the test period; their relevant
 items are the items they bought then. Every model is fitted on the training events and
-recommends ``k`` items to every test user. Repurchases count (``filter_seen=False``); the
-"new items only" variant filters seen items from the lists *and* from the relevant sets.
+recommends ``k`` items to every test user. Whether lists keep already-bought items follows
+the training data's repeat rate (:func:`recsys_core.repeats.repeat_profile`; kept on
+Online Retail, where repurchases count) unless ``filter_seen`` is set; the "new items only"
+variant filters seen items from the lists *and* from the relevant sets.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from recsys_core.metrics import (
     ranking_metrics,
     reliability_table,
 )
+from recsys_core.repeats import repeat_profile
 from recsys_core.split import Split, split_events
 
 #: Models ``evaluate`` knows, in the order they are reported.
@@ -68,8 +71,10 @@ class EvaluationConfig(BaseModel):
         description="Test-period events that make an item relevant (falls back to all events "
         "when the log has none of them).",
     )
-    filter_seen: bool = Field(
-        False, description="Drop items the user already interacted with from the main lists."
+    filter_seen: bool | None = Field(
+        None,
+        description="Drop items the user already interacted with from the main lists "
+        "(None: decided by the training data's repeat rate, see recsys_core.repeats).",
     )
     new_items_variant: bool = Field(
         True, description="Also report the variant with seen items removed from both sides."
@@ -368,12 +373,38 @@ def evaluate(
         np.diff((matrix.matrix > 0).astype(np.int8).tocsc().indptr),
         index=matrix.items.external_ids,
     )
+    repeats = repeat_profile(split.train)
+    if config.filter_seen is None:
+        filter_seen = repeats.filter_seen
+        seen_rule = {"filter_seen": filter_seen, "source": "repeat rate", "why": repeats.reason}
+    else:
+        filter_seen = bool(config.filter_seen)
+        seen_rule = {
+            "filter_seen": filter_seen,
+            "source": "flag",
+            "why": "set by the caller ("
+            + ("--filter-seen" if filter_seen else "--keep-seen")
+            + "); the training data's repeat rate alone would have chosen "
+            + ("to remove" if repeats.filter_seen else "to keep")
+            + " already-bought items",
+        }
+    seen_rule["repeat"] = repeats.to_dict()
+    notes.append(
+        (
+            "already-bought items removed from lists: "
+            if filter_seen
+            else "already-bought items kept in lists: "
+        )
+        + str(seen_rule["why"])
+    )
     split_info = split.describe()
     split_info["test_users"] = int(len(test_users))
     split_info["relevant"] = (
         f"items each test user had a {'/'.join(relevant_events)} event with in the test "
-        "period (repurchases count)"
+        "period"
+        + (" (already-bought items removed from lists)" if filter_seen else " (repurchases count)")
     )
+    split_info["already_bought"] = seen_rule
 
     results: dict[str, ModelResult] = {}
     classifier: dict[str, float] | None = None
@@ -411,7 +442,7 @@ def evaluate(
             fit_seconds = time.perf_counter() - start
             progress(f"recommending with {name}", (i + 0.6) / n_models)
             start = time.perf_counter()
-            reco = model.recommend(list(test_users), k, filter_seen=config.filter_seen)
+            reco = model.recommend(list(test_users), k, filter_seen=filter_seen)
         except DataValidationError as exc:  # this log cannot feed this model: skip, keep the rest
             skipped[name] = str(exc)
             progress(f"skipping {name}: {exc}", base)
@@ -430,7 +461,7 @@ def evaluate(
             )
         )
         new_metrics: dict[str, float] = {}
-        if config.new_items_variant and not config.filter_seen:
+        if config.new_items_variant and not filter_seen:
             reco_new = model.recommend(list(test_users), k, filter_seen=True)
             users_new = relevant_new[Columns.USER].unique()
             reco_new = reco_new[reco_new[Columns.USER].astype(str).isin(users_new)]

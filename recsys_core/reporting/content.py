@@ -224,7 +224,11 @@ def _protocol_section(data: ReportData) -> Section:
         "temporal": "temporal: train on events before the cutoff, test on the period after it",
         "random": "seeded per-user random split (the log has no timestamps)",
     }.get(str(method), str(method))
-    filter_seen = bool(config.get("filter_seen", False))
+    seen_rule = split.get("already_bought") or {}
+    filter_seen = bool(seen_rule.get("filter_seen", config.get("filter_seen") or False))
+    seen_text = "removed" if filter_seen else "kept (repurchases count as hits)"
+    if seen_rule.get("why"):
+        seen_text += f" — {seen_rule['why']}"
     protocol: list[tuple[str, object]] = [
         ("split", method_text),
         ("cutoff (test period start)", split.get("cutoff") or "n/a"),
@@ -236,7 +240,7 @@ def _protocol_section(data: ReportData) -> Section:
         ("list length k", k),
         (
             "already-bought items in the lists",
-            "removed" if filter_seen else "kept (repurchases count as hits)",
+            seen_text,
         ),
         (
             '"new items only" variant',
