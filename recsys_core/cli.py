@@ -249,11 +249,33 @@ def format_result(result: Any) -> str:
     ]
     cols = [f"{m}@{k}" for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")]
     cols += [f"coverage@{k}", f"novelty@{k}", f"diversity@{k}"]
+    if any(f"revenue@{k}" in r.metrics for r in result.models.values()):
+        cols.append(f"revenue@{k}")
     header = f"{'model':<11}" + "".join(f"{c:>13}" for c in cols) + f"{'fit s':>8}"
     lines.append(header)
     for name, res in result.models.items():
         vals = "".join(f"{res.metrics.get(c, float('nan')):>13.4f}" for c in cols)
         lines.append(f"{name:<11}{vals}{res.fit_seconds:>8.1f}")
+    if any(r.ci95 for r in result.models.values()):
+        shown = [c for c in (f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}", f"revenue@{k}")]
+        lines.append(
+            f"95% intervals ({result.comparisons.get('method', 'bootstrap over test shoppers')}):"
+        )
+        for name, res in result.models.items():
+            parts = [
+                f"{c} {res.metrics[c]:.4f} [{res.ci95[c][0]:.4f}, {res.ci95[c][1]:.4f}]"
+                for c in shown
+                if c in res.ci95 and c in res.metrics
+            ]
+            lines.append(f"  {name:<11}" + "  ".join(parts))
+    ratio = result.comparisons.get("ranker_vs_best_single_stage")
+    if ratio:
+        lines.append(
+            f"ranker / best single-stage ({ratio['best_single_stage']}) {ratio['metric']}: "
+            f"{ratio['ratio']:.3f}x [{ratio['ci95'][0]:.3f}, {ratio['ci95'][1]:.3f}], "
+            f"difference {ratio['difference']:+.4f} "
+            f"[{ratio['difference_ci95'][0]:+.4f}, {ratio['difference_ci95'][1]:+.4f}] (paired)"
+        )
     if any(r.new_items_metrics for r in result.models.values()):
         lines.append("new items only (seen items removed from lists and from relevant sets):")
         for name, res in result.models.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -31,10 +31,14 @@ from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, DataValidationError
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.metrics import (
+    UserBootstrap,
     beyond_accuracy_metrics,
     classifier_metrics,
     jaccard_overlap,
+    per_user_beyond_accuracy,
     per_user_ranking_metrics,
+    per_user_revenue,
+    percentile_interval,
     ranking_metrics,
     reliability_table,
 )
@@ -93,7 +97,15 @@ class EvaluationConfig(BaseModel):
         default_factory=dict,
         description="Per-model event weights that replace `weights` for that model.",
     )
-    seed: int = Field(42, description="Seed for every model and for the random split.")
+    seed: int = Field(
+        42, description="Seed for every model, the random split and the bootstrap resamples."
+    )
+    bootstrap_resamples: int = Field(
+        1000,
+        ge=0,
+        le=100_000,
+        description="Bootstrap resamples of the test users for the 95 % intervals (0: none).",
+    )
     test_fraction: float = Field(
         0.2, gt=0, lt=1, description="Held-out share per user for the random split."
     )
@@ -112,6 +124,8 @@ class ModelResult:
     per_user: pd.DataFrame
     recommendations: pd.DataFrame
     new_items_metrics: dict[str, float] = field(default_factory=dict)
+    #: 95 % bootstrap interval ``[low, high]`` of each metric (over test shoppers).
+    ci95: dict[str, list[float]] = field(default_factory=dict)
     #: The fitted model (kept so reports and the app can explain it without refitting).
     model: Any = field(default=None, repr=False)
 
@@ -135,6 +149,8 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
     #: Models that could not run on this log and why (e.g. the ranker without timestamps).
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Paired-bootstrap model comparisons (see :func:`compare_models`).
+    comparisons: dict[str, Any] = field(default_factory=dict)
 
     def metrics_table(self) -> pd.DataFrame:
         """One row per model: every metric, fit and recommend time and model size."""
@@ -158,6 +174,8 @@ class EvaluationResult:
             entry["params"] = res.params
             if res.new_items_metrics:
                 entry["new_items_only"] = res.new_items_metrics
+            if res.ci95:
+                entry["ci95"] = res.ci95
             models[name] = entry
         out: dict[str, Any] = {
             "dataset": self.dataset,
@@ -165,6 +183,7 @@ class EvaluationResult:
             "split": self.split,
             "models": models,
             "skipped": dict(self.skipped),
+            "comparisons": self.comparisons,
             "classifier": self.classifier,
             "overlap": self.overlap,
             "config": self.config,
@@ -406,6 +425,11 @@ def evaluate(
     )
     split_info["already_bought"] = seen_rule
 
+    user_index = pd.Index(sorted(str(u) for u in test_users), name=Columns.USER)
+    purchases = test_purchase_revenue(split.test)
+    if purchases is None:
+        notes.append("the log has no prices: revenue@k is not computed")
+
     results: dict[str, ModelResult] = {}
     classifier: dict[str, float] | None = None
     reliability: dict[str, pd.DataFrame] = {}
@@ -460,6 +484,23 @@ def evaluate(
                 item_index=matrix.items,
             )
         )
+        per_user = [
+            per_user_ranking_metrics(reco, relevant, k).reindex(user_index),
+            per_user_beyond_accuracy(
+                reco,
+                k,
+                users=user_index,
+                item_popularity=item_popularity,
+                n_users=len(matrix.users),
+                item_vectors=item_vectors,
+                item_index=matrix.items,
+            ),
+        ]
+        if purchases is not None:
+            revenue = per_user_revenue(reco, purchases, k, users=user_index)
+            metrics[f"revenue@{k}"] = float(revenue.mean())
+            metrics[f"revenue_total@{k}"] = float(revenue.sum())
+            per_user.append(revenue.to_frame())
         new_metrics: dict[str, float] = {}
         if config.new_items_variant and not filter_seen:
             reco_new = model.recommend(list(test_users), k, filter_seen=True)
@@ -479,7 +520,7 @@ def evaluate(
             recommend_seconds=recommend_seconds,
             model_mb=model_mb,
             params=_params_of(model),
-            per_user=per_user_ranking_metrics(reco, relevant, k),
+            per_user=pd.concat(per_user, axis=1),
             recommendations=reco,
             new_items_metrics=new_metrics,
             model=model,
@@ -488,6 +529,16 @@ def evaluate(
         raise DataValidationError(
             "no model could run on this log: "
             + "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        )
+    comparisons: dict[str, Any] = {}
+    if config.bootstrap_resamples > 0:
+        progress("bootstrap intervals", 0.99)
+        comparisons = bootstrap_intervals(
+            results,
+            k,
+            user_index,
+            n_resamples=config.bootstrap_resamples,
+            seed=config.seed,
         )
     overlap = {}
     names = list(results)
@@ -518,7 +569,118 @@ def evaluate(
         },
         notes=notes,
         skipped=skipped,
+        comparisons=comparisons,
     )
+
+
+def test_purchase_revenue(test: pd.DataFrame) -> pd.DataFrame | None:
+    """``user_id, item_id, revenue`` (quantity x price) of the test-period purchases.
+
+    ``None`` when the log has no prices. Purchases without a price add 0; without a
+    quantity column every purchase is one unit.
+    """
+    if Columns.PRICE not in test.columns:
+        return None
+    bought = test[test[Columns.EVENT].astype(str).to_numpy() == "purchase"]
+    price = bought[Columns.PRICE].to_numpy(dtype=np.float64, na_value=np.nan)
+    quantity = (
+        bought[Columns.QUANTITY].to_numpy(dtype=np.float64, na_value=1.0)
+        if Columns.QUANTITY in bought.columns
+        else np.ones(len(bought))
+    )
+    return pd.DataFrame(
+        {
+            Columns.USER: bought[Columns.USER].astype(str).to_numpy(),
+            Columns.ITEM: bought[Columns.ITEM].astype(str).to_numpy(),
+            "revenue": np.nan_to_num(price * quantity, nan=0.0),
+        }
+    )
+
+
+def bootstrap_intervals(
+    results: Mapping[str, ModelResult],
+    k: int,
+    users: pd.Index,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 42,
+) -> dict[str, Any]:
+    """Fill each result's ``ci95`` and return the paired model comparisons.
+
+    One seeded :class:`~recsys_core.metrics.UserBootstrap` over the test users serves every
+    model and metric, so the same resamples are shared: the interval of a difference or a
+    ratio between two models comes from the per-resample differences (a paired bootstrap).
+
+    Every metric that is a mean over test shoppers gets an interval (and
+    ``revenue_total@k``, their sum). ``coverage@k`` does not: it counts distinct items over
+    all lists, and a resample holds only about 63 % of the distinct shoppers, so its
+    bootstrap distribution lies below the estimate and a percentile interval would not
+    contain it.
+
+    Returns
+    -------
+    dict
+        ``"method"`` (text), ``"differences"``: ``{"a-b": {metric: {"difference",
+        "ci95"}}}`` for every pair of models, and ``"ranker_vs_best_single_stage"``:
+        ``{"best_single_stage", "metric", "ratio", "ci95", "difference",
+        "difference_ci95"}`` when the ranker and a single-stage model ran.
+    """
+    boot = UserBootstrap(len(users), n_resamples=n_resamples, seed=seed)
+    samples: dict[str, dict[str, np.ndarray]] = {}
+    for name, res in results.items():
+        frame = res.per_user.reindex(users)
+        means = boot.means(frame)
+        own = {col: means[:, j] for j, col in enumerate(frame.columns)}
+        if f"revenue@{k}" in own:
+            own[f"revenue_total@{k}"] = own[f"revenue@{k}"] * len(users)
+        samples[name] = own
+        res.ci95 = {
+            metric: percentile_interval(values)
+            for metric, values in own.items()
+            if metric in res.metrics
+        }
+    differences: dict[str, Any] = {}
+    names = list(results)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = [m for m in samples[a] if m in samples[b] and m in results[a].metrics]
+            differences[f"{a}-{b}"] = {
+                m: {
+                    "difference": results[a].metrics[m] - results[b].metrics[m],
+                    "ci95": percentile_interval(samples[a][m] - samples[b][m]),
+                }
+                for m in shared
+            }
+    out: dict[str, Any] = {
+        "method": (
+            f"percentile bootstrap over the {len(users):,} test shoppers, {n_resamples} "
+            f"resamples (seed {seed}), the same resamples for every model (paired); "
+            "coverage has no interval (a resample holds about 63 % of the distinct shoppers, "
+            "so resampled coverage is biased low)"
+        ),
+        "differences": differences,
+    }
+    singles = [n for n in names if n in SINGLE_STAGE_MODELS]
+    metric = f"ndcg@{k}"
+    if "ranker" in results and singles:
+        best = max(singles, key=lambda n: results[n].metrics[metric])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = samples["ranker"][metric] / samples[best][metric]
+        point_best = results[best].metrics[metric]
+        point = results["ranker"].metrics[metric]
+        out["ranker_vs_best_single_stage"] = {
+            "best_single_stage": best,
+            "metric": metric,
+            "ratio": point / point_best if point_best else float("nan"),
+            "ci95": percentile_interval(ratio),
+            "difference": point - point_best,
+            "difference_ci95": percentile_interval(
+                samples["ranker"][metric] - samples[best][metric]
+            ),
+            "note": "the best single-stage model is chosen by its point estimate on this test "
+            "period",
+        }
+    return out
 
 
 def cannot_run(model: str, events: pd.DataFrame) -> str | None:

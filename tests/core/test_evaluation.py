@@ -37,6 +37,23 @@ def test_json_has_the_design_keys(result) -> None:
             assert f"{metric}@5" in entry
         assert entry["fit_seconds"] >= 0 and "diversity@5" in entry
         assert "new_items_only" in entry
+        assert entry["revenue@5"] >= 0 and entry["revenue_total@5"] >= entry["revenue@5"]
+        # a seeded 95 % bootstrap interval for every metric averaged over test shoppers
+        assert set(entry["ci95"]) == {
+            *(f"{m}@5" for m in METRICS if m != "coverage"),
+            "diversity@5",
+            "arp@5",
+            "revenue@5",
+            "revenue_total@5",
+        }
+        for metric, (low, high) in entry["ci95"].items():
+            assert low - 1e-9 <= entry[metric] <= high + 1e-9, metric
+    pair = out["comparisons"]["differences"]["itemknn-als"]["ndcg@5"]
+    assert pair["difference"] == pytest.approx(
+        out["models"]["itemknn"]["ndcg@5"] - out["models"]["als"]["ndcg@5"]
+    )
+    assert pair["ci95"][0] <= pair["difference"] <= pair["ci95"][1]
+    assert "ranker_vs_best_single_stage" not in out["comparisons"]  # no ranker here
     assert "library_versions" in out["provenance"] and len(out["provenance"]["data_sha256"]) == 64
     assert out["classifier"] is None
     assert set(out["overlap"]) == {"popularity~itemknn", "popularity~als", "itemknn~als"}
@@ -95,6 +112,7 @@ def test_cli_evaluate_writes_json(small_store_csv: Path, tmp_path: Path, capsys)
     assert code == 0
     captured = capsys.readouterr()
     assert "ndcg@5" in captured.out and "fitting als" in captured.err
+    assert "95% intervals" in captured.out and "revenue@5" in captured.out
     data = json.loads(out.read_text())
     assert set(data["models"]) == {"popularity", "als"}
 
