@@ -300,10 +300,23 @@ def format_result(result: Any) -> str:
 @app.command()
 def report(
     out: Annotated[
-        Path, typer.Option("--out", help="Report file: FILE.html, FILE.pdf or FILE.json.")
+        list[Path],
+        typer.Option(
+            "--out",
+            help="Report file: FILE.html, FILE.pdf or FILE.json (repeat --out to write "
+            "several formats from one evaluation).",
+        ),
     ],
     dataset: DatasetOption = None,
     data: DataOption = None,
+    from_result: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Render a saved `evaluate --json` or `report --out x.json` file instead of "
+            "evaluating again.",
+        ),
+    ] = None,
     models: Annotated[
         str | None,
         typer.Option(
@@ -324,32 +337,58 @@ def report(
     column_map: MapOption = None,
     event_map: EventMapOption = None,
 ) -> None:
-    """Export an evaluation report; the --out extension picks HTML, PDF or JSON.
+    """Export an evaluation report; each --out extension picks HTML, PDF or JSON.
 
-    Exit code 0: report written.
+    Exit code 0: report(s) written.
 
-    Exit code 2: unusable input (unknown extension, missing or invalid baseline, bad data).
+    Exit code 2: unusable input (unknown extension, missing or invalid baseline or saved
+    result, bad data).
 
-    Exit code 3: report written, but a metric dropped by more than --threshold vs --baseline.
+    Exit code 3: report(s) written, but a metric dropped by more than --threshold vs --baseline.
     """
     from recsys_core import reporting
     from recsys_core.evaluation import EvaluationConfig
 
-    reporting.format_for_path(out)  # fail fast on an unknown extension
+    for path in out:
+        reporting.format_for_path(path)  # fail fast on an unknown extension
     old = reporting.load_baseline(baseline) if baseline is not None else None
-    ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
-    names = parse_models(models) if models else reporting.default_models()
-    report_data = reporting.build_report_data(
-        ds,
-        EvaluationConfig(models=names, k=k, seed=seed),
-        stderr_progress,
-        baseline=old,
-        baseline_source=str(baseline) if baseline is not None else None,
-        threshold=threshold,
-    )
-    reporting.write_report(report_data, out)
+    if from_result is not None:
+        if dataset is not None or data is not None:
+            raise ConfigError(
+                "give either --from RESULT.json (render a saved result) or --dataset/--data "
+                "(evaluate now), not both"
+            )
+        saved = reporting.load_baseline(from_result, role="saved result")
+        report_data = reporting.ReportData.from_evaluation(
+            saved,
+            baseline=old,
+            baseline_source=str(baseline) if baseline is not None else None,
+            threshold=threshold,
+        )
+        if "report" not in saved:  # an evaluate JSON: it never held the ranker's SHAP
+            reason = (
+                f"{from_result} is an `evaluate --json` result, which holds no SHAP importance "
+                "or example shoppers; save a result with them by `report --out FILE.json`"
+            )
+            report_data.unavailable.setdefault("shap", reason)
+            report_data.unavailable.setdefault("examples", reason)
+        typer.echo(f"rendering the saved result {from_result} (not re-evaluated)", err=True)
+        report_data.metric_changes()  # a bad threshold fails before anything is written
+    else:
+        ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
+        names = parse_models(models) if models else reporting.default_models()
+        report_data = reporting.build_report_data(
+            ds,
+            EvaluationConfig(models=names, k=k, seed=seed),
+            stderr_progress,
+            baseline=old,
+            baseline_source=str(baseline) if baseline is not None else None,
+            threshold=threshold,
+        )
+    for path in out:
+        reporting.write_report(report_data, path)
+        typer.echo(f"wrote {path}", err=True)
     typer.echo("\n".join(reporting.summary_lines(report_data)))
-    typer.echo(f"wrote {out}", err=True)
     if report_data.regressions():
         raise typer.Exit(code=3)
 
