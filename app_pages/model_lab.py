@@ -14,6 +14,7 @@ from ui.errors import show_errors
 from ui.model_lab import (
     LabSettings,
     build_report,
+    comparison_lines,
     headline_metrics,
     overlap_table,
     report_module,
@@ -152,6 +153,8 @@ for note in result.notes:
     st.caption(f"Note: {note}")
 metrics = result.metrics_table()
 table(metrics.reset_index(), name=f"metrics-{result.dataset}-k{k}", key="lab_metrics")
+for line in comparison_lines(result):
+    st.caption(line)
 st.download_button(
     "Download evaluation JSON",
     result.dumps(),
