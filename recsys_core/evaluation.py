@@ -466,7 +466,12 @@ def evaluate(
             fit_seconds = time.perf_counter() - start
             progress(f"recommending with {name}", (i + 0.6) / n_models)
             start = time.perf_counter()
-            reco = model.recommend(list(test_users), k, filter_seen=filter_seen)
+            # the ranker scores its candidates once for the lists, the new-items variant
+            # and the classifier metrics
+            extra: dict[str, Any] = {}
+            if name == "ranker":
+                extra["candidates"] = model.warm_candidate_frame(list(test_users))
+            reco = model.recommend(list(test_users), k, filter_seen=filter_seen, **extra)
         except DataValidationError as exc:  # this log cannot feed this model: skip, keep the rest
             skipped[name] = str(exc)
             progress(f"skipping {name}: {exc}", base)
@@ -503,7 +508,7 @@ def evaluate(
             per_user.append(revenue.to_frame())
         new_metrics: dict[str, float] = {}
         if config.new_items_variant and not filter_seen:
-            reco_new = model.recommend(list(test_users), k, filter_seen=True)
+            reco_new = model.recommend(list(test_users), k, filter_seen=True, **extra)
             users_new = relevant_new[Columns.USER].unique()
             reco_new = reco_new[reco_new[Columns.USER].astype(str).isin(users_new)]
             new_metrics = ranking_metrics(reco_new, relevant_new, k)
@@ -512,7 +517,8 @@ def evaluate(
             model_mb = _folder_mb(Path(tmp) / name)
         if name == "ranker":
             progress("scoring the purchase classifier", (i + 0.9) / n_models)
-            classifier, reliability = _classifier_block(model, test_users, relevant)
+            classifier, reliability = _classifier_block(extra["candidates"], relevant)
+            extra.clear()  # the candidate frame is large: do not keep it
         results[name] = ModelResult(
             name=name,
             metrics=metrics,
@@ -706,13 +712,12 @@ def _params_of(model: Any) -> dict[str, Any]:
 
 
 def _classifier_block(
-    ranker: Any, test_users: np.ndarray, relevant: pd.DataFrame
+    frame: pd.DataFrame, relevant: pd.DataFrame
 ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
-    """AUC, log loss, Brier and ECE (both binnings) of the ranker's test candidates.
+    """AUC, log loss, Brier and ECE (both binnings) of the ranker's scored test candidates.
 
     Returns the metrics and the reliability tables by binning (``uniform``, ``quantile``).
     """
-    frame = ranker.candidate_frame(list(test_users))
     keys = pd.MultiIndex.from_frame(relevant[[Columns.USER, Columns.ITEM]].astype(str))
     cand = pd.MultiIndex.from_arrays(
         [frame[Columns.USER].astype(str), frame[Columns.ITEM].astype(str)]

@@ -594,8 +594,23 @@ class TwoStageRanker:
 
     # ------------------------------------------------------------------ recommending
 
+    def warm_candidate_frame(self, user_ids: Sequence[str]) -> pd.DataFrame:
+        """:meth:`candidate_frame` of the shoppers with history (others are left out).
+
+        Pass it to :meth:`recommend` as ``candidates`` to rank the same shoppers several
+        times (e.g. with and without already-bought items) without scoring them again.
+        """
+        self._check_fitted()
+        users, warm = self._warm_users(user_ids)
+        return self.candidate_frame(list(users[warm]))
+
     def recommend(
-        self, user_ids: Sequence[str], k: int = 10, *, filter_seen: bool = False
+        self,
+        user_ids: Sequence[str],
+        k: int = 10,
+        *,
+        filter_seen: bool = False,
+        candidates: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Top-``k`` items per shopper by purchase probability.
 
@@ -608,6 +623,9 @@ class TwoStageRanker:
         filter_seen:
             Leave out items the shopper interacted with before the cutoff (off by default:
             reorders are most of what wholesalers buy).
+        candidates:
+            Scored candidates from :meth:`warm_candidate_frame` holding every warm shopper
+            of ``user_ids`` (saves scoring them again); computed when omitted.
 
         Returns
         -------
@@ -623,7 +641,7 @@ class TwoStageRanker:
         users, warm = self._warm_users(user_ids)
         parts = []
         if warm.any():
-            parts.append(self._recommend_warm(users[warm], int(k), filter_seen))
+            parts.append(self._recommend_warm(users[warm], int(k), filter_seen, candidates))
         if (~warm).any():
             parts.append(self._recommend_cold(users[~warm], int(k)))
         if not parts:
@@ -631,8 +649,13 @@ class TwoStageRanker:
         reco = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return reco.sort_values([Columns.USER, Columns.RANK], kind="stable", ignore_index=True)
 
-    def _recommend_warm(self, users: np.ndarray, k: int, filter_seen: bool) -> pd.DataFrame:
-        frame = self.candidate_frame(list(users))
+    def _recommend_warm(
+        self, users: np.ndarray, k: int, filter_seen: bool, candidates: pd.DataFrame | None
+    ) -> pd.DataFrame:
+        if candidates is None:
+            frame = self.candidate_frame(list(users))
+        else:
+            frame = candidates[candidates[Columns.USER].isin(users)]
         if filter_seen:
             seen = frame[["ui_views", "ui_carts", "ui_favorites", "ui_purchases"]].sum(axis=1) > 0
             frame = frame[~seen.to_numpy()]

@@ -205,6 +205,20 @@ def test_filter_seen_leaves_out_the_shoppers_past_items(
     assert seen.empty and len(reco) > 0
 
 
+def test_recommending_from_scored_candidates_gives_the_same_lists(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    events, _ = store
+    users = [*_users(events, 12), "nobody"]
+    scored = ranker.warm_candidate_frame(users)
+    assert "nobody" not in set(scored["user_id"])
+    for filter_seen in (False, True):
+        pd.testing.assert_frame_equal(
+            ranker.recommend(users, 7, filter_seen=filter_seen, candidates=scored),
+            ranker.recommend(users, 7, filter_seen=filter_seen),
+        )
+
+
 def test_purchase_probability_for_any_item(
     store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
 ) -> None:
