@@ -83,10 +83,10 @@ class Threshold:
 #: samples of 100..10,000 shoppers (rounded up); ``floor`` covers the residual difference of
 #: two periods of the same shop at the largest sample sizes.
 THRESHOLDS: dict[str, Threshold] = {
-    "shopper_activity": Threshold(scale=30.0, floor=0.01),
-    "item_popularity": Threshold(scale=40.0, floor=0.01),
-    "event_mix": Threshold(scale=12.0, floor=0.01),
-    "new_items": Threshold(scale=2.0, floor=0.02),
+    "shopper_activity": Threshold(scale=22.0, floor=0.005),
+    "item_popularity": Threshold(scale=6.0, floor=0.005),
+    "event_mix": Threshold(scale=4.0, floor=0.004),
+    "new_items": Threshold(scale=1.0, floor=0.02),
 }
 
 
