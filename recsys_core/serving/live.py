@@ -147,6 +147,11 @@ class LiveService:
         state = "broken: " + ", ".join(sorted(lab.broken)) if lab.broken else "healthy"
         self._note(f"loaded {folder.parent.name}/{folder.name} ({state})")
 
+    def refresh(self) -> RecommendationService:
+        """Check for a change now (ignoring ``check_interval``); reload only if changed."""
+        self._checked = 0.0
+        return self.service()
+
     def reload(self) -> RecommendationService:
         """Reload now, whatever the fingerprint says."""
         with self._lock:
