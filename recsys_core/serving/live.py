@@ -116,6 +116,7 @@ class LiveService:
                 fingerprint = self._fingerprint_of(folder)
                 if self._service is None or fingerprint != self._fingerprint:
                     self._load(folder, fingerprint)
+                    self._checked = time.monotonic()
             except RecsysError as exc:
                 self._error("reload", exc)
                 if self._service is None:
