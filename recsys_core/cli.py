@@ -436,7 +436,8 @@ TrainedDatasetOption = Annotated[
 def _service(dataset: str | None, version: str | None) -> Any:
     from recsys_core.serving import RecommendationService, load_lab, resolve_version
 
-    return RecommendationService(load_lab(resolve_version(dataset, version)))
+    # tolerant: a damaged model is left out and the fallback chain answers (issue 10)
+    return RecommendationService(load_lab(resolve_version(dataset, version), tolerant=True))
 
 
 @app.command()
@@ -517,6 +518,7 @@ def explain(
 # ``app`` when imported; one import line each, kept below every shared helper they use.
 # (imports at the bottom on purpose: the modules import ``app`` and helpers from this file)
 # isort: off
+from recsys_core import cli_ops  # noqa: E402,F401
 # isort: on
 
 

@@ -14,6 +14,7 @@ from recsys_core.data.schema import Dataset
 from recsys_core.evaluation import EvaluationConfig, EvaluationResult
 from recsys_core.models import ALSConfig, BPRConfig, ItemKNNConfig
 from recsys_core.presets import preset_for
+from recsys_core.serving.lab import headline_metrics  # noqa: F401  (re-exported)
 
 #: How each model's recommendations can be explained to a shopper or a product manager.
 INTERPRETABILITY: dict[str, str] = {
@@ -154,22 +155,6 @@ def overlap_table(result: EvaluationResult) -> pd.DataFrame:
         if a in table.index and b in table.columns:
             table.loc[a, b] = table.loc[b, a] = value
     return table
-
-
-def headline_metrics(result: EvaluationResult) -> dict[str, Any]:
-    """What :func:`recsys_core.serving.lab.record_metrics` stores: the evaluate JSON's core."""
-    payload = result.to_json()
-    models = {
-        name: {k: v for k, v in entry.items() if k not in ("params", "new_items_only")}
-        for name, entry in payload["models"].items()
-    }
-    return {
-        "k": payload["k"],
-        "evaluated": payload["provenance"].get("created"),
-        "split": payload["split"],
-        "models": models,
-        "classifier": payload.get("classifier"),
-    }
 
 
 def headline_table(metrics: dict[str, Any]) -> pd.DataFrame:

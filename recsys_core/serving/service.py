@@ -5,10 +5,13 @@ A request never crashes on an unknown shopper: the **fallback chain** is
 
 1. ``ranker`` — calibrated purchase probabilities (needs a shopper with history);
 2. ``als`` — collaborative filtering scores (needs a known shopper);
-3. ``popularity`` — the most bought items, for anyone.
+3. ``itemknn`` — item-to-item neighbours of the shopper's history;
+4. ``popularity`` — the most bought items, for anyone (rebuilt from the stored training
+   counts when its own files are damaged, so there is always an answer).
 
 Each answer says which step served it: ``degraded`` is true and ``reason`` says why whenever
-the requested model could not answer.
+the requested model could not answer — including a model left out because its files are
+damaged (:attr:`TrainedLab.broken`, named in the reason).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from recsys_core.columns import Columns
 from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
 from recsys_core.serving.lab import TrainedLab
 
-FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "popularity")
+FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "itemknn", "popularity")
 
 #: Answers kept per service (model, shopper, k, filter): a lab version never changes once
 #: trained, so a repeated question (the app redrawing a page) is answered from memory.
@@ -109,7 +112,7 @@ class RecommendationService:
         if model not in FALLBACK_CHAIN:
             self.lab.model(model)  # unknown model names are a clear error, not a fallback
         elif model not in self.lab.models:
-            reason = f"{model} is not trained in version {self.version}: showing the fallback"
+            reason = self._unavailable(model)
         for name in self._chain(model):
             try:
                 reco = self._recommend_one(name, user_id, k, filter_seen)
@@ -127,6 +130,17 @@ class RecommendationService:
             frame = self._with_probabilities(user_id, reco)
             return frame, name, reason
         raise UnknownUserError(f"no model could recommend for shopper {user_id!r}")
+
+    # ---- broken models (issue 10, owned by registry/fault tolerance): begin
+    def _unavailable(self, model: str) -> str:
+        """Why ``model`` cannot answer: left out as broken (with its damage) or not trained."""
+        broken = getattr(self.lab, "broken", {})
+        if model in broken:
+            why = broken[model]
+            return f"{model} is broken in version {self.version} ({why}): showing the fallback"
+        return f"{model} is not trained in version {self.version}: showing the fallback"
+
+    # ---- broken models: end
 
     def _with_probabilities(self, user_id: str, reco: pd.DataFrame) -> pd.DataFrame:
         items = reco[Columns.ITEM].astype(str).tolist()
