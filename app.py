@@ -48,6 +48,12 @@ PAGES = [
         icon=":material/lightbulb:",
         url_path="explanations",
     ),
+    st.Page(
+        "app_pages/operations.py",
+        title="Operations",
+        icon=":material/build:",
+        url_path="operations",
+    ),
 ]
 
 page = st.navigation(PAGES)

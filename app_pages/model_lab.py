@@ -20,6 +20,7 @@ from ui.model_lab import (
     TUNE_RESULT,
     LabSettings,
     build_report,
+    comparison_lines,
     headline_metrics,
     overlap_table,
     report_module,
@@ -232,6 +233,8 @@ for note in result.notes:
     st.caption(f"Note: {note}")
 metrics = result.metrics_table()
 table(metrics.reset_index(), name=f"metrics-{result.dataset}-k{k}", key="lab_metrics")
+for line in comparison_lines(result):
+    st.caption(line)
 st.download_button(
     "Download evaluation JSON",
     result.dumps(),

@@ -54,7 +54,7 @@ def test_ndcg(dataset: Dataset, preset: Preset, k: int) -> dict[str, float]:
         weights=preset.weights,
         model_params={m: dict(p) for m, p in preset.model_params.items()},
         model_weights={m: preset.model_weights.get(m, preset.weights) for m in MODELS},
-        filter_bought=preset.filter_bought,
+        filter_seen=preset.filter_seen,
         new_items_variant=False,
     )
     result = evaluate(dataset, config)
@@ -104,7 +104,7 @@ def main() -> None:
                     **{label: s[model] for label, s in scores.items()},
                     "trials": sum(1 for t in result.trials if t.model == model),
                     "tuning_s": tuning_seconds,
-                    "filter_bought": result.preset.filter_bought,
+                    "filter_seen": result.preset.filter_seen,
                 }
             )
         print(f"{dataset.name}: tuned in {tuning_seconds:.0f} s; {scores}", flush=True)

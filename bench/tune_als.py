@@ -31,7 +31,7 @@ def test_ndcg(dataset_name: str, preset: Preset, models: list[str], k: int) -> d
         weights=preset.weights,
         model_params={m: dict(p) for m, p in preset.model_params.items()},
         model_weights=dict(preset.model_weights),
-        filter_bought=preset.filter_bought,
+        filter_seen=preset.filter_seen,
         new_items_variant=False,
     )
     result = evaluate(load_dataset(dataset_name), config)

@@ -65,10 +65,12 @@ def _settings_lines(preset: Any) -> list[str]:
         lines.append(f"  {name}: {shown}")
         if name in preset.model_weights:
             lines.append(f"  {name} event weights: {_weights(preset.model_weights[name])}")
-    lines.append(
-        "  repeat purchases: "
-        + ("already-bought items left out" if preset.filter_bought else "kept in the lists")
-    )
+    repeat = {
+        True: "items the shopper already has are left out (chosen by tune)",
+        False: "kept in the lists (chosen by tune)",
+        None: "decided by the training data's repeat rate (recsys_core.repeats)",
+    }
+    lines.append(f"  already-bought items: {repeat[preset.filter_seen]}")
     return lines
 
 

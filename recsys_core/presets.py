@@ -28,10 +28,10 @@ class Preset(BaseModel):
     model_weights: dict[str, EventWeights] = Field(
         default_factory=dict, description="Per-model event weights that replace ``weights``."
     )
-    filter_bought: bool = Field(
-        False,
-        description="Leave items the shopper already bought out of the lists (for shops whose "
-        "shoppers rarely buy the same item again).",
+    filter_seen: bool | None = Field(
+        None,
+        description="Leave items the shopper already has out of the lists (True), keep them "
+        "(False), or let the training data's repeat rate decide (None, recsys_core.repeats).",
     )
     source: str = Field("library defaults", description="Where these settings come from.")
 

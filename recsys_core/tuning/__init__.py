@@ -11,12 +11,6 @@ from __future__ import annotations
 
 from recsys_core.tuning.defaults import SCALED_DEFAULTS, funnel_weights, scaled_defaults
 from recsys_core.tuning.profile import LogProfile, profile_log
-from recsys_core.tuning.repeat import (
-    RARE_REPEAT_RATE,
-    bought_pairs,
-    recommend_lists,
-    repeat_purchase_rate,
-)
 from recsys_core.tuning.settings import (
     ResolvedSettings,
     TunedSettings,
@@ -27,17 +21,13 @@ from recsys_core.tuning.settings import (
 )
 
 __all__ = [
-    "RARE_REPEAT_RATE",
     "SCALED_DEFAULTS",
     "LogProfile",
     "ResolvedSettings",
     "TunedSettings",
-    "bought_pairs",
     "funnel_weights",
     "load_tuned",
     "profile_log",
-    "recommend_lists",
-    "repeat_purchase_rate",
     "save_tuned",
     "scaled_defaults",
     "settings_for",

@@ -18,8 +18,9 @@ are tuned for nobody. :func:`scaled_defaults` derives each setting from a count 
 * **item-kNN**: BM25 weighting with 4000 / items neighbours, between 5 and 50 (many items:
   few, sharp neighbours; a small catalog: more of them).
 * **BPR**: half the ALS factors (32 to 128), learning rate 0.01, regularization 0.001.
-* **repeat purchases**: when fewer than 5 % of bought (shopper, item) pairs are bought
-  again (:data:`~recsys_core.tuning.repeat.RARE_REPEAT_RATE`), lists leave bought items out.
+* **repeat purchases**: left to the training data's repeat rate
+  (:func:`recsys_core.repeats.repeat_profile`: lists leave out already-bought items when
+  shoppers rarely re-buy), which ``evaluate`` measures on its training part.
 
 The constants were chosen on validation windows (the 30 days before each log's test period)
 of Online Retail and 500-shopper demo-store variants; never on a test period.
@@ -35,7 +36,6 @@ import pandas as pd
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.presets import Preset
 from recsys_core.tuning.profile import LogProfile, profile_log
-from recsys_core.tuning.repeat import RARE_REPEAT_RATE
 
 #: Where these settings come from, as every output names it.
 SCALED_DEFAULTS = "scaled defaults"
@@ -69,7 +69,6 @@ def scaled_preset(profile: LogProfile, mean_cell_weight: float) -> Preset:
     alpha = 1.0 / max(mean_cell_weight, 1e-6)
     regularization = 0.1 * profile.cells_per_user * alpha * mean_cell_weight
     neighbours = int(np.clip(round(4000 / max(profile.items, 1)), 5, 50))
-    repeat = profile.repeat_rate
     return Preset(
         weights=weights,
         model_params={
@@ -86,7 +85,7 @@ def scaled_preset(profile: LogProfile, mean_cell_weight: float) -> Preset:
                 "regularization": 0.001,
             },
         },
-        filter_bought=bool(not math.isnan(repeat) and repeat < RARE_REPEAT_RATE),
+        filter_seen=None,  # the repeat rate decides (recsys_core.repeats)
         source=SCALED_DEFAULTS,
     )
 

@@ -3,7 +3,7 @@
 :func:`profile_log` counts shoppers, items, interactions and user-item cells, the funnel's
 conversion rates (of the user-item pairs with a view, a cart or a favourite, the share that
 were bought) and how often shoppers buy the same item again
-(:func:`~recsys_core.tuning.repeat.repeat_purchase_rate`).
+(:func:`recsys_core.repeats.repeat_profile`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_core.columns import EVENT_TYPES, Columns
-from recsys_core.tuning.repeat import pair_codes, repeat_purchase_rate
+from recsys_core.repeats import repeat_profile
 
 
 class LogProfile(BaseModel):
@@ -31,8 +31,8 @@ class LogProfile(BaseModel):
         "were also bought (purchase: 1)."
     )
     repeat_rate: float = Field(
-        description="Share of bought (shopper, item) pairs bought on more than one occasion "
-        "(nan when the log has no purchases)."
+        description="Share of bought (shopper, item) pairs bought on two or more days "
+        "(recsys_core.repeats.repeat_profile)."
     )
     events_per_cell: float = Field(description="Mean number of events per (shopper, item) pair.")
     has_timestamps: bool = Field(description="Whether the log has timestamps.")
@@ -41,6 +41,13 @@ class LogProfile(BaseModel):
     def cells_per_user(self) -> float:
         """Mean number of distinct items per shopper."""
         return self.cells / max(self.users, 1)
+
+
+def pair_codes(events: pd.DataFrame) -> np.ndarray:
+    """One integer per (user, item) pair of ``events`` (equal pairs get equal codes)."""
+    users = pd.factorize(events[Columns.USER].astype(str))[0].astype(np.int64)
+    items = pd.factorize(events[Columns.ITEM].astype(str))[0].astype(np.int64)
+    return users * (int(items.max()) + 1 if len(items) else 1) + items
 
 
 def profile_log(events: pd.DataFrame) -> LogProfile:
@@ -66,7 +73,7 @@ def profile_log(events: pd.DataFrame) -> LogProfile:
         cells=cells,
         events_by_type={e: int(counts.get(e, 0)) for e in EVENT_TYPES},
         conversion=conversion,
-        repeat_rate=repeat_purchase_rate(events),
+        repeat_rate=repeat_profile(events).repeat_rate,
         events_per_cell=float(len(events) / max(cells, 1)),
         has_timestamps=Columns.TIMESTAMP in events.columns,
     )

@@ -10,7 +10,7 @@ Protocol
 3. Per model (ALS, item-kNN, BPR), an optuna study (TPE sampler, seeded) proposes event
    weights and the model's hyperparameters; each trial fits on the validation window's
    training part and is scored by NDCG@k of its lists for the validation shoppers, with and
-   without the items they already bought (the better one decides the repeat default). The
+   without the items they already have (the better one decides the repeat default). The
    first trial is always the scaled defaults (and the built-in preset, if any), so the
    chosen settings are never worse on validation than those.
 4. ALS is fitted in stages of 5 iterations; after each stage the trial reports its NDCG and
@@ -46,7 +46,6 @@ from recsys_core.models.base import Recommender, single_threaded_blas
 from recsys_core.presets import PRESETS, Preset
 from recsys_core.split import Split, random_split, split_events, temporal_split
 from recsys_core.tuning.defaults import scaled_defaults
-from recsys_core.tuning.repeat import bought_pairs, recommend_lists
 from recsys_core.tuning.settings import TunedSettings, save_tuned
 
 #: Models the search knows, in the order it tunes them.
@@ -96,7 +95,7 @@ class TrialRecord:
     state: str  # "complete" | "pruned" | "failed"
     ndcg: float | None
     seconds: float
-    filter_bought: bool | None
+    filter_seen: bool | None
     params: dict[str, Any]
     note: str = ""
 
@@ -159,7 +158,7 @@ class TuneResult:
                 "state": t.state,
                 f"ndcg@{self.k}": t.ndcg,
                 "seconds": round(t.seconds, 2),
-                "filter_bought": t.filter_bought,
+                "filter_seen": t.filter_seen,
                 "settings": ", ".join(f"{k}={_short(v)}" for k, v in t.params.items()),
             }
             for t in self.trials
@@ -226,12 +225,11 @@ def validation_split(train: pd.DataFrame, config: TuneConfig) -> Split:
 
 @dataclass
 class _Validation:
-    """The validation window, prepared once: users, relevant pairs, bought pairs, matrices."""
+    """The validation window, prepared once: users, relevant pairs, matrices."""
 
     split: Split
     relevant: pd.DataFrame
     users: list[str]
-    bought: pd.DataFrame
     k: int
     _matrices: dict[EventWeights, InteractionMatrix] = field(default_factory=dict)
 
@@ -246,14 +244,10 @@ class _Validation:
         return float(ranking_metrics(reco, self.relevant, self.k)[f"ndcg@{self.k}"])
 
     def score(self, model: Recommender) -> tuple[float, bool]:
-        """NDCG of the lists as they are and without bought items; the better, and whether
-        filtering won."""
+        """NDCG of the lists with and without the items the shopper already has (what
+        ``evaluate``'s ``filter_seen`` does); the better one, and whether filtering won."""
         keep = self.ndcg(model.recommend(self.users, self.k, filter_seen=False))
-        if self.bought.empty:
-            return keep, False
-        filtered = self.ndcg(
-            recommend_lists(model, self.users, self.k, filter_bought=True, bought=self.bought)
-        )
+        filtered = self.ndcg(model.recommend(self.users, self.k, filter_seen=True))
         return (filtered, True) if filtered > keep else (keep, False)
 
 
@@ -267,7 +261,7 @@ def _prepare(train: pd.DataFrame, config: TuneConfig) -> _Validation:
             f"{'/'.join(config.relevant_events)}; use a longer log or a shorter "
             "--validation-days"
         )
-    return _Validation(split, relevant, users, bought_pairs(split.train), config.k)
+    return _Validation(split, relevant, users, config.k)
 
 
 # --------------------------------------------------------------------------- search spaces
@@ -411,7 +405,7 @@ def _run_trial(
 @dataclass
 class _Best:
     value: float
-    filter_bought: bool
+    filter_seen: bool
     params: dict[str, Any]
     weights: EventWeights
 
@@ -588,15 +582,15 @@ def _chosen_preset(defaults: Preset, best: dict[str, _Best]) -> Preset:
     model_weights = {
         name: b.weights for name, b in best.items() if name != "bpr" and b.weights != main
     }
-    filter_bought = defaults.filter_bought
+    filter_seen = defaults.filter_seen
     if best:
         top = max(best, key=lambda m: best[m].value)
-        filter_bought = best[top].filter_bought
+        filter_seen = best[top].filter_seen
     return Preset(
         weights=main,
         model_params=params,
         model_weights=model_weights,
-        filter_bought=filter_bought,
+        filter_seen=filter_seen,
         source="python -m recsys_core tune (validation window before the test period)",
     )
 

@@ -23,7 +23,6 @@ from recsys_core.serving import TrainConfig, train_lab
 from recsys_core.split import Split
 from recsys_core.tuning import (
     profile_log,
-    repeat_purchase_rate,
     scaled_defaults,
     settings_for,
     tuned_path,
@@ -41,26 +40,11 @@ def variants() -> dict[str, Dataset]:
 # ------------------------------------------------------------------------------ scaled defaults
 
 
-def test_repeat_rate_counts_pairs_bought_on_more_than_one_occasion() -> None:
-    events = pd.DataFrame(
-        {
-            "user_id": ["a", "a", "a", "b", "b", "c"],
-            "item_id": ["x", "x", "y", "x", "x", "z"],
-            "event": ["purchase", "purchase", "purchase", "purchase", "purchase", "view"],
-            "timestamp": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01"] * 2),
-        }
-    )
-    # b bought x twice in one order (same timestamp): one occasion. a-x twice: a repeat.
-    events.loc[4, "timestamp"] = events.loc[3, "timestamp"]
-    assert repeat_purchase_rate(events) == pytest.approx(1 / 3)
-    assert repeat_purchase_rate(events.drop(columns="timestamp")) == pytest.approx(2 / 3)
-    assert np.isnan(repeat_purchase_rate(events[events.event == "view"]))
-
-
 def test_scaled_defaults_follow_the_log(variants: dict[str, Dataset]) -> None:
-    no_repeat = scaled_defaults(variants["no-repurchases"].events)
     with_repeat = scaled_defaults(variants["no-timestamps"].events)
-    assert no_repeat.filter_bought and not with_repeat.filter_bought
+    # the repeat default is left to the training data's repeat rate (recsys_core.repeats)
+    assert with_repeat.filter_seen is None
+    assert profile_log(variants["no-repurchases"].events).repeat_rate == 0
     profile = profile_log(variants["no-timestamps"].events)
     # a cart converts more often than a view, so it weighs more; both less than a purchase
     w = with_repeat.weights
@@ -197,6 +181,8 @@ def test_saved_settings_are_reused_and_ignored_when_the_data_changes(
     assert applied.preset == tuned.preset
     result = evaluate(dataset, EvaluationConfig(models=["itemknn"], new_items_variant=False))
     assert result.provenance["settings"] == applied.label
+    assert result.split["already_bought"]["source"] == "settings"  # tune chose it
+    assert result.split["already_bought"]["filter_seen"] == tuned.preset.filter_seen
     assert (
         result.models["itemknn"].params["neighbours"]
         == (tuned.preset.model_params["itemknn"]["neighbours"])
