@@ -58,19 +58,18 @@ def _parse_tunable(models: str) -> list[str]:
     return names
 
 
-def _settings_lines(preset: Any) -> list[str]:
+def _settings_lines(preset: Any, repeat_reason: str | None) -> list[str]:
     lines = [f"  event weights: {_weights(preset.weights)}"]
     for name, params in preset.model_params.items():
         shown = ", ".join(f"{k}={_value(v)}" for k, v in params.items())
         lines.append(f"  {name}: {shown}")
         if name in preset.model_weights:
             lines.append(f"  {name} event weights: {_weights(preset.model_weights[name])}")
-    repeat = {
-        True: "items the shopper already has are left out (chosen by tune)",
-        False: "kept in the lists (chosen by tune)",
-        None: "decided by the training data's repeat rate (recsys_core.repeats)",
-    }
-    lines.append(f"  already-bought items: {repeat[preset.filter_seen]}")
+    if preset.filter_seen is None:
+        lines.append("  items the shopper already has: the training data's repeat rate decides")
+    else:
+        what = "left out of" if preset.filter_seen else "kept in"
+        lines.append(f"  items the shopper already has: {what} the lists ({repeat_reason})")
     return lines
 
 
@@ -158,7 +157,8 @@ def tune(
         best = result.best_ndcg.get(name, float("nan"))
         typer.echo(f"{name:<10}{result.popularity_ndcg:>12.4f}{default:>12.4f}{best:>12.4f}")
     typer.echo(f"settings: {tuned.label}")
-    for line in _settings_lines(result.preset):
+    reason = f"chosen by tune on its validation window ({tuned.label})"
+    for line in _settings_lines(result.preset, reason):
         typer.echo(line)
     if save:
         typer.echo(
@@ -193,6 +193,7 @@ def settings(
                 "label": resolved.label,
                 "path": None if resolved.path is None else str(resolved.path),
                 "notes": list(resolved.notes),
+                "repeat_reason": resolved.repeat_reason,
                 "settings": resolved.preset.model_dump(mode="json"),
             }
         )
@@ -200,5 +201,5 @@ def settings(
     for note in resolved.notes:
         typer.echo(f"note: {note}")
     typer.echo(resolved.line())
-    for line in _settings_lines(resolved.preset):
+    for line in _settings_lines(resolved.preset, resolved.repeat_reason):
         typer.echo(line)

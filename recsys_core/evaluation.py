@@ -403,12 +403,12 @@ def evaluate(
     )
     repeats = repeat_profile(split.train)
     if config.filter_seen is None and settings.preset.filter_seen is not None:
-        # a tune result chose it on the validation window (recsys_core.tuning)
+        # the settings decide (a tune result, or scaled defaults on a log with views)
         filter_seen = settings.preset.filter_seen
         seen_rule = {
             "filter_seen": filter_seen,
             "source": "settings",
-            "why": f"chosen by tune on its validation window ({settings.label})",
+            "why": settings.repeat_reason,
         }
     elif config.filter_seen is None:
         filter_seen = repeats.filter_seen

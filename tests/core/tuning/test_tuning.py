@@ -42,8 +42,11 @@ def variants() -> dict[str, Dataset]:
 
 def test_scaled_defaults_follow_the_log(variants: dict[str, Dataset]) -> None:
     with_repeat = scaled_defaults(variants["no-timestamps"].events)
-    # the repeat default is left to the training data's repeat rate (recsys_core.repeats)
-    assert with_repeat.filter_seen is None
+    # with views, removing seen items would remove what shoppers view before buying: kept;
+    # on a purchase-only log the training data's repeat rate decides (recsys_core.repeats)
+    assert with_repeat.filter_seen is False
+    purchases_only = variants["no-timestamps"].events.query("event == 'purchase'")
+    assert scaled_defaults(purchases_only).filter_seen is None
     assert profile_log(variants["no-repurchases"].events).repeat_rate == 0
     profile = profile_log(variants["no-timestamps"].events)
     # a cart converts more often than a view, so it weighs more; both less than a purchase
@@ -64,6 +67,7 @@ def test_scaled_defaults_beat_popularity(variants: dict[str, Dataset], variant: 
         EvaluationConfig(models=["popularity", "itemknn", "als"], new_items_variant=False),
     )
     assert "settings: scaled defaults" in result.notes
+    assert result.split["already_bought"]["source"] == "settings"  # seen items kept (views)
     ndcg = {name: r.metrics["ndcg@10"] for name, r in result.models.items()}
     assert ndcg["als"] > ndcg["popularity"]
     assert ndcg["itemknn"] > ndcg["popularity"]
