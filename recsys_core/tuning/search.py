@@ -514,7 +514,7 @@ def tune_training_events(
                 study.tell(trial, score)
                 if model_name not in best or score > best[model_name].value:
                     best[model_name] = _Best(score, filtered, params, weights)
-                if trial.number < len(queued) and trial.number == 0:
+                if trial.number == 0:  # the scaled defaults
                     default_ndcg[model_name] = score
             except optuna.TrialPruned:
                 state = "pruned"
@@ -574,14 +574,9 @@ def _chosen_preset(defaults: Preset, best: dict[str, _Best]) -> Preset:
     params = {m: dict(p) for m, p in defaults.model_params.items()}
     for name, b in best.items():
         params[name] = dict(b.params)
-    main = best["als"].weights if "als" in best else defaults.weights
-    if "als" not in best:
-        for name in ("itemknn",):
-            if name in best:
-                main = best[name].weights
-    model_weights = {
-        name: b.weights for name, b in best.items() if name != "bpr" and b.weights != main
-    }
+    # the main weights are ALS's (else item-kNN's); other models keep theirs where they differ
+    main = next((best[m].weights for m in ("als", "itemknn") if m in best), defaults.weights)
+    model_weights = {name: b.weights for name, b in best.items() if b.weights != main}
     filter_seen = defaults.filter_seen
     if best:
         top = max(best, key=lambda m: best[m].value)
