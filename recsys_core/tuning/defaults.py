@@ -24,7 +24,7 @@ are tuned for nobody. :func:`scaled_defaults` derives each setting from a count 
   favourites, removing every seen item also removes the items shoppers viewed before buying
   them, so lists keep them (:data:`KEEP_SEEN_REASON`; on the validation windows of the
   no-repurchases and views-plus-few-purchases variants removing them cut ALS's NDCG@10 from
-  0.23 to 0.06 and from 0.30 to 0.03).
+  0.23 to 0.06 and from 0.30 to 0.03, ``bench/bench_seen_filter.py``).
 
 The constants were chosen on validation windows (the 30 days before each log's test period)
 of Online Retail and 500-shopper demo-store variants; never on a test period.
