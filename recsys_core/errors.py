@@ -50,3 +50,7 @@ class ArtifactError(RecsysError, OSError):
 
 class ConfigError(RecsysError, ValueError):
     """A configuration or command-line option is invalid."""
+
+
+class EngineUnavailableError(RecsysError, RuntimeError):
+    """An optional training engine (Apache Spark) or what it needs (Java) is not installed."""
