@@ -305,6 +305,10 @@ def evaluate(
         raise ConfigError(
             f"unknown model(s) {unknown}; choose from {[*ALL_MODELS, *OPTIONAL_MODELS]}"
         )
+    if "als-spark" in config.models:
+        from recsys_core.models.als_spark import require_spark
+
+        require_spark()  # say what to install before any work is done
     k = config.k
     notes = list(dataset.notes)
 
