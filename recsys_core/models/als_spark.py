@@ -14,7 +14,7 @@ The data layer writes the weighted users x items matrix as Parquet
 (:func:`~recsys_core.interactions.write_matrix_parquet`: ``user`` and ``item`` as 32-bit
 indices, ``confidence`` the event-weighted cell value, the same weighting as ``als``); Spark
 reads that file. Nothing goes through a pandas frame converted in the driver. The factors
-come back the same way (Spark writes Parquet, pyarrow reads it).
+come back as Arrow batches (``DataFrame.toArrow``) straight into numpy arrays.
 
 Settings (environment)
 ----------------------
@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 from pydantic import Field
 
@@ -279,25 +279,25 @@ class ALSSparkRecommender(ALSRecommender):
             )
             try:
                 fitted = estimator.fit(spark.read.parquet(str(data_path)))
-                fitted.userFactors.write.parquet(str(folder / "user_factors"))
-                fitted.itemFactors.write.parquet(str(folder / "item_factors"))
+                # Arrow batches straight into numpy: no pandas frame, no per-row Python.
+                user_table = fitted.userFactors.toArrow()
+                item_table = fitted.itemFactors.toArrow()
             except Exception as exc:  # Py4JJavaError and friends: not a user error
                 raise RuntimeError(f"Spark ALS failed: {exc}") from exc
-            user_factors = _read_factors(folder / "user_factors", n_users, cfg.factors)
-            item_factors = _read_factors(folder / "item_factors", n_items, cfg.factors)
+        user_factors = _factor_array(user_table, n_users, cfg.factors)
+        item_factors = _factor_array(item_table, n_items, cfg.factors)
         shell = self._new_implicit_model()
         shell.user_factors = user_factors
         shell.item_factors = item_factors
         self.model_ = shell
 
 
-def _read_factors(path: Path, n_rows: int, rank: int) -> np.ndarray:
-    """Spark's ``(id, features)`` factor Parquet as a dense ``(n_rows, rank)`` float32 array.
+def _factor_array(table: pa.Table, n_rows: int, rank: int) -> np.ndarray:
+    """Spark's ``(id, features)`` factor table as a dense ``(n_rows, rank)`` float32 array.
 
     Rows Spark has no factors for (no positive interaction) stay zero; the base class
     answers such users with the cold-start list anyway.
     """
-    table = pq.read_table(path, columns=["id", "features"])
     ids = table.column("id").to_numpy().astype(np.int64)
     flat = pc.list_flatten(table.column("features")).to_numpy().astype(np.float32, copy=False)
     out = np.zeros((n_rows, rank), dtype=np.float32)
