@@ -82,9 +82,10 @@ def train_golden_lab() -> TrainedLab:
 def fingerprint(lab: TrainedLab) -> dict[str, str]:
     """Checksums of what the answers depend on: factors, similarities, the boosted trees."""
     ranker = lab.models["ranker"]
+    als, bpr = lab.models["als"], lab.models["bpr"]
     parts = {
-        "als": lab.models["als"].item_factors_.tobytes() + lab.models["als"].user_factors_.tobytes(),
-        "bpr": lab.models["bpr"].item_factors_.tobytes() + lab.models["bpr"].user_factors_.tobytes(),
+        "als": als.item_factors_.tobytes() + als.user_factors_.tobytes(),
+        "bpr": bpr.item_factors_.tobytes() + bpr.user_factors_.tobytes(),
         "itemknn": lab.models["itemknn"].similarity_.data.tobytes(),
         "booster": ranker.purchase_model_.booster_.model_to_string().encode(),
     }
