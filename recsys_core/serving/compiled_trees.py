@@ -21,9 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 import numba
+import numpy as np
 
 #: LightGBM reads dense values this close to zero as zero (kZeroThreshold).
 _ZERO_THRESHOLD = 1e-35
