@@ -207,6 +207,7 @@ class PreparedRanker:
         self.cold_items = np.asarray(ranker.cold_start_items_, dtype=object)
         self.cold_rates = np.asarray(ranker.cold_start_rates_, dtype=np.float64)
         self.cold_titles = titles_for(self.cold_items, titles)
+        self.cold_rate = dict(zip(self.cold_items.astype(str), self.cold_rates, strict=True))
         self._trees: CompiledTrees | None | bool = False  # compiled on first use
 
     # ------------------------------------------------------------------ scoring

@@ -17,10 +17,11 @@ probabilities) cached per question.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,39 @@ FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "popularity")
 RECOMMENDATION_CACHE_SIZE = 1024
 
 
+_V = TypeVar("_V")
+
+
+class AnswerCache(Generic[_V]):
+    """A thread-safe LRU cache of answers that says whether each lookup was a hit."""
+
+    def __init__(self, compute: Callable[..., _V], maxsize: int) -> None:
+        self._compute = compute
+        self._maxsize = maxsize
+        self._store: OrderedDict[Hashable, _V] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, *key: Hashable) -> tuple[_V, bool]:
+        """``(answer, hit)``; computes (outside the lock) and stores on a miss."""
+        with self._lock:
+            if key in self._store:
+                self._store.move_to_end(key)
+                self.hits += 1
+                return self._store[key], True
+        value = self._compute(*key)
+        with self._lock:
+            self.misses += 1
+            self._store[key] = value
+            if len(self._store) > self._maxsize:
+                self._store.popitem(last=False)
+        return value, False
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
 @dataclass(frozen=True)
 class RecommendationAnswer:
     """One answered question (cached as is; shared between callers, never modified)."""
@@ -51,6 +85,7 @@ class RecommendationAnswer:
     probabilities: np.ndarray
     served_by: str
     reason: str | None
+    cached: bool = False
 
     @property
     def ranks(self) -> np.ndarray:
@@ -70,7 +105,9 @@ class RecommendationService:
         self._search: Any = None
         self._explainer: Any = None
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
-        self._answer = lru_cache(maxsize=RECOMMENDATION_CACHE_SIZE)(self._answer_uncached)
+        self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
+            self._answer_uncached, RECOMMENDATION_CACHE_SIZE
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -102,6 +139,16 @@ class RecommendationService:
                 prepared = None
             self._prepared[name] = prepared
         return self._prepared[name]
+
+    def warm_up(self) -> None:
+        """Prepare every model now (and compile the purchase model's trees), so that the
+        first request does not pay for it."""
+        for name in self.lab.models:
+            prepared = self.prepared(name)
+            if isinstance(prepared, PreparedRanker):
+                prepared.margins(
+                    np.zeros((1, len(prepared.ranker.purchase_model_.feature_names_in_)))
+                )
 
     def _top(self, name: str, user_id: str, k: int, filter_seen: bool) -> TopItems:
         """One model's top-``k`` for one shopper (hot path, or the model's own method)."""
@@ -174,7 +221,8 @@ class RecommendationService:
         self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
     ) -> RecommendationAnswer:
         """The answer behind :meth:`recommend` and :meth:`recommend_frame` (cached)."""
-        return self._answer(str(user_id), check_k(k), str(model), bool(filter_seen))
+        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), bool(filter_seen))
+        return replace(answer, cached=True) if hit else answer
 
     def _answer_uncached(
         self, user_id: str, k: int, model: str, filter_seen: bool
@@ -233,7 +281,10 @@ class RecommendationService:
         self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
     ) -> dict[str, Any]:
         """The ``recommend`` JSON of DESIGN.md."""
-        answer = self.answer(user_id, k, model, filter_seen=filter_seen)
+        return self.answer_json(user_id, self.answer(user_id, k, model, filter_seen=filter_seen))
+
+    def answer_json(self, user_id: str, answer: RecommendationAnswer) -> dict[str, Any]:
+        """The ``recommend`` JSON of an answer (built fresh: callers may modify it)."""
         top = answer.top
         items = [
             {
@@ -381,6 +432,107 @@ class RecommendationService:
         payload["model_version"] = self.version
         return payload
 
+    def explain_answer(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
+        """:meth:`explain`, or for a shopper the purchase model does not know the documented
+        cold-start answer: ``degraded``, the item's base rate as ``probability``, no reasons.
+
+        Raises
+        ------
+        UnknownItemError
+            An item the lab does not know.
+        ModelNotTrainedError
+            No purchase model in this version.
+        """
+        user_id, item_id = str(user_id), str(item_id)
+        self.explainer()  # ModelNotTrainedError without a ranker
+        if not self.knows_item(item_id):
+            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
+        try:
+            payload = self.explain(user_id, item_id, k_reasons)
+        except UnknownUserError:
+            return {
+                "user_id": user_id,
+                "item_id": item_id,
+                "probability": _num(self.base_rate(item_id)),
+                "raw_score": None,
+                "base_value": None,
+                "contributions": [],
+                "because_you_bought": [],
+                "model_version": self.version,
+                "degraded": True,
+                "reason": f"shopper {user_id!r} is unknown: the probability is the item's "
+                "base rate and there is no personal explanation",
+            }
+        payload.setdefault("degraded", False)
+        payload.setdefault("reason", None)
+        return payload
+
+    # ------------------------------------------------------------------ one item
+
+    def knows_item(self, item_id: str) -> bool:
+        """Whether the catalog or any trained model knows the item."""
+        item_id = str(item_id)
+        if item_id in self.catalog.index:
+            return True
+        for name in self.lab.models:
+            prepared = self.prepared(name)
+            if isinstance(prepared, PreparedRecommender) and item_id in prepared.item_row:
+                return True
+            if isinstance(prepared, PreparedRanker) and item_id in prepared.snap_item_row:
+                return True
+        return False
+
+    def base_rate(self, item_id: str) -> float:
+        """The ranker's cold-start probability of an item: the share of the last period's
+        buyers who bought it (0 when none did; NaN without a ranker)."""
+        ranker = self.lab.ranker
+        if ranker is None:
+            return float("nan")
+        prepared = self.prepared("ranker")
+        if isinstance(prepared, PreparedRanker):
+            lookup = prepared.cold_rate
+        else:
+            items = [str(i) for i in ranker.cold_start_items_]
+            lookup = dict(zip(items, ranker.cold_start_rates_, strict=True))
+        return float(lookup.get(str(item_id), 0.0))
+
+    def purchase_probability_answer(self, user_id: str, item_id: str) -> dict[str, Any]:
+        """The ``purchase-probability`` answer of one shopper and one item.
+
+        A shopper the purchase model does not know gets the item's base rate (degraded).
+
+        Raises
+        ------
+        UnknownItemError
+            An item the lab does not know.
+        """
+        user_id, item_id = str(user_id), str(item_id)
+        if not self.knows_item(item_id):
+            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
+        answer: dict[str, Any] = {
+            "user_id": user_id,
+            "item_id": item_id,
+            "title": self.title(item_id),
+            "model_version": self.version,
+            "purchase_probability": None,
+            "degraded": False,
+            "reason": None,
+        }
+        if self.lab.ranker is None:
+            answer["degraded"] = True
+            answer["reason"] = f"the purchase model (ranker) is not trained in {self.version}"
+            return answer
+        probability = float(self.purchase_probability(user_id, [item_id])[0])
+        if np.isnan(probability):
+            probability = self.base_rate(item_id)
+            answer["degraded"] = True
+            answer["reason"] = (
+                f"shopper {user_id!r} is unknown to the purchase model: showing the item's "
+                "base rate (share of the last period's buyers who bought it)"
+            )
+        answer["purchase_probability"] = _num(probability)
+        return answer
+
     # ------------------------------------------------------------------ search
 
     def search(
@@ -396,6 +548,64 @@ class RecommendationService:
             return plain, None
         mine = self._search.personalised(query, str(user_id), self.purchase_probability, k=k)
         return plain, mine
+
+    def search_answer(self, query: str, user_id: str | None = None, k: int = 20) -> dict[str, Any]:
+        """The ``search`` answer: personalised hits for a known shopper, plain ones otherwise."""
+        plain, mine = self.search(query, user_id, check_k(k))
+        personalised = mine is not None and user_id is not None and self.knows_user(user_id)
+        frame = mine if personalised and mine is not None else plain
+        reason = None
+        if user_id is not None and not personalised:
+            reason = (
+                f"shopper {user_id!r} is unknown: plain search order"
+                if self.lab.ranker is not None
+                else "no purchase model: plain search order"
+            )
+        items = []
+        for row in frame.to_dict("records"):
+            item = {key: _json_value(value) for key, value in row.items()}
+            item["item_id"], item["title"] = str(row["item_id"]), str(row["title"])
+            items.append(item)
+        return {
+            "query": query,
+            "user_id": user_id,
+            "model_version": self.version,
+            "personalised": personalised,
+            "degraded": reason is not None,
+            "reason": reason,
+            "items": items,
+        }
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        """What is served: dataset, version, models, and whether any is missing."""
+        broken = dict(getattr(self.lab, "broken", {}) or {})
+        missing = [m for m in FALLBACK_CHAIN if m not in self.lab.models]
+        reason = "; ".join(f"{m} broken: {why}" for m, why in broken.items()) or None
+        return {
+            "status": "degraded" if broken else "ok",
+            "dataset": self.lab.dataset,
+            "model_version": self.version,
+            "models": list(self.lab.models),
+            "degraded": bool(broken),
+            "reason": reason,
+            "not_trained": missing,
+            "cache": {
+                "size": len(self.cache),
+                "hits": self.cache.hits,
+                "misses": self.cache.misses,
+            },
+        }
+
+
+def _json_value(value: Any) -> Any:
+    """NumPy scalars as Python numbers, NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _num(value: Any) -> float | None:
