@@ -433,6 +433,13 @@ TrainedDatasetOption = Annotated[
 ]
 
 
+def to_json(kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer through its pydantic model (the REST API's response model too)."""
+    from recsys_core.serving.schemas import to_json as checked
+
+    return checked(kind, answer)
+
+
 def _service(dataset: str | None, version: str | None) -> Any:
     from recsys_core.serving import RecommendationService, load_lab, resolve_version
 
@@ -457,7 +464,7 @@ def recommend(
         raise ConfigError("--k must be at least 1")
     answer = _service(dataset, version).recommend(user, k, model, filter_seen=filter_seen)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("recommend", answer))
         return
     typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
     if answer["degraded"]:
@@ -480,7 +487,7 @@ def similar(
     """Items similar to a product."""
     answer = _service(dataset, version).similar(item, k, model)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("similar", answer))
         return
     typer.echo(f"similar to {answer['item_id']} {answer['title']} (model {model})")
     for it in answer["items"]:
@@ -498,7 +505,7 @@ def explain(
     """Why the purchase model gives this probability: SHAP reasons and "because you bought"."""
     answer = _service(dataset, version).explain(user, item)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("explain", answer))
         return
     typer.echo(
         f"shopper {answer['user_id']} buys {answer['item_id']} with probability "
@@ -519,6 +526,7 @@ def explain(
 # (imports at the bottom on purpose: the modules import ``app`` and helpers from this file)
 # isort: off
 from recsys_core import cli_ops  # noqa: E402,F401
+from recsys_core import cli_serving  # noqa: E402,F401
 # isort: on
 
 
