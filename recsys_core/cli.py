@@ -447,6 +447,7 @@ def explain(
 # ``app`` when imported; one import line each, kept below every shared helper they use.
 # (imports at the bottom on purpose: the modules import ``app`` and helpers from this file)
 # isort: off
+from recsys_core import cli_security  # noqa: E402,F401
 # isort: on
 
 
