@@ -137,7 +137,7 @@ def _cli(*args: str, env_home: Path | None = None) -> subprocess.CompletedProces
 
 def test_cli_verify_exits_non_zero_naming_the_row_and_export_writes_csv(tmp_path: Path) -> None:
     _write(4)
-    audit.record("app:eve", "search", {"query": '=HYPERLINK("http://x")'})
+    audit.record("app:eve", "search", '=HYPERLINK("http://x")')
     ok = _cli("audit", "verify")
     assert ok.returncode == 0, ok.stderr
     out = tmp_path / "audit.csv"
