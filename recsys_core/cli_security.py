@@ -150,3 +150,20 @@ def audit_export(
     n = export_csv(out)
     _audit("audit-export", {"rows": n, "out": out.name})
     typer.echo(f"wrote {n} row(s) to {out}")
+
+
+keys_app = typer.Typer(help="Encryption keys of stored uploads and backups.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new encryption key, re-encrypt every encrypted file under $RECSYS_HOME with it,
+    then drop the old keys."""
+    from recsys_core.paths import recsys_home
+    from recsys_core.security.encryption import SUFFIX, rotate
+
+    files = sorted(p for p in recsys_home().rglob(f"*{SUFFIX}") if p.is_file())
+    n = rotate(files)
+    _audit("keys-rotate", {"files": n})
+    typer.echo(f"new encryption key in use; {n} file(s) re-encrypted, old keys dropped")

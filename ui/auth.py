@@ -124,6 +124,12 @@ def record_once(action: str, detail: Mapping[str, Any]) -> None:
     record(action, detail)
 
 
+def owner() -> str:
+    """Whose workspace this session's uploads go to: the user, or ``local`` without log-ins."""
+    user = current_user() if st.session_state.get(TOKEN) else None
+    return user.username if user else "local"
+
+
 def pseudonymised() -> bool:
     """Whether shopper ids are shown as pseudonyms (always, once log-ins are on)."""
     return login_enabled()

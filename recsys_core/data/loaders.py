@@ -368,6 +368,7 @@ def load_event_file(
     event_map: Mapping[str, str] | None = None,
     encoding: str = "utf-8",
     name: str | None = None,
+    mapping_hint: str = "cli",
 ) -> Dataset:
     """Load any supported log file into a :class:`Dataset`.
 
@@ -386,6 +387,9 @@ def load_event_file(
         Text encoding of a CSV file (UTF-8 by default; a BOM is honoured).
     name:
         Dataset name; the file name by default.
+    mapping_hint:
+        ``cli`` or ``app``: whether messages show ``--map`` options or point at the app's
+        mapping tables.
     """
     if fmt not in FORMATS:
         raise DataValidationError(f"unknown format {fmt!r}; choose one of {list(FORMATS)}")
@@ -407,7 +411,7 @@ def load_event_file(
                 f"its columns are {[str(c) for c in raw.columns]}"
             )
         raw = raw.rename(columns={src: dst for dst, src in mapping.items()})
-    events = validate_events(raw, source=path.name, event_map=event_map)
+    events = validate_events(raw, source=path.name, event_map=event_map, mapping_hint=mapping_hint)
     if Columns.TIMESTAMP not in events.columns:
         notes.append("no timestamps: evaluation uses a seeded per-user random split")
     catalog = catalog_from_events(events)
