@@ -167,3 +167,34 @@ def keys_rotate() -> None:
     n = rotate(files)
     _audit("keys-rotate", {"files": n})
     typer.echo(f"new encryption key in use; {n} file(s) re-encrypted, old keys dropped")
+
+
+@app.command()
+def forget(
+    user: Annotated[str, typer.Option("--user", help="The shopper id to forget.")],
+) -> None:
+    """Remove a shopper's events from every stored (uploaded) log and mark the model versions
+    trained on them for retraining (audited, with the shopper's pseudonym)."""
+    from recsys_core.security.forget import forget_user
+    from recsys_core.security.pseudonyms import pseudonym
+
+    report = forget_user(user)
+    _audit(
+        "forget",
+        {
+            "shopper": pseudonym(user),
+            "events_removed": report.events_removed,
+            "uploads": len(report.uploads_changed) + len(report.uploads_removed),
+            "versions_marked": len(report.versions_marked),
+        },
+    )
+    typer.echo(
+        f"removed {report.events_removed:,} event(s) of shopper {pseudonym(user)} from "
+        f"{len(report.uploads_changed) + len(report.uploads_removed)} stored log(s)"
+    )
+    for name in report.versions_marked:
+        typer.echo(f"needs retraining: {name}")
+    typer.echo(
+        "note: the shipped built-in datasets are not changed; versions trained on them that "
+        "hold this shopper are marked for retraining above."
+    )
