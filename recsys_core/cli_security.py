@@ -42,6 +42,37 @@ def read_password(from_stdin: bool, prompt: str = "Password") -> str:
     return first
 
 
+#: Commands whose every run is written to the audit log (what was done, with which data);
+#: user, audit, keys and forget commands record their own, more precise events.
+AUDITED_COMMANDS = frozenset(
+    {"train", "evaluate", "report", "recommend", "explain", "batch", "tune", "registry", "serve"}
+)
+
+
+def audit_command(argv: list[str]) -> None:
+    """Record one audited CLI command: its name and options, shopper ids as pseudonyms and
+    data files by name only. Called by :func:`recsys_core.cli.main` before the command runs."""
+    words = [a for a in argv if a]
+    command = next((a for a in words if not a.startswith("-")), None)
+    if command not in AUDITED_COMMANDS:
+        return
+    from recsys_core.security.pseudonyms import pseudonym
+
+    shown: list[str] = []
+    previous = ""
+    for word in words:
+        if previous == "--user":
+            shown.append(pseudonym(word))
+        elif previous in ("--data", "--out", "--json", "--from"):
+            shown.append(Path(word).name)
+        elif word.startswith("--user="):
+            shown.append("--user=" + pseudonym(word.split("=", 1)[1]))
+        else:
+            shown.append(word)
+        previous = word
+    _audit(command, {"argv": " ".join(shown)})
+
+
 def _audit(action: str, detail: dict[str, object]) -> None:
     from recsys_core.security import audit
 

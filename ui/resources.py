@@ -42,7 +42,7 @@ from recsys_core.serving import (
     train_lab,
 )
 from recsys_core.serving.lab import DEFAULT_MODELS
-from ui import state
+from ui import auth, state
 
 #: Session-state name of the (dataset key, checksum) -> version folder memo.
 _FOLDERS = "lab_folders"
@@ -202,6 +202,7 @@ def _train_with_progress(
             lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
         bar.progress(1.0, text="saving")
         folder = save_lab(lab, activate=activate)
+        auth.record("train", {"dataset": dataset.name, "version": lab.version})
         status.update(
             label=f"Trained and saved version {lab.version} ({folder})",
             state="complete",

@@ -176,3 +176,15 @@ def test_cli_user_commands_are_audited_with_the_os_user() -> None:
     assert "long enough password" not in db_path().read_text(errors="ignore")
     bad = _cli("users", "role", "zoe", "root")
     assert bad.returncode == 2 and "unknown role" in bad.stderr
+
+
+def test_cli_commands_are_audited_with_pseudonyms_and_file_names_only() -> None:
+    from recsys_core.security.pseudonyms import pseudonym
+
+    done = _cli("recommend", "--user", "12346", "--k", "3")
+    assert done.returncode == 2  # nothing trained in this home: refused, but audited
+    last = audit.read(limit=1)[0]
+    assert last["action"] == "recommend" and last["actor"] == audit.cli_actor()
+    assert pseudonym("12346") in last["detail"] and "12346" not in last["detail"]
+    _cli("validate", "/nowhere/secret-dir/log.csv")  # not an audited command
+    assert audit.read(limit=1)[0]["id"] == last["id"]
