@@ -12,8 +12,10 @@ A file changed on disk or encrypted under a key that is not listed is refused wi
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -82,6 +84,100 @@ def read_encrypted(path: Path, home: Path | None = None) -> bytes:
     return decrypt_bytes(path.read_bytes(), str(path.name), home)
 
 
+# ------------------------------------------------------------------ large files, as a stream
+
+#: First bytes of a file encrypted in chunks by :func:`encrypt_file`.
+STREAM_MAGIC = b"RECSYS-ENC1\n"
+#: Plaintext bytes per chunk (each chunk is one Fernet token).
+CHUNK = 1 << 20
+_HEADER = struct.Struct(">QB")  # chunk index, 1 on the last chunk
+_LENGTH = struct.Struct(">I")
+
+
+def is_stream_encrypted(path: Path) -> bool:
+    """Whether ``path`` was written by :func:`encrypt_file`."""
+    with open(path, "rb") as fh:
+        return fh.read(len(STREAM_MAGIC)) == STREAM_MAGIC
+
+
+def _encrypt_chunks(src: BinaryIO, dst: BinaryIO, fernet: MultiFernet) -> None:
+    dst.write(STREAM_MAGIC)
+    index = 0
+    chunk = src.read(CHUNK)
+    while True:
+        following = src.read(CHUNK) if chunk else b""
+        last = 1 if not following else 0
+        token = fernet.encrypt(_HEADER.pack(index, last) + chunk)
+        dst.write(_LENGTH.pack(len(token)) + token)
+        if last:
+            return
+        chunk, index = following, index + 1
+
+
+def _decrypt_chunks(src: BinaryIO, dst: BinaryIO, fernet: MultiFernet, what: str) -> None:
+    def broken(why: str) -> EncryptionError:
+        return EncryptionError(
+            f"{what} cannot be decrypted: {why}. It was changed on disk, cut short, or "
+            f"encrypted with a key this lab does not have (${ENV_KEYS} or "
+            f"$RECSYS_HOME/keys/{KEY_FILE})."
+        )
+
+    if src.read(len(STREAM_MAGIC)) != STREAM_MAGIC:
+        raise broken("it is not a file encrypted by the lab")
+    expected = 0
+    while True:
+        size_bytes = src.read(_LENGTH.size)
+        if len(size_bytes) < _LENGTH.size:
+            raise broken(f"it ends after chunk {expected} without its last chunk")
+        token = src.read(_LENGTH.unpack(size_bytes)[0])
+        try:
+            plain = fernet.decrypt(token)
+        except InvalidToken:
+            raise broken(f"chunk {expected} does not decrypt") from None
+        index, last = _HEADER.unpack_from(plain)
+        if index != expected:
+            raise broken(f"chunk {expected} is out of order")
+        dst.write(plain[_HEADER.size :])
+        if last:
+            if src.read(1):
+                raise broken("it has data after its last chunk")
+            return
+        expected += 1
+
+
+def encrypt_file(src: Path, dst: Path, home: Path | None = None) -> None:
+    """Encrypt a file of any size into ``dst`` (0600) in 1 MiB Fernet chunks, each numbered,
+    the last one flagged, so a changed, reordered or cut-short file is refused whole.
+
+    The hook for backups and registry artifacts (``RECSYS_ENCRYPT_ARTIFACTS``).
+    """
+    fernet = cipher(home)
+    tmp = dst.with_name(f".{dst.name}.partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            _encrypt_chunks(fin, fout, fernet)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def decrypt_file(src: Path, dst: Path, home: Path | None = None) -> None:
+    """Decrypt a file written by :func:`encrypt_file` into ``dst`` (nothing is left at ``dst``
+    when it is refused)."""
+    fernet = cipher(home)
+    tmp = dst.with_name(f".{dst.name}.partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            _decrypt_chunks(fin, fout, fernet, src.name)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def rotate(files: Iterable[Path], home: Path | None = None) -> int:
     """Make a new key, re-encrypt ``files`` under it, then keep only the new key.
 
@@ -99,6 +195,10 @@ def rotate(files: Iterable[Path], home: Path | None = None) -> int:
     both = cipher(home)
     count = 0
     for path in files:
+        if is_stream_encrypted(path):
+            _rotate_stream(path, both)
+            count += 1
+            continue
         try:
             token = both.rotate(path.read_bytes())
         except InvalidToken:
@@ -110,3 +210,19 @@ def rotate(files: Iterable[Path], home: Path | None = None) -> int:
         count += 1
     write_key(KEY_FILE, new, home)
     return count
+
+
+def _rotate_stream(path: Path, fernet: MultiFernet) -> None:
+    """Re-encrypt a chunked file under the first key (chunk by chunk, via a temporary file)."""
+    plain = path.with_name(f".{path.name}.plain")
+    fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with open(path, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            _decrypt_chunks(fin, fout, fernet, path.name)
+        tmp = path.with_name(f".{path.name}.partial")
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(plain, "rb") as fin, os.fdopen(out, "wb") as fout:
+            _encrypt_chunks(fin, fout, fernet)
+        os.replace(tmp, path)
+    finally:
+        plain.unlink(missing_ok=True)

@@ -31,6 +31,11 @@ class SecuritySettings(BaseSettings):
         1024.0, gt=0, description="Largest decompressed size of a compressed event log."
     )
     max_rows: int = Field(5_000_000, ge=1, description="Most rows an event log may have.")
+    encrypt_artifacts: bool = Field(
+        False,
+        description="Encrypt backups (and, where the registry supports it, saved model "
+        "artifacts) at rest with the lab's Fernet keys.",
+    )
 
 
 def get_settings() -> SecuritySettings:

@@ -80,3 +80,34 @@ def test_cli_rotate_re_encrypts_files_under_the_home(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "1 file(s) re-encrypted" in done.stdout
     assert path.read_bytes() != before and encryption.read_encrypted(path) == SECRET
+
+
+def test_a_large_file_is_encrypted_in_numbered_chunks_and_any_change_is_refused(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    src = tmp_path / "backup.tar.gz"
+    payload = os.urandom(encryption.CHUNK * 2 + 123)
+    src.write_bytes(payload)
+    enc = tmp_path / "backup.tar.gz.enc"
+    encryption.encrypt_file(src, enc)
+    assert encryption.is_stream_encrypted(enc)
+    out = tmp_path / "out"
+    encryption.decrypt_file(enc, out)
+    assert out.read_bytes() == payload
+    data = enc.read_bytes()
+    cases = {
+        "changed": data[:5000] + bytes([data[5000] ^ 1]) + data[5001:],
+        "cut": data[: len(data) * 2 // 3],
+    }
+    for name, broken in cases.items():
+        bad = tmp_path / f"{name}.enc"
+        bad.write_bytes(broken)
+        target = tmp_path / f"{name}.out"
+        with pytest.raises(EncryptionError, match="cannot be decrypted"):
+            encryption.decrypt_file(bad, target)
+        assert not target.exists()
+    assert encryption.rotate([enc]) == 1
+    encryption.decrypt_file(enc, out)
+    assert out.read_bytes() == payload
