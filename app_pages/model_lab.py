@@ -8,7 +8,7 @@ import streamlit as st
 
 from recsys_core.evaluation import ALL_MODELS, evaluate
 from recsys_core.serving.lab import record_metrics
-from ui import charts, state
+from ui import auth, charts, state
 from ui.components import PROBABILITY_COLUMN, download_csv, table
 from ui.errors import show_errors
 from ui.model_lab import (
@@ -125,6 +125,7 @@ if run:
     with show_errors():
         config = settings.config()
         result = evaluate(data.dataset, config, progress=report_progress)
+    auth.record("evaluate", {"dataset": data.dataset.name})  # audit log hook (h11)
     bar.empty()
     st.session_state[state.EVALUATION] = {
         "key": data.key,
@@ -227,6 +228,7 @@ with report_col:
                 show_errors(stop=False),
             ):
                 saved["report"] = build_report(result, data.dataset, config)
+                auth.record("export", {"report": data.dataset.name})  # audit log hook (h11)
         report = saved.get("report")
         if report is not None:
             from recsys_core.reporting import MIME_TYPES, report_bytes

@@ -527,12 +527,14 @@ def explain(
 # isort: off
 from recsys_core import cli_ops  # noqa: E402,F401
 from recsys_core import cli_serving  # noqa: E402,F401
+from recsys_core import cli_security  # noqa: E402,F401
 # isort: on
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (2 for errors a user can cause)."""
     try:
+        cli_security.audit_command(sys.argv[1:] if argv is None else argv)  # audit log hook
         app(args=argv, standalone_mode=True)
     except RecsysError as exc:
         typer.echo(f"error: {exc}", err=True)
