@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from recsys_core.evaluation import ALL_MODELS, evaluate
+from recsys_core.models.als_spark import spark_available
 from recsys_core.serving.lab import record_metrics
 from ui import auth, charts, state
 from ui.components import PROBABILITY_COLUMN, download_csv, table
@@ -30,6 +31,9 @@ with show_errors():
 available = [m for m in ALL_MODELS if m != "ranker" or ranker_available()]
 if not data.dataset.has_timestamps and "ranker" in available:
     available.remove("ranker")
+preselected = list(available)
+if spark_available():  # offered, not preselected: a Spark fit takes ~25x implicit's time here
+    available.append("als-spark")
 
 # ------------------------------------------------------------------ settings
 with st.form("lab_settings"):
@@ -37,7 +41,7 @@ with st.form("lab_settings"):
         "Each model is fitted on the training part of a temporal split (the last 30 days are "
         "the test period) and recommends to every test shopper."
     )
-    models = st.multiselect("Models", available, default=available, key="lab_models")
+    models = st.multiselect("Models", available, default=preselected, key="lab_models")
     start = LabSettings.defaults(data.dataset.name, tuple(available))
     k = st.number_input("List length k", 1, 100, start.k, key="lab_k")
     als_col, knn_col, bpr_col, ranker_col = st.columns(4)

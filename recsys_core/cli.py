@@ -400,9 +400,20 @@ def train(
     models: Annotated[
         str, typer.Option(help="Comma-separated models to train (default: all five).")
     ] = "popularity,itemknn,bpr,als,ranker",
-    engine: Annotated[str, typer.Option(help="Training engine: implicit (Spark: not yet).")] = (
-        "implicit"
-    ),
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Training engine of the served ALS: implicit (this machine) or spark "
+            "(Spark MLlib; needs `pip install -r requirements-spark.txt` and Java)."
+        ),
+    ] = "implicit",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL for --engine spark, e.g. spark://host:7077 "
+            "(default: $RECSYS_SPARK_MASTER or local[*])."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every model.")] = 42,
     fmt: FormatOption = "auto",
     column_map: MapOption = None,
@@ -411,12 +422,19 @@ def train(
     """Train models on every event and save them as a new active version under $RECSYS_HOME."""
     from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
 
-    if engine != "implicit":
-        raise ConfigError(f"engine {engine!r} is not available; use --engine implicit")
+    if engine not in ("implicit", "spark"):
+        raise ConfigError(f"unknown engine {engine!r}; use --engine implicit or --engine spark")
+    if spark_master is not None and engine != "spark":
+        raise ConfigError("--spark-master only applies with --engine spark")
+    if engine == "spark":
+        from recsys_core.models.als_spark import require_spark
+
+        require_spark()  # fail before loading data when pyspark or Java is missing
     ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
-    lab = train_lab(
-        ds, TrainConfig(models=parse_models(models), seed=seed), progress=stderr_progress
+    config = TrainConfig(
+        models=parse_models(models), seed=seed, engine=engine, spark_master=spark_master
     )
+    lab = train_lab(ds, config, progress=stderr_progress)
     path = save_lab(lab)
     typer.echo(f"trained {', '.join(lab.model_names)} on {ds.name}: version {lab.version}")
     typer.echo(f"saved to {path}")
