@@ -74,7 +74,7 @@ def test_changed_byte_in_als_factors(home_copy: Path, tmp_path: Path, capsys) ->
 
 
 def test_changed_byte_in_the_rankers_booster(home_copy: Path, tmp_path: Path, capsys) -> None:
-    booster = "ranker/purchase_model/booster.txt"
+    booster = "ranker/purchase_model/booster_0.txt"
     _damage_heal_cycle(
         home_copy,
         tmp_path,
@@ -100,7 +100,7 @@ def test_deleted_model_folder(home_copy: Path, tmp_path: Path, capsys) -> None:
 
 def test_broken_ranker_falls_back_to_als_then_itemknn(home_copy: Path) -> None:
     folder = _active(home_copy)
-    _flip_byte(folder / "ranker" / "purchase_model" / "booster.txt")
+    _flip_byte(folder / "ranker" / "purchase_model" / "booster_0.txt")
     _flip_byte(folder / "als" / "arrays.npz")
     lab = load_lab(folder, tolerant=True)
     assert set(lab.broken) == {"ranker", "als"}
