@@ -257,3 +257,50 @@ def test_a_session_ended_elsewhere_is_noticed_on_the_next_interaction() -> None:
     sessions.end_sessions("viewer")  # e.g. a password change from the CLI
     at.text_input(key="shopper_query").input("S-").run()
     assert [t.value for t in at.title] == ["Log in"]
+
+
+def test_an_analysts_upload_does_not_change_what_recommend_serves(
+    app_data: AppData,  # noqa: F811
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from recsys_core.security.uploads import list_uploads
+    from tests.app.test_pages import CUSTOM_CSV
+    from ui.upload import handle_upload
+
+    def served() -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "recsys_core", "recommend", "--user", "U001", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    before = served()
+    at = _run("analyst", PAGE_FILES["Data"])
+    session = {k: at.session_state[k] for k in (state.DATASET_KEY, state.UPLOADS)}
+    mapping = {"user_id": "who", "item_id": "what", "event": "action", "timestamp": "when"}
+    outcome = handle_upload(
+        "custom.csv",
+        CUSTOM_CSV,
+        state=session,
+        column_map=mapping,
+        event_map={"buy": "purchase", "look": "view"},
+        owner="analyst",
+    )
+    assert outcome.ok, outcome.message
+    # the analyst's session now trains and serves the upload ...
+    trained = _run("analyst", PAGE_FILES["Shopper"], **session)
+    assert not trained.exception and not trained.error, [e.value for e in trained.error]
+    assert trained.session_state[state.DATASET_KEY] == outcome.key
+    # ... while the CLI serves exactly what it served before
+    after = served()
+    assert after["model_version"] == before["model_version"]
+    assert after["items"] == before["items"]
+    assert [u.name for u in list_uploads("analyst")] == [
+        trained.session_state[state.UPLOADS][outcome.key].name
+    ]
