@@ -62,3 +62,7 @@ class InputLimitError(DataValidationError):
 
 class EncryptionError(RecsysError):
     """An encrypted file cannot be decrypted: wrong key, or the file was changed."""
+
+
+class EngineUnavailableError(RecsysError, RuntimeError):
+    """An optional training engine (Apache Spark) or what it needs (Java) is not installed."""

@@ -32,7 +32,7 @@ REVEALED = "auth_revealed"
 VISIBLE_PAGES = "auth_visible_pages"
 LAST_AUDITED = "auth_last_audited"
 
-#: The role each page needs, by url path (pages not listed need ``viewer``).
+#: The role each page needs, by url path (a page not listed needs ``admin``: fail closed).
 PAGE_ROLES: dict[str, str] = {
     "home": "viewer",
     "overview": "viewer",
@@ -61,8 +61,9 @@ def login_enabled() -> bool:
 
 
 def page_role(url_path: str) -> str:
-    """The role a page needs."""
-    return PAGE_ROLES.get(url_path, "viewer")
+    """The role a page needs (``admin`` for a page nobody listed, so a new page is never
+    open to every role by accident)."""
+    return PAGE_ROLES.get(url_path, "admin")
 
 
 def is_loopback(address: str | None) -> bool:

@@ -499,7 +499,9 @@ def online_retail_from_frame(
     ``BANK CHARGES``, ...: codes not starting with five digits). Each remaining row is a
     purchase with quantity and price. The catalog takes each item's most frequent
     Description as title, its median UnitPrice as price, and a coarse category from the
-    description's last word (a heuristic; the data has no categories).
+    description's last word (a heuristic; the data has no categories). The catalog price
+    is the median over the whole log, for display only: it includes later prices, so the
+    ranker's features never read it (they take prices from the events before their cutoff).
     """
     notes = list(notes or [])
     missing = [c for c in ONLINE_RETAIL_COLUMNS if c not in raw.columns]

@@ -385,7 +385,9 @@ def validate_events(
 def catalog_from_events(events: pd.DataFrame) -> pd.DataFrame:
     """Build a catalog from an event log's extra columns (``title``, ``category``, ``price``).
 
-    Items without a title get their id as title.
+    Items without a title get their id as title. The price is the median over the whole
+    log (for display); features that must not see the future take prices from the events
+    before their cutoff instead (:mod:`recsys_core.ranking.features`).
     """
     items = events[Columns.ITEM].astype(str)
     cat = pd.DataFrame({Columns.ITEM: items})

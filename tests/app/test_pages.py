@@ -216,6 +216,7 @@ def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> 
     assert "ndcg@10" in metrics.columns
     selection = next(f.value for f in at.dataframe if "interpretability" in f.value.columns)
     assert selection["interpretability"].str.len().gt(0).all()
+    assert selection["95% interval"].str.match(r"^\[0\.\d{4}, 0\.\d{4}\]$").all()
     at.button(key="lab_record").click().run()
     assert not _errors(at)
     assert at.success
@@ -244,7 +245,9 @@ def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData)
     ranker = at.session_state[state.EVALUATION]["result"].models["ranker"].model
     assert ranker.config.training_windows == 2
     assert ranker.config.classifier.cross_fit_folds == 2
-    assert ranker.purchase_model_.booster_.num_trees() == 2 * 20  # two fold models averaged
+    assert [b.num_trees() for b in ranker.purchase_model_.boosters_] == [20, 20]  # two folds
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Ranker / best single-stage (popularity) ndcg@10") for c in captions)
 
 
 def _explanations_available() -> bool:
