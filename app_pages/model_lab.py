@@ -9,12 +9,13 @@ import streamlit as st
 from recsys_core.evaluation import ALL_MODELS, evaluate
 from recsys_core.models.als_spark import spark_available
 from recsys_core.serving.lab import record_metrics
-from ui import charts, state
+from ui import auth, charts, state
 from ui.components import PROBABILITY_COLUMN, download_csv, table
 from ui.errors import show_errors
 from ui.model_lab import (
     LabSettings,
     build_report,
+    comparison_lines,
     headline_metrics,
     overlap_table,
     report_module,
@@ -128,6 +129,7 @@ if run:
     with show_errors():
         config = settings.config()
         result = evaluate(data.dataset, config, progress=report_progress)
+    auth.record("evaluate", {"dataset": data.dataset.name})  # audit log hook (h11)
     bar.empty()
     st.session_state[state.EVALUATION] = {
         "key": data.key,
@@ -156,6 +158,8 @@ for note in result.notes:
     st.caption(f"Note: {note}")
 metrics = result.metrics_table()
 table(metrics.reset_index(), name=f"metrics-{result.dataset}-k{k}", key="lab_metrics")
+for line in comparison_lines(result):
+    st.caption(line)
 st.download_button(
     "Download evaluation JSON",
     result.dumps(),
@@ -171,7 +175,20 @@ with left:
     st.plotly_chart(charts.tradeoff_figure(metrics, k, beyond), key="lab_tradeoff")
 with right:
     if result.reliability is not None and len(result.reliability):
-        st.plotly_chart(charts.reliability_figure(result.reliability), key="lab_reliability")
+        binning = st.radio(
+            "Calibration bins",
+            ["equal width", "equal mass"],
+            horizontal=True,
+            key="lab_bins",
+            help="10 equal-width bins put most predictions in the first bin at a low purchase "
+            "rate; 10 equal-mass bins hold as many predictions each.",
+        )
+        reliability = (
+            result.reliability_quantile
+            if binning == "equal mass" and result.reliability_quantile is not None
+            else result.reliability
+        )
+        st.plotly_chart(charts.reliability_figure(reliability), key="lab_reliability")
         if result.classifier:
             st.caption(
                 "Purchase model: "
@@ -180,7 +197,7 @@ with right:
                 )
             )
         table(
-            result.reliability,
+            reliability,
             name=f"reliability-{result.dataset}",
             key="lab_reliability_table",
             column_config={"mean_predicted": PROBABILITY_COLUMN},
@@ -228,6 +245,7 @@ with report_col:
                 show_errors(stop=False),
             ):
                 saved["report"] = build_report(result, data.dataset, config)
+                auth.record("export", {"report": data.dataset.name})  # audit log hook (h11)
         report = saved.get("report")
         if report is not None:
             from recsys_core.reporting import MIME_TYPES, report_bytes
