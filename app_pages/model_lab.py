@@ -9,10 +9,11 @@ import time
 import streamlit as st
 
 from recsys_core.evaluation import ALL_MODELS, evaluate
+from recsys_core.models.als_spark import spark_available
 from recsys_core.serving.lab import record_metrics
 from recsys_core.tuning import settings_for
 from recsys_core.tuning.search import TUNABLE_MODELS, TuneConfig, TuneStatus, tune_dataset
-from ui import charts, state
+from ui import auth, charts, state
 from ui.components import PROBABILITY_COLUMN, download_csv, table
 from ui.errors import show_errors
 from ui.model_lab import (
@@ -49,6 +50,9 @@ for note in applied.notes:
 available = [m for m in ALL_MODELS if m != "ranker" or ranker_available()]
 if not data.dataset.has_timestamps and "ranker" in available:
     available.remove("ranker")
+preselected = list(available)
+if spark_available():  # offered, not preselected: a Spark fit takes ~25x implicit's time here
+    available.append("als-spark")
 
 # ------------------------------------------------------------------ settings
 with st.form("lab_settings"):
@@ -56,7 +60,7 @@ with st.form("lab_settings"):
         "Each model is fitted on the training part of a temporal split (the last 30 days are "
         "the test period) and recommends to every test shopper."
     )
-    models = st.multiselect("Models", available, default=available, key="lab_models")
+    models = st.multiselect("Models", available, default=preselected, key="lab_models")
     start = LabSettings.defaults(applied.preset, tuple(available))
     k = st.number_input("List length k", 1, 100, start.k, key="lab_k")
     als_col, knn_col, bpr_col, ranker_col = st.columns(4)
@@ -205,6 +209,7 @@ if run:
     with show_errors():
         config = settings.config()
         result = evaluate(data.dataset, config, progress=report_progress)
+    auth.record("evaluate", {"dataset": data.dataset.name})  # audit log hook (h11)
     bar.empty()
     st.session_state[state.EVALUATION] = {
         "key": data.key,
@@ -250,7 +255,20 @@ with left:
     st.plotly_chart(charts.tradeoff_figure(metrics, k, beyond), key="lab_tradeoff")
 with right:
     if result.reliability is not None and len(result.reliability):
-        st.plotly_chart(charts.reliability_figure(result.reliability), key="lab_reliability")
+        binning = st.radio(
+            "Calibration bins",
+            ["equal width", "equal mass"],
+            horizontal=True,
+            key="lab_bins",
+            help="10 equal-width bins put most predictions in the first bin at a low purchase "
+            "rate; 10 equal-mass bins hold as many predictions each.",
+        )
+        reliability = (
+            result.reliability_quantile
+            if binning == "equal mass" and result.reliability_quantile is not None
+            else result.reliability
+        )
+        st.plotly_chart(charts.reliability_figure(reliability), key="lab_reliability")
         if result.classifier:
             st.caption(
                 "Purchase model: "
@@ -259,7 +277,7 @@ with right:
                 )
             )
         table(
-            result.reliability,
+            reliability,
             name=f"reliability-{result.dataset}",
             key="lab_reliability_table",
             column_config={"mean_predicted": PROBABILITY_COLUMN},
@@ -307,6 +325,7 @@ with report_col:
                 show_errors(stop=False),
             ):
                 saved["report"] = build_report(result, data.dataset, config)
+                auth.record("export", {"report": data.dataset.name})  # audit log hook (h11)
         report = saved.get("report")
         if report is not None:
             from recsys_core.reporting import MIME_TYPES, report_bytes

@@ -28,7 +28,7 @@ from recsys_core.data.schema import Dataset  # noqa: E402
 from recsys_core.evaluation import EvaluationConfig, evaluate  # noqa: E402
 from recsys_core.interactions import EventWeights  # noqa: E402
 from recsys_core.models import MODEL_REGISTRY  # noqa: E402
-from recsys_core.presets import PRESETS, Preset  # noqa: E402
+from recsys_core.presets import PRESETS, Preset, preset_for  # noqa: E402
 from recsys_core.tuning import scaled_defaults  # noqa: E402
 from recsys_core.tuning.search import TuneConfig, training_part, tune_dataset  # noqa: E402
 from recsys_core.tuning.variants import VARIANTS, demo_variant  # noqa: E402
@@ -93,7 +93,7 @@ def main() -> None:
             "scaled": scaled_defaults(training_part(dataset.events, config)[0]),
         }
         if dataset.name in PRESETS:
-            sets["preset"] = PRESETS[dataset.name]
+            sets["preset"] = preset_for(dataset.name)
         sets["tuned"] = result.preset
         scores = {label: test_ndcg(dataset, preset, args.k) for label, preset in sets.items()}
         for model in MODELS:

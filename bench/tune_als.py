@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recsys_core.data.builtin import load_dataset  # noqa: E402
 from recsys_core.evaluation import EvaluationConfig, evaluate  # noqa: E402
-from recsys_core.presets import PRESETS, Preset  # noqa: E402
+from recsys_core.presets import PRESETS, Preset, preset_for  # noqa: E402
 from recsys_core.tuning.search import TuneConfig, tune_dataset  # noqa: E402
 
 
@@ -62,7 +62,7 @@ def main() -> None:
     chosen = test_ndcg(args.dataset, result.preset, models, args.k)
     print(f"test ndcg@{args.k} of the chosen settings: {chosen}")
     if args.dataset in PRESETS:
-        current = test_ndcg(args.dataset, PRESETS[args.dataset], models, args.k)
+        current = test_ndcg(args.dataset, preset_for(args.dataset), models, args.k)
         print(f"test ndcg@{args.k} of the current preset: {current}")
     print("preset for recsys_core/presets.py:")
     print(repr(result.preset))

@@ -400,9 +400,20 @@ def train(
     models: Annotated[
         str, typer.Option(help="Comma-separated models to train (default: all five).")
     ] = "popularity,itemknn,bpr,als,ranker",
-    engine: Annotated[str, typer.Option(help="Training engine: implicit (Spark: not yet).")] = (
-        "implicit"
-    ),
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Training engine of the served ALS: implicit (this machine) or spark "
+            "(Spark MLlib; needs `pip install -r requirements-spark.txt` and Java)."
+        ),
+    ] = "implicit",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL for --engine spark, e.g. spark://host:7077 "
+            "(default: $RECSYS_SPARK_MASTER or local[*])."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every model.")] = 42,
     fmt: FormatOption = "auto",
     column_map: MapOption = None,
@@ -411,12 +422,19 @@ def train(
     """Train models on every event and save them as a new active version under $RECSYS_HOME."""
     from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
 
-    if engine != "implicit":
-        raise ConfigError(f"engine {engine!r} is not available; use --engine implicit")
+    if engine not in ("implicit", "spark"):
+        raise ConfigError(f"unknown engine {engine!r}; use --engine implicit or --engine spark")
+    if spark_master is not None and engine != "spark":
+        raise ConfigError("--spark-master only applies with --engine spark")
+    if engine == "spark":
+        from recsys_core.models.als_spark import require_spark
+
+        require_spark()  # fail before loading data when pyspark or Java is missing
     ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
-    lab = train_lab(
-        ds, TrainConfig(models=parse_models(models), seed=seed), progress=stderr_progress
+    config = TrainConfig(
+        models=parse_models(models), seed=seed, engine=engine, spark_master=spark_master
     )
+    lab = train_lab(ds, config, progress=stderr_progress)
     path = save_lab(lab)
     typer.echo(f"trained {', '.join(lab.model_names)} on {ds.name}: version {lab.version}")
     typer.echo(f"saved to {path}")
@@ -431,6 +449,13 @@ TrainedDatasetOption = Annotated[
     str | None,
     typer.Option("--dataset", help="Dataset whose active model to use (default: last trained)."),
 ]
+
+
+def to_json(kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer through its pydantic model (the REST API's response model too)."""
+    from recsys_core.serving.schemas import to_json as checked
+
+    return checked(kind, answer)
 
 
 def _service(dataset: str | None, version: str | None) -> Any:
@@ -457,7 +482,7 @@ def recommend(
         raise ConfigError("--k must be at least 1")
     answer = _service(dataset, version).recommend(user, k, model, filter_seen=filter_seen)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("recommend", answer))
         return
     typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
     if answer["degraded"]:
@@ -480,7 +505,7 @@ def similar(
     """Items similar to a product."""
     answer = _service(dataset, version).similar(item, k, model)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("similar", answer))
         return
     typer.echo(f"similar to {answer['item_id']} {answer['title']} (model {model})")
     for it in answer["items"]:
@@ -498,7 +523,7 @@ def explain(
     """Why the purchase model gives this probability: SHAP reasons and "because you bought"."""
     answer = _service(dataset, version).explain(user, item)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("explain", answer))
         return
     typer.echo(
         f"shopper {answer['user_id']} buys {answer['item_id']} with probability "
@@ -519,6 +544,8 @@ def explain(
 # (imports at the bottom on purpose: the modules import ``app`` and helpers from this file)
 # isort: off
 from recsys_core import cli_ops  # noqa: E402,F401
+from recsys_core import cli_serving  # noqa: E402,F401
+from recsys_core import cli_security  # noqa: E402,F401
 from recsys_core import cli_tune  # noqa: E402,F401
 # isort: on
 
@@ -526,6 +553,7 @@ from recsys_core import cli_tune  # noqa: E402,F401
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (2 for errors a user can cause)."""
     try:
+        cli_security.audit_command(sys.argv[1:] if argv is None else argv)  # audit log hook
         app(args=argv, standalone_mode=True)
     except RecsysError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -49,6 +49,9 @@ from recsys_core.split import Split, split_events
 ALL_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
 #: The single-stage recommenders (everything but the two-stage ranker).
 SINGLE_STAGE_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als")
+#: Models ``evaluate`` runs only when asked by name (not part of ``all``): ALS on Spark needs
+#: the optional pyspark install and a Java runtime.
+OPTIONAL_MODELS: tuple[str, ...] = ("als-spark",)
 
 #: Receives a short description of the step and the overall fraction done (0..1).
 ProgressCallback = Callable[[str, float], None]
@@ -367,9 +370,15 @@ def evaluate(
 
     config = config or EvaluationConfig()
     progress = progress or no_progress
-    unknown = [m for m in config.models if m not in ALL_MODELS]
+    unknown = [m for m in config.models if m not in (*ALL_MODELS, *OPTIONAL_MODELS)]
     if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {list(ALL_MODELS)}")
+        raise ConfigError(
+            f"unknown model(s) {unknown}; choose from {[*ALL_MODELS, *OPTIONAL_MODELS]}"
+        )
+    if "als-spark" in config.models:
+        from recsys_core.models.als_spark import require_spark
+
+        require_spark()  # say what to install before any work is done
     k = config.k
     notes = list(dataset.notes)
 

@@ -61,10 +61,25 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+#: Spark MLlib's ALS (``als-spark``) per dataset, tuned apart from implicit's ALS because
+#: Spark scales regularisation by each row's count (ALS-WR) and uses confidence
+#: 1 + alpha * value. Chosen by ``bench/tune_als_spark.py`` on the same validation window
+#: and the same event weighting as the implicit preset; merged into :func:`preset_for`.
+SPARK_ALS_PARAMS: dict[str, dict[str, Any]] = {
+    "online-retail": {"factors": 128, "regularization": 0.1, "alpha": 1.0},
+}
+
+
 def preset_for(dataset: str) -> Preset:
-    """The built-in preset of a dataset, or library defaults.
+    """The built-in preset of a dataset (with its Spark ALS settings), or library defaults.
 
     Most callers want :func:`recsys_core.tuning.settings_for`, which also knows saved
     ``tune`` results and the scaled defaults for logs without a preset.
     """
-    return PRESETS.get(dataset, Preset())
+    preset = PRESETS.get(dataset, Preset())
+    spark = SPARK_ALS_PARAMS.get(dataset)
+    if spark is None:
+        return preset
+    return preset.model_copy(
+        update={"model_params": {**preset.model_params, "als-spark": dict(spark)}}
+    )

@@ -22,6 +22,7 @@ INTERPRETABILITY: dict[str, str] = {
     "itemknn": "because similar to items you bought (item-item similarity)",
     "bpr": "latent factors: hard to explain",
     "als": "latent factors; because-you-bought via ALS explain",
+    "als-spark": "ALS trained on Spark; served and explained like ALS",
     "ranker": "SHAP per feature, plus because-you-bought",
 }
 

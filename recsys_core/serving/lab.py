@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -107,6 +107,15 @@ class TrainConfig(BaseModel):
         description="Record headline metrics at training time: the single-stage models are "
         "refitted on the log minus its last 30 days and scored on those days (the ranker is "
         "not, it is costly; the Model lab can record it).",
+    )
+    engine: Literal["implicit", "spark"] = Field(
+        "implicit",
+        description="Who trains the served 'als' model: implicit on this machine, or Spark "
+        "MLlib (the 'als-spark' model, saved in the same format). The ranker's own stage-one "
+        "ALS stays on implicit.",
+    )
+    spark_master: str | None = Field(
+        None, description="Spark master URL with engine='spark' (default local[*])."
     )
 
 
@@ -202,12 +211,19 @@ def train_lab(
             ranker = TwoStageRanker(**params).fit(dataset.events, dataset.catalog)
             models["ranker"] = ranker
             # Serve the ranker's own stage-one models: one set of factors everywhere.
-            if "als" in names and "als" not in config.model_params:
+            if "als" in names and "als" not in config.model_params and config.engine == "implicit":
                 models["als"] = ranker.generator_.als_
             if "itemknn" in names and "itemknn" not in config.model_params:
                 models["itemknn"] = ranker.generator_.itemknn_
         elif name in models:  # served from the ranker's stage one: trained with it
             continue
+        elif name == "als" and config.engine == "spark":
+            models["als"] = _fit_spark_als(config, params_by_model, fit_on=matrix)
+            notes.append(
+                "the served ALS was trained by Spark MLlib (model 'als-spark', master "
+                f"{models['als'].config.spark_master or 'default'}); the purchase model's "
+                "candidates come from its own implicit ALS"
+            )
         else:
             if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
                 params.setdefault("seed", config.seed)
@@ -255,6 +271,17 @@ def train_lab(
         manifest=manifest,
         reference=reference_profile(dataset.events),
     )
+
+
+def _fit_spark_als(
+    config: TrainConfig, params_by_model: dict[str, dict[str, Any]], fit_on: InteractionMatrix
+) -> Recommender:
+    """The lab's 'als' model trained on Spark, with the dataset's Spark preset."""
+    params = dict(params_by_model.get("als-spark", {}))
+    params.setdefault("seed", config.seed)
+    if config.spark_master is not None:
+        params["spark_master"] = config.spark_master
+    return create_model("als-spark", **params).fit(fit_on)
 
 
 def _training_metrics(

@@ -43,7 +43,7 @@ from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.metrics import ranking_metrics
 from recsys_core.models import create_model
 from recsys_core.models.base import Recommender, single_threaded_blas
-from recsys_core.presets import PRESETS, Preset
+from recsys_core.presets import PRESETS, Preset, preset_for
 from recsys_core.split import Split, random_split, split_events, temporal_split
 from recsys_core.tuning.defaults import scaled_defaults
 from recsys_core.tuning.settings import TunedSettings, save_tuned
@@ -604,7 +604,7 @@ def tune_dataset(
     config = config or TuneConfig()
     checksum = data_checksum(dataset.events)
     train, split_info = training_part(dataset.events, config)
-    start_from = [PRESETS[dataset.name]] if dataset.name in PRESETS else []
+    start_from = [preset_for(dataset.name)] if dataset.name in PRESETS else []
     result = tune_training_events(train, config, start_from=start_from, progress=progress)
     summary = result.summary()
     summary["split"] = split_info

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recsys_core.data.schema import Dataset
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.paths import recsys_home
-from recsys_core.presets import PRESETS, Preset
+from recsys_core.presets import PRESETS, Preset, preset_for
 from recsys_core.tuning.defaults import KEEP_SEEN_REASON, SCALED_DEFAULTS, scaled_defaults
 
 #: Version of the saved-settings file layout.
@@ -170,10 +170,15 @@ def settings_for(
         passes its training part so no test-period count shapes the settings).
     """
     saved, path, notes = _find_tuned(dataset, checksum, home)
+    builtin = preset_for(dataset.name) if dataset.name in PRESETS else None
     if saved is not None:
-        return ResolvedSettings(saved.preset, "tuned", saved.label, tuple(notes), path)
-    if dataset.name in PRESETS:
-        return ResolvedSettings(PRESETS[dataset.name], "preset", "preset", tuple(notes))
+        preset = saved.preset
+        if builtin is not None:  # models the search does not tune keep the preset's settings
+            kept = {m: p for m, p in builtin.model_params.items() if m not in preset.model_params}
+            preset = preset.model_copy(update={"model_params": {**preset.model_params, **kept}})
+        return ResolvedSettings(preset, "tuned", saved.label, tuple(notes), path)
+    if builtin is not None:
+        return ResolvedSettings(builtin, "preset", "preset", tuple(notes))
     events = dataset.events if scale_on is None else scale_on
     return ResolvedSettings(
         scaled_defaults(events), "scaled defaults", SCALED_DEFAULTS, tuple(notes)

@@ -217,3 +217,12 @@ def test_cli_tune_and_settings(
     shown = json.loads(capsys.readouterr().out)
     assert shown["origin"] == "tuned"
     assert main(["tune", "--data", str(path), "--models", "svd"]) == 2
+
+
+def test_built_in_datasets_get_their_preset_with_its_spark_settings() -> None:
+    from recsys_core.data.builtin import load_dataset
+    from recsys_core.presets import preset_for
+
+    applied = settings_for(load_dataset("online-retail"))
+    assert applied.origin == "preset" and applied.label == "preset"
+    assert applied.preset == preset_for("online-retail")
