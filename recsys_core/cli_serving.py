@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,6 +29,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    batch_table: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch", help="A table from `batch`: answer the questions it covers from it."
+        ),
+    ] = None,
     dataset: TrainedDatasetOption = None,
     version: VersionOption = None,
 ) -> None:
@@ -46,6 +53,16 @@ def serve(
     folder = resolve_version(dataset, version)  # a clear error when nothing is trained
     os.environ["RECSYS_SERVE_DATASET"] = dataset or ""
     os.environ["RECSYS_SERVE_VERSION"] = version or ""
+    if batch_table is not None:
+        from recsys_core.serving.batch import BatchTable
+
+        table = BatchTable.read(batch_table)  # a clear error now, not in every worker
+        typer.echo(
+            f"batch table: {table.model} top-{table.k} of {len(table):,} shoppers, computed "
+            f"{table.computed_at} by {table.model_version}",
+            err=True,
+        )
+        os.environ["RECSYS_SERVE_BATCH"] = str(batch_table.resolve())
     # one BLAS thread per process: requests run side by side, a thread pool per call only
     # makes them wait for each other on two cores
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -72,3 +89,48 @@ def serve(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@app.command()
+def batch(
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = "als",
+    k: Annotated[int, typer.Option("--k", help="Items per shopper.")] = 10,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            "--users",
+            help="Only these shoppers: a text file (one id a line) or a CSV/Parquet "
+            "with a user_id column (default: every shopper the model knows).",
+        ),
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(help="Shoppers per chunk.")] = 512,
+    workers: Annotated[int, typer.Option(help="Chunks scored at once (0: one per core).")] = 0,
+    filter_seen: Annotated[bool, typer.Option(help="Leave out items already bought.")] = False,
+    dataset: TrainedDatasetOption = None,
+    version: VersionOption = None,
+) -> None:
+    """Score every shopper (or a list) in parallel chunks, with progress, to Parquet."""
+    from recsys_core.cli import stderr_progress
+    from recsys_core.serving.batch import read_user_ids, score_batch, write_batch
+    from recsys_core.serving.lab import load_lab, resolve_version
+
+    if out.suffix.lower() != ".parquet":
+        raise ConfigError(f"--out must be a .parquet file, got {out}")
+    lab = load_lab(resolve_version(dataset, version))
+    ids = read_user_ids(users) if users is not None else None
+    result = score_batch(
+        lab,
+        model,
+        k,
+        ids,
+        chunk_size=chunk_size,
+        workers=workers or None,
+        filter_seen=filter_seen,
+        progress=stderr_progress,
+    )
+    write_batch(result, out)
+    typer.echo(
+        f"scored {result.users:,} shoppers with {model} ({lab.dataset} {lab.version}) in "
+        f"{result.seconds:.2f} s: {len(result.frame):,} rows written to {out}"
+    )

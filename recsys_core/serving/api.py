@@ -43,6 +43,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -58,6 +59,7 @@ from recsys_core.errors import (
     UnknownUserError,
 )
 from recsys_core.serving import schemas
+from recsys_core.serving.batch import BatchTable
 from recsys_core.serving.service import RecommendationService
 
 #: Largest ``k`` a request may ask for.
@@ -208,15 +210,30 @@ def create_app(
     *,
     dataset: str | None = None,
     version: str | None = None,
+    batch: str | None = None,
 ) -> FastAPI:
     """The FastAPI application over ``provider()``'s service (default: the active version).
 
     ``dataset`` and ``version`` (or ``$RECSYS_SERVE_DATASET`` and ``$RECSYS_SERVE_VERSION``,
-    which ``serve`` sets for its worker processes) choose what the default provider serves.
+    which ``serve`` sets for its worker processes) choose what the default provider serves;
+    ``batch`` (``$RECSYS_SERVE_BATCH``) a batch table answering the questions it covers.
     """
     dataset = dataset or os.environ.get("RECSYS_SERVE_DATASET") or None
     version = version or os.environ.get("RECSYS_SERVE_VERSION") or None
-    service_of = provider or default_provider(dataset, version)
+    batch_path = batch or os.environ.get("RECSYS_SERVE_BATCH") or None
+    base_provider = provider or default_provider(dataset, version)
+    table = BatchTable.read(Path(batch_path)) if batch_path else None
+
+    def service_of() -> RecommendationService:
+        service = base_provider()
+        if (
+            table is not None
+            and service.batch is not table
+            and service.version == table.model_version
+        ):
+            service.attach_batch(table)  # a reloaded version gets it again if it matches
+        return service
+
     metrics = Metrics()
 
     @asynccontextmanager
