@@ -28,6 +28,7 @@ import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
     PreparedRanker,
     PreparedRecommender,
@@ -101,8 +102,9 @@ class RecommendationAnswer:
 class RecommendationService:
     """Recommendations, similar items, explanations and search over one :class:`TrainedLab`."""
 
-    def __init__(self, lab: TrainedLab) -> None:
+    def __init__(self, lab: TrainedLab, config: ServingConfig | None = None) -> None:
         self.lab = lab
+        self.config = config or ServingConfig.from_env()
         catalog = lab.catalog.copy()
         catalog[Columns.ITEM] = catalog[Columns.ITEM].astype(str)
         self.catalog = catalog.set_index(Columns.ITEM, drop=False)
@@ -135,6 +137,8 @@ class RecommendationService:
         the model is not one the hot path knows: its own methods answer then)."""
         if name not in self._prepared:
             model = self.lab.model(name)
+            if name == "als":  # compressed factors when configured (the ranker keeps its own)
+                model = with_codec(model, self.config.als_factors)
             prepared: PreparedRecommender | PreparedRanker | None = None
             try:
                 if name == "ranker":
