@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from recsys_core.columns import Columns
-from ui import frames, state
+from recsys_core.security.exports import to_csv_bytes
+from recsys_core.security.pseudonyms import find_by_pseudonym
+from ui import auth, frames, state
 from ui.resources import ActiveData
 
 #: Most options a picker lists at once (type in its search box to reach the others).
@@ -31,13 +33,14 @@ NOT_TRAINED = (
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A frame as UTF-8 CSV without the index."""
-    return frame.to_csv(index=False).encode("utf-8")
+    """A frame as UTF-8 CSV without the index: shopper ids as this session may see them, and
+    cells that a spreadsheet would run as formulas neutralised."""
+    return to_csv_bytes(auth.shown_frame(frame))
 
 
 def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
     """A download button for ``frame`` as ``<name>.csv`` (does not rerun the page)."""
-    st.download_button(
+    if st.download_button(
         label,
         csv_bytes(frame),
         file_name=f"{name}.csv",
@@ -45,7 +48,8 @@ def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Downloa
         key=f"download_{key}",
         on_click="ignore",
         icon=":material/download:",
-    )
+    ):  # pragma: no cover - with on_click="ignore" the click is not seen by the script
+        auth.record("export", {"file": f"{name}.csv"})
 
 
 def table(
@@ -59,7 +63,7 @@ def table(
 ) -> None:
     """A sortable table (``st.dataframe``) with a CSV download under it."""
     st.dataframe(
-        frame,
+        auth.shown_frame(frame),
         hide_index=True,
         column_config=dict(column_config or {}),
         width="stretch",
@@ -80,14 +84,23 @@ def shopper_picker(
     activity = frames.shopper_activity(data.key, data.checksum, data.dataset.events)
     ids = activity[Columns.USER]
     if searchable:
+        hidden = auth.pseudonymised()
         query = st.text_input(
-            "Search a shopper id",
+            "Search a shopper (pseudonym)" if hidden else "Search a shopper id",
             key=f"{key}_query",
-            placeholder="part of an id, e.g. 123",
+            placeholder="e.g. S-K7Q2M9XABC" if hidden else "part of an id, e.g. 123",
             help="Filters the list below; leave empty to list the most active shoppers.",
         )
-        if query.strip():
-            ids = ids[ids.str.contains(query.strip(), case=False, regex=False)]
+        text = query.strip()
+        if text:
+            found = find_by_pseudonym(text, ids)
+            if found is not None:
+                ids = ids[ids == found]
+            elif hidden:  # match the pseudonyms shown, never the hidden real ids
+                shown = ids.map(auth.shown_id)
+                ids = ids[shown.str.contains(text, case=False, regex=False)]
+            else:
+                ids = ids[ids.str.contains(text, case=False, regex=False)]
     if ids.empty:
         st.warning("No shopper id contains that text.")
         return None
@@ -97,7 +110,7 @@ def shopper_picker(
         noun="Shopper",
         order="most active first",
         state_key=state.SHOPPER,
-        format_func=lambda u: f"{u} · {counts.get(u, 0):,} events",
+        format_func=lambda u: f"{auth.shown_id(u)} · {counts.get(u, 0):,} events",
         key=f"{key}_select",
     )
 

@@ -30,7 +30,7 @@ import streamlit as st
 from recsys_core.data.builtin import load_dataset
 from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
-from recsys_core.errors import RecsysError, UnknownDatasetError
+from recsys_core.errors import RecsysError
 from recsys_core.evaluation import data_checksum
 from recsys_core.serving import (
     RecommendationService,
@@ -42,7 +42,7 @@ from recsys_core.serving import (
     train_lab,
 )
 from recsys_core.serving.lab import DEFAULT_MODELS
-from ui import state
+from ui import auth, state
 
 #: Session-state name of the (dataset key, checksum) -> version folder memo.
 _FOLDERS = "lab_folders"
@@ -90,11 +90,12 @@ def dataset_for(key: str) -> Dataset:
         longer in this session.
     """
     if key.startswith(state.UPLOAD_PREFIX):
-        uploads = st.session_state.get(state.UPLOADS, {})
-        if key not in uploads:
-            raise UnknownDatasetError(
-                "the uploaded log is no longer in this session: upload it again on the Data page"
-            )
+        uploads = st.session_state.setdefault(state.UPLOADS, {})
+        if key not in uploads:  # a new session: read it back from the user's workspace
+            from recsys_core.security.uploads import find_upload, load_upload
+            from ui.auth import owner
+
+            uploads[key] = load_upload(find_upload(key[len(state.UPLOAD_PREFIX) :], owner()))
         return uploads[key]
     return _shared_dataset(key)
 
@@ -164,7 +165,7 @@ def _lab_at(folder: str, _trained: TrainedLab | None = None) -> TrainedLab:
     """The lab saved in ``folder`` (a version folder never changes, so it keys the cache)."""
     if _trained is not None:
         return _trained
-    return load_lab(Path(folder))
+    return load_lab(Path(folder), tolerant=True)  # damaged models: left out, answers fall back
 
 
 @st.cache_resource(show_spinner=False)
@@ -173,8 +174,14 @@ def _training_lock() -> threading.Lock:
     return threading.Lock()
 
 
-def _train_with_progress(dataset: Dataset, models: list[str]) -> TrainedLab:
-    """Train and save every model, showing progress; retry without the ranker if it fails."""
+def _train_with_progress(
+    dataset: Dataset, models: list[str], *, activate: bool = True
+) -> TrainedLab:
+    """Train and save every model, showing progress; retry without the ranker if it fails.
+
+    ``activate=False`` (uploads) saves the version without making it the one the CLI serves
+    (no ``models/LAST``); an admin activates it from Operations if wanted.
+    """
     with st.status(
         f"First start on {dataset.name}: training the models (this happens once) ...",
         expanded=True,
@@ -194,7 +201,8 @@ def _train_with_progress(dataset: Dataset, models: list[str]) -> TrainedLab:
             lab = train_lab(dataset, TrainConfig(models=models), progress=report)
             lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
         bar.progress(1.0, text="saving")
-        folder = save_lab(lab)
+        folder = save_lab(lab, activate=activate)
+        auth.record("train", {"dataset": dataset.name, "version": lab.version})
         status.update(
             label=f"Trained and saved version {lab.version} ({folder})",
             state="complete",
@@ -229,7 +237,9 @@ def lab_for(data: ActiveData) -> TrainedLab:
         try:
             lab = _load_saved(data, models)  # another session may have trained it meanwhile
             if lab is None:
-                trained = _train_with_progress(data.dataset, models)
+                trained = _train_with_progress(
+                    data.dataset, models, activate=not data.key.startswith(state.UPLOAD_PREFIX)
+                )
                 lab = _lab_at(str(trained.path), trained)
         finally:
             lock.release()

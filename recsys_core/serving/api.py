@@ -176,26 +176,11 @@ class Metrics:
 
 
 def default_provider(dataset: str | None = None, version: str | None = None) -> ServiceProvider:
-    """The active version's service, reloaded when the registry changes where the lab can
-    (``serving.live``), else loaded once."""
-    try:
-        from recsys_core.serving.live import LiveService  # type: ignore[import-not-found]
-    except ImportError:
-        LiveService = None  # noqa: N806
+    """The active version's service, reloaded when the registry changes
+    (:class:`~recsys_core.serving.live.LiveService`: restore, rollback, retrain, damage)."""
+    from recsys_core.serving.live import LiveService
 
-    if LiveService is not None:
-        live = LiveService(dataset, version)
-        return live.service  # type: ignore[no-any-return]
-    from recsys_core.serving.lab import load_lab, resolve_version
-
-    holder: dict[str, RecommendationService] = {}
-
-    def provider() -> RecommendationService:
-        if "service" not in holder:
-            holder["service"] = RecommendationService(load_lab(resolve_version(dataset, version)))
-        return holder["service"]
-
-    return provider
+    return LiveService(dataset, version).service
 
 
 def _problem(exc: BaseException) -> str:

@@ -5,10 +5,13 @@ A request never crashes on an unknown shopper: the **fallback chain** is
 
 1. ``ranker`` — calibrated purchase probabilities (needs a shopper with history);
 2. ``als`` — collaborative filtering scores (needs a known shopper);
-3. ``popularity`` — the most bought items, for anyone.
+3. ``itemknn`` — item-to-item neighbours of the shopper's history;
+4. ``popularity`` — the most bought items, for anyone (rebuilt from the stored training
+   counts when its own files are damaged, so there is always an answer).
 
 Each answer says which step served it: ``degraded`` is true and ``reason`` says why whenever
-the requested model could not answer.
+the requested model could not answer — including a model left out because its files are
+damaged (:attr:`TrainedLab.broken`, named in the reason).
 
 Answers come from the hot path (:mod:`recsys_core.serving.hot_path`): arrays prepared once per
 model, the JSON or DataFrame built only at the edge, and whole answers (with purchase
@@ -41,7 +44,7 @@ from recsys_core.serving.lab import TrainedLab
 if TYPE_CHECKING:
     from recsys_core.serving.batch import BatchTable
 
-FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "popularity")
+FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "itemknn", "popularity")
 
 #: Answers kept per service (model, shopper, k, filter): a lab version never changes once
 #: trained, so a repeated question (the app redrawing a page) is answered from memory.
@@ -269,7 +272,7 @@ class RecommendationService:
         if model not in FALLBACK_CHAIN:
             self.lab.model(model)  # unknown model names are a clear error, not a fallback
         elif model not in self.lab.models:
-            reason = f"{model} is not trained in version {self.version}: showing the fallback"
+            reason = self._unavailable(model)
         for name in self._chain(model):
             try:
                 top = self._top(name, user_id, k, filter_seen)
@@ -288,6 +291,17 @@ class RecommendationService:
                 probabilities = self.purchase_probability(user_id, top.item_ids)
             return RecommendationAnswer(top, probabilities, name, reason)
         raise UnknownUserError(f"no model could recommend for shopper {user_id!r}")
+
+    # ---- broken models (issue 10, owned by registry/fault tolerance): begin
+    def _unavailable(self, model: str) -> str:
+        """Why ``model`` cannot answer: left out as broken (with its damage) or not trained."""
+        broken = getattr(self.lab, "broken", {})
+        if model in broken:
+            why = broken[model]
+            return f"{model} is broken in version {self.version} ({why}): showing the fallback"
+        return f"{model} is not trained in version {self.version}: showing the fallback"
+
+    # ---- broken models: end
 
     def purchase_probability(
         self, user_id: str, item_ids: Sequence[str] | np.ndarray
@@ -451,9 +465,12 @@ class RecommendationService:
     def because_you_bought(self, user_id: str, item_id: str, k: int = 3) -> list[dict[str, Any]]:
         """ALS's "because you bought X": the shopper's past items that most support the item.
 
-        Empty when ALS is not trained or does not know the shopper or the item.
+        With a ranker trained, its own stage-one ALS answers (the model that ranked, the
+        same factors as :mod:`recsys_core.explain`), not a separately trained ``als``.
+        Empty when no ALS is trained or it does not know the shopper or the item.
         """
-        als = self.lab.models.get("als")
+        ranker = self.lab.ranker
+        als = ranker.generator_.als_ if ranker is not None else self.lab.models.get("als")
         if als is None:
             return []
         from recsys_core.explain import because_you_bought
@@ -464,10 +481,14 @@ class RecommendationService:
             return []
 
     def explain(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
-        """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought"."""
-        explanation = self.explainer().explain(str(user_id), str(item_id))
-        payload: dict[str, Any] = dict(explanation.to_dict())
-        payload["because_you_bought"] = self.because_you_bought(user_id, item_id, k_reasons)
+        """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought".
+
+        One path: :meth:`recsys_core.explain.PurchaseExplainer.explain_dict` on the served
+        ranker (SHAP of its classifier, "because you bought" from its stage-one ALS).
+        """
+        payload = self.explainer().explain_dict(
+            str(user_id), str(item_id), self.lab.catalog, k_reasons
+        )
         payload["model_version"] = self.version
         return payload
 
