@@ -134,3 +134,45 @@ def batch(
         f"scored {result.users:,} shoppers with {model} ({lab.dataset} {lab.version}) in "
         f"{result.seconds:.2f} s: {len(result.frame):,} rows written to {out}"
     )
+
+
+api_key_app = typer.Typer(help="API keys of the REST API (one or more per user).")
+app.add_typer(api_key_app, name="api-key")
+
+
+@api_key_app.command("create")
+def api_key_create(
+    user: Annotated[str, typer.Option("--user", help="The user the key acts as.")],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create a key (printed once: store it now; only its hash is kept)."""
+    from recsys_core.security import audit
+    from recsys_core.serving.api_keys import create_key
+
+    token, record = create_key(user, label)
+    audit.record(audit.cli_actor(), "api-key-create", {"user": user, "key_id": record.key_id})
+    typer.echo(token)
+    typer.echo(f"key {record.key_id} for {user}: shown once, keep it secret", err=True)
+
+
+@api_key_app.command("list")
+def api_key_list() -> None:
+    """Stored keys (ids, owners and labels; never the keys)."""
+    from datetime import datetime, timezone
+
+    from recsys_core.serving.api_keys import list_keys
+
+    for key in list_keys():
+        created = datetime.fromtimestamp(key.created, timezone.utc).isoformat(timespec="seconds")
+        typer.echo(f"{key.key_id}  {key.username:<20} {created}  {key.label}")
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Delete a key: requests with it get 401 at once."""
+    from recsys_core.security import audit
+    from recsys_core.serving.api_keys import revoke_key
+
+    revoke_key(key_id)
+    audit.record(audit.cli_actor(), "api-key-revoke", {"key_id": key_id})
+    typer.echo(f"revoked {key_id}")

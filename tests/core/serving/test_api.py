@@ -239,6 +239,40 @@ def test_a_public_address_is_refused_without_api_keys() -> None:
             check_bind_address(public)
 
 
+def test_with_users_every_answer_needs_a_key_and_is_audited(
+    light_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsys_core.security import audit
+    from recsys_core.security.users import add_user, remove_user
+    from recsys_core.serving.api import check_bind_address
+    from recsys_core.serving.api_keys import create_key, list_keys, revoke_key
+
+    monkeypatch.setenv("RECSYS_HOME", str(light_home))
+    add_user("ana", "correct horse battery", "viewer")
+    key, record = create_key("ana", "test")
+    assert [k.key_id for k in list_keys()] == [record.key_id]
+    check_bind_address("0.0.0.0")  # with users (and keys) a public address is allowed
+    proc, url = _start(light_home)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            assert c.get("/health").status_code == 200  # health and metrics stay open
+            missing = c.get("/recommend?user_id=U001&k=2")
+            assert missing.status_code == 401 and "X-API-Key" in missing.json()["detail"]
+            wrong = c.get("/recommend?user_id=U001&k=2", headers={"X-API-Key": "rk_x_nope"})
+            assert wrong.status_code == 401
+            ok = c.get("/recommend?user_id=U001&k=2", headers={"X-API-Key": key})
+            assert ok.status_code == 200 and len(ok.json()["items"]) == 2
+            events = [e for e in audit.read() if e["actor"] == "api:ana"]
+            assert events and "U001" not in str(events[-1])  # the shopper as a pseudonym
+            revoke_key(record.key_id)
+            assert c.get("/similar?item_id=P001", headers={"X-API-Key": key}).status_code == 401
+            key2, _ = create_key("ana")
+            remove_user("ana")
+            assert c.get("/similar?item_id=P001", headers={"X-API-Key": key2}).status_code == 401
+    finally:
+        _stop(proc)
+
+
 # ---------------------------------------------------------------------- fuzzing
 
 
