@@ -107,7 +107,7 @@ def api_keys_enabled(*, fresh: bool = False) -> bool:
     return bool(_users_seen["any"])
 
 
-def authorize(request: Request, api_key: str | None = Security(_API_KEY)) -> str | None:
+async def authorize(request: Request, api_key: str | None = Security(_API_KEY)) -> str | None:
     """The one access hook, called by every endpoint but ``/health`` and ``/metrics``.
 
     Local mode (no users in the users database): everyone may ask, nothing is audited, and
@@ -327,12 +327,14 @@ def create_app(
         return answer
 
     @app.get("/health", response_model=schemas.HealthAnswer, tags=["service"])
-    def health() -> Any:
+    async def health() -> Any:
         """What is served and whether it is whole (503 when nothing is trained)."""
         return service_of().health()
 
+    # answers that take about a millisecond run on the event loop (a thread-pool hop costs
+    # as much as the answer); explanations and search, slower, run in the thread pool
     @app.get("/recommend", response_model=schemas.RecommendAnswer, tags=["answers"])
-    def recommend(
+    async def recommend(
         user_id: UserId,
         k: K = 10,
         model: Annotated[RecommendModel, Query(description="Model to ask first.")] = "ranker",
@@ -346,7 +348,7 @@ def create_app(
         return degraded("/recommend", service.answer_json(user_id, answer))
 
     @app.get("/similar", response_model=schemas.SimilarAnswer, tags=["answers"])
-    def similar(
+    async def similar(
         item_id: ItemId,
         k: K = 10,
         model: Annotated[SimilarModel, Query(description="Model to ask.")] = "als",
@@ -356,7 +358,9 @@ def create_app(
         return degraded("/similar", service_of().similar(item_id, k, model))
 
     @app.get("/purchase-probability", response_model=schemas.ProbabilityAnswer, tags=["answers"])
-    def purchase_probability(user_id: UserId, item_id: ItemId, user: str | None = caller) -> Any:
+    async def purchase_probability(
+        user_id: UserId, item_id: ItemId, user: str | None = caller
+    ) -> Any:
         """How likely the shopper buys the item in the next period."""
         answer = service_of().purchase_probability_answer(user_id, item_id)
         return degraded("/purchase-probability", answer)
