@@ -79,8 +79,10 @@ def shopper_picker(
 ) -> str | None:
     """Pick a shopper: a search box filtering ids, and a selectbox, most active first.
 
-    The choice is shared by the pages (``st.session_state[state.SHOPPER]``).
+    The choice is shared by the pages (``st.session_state[state.SHOPPER]``). Shoppers are
+    shown (and searched) as pseudonyms once log-ins are on; a pseudonym finds its shopper.
     """
+    auth.check_session()  # fragments rerun without the router's log-in check
     activity = frames.shopper_activity(data.key, data.checksum, data.dataset.events)
     ids = activity[Columns.USER]
     if searchable:
