@@ -239,6 +239,38 @@ def test_a_public_address_is_refused_without_api_keys() -> None:
             check_bind_address(public)
 
 
+def test_a_damaged_model_degrades_answers_until_restored(light_home: Path) -> None:
+    """Corrupt the active ALS files under a running server: 200 and degraded, then healthy
+    again after the file is restored, without a restart (the registry's live reload)."""
+    version = (light_home / "models" / "demo-small" / "ACTIVE").read_text().strip()
+    arrays = light_home / "models" / "demo-small" / version / "als" / "arrays.npz"
+    original = arrays.read_bytes()
+    proc, url = _start(light_home)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            query = "/recommend?user_id=U001&k=3&model=als"
+            healthy = c.get(query).json()
+            assert not healthy["degraded"] and healthy["model"] == "als"
+            arrays.write_bytes(original[:200] + bytes([original[200] ^ 0xFF]) + original[201:])
+            deadline = time.monotonic() + 30
+            answer = healthy
+            while time.monotonic() < deadline and not answer["degraded"]:
+                time.sleep(0.5)
+                response = c.get("/recommend?user_id=U001&k=4&model=als")
+                assert response.status_code == 200
+                answer = response.json()
+            assert answer["degraded"] and answer["model"] != "als" and "als" in answer["reason"]
+            arrays.write_bytes(original)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and answer["degraded"]:
+                time.sleep(0.5)
+                answer = c.get("/recommend?user_id=U001&k=5&model=als").json()
+            assert not answer["degraded"] and answer["model"] == "als"
+    finally:
+        arrays.write_bytes(original)
+        _stop(proc)
+
+
 def test_with_users_every_answer_needs_a_key_and_is_audited(
     light_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
