@@ -231,6 +231,23 @@ def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> 
     )
 
 
+def test_model_lab_offers_als_spark_only_when_spark_can_run(
+    app_data: AppData, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from recsys_core.models.als_spark import spark_available
+
+    at = _run("app_pages/model_lab.py")
+    models = at.multiselect(key="lab_models")
+    assert ("als-spark" in models.options) == spark_available()
+    assert "als-spark" not in models.value  # offered, never preselected (a slow fit)
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java anywhere
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    at = _run("app_pages/model_lab.py")
+    assert not _errors(at)
+    assert "als-spark" not in at.multiselect(key="lab_models").options
+
+
 @pytest.mark.skipif(not ranker_available(), reason="needs the ranker")
 def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData) -> None:
     at = _run("app_pages/model_lab.py")
