@@ -304,3 +304,20 @@ def test_train_engine_spark_saves_a_lab_whose_als_spark_trained(
     answer = json.loads(capsys.readouterr().out)
     assert len(answer["items"]) == 5
     assert answer["degraded"] is False
+
+
+@pytest.mark.spark
+def test_evaluate_models_als_spark_reports_it_like_any_model(
+    spark: object, small_store_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "result.json"
+
+    code = main(
+        ["evaluate", "--data", str(small_store_csv), "--models", "popularity,als-spark",
+         "--json", str(out)]
+    )  # fmt: skip
+
+    assert code == 0
+    models = json.loads(out.read_text())["models"]
+    assert set(models) == {"popularity", "als-spark"}
+    assert models["als-spark"]["ndcg@10"] > models["popularity"]["ndcg@10"]
