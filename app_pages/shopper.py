@@ -13,7 +13,15 @@ import streamlit as st
 
 from recsys_core.metrics import jaccard_overlap
 from ui import charts, frames
-from ui.components import PROBABILITY_COLUMN, download_csv, ranker_notice, shopper_picker, table
+from ui.components import (
+    OVERALL_COLUMN,
+    PROBABILITY_COLUMN,
+    download_csv,
+    probability_metrics,
+    ranker_notice,
+    shopper_picker,
+    table,
+)
 from ui.errors import show_errors
 from ui.resources import active_data, has_ranker, service
 
@@ -70,11 +78,17 @@ def shopper_view() -> None:
         st.warning(f"Served by **{served_by}**: {reason}")
     if not ranker:
         ranker_notice()
+    order = svc.order_probability(user_id)
+    if order == order:  # not NaN: the order model knows this shopper
+        st.markdown(
+            f"Orders in the next 30 days: **{order:.1%}**. The purchase probabilities below are "
+            "*if they order* (the item is in that order); **overall** = order chance × that."
+        )
 
     model_cols = [m for m in svc.lab.model_names if m in compare.columns]
     others = [m for m in model_cols if m != served_by]  # the served model's rank is "rank"
     shown = reco.assign(other_ranks=frames.other_model_ranks(reco["item_id"], compare, others))[
-        ["rank", "title", "purchase_probability", "score", "item_id", "other_ranks"]
+        ["rank", "title", "probability", "purchase_probability", "score", "item_id", "other_ranks"]
     ]
     st.caption(
         f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
@@ -87,6 +101,7 @@ def shopper_view() -> None:
         key="shopper_reco",
         column_config={
             "purchase_probability": PROBABILITY_COLUMN,
+            "probability": OVERALL_COLUMN,
             "score": st.column_config.NumberColumn(f"{served_by} score", format="%.4f"),
             "rank": st.column_config.NumberColumn("rank", width="small"),
             "other_ranks": st.column_config.TextColumn(
@@ -116,8 +131,14 @@ def shopper_view() -> None:
                     except ImportError:
                         st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
                 if explanation is not None:
-                    st.metric("Purchase probability", f"{explanation['probability']:.1%}")
+                    probability_metrics(explanation)
                     st.plotly_chart(charts.waterfall_figure(explanation), key="shopper_waterfall")
+                    order_detail = explanation.get("order_explanation")
+                    if order_detail:
+                        with st.expander("Why this order chance? (SHAP of the order model)"):
+                            st.plotly_chart(
+                                charts.waterfall_figure(order_detail), key="shopper_order_shap"
+                            )
             else:
                 st.info("Purchase model not trained: no SHAP waterfall; the reasons come from ALS.")
         # the explanation already holds ALS's reasons: ask ALS only when there is none

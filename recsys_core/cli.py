@@ -391,10 +391,19 @@ def recommend(
     typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
     if answer["degraded"]:
         typer.echo(f"note: {answer['reason']}")
+    order = answer.get("order_probability")
+    if order is not None:
+        typer.echo(f"orders in the next 30 days: {order:.1%}")
+    typer.echo("rank  if they order  overall  item")
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
     for item in answer["items"]:
-        prob = item["purchase_probability"]
-        shown = "   n/a" if prob is None else f"{prob:6.1%}"
-        typer.echo(f"{item['rank']:>3}. {shown}  {item['item_id']:<10} {item['title']}")
+        typer.echo(
+            f"{item['rank']:>4}. {pct(item['purchase_probability']):>12}  "
+            f"{pct(item.get('probability')):>7}  {item['item_id']:<10} {item['title']}"
+        )
 
 
 @app.command()
@@ -431,9 +440,14 @@ def explain(
         return
     typer.echo(
         f"shopper {answer['user_id']} buys {answer['item_id']} with probability "
-        f"{answer['probability']:.1%} (margin {answer['raw_score']:+.3f}, "
+        f"{answer['probability']:.1%} if they order (margin {answer['raw_score']:+.3f}, "
         f"base {answer['base_value']:+.3f})"
     )
+    if answer.get("order_probability") is not None:
+        typer.echo(
+            f"orders in the next 30 days: {answer['order_probability']:.1%}; overall: "
+            f"{answer['overall_probability']:.1%}"
+        )
     for c in answer["contributions"][:8]:
         label = c.get("label") or c["feature"]
         typer.echo(f"  {c['contribution']:+.3f}  {label}")

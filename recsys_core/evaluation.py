@@ -122,6 +122,8 @@ class EvaluationResult:
     classifier: dict[str, float] | None = None
     reliability: pd.DataFrame | None = None
     overlap: dict[str, float] = field(default_factory=dict)
+    #: The shopper-level order model (does the shopper order at all in the test period).
+    order_classifier: dict[str, float] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -155,6 +157,7 @@ class EvaluationResult:
             "split": self.split,
             "models": models,
             "classifier": self.classifier,
+            "order_classifier": self.order_classifier,
             "overlap": self.overlap,
             "config": self.config,
             "provenance": self.provenance,
@@ -405,6 +408,14 @@ def evaluate(
             overlap[f"{a}~{b}"] = jaccard_overlap(
                 results[a].recommendations, results[b].recommendations, k
             )
+    order_classifier = None
+    if "ranker" in results and split.cutoff is not None:  # the order model completes it
+        from recsys_core.ranking.order_model import evaluate_order_model
+
+        progress("scoring the order model", 0.99)
+        order_classifier, _ = evaluate_order_model(
+            split.train, split.test, split.cutoff, test_days=config.test_days, seed=config.seed
+        )
     progress("done", 1.0)
     if split.method == "random":
         notes.append("no timestamps: the split is a seeded per-user random split")
@@ -416,6 +427,7 @@ def evaluate(
         classifier=classifier,
         reliability=reliability,
         overlap=overlap,
+        order_classifier=order_classifier,
         config=config.model_dump(mode="json"),
         provenance={
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

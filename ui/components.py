@@ -17,8 +17,21 @@ MAX_OPTIONS = 1000
 
 #: Column formats used by every table.
 PROBABILITY_COLUMN = st.column_config.ProgressColumn(
-    "purchase probability",
-    help="Calibrated probability that the shopper buys the item in the next period.",
+    "if they order",
+    help=(
+        "Purchase probability if the shopper orders in the next 30 days: the calibrated chance "
+        "that this item is in that order."
+    ),
+    min_value=0.0,
+    max_value=1.0,
+    format="percent",
+)
+OVERALL_COLUMN = st.column_config.ProgressColumn(
+    "overall",
+    help=(
+        "Overall chance that the shopper buys this item in the next 30 days: the chance they "
+        "order at all (order model) × the chance the item is in that order."
+    ),
     min_value=0.0,
     max_value=1.0,
     format="percent",
@@ -182,6 +195,28 @@ def item_card(data: ActiveData, item_id: str) -> None:
             cols[3].metric(
                 "shoppers", f"{int(stats['shoppers']):,}", help=f"popularity rank {stats['rank']}"
             )
+
+
+def probability_metrics(explanation: Mapping[str, Any]) -> None:
+    """Three metrics: orders at all, this item if they order, overall (their product)."""
+    order = explanation.get("order_probability")
+    overall = explanation.get("overall_probability")
+    cols = st.columns(3)
+    cols[0].metric(
+        "Orders in the next 30 days",
+        "—" if order is None else f"{order:.1%}",
+        help="Order model: the chance the shopper places any order in the next 30 days.",
+    )
+    cols[1].metric(
+        "If they order, this item is in it",
+        f"{float(explanation['probability']):.1%}",
+        help="Purchase model: conditional on an order in the period.",
+    )
+    cols[2].metric(
+        "Overall",
+        "—" if overall is None else f"{overall:.1%}",
+        help="Order chance × purchase chance if they order.",
+    )
 
 
 def ranker_notice() -> None:

@@ -138,15 +138,19 @@ def key_value_table(title: str, pairs: Sequence[tuple[str, object]]) -> Table:
 
 def build_sections(data: ReportData) -> list[Section]:
     """The whole report, section by section."""
-    return [
+    from recsys_core.reporting import shop_sections  # shop-facing sections (own module)
+
+    sections = [
         _summary_section(data),
         _protocol_section(data),
         _comparison_section(data),
         _purchase_section(data),
+        shop_sections.order_model_section(data),
         _examples_section(data),
         _baseline_section(data),
         _reproducibility_section(data),
     ]
+    return [s for s in sections if s is not None]
 
 
 def report_title(data: ReportData) -> str:

@@ -42,6 +42,8 @@ from recsys_core.paths import recsys_home
 from recsys_core.presets import preset_for
 
 MANIFEST = "manifest.json"
+#: Folder of the shopper-level order model inside a version folder.
+ORDER_MODEL_DIR = "order_model"
 FORMAT_VERSION = 1
 #: Models a lab trains by default (the ranker brings its own ALS and item-kNN).
 DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
@@ -78,6 +80,8 @@ class TrainedLab:
     models: dict[str, Any]
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: The shopper-level order model (recsys_core.ranking.order_model), when trained.
+    order_model: Any | None = None
 
     @property
     def ranker(self) -> Any | None:
@@ -171,6 +175,9 @@ def train_lab(
                 fit_on = InteractionMatrix.from_events(dataset.events, model_weights[name])
             models[name] = create_model(name, **params).fit(fit_on)
         timings[name] = round(time.perf_counter() - start, 3)
+    order_model = (
+        _train_order_model(dataset, config.seed, notes, timings) if "ranker" in names else None
+    )
     progress("done", 1.0)
     created = datetime.now(timezone.utc)
     version = created.strftime("%Y%m%d-%H%M%S")
@@ -188,6 +195,7 @@ def train_lab(
         "library_versions": library_versions(),
         "notes": notes,
         "metrics": {},
+        "order_model": order_model is not None,
     }
     return TrainedLab(
         dataset=dataset.name,
@@ -196,7 +204,24 @@ def train_lab(
         catalog=dataset.catalog,
         models=ordered,
         manifest=manifest,
+        order_model=order_model,
     )
+
+
+def _train_order_model(
+    dataset: Dataset, seed: int, notes: list[str], timings: dict[str, float]
+) -> Any | None:
+    """The shopper-level order model, or ``None`` with a note when the log is too short."""
+    from recsys_core.ranking.order_model import OrderModel
+
+    start = time.perf_counter()
+    try:
+        model = OrderModel(seed=seed).fit(dataset.events)
+    except RecsysError as exc:
+        notes.append(f"the order model could not be trained: {exc}")
+        return None
+    timings["order"] = round(time.perf_counter() - start, 3)
+    return model
 
 
 def save_lab(lab: TrainedLab, home: Path | None = None, *, activate: bool = True) -> Path:
@@ -215,6 +240,8 @@ def save_lab(lab: TrainedLab, home: Path | None = None, *, activate: bool = True
     try:
         for name, model in lab.models.items():
             model.save(tmp / name)
+        if lab.order_model is not None:
+            lab.order_model.save(tmp / ORDER_MODEL_DIR)
         lab.catalog.to_parquet(tmp / "catalog.parquet", index=False)
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
         tmp.rename(final)
@@ -332,6 +359,11 @@ def load_lab(folder: Path) -> TrainedLab:
             raise
         except Exception as exc:
             raise ArtifactError(f"cannot load model {name!r} from {path}: {exc}") from exc
+    order_model = None
+    if manifest.get("order_model"):
+        from recsys_core.ranking.order_model import OrderModel
+
+        order_model = OrderModel.load(folder / ORDER_MODEL_DIR)
     return TrainedLab(
         dataset=manifest["dataset"],
         version=folder.name,
@@ -340,6 +372,7 @@ def load_lab(folder: Path) -> TrainedLab:
         models=models,
         manifest=manifest,
         path=folder,
+        order_model=order_model,
     )
 
 

@@ -134,15 +134,29 @@ class RecommendationService:
             probs = reco["purchase_probability"].to_numpy(dtype=float)
         else:
             probs = self.purchase_probability(user_id, items)
+        order = self.order_probability(user_id)
         return pd.DataFrame(
             {
                 "item_id": items,
                 "title": self.titles(items),
                 "score": reco[Columns.SCORE].to_numpy(dtype=float),
                 "purchase_probability": probs,
+                "order_probability": np.full(len(items), order),
+                "probability": order * probs,
                 "rank": reco[Columns.RANK].to_numpy(dtype=int),
             }
         )
+
+    def order_probability(self, user_id: str) -> float:
+        """Calibrated chance the shopper orders at all in the next period (NaN if unknown).
+
+        The purchase probability is conditional on an order; the overall chance of buying
+        an item is ``order_probability * purchase_probability``.
+        """
+        order_model = self.lab.order_model
+        if order_model is None:
+            return float("nan")
+        return float(order_model.order_probability([str(user_id)])[0])
 
     def purchase_probability(self, user_id: str, item_ids: Sequence[str]) -> np.ndarray:
         """Calibrated purchase probabilities; NaN where the ranker cannot score."""
@@ -175,12 +189,15 @@ class RecommendationService:
                 "title": r.title,
                 "score": _num(r.score),
                 "purchase_probability": _num(r.purchase_probability),
+                "order_probability": _num(r.order_probability),
+                "probability": _num(r.probability),
                 "rank": int(r.rank),
             }
             for r in frame.itertuples(index=False)
         ]
         return {
             "user_id": str(user_id),
+            "order_probability": _num(self.order_probability(user_id)),
             "model_version": self.version,
             "model": served_by,
             "degraded": reason is not None,
@@ -300,7 +317,23 @@ class RecommendationService:
         payload: dict[str, Any] = dict(explanation.to_dict())
         payload["because_you_bought"] = self.because_you_bought(user_id, item_id, k_reasons)
         payload["model_version"] = self.version
+        payload.update(self.order_explanation(user_id, payload["probability"]))
         return payload
+
+    def order_explanation(self, user_id: str, purchase_probability: float) -> dict[str, Any]:
+        """``purchase_probability`` (conditional), ``order_probability``, their product
+        ``overall_probability`` and the order model's SHAP explanation (``order_explanation``,
+        ``None`` without an order model or for an unknown shopper)."""
+        order = self.order_probability(user_id)
+        detail = None
+        if self.lab.order_model is not None and np.isfinite(order):
+            detail = self.lab.order_model.explain(str(user_id))
+        return {
+            "purchase_probability": _num(purchase_probability),
+            "order_probability": _num(order),
+            "overall_probability": _num(order * float(purchase_probability)),
+            "order_explanation": detail,
+        }
 
     # ------------------------------------------------------------------ search
 

@@ -265,10 +265,15 @@ needs_explanations = pytest.mark.skipif(
 def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
     at = _run("app_pages/shopper.py")
     assert not _errors(at)
-    probability = next(m for m in at.metric if m.label == "Purchase probability")
-    assert probability.value.endswith("%")
+    metrics = {m.label: m.value for m in at.metric}
+    conditional = metrics["If they order, this item is in it"]
+    order, overall = metrics["Orders in the next 30 days"], metrics["Overall"]
+    assert all(v.endswith("%") for v in (conditional, order, overall))
+    # overall = order chance x purchase chance if they order (shown rounded to 0.1 %)
+    product = float(order[:-1]) * float(conditional[:-1]) / 100
+    assert abs(float(overall[:-1]) - product) < 0.1
     traces = [t["type"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
-    assert traces.count("waterfall") == 1
+    assert traces.count("waterfall") == 2  # the item's purchase SHAP and the order model's
 
 
 @needs_explanations
