@@ -83,36 +83,62 @@ def table(
         download_csv(frame, name, key)
 
 
-def shopper_picker(
-    data: ActiveData, *, key: str = "shopper", searchable: bool = True
-) -> str | None:
-    """Pick a shopper: a search box filtering ids, and a selectbox, most active first.
+def match_ids(ids: pd.Series, query: str) -> pd.Series:
+    """Ids matching a typed query: the exact id first, then ids starting with it, then the
+    ids containing it (each group in the given order, e.g. most active first)."""
+    text = query.strip()
+    if not text:
+        return ids
+    lowered = ids.str.lower()
+    needle = text.lower()
+    exact = ids[lowered == needle]
+    starts = ids[lowered.str.startswith(needle) & (lowered != needle)]
+    contains = ids[lowered.str.contains(needle, regex=False) & ~lowered.str.startswith(needle)]
+    return pd.concat([exact, starts, contains], ignore_index=True)
 
-    The choice is shared by the pages (``st.session_state[state.SHOPPER]``).
+
+def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
+    """Pick any shopper: type (part of) an id, then choose; most active first.
+
+    Every shopper of the log is findable: the typed text searches all ids (the exact id
+    first, then ids starting with it, then ids containing it), and an exact id is selected
+    as soon as it is typed. The choice is shared by the pages
+    (``st.session_state[state.SHOPPER]``).
     """
     activity = frames.shopper_activity(data.key, data.checksum, data.dataset.events)
     ids = activity[Columns.USER]
-    if searchable:
-        query = st.text_input(
-            "Search a shopper id",
-            key=f"{key}_query",
-            placeholder="part of an id, e.g. 123",
-            help="Filters the list below; leave empty to list the most active shoppers.",
-        )
-        if query.strip():
-            ids = ids[ids.str.contains(query.strip(), case=False, regex=False)]
-    if ids.empty:
-        st.warning("No shopper id contains that text.")
+    query = st.text_input(
+        "Find a shopper by id",
+        key=f"{key}_query",
+        placeholder="type an id or part of one, e.g. 12347",
+        help=f"Searches all {len(ids):,} shoppers; leave empty to list the most active ones.",
+    )
+    found = match_ids(ids, query)
+    if found.empty:
+        st.warning(f"No shopper id contains {query.strip()!r}.")
         return None
+    select_key = f"{key}_select"
+    last_key = f"{key}_last_query"
+    if query.strip() and st.session_state.get(last_key) != query:
+        first = str(found.iloc[0])
+        if first.lower() == query.strip().lower():  # a typed id selects that shopper
+            st.session_state[state.SHOPPER] = first
+            st.session_state.pop(select_key, None)
+    st.session_state[last_key] = query
     counts = dict(zip(activity[Columns.USER], activity["events"], strict=True))
     return _choose(
-        ids.tolist(),
+        found.tolist(),
         noun="Shopper",
-        order="most active first",
+        order="exact id first, then most active" if query.strip() else "most active first",
         state_key=state.SHOPPER,
-        format_func=lambda u: f"{u} · {counts.get(u, 0):,} events",
-        key=f"{key}_select",
+        format_func=lambda u: f"{u} · {_events_label(counts.get(u, 0))}",
+        key=select_key,
     )
+
+
+def _events_label(n: int) -> str:
+    """'1 event', '2 events', '1,234 events'."""
+    return f"{n:,} event" + ("" if n == 1 else "s")
 
 
 def _choose(

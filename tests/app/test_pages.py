@@ -513,3 +513,51 @@ def test_other_model_ranks_reads_model_and_rank() -> None:
     compare = pd.DataFrame({"item_id": ["a", "b"], "als": [2.0, np.nan], "itemknn": [1.0, np.nan]})
     got = other_model_ranks(pd.Series(["a", "b", "z"]), compare, ["itemknn", "als"])
     assert got == ["itemknn #1 · als #2", "—", "—"]
+
+
+# ------------------------------------------------------------------ issue 16: shopper picker
+
+
+@pytest.mark.parametrize(
+    ("page", "key"),
+    [("app_pages/shopper.py", "shopper"), ("app_pages/search.py", "search_shopper")],
+)
+def test_every_shopper_id_is_findable_by_typing_it(
+    app_data: AppData, page: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the listed options too: the least active shopper is found by its id."""
+    import ui.components
+
+    monkeypatch.setattr(ui.components, "MAX_OPTIONS", 20)  # fewer listed than shoppers
+    events = load_event_file(app_data.csv).events
+    activity = events.groupby("user_id", observed=True).size().sort_values(kind="stable")
+    quiet = str(activity.index[0])  # the least active: never among the first 20 listed
+    at = _run(page)
+    listed = [o.split(" ")[0] for o in at.selectbox(key=f"{key}_select").options]
+    assert quiet not in listed and len(listed) == 20
+    at.text_input(key=f"{key}_query").input(quiet).run()
+    assert not _errors(at)
+    assert at.selectbox(key=f"{key}_select").value == quiet
+    assert at.session_state[state.SHOPPER] == quiet
+
+
+def test_typed_id_lists_the_exact_id_first() -> None:
+    from ui.components import match_ids
+
+    ids = pd.Series(["U0110", "U011", "XU011", "U0112", "U2"])
+    assert match_ids(ids, "u011").tolist() == ["U011", "U0110", "U0112", "XU011"]
+    assert match_ids(ids, "").tolist() == ids.tolist()
+
+
+@pytest.mark.skipif(not ranker_available(), reason="personalised search needs the ranker")
+def test_personalised_search_keeps_relevant_matches_first(app_data: AppData) -> None:
+    word = str(app_data.catalog["title"].iloc[0]).split()[-1]
+    at = _run("app_pages/search.py")
+    at.text_input(key="search_query").input(word).run()
+    assert not _errors(at)
+    personal = at.dataframe[1].value
+    relevant = personal[personal["reranked"]]
+    assert len(relevant) and relevant["title"].str.contains(word, case=False).all()
+    # re-ranked rows come first, the others after them
+    assert personal["reranked"].tolist() == sorted(personal["reranked"], reverse=True)
+    assert any("Only relevant matches are re-ranked" in c.value for c in at.caption)
