@@ -421,8 +421,13 @@ def similar(
         echo_json(answer)
         return
     typer.echo(f"similar to {answer['item_id']} {answer['title']} (model {model})")
+    if answer.get("note"):
+        typer.echo(f"note: {answer['note']}")
     for it in answer["items"]:
-        typer.echo(f"{it['rank']:>3}. {it['score']:8.4f}  {it['item_id']:<10} {it['title']}")
+        typer.echo(
+            f"{it['rank']:>3}. {it['score']:12.4g} {it['score_label']:<29} "
+            f"support {it['support']:>4}  {it['item_id']:<10} {it['title']}"
+        )
 
 
 @app.command()

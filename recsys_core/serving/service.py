@@ -241,38 +241,41 @@ class RecommendationService:
     # ------------------------------------------------------------------ similar items
 
     def similar_frame(self, item_id: str, k: int = 10, model: str = "als") -> pd.DataFrame:
-        """Items similar to ``item_id`` by one model, with titles.
+        """Up to ``k`` items similar to ``item_id``, filled from the next model when ``model``
+        has fewer (:func:`recsys_core.similar.similar_items_filled`), with titles.
+
+        Columns ``item_id, title, score, score_label, source, support, rank``; the note on
+        how the list was filled is in ``frame.attrs["note"]``.
 
         Raises
         ------
         UnknownItemError
             The item is not known to the model.
         """
-        engine = self.lab.model(model)
-        sim = engine.similar_items([str(item_id)], k)
-        ids = sim["similar_item_id"].astype(str).tolist()
-        return pd.DataFrame(
-            {
-                "item_id": ids,
-                "title": self.titles(ids),
-                "score": sim[Columns.SCORE].to_numpy(dtype=float),
-                "rank": sim[Columns.RANK].to_numpy(dtype=int),
-            }
-        )
+        from recsys_core.similar import similar_items_filled
+
+        frame, note = similar_items_filled(self.lab.models, str(item_id), k, model)
+        frame.insert(1, "title", self.titles(frame["item_id"].tolist()))
+        frame.attrs["note"] = note
+        return frame
 
     def similar(self, item_id: str, k: int = 10, model: str = "als") -> dict[str, Any]:
-        """The ``similar`` JSON of DESIGN.md."""
+        """The ``similar`` JSON of DESIGN.md (plus ``score_label``, ``source``, ``support``)."""
         frame = self.similar_frame(item_id, k, model)
         return {
             "item_id": str(item_id),
             "title": self.title(item_id),
             "model_version": self.version,
             "model": model,
+            "note": frame.attrs.get("note"),
             "items": [
                 {
                     "item_id": r.item_id,
                     "title": r.title,
                     "score": _num(r.score),
+                    "score_label": r.score_label,
+                    "source": r.source,
+                    "support": int(r.support),
                     "rank": int(r.rank),
                 }
                 for r in frame.itertuples(index=False)

@@ -203,6 +203,13 @@ def test_similar_items_shows_both_models_with_co_counts() -> None:
         assert len(frame) == 10
         assert (frame["co_shoppers"] >= frame["co_buyers"]).all()
         assert frame["title"].str.len().gt(0).all()
+    # k similar items from every model, filled from the next one when short (issue 16)
+    at.slider(key="similar_k").set_value(30).run()
+    tables = [f.value for f in at.dataframe if "co_shoppers" in f.value.columns]
+    assert [len(frame) for frame in tables] == [30, 30]
+    assert all(
+        frame["source"].isin(["als", "itemknn", "bpr", "popularity"]).all() for frame in tables
+    )
 
 
 def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> None:
