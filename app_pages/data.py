@@ -138,7 +138,7 @@ if uploaded is not None:
     )
     for note in preview.notes:
         st.caption(f"Note: {note}")
-    st.dataframe(preview.head, hide_index=True, width="stretch", height=200)
+    st.dataframe(preview.head, hide_index=True, width="stretch", height=200, placeholder="—")
 
     fmt = "auto"
     use_detected = False
@@ -195,6 +195,7 @@ if uploaded is not None:
                         )
                     },
                     key=f"data_event_map_{tag}",
+                    placeholder="— (ignored)",
                 )
                 event_map = {
                     str(name): (str(means) if pd.notna(means) and means else None)

@@ -11,6 +11,7 @@ from recsys_core.serving.lab import record_metrics
 from ui import charts, state
 from ui.components import PROBABILITY_COLUMN, download_csv, table
 from ui.errors import show_errors
+from ui.glossary import describe, glossary_section, metric_columns
 from ui.model_lab import (
     LabSettings,
     build_report,
@@ -22,6 +23,9 @@ from ui.model_lab import (
 from ui.resources import active_data, ranker_available, service
 
 st.title("Model lab")
+
+#: Metric families of the accuracy table (the others go to the beyond-accuracy table).
+ACCURACY_FAMILIES = ("ndcg", "precision", "recall", "map", "mrr", "hit_rate", "revenue")
 
 with show_errors():
     data = active_data()
@@ -151,7 +155,30 @@ st.caption(
 for note in result.notes:
     st.caption(f"Note: {note}")
 metrics = result.metrics_table()
-table(metrics.reset_index(), name=f"metrics-{result.dataset}-k{k}", key="lab_metrics")
+# two narrower tables instead of one of 14 columns: both fit a 1400 px window
+accuracy_cols = [c for c in metrics.columns if c.split("@")[0] in ACCURACY_FAMILIES]
+other_cols = [c for c in metrics.columns if c not in accuracy_cols]
+st.markdown("**Accuracy**: did the lists hold what shoppers went on to buy?")
+table(
+    metrics[accuracy_cols].reset_index(),
+    name=f"metrics-{result.dataset}-k{k}",
+    key="lab_metrics",
+    column_config=metric_columns(accuracy_cols),
+    download=False,
+)
+st.markdown("**Beyond accuracy and cost**")
+table(
+    metrics[other_cols].reset_index(),
+    name=f"metrics-{result.dataset}-k{k}",
+    key="lab_metrics_other",
+    column_config={
+        **metric_columns(other_cols, decimals=3),
+        "model_mb": st.column_config.NumberColumn("model size (MB)", format="%.1f"),
+    },
+    download=False,
+)
+download_csv(metrics.reset_index(), f"metrics-{result.dataset}-k{k}", "lab_metrics")
+glossary_section()
 st.download_button(
     "Download evaluation JSON",
     result.dumps(),
@@ -170,10 +197,24 @@ with right:
         st.plotly_chart(charts.reliability_figure(result.reliability), key="lab_reliability")
         if result.classifier:
             st.caption(
-                "Purchase model: "
+                "Purchase model (if they order): "
                 + ", ".join(
-                    f"{m} {v:.3f}" for m, v in result.classifier.items() if m != "candidates"
+                    f"{(describe(m) or (m, ''))[0]} {v:.3f}"
+                    for m, v in result.classifier.items()
+                    if m in ("auc", "logloss", "brier", "ece")
                 )
+            )
+        order_metrics = getattr(result, "order_classifier", None)
+        if order_metrics:
+            st.caption(
+                "Order model (orders at all in the test period): "
+                + ", ".join(
+                    f"{(describe(m) or (m, ''))[0]} {order_metrics[m]:.3f}"
+                    for m in ("auc", "logloss", "brier", "ece")
+                    if m in order_metrics
+                )
+                + f"; {order_metrics.get('order_rate', float('nan')):.1%} of "
+                f"{int(order_metrics.get('shoppers', 0)):,} shoppers ordered."
             )
         table(
             result.reliability,

@@ -8,16 +8,9 @@ from recsys_core.similar import SCORE_LABELS
 from ui import frames
 from ui.components import item_card, item_picker, table
 from ui.errors import show_errors
+from ui.glossary import SCORE_HELP
 from ui.resources import active_data, service
 
-#: What each score means (hover help).
-SCORE_HELP = {
-    "als": "Cosine of the two products' ALS factor vectors: 1 = same taste profile.",
-    "itemknn": (
-        "BM25-weighted count of shoppers who bought both: larger = bought together more; "
-        "its scale depends on the log, compare within the list only."
-    ),
-}
 #: The models compared side by side.
 SIMILARITY_MODELS = (("als", "ALS (latent factors)"), ("itemknn", "Item-kNN (co-interaction)"))
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
+from recsys_core.business import BusinessFilters, catalog_prices, currency_symbol
 from recsys_core.columns import Columns
 from ui import frames, state
 from ui.resources import ActiveData
@@ -43,9 +45,18 @@ NOT_TRAINED = (
 )
 
 
+#: What a table shows for a missing value (never "None").
+MISSING = "—"
+#: Decimals kept in CSV downloads (no 16-digit floats).
+CSV_DECIMALS = 4
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A frame as UTF-8 CSV without the index."""
-    return frame.to_csv(index=False).encode("utf-8")
+    """A frame as UTF-8 CSV without the index, floats rounded to :data:`CSV_DECIMALS`
+    decimals and missing values left empty."""
+    floats = frame.select_dtypes(include="floating").columns
+    rounded = frame.assign(**{c: frame[c].round(CSV_DECIMALS) for c in floats})
+    return rounded.to_csv(index=False, na_rep="").encode("utf-8")
 
 
 def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
@@ -78,6 +89,7 @@ def table(
         width="stretch",
         height=height,
         key=f"table_{key}",
+        placeholder=MISSING,
     )
     if download:
         download_csv(frame, name, key)
@@ -136,9 +148,61 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     )
 
 
+def plural(n: int, noun: str) -> str:
+    """'1 event', '2 events', '1,234 events' (nouns that take an 's')."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _events_label(n: int) -> str:
-    """'1 event', '2 events', '1,234 events'."""
-    return f"{n:,} event" + ("" if n == 1 else "s")
+    return plural(n, "event")
+
+
+def business_filters(data: ActiveData, *, key: str = "shopper") -> BusinessFilters:
+    """Category, price band and "not bought in the last N days" filters (an expander)."""
+    catalog = data.dataset.catalog
+    with st.expander("Business filters: category, price band, recently bought"):
+        cols = st.columns(3)
+        categories: list[str] = []
+        if Columns.CATEGORY in catalog.columns:
+            options = sorted(catalog[Columns.CATEGORY].dropna().astype(str).unique())
+            categories = cols[0].multiselect(
+                "Categories", options, key=f"{key}_categories", placeholder="all categories"
+            )
+        else:
+            cols[0].caption("This catalog has no categories.")
+        low: float | None = None
+        high: float | None = None
+        prices = catalog_prices(catalog).dropna()
+        if len(prices):
+            top = float(np.ceil(prices.quantile(0.99)))
+            symbol = currency_symbol(data.dataset.name)
+            low, high = cols[1].slider(
+                f"Price band ({symbol or 'log units'})",
+                0.0,
+                max(top, 1.0),
+                (0.0, max(top, 1.0)),
+                key=f"{key}_price_band",
+                help="Items above the top of the range are kept when the band reaches it.",
+            )
+            if low <= 0.0:
+                low = None
+            if high >= max(top, 1.0):
+                high = None
+        else:
+            cols[1].caption("This catalog has no prices.")
+        days = int(
+            cols[2].number_input(
+                "Hide items bought in the last N days",
+                0,
+                3650,
+                0,
+                key=f"{key}_bought_days",
+                help="0: keep them (repurchases are most of what wholesalers buy).",
+            )
+        )
+    return BusinessFilters(
+        categories=tuple(categories), min_price=low, max_price=high, exclude_bought_days=days
+    )
 
 
 def _choose(

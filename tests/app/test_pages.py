@@ -568,3 +568,82 @@ def test_personalised_search_keeps_relevant_matches_first(app_data: AppData) -> 
     # re-ranked rows come first, the others after them
     assert personal["reranked"].tolist() == sorted(personal["reranked"], reverse=True)
     assert any("Only relevant matches are re-ranked" in c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------ issue 16: formatting
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "app_pages/overview.py",
+        "app_pages/shopper.py",
+        "app_pages/similar.py",
+        "app_pages/search.py",
+        "app_pages/explanations.py",
+    ],
+)
+def test_no_table_cell_shows_none(page: str, app_data: AppData) -> None:
+    """Missing values show as a dash (the table's placeholder), never the word None."""
+    at = _run(page)
+    if page.endswith("search.py"):
+        word = str(app_data.catalog["title"].iloc[0]).split()[-1]
+        at.text_input(key="search_query").input(word).run()
+    assert not _errors(at)
+    assert at.dataframe, "no table on the page"
+    for frame in at.dataframe:
+        assert frame.proto.placeholder == "—", frame.value.columns.tolist()
+        value = frame.value
+        text = value[[c for c in value.columns if pd.api.types.is_string_dtype(value[c])]]
+        assert not text.isin(["None", "nan"]).any().any()
+        assert not text.isna().any().any(), "object cells must not be None"
+
+
+def test_shopper_page_shows_prices_and_expected_revenue() -> None:
+    at = _run("app_pages/shopper.py")
+    assert not _errors(at)
+    reco = _recommendations(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Expected revenue of this list" in metrics
+    if reco["expected_revenue"].notna().any():
+        shown = float(metrics["Expected revenue of this list"].lstrip("£").replace(",", ""))
+        assert shown == pytest.approx(reco["expected_revenue"].sum(), abs=0.01)
+        np.testing.assert_allclose(
+            reco["expected_revenue"], reco["probability"] * reco["price"], rtol=1e-9
+        )
+    assert "score" not in reco.columns or not reco["score"].equals(reco["purchase_probability"])
+
+
+def test_business_filters_on_the_shopper_page(app_data: AppData) -> None:
+    at = _run("app_pages/shopper.py")
+    category = str(app_data.catalog["category"].iloc[0])
+    at.multiselect(key="shopper_categories").set_value([category]).run()
+    assert not _errors(at)
+    reco = _recommendations(at)
+    categories = app_data.catalog.set_index("item_id")["category"].astype(str)
+    assert len(reco) and reco["item_id"].map(categories).eq(category).all()
+    assert any("Business filters:" in c.value for c in at.caption)
+
+
+def test_csv_downloads_round_floats_and_leave_missing_empty() -> None:
+    from ui.components import csv_bytes, plural
+
+    text = csv_bytes(pd.DataFrame({"p": [0.123456789012345, np.nan], "n": ["a", None]})).decode()
+    assert text.splitlines() == ["p,n", "0.1235,a", ","]
+    assert plural(1, "event") == "1 event" and plural(2, "event") == "2 events"
+
+
+def test_one_event_history_axis_shows_days_not_clock_times() -> None:
+    history = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(["2011-01-18 10:01"]),
+            "event": ["purchase"],
+            "item_id": ["a"],
+            "title": ["Mug"],
+        }
+    )
+    fig = timeline_figure(history)
+    assert fig.layout.xaxis.tickformat == "%d %b %Y"
+    low, high = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
+    assert high - low == pd.Timedelta(days=6)
+    assert "1 purchase<" in fig.data[0].customdata[0][0] + "<"
