@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import state
+from ui import resources, state
 
 st.set_page_config(page_title="Recommendation lab", page_icon="🛒", layout="wide")
 
@@ -56,4 +56,9 @@ with st.sidebar:
     st.caption(f"Dataset: **{state.dataset_label(state.active_key())}**")
     if warning := st.session_state.get(state.STARTUP_WARNING):
         st.warning(warning)
-page.run()
+    background = st.container()  # the purchase model's background training, filled below
+try:
+    page.run()
+finally:  # after the page (even one that stopped early): it has chosen or trained the models
+    with background:
+        resources.ranker_status()

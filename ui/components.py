@@ -310,5 +310,16 @@ def probability_metrics(explanation: Mapping[str, Any]) -> None:
 
 
 def ranker_notice() -> None:
-    """The standard "purchase model not trained" message."""
+    """The standard "purchase model not trained" message (or "training in the background")."""
+    from ui.resources import active_data, ranker_job
+
+    job = ranker_job(active_data())
+    if job is not None and job.running:
+        st.info(
+            f"The purchase model is training in the background ({job.fraction:.0%}, "
+            f"{job.message}); these results use the single-stage models, and the page switches "
+            "to purchase probabilities when it is ready (progress in the sidebar).",
+            icon=":material/hourglass_top:",
+        )
+        return
     st.info(NOT_TRAINED, icon=":material/info:")

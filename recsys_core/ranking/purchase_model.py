@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,6 +286,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         y: np.ndarray | pd.Series,
         *,
         groups: np.ndarray | pd.Series | None = None,
+        progress: Callable[[str, float], None] | None = None,
     ) -> Self:
         """Train LightGBM on part of the groups and the calibrator on the rest.
 
@@ -297,6 +299,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         groups:
             Group of each row (the shopper); groups are never split between the fit and
             calibration parts. Rows are their own groups when omitted.
+        progress:
+            Called with a message and the fraction done as fold models finish.
 
         Raises
         ------
@@ -320,7 +324,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"cross_fit_folds must be 0 or a whole number >= 2, got {folds!r}")
         features = X.astype(np.float64)
         if folds >= 2:
-            margin = self._fit_cross(features, label, group, int(folds), rng)
+            margin = self._fit_cross(features, label, group, int(folds), rng, progress)
             self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
                 margin, label, group, rng
             )
@@ -345,6 +349,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         group: np.ndarray,
         folds: int,
         rng: np.random.Generator,
+        progress: Callable[[str, float], None] | None = None,
     ) -> np.ndarray:
         """Train one booster per shopper fold; set their average; return out-of-fold margins."""
         unique, inverse = np.unique(group, return_inverse=True)
@@ -359,11 +364,16 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         for k in range(folds):
             _require_both_classes(label[fold != k], "training")
 
+        finished: list[int] = []
+
         def fit_fold(k: int) -> lgb.Booster:
             train = fold != k
             classifier = self._classifier(self.random_state + k)
             booster = classifier.fit(features[train], label[train]).booster_
             margin[~train] = booster.predict(matrix[~train], raw_score=True)  # disjoint rows
+            finished.append(k)
+            if progress is not None:
+                progress(f"fold {len(finished)} of {folds} trained", len(finished) / folds)
             return booster
 
         # LightGBM releases the GIL while it trains, so fold models fit in parallel threads;

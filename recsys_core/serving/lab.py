@@ -158,7 +158,13 @@ def train_lab(
             from recsys_core.ranking import TwoStageRanker
 
             params.setdefault("seed", config.seed)
-            ranker = TwoStageRanker(**params).fit(dataset.events, dataset.catalog)
+
+            def ranker_progress(message: str, fraction: float, step: int = i + 1) -> None:
+                progress(f"ranker: {message}", (step + fraction) / steps)
+
+            ranker = TwoStageRanker(**params).fit(
+                dataset.events, dataset.catalog, progress=ranker_progress
+            )
             models["ranker"] = ranker
             # Serve the ranker's own stage-one models: one set of factors everywhere.
             if "als" in names and "als" not in config.model_params:

@@ -418,6 +418,52 @@ def test_an_uploaded_log_trains_on_first_use_then_is_reused() -> None:
     assert len(list_versions("custom.csv")) == 1
 
 
+def _wait_for_background(key: str, checksum: str, timeout: float = 240) -> Any:
+    """The background training job of a dataset, once it has finished."""
+    import time
+
+    from ui.resources import _jobs
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = _jobs().get((key, checksum))
+        if job is not None and not job.running:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"no finished background training for {key}")
+
+
+def test_first_start_serves_single_stage_models_then_switches_to_the_ranker(
+    app_data: AppData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh home: the pages work at once on the quick models; the ranker follows."""
+    if not ranker_available():
+        pytest.skip("needs the ranker")
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path / "fresh"))
+    first = _run(None)  # the Overview trains the quick models
+    assert not _errors(first)
+    assert first.status, "the quick training shows its progress"
+    quick = list_versions(home=tmp_path / "fresh")
+    assert len(quick) == 1 and "ranker" not in quick[0]["models"]
+    key = first.session_state[state.DATASET_KEY]
+    checksum = next(iter(first.session_state["lab_folders"]))[1]
+    first.switch_page("app_pages/shopper.py").run()
+    assert not _errors(first)
+    assert len(_recommendations(first)) == 10  # the single-stage models answer meanwhile
+    from ui.resources import _jobs
+
+    if _jobs()[(key, checksum)].running:
+        assert any("training in the background" in i.value for i in first.info)
+    job = _wait_for_background(key, checksum)
+    assert job.error is None and job.fraction == 1.0
+    first.run()  # the next rerun switches to the complete version
+    assert not _errors(first)
+    reco = _recommendations(first)
+    assert np.isfinite(reco["purchase_probability"].to_numpy(dtype=float)).all()
+    versions = list_versions(home=tmp_path / "fresh")
+    assert len(versions) == 2 and "ranker" in versions[0]["models"] and versions[0]["active"]
+
+
 # ---------------------------------------------------------------------------------- helpers
 
 
