@@ -124,6 +124,8 @@ class EvaluationResult:
     overlap: dict[str, float] = field(default_factory=dict)
     #: The shopper-level order model (does the shopper order at all in the test period).
     order_classifier: dict[str, float] | None = None
+    #: Metrics by shopper segment (recsys_core.segments.evaluation_segments).
+    segments: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -158,6 +160,7 @@ class EvaluationResult:
             "models": models,
             "classifier": self.classifier,
             "order_classifier": self.order_classifier,
+            "segments": self.segments,
             "overlap": self.overlap,
             "config": self.config,
             "provenance": self.provenance,
@@ -416,6 +419,11 @@ def evaluate(
         order_classifier, _ = evaluate_order_model(
             split.train, split.test, split.cutoff, test_days=config.test_days, seed=config.seed
         )
+    from recsys_core.segments import evaluation_segments
+
+    segments = evaluation_segments(
+        {n: r.per_user for n, r in results.items()}, split.train, split.cutoff, dataset.name, k
+    )
     progress("done", 1.0)
     if split.method == "random":
         notes.append("no timestamps: the split is a seeded per-user random split")
@@ -428,6 +436,7 @@ def evaluate(
         reliability=reliability,
         overlap=overlap,
         order_classifier=order_classifier,
+        segments=segments,
         config=config.model_dump(mode="json"),
         provenance={
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -8,10 +8,10 @@ How a page gets its models (:func:`service`):
    ``data.sha256``) with every model this install can train is reused — the active version
    first, then the newest — and loaded once per process (``st.cache_resource``, keyed by
    its folder);
-3. only when there is none, the **single-stage models** (popularity, item-kNN, BPR, ALS:
+3. only when there is none, the quick **single-stage models** (popularity, item-kNN, ALS:
    seconds) are trained with a visible progress bar and saved as a *quick* version, so every
-   page works at once; the two-stage purchase model (the ranker, a minute or more) and the
-   order model then train in a **background thread** (:class:`RankerJob`, one per dataset
+   page works at once; BPR, the two-stage purchase model (the ranker, a minute or more) and
+   the order model then train in a **background thread** (:class:`RankerJob`, one per dataset
    and process) with their own progress in the sidebar (training windows, classifier
    folds). When it has saved the complete version, every session switches to it on its
    next rerun (the sidebar's poll triggers one), and later starts load it directly.
@@ -37,7 +37,6 @@ from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import RecsysError, UnknownDatasetError
 from recsys_core.evaluation import data_checksum
-from recsys_core.io_utils import atomic_write_text
 from recsys_core.serving import (
     RecommendationService,
     TrainConfig,
@@ -47,7 +46,7 @@ from recsys_core.serving import (
     save_lab,
     train_lab,
 )
-from recsys_core.serving.lab import DEFAULT_MODELS, MANIFEST
+from recsys_core.serving.lab import DEFAULT_MODELS
 from ui import state
 
 #: Session-state name of the (dataset key, checksum) -> version folder memo.
@@ -228,6 +227,9 @@ def _load_saved(data: ActiveData, models: list[str]) -> TrainedLab | None:
 # ---------------------------------------------------------------------------------- background
 
 
+#: Models left to the background training on a first start (BPR: ~10 s more on Online Retail
+#: for the least accurate model; the ranker: a minute or more).
+SLOW_MODELS: tuple[str, ...] = ("ranker", "bpr")
 #: Manifest note of a version holding only the single-stage models (the first start's).
 QUICK_NOTE = "quick start: single-stage models only; the purchase model trains in the background"
 
@@ -272,15 +274,9 @@ def ranker_job(data: ActiveData) -> RankerJob | None:
     return _jobs().get((data.key, data.checksum))
 
 
-def _note_ranker_failed(quick: TrainedLab, reason: str) -> None:
-    """Remember in the quick version's manifest that the ranker cannot be trained here."""
-    quick.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {reason}")
-    if quick.path is not None:
-        atomic_write_text(quick.path / MANIFEST, json.dumps(quick.manifest, indent=2, default=str))
-
-
-def start_ranker_job(data: ActiveData, models: list[str], quick: TrainedLab) -> RankerJob:
-    """Train ``models`` (with the ranker) in a background thread and save them as a version."""
+def start_ranker_job(data: ActiveData, models: list[str]) -> RankerJob:
+    """Train ``models`` in a background thread and save them as a version (without the
+    ranker, and a note saying why, when the ranker cannot be trained on this data)."""
     jobs = _jobs()
     with _training_lock():
         job = jobs.get((data.key, data.checksum))
@@ -294,13 +290,18 @@ def start_ranker_job(data: ActiveData, models: list[str], quick: TrainedLab) -> 
 
         def run() -> None:
             try:
-                lab = train_lab(dataset, TrainConfig(models=models), progress=report)
+                try:
+                    lab = train_lab(dataset, TrainConfig(models=models), progress=report)
+                except RecsysError as exc:
+                    if "ranker" not in models:
+                        raise
+                    job.error = str(exc)  # the others are still worth a complete version
+                    others = [m for m in models if m != "ranker"]
+                    lab = train_lab(dataset, TrainConfig(models=others), progress=report)
+                    lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
                 report("saving", 1.0)
                 job.folder = str(save_lab(lab))
                 job.lab = lab
-            except RecsysError as exc:
-                job.error = str(exc)
-                _note_ranker_failed(quick, str(exc))
             except Exception as exc:  # noqa: BLE001 - a thread must report, not die silently
                 job.error = f"{type(exc).__name__}: {exc}"
             finally:
@@ -341,7 +342,7 @@ def lab_for(data: ActiveData) -> TrainedLab:
     if lab is None and job is not None and job.folder is not None:
         lab = _ready_lab(job)
     if lab is None:
-        quick_models = [m for m in models if m != "ranker"]
+        quick_models = [m for m in models if m not in SLOW_MODELS]
         lock = _training_lock()
         if not lock.acquire(blocking=False):
             with st.spinner("Another session is training models; waiting for it ..."):
@@ -353,8 +354,8 @@ def lab_for(data: ActiveData) -> TrainedLab:
                 lab = _lab_at(str(trained.path), trained)
         finally:
             lock.release()
-        if "ranker" in models and not _ranker_failed(Path(str(lab.path))):
-            start_ranker_job(data, models, lab)
+        if set(models) - set(lab.model_names):
+            start_ranker_job(data, models)
     memo[memo_key] = str(lab.path)
     return lab
 
