@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import streamlit as st
 
 from recsys_core.evaluation import ALL_MODELS, evaluate
@@ -24,6 +25,12 @@ from ui.resources import active_data, ranker_available, service
 
 st.title("Model lab")
 
+#: Segment kinds in words.
+SEGMENT_NAMES = {
+    "tenure": "new vs returning",
+    "volume": "light vs heavy buyers",
+    "country": "country",
+}
 #: Metric families of the accuracy table (the others go to the beyond-accuracy table).
 ACCURACY_FAMILIES = ("ndcg", "precision", "recall", "map", "mrr", "hit_rate", "revenue")
 
@@ -224,6 +231,47 @@ with right:
         )
     else:
         st.info("Calibration needs the purchase model (ranker) among the evaluated models.")
+
+segments = pd.DataFrame(getattr(result, "segments", []) or [])
+if not segments.empty:
+    st.subheader("By shopper segment")
+    seg_col, metric_col = st.columns(2)
+    kinds = [c for c in ("tenure", "volume", "country") if c in set(segments["segment"])]
+    kind = seg_col.radio(
+        "Segment",
+        kinds,
+        horizontal=True,
+        key="lab_segment",
+        format_func=SEGMENT_NAMES.get,
+        help="From each test shopper's events before the test period.",
+    )
+    metric = metric_col.radio(
+        "Metric",
+        [f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}"],
+        horizontal=True,
+        key="lab_segment_metric",
+        format_func=lambda m: (describe(m) or (m, ""))[0],
+    )
+    part = segments[segments["segment"] == kind]
+    pivot = part.pivot_table(index="value", columns="model", values=metric).reset_index()
+    shoppers = part.drop_duplicates("value").set_index("value")["shoppers"]
+    pivot.insert(1, "shoppers", pivot["value"].map(shoppers).astype(int))
+    table(
+        pivot.rename(columns={"value": SEGMENT_NAMES.get(kind, kind)}),
+        name=f"segments-{kind}-{metric}",
+        key="lab_segments",
+        column_config={
+            m: st.column_config.NumberColumn(
+                m, format="%.4f", help=(describe(metric) or ("", ""))[1]
+            )
+            for m in part["model"].unique()
+        },
+    )
+    st.caption(
+        "New: first event less than 90 days before the test period; heavy: the 20 % of "
+        "buyers with the most orders (days with a purchase); countries beyond the 5 largest "
+        "are grouped as 'other'."
+    )
 
 st.subheader("Model selection")
 table(
