@@ -141,9 +141,11 @@ def build_sections(data: ReportData) -> list[Section]:
     from recsys_core.reporting import shop_sections  # shop-facing sections (own module)
 
     sections = [
+        shop_sections.plain_summary_section(data),
         _summary_section(data),
         _protocol_section(data),
         _comparison_section(data),
+        shop_sections.segments_section(data),
         _purchase_section(data),
         shop_sections.order_model_section(data),
         _examples_section(data),

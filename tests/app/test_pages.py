@@ -226,9 +226,10 @@ def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> 
     by_segment = next(f.value for f in at.dataframe if "new vs returning" in f.value.columns)
     assert set(by_segment["new vs returning"]) <= {"new", "returning"}
     assert {"popularity", "itemknn"} <= set(by_segment.columns)
-    assert by_segment["shoppers"].sum() == at.session_state[state.EVALUATION]["result"].split[
-        "test_users"
-    ]
+    assert (
+        by_segment["shoppers"].sum()
+        == at.session_state[state.EVALUATION]["result"].split["test_users"]
+    )
     at.radio(key="lab_segment").set_value("volume").run()
     assert not _errors(at)
     assert any("light vs heavy buyers" in f.value.columns for f in at.dataframe)
