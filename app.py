@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import resources, state
+from ui import auth, resources, state
 
 st.set_page_config(page_title="Recommendation lab", page_icon="🛒", layout="wide")
 
-OVERVIEW = st.Page(
-    "app_pages/overview.py", title="Overview", icon=":material/home:", url_path="overview"
-)
+OVERVIEW_PAGE = ("app_pages/overview.py", "Overview", ":material/home:", "overview")
 
 
 def _home() -> None:
@@ -30,33 +28,79 @@ def _home() -> None:
 
 
 # Titles and URL paths are relied on by the browser test (tests/app/test_e2e_browser.py).
-PAGES = [
-    st.Page(_home, title="Overview", url_path="home", default=True, visibility="hidden"),
-    OVERVIEW,
-    st.Page("app_pages/data.py", title="Data", icon=":material/table_chart:", url_path="data"),
-    st.Page("app_pages/shopper.py", title="Shopper", icon=":material/person:", url_path="shopper"),
-    st.Page(
-        "app_pages/similar.py", title="Similar items", icon=":material/hub:", url_path="similar"
-    ),
-    st.Page("app_pages/search.py", title="Search", icon=":material/search:", url_path="search"),
-    st.Page(
-        "app_pages/model_lab.py", title="Model lab", icon=":material/science:", url_path="model_lab"
-    ),
-    st.Page(
-        "app_pages/explanations.py",
-        title="Explanations",
-        icon=":material/lightbulb:",
-        url_path="explanations",
-    ),
+# (file, title, icon, url path); the role each page needs is ui.auth.PAGE_ROLES[url path].
+PAGE_FILES: list[tuple[str, str, str, str]] = [
+    OVERVIEW_PAGE,
+    ("app_pages/data.py", "Data", ":material/table_chart:", "data"),
+    ("app_pages/shopper.py", "Shopper", ":material/person:", "shopper"),
+    ("app_pages/similar.py", "Similar items", ":material/hub:", "similar"),
+    ("app_pages/search.py", "Search", ":material/search:", "search"),
+    ("app_pages/model_lab.py", "Model lab", ":material/science:", "model_lab"),
+    ("app_pages/explanations.py", "Explanations", ":material/lightbulb:", "explanations"),
+    ("app_pages/operations.py", "Operations", ":material/build:", "operations"),
+    ("app_pages/users.py", "Users", ":material/group:", "users"),
+    ("app_pages/audit.py", "Audit log", ":material/policy:", "audit"),
 ]
 
-page = st.navigation(PAGES)
 state.ensure_session()
+login_on = auth.login_enabled()
+user = auth.current_user() if login_on else None
+
+if not login_on and not auth.is_loopback(auth.server_address()):
+    st.error(
+        f"Local single-user mode (no users) only serves this machine, but the app was started "
+        f"on {auth.server_address() or 'every address'}. Start it with "
+        "`--server.address 127.0.0.1`, or create users first "
+        "(`python -m recsys_core users add NAME --role admin`)."
+    )
+    st.stop()
+
+if login_on and user is None:
+    st.navigation([st.Page(auth.login_form, title="Log in", url_path="login")]).run()
+    st.stop()
+
+role = user.role if user else "admin"  # local single-user mode: the one user may do anything
+
+
+def _allowed(path: str) -> bool:
+    """Whether this session may open the page at ``path`` (no user pages in local mode)."""
+    if not login_on:
+        return path not in auth.USER_ADMIN_PAGES
+    return auth.role_allows(role, auth.page_role(path))
+
+
+allowed = {path for _, _, _, path in PAGE_FILES if _allowed(path)}
+pages = []
+for file, title, icon, path in PAGE_FILES:
+    if not login_on and path not in allowed:
+        continue  # local mode: as before, no users or audit pages
+    pages.append(
+        st.Page(
+            file,
+            title=title,
+            icon=icon,
+            url_path=path,
+            visibility="visible" if path in allowed else "hidden",
+        )
+    )
+OVERVIEW = pages[0]
+PAGES = [
+    st.Page(_home, title="Overview", url_path="home", default=True, visibility="hidden"),
+    *pages,
+]
+st.session_state[auth.VISIBLE_PAGES] = [p.title for p in pages if p.url_path in allowed]
+
+page = st.navigation(PAGES)
+if user is not None and not _allowed(page.url_path):
+    auth.refuse(page.title, auth.page_role(page.url_path), user)
 with st.sidebar:
+    auth.sidebar(user)
     st.caption(f"Dataset: **{state.dataset_label(state.active_key())}**")
     if warning := st.session_state.get(state.STARTUP_WARNING):
         st.warning(warning)
     background = st.container()  # the purchase model's background training, filled below
+if not login_on:
+    st.info(auth.LOCAL_MODE, icon=":material/lock_open:")
 try:
     page.run()
 finally:  # after the page (even one that stopped early): it has chosen or trained the models

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys_core.errors import RecsysError
-from ui import charts, frames, state
+from ui import auth, charts, frames, state
 from ui.components import table
 from ui.errors import show_errors
 from ui.resources import active_data
@@ -17,6 +17,7 @@ from ui.upload import (
     REQUIRED,
     UploadPreview,
     canonical_events,
+    clear_message,
     guess_column_map,
     guess_event_map,
     handle_upload,
@@ -39,17 +40,25 @@ st.title("Data")
 state.ensure_session()
 options = state.dataset_options()
 current = state.active_key()
-choice = st.selectbox(
+if st.session_state.get("data_dataset_select") != current:
+    # the widget follows the active dataset (an upload switches it from code, not the widget)
+    st.session_state["data_dataset_select"] = current
+
+
+def _switch_dataset() -> None:
+    key = st.session_state["data_dataset_select"]
+    state.set_active_key(key)
+    state.remember_in_url(key)
+
+
+st.selectbox(
     "Active dataset",
     options,
-    index=options.index(current) if current in options else 0,
     format_func=state.dataset_label,
     key="data_dataset_select",
+    on_change=_switch_dataset,
     help="Every page uses this dataset. Models are trained on first use and saved.",
 )
-if choice != current:
-    state.set_active_key(choice)
-    st.rerun()
 
 with show_errors():
     data = active_data()
@@ -123,6 +132,9 @@ uploaded = st.file_uploader(
     "Event log (CSV or Parquet)",
     type=["csv", "tsv", "txt", "parquet", "gz", "zip", "bz2", "xz"],
     key="data_upload",
+    on_change=clear_message,  # the last file's outcome does not belong to the next one
+    help="Stored encrypted in your workspace; trained under its own name, it does not change "
+    "what the command line serves.",
 )
 if uploaded is not None:
     content = uploaded.getvalue()
@@ -212,13 +224,17 @@ if uploaded is not None:
         st.warning(problem)
     if st.button("Validate and use this log", type="primary"):
         with st.spinner("Validating ..."):
-            handle_upload(
+            outcome = handle_upload(
                 uploaded.name,
                 content,
                 fmt=fmt,
                 column_map=column_map,
                 event_map=event_map,
+                owner=auth.owner(),
             )
+        auth.record("upload", {"file": preview.name, "ok": outcome.ok, "dataset": outcome.key})
+        if outcome.ok and outcome.key:
+            state.remember_in_url(outcome.key)
         st.rerun()  # show the outcome below, and the new dataset everywhere if it was valid
 
 message = st.session_state.get(state.UPLOAD_MESSAGE)

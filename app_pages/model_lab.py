@@ -8,14 +8,16 @@ import pandas as pd
 import streamlit as st
 
 from recsys_core.evaluation import ALL_MODELS, evaluate
+from recsys_core.models.als_spark import spark_available
 from recsys_core.serving.lab import record_metrics
-from ui import charts, state
+from ui import auth, charts, state
 from ui.components import PROBABILITY_COLUMN, download_csv, table
 from ui.errors import show_errors
 from ui.glossary import describe, glossary_section, metric_columns
 from ui.model_lab import (
     LabSettings,
     build_report,
+    comparison_lines,
     headline_metrics,
     overlap_table,
     report_module,
@@ -40,6 +42,9 @@ with show_errors():
 available = [m for m in ALL_MODELS if m != "ranker" or ranker_available()]
 if not data.dataset.has_timestamps and "ranker" in available:
     available.remove("ranker")
+preselected = list(available)
+if spark_available():  # offered, not preselected: a Spark fit takes ~25x implicit's time here
+    available.append("als-spark")
 
 # ------------------------------------------------------------------ settings
 with st.form("lab_settings"):
@@ -47,7 +52,7 @@ with st.form("lab_settings"):
         "Each model is fitted on the training part of a temporal split (the last 30 days are "
         "the test period) and recommends to every test shopper."
     )
-    models = st.multiselect("Models", available, default=available, key="lab_models")
+    models = st.multiselect("Models", available, default=preselected, key="lab_models")
     start = LabSettings.defaults(data.dataset.name, tuple(available))
     k = st.number_input("List length k", 1, 100, start.k, key="lab_k")
     als_col, knn_col, bpr_col, ranker_col = st.columns(4)
@@ -135,6 +140,7 @@ if run:
     with show_errors():
         config = settings.config()
         result = evaluate(data.dataset, config, progress=report_progress)
+    auth.record("evaluate", {"dataset": data.dataset.name})  # audit log hook (h11)
     bar.empty()
     st.session_state[state.EVALUATION] = {
         "key": data.key,
@@ -185,6 +191,8 @@ table(
     download=False,
 )
 download_csv(metrics.reset_index(), f"metrics-{result.dataset}-k{k}", "lab_metrics")
+for line in comparison_lines(result):
+    st.caption(line)
 glossary_section()
 st.download_button(
     "Download evaluation JSON",
@@ -313,6 +321,7 @@ with report_col:
                 show_errors(stop=False),
             ):
                 saved["report"] = build_report(result, data.dataset, config)
+                auth.record("export", {"report": data.dataset.name})  # audit log hook (h11)
         report = saved.get("report")
         if report is not None:
             from recsys_core.reporting import MIME_TYPES, report_bytes

@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from recsys_core.search import RELEVANCE_FLOOR
+from recsys_core.security.pseudonyms import pseudonym
+from ui import auth
 from ui.components import PROBABILITY_COLUMN, ranker_notice, shopper_picker, table
 from ui.errors import show_errors
 from ui.resources import active_data, has_ranker, service
@@ -28,6 +30,9 @@ if not query.strip():
     st.caption("Type a word from a product title or category.")
     st.stop()
 
+auth.record_once(
+    "search", {"query": query.strip(), "shopper": pseudonym(user_id) if user_id else None}
+)
 with show_errors():
     plain, personal = svc.search(query, user_id if has_ranker(svc) else None, k)
 if plain.empty:
@@ -44,7 +49,7 @@ with plain_col:
         column_config={"relevance": st.column_config.NumberColumn(format="%.3f")},
     )
 with personal_col:
-    st.subheader(f"For shopper {user_id}")
+    st.subheader(f"For shopper {auth.shown_id(user_id)}")
     if personal is None:
         ranker_notice()
     else:
@@ -59,7 +64,7 @@ with personal_col:
             personal[
                 ["rank", "title", "purchase_probability", "lexical_rank", "reranked", "item_id"]
             ],
-            name=f"search-{query}-{user_id}",
+            name=f"search-{query}-{auth.shown_id(user_id)}",
             key="search_personal",
             column_config={
                 "purchase_probability": PROBABILITY_COLUMN,

@@ -20,7 +20,8 @@ from recsys_core.business import (
     with_prices,
 )
 from recsys_core.metrics import jaccard_overlap
-from ui import charts, frames
+from recsys_core.security.pseudonyms import pseudonym
+from ui import auth, charts, frames
 from ui.components import (
     MISSING,
     OVERALL_COLUMN,
@@ -57,6 +58,9 @@ def shopper_view() -> None:
         user_id = shopper_picker(data)
     if user_id is None:
         return
+    shown_id = auth.shown_id(user_id)  # the pseudonym once log-ins are on
+    auth.record_once("view-shopper", {"shopper": pseudonym(user_id)})
+    auth.reveal_control(user_id)
     with settings:
         k = st.slider("Recommendations (k)", 3, 30, 10, key="shopper_k")
         models = svc.lab.model_names
@@ -78,7 +82,7 @@ def shopper_view() -> None:
     )
     n_bought = int((history["event"] == "purchase").sum())
     st.markdown(
-        f"**{user_id}**: {plural(len(history), 'event')} on "
+        f"**{shown_id}**: {plural(len(history), 'event')} on "
         f"{plural(history['item_id'].nunique(), 'product')}, {plural(n_bought, 'purchase')} "
         "(history at the bottom of the page)."
     )
@@ -172,7 +176,7 @@ def shopper_view() -> None:
             "item_id": st.column_config.TextColumn("id", width="small"),
         },
     )
-    download_csv(shown, f"recommendations-{user_id}-{served_by}", "shopper_reco")
+    download_csv(shown, f"recommendations-{shown_id}-{served_by}", "shopper_reco")
 
     # ------------------------------------------------------------------ why
     st.subheader("Why this recommendation?")
@@ -236,7 +240,9 @@ def shopper_view() -> None:
         placeholder=MISSING,
         column_config={"rank": st.column_config.NumberColumn("rank", width="small")},
     )
-    download_csv(compare, f"model-ranks-{user_id}", "shopper_compare", "Download all models' ranks")
+    download_csv(
+        compare, f"model-ranks-{shown_id}", "shopper_compare", "Download all models' ranks"
+    )
     _, right = st.columns([1, 2])
     if len(model_cols) > 1:
         by_model = {
@@ -256,16 +262,16 @@ def shopper_view() -> None:
                 overlap.loc[a, other] = overlap.loc[other, a] = value
         with right:
             st.plotly_chart(charts.overlap_figure(overlap), key="shopper_overlap")
-            download_csv(overlap.reset_index(names="model"), f"overlap-{user_id}", "shopper_ovl")
+            download_csv(overlap.reset_index(names="model"), f"overlap-{shown_id}", "shopper_ovl")
 
     # ------------------------------------------------------------------ history
     st.subheader("History")
     if "timestamp" in history.columns and len(history):
         st.plotly_chart(charts.timeline_figure(history), key="shopper_timeline")
     if st.toggle("Show every event as a table", key="shopper_history_table"):
-        table(history, name=f"history-{user_id}", key="shopper_history", height=300)
+        table(history, name=f"history-{shown_id}", key="shopper_history", height=300)
     else:
-        download_csv(history, f"history-{user_id}", "shopper_history", "Download the history")
+        download_csv(history, f"history-{shown_id}", "shopper_history", "Download the history")
 
 
 shopper_view()

@@ -206,8 +206,14 @@ def evaluate(
     test_days: Annotated[float, typer.Option(help="Length of the test period in days.")] = 30,
     cutoff: Annotated[str | None, typer.Option(help="Explicit test-period start.")] = None,
     filter_seen: Annotated[
-        bool, typer.Option(help="Remove already-bought items from the main lists.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--filter-seen/--keep-seen",
+            help="Remove (or keep) already-bought items in the main lists. Default: decided "
+            "by the training data's repeat rate (kept when shoppers re-buy, removed when "
+            "they rarely do); the output says which applied and why.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every model and of the random split.")] = 42,
     fmt: FormatOption = "auto",
     column_map: MapOption = None,
@@ -243,11 +249,33 @@ def format_result(result: Any) -> str:
     ]
     cols = [f"{m}@{k}" for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")]
     cols += [f"coverage@{k}", f"novelty@{k}", f"diversity@{k}"]
+    if any(f"revenue@{k}" in r.metrics for r in result.models.values()):
+        cols.append(f"revenue@{k}")
     header = f"{'model':<11}" + "".join(f"{c:>13}" for c in cols) + f"{'fit s':>8}"
     lines.append(header)
     for name, res in result.models.items():
         vals = "".join(f"{res.metrics.get(c, float('nan')):>13.4f}" for c in cols)
         lines.append(f"{name:<11}{vals}{res.fit_seconds:>8.1f}")
+    if any(r.ci95 for r in result.models.values()):
+        shown = [c for c in (f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}", f"revenue@{k}")]
+        lines.append(
+            f"95% intervals ({result.comparisons.get('method', 'bootstrap over test shoppers')}):"
+        )
+        for name, res in result.models.items():
+            parts = [
+                f"{c} {res.metrics[c]:.4f} [{res.ci95[c][0]:.4f}, {res.ci95[c][1]:.4f}]"
+                for c in shown
+                if c in res.ci95 and c in res.metrics
+            ]
+            lines.append(f"  {name:<11}" + "  ".join(parts))
+    ratio = result.comparisons.get("ranker_vs_best_single_stage")
+    if ratio:
+        lines.append(
+            f"ranker / best single-stage ({ratio['best_single_stage']}) {ratio['metric']}: "
+            f"{ratio['ratio']:.3f}x [{ratio['ci95'][0]:.3f}, {ratio['ci95'][1]:.3f}], "
+            f"difference {ratio['difference']:+.4f} "
+            f"[{ratio['difference_ci95'][0]:+.4f}, {ratio['difference_ci95'][1]:+.4f}] (paired)"
+        )
     if any(r.new_items_metrics for r in result.models.values()):
         lines.append("new items only (seen items removed from lists and from relevant sets):")
         for name, res in result.models.items():
@@ -259,8 +287,11 @@ def format_result(result: Any) -> str:
         c = result.classifier
         lines.append(
             f"purchase classifier: AUC {c['auc']:.4f}  log loss {c['logloss']:.4f}  "
-            f"Brier {c['brier']:.4f}  ECE {c['ece']:.4f}"
+            f"Brier {c['brier']:.4f}  ECE {c['ece']:.4f} (10 equal-width bins), "
+            f"{c.get('ece_quantile', float('nan')):.4f} (10 equal-mass bins)"
         )
+    for name, why in getattr(result, "skipped", {}).items():
+        lines.append(f"skipped {name}: {why}")
     for note in result.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
@@ -269,10 +300,23 @@ def format_result(result: Any) -> str:
 @app.command()
 def report(
     out: Annotated[
-        Path, typer.Option("--out", help="Report file: FILE.html, FILE.pdf or FILE.json.")
+        list[Path],
+        typer.Option(
+            "--out",
+            help="Report file: FILE.html, FILE.pdf or FILE.json (repeat --out to write "
+            "several formats from one evaluation).",
+        ),
     ],
     dataset: DatasetOption = None,
     data: DataOption = None,
+    from_result: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Render a saved `evaluate --json` or `report --out x.json` file instead of "
+            "evaluating again.",
+        ),
+    ] = None,
     models: Annotated[
         str | None,
         typer.Option(
@@ -293,32 +337,58 @@ def report(
     column_map: MapOption = None,
     event_map: EventMapOption = None,
 ) -> None:
-    """Export an evaluation report; the --out extension picks HTML, PDF or JSON.
+    """Export an evaluation report; each --out extension picks HTML, PDF or JSON.
 
-    Exit code 0: report written.
+    Exit code 0: report(s) written.
 
-    Exit code 2: unusable input (unknown extension, missing or invalid baseline, bad data).
+    Exit code 2: unusable input (unknown extension, missing or invalid baseline or saved
+    result, bad data).
 
-    Exit code 3: report written, but a metric dropped by more than --threshold vs --baseline.
+    Exit code 3: report(s) written, but a metric dropped by more than --threshold vs --baseline.
     """
     from recsys_core import reporting
     from recsys_core.evaluation import EvaluationConfig
 
-    reporting.format_for_path(out)  # fail fast on an unknown extension
+    for path in out:
+        reporting.format_for_path(path)  # fail fast on an unknown extension
     old = reporting.load_baseline(baseline) if baseline is not None else None
-    ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
-    names = parse_models(models) if models else reporting.default_models()
-    report_data = reporting.build_report_data(
-        ds,
-        EvaluationConfig(models=names, k=k, seed=seed),
-        stderr_progress,
-        baseline=old,
-        baseline_source=str(baseline) if baseline is not None else None,
-        threshold=threshold,
-    )
-    reporting.write_report(report_data, out)
+    if from_result is not None:
+        if dataset is not None or data is not None:
+            raise ConfigError(
+                "give either --from RESULT.json (render a saved result) or --dataset/--data "
+                "(evaluate now), not both"
+            )
+        saved = reporting.load_baseline(from_result, role="saved result")
+        report_data = reporting.ReportData.from_evaluation(
+            saved,
+            baseline=old,
+            baseline_source=str(baseline) if baseline is not None else None,
+            threshold=threshold,
+        )
+        if "report" not in saved:  # an evaluate JSON: it never held the ranker's SHAP
+            reason = (
+                f"{from_result} is an `evaluate --json` result, which holds no SHAP importance "
+                "or example shoppers; save a result with them by `report --out FILE.json`"
+            )
+            report_data.unavailable.setdefault("shap", reason)
+            report_data.unavailable.setdefault("examples", reason)
+        typer.echo(f"rendering the saved result {from_result} (not re-evaluated)", err=True)
+        report_data.metric_changes()  # a bad threshold fails before anything is written
+    else:
+        ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
+        names = parse_models(models) if models else reporting.default_models()
+        report_data = reporting.build_report_data(
+            ds,
+            EvaluationConfig(models=names, k=k, seed=seed),
+            stderr_progress,
+            baseline=old,
+            baseline_source=str(baseline) if baseline is not None else None,
+            threshold=threshold,
+        )
+    for path in out:
+        reporting.write_report(report_data, path)
+        typer.echo(f"wrote {path}", err=True)
     typer.echo("\n".join(reporting.summary_lines(report_data)))
-    typer.echo(f"wrote {out}", err=True)
     if report_data.regressions():
         raise typer.Exit(code=3)
 
@@ -330,9 +400,20 @@ def train(
     models: Annotated[
         str, typer.Option(help="Comma-separated models to train (default: all five).")
     ] = "popularity,itemknn,bpr,als,ranker",
-    engine: Annotated[str, typer.Option(help="Training engine: implicit (Spark: not yet).")] = (
-        "implicit"
-    ),
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Training engine of the served ALS: implicit (this machine) or spark "
+            "(Spark MLlib; needs `pip install -r requirements-spark.txt` and Java)."
+        ),
+    ] = "implicit",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master URL for --engine spark, e.g. spark://host:7077 "
+            "(default: $RECSYS_SPARK_MASTER or local[*])."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every model.")] = 42,
     fmt: FormatOption = "auto",
     column_map: MapOption = None,
@@ -341,12 +422,19 @@ def train(
     """Train models on every event and save them as a new active version under $RECSYS_HOME."""
     from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
 
-    if engine != "implicit":
-        raise ConfigError(f"engine {engine!r} is not available; use --engine implicit")
+    if engine not in ("implicit", "spark"):
+        raise ConfigError(f"unknown engine {engine!r}; use --engine implicit or --engine spark")
+    if spark_master is not None and engine != "spark":
+        raise ConfigError("--spark-master only applies with --engine spark")
+    if engine == "spark":
+        from recsys_core.models.als_spark import require_spark
+
+        require_spark()  # fail before loading data when pyspark or Java is missing
     ds = load_input(dataset, data, fmt=fmt, column_map=column_map, event_map=event_map)
-    lab = train_lab(
-        ds, TrainConfig(models=parse_models(models), seed=seed), progress=stderr_progress
+    config = TrainConfig(
+        models=parse_models(models), seed=seed, engine=engine, spark_master=spark_master
     )
+    lab = train_lab(ds, config, progress=stderr_progress)
     path = save_lab(lab)
     typer.echo(f"trained {', '.join(lab.model_names)} on {ds.name}: version {lab.version}")
     typer.echo(f"saved to {path}")
@@ -363,10 +451,18 @@ TrainedDatasetOption = Annotated[
 ]
 
 
+def to_json(kind: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer through its pydantic model (the REST API's response model too)."""
+    from recsys_core.serving.schemas import to_json as checked
+
+    return checked(kind, answer)
+
+
 def _service(dataset: str | None, version: str | None) -> Any:
     from recsys_core.serving import RecommendationService, load_lab, resolve_version
 
-    return RecommendationService(load_lab(resolve_version(dataset, version)))
+    # tolerant: a damaged model is left out and the fallback chain answers (issue 10)
+    return RecommendationService(load_lab(resolve_version(dataset, version), tolerant=True))
 
 
 @app.command()
@@ -386,7 +482,7 @@ def recommend(
         raise ConfigError("--k must be at least 1")
     answer = _service(dataset, version).recommend(user, k, model, filter_seen=filter_seen)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("recommend", answer))
         return
     typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
     if answer["degraded"]:
@@ -418,7 +514,7 @@ def similar(
     """Items similar to a product."""
     answer = _service(dataset, version).similar(item, k, model)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("similar", answer))
         return
     typer.echo(f"similar to {answer['item_id']} {answer['title']} (model {model})")
     if answer.get("note"):
@@ -441,7 +537,7 @@ def explain(
     """Why the purchase model gives this probability: SHAP reasons and "because you bought"."""
     answer = _service(dataset, version).explain(user, item)
     if as_json:
-        echo_json(answer)
+        echo_json(to_json("explain", answer))
         return
     typer.echo(
         f"shopper {answer['user_id']} buys {answer['item_id']} with probability "
@@ -466,12 +562,16 @@ def explain(
 # ``app`` when imported; one import line each, kept below every shared helper they use.
 # (imports at the bottom on purpose: the modules import ``app`` and helpers from this file)
 # isort: off
+from recsys_core import cli_ops  # noqa: E402,F401
+from recsys_core import cli_serving  # noqa: E402,F401
+from recsys_core import cli_security  # noqa: E402,F401
 # isort: on
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (2 for errors a user can cause)."""
     try:
+        cli_security.audit_command(sys.argv[1:] if argv is None else argv)  # audit log hook
         app(args=argv, standalone_mode=True)
     except RecsysError as exc:
         typer.echo(f"error: {exc}", err=True)

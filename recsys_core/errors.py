@@ -50,3 +50,19 @@ class ArtifactError(RecsysError, OSError):
 
 class ConfigError(RecsysError, ValueError):
     """A configuration or command-line option is invalid."""
+
+
+class AuthError(RecsysError):
+    """A log-in failed, a session ended, or a user lacks the role an action needs."""
+
+
+class InputLimitError(DataValidationError):
+    """An input is larger than a configured limit (the message names the limit and its setting)."""
+
+
+class EncryptionError(RecsysError):
+    """An encrypted file cannot be decrypted: wrong key, or the file was changed."""
+
+
+class EngineUnavailableError(RecsysError, RuntimeError):
+    """An optional training engine (Apache Spark) or what it needs (Java) is not installed."""

@@ -4,8 +4,10 @@ The protocol (see the README): split the log (temporal with a 30-day test period
 timestamps, a seeded per-user split otherwise); test users are users with training history
 and at least one *relevant* event (a purchase, by default) in the test period; their relevant
 items are the items they bought then. Every model is fitted on the training events and
-recommends ``k`` items to every test user. Repurchases count (``filter_seen=False``); the
-"new items only" variant filters seen items from the lists *and* from the relevant sets.
+recommends ``k`` items to every test user. Whether lists keep already-bought items follows
+the training data's repeat rate (:func:`recsys_core.repeats.repeat_profile`; kept on
+Online Retail, where repurchases count) unless ``filter_seen`` is set; the "new items only"
+variant filters seen items from the lists *and* from the relevant sets.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -29,19 +31,27 @@ from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, DataValidationError
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.metrics import (
+    UserBootstrap,
     beyond_accuracy_metrics,
     classifier_metrics,
     jaccard_overlap,
+    per_user_beyond_accuracy,
     per_user_ranking_metrics,
+    per_user_revenue,
+    percentile_interval,
     ranking_metrics,
     reliability_table,
 )
+from recsys_core.repeats import repeat_profile
 from recsys_core.split import Split, split_events
 
 #: Models ``evaluate`` knows, in the order they are reported.
 ALL_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
 #: The single-stage recommenders (everything but the two-stage ranker).
 SINGLE_STAGE_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als")
+#: Models ``evaluate`` runs only when asked by name (not part of ``all``): ALS on Spark needs
+#: the optional pyspark install and a Java runtime.
+OPTIONAL_MODELS: tuple[str, ...] = ("als-spark",)
 
 #: Receives a short description of the step and the overall fraction done (0..1).
 ProgressCallback = Callable[[str, float], None]
@@ -68,8 +78,10 @@ class EvaluationConfig(BaseModel):
         description="Test-period events that make an item relevant (falls back to all events "
         "when the log has none of them).",
     )
-    filter_seen: bool = Field(
-        False, description="Drop items the user already interacted with from the main lists."
+    filter_seen: bool | None = Field(
+        None,
+        description="Drop items the user already interacted with from the main lists "
+        "(None: decided by the training data's repeat rate, see recsys_core.repeats).",
     )
     new_items_variant: bool = Field(
         True, description="Also report the variant with seen items removed from both sides."
@@ -88,7 +100,15 @@ class EvaluationConfig(BaseModel):
         default_factory=dict,
         description="Per-model event weights that replace `weights` for that model.",
     )
-    seed: int = Field(42, description="Seed for every model and for the random split.")
+    seed: int = Field(
+        42, description="Seed for every model, the random split and the bootstrap resamples."
+    )
+    bootstrap_resamples: int = Field(
+        1000,
+        ge=0,
+        le=100_000,
+        description="Bootstrap resamples of the test users for the 95 % intervals (0: none).",
+    )
     test_fraction: float = Field(
         0.2, gt=0, lt=1, description="Held-out share per user for the random split."
     )
@@ -107,6 +127,8 @@ class ModelResult:
     per_user: pd.DataFrame
     recommendations: pd.DataFrame
     new_items_metrics: dict[str, float] = field(default_factory=dict)
+    #: 95 % bootstrap interval ``[low, high]`` of each metric (over test shoppers).
+    ci95: dict[str, list[float]] = field(default_factory=dict)
     #: The fitted model (kept so reports and the app can explain it without refitting).
     model: Any = field(default=None, repr=False)
 
@@ -120,7 +142,10 @@ class EvaluationResult:
     split: dict[str, Any]
     models: dict[str, ModelResult]
     classifier: dict[str, float] | None = None
+    #: Reliability table of the purchase probabilities, 10 equal-width bins.
     reliability: pd.DataFrame | None = None
+    #: The same with 10 equal-mass (quantile) bins.
+    reliability_quantile: pd.DataFrame | None = None
     overlap: dict[str, float] = field(default_factory=dict)
     #: The shopper-level order model (does the shopper order at all in the test period).
     order_classifier: dict[str, float] | None = None
@@ -129,6 +154,10 @@ class EvaluationResult:
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Models that could not run on this log and why (e.g. the ranker without timestamps).
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: Paired-bootstrap model comparisons (see :func:`compare_models`).
+    comparisons: dict[str, Any] = field(default_factory=dict)
 
     def metrics_table(self) -> pd.DataFrame:
         """One row per model: every metric, fit and recommend time and model size."""
@@ -152,12 +181,16 @@ class EvaluationResult:
             entry["params"] = res.params
             if res.new_items_metrics:
                 entry["new_items_only"] = res.new_items_metrics
+            if res.ci95:
+                entry["ci95"] = res.ci95
             models[name] = entry
         out: dict[str, Any] = {
             "dataset": self.dataset,
             "k": self.k,
             "split": self.split,
             "models": models,
+            "skipped": dict(self.skipped),
+            "comparisons": self.comparisons,
             "classifier": self.classifier,
             "order_classifier": self.order_classifier,
             "segments": self.segments,
@@ -168,6 +201,8 @@ class EvaluationResult:
         }
         if self.reliability is not None:
             out["reliability"] = self.reliability.to_dict(orient="records")
+        if self.reliability_quantile is not None:
+            out["reliability_quantile"] = self.reliability_quantile.to_dict(orient="records")
         return json_safe(out)
 
     def dumps(self) -> str:
@@ -204,6 +239,40 @@ def relevant_items(split: Split, relevant_events: Sequence[str]) -> pd.DataFrame
         }
     )
     return pairs.drop_duplicates(ignore_index=True)
+
+
+def _split_with_relevant_events(
+    events: pd.DataFrame, config: EvaluationConfig
+) -> tuple[Split, tuple[str, ...]]:
+    """The split and the event types that make an item relevant.
+
+    Test users are those with one of ``config.relevant_events`` in the test period. When the
+    test period has none of them (e.g. a views-only log), the split is redone so that any
+    test-period event qualifies and every event type counts as relevant.
+    """
+    wanted = tuple(config.relevant_events)
+
+    def split_on(test_events: tuple[str, ...] | None) -> Split:
+        return split_events(
+            events,
+            test_days=config.test_days,
+            cutoff=config.cutoff,
+            test_events=test_events,
+            test_fraction=config.test_fraction,
+            seed=config.seed,
+        )
+
+    split = split_on(wanted)
+    later = pd.concat([split.test[Columns.EVENT], split.cold_test.get(Columns.EVENT)])
+    if later.astype(str).isin(list(wanted)).any() or split.test.empty and later.empty:
+        return split, wanted
+    if split.method == "random":  # the random split keeps every user; only relevance changes
+        return split, _event_types(events)
+    return split_on(None), _event_types(events)
+
+
+def _event_types(events: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(sorted(pd.unique(events[Columns.EVENT].astype(str))))
 
 
 def _seen_pairs(train: pd.DataFrame) -> pd.DataFrame:
@@ -303,22 +372,26 @@ def evaluate(
 
     config = with_preset(config or EvaluationConfig(), dataset.name)
     progress = progress or no_progress
-    unknown = [m for m in config.models if m not in ALL_MODELS]
+    unknown = [m for m in config.models if m not in (*ALL_MODELS, *OPTIONAL_MODELS)]
     if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {list(ALL_MODELS)}")
+        raise ConfigError(
+            f"unknown model(s) {unknown}; choose from {[*ALL_MODELS, *OPTIONAL_MODELS]}"
+        )
+    if "als-spark" in config.models:
+        from recsys_core.models.als_spark import require_spark
+
+        require_spark()  # say what to install before any work is done
     k = config.k
     notes = list(dataset.notes)
 
     progress("splitting the log", 0.0)
-    split = split_events(
-        dataset.events,
-        test_days=config.test_days,
-        cutoff=config.cutoff,
-        test_events=tuple(config.relevant_events),
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-    )
-    relevant = relevant_items(split, config.relevant_events)
+    split, relevant_events = _split_with_relevant_events(dataset.events, config)
+    if relevant_events != tuple(config.relevant_events):
+        notes.append(
+            f"the log has no {'/'.join(config.relevant_events)} events in its test period: "
+            "every test-period event counts as relevant"
+        )
+    relevant = relevant_items(split, relevant_events)
     test_users = np.asarray(pd.unique(relevant[Columns.USER]), dtype=object)
     if len(test_users) == 0:
         raise DataValidationError(
@@ -334,39 +407,90 @@ def evaluate(
         np.diff((matrix.matrix > 0).astype(np.int8).tocsc().indptr),
         index=matrix.items.external_ids,
     )
+    repeats = repeat_profile(split.train)
+    if config.filter_seen is None:
+        filter_seen = repeats.filter_seen
+        seen_rule = {"filter_seen": filter_seen, "source": "repeat rate", "why": repeats.reason}
+    else:
+        filter_seen = bool(config.filter_seen)
+        seen_rule = {
+            "filter_seen": filter_seen,
+            "source": "flag",
+            "why": "set by the caller ("
+            + ("--filter-seen" if filter_seen else "--keep-seen")
+            + "); the training data's repeat rate alone would have chosen "
+            + ("to remove" if repeats.filter_seen else "to keep")
+            + " already-bought items",
+        }
+    seen_rule["repeat"] = repeats.to_dict()
+    notes.append(
+        (
+            "already-bought items removed from lists: "
+            if filter_seen
+            else "already-bought items kept in lists: "
+        )
+        + str(seen_rule["why"])
+    )
     split_info = split.describe()
     split_info["test_users"] = int(len(test_users))
     split_info["relevant"] = (
-        f"items each test user had a {'/'.join(config.relevant_events)} event with in the test "
-        "period (repurchases count)"
+        f"items each test user had a {'/'.join(relevant_events)} event with in the test "
+        "period"
+        + (" (already-bought items removed from lists)" if filter_seen else " (repurchases count)")
     )
+    split_info["already_bought"] = seen_rule
+
+    user_index = pd.Index(sorted(str(u) for u in test_users), name=Columns.USER)
+    purchases = test_purchase_revenue(split.test)
+    if purchases is None:
+        notes.append("the log has no prices: revenue@k is not computed")
 
     results: dict[str, ModelResult] = {}
     classifier: dict[str, float] | None = None
-    reliability: pd.DataFrame | None = None
+    reliability: dict[str, pd.DataFrame] = {}
     n_models = len(config.models)
+    skipped: dict[str, str] = {}
     for i, name in enumerate(config.models):
         base = (i + 0.05) / n_models
+        why_not = cannot_run(name, dataset.events)
+        if why_not is not None:
+            skipped[name] = why_not
+            progress(f"skipping {name}: {why_not}", base)
+            continue
         progress(f"fitting {name}", base)
         params = dict(config.model_params.get(name, {}))
         start = time.perf_counter()
-        if name == "ranker":
-            from recsys_core.ranking import TwoStageRanker
+        try:
+            if name == "ranker":
+                from recsys_core.ranking import TwoStageRanker
 
-            params.setdefault("seed", config.seed)
-            model: Any = TwoStageRanker(**params).fit(
-                split.train, dataset.catalog, cutoff=split.cutoff
-            )
-        else:
-            if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
                 params.setdefault("seed", config.seed)
-            weights = config.model_weights.get(name)
-            own = matrix if weights is None else InteractionMatrix.from_events(split.train, weights)
-            model = create_model(name, **params).fit(own)
-        fit_seconds = time.perf_counter() - start
-        progress(f"recommending with {name}", (i + 0.6) / n_models)
-        start = time.perf_counter()
-        reco = model.recommend(list(test_users), k, filter_seen=config.filter_seen)
+                model: Any = TwoStageRanker(**params).fit(
+                    split.train, dataset.catalog, cutoff=split.cutoff
+                )
+            else:
+                if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
+                    params.setdefault("seed", config.seed)
+                weights = config.model_weights.get(name)
+                own = (
+                    matrix
+                    if weights is None
+                    else InteractionMatrix.from_events(split.train, weights)
+                )
+                model = create_model(name, **params).fit(own)
+            fit_seconds = time.perf_counter() - start
+            progress(f"recommending with {name}", (i + 0.6) / n_models)
+            start = time.perf_counter()
+            # the ranker scores its candidates once for the lists, the new-items variant
+            # and the classifier metrics
+            extra: dict[str, Any] = {}
+            if name == "ranker":
+                extra["candidates"] = model.warm_candidate_frame(list(test_users))
+            reco = model.recommend(list(test_users), k, filter_seen=filter_seen, **extra)
+        except DataValidationError as exc:  # this log cannot feed this model: skip, keep the rest
+            skipped[name] = str(exc)
+            progress(f"skipping {name}: {exc}", base)
+            continue
         recommend_seconds = time.perf_counter() - start
         metrics = ranking_metrics(reco, relevant, k)
         metrics.update(
@@ -380,9 +504,26 @@ def evaluate(
                 item_index=matrix.items,
             )
         )
+        per_user = [
+            per_user_ranking_metrics(reco, relevant, k).reindex(user_index),
+            per_user_beyond_accuracy(
+                reco,
+                k,
+                users=user_index,
+                item_popularity=item_popularity,
+                n_users=len(matrix.users),
+                item_vectors=item_vectors,
+                item_index=matrix.items,
+            ),
+        ]
+        if purchases is not None:
+            revenue = per_user_revenue(reco, purchases, k, users=user_index)
+            metrics[f"revenue@{k}"] = float(revenue.mean())
+            metrics[f"revenue_total@{k}"] = float(revenue.sum())
+            per_user.append(revenue.to_frame())
         new_metrics: dict[str, float] = {}
-        if config.new_items_variant and not config.filter_seen:
-            reco_new = model.recommend(list(test_users), k, filter_seen=True)
+        if config.new_items_variant and not filter_seen:
+            reco_new = model.recommend(list(test_users), k, filter_seen=True, **extra)
             users_new = relevant_new[Columns.USER].unique()
             reco_new = reco_new[reco_new[Columns.USER].astype(str).isin(users_new)]
             new_metrics = ranking_metrics(reco_new, relevant_new, k)
@@ -391,7 +532,8 @@ def evaluate(
             model_mb = _folder_mb(Path(tmp) / name)
         if name == "ranker":
             progress("scoring the purchase classifier", (i + 0.9) / n_models)
-            classifier, reliability = _classifier_block(model, test_users, relevant)
+            classifier, reliability = _classifier_block(extra["candidates"], relevant)
+            extra.clear()  # the candidate frame is large: do not keep it
         results[name] = ModelResult(
             name=name,
             metrics=metrics,
@@ -399,10 +541,25 @@ def evaluate(
             recommend_seconds=recommend_seconds,
             model_mb=model_mb,
             params=_params_of(model),
-            per_user=per_user_ranking_metrics(reco, relevant, k),
+            per_user=pd.concat(per_user, axis=1),
             recommendations=reco,
             new_items_metrics=new_metrics,
             model=model,
+        )
+    if not results:
+        raise DataValidationError(
+            "no model could run on this log: "
+            + "; ".join(f"{name}: {why}" for name, why in skipped.items())
+        )
+    comparisons: dict[str, Any] = {}
+    if config.bootstrap_resamples > 0:
+        progress("bootstrap intervals", 0.99)
+        comparisons = bootstrap_intervals(
+            results,
+            k,
+            user_index,
+            n_resamples=config.bootstrap_resamples,
+            seed=config.seed,
         )
     overlap = {}
     names = list(results)
@@ -433,7 +590,8 @@ def evaluate(
         split=split_info,
         models=results,
         classifier=classifier,
-        reliability=reliability,
+        reliability=reliability.get("uniform"),
+        reliability_quantile=reliability.get("quantile"),
         overlap=overlap,
         order_classifier=order_classifier,
         segments=segments,
@@ -446,7 +604,134 @@ def evaluate(
             "events": int(len(dataset.events)),
         },
         notes=notes,
+        skipped=skipped,
+        comparisons=comparisons,
     )
+
+
+def test_purchase_revenue(test: pd.DataFrame) -> pd.DataFrame | None:
+    """``user_id, item_id, revenue`` (quantity x price) of the test-period purchases.
+
+    ``None`` when the log has no prices. Purchases without a price add 0; without a
+    quantity column every purchase is one unit.
+    """
+    if Columns.PRICE not in test.columns:
+        return None
+    bought = test[test[Columns.EVENT].astype(str).to_numpy() == "purchase"]
+    price = bought[Columns.PRICE].to_numpy(dtype=np.float64, na_value=np.nan)
+    quantity = (
+        bought[Columns.QUANTITY].to_numpy(dtype=np.float64, na_value=1.0)
+        if Columns.QUANTITY in bought.columns
+        else np.ones(len(bought))
+    )
+    return pd.DataFrame(
+        {
+            Columns.USER: bought[Columns.USER].astype(str).to_numpy(),
+            Columns.ITEM: bought[Columns.ITEM].astype(str).to_numpy(),
+            "revenue": np.nan_to_num(price * quantity, nan=0.0),
+        }
+    )
+
+
+def bootstrap_intervals(
+    results: Mapping[str, ModelResult],
+    k: int,
+    users: pd.Index,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 42,
+) -> dict[str, Any]:
+    """Fill each result's ``ci95`` and return the paired model comparisons.
+
+    One seeded :class:`~recsys_core.metrics.UserBootstrap` over the test users serves every
+    model and metric, so the same resamples are shared: the interval of a difference or a
+    ratio between two models comes from the per-resample differences (a paired bootstrap).
+
+    Every metric that is a mean over test shoppers gets an interval (and
+    ``revenue_total@k``, their sum). ``coverage@k`` does not: it counts distinct items over
+    all lists, and a resample holds only about 63 % of the distinct shoppers, so its
+    bootstrap distribution lies below the estimate and a percentile interval would not
+    contain it.
+
+    Returns
+    -------
+    dict
+        ``"method"`` (text), ``"differences"``: ``{"a-b": {metric: {"difference",
+        "ci95"}}}`` for every pair of models, and ``"ranker_vs_best_single_stage"``:
+        ``{"best_single_stage", "metric", "ratio", "ci95", "difference",
+        "difference_ci95"}`` when the ranker and a single-stage model ran.
+    """
+    boot = UserBootstrap(len(users), n_resamples=n_resamples, seed=seed)
+    samples: dict[str, dict[str, np.ndarray]] = {}
+    for name, res in results.items():
+        frame = res.per_user.reindex(users)
+        means = boot.means(frame)
+        own = {col: means[:, j] for j, col in enumerate(frame.columns)}
+        if f"revenue@{k}" in own:
+            own[f"revenue_total@{k}"] = own[f"revenue@{k}"] * len(users)
+        samples[name] = own
+        res.ci95 = {
+            metric: percentile_interval(values)
+            for metric, values in own.items()
+            if metric in res.metrics
+        }
+    differences: dict[str, Any] = {}
+    names = list(results)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = [m for m in samples[a] if m in samples[b] and m in results[a].metrics]
+            differences[f"{a}-{b}"] = {
+                m: {
+                    "difference": results[a].metrics[m] - results[b].metrics[m],
+                    "ci95": percentile_interval(samples[a][m] - samples[b][m]),
+                }
+                for m in shared
+            }
+    out: dict[str, Any] = {
+        "method": (
+            f"percentile bootstrap over the {len(users):,} test shoppers, {n_resamples} "
+            f"resamples (seed {seed}), the same resamples for every model (paired); "
+            "coverage has no interval (a resample holds about 63 % of the distinct shoppers, "
+            "so resampled coverage is biased low)"
+        ),
+        "differences": differences,
+    }
+    singles = [n for n in names if n in SINGLE_STAGE_MODELS]
+    metric = f"ndcg@{k}"
+    if "ranker" in results and singles:
+        best = max(singles, key=lambda n: results[n].metrics[metric])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = samples["ranker"][metric] / samples[best][metric]
+        point_best = results[best].metrics[metric]
+        point = results["ranker"].metrics[metric]
+        out["ranker_vs_best_single_stage"] = {
+            "best_single_stage": best,
+            "metric": metric,
+            "ratio": point / point_best if point_best else float("nan"),
+            "ci95": percentile_interval(ratio),
+            "difference": point - point_best,
+            "difference_ci95": percentile_interval(
+                samples["ranker"][metric] - samples[best][metric]
+            ),
+            "note": "the best single-stage model is chosen by its point estimate on this test "
+            "period",
+        }
+    return out
+
+
+def cannot_run(model: str, events: pd.DataFrame) -> str | None:
+    """Why ``model`` cannot be trained on this log (``None`` when it can).
+
+    Only requirements known before fitting are checked here (the ranker needs timestamps);
+    a model whose fit finds the log unusable (e.g. no purchases for the ranker's labels) is
+    skipped by :func:`evaluate` with the fit's own message.
+    """
+    if model == "ranker" and Columns.TIMESTAMP not in events.columns:
+        return (
+            "the two-stage ranker needs timestamps (its features and labels are time windows); "
+            "this log has none"
+        )
+    return None
 
 
 def _params_of(model: Any) -> dict[str, Any]:
@@ -457,10 +742,12 @@ def _params_of(model: Any) -> dict[str, Any]:
 
 
 def _classifier_block(
-    ranker: Any, test_users: np.ndarray, relevant: pd.DataFrame
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """AUC, log loss, Brier and ECE of the ranker's candidates for the test users."""
-    frame = ranker.candidate_frame(list(test_users))
+    frame: pd.DataFrame, relevant: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """AUC, log loss, Brier and ECE (both binnings) of the ranker's scored test candidates.
+
+    Returns the metrics and the reliability tables by binning (``uniform``, ``quantile``).
+    """
     keys = pd.MultiIndex.from_frame(relevant[[Columns.USER, Columns.ITEM]].astype(str))
     cand = pd.MultiIndex.from_arrays(
         [frame[Columns.USER].astype(str), frame[Columns.ITEM].astype(str)]
@@ -470,7 +757,12 @@ def _classifier_block(
     metrics = classifier_metrics(y_true, y_prob)
     metrics["candidates"] = float(len(frame))
     metrics["positive_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
+    metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
     metrics["candidate_recall"] = float(
         len(cand[cand.isin(keys)].unique()) / max(len(keys.unique()), 1)
     )
-    return metrics, reliability_table(y_true, y_prob)
+    tables = {
+        strategy: reliability_table(y_true, y_prob, strategy=strategy)
+        for strategy in ("uniform", "quantile")
+    }
+    return metrics, tables

@@ -3,7 +3,8 @@
 Two kinds of explanation:
 
 * :class:`PurchaseExplainer` — SHAP (``shap.TreeExplainer``) on the purchase classifier of a
-  :class:`~recsys_core.ranking.ranker.TwoStageRanker`. A local explanation splits the
+  :class:`~recsys_core.ranking.ranker.TwoStageRanker` (the mean of its fold models' SHAP
+  values, as the served margin is the mean of their margins). A local explanation splits the
   classifier's raw margin (log-odds, before calibration) into one contribution per feature:
   ``base_value + sum(contributions) == raw_score``. ``probability`` is the calibrated
   purchase probability of that margin. Each contribution carries the feature in the shop's
@@ -25,14 +26,12 @@ missing) and ``name`` the technical feature name (an extra key).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import shap
 
 from recsys_core.columns import Columns
 from recsys_core.errors import ModelNotTrainedError, UnknownItemError, UnknownUserError
@@ -175,8 +174,9 @@ class PurchaseExplainer:
     Parameters
     ----------
     ranker:
-        A fitted (or loaded) ranker; its LightGBM booster is explained with
-        ``shap.TreeExplainer`` (exact, path-dependent tree SHAP on the raw margin).
+        A fitted (or loaded) ranker; its LightGBM fold models are explained with
+        ``shap.TreeExplainer`` (exact, path-dependent tree SHAP on the raw margin) and
+        averaged, like their margins.
     """
 
     def __init__(self, ranker: TwoStageRanker) -> None:
@@ -185,32 +185,25 @@ class PurchaseExplainer:
                 "the ranker is not trained yet: fit or load it before explaining it"
             )
         self.ranker = ranker
-        self._booster = ranker.purchase_model_.booster_
-        self._tree_explainer = shap.TreeExplainer(self._booster)
+        self._model = ranker.purchase_model_
 
     @property
     def base_value(self) -> float:
-        """Expected margin of the classifier (SHAP's base value, log-odds)."""
-        expected = np.asarray(self._tree_explainer.expected_value, dtype=np.float64).ravel()
-        return float(expected[-1])
+        """Expected served margin of the classifier (SHAP's base value, log-odds)."""
+        return self._model.expected_value
 
     def shap_values(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """SHAP values (log-odds) of feature rows, ``(n_rows, n_features)``."""
+        """SHAP values (log-odds) of feature rows, ``(n_rows, n_features)``.
+
+        The served margin is the mean of the classifier's fold models, so these are the
+        mean of their SHAP values (:meth:`PurchaseModel.shap_values`).
+        """
         matrix = (
             features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
             if isinstance(features, pd.DataFrame)
             else np.asarray(features, dtype=np.float64)
         )
-        with warnings.catch_warnings():
-            # shap notes that LightGBM binary output changed shape across versions
-            warnings.simplefilter("ignore", UserWarning)
-            values = self._tree_explainer.shap_values(matrix)
-        if isinstance(values, list):  # older shap: one array per class
-            values = values[-1]
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim == 3:  # (n, features, classes)
-            values = values[..., -1]
-        return values
+        return self._model.shap_values(matrix)
 
     def explain(
         self,
@@ -243,8 +236,8 @@ class PurchaseExplainer:
         """
         features = self.ranker.features([str(user_id)], [str(item_id)])
         matrix = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-        raw = float(self._booster.predict(matrix, raw_score=True)[0])
-        probability = float(self.ranker.purchase_model_.calibrator_.predict(np.array([raw]))[0])
+        raw = float(self._model.decision_function(matrix)[0])
+        probability = float(self._model.calibrator_.predict(np.array([raw]))[0])
         values = self.shap_values(matrix)[0]
         row = dict(zip(FEATURE_NAMES, matrix[0].tolist(), strict=True))
         order = np.argsort(-np.abs(values), kind="stable")

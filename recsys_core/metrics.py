@@ -24,7 +24,7 @@ Classifier metrics score the purchase-probability model on ``(y_true, y_prob)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Literal, TypeAlias
 
 import numpy as np
@@ -39,6 +39,7 @@ from recsys_core.interactions import IdMap
 __all__ = [
     "RANKING_METRIC_NAMES",
     "average_recommendation_popularity",
+    "UserBootstrap",
     "beyond_accuracy_metrics",
     "catalog_coverage",
     "classifier_metrics",
@@ -46,9 +47,13 @@ __all__ = [
     "intra_list_diversity",
     "jaccard_overlap",
     "novelty",
+    "per_user_beyond_accuracy",
     "per_user_ranking_metrics",
+    "per_user_revenue",
+    "percentile_interval",
     "ranking_metrics",
     "reliability_table",
+    "revenue_metrics",
 ]
 
 #: Base names of the accuracy metrics, in output order; keys are ``f"{name}@{k}"``.
@@ -443,6 +448,177 @@ def beyond_accuracy_metrics(
     }
 
 
+def per_user_beyond_accuracy(
+    reco: pd.DataFrame,
+    k: int,
+    *,
+    users: Sequence[object] | pd.Index,
+    item_popularity: pd.Series,
+    n_users: int,
+    item_vectors: ItemVectors | None = None,
+    item_index: ItemIndex | None = None,
+) -> pd.DataFrame:
+    """Per-user ``novelty@k``, ``diversity@k`` and ``arp@k`` of ``users``' lists.
+
+    The per-user terms of :func:`novelty`, :func:`intra_list_diversity` and
+    :func:`average_recommendation_popularity`: the mean of a column over the users where it
+    is not NaN equals that function's value over the same lists. NaN for a user without a
+    list (and, for diversity, without two items with vectors). Used to bootstrap intervals.
+    """
+    _check_k(k)
+    if n_users <= 0:
+        raise ValueError(f"n_users must be positive, got {n_users}")
+    index = pd.Index([str(u) for u in users], name=_USER)
+    top = _top_k(reco, k)
+    top = top.assign(**{_USER: top[_USER].astype(str)})
+    top = top[top[_USER].isin(index)]
+    pop = _popularity_of(top[_ITEM], item_popularity)
+    info = -np.log2(np.clip(pop, 1.0, float(n_users)) / n_users)
+    by_user = pd.DataFrame({"novelty": info, "arp": pop}, index=top[_USER].to_numpy())
+    means = by_user.groupby(level=0).mean().reindex(index)
+    out = pd.DataFrame(
+        {
+            f"novelty@{k}": means["novelty"].to_numpy(dtype=np.float64),
+            f"diversity@{k}": np.nan,
+            f"arp@{k}": means["arp"].to_numpy(dtype=np.float64),
+        },
+        index=index,
+    )
+    if item_vectors is not None and len(top):
+        ild = _per_user_intra_list_diversity(top, item_vectors, item_index)
+        out[f"diversity@{k}"] = ild.reindex(index).to_numpy(dtype=np.float64)
+    return out
+
+
+def per_user_revenue(
+    reco: pd.DataFrame, purchases: pd.DataFrame, k: int, *, users: Sequence[object] | pd.Index
+) -> pd.Series:
+    r"""Revenue of each user's top-``k`` items that they bought in the test period.
+
+    :math:`revenue_u = \sum_{i \in L_u} \sum_{e \in E_{u,i}} quantity_e \cdot price_e`, with
+    ``E_{u,i}`` the test-period purchases of item ``i`` by user ``u``: what the shopper
+    actually paid for the recommended items (every purchase of a recommended item counts,
+    so a reorder of 3 units at 2.50 adds 7.50). 0 for a user without such purchases.
+
+    Parameters
+    ----------
+    reco
+        Recommendations, columns ``user_id, item_id, rank``.
+    purchases
+        Test-period purchases, columns ``user_id, item_id, revenue`` (quantity x price of
+        each purchase event, or already summed per pair).
+    k
+        List length; only rows with ``rank <= k`` count.
+    users
+        The users to report (the test users), in order.
+    """
+    _check_k(k)
+    _require_columns(purchases, (_USER, _ITEM, "revenue"), "purchases")
+    index = pd.Index([str(u) for u in users], name=_USER)
+    top = _top_k(reco, k)
+    paid = (
+        purchases.assign(
+            **{_USER: purchases[_USER].astype(str), _ITEM: purchases[_ITEM].astype(str)}
+        )
+        .groupby([_USER, _ITEM], sort=False, observed=True)["revenue"]
+        .sum()
+        .reset_index()
+    )
+    listed = top.assign(**{_USER: top[_USER].astype(str), _ITEM: top[_ITEM].astype(str)})
+    hits = listed[[_USER, _ITEM]].merge(paid, on=[_USER, _ITEM], how="inner")
+    per_user = hits.groupby(_USER, sort=False)["revenue"].sum()
+    return per_user.reindex(index, fill_value=0.0).astype(np.float64).rename(f"revenue@{k}")
+
+
+def revenue_metrics(
+    reco: pd.DataFrame, purchases: pd.DataFrame, k: int, *, users: Sequence[object] | pd.Index
+) -> dict[str, float]:
+    """``revenue@k`` (mean of :func:`per_user_revenue` over ``users``) and
+    ``revenue_total@k`` (its sum): money the shoppers went on to spend on listed items."""
+    per_user = per_user_revenue(reco, purchases, k, users=users)
+    if per_user.empty:
+        return {f"revenue@{k}": float("nan"), f"revenue_total@{k}": float("nan")}
+    return {f"revenue@{k}": float(per_user.mean()), f"revenue_total@{k}": float(per_user.sum())}
+
+
+# --------------------------------------------------------------------------------------
+# Bootstrap intervals over test users
+# --------------------------------------------------------------------------------------
+
+
+class UserBootstrap:
+    """Seeded bootstrap resamples of ``n_users`` test users, the same for every call.
+
+    Each resample draws ``n_users`` users with replacement. Because the draws depend only
+    on ``(n_users, n_resamples, seed)``, every metric and every model evaluated on the same
+    (identically ordered) test users sees the *same* resamples: intervals of one model are
+    consistent with each other, and differences or ratios between models computed from the
+    resampled statistics form a **paired** bootstrap.
+
+    Parameters
+    ----------
+    n_users:
+        Number of test users (rows of the per-user values).
+    n_resamples:
+        Bootstrap resamples.
+    seed:
+        Seed of the draws.
+    """
+
+    def __init__(self, n_users: int, n_resamples: int = 1000, seed: int = 42) -> None:
+        if n_users < 1:
+            raise ValueError(f"the bootstrap needs at least one user, got {n_users}")
+        if n_resamples < 1:
+            raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+        self.n_users = int(n_users)
+        self.n_resamples = int(n_resamples)
+        self.seed = int(seed)
+
+    def _weights(self) -> Iterator[sp.csr_matrix]:
+        """Resample-by-user count matrices, in chunks that keep memory bounded."""
+        rng = np.random.default_rng(self.seed)
+        chunk = max(1, min(self.n_resamples, 2_000_000 // self.n_users))
+        done = 0
+        while done < self.n_resamples:
+            size = min(chunk, self.n_resamples - done)
+            draws = rng.integers(0, self.n_users, size=(size, self.n_users))
+            rows = np.repeat(np.arange(size), self.n_users)
+            yield sp.csr_matrix(
+                (np.ones(draws.size), (rows, draws.ravel())), shape=(size, self.n_users)
+            )
+            done += size
+
+    def means(self, values: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Resampled means of each column, ``(n_resamples, n_columns)``; NaN values are
+        left out of their column's mean (as in ``nanmean``)."""
+        matrix = np.asarray(values, dtype=np.float64)
+        if matrix.ndim == 1:
+            matrix = matrix[:, None]
+        if matrix.shape[0] != self.n_users:
+            raise ValueError(f"expected {self.n_users} rows, got {matrix.shape[0]}")
+        present = ~np.isnan(matrix)
+        filled = np.where(present, matrix, 0.0)
+        parts = []
+        for weights in self._weights():
+            totals = np.asarray(weights @ filled)
+            counts = np.asarray(weights @ present.astype(np.float64))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                parts.append(totals / counts)
+        return np.vstack(parts)
+
+
+def percentile_interval(samples: np.ndarray, level: float = 0.95) -> list[float]:
+    """``[low, high]``: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of
+    bootstrap statistics (the percentile interval); NaN statistics are left out."""
+    values = np.asarray(samples, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return [float("nan"), float("nan")]
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return [float(low), float(high)]
+
+
 def jaccard_overlap(reco_a: pd.DataFrame, reco_b: pd.DataFrame, k: int) -> float:
     r"""How much two models agree: mean per-user Jaccard index of their top-``k`` sets.
 
@@ -554,12 +730,7 @@ def expected_calibration_error(
     return float(np.sum(weights * gaps) / weights.sum())
 
 
-def classifier_metrics(
-    y_true: object,
-    y_prob: object,
-    n_bins: int = 10,
-    strategy: BinningStrategy = "uniform",
-) -> dict[str, float]:
+def classifier_metrics(y_true: object, y_prob: object, n_bins: int = 10) -> dict[str, float]:
     """Quality of predicted purchase probabilities.
 
     Parameters
@@ -568,8 +739,8 @@ def classifier_metrics(
         1 if the user bought the item in the next period, else 0.
     y_prob
         Predicted purchase probability in ``[0, 1]``.
-    n_bins, strategy
-        Binning of the ECE, see :func:`reliability_table` (default 10 equal-width bins).
+    n_bins
+        Bins of both ECEs (see :func:`reliability_table`).
 
     Returns
     -------
@@ -577,8 +748,11 @@ def classifier_metrics(
         ``auc`` (:func:`sklearn.metrics.roc_auc_score`; ``nan`` if ``y_true`` has a single
         class), ``logloss`` (:func:`sklearn.metrics.log_loss`, mean negative log-likelihood
         with probabilities clipped by scikit-learn), ``brier``
-        (:func:`sklearn.metrics.brier_score_loss`, mean of ``(p - y)^2``) and ``ece``
-        (:func:`expected_calibration_error`).
+        (:func:`sklearn.metrics.brier_score_loss`, mean of ``(p - y)^2``), ``ece``
+        (:func:`expected_calibration_error` over ``n_bins`` equal-width bins) and
+        ``ece_quantile`` (the same over ``n_bins`` equal-mass bins). At a low base rate
+        most predictions fall in the first equal-width bin, where a miscalibration among
+        small probabilities averages out; equal-mass bins resolve it.
     """
     y, p = _binary_inputs(y_true, y_prob)
     auc = float(roc_auc_score(y, p)) if np.unique(y).size == 2 else float("nan")
@@ -586,5 +760,6 @@ def classifier_metrics(
         "auc": auc,
         "logloss": float(log_loss(y, p, labels=[0, 1])),
         "brier": float(brier_score_loss(y, p)),
-        "ece": expected_calibration_error(y, p, n_bins=n_bins, strategy=strategy),
+        "ece": expected_calibration_error(y, p, n_bins=n_bins, strategy="uniform"),
+        "ece_quantile": expected_calibration_error(y, p, n_bins=n_bins, strategy="quantile"),
     }

@@ -96,7 +96,7 @@ def similar_items_filled(
             "score": sim[Columns.SCORE].to_numpy(dtype=float),
             "score_label": [SCORE_LABELS.get(s, f"{s} score") for s in sim["source"]],
             "source": sim["source"].astype(str).to_numpy(),
-            "support": _support(models, model, item_id, ids),
+            "support": support_for(models, model, item_id, ids),
             "rank": np.arange(1, len(sim) + 1),
         }
     )
@@ -109,7 +109,9 @@ def similar_items_filled(
     return frame, note
 
 
-def _support(models: Mapping[str, Any], model: str, item_id: str, ids: np.ndarray) -> np.ndarray:
+def support_for(
+    models: Mapping[str, Any], model: str, item_id: str, ids: np.ndarray | list[str]
+) -> np.ndarray:
     """Support from the training matrix of ``model`` (or of any model that has one)."""
     for name in (model, *models):
         engine = models[name]
@@ -120,7 +122,7 @@ def _support(models: Mapping[str, Any], model: str, item_id: str, ids: np.ndarra
         row = int(items.to_internal([item_id])[0])
         if row < 0:
             continue
-        rows = np.asarray(items.to_internal(list(ids)), dtype=np.int64)
+        rows = np.asarray(items.to_internal([str(i) for i in ids]), dtype=np.int64)
         out = np.zeros(len(ids), dtype=np.int64)
         known = rows >= 0
         out[known] = support_counts(matrix, row, rows[known])

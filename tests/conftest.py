@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,11 @@ import pandas as pd
 import pytest
 
 from recsys_core.paths import DATA_DIR
+
+#: One pseudonymisation key for the whole test run, so fixtures built outside a test's own
+#: $RECSYS_HOME (module- and session-scoped ones) give the pseudonyms the test computes.
+#: Tests of the key file itself remove it.
+os.environ.setdefault("RECSYS_PSEUDONYM_KEY", "test-pseudonym-key")
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,9 @@ import streamlit as st
 
 from recsys_core.business import BusinessFilters, catalog_prices, currency_symbol
 from recsys_core.columns import Columns
-from ui import frames, state
+from recsys_core.security.exports import to_csv_bytes
+from recsys_core.security.pseudonyms import find_by_pseudonym
+from ui import auth, frames, state
 from ui.resources import ActiveData
 
 #: Most options a picker lists at once (type in its search box to reach the others).
@@ -52,16 +54,17 @@ CSV_DECIMALS = 4
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A frame as UTF-8 CSV without the index, floats rounded to :data:`CSV_DECIMALS`
-    decimals and missing values left empty."""
+    """A frame as UTF-8 CSV without the index: floats rounded to :data:`CSV_DECIMALS`
+    decimals, missing values left empty, shopper ids as this session may see them, and
+    cells that a spreadsheet would run as formulas neutralised."""
     floats = frame.select_dtypes(include="floating").columns
     rounded = frame.assign(**{c: frame[c].round(CSV_DECIMALS) for c in floats})
-    return rounded.to_csv(index=False, na_rep="").encode("utf-8")
+    return to_csv_bytes(auth.shown_frame(rounded))
 
 
 def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
     """A download button for ``frame`` as ``<name>.csv`` (does not rerun the page)."""
-    st.download_button(
+    if st.download_button(
         label,
         csv_bytes(frame),
         file_name=f"{name}.csv",
@@ -69,7 +72,8 @@ def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Downloa
         key=f"download_{key}",
         on_click="ignore",
         icon=":material/download:",
-    )
+    ):  # pragma: no cover - with on_click="ignore" the click is not seen by the script
+        auth.record("export", {"file": f"{name}.csv"})
 
 
 def table(
@@ -83,7 +87,7 @@ def table(
 ) -> None:
     """A sortable table (``st.dataframe``) with a CSV download under it."""
     st.dataframe(
-        frame,
+        auth.shown_frame(frame),
         hide_index=True,
         column_config=dict(column_config or {}),
         width="stretch",
@@ -119,21 +123,31 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     """
     activity = frames.shopper_activity(data.key, data.checksum, data.dataset.events)
     ids = activity[Columns.USER]
+    hidden = auth.pseudonymised()
     query = st.text_input(
-        "Find a shopper by id",
+        "Find a shopper by pseudonym" if hidden else "Find a shopper by id",
         key=f"{key}_query",
-        placeholder="type an id or part of one, e.g. 12347",
+        placeholder="e.g. S-K7Q2M9XABC" if hidden else "type an id or part of one, e.g. 12347",
         help=f"Searches all {len(ids):,} shoppers; leave empty to list the most active ones.",
     )
-    found = match_ids(ids, query)
+    text = query.strip()
+    pseudonymous = find_by_pseudonym(text, ids) if text else None
+    if pseudonymous is not None:  # a full pseudonym names one shopper
+        found = ids[ids == pseudonymous]
+    elif hidden and text:  # match the pseudonyms shown, never the hidden real ids
+        shown = ids.map(auth.shown_id)
+        found = match_ids(shown, text).map(dict(zip(shown, ids, strict=True)))
+    else:
+        found = match_ids(ids, text)
     if found.empty:
-        st.warning(f"No shopper id contains {query.strip()!r}.")
+        st.warning(f"No shopper id contains {text!r}.")
         return None
     select_key = f"{key}_select"
     last_key = f"{key}_last_query"
-    if query.strip() and st.session_state.get(last_key) != query:
+    if text and st.session_state.get(last_key) != query:
         first = str(found.iloc[0])
-        if first.lower() == query.strip().lower():  # a typed id selects that shopper
+        typed = text.lower() in (first.lower(), auth.shown_id(first).lower())
+        if typed or pseudonymous is not None:  # a typed id selects that shopper
             st.session_state[state.SHOPPER] = first
             st.session_state.pop(select_key, None)
     st.session_state[last_key] = query
@@ -143,7 +157,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
         noun="Shopper",
         order="exact id first, then most active" if query.strip() else "most active first",
         state_key=state.SHOPPER,
-        format_func=lambda u: f"{u} · {_events_label(counts.get(u, 0))}",
+        format_func=lambda u: f"{auth.shown_id(u)} · {_events_label(counts.get(u, 0))}",
         key=select_key,
     )
 

@@ -14,6 +14,7 @@ from recsys_core.data.schema import Dataset
 from recsys_core.evaluation import EvaluationConfig, EvaluationResult
 from recsys_core.models import ALSConfig, BPRConfig, ItemKNNConfig
 from recsys_core.presets import preset_for
+from recsys_core.serving.lab import headline_metrics  # noqa: F401  (re-exported)
 
 #: How each model's recommendations can be explained to a shopper or a product manager.
 INTERPRETABILITY: dict[str, str] = {
@@ -21,6 +22,7 @@ INTERPRETABILITY: dict[str, str] = {
     "itemknn": "because similar to items you bought (item-item similarity)",
     "bpr": "latent factors: hard to explain",
     "als": "latent factors; because-you-bought via ALS explain",
+    "als-spark": "ALS trained on Spark; served and explained like ALS",
     "ranker": "SHAP per feature, plus because-you-bought",
 }
 
@@ -113,6 +115,7 @@ def selection_table(result: EvaluationResult) -> pd.DataFrame:
             {
                 "model": name,
                 f"quality (ndcg@{k})": res.metrics.get(f"ndcg@{k}", np.nan),
+                "95% interval": interval_text(res.ci95.get(f"ndcg@{k}")),
                 f"hit rate@{k}": res.metrics.get(f"hit_rate@{k}", np.nan),
                 "fit time (s)": res.fit_seconds,
                 "latency (ms per shopper)": 1000.0 * res.recommend_seconds / test_users,
@@ -121,6 +124,27 @@ def selection_table(result: EvaluationResult) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def interval_text(interval: list[float] | None, digits: int = 4) -> str:
+    """``[low, high]`` of a bootstrap interval as text ("" when there is none)."""
+    if not interval or any(v is None or not np.isfinite(v) for v in interval):
+        return ""
+    return f"[{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
+
+def comparison_lines(result: EvaluationResult) -> list[str]:
+    """Plain lines for the page: the ranker / best single-stage ratio and skipped models."""
+    lines = []
+    ratio = result.comparisons.get("ranker_vs_best_single_stage")
+    if ratio:
+        lines.append(
+            f"Ranker / best single-stage ({ratio['best_single_stage']}) {ratio['metric']}: "
+            f"{ratio['ratio']:.3f}x, 95% interval {interval_text(ratio['ci95'], 3)} "
+            "(paired bootstrap over test shoppers)."
+        )
+    lines += [f"Not evaluated: {name} ({why})." for name, why in result.skipped.items()]
+    return lines
 
 
 def overlap_table(result: EvaluationResult) -> pd.DataFrame:
@@ -132,22 +156,6 @@ def overlap_table(result: EvaluationResult) -> pd.DataFrame:
         if a in table.index and b in table.columns:
             table.loc[a, b] = table.loc[b, a] = value
     return table
-
-
-def headline_metrics(result: EvaluationResult) -> dict[str, Any]:
-    """What :func:`recsys_core.serving.lab.record_metrics` stores: the evaluate JSON's core."""
-    payload = result.to_json()
-    models = {
-        name: {k: v for k, v in entry.items() if k not in ("params", "new_items_only")}
-        for name, entry in payload["models"].items()
-    }
-    return {
-        "k": payload["k"],
-        "evaluated": payload["provenance"].get("created"),
-        "split": payload["split"],
-        "models": models,
-        "classifier": payload.get("classifier"),
-    }
 
 
 def headline_table(metrics: dict[str, Any]) -> pd.DataFrame:

@@ -35,7 +35,7 @@ import streamlit as st
 from recsys_core.data.builtin import load_dataset
 from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
-from recsys_core.errors import RecsysError, UnknownDatasetError
+from recsys_core.errors import RecsysError
 from recsys_core.evaluation import data_checksum
 from recsys_core.serving import (
     RecommendationService,
@@ -47,7 +47,7 @@ from recsys_core.serving import (
     train_lab,
 )
 from recsys_core.serving.lab import DEFAULT_MODELS
-from ui import state
+from ui import auth, state
 
 #: Session-state name of the (dataset key, checksum) -> version folder memo.
 _FOLDERS = "lab_folders"
@@ -95,11 +95,12 @@ def dataset_for(key: str) -> Dataset:
         longer in this session.
     """
     if key.startswith(state.UPLOAD_PREFIX):
-        uploads = st.session_state.get(state.UPLOADS, {})
-        if key not in uploads:
-            raise UnknownDatasetError(
-                "the uploaded log is no longer in this session: upload it again on the Data page"
-            )
+        uploads = st.session_state.setdefault(state.UPLOADS, {})
+        if key not in uploads:  # a new session: read it back from the user's workspace
+            from recsys_core.security.uploads import find_upload, load_upload
+            from ui.auth import owner
+
+            uploads[key] = load_upload(find_upload(key[len(state.UPLOAD_PREFIX) :], owner()))
         return uploads[key]
     return _shared_dataset(key)
 
@@ -169,7 +170,7 @@ def _lab_at(folder: str, _trained: TrainedLab | None = None) -> TrainedLab:
     """The lab saved in ``folder`` (a version folder never changes, so it keys the cache)."""
     if _trained is not None:
         return _trained
-    return load_lab(Path(folder))
+    return load_lab(Path(folder), tolerant=True)  # damaged models: left out, answers fall back
 
 
 @st.cache_resource(show_spinner=False)
@@ -178,8 +179,15 @@ def _training_lock() -> threading.Lock:
     return threading.Lock()
 
 
-def _train_with_progress(dataset: Dataset, models: list[str]) -> TrainedLab:
-    """Train and save ``models``, showing progress; retry without the ranker if it fails."""
+def _train_with_progress(
+    dataset: Dataset, models: list[str], *, activate: bool = True
+) -> TrainedLab:
+    """Train and save ``models``, showing progress; retry without the ranker if it fails.
+
+    ``activate=False`` (uploads) saves the version without making it the one the CLI serves
+    (no ``models/LAST``); an admin activates it from Operations if wanted. Quick versions
+    (without the ranker) record no headline metrics: the complete version does.
+    """
     quick = "ranker" not in models
     label = (
         f"First start on {dataset.name}: training the quick models (seconds); the purchase "
@@ -194,7 +202,8 @@ def _train_with_progress(dataset: Dataset, models: list[str]) -> TrainedLab:
             bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
 
         try:
-            lab = train_lab(dataset, TrainConfig(models=models), progress=report)
+            config = TrainConfig(models=models, headline_metrics=not quick)
+            lab = train_lab(dataset, config, progress=report)
         except RecsysError as exc:
             if "ranker" not in models:
                 raise
@@ -205,7 +214,8 @@ def _train_with_progress(dataset: Dataset, models: list[str]) -> TrainedLab:
         if quick:
             lab.manifest.setdefault("notes", []).append(QUICK_NOTE)
         bar.progress(1.0, text="saving")
-        folder = save_lab(lab)
+        folder = save_lab(lab, activate=activate)
+        auth.record("train", {"dataset": dataset.name, "version": lab.version})
         status.update(
             label=f"Trained and saved version {lab.version} ({folder})",
             state="complete",
@@ -274,7 +284,7 @@ def ranker_job(data: ActiveData) -> RankerJob | None:
     return _jobs().get((data.key, data.checksum))
 
 
-def start_ranker_job(data: ActiveData, models: list[str]) -> RankerJob:
+def start_ranker_job(data: ActiveData, models: list[str], *, activate: bool = True) -> RankerJob:
     """Train ``models`` in a background thread and save them as a version (without the
     ranker, and a note saying why, when the ranker cannot be trained on this data)."""
     jobs = _jobs()
@@ -300,7 +310,7 @@ def start_ranker_job(data: ActiveData, models: list[str]) -> RankerJob:
                     lab = train_lab(dataset, TrainConfig(models=others), progress=report)
                     lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
                 report("saving", 1.0)
-                job.folder = str(save_lab(lab))
+                job.folder = str(save_lab(lab, activate=activate))
                 job.lab = lab
             except Exception as exc:  # noqa: BLE001 - a thread must report, not die silently
                 job.error = f"{type(exc).__name__}: {exc}"
@@ -342,6 +352,7 @@ def lab_for(data: ActiveData) -> TrainedLab:
     if lab is None and job is not None and job.folder is not None:
         lab = _ready_lab(job)
     if lab is None:
+        activate = not data.key.startswith(state.UPLOAD_PREFIX)  # uploads: not what the CLI serves
         quick_models = [m for m in models if m not in SLOW_MODELS]
         lock = _training_lock()
         if not lock.acquire(blocking=False):
@@ -350,12 +361,12 @@ def lab_for(data: ActiveData) -> TrainedLab:
         try:
             lab = _load_saved(data, quick_models)
             if lab is None:
-                trained = _train_with_progress(data.dataset, quick_models)
+                trained = _train_with_progress(data.dataset, quick_models, activate=activate)
                 lab = _lab_at(str(trained.path), trained)
         finally:
             lock.release()
         if set(models) - set(lab.model_names):
-            start_ranker_job(data, models)
+            start_ranker_job(data, models, activate=activate)
     memo[memo_key] = str(lab.path)
     return lab
 

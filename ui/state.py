@@ -4,8 +4,10 @@ A dataset is named by a *key*:
 
 - a built-in name (``online-retail``, ``demo-store``);
 - ``file:<path>`` for the log given by ``$RECSYS_APP_DATA``;
-- ``upload:<sha256>`` for a log uploaded in this session (kept in the session, keyed by the
-  checksum of its validated events).
+- ``upload:<sha256>`` for an uploaded log (keyed by the checksum of its validated events),
+  stored encrypted in the uploader's workspace under ``$RECSYS_HOME/uploads`` and cached in
+  the session; a new session (a page reload) lists the user's stored uploads and opens the
+  one named by the ``dataset`` URL parameter.
 
 Everything per user lives in ``st.session_state`` under the names below, never in module
 globals. Functions that only read or write a mapping take it as an argument, so they can be
@@ -76,11 +78,51 @@ def ensure_session(state: MutableMapping[str, Any] | None = None) -> None:
     store = session_store(state)
     if DATASET_KEY not in store:
         key, warning = initial_dataset_key()
+        wanted = _url_dataset() if state is None else None
+        if wanted:
+            key, warning = wanted, None
         store[DATASET_KEY] = key
         if warning:
             store[STARTUP_WARNING] = warning
     if UPLOADS not in store:
         store[UPLOADS] = {}
+
+
+#: URL parameter naming the active upload, so a page reload opens it again.
+URL_DATASET = "dataset"
+
+
+def _url_dataset() -> str | None:
+    """The stored upload named by the ``dataset`` URL parameter, if it is this user's."""
+    try:
+        wanted = st.query_params.get(URL_DATASET)
+    except Exception:  # no request context
+        return None
+    if not wanted or not str(wanted).startswith(UPLOAD_PREFIX):
+        return None
+    checksum = str(wanted)[len(UPLOAD_PREFIX) :]
+    if any(u.checksum == checksum for u in stored_uploads()):
+        return str(wanted)
+    return None
+
+
+def stored_uploads() -> list[Any]:
+    """This user's uploads kept on disk (newest first)."""
+    from recsys_core.security.uploads import list_uploads
+    from ui.auth import owner
+
+    return list_uploads(owner())
+
+
+def remember_in_url(key: str) -> None:
+    """Put an upload's key in the URL so a reload reopens it (other keys clear it)."""
+    try:
+        if key.startswith(UPLOAD_PREFIX):
+            st.query_params[URL_DATASET] = key
+        elif URL_DATASET in st.query_params:
+            del st.query_params[URL_DATASET]
+    except Exception:  # no request context (plain-dict tests)
+        pass
 
 
 def active_key(state: Mapping[str, Any] | None = None) -> str:
@@ -109,6 +151,11 @@ def dataset_options(state: Mapping[str, Any] | None = None) -> list[str]:
     if initial.startswith(FILE_PREFIX):
         keys.insert(0, initial)
     keys.extend(store.get(UPLOADS, {}))
+    if state is None:
+        for upload in stored_uploads():
+            key = UPLOAD_PREFIX + upload.checksum
+            if key not in keys:
+                keys.append(key)
     current = store.get(DATASET_KEY)
     if current and current not in keys:
         keys.append(str(current))
@@ -120,8 +167,13 @@ def dataset_label(key: str, state: Mapping[str, Any] | None = None) -> str:
     if key.startswith(FILE_PREFIX):
         return f"{Path(key[len(FILE_PREFIX) :]).name} (file)"
     if key.startswith(UPLOAD_PREFIX):
+        checksum = key[len(UPLOAD_PREFIX) :]
+        name = checksum[:8]
         dataset = session_store(state).get(UPLOADS, {}).get(key)
-        name = dataset.name if dataset is not None else key[len(UPLOAD_PREFIX) :][:8]
+        if dataset is not None:
+            name = str(dataset.source).removeprefix("uploaded file ") or dataset.name
+        elif state is None:
+            name = next((u.file_name for u in stored_uploads() if u.checksum == checksum), name)
         return f"{name} (uploaded)"
     entry = BUILTIN_DATASETS.get(key)
     return f"{key} ({entry.kind})" if entry else key

@@ -1,10 +1,14 @@
-"""Uploaded logs: read a file for its columns, guess a mapping, validate, keep it in the session.
+"""Uploaded logs: read a file for its columns, guess a mapping, validate, store it encrypted.
 
 :func:`preview_upload` reads the raw table (so the user can map columns before anything is
 validated); :func:`handle_upload` validates with the loader the CLI uses
-(:func:`recsys_core.data.loaders.load_event_file`, same messages) and, only on success, stores
-the dataset in the session under ``upload:<checksum>`` and makes it active. A bad file leaves
-the previous dataset active and the loader's message in ``state[UPLOAD_MESSAGE]``.
+(:func:`recsys_core.data.loaders.load_event_file`, the same checks, every problem in one
+message, worded for the mapping tables) and, only on success, stores the validated log
+encrypted in the uploader's workspace (:mod:`recsys_core.security.uploads`), keeps it in the
+session under ``upload:<checksum>`` and makes it active. It stays on disk, so a page reload
+finds it again. A bad file leaves the previous dataset active and the loader's message in
+``state[UPLOAD_MESSAGE]``; choosing another file clears that message
+(:func:`clear_message`).
 
 Nothing here draws; :func:`handle_upload` takes the session state as an optional mapping so
 it can be tested with a plain ``dict``.
@@ -25,8 +29,10 @@ import pandas as pd
 from recsys_core.columns import EVENT_TYPES, Columns
 from recsys_core.data.loaders import detect_format, load_event_file, read_table
 from recsys_core.data.schema import EVENT_ALIASES
-from recsys_core.errors import RecsysError
+from recsys_core.errors import InputLimitError, RecsysError
 from recsys_core.evaluation import data_checksum
+from recsys_core.security.settings import get_settings
+from recsys_core.security.uploads import load_upload, store_upload
 from ui import state as session
 
 #: Canonical columns the user maps, required first.
@@ -109,14 +115,31 @@ def _write_temp(folder: str, name: str, data: bytes) -> Path:
     return path
 
 
+def check_upload_size(name: str, size: int) -> None:
+    """Refuse a file larger than ``RECSYS_MAX_UPLOAD_MB`` with a message naming the limit."""
+    limit = get_settings().max_upload_mb
+    if size > limit * 1024 * 1024:
+        raise InputLimitError(
+            f"{_safe_file_name(name)} is {size / 2**20:,.1f} MB; uploads are limited to "
+            f"{limit:g} MB (RECSYS_MAX_UPLOAD_MB). Compress it (gzip), upload a shorter period, "
+            "or ask whoever runs the lab to raise the limit."
+        )
+
+
+def clear_message(state: MutableMapping[str, Any] | None = None) -> None:
+    """Forget the last upload's outcome (called when another file is chosen)."""
+    session.session_store(state).pop(session.UPLOAD_MESSAGE, None)
+
+
 def preview_upload(name: str, data: bytes) -> UploadPreview:
     """Read an uploaded file's raw table for the mapping step.
 
     Raises
     ------
     DataValidationError
-        The file is empty, binary, damaged or not CSV/Parquet (the loader's message).
+        The file is too large, empty, binary, damaged or not CSV/Parquet (the loader's message).
     """
+    check_upload_size(name, len(data))
     with tempfile.TemporaryDirectory(prefix="recsys-upload-") as folder:
         raw, notes = read_table(_write_temp(folder, name, data))
     values: dict[str, list[tuple[str, int]]] = {}
@@ -177,8 +200,10 @@ def handle_upload(
     column_map: Mapping[str, str | None] | None = None,
     event_map: Mapping[str, str | None] | None = None,
     encoding: str = "utf-8",
+    owner: str = "local",
 ) -> UploadOutcome:
-    """Validate an uploaded log; on success keep it in the session and make it active.
+    """Validate an uploaded log; on success store it (encrypted), keep it in the session and
+    make it active.
 
     Parameters
     ----------
@@ -194,6 +219,8 @@ def handle_upload(
         The file's event name -> canonical event; empty entries are ignored.
     encoding:
         Text encoding of a CSV file.
+    owner:
+        Whose workspace keeps the upload (the logged-in user, ``local`` without log-ins).
 
     Returns
     -------
@@ -208,6 +235,7 @@ def handle_upload(
     if columns and fmt == "auto":
         fmt = "events"
     try:
+        check_upload_size(name, len(data))
         with tempfile.TemporaryDirectory(prefix="recsys-upload-") as folder:
             path = _write_temp(folder, name, data)
             dataset = load_event_file(
@@ -217,7 +245,11 @@ def handle_upload(
                 event_map=events or None,
                 encoding=encoding,
                 name=path.name,
+                mapping_hint="app",
             )
+        checksum = data_checksum(dataset.events)
+        stored = store_upload(dataset, owner, _safe_file_name(name), checksum)
+        dataset = load_upload(stored)  # what every later session reads back from disk
     except RecsysError as exc:
         outcome = UploadOutcome(False, str(exc))
         state[session.UPLOAD_MESSAGE] = dataclasses.asdict(outcome)
@@ -226,8 +258,7 @@ def handle_upload(
         outcome = UploadOutcome(False, f"{_safe_file_name(name)} cannot be read: {exc}")
         state[session.UPLOAD_MESSAGE] = dataclasses.asdict(outcome)
         return outcome
-    dataset = dataclasses.replace(dataset, source=f"uploaded file {_safe_file_name(name)}")
-    key = session.UPLOAD_PREFIX + data_checksum(dataset.events)
+    key = session.UPLOAD_PREFIX + checksum
     uploads: dict[str, Any] = dict(state.get(session.UPLOADS, {}))
     uploads.pop(key, None)
     uploads[key] = dataset
@@ -240,7 +271,7 @@ def handle_upload(
     session.set_active_key(key, state)
     summary = dataset.summary()
     message = (
-        f"{dataset.name}: {summary['events']:,} events, {summary['users']:,} shoppers, "
+        f"{_safe_file_name(name)}: {summary['events']:,} events, {summary['users']:,} shoppers, "
         f"{summary['items']:,} products — now the active dataset."
     )
     if dataset.notes:

@@ -14,14 +14,14 @@ import io
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.data.schema import Dataset, catalog_from_events, validate_events
-from recsys_core.errors import DataValidationError
+from recsys_core.errors import DataValidationError, InputLimitError
 
 FileFormat = Literal["auto", "events", "online-retail", "retailrocket"]
 FORMATS: tuple[str, ...] = ("auto", "events", "online-retail", "retailrocket")
@@ -79,32 +79,125 @@ def _fail_open(path: Path, what: str) -> DataValidationError:
     return DataValidationError(f"cannot read {path.name}: {what}")
 
 
+def _check_parquet_size(path: Path) -> None:
+    """Refuse a Parquet file whose metadata says it is larger than the caps (before reading)."""
+    import pyarrow.parquet as pq
+
+    from recsys_core.security.settings import get_settings
+
+    cfg = get_settings()
+    meta = pq.ParquetFile(path).metadata
+    if meta.num_rows > cfg.max_rows:
+        raise InputLimitError(
+            _limit_message(
+                path.name,
+                f"has {meta.num_rows:,} rows, more than {cfg.max_rows:,}",
+                "RECSYS_MAX_ROWS",
+                cfg.max_rows,
+            )
+        )
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if size > cfg.max_decompressed_mb * 1024 * 1024:
+        raise InputLimitError(
+            _limit_message(
+                path.name,
+                f"holds {size / 2**20:,.0f} MB of uncompressed data, more than "
+                f"{cfg.max_decompressed_mb:g} MB",
+                "RECSYS_MAX_DECOMPRESSED_MB",
+                f"{cfg.max_decompressed_mb:g}",
+            )
+        )
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
+        _check_parquet_size(path)
         return pd.read_parquet(path)
+    except InputLimitError:
+        raise
     except Exception as exc:  # pyarrow raises many types for broken files
         raise _fail_open(
             path, f"it looks like Parquet but is damaged or truncated ({exc}). Export it again."
         ) from exc
 
 
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+#: Bytes read from a stream at a time while checking the input caps.
+_CHUNK = 1 << 20
+
+
+def _limit_message(name: str, what: str, setting: str, value: object) -> str:
+    return (
+        f"{name} {what}; reading stopped there to protect the machine. If the file is genuine, "
+        f"raise the limit with the environment variable {setting} (now {value}), or split "
+        "the log."
+    )
+
+
+def _read_capped(stream: _Readable, name: str, compressed: bool) -> bytes:
+    """Read a (decompressing) stream, stopping as soon as a size or row cap is passed.
+
+    Raises
+    ------
+    InputLimitError
+        More than ``max_decompressed_mb`` bytes or more than ``max_rows`` lines.
+    """
+    from recsys_core.security.settings import get_settings
+
+    cfg = get_settings()
+    max_bytes = int(cfg.max_decompressed_mb * 1024 * 1024)
+    buf = bytearray()
+    lines = 0
+    while chunk := stream.read(_CHUNK):
+        buf += chunk
+        lines += chunk.count(b"\n")
+        if len(buf) > max_bytes:
+            what = "decompresses to" if compressed else "is"
+            raise InputLimitError(
+                _limit_message(
+                    name,
+                    f"{what} more than {cfg.max_decompressed_mb:g} MB",
+                    "RECSYS_MAX_DECOMPRESSED_MB",
+                    f"{cfg.max_decompressed_mb:g}",
+                )
+            )
+        if lines > cfg.max_rows + 1:  # + the header line
+            raise InputLimitError(
+                _limit_message(
+                    name, f"has more than {cfg.max_rows:,} rows", "RECSYS_MAX_ROWS", cfg.max_rows
+                )
+            )
+    return bytes(buf)
+
+
 def _csv_text(path: Path, kind: str, encoding: str) -> str:
-    """Decode a (possibly compressed) text file, pointing at the line of a decoding error."""
+    """Decode a (possibly compressed) text file, pointing at the line of a decoding error.
+
+    Compressed files are decompressed as a stream under the caps of
+    :class:`~recsys_core.security.settings.SecuritySettings` (decompressed size, rows), so a
+    decompression bomb stops early with a plain message instead of exhausting memory.
+    """
     raw: bytes
     if kind in ("gzip", "bz2", "xz", "zstd", "zip"):
         try:
             if kind == "gzip":
                 import gzip
 
-                raw = gzip.decompress(path.read_bytes())
+                with gzip.open(path, "rb") as stream:
+                    raw = _read_capped(stream, path.name, True)
             elif kind == "bz2":
                 import bz2
 
-                raw = bz2.decompress(path.read_bytes())
+                with bz2.open(path, "rb") as stream:
+                    raw = _read_capped(stream, path.name, True)
             elif kind == "xz":
                 import lzma
 
-                raw = lzma.decompress(path.read_bytes())
+                with lzma.open(path, "rb") as stream:
+                    raw = _read_capped(stream, path.name, True)
             elif kind == "zip":
                 import zipfile
 
@@ -116,7 +209,8 @@ def _csv_text(path: Path, kind: str, encoding: str) -> str:
                             f"it is a zip archive with {len(names)} files; "
                             "put exactly one CSV file in it.",
                         )
-                    raw = zf.read(names[0])
+                    with zf.open(names[0]) as stream:
+                        raw = _read_capped(stream, path.name, True)
             else:
                 raise _fail_open(
                     path, "it is zstd-compressed; decompress it (`zstd -d`) and load the CSV."
@@ -126,7 +220,8 @@ def _csv_text(path: Path, kind: str, encoding: str) -> str:
         except Exception as exc:
             raise _fail_open(path, f"it is {kind}-compressed but damaged ({exc}).") from exc
     else:
-        raw = path.read_bytes()
+        with open(path, "rb") as stream:
+            raw = _read_capped(stream, path.name, False)
     if kind == "utf-16" or raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     elif raw.startswith(b"\xef\xbb\xbf"):
@@ -273,6 +368,7 @@ def load_event_file(
     event_map: Mapping[str, str] | None = None,
     encoding: str = "utf-8",
     name: str | None = None,
+    mapping_hint: str = "cli",
 ) -> Dataset:
     """Load any supported log file into a :class:`Dataset`.
 
@@ -291,6 +387,9 @@ def load_event_file(
         Text encoding of a CSV file (UTF-8 by default; a BOM is honoured).
     name:
         Dataset name; the file name by default.
+    mapping_hint:
+        ``cli`` or ``app``: whether messages show ``--map`` options or point at the app's
+        mapping tables.
     """
     if fmt not in FORMATS:
         raise DataValidationError(f"unknown format {fmt!r}; choose one of {list(FORMATS)}")
@@ -312,7 +411,7 @@ def load_event_file(
                 f"its columns are {[str(c) for c in raw.columns]}"
             )
         raw = raw.rename(columns={src: dst for dst, src in mapping.items()})
-    events = validate_events(raw, source=path.name, event_map=event_map)
+    events = validate_events(raw, source=path.name, event_map=event_map, mapping_hint=mapping_hint)
     if Columns.TIMESTAMP not in events.columns:
         notes.append("no timestamps: evaluation uses a seeded per-user random split")
     catalog = catalog_from_events(events)
@@ -400,7 +499,9 @@ def online_retail_from_frame(
     ``BANK CHARGES``, ...: codes not starting with five digits). Each remaining row is a
     purchase with quantity and price. The catalog takes each item's most frequent
     Description as title, its median UnitPrice as price, and a coarse category from the
-    description's last word (a heuristic; the data has no categories).
+    description's last word (a heuristic; the data has no categories). The catalog price
+    is the median over the whole log, for display only: it includes later prices, so the
+    ranker's features never read it (they take prices from the events before their cutoff).
     """
     notes = list(notes or [])
     missing = [c for c in ONLINE_RETAIL_COLUMNS if c not in raw.columns]

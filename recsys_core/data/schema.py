@@ -48,6 +48,25 @@ EVENT_DTYPE = pd.CategoricalDtype(categories=list(EVENT_TYPES), ordered=False)
 
 _MAX_LISTED = 5
 
+#: How a message tells the user to map columns and event names: on the command line, or in
+#: the app's mapping tables (``mapping_hint`` of :func:`validate_events`).
+MAPPING_HINTS = ("cli", "app")
+
+
+def _problems_error(problems: list[str], source: str) -> DataValidationError:
+    """One error carrying every problem found (``.problems``); one problem reads as before."""
+    if len(problems) == 1:
+        exc = DataValidationError(problems[0])
+    else:
+        listed = "\n".join(f"- {p}" for p in problems)
+        exc = DataValidationError(f"{len(problems)} problems{_where(source)}:\n{listed}")
+    exc.problems = list(problems)  # type: ignore[attr-defined]
+    return exc
+
+
+def _collect(problems: list[str], exc: DataValidationError) -> None:
+    problems.extend(getattr(exc, "problems", None) or [str(exc)])
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -118,7 +137,7 @@ def _list_rows(positions: np.ndarray, values: pd.Series | None, header_lines: in
     return ", ".join(shown) + more
 
 
-def _check_columns(df: pd.DataFrame, source: str) -> None:
+def _check_columns(df: pd.DataFrame, source: str, mapping_hint: str = "cli") -> None:
     names = [str(c) for c in df.columns]
     dupes = sorted({c for c in names if names.count(c) > 1})
     if dupes:
@@ -130,8 +149,13 @@ def _check_columns(df: pd.DataFrame, source: str) -> None:
     if missing:
         raise DataValidationError(
             f"missing required column(s) {missing}{_where(source)}. The file has the columns "
-            f"{names}. Rename them in the file, or map them, e.g. "
-            "`--map user_id=CustomerID --map item_id=SKU --map event=action`."
+            f"{names}. "
+            + (
+                "Choose the file's column for each of them in the column mapping table."
+                if mapping_hint == "app"
+                else "Rename them in the file, or map them, e.g. "
+                "`--map user_id=CustomerID --map item_id=SKU --map event=action`."
+            )
         )
 
 
@@ -150,7 +174,12 @@ def _normalise_ids(col: pd.Series) -> pd.Series:
     return text
 
 
-def _parse_events(col: pd.Series, event_map: Mapping[str, str] | None, source: str) -> pd.Series:
+def _parse_events(
+    col: pd.Series,
+    event_map: Mapping[str, str] | None,
+    source: str,
+    mapping_hint: str = "cli",
+) -> pd.Series:
     if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(EVENT_TYPES):
         if col.isna().any():
             raise DataValidationError(f"empty event names{_where(source)}")
@@ -168,21 +197,31 @@ def _parse_events(col: pd.Series, event_map: Mapping[str, str] | None, source: s
     uniq = pd.Series(raw.dropna().unique()).astype(str)
     unknown = sorted({u for u in uniq if u.lower() not in mapping})
     n_empty = int(raw.isna().sum() + (raw == "").sum())
+    problems: list[str] = []
     if unknown:
         counts = raw[raw.isin(unknown)].value_counts()
         listed = ", ".join(f"{name!r} ({int(counts.get(name, 0))} rows)" for name in unknown[:10])
-        example = " ".join(f"--event-map {u}=<view|cart|favorite|purchase>" for u in unknown[:2])
-        raise DataValidationError(
+        if len(unknown) > 10:
+            listed += f" and {len(unknown) - 10} more"
+        if mapping_hint == "app":
+            how = "in the event names table (column 'canonical event')"
+        else:
+            example = " ".join(
+                f"--event-map {u}=<view|cart|favorite|purchase>" for u in unknown[:2]
+            )
+            how = f"e.g. `{example}`,"
+        problems.append(
             f"unknown event name(s){_where(source)}: {listed}. The lab understands "
-            f"{list(EVENT_TYPES)}. Map yours onto them, e.g. `{example}`, "
-            "or drop those rows."
+            f"{list(EVENT_TYPES)}. Map yours onto them {how} or drop those rows."
         )
     if n_empty:
         positions = np.flatnonzero((raw.isna() | (raw == "")).to_numpy())
-        raise DataValidationError(
+        problems.append(
             f"{n_empty} row(s) have an empty event{_where(source)} at "
             f"{_list_rows(positions, None, 1)}. Fill in the event name or delete those rows."
         )
+    if problems:
+        raise _problems_error(problems, source)
     lowered = raw.str.lower().map(mapping)
     return pd.Series(pd.Categorical(lowered, dtype=EVENT_DTYPE), index=col.index)
 
@@ -211,20 +250,23 @@ def _parse_timestamps(col: pd.Series, source: str, header_lines: int) -> pd.Seri
             parsed[retry] = pd.to_datetime(text[retry], errors="coerce", format="mixed", utc=True)
         parsed = parsed.dt.tz_localize(None)
     bad = parsed.isna() & ~empty
+    problems: list[str] = []
     if bad.any():
         positions = np.flatnonzero(bad.to_numpy())
-        raise DataValidationError(
+        problems.append(
             f"{len(positions)} timestamp(s) cannot be read{_where(source)}, column 'timestamp' at "
             f"{_list_rows(positions, col, header_lines)}. Use ISO 8601 "
             "('2024-03-01 14:05:00') or Unix seconds/milliseconds."
         )
     if empty.any():
         positions = np.flatnonzero(empty.to_numpy())
-        raise DataValidationError(
+        problems.append(
             f"{len(positions)} row(s) have an empty timestamp{_where(source)} at "
             f"{_list_rows(positions, None, header_lines)}. Fill them in, or drop the whole "
             "'timestamp' column to use a random split."
         )
+    if problems:
+        raise _problems_error(problems, source)
     return parsed.astype("datetime64[ns]")
 
 
@@ -253,8 +295,12 @@ def validate_events(
     source: str = "",
     event_map: Mapping[str, str] | None = None,
     header_lines: int = 1,
+    mapping_hint: str = "cli",
 ) -> pd.DataFrame:
     """Check a raw event log and return it in canonical form.
+
+    Every problem found is reported in one pass (one error listing them all, with row
+    numbers and counts); only missing columns or an empty log stop the checks early.
 
     Parameters
     ----------
@@ -267,6 +313,9 @@ def validate_events(
         Extra event-name mapping (``{"buy": "purchase"}``); common aliases are always known.
     header_lines:
         Lines before the first data row in the source file, so messages quote file lines.
+    mapping_hint:
+        ``cli`` (messages show ``--map`` / ``--event-map``) or ``app`` (they point at the
+        app's mapping tables).
 
     Returns
     -------
@@ -280,7 +329,7 @@ def validate_events(
     DataValidationError
         With what is wrong, where (column, file line, value) and how to fix it.
     """
-    _check_columns(df, source)
+    _check_columns(df, source, mapping_hint)
     if len(df) == 0:
         raise DataValidationError(
             f"the event log{_where(source)} has a header but no rows: add at least one event "
@@ -297,23 +346,31 @@ def validate_events(
             f"every row{_where(source)} has an empty user_id and item_id: check that the "
             "columns are mapped to the right fields and the delimiter is right."
         )
+    problems: list[str] = []
     for name, mask in ((Columns.USER, empty_u), (Columns.ITEM, empty_i)):
         if mask.any():
             positions = np.flatnonzero(mask.to_numpy())
-            raise DataValidationError(
+            problems.append(
                 f"{len(positions)} row(s) have an empty {name}{_where(source)} at "
                 f"{_list_rows(positions, None, header_lines)}. Fill them in or delete those rows."
             )
-    out[Columns.EVENT] = _parse_events(df[Columns.EVENT], event_map, source)
+    try:
+        out[Columns.EVENT] = _parse_events(df[Columns.EVENT], event_map, source, mapping_hint)
+    except DataValidationError as exc:
+        _collect(problems, exc)
     if Columns.TIMESTAMP in df.columns:
-        out[Columns.TIMESTAMP] = _parse_timestamps(df[Columns.TIMESTAMP], source, header_lines)
-    if Columns.QUANTITY in df.columns:
-        qty = _parse_number(df[Columns.QUANTITY], Columns.QUANTITY, source, header_lines, 1.0)
-        out[Columns.QUANTITY] = qty
-    if Columns.PRICE in df.columns:
-        out[Columns.PRICE] = _parse_number(
-            df[Columns.PRICE], Columns.PRICE, source, header_lines, float("nan")
-        )
+        try:
+            out[Columns.TIMESTAMP] = _parse_timestamps(df[Columns.TIMESTAMP], source, header_lines)
+        except DataValidationError as exc:
+            _collect(problems, exc)
+    for col, default in ((Columns.QUANTITY, 1.0), (Columns.PRICE, float("nan"))):
+        if col in df.columns:
+            try:
+                out[col] = _parse_number(df[col], col, source, header_lines, default)
+            except DataValidationError as exc:
+                _collect(problems, exc)
+    if problems:
+        raise _problems_error(problems, source)
     for extra in df.columns:
         if extra not in out.columns and extra not in OPTIONAL_EVENT_COLUMNS:
             out[extra] = df[extra]
@@ -328,7 +385,9 @@ def validate_events(
 def catalog_from_events(events: pd.DataFrame) -> pd.DataFrame:
     """Build a catalog from an event log's extra columns (``title``, ``category``, ``price``).
 
-    Items without a title get their id as title.
+    Items without a title get their id as title. The price is the median over the whole
+    log (for display); features that must not see the future take prices from the events
+    before their cutoff instead (:mod:`recsys_core.ranking.features`).
     """
     items = events[Columns.ITEM].astype(str)
     cat = pd.DataFrame({Columns.ITEM: items})

@@ -1,4 +1,4 @@
-"""Recommenders behind one interface: popularity, item-kNN, BPR and ALS (implicit).
+"""Recommenders behind one interface: popularity, item-kNN, BPR, ALS (implicit) and ALS on Spark.
 
 >>> from recsys_core.models import create_model, load_model
 >>> model = create_model("als", factors=32).fit(matrix)      # doctest: +SKIP
@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from recsys_core.errors import ConfigError
 from recsys_core.models.als import ALSConfig, ALSRecommender
+from recsys_core.models.als_spark import ALSSparkConfig, ALSSparkRecommender
 from recsys_core.models.base import (
     COLD_START,
     FORMAT_VERSION,
@@ -29,7 +30,13 @@ from recsys_core.models.popularity import PopularityConfig, PopularityRecommende
 #: Model name (command line, JSON, saved folders) -> recommender class.
 MODEL_REGISTRY: Final[dict[str, type[Recommender]]] = {
     cls.name: cls
-    for cls in (PopularityRecommender, ItemKNNRecommender, BPRRecommender, ALSRecommender)
+    for cls in (
+        PopularityRecommender,
+        ItemKNNRecommender,
+        BPRRecommender,
+        ALSRecommender,
+        ALSSparkRecommender,  # trains on Spark (optional install); loads and serves without it
+    )
 }
 
 
@@ -39,7 +46,8 @@ def create_model(name: str, **params: Any) -> Recommender:
     Parameters
     ----------
     name:
-        One of :data:`MODEL_REGISTRY` (``popularity``, ``itemknn``, ``bpr``, ``als``).
+        One of :data:`MODEL_REGISTRY` (``popularity``, ``itemknn``, ``bpr``, ``als``,
+        ``als-spark``).
     **params:
         Settings of that model's config (e.g. ``factors=32``, ``seed=7``).
 
@@ -76,6 +84,8 @@ __all__ = [
     "SIMILAR_ITEMS_COLUMNS",
     "ALSConfig",
     "ALSRecommender",
+    "ALSSparkConfig",
+    "ALSSparkRecommender",
     "BPRConfig",
     "BPRRecommender",
     "ItemKNNConfig",

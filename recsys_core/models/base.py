@@ -40,6 +40,7 @@ import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, ClassVar, Final, Self, cast
@@ -101,8 +102,15 @@ def single_threaded_blas() -> Iterator[None]:
     implicit runs its own OpenMP thread pool; letting BLAS start another one on top of it
     oversubscribes the cores (implicit warns about this) and can make training ~10x slower.
     """
-    with threadpoolctl.threadpool_limits(1, "blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         yield
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> threadpoolctl.ThreadpoolController:
+    """The process's BLAS libraries, found once: ``threadpool_limits`` rescans every loaded
+    library on each call (~10 ms, more than an ALS answer takes)."""
+    return threadpoolctl.ThreadpoolController()
 
 
 class RecommenderConfig(BaseModel):

@@ -28,7 +28,9 @@ item
     distinct buyers overall and in the last 30 / 7 days, share of the last 30 days' buyers
     who bought it, events in the last 30 days, trend (buyers in the last 30 days vs the 60
     days before, smoothed), share of buyers who ordered it on two or more days, age (days
-    since its first event), price (catalog, else median price paid).
+    since its first event), price (median unit price of its events before the cutoff: the
+    catalog price is never used, because catalogs built from a log take the median over the
+    whole log, future included).
 affinity
     share of the user's purchases and of all their events in the item's category, share of
     their events with the item's brand, item price relative to the median price the user
@@ -305,8 +307,9 @@ class BehaviourSnapshot:
         cutoff:
             The instant the features describe.
         catalog:
-            Optional catalog (``item_id`` and where known ``category``, ``brand``,
-            ``price``); catalog items without events get item features too.
+            Optional catalog (``item_id`` and where known ``category``, ``brand``);
+            catalog items without events get item features too. Its ``price`` is ignored:
+            prices come from the events before the cutoff only.
 
         Raises
         ------
@@ -491,7 +494,7 @@ class BehaviourSnapshot:
         np.maximum.at(seen_age, i, age)
         seen = np.bincount(i, minlength=n_items) > 0
         item_first[seen] = seen_age[seen]
-        item_price = cls._item_prices(past, i, catalog, items)
+        item_price = cls._item_prices(past, i, n_items)
         item_values = np.column_stack(
             [
                 item_buyers,
@@ -542,19 +545,18 @@ class BehaviourSnapshot:
         )
 
     @staticmethod
-    def _item_prices(
-        past: pd.DataFrame, item_rows: np.ndarray, catalog: pd.DataFrame | None, items: IdMap
-    ) -> np.ndarray:
-        """Catalog price of each item, else the median price paid in the events, else NaN."""
-        price = np.full(len(items), np.nan)
+    def _item_prices(past: pd.DataFrame, item_rows: np.ndarray, n_items: int) -> np.ndarray:
+        """Median unit price of each item's events before the cutoff, else NaN.
+
+        Only prices seen in ``past`` count. The catalog's price is deliberately not used: the
+        loaders build it from the whole log (test period included), so it would leak later
+        prices into the features (an item without a priced event before the cutoff gets NaN).
+        """
+        price = np.full(n_items, np.nan)
         if Columns.PRICE in past.columns:
             paid = pd.Series(past[Columns.PRICE].to_numpy(dtype=np.float64, na_value=np.nan))
-            medians = paid.groupby(item_rows).median()
+            medians = paid.groupby(item_rows).median().dropna()
             price[medians.index.to_numpy()] = medians.to_numpy()
-        listed = _catalog_column(catalog, items, Columns.PRICE)
-        if listed is not None:
-            values = pd.to_numeric(listed, errors="coerce").to_numpy(dtype=np.float64)
-            price = np.where(np.isfinite(values), values, price)
         return price
 
     # ------------------------------------------------------------------ lookups

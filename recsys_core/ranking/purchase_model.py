@@ -8,9 +8,11 @@ SHAP explains).
 Calibration
 -----------
 The rows are split by group (the shopper) into a *fit* part that trains LightGBM and a
-held-out *calibration* part (``calibration_fraction`` of the shoppers, seeded). On the
-calibration part's margins two calibrators are compared by two-fold cross-validation
-(again split by shopper), each fitted on one half and scored by log loss on the other:
+held-out *calibration* part (``calibration_fraction`` of the shoppers, seeded). The
+calibrator learns from the held-out part's margins *of the served model* (with several fold
+models: their mean margin, exactly what is served). Two calibrators are compared by
+two-fold cross-validation on that part (again split by shopper), each fitted on one half
+and scored by log loss on the other:
 
 * ``isotonic``: :class:`sklearn.isotonic.IsotonicRegression` (monotone step function,
   linear interpolation between its thresholds, clipped at the ends);
@@ -18,24 +20,28 @@ calibration part's margins two calibrators are compared by two-fold cross-valida
   ``p = 1 / (1 + exp(-(coef * margin + intercept)))``.
 
 The one with the lower mean log loss is refitted on the whole calibration part (or the
-method is fixed by ``calibration``). With ``cross_fit_folds=K`` there is no held-out part:
-one LightGBM model per shopper fold is trained on the other folds, the calibrator learns
-from every row's out-of-fold margin, and the ``K`` models are averaged into one booster.
+method is fixed by ``calibration``). With ``cross_fit_folds=K`` the fit part's shoppers are
+split into ``K`` folds and one LightGBM model is trained per fold on the other ``K - 1``;
+the served margin is the mean of the ``K`` models' margins (and SHAP values are the mean
+of their SHAP values, so ``base + contributions = served margin`` still holds). The models
+stay separate LightGBM boosters: nothing edits LightGBM's model format.
 Probabilities are clipped to ``[1e-6, 1 - 1e-6]``.
 
 Saved folder (no pickle)
 ------------------------
-``booster.txt``
-    LightGBM's own text model (``Booster.save_model``).
+``booster_0.txt``, ``booster_1.txt``, ...
+    LightGBM's own text models (``Booster.save_model``), one per fold model.
 ``calibrator.json``
-    ``{"format_version", "feature_names", "params", "calibration": {"method", ...}}`` with
-    the isotonic thresholds ``x``/``y`` or the Platt ``coef``/``intercept``; written last.
+    ``{"format_version", "feature_names", "params", "boosters", "calibration": {"method",
+    ...}}`` with the isotonic thresholds ``x``/``y`` or the Platt ``coef``/``intercept``;
+    written last.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,13 +59,14 @@ from sklearn.metrics import log_loss
 from recsys_core.errors import ArtifactError, DataValidationError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
 
-__all__ = ["Calibrator", "CalibrationMethod", "PurchaseModel", "average_boosters"]
+__all__ = ["Calibrator", "CalibrationMethod", "PurchaseModel"]
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 
-#: Version of the saved-folder layout.
-PURCHASE_MODEL_FORMAT: Final = 1
-BOOSTER_FILE: Final = "booster.txt"
+#: Version of the saved-folder layout (2: separate fold boosters, calibrated on held-out
+#: margins of their mean; 1 held one hand-averaged booster and cannot be read).
+PURCHASE_MODEL_FORMAT: Final = 2
+BOOSTER_FILE: Final = "booster_{}.txt"
 CALIBRATOR_FILE: Final = "calibrator.json"
 
 _EPS: Final = 1e-6
@@ -130,37 +137,6 @@ class Calibrator:
         raise ValueError(f"unknown calibration method {method!r}")
 
 
-def average_boosters(boosters: list[lgb.Booster]) -> lgb.Booster:
-    """One LightGBM model whose raw margin is the mean of ``boosters``' margins.
-
-    The boosters (same features and objective, e.g. trained with different seeds) are
-    concatenated tree by tree, every leaf and internal value divided by their number. The
-    result is an ordinary ``Booster``: it saves, loads and is explained by SHAP's
-    ``TreeExplainer`` like a single model (SHAP values of a mean are the mean of the SHAP
-    values).
-    """
-    if not boosters:
-        raise ValueError("average_boosters needs at least one booster")
-    n = len(boosters)
-    texts = [b.model_to_string() for b in boosters]
-    head = texts[0].partition("\nTree=0\n")[0]
-    # tree_sizes lists byte sizes of the first model's trees only: LightGBM parses without it
-    head = "\n".join(line for line in head.split("\n") if not line.startswith("tree_sizes="))
-    tail = "end of trees" + texts[0].partition("\nend of trees")[2]
-    blocks: list[str] = []
-    for text in texts:
-        body = text.partition("\nTree=0\n")[2].partition("\nend of trees")[0]
-        for block in ("Tree=0\n" + body).strip("\n").split("\n\n\n"):
-            lines = [f"Tree={len(blocks)}"]
-            for line in block.strip("\n").split("\n")[1:]:
-                key, _, values = line.partition("=")
-                if key in ("leaf_value", "internal_value"):
-                    line = key + "=" + " ".join(repr(float(v) / n) for v in values.split())
-                lines.append(line)
-            blocks.append("\n".join(lines))
-    return lgb.Booster(model_str=head + "\n\n" + "\n\n\n".join(blocks) + "\n\n\n" + tail)
-
-
 def _require_both_classes(label: np.ndarray, name: str) -> None:
     """DataValidationError unless ``label`` holds both purchases and non-purchases."""
     if len(np.unique(label)) < 2:
@@ -201,34 +177,36 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
     n_jobs:
         LightGBM threads.
     cross_fit_folds:
-        ``0`` (default): one LightGBM model on the fit part, the calibrator on the held-out
-        part. ``K >= 2``: the shoppers are split into ``K`` folds, one model is trained per
-        fold on the other ``K - 1`` (seed ``random_state + k``), the calibrator is fitted
-        on every row's out-of-fold margin and the ``K`` models are averaged into one
-        booster (:func:`average_boosters`). Every shopper then trains the classifier *and*
-        the calibrator, and the average has less variance; fit time grows about
-        ``K - 1`` times. ``calibration_fraction`` is not used.
+        ``0`` (default): one LightGBM model on the fit part. ``K >= 2``: the fit part's
+        shoppers are split into ``K`` folds and one model is trained per fold on the other
+        ``K - 1`` (seed ``random_state + k``); the served margin is the mean of the ``K``
+        models' margins (less variance; fit time grows about ``K - 1`` times). Either way
+        the calibrator learns from the served margin of the held-out calibration part.
     fold_workers:
         Fold models trained at the same time (threads, each with ``n_jobs`` LightGBM
         threads). The fitted model does not depend on it.
 
     Attributes
     ----------
-    booster_ : lightgbm.Booster
-        The fitted trees (what predictions and SHAP use).
+    boosters_ : list of lightgbm.Booster
+        The fitted models (one, or one per fold); the served margin is their mean.
     calibrator_ : Calibrator
+        Fitted on the held-out shoppers' served margins.
     feature_names_in_ : numpy.ndarray
     classes_ : numpy.ndarray
         ``[0, 1]``.
     calibration_log_loss_ : dict[str, float]
         Cross-validated log loss of each candidate calibrator (empty when fixed).
+    calibration_rows_ : int
+        Held-out rows the calibrator learnt from.
     """
 
-    booster_: lgb.Booster
+    boosters_: list[lgb.Booster]
     calibrator_: Calibrator
     feature_names_in_: np.ndarray
     classes_: np.ndarray
     calibration_log_loss_: dict[str, float]
+    calibration_rows_: int
 
     def __init__(
         self,
@@ -323,26 +301,28 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         ):
             raise ValueError(f"cross_fit_folds must be 0 or a whole number >= 2, got {folds!r}")
         features = X.astype(np.float64)
-        if folds >= 2:
-            margin = self._fit_cross(features, label, group, int(folds), rng, progress)
-            self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
-                margin, label, group, rng
-            )
-            return self
         fit_part, cal_part = _group_split(group, self.calibration_fraction, rng)
         for name, part in (("training", fit_part), ("calibration", cal_part)):
             _require_both_classes(label[part], name)
-        classifier = self._classifier(self.random_state).fit(features[fit_part], label[fit_part])
-        self.booster_ = classifier.booster_
+        if folds >= 2:
+            self.boosters_ = self._fit_folds(
+                features[fit_part], label[fit_part], group[fit_part], int(folds), rng, progress
+            )
+        else:
+            classifier = self._classifier(self.random_state)
+            self.boosters_ = [classifier.fit(features[fit_part], label[fit_part]).booster_]
         self.feature_names_in_ = np.asarray(features.columns, dtype=object)
         self.classes_ = np.array([0, 1])
+        self._explainers: list[Any] | None = None
+        # the calibrator sees the served margin (the fold models' mean) of held-out shoppers
         margin = self._margin(features[cal_part].to_numpy())
         self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
             margin, label[cal_part], group[cal_part], rng
         )
+        self.calibration_rows_ = int(cal_part.sum())
         return self
 
-    def _fit_cross(
+    def _fit_folds(
         self,
         features: pd.DataFrame,
         label: np.ndarray,
@@ -350,8 +330,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         folds: int,
         rng: np.random.Generator,
         progress: Callable[[str, float], None] | None = None,
-    ) -> np.ndarray:
-        """Train one booster per shopper fold; set their average; return out-of-fold margins."""
+    ) -> list[lgb.Booster]:
+        """One booster per shopper fold, each trained on the other folds (in fold order)."""
         unique, inverse = np.unique(group, return_inverse=True)
         if len(unique) < folds:
             raise DataValidationError(
@@ -359,8 +339,6 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
                 f"{len(unique)}: use fewer folds or a longer log"
             )
         fold = (rng.permutation(len(unique)) % folds)[inverse]
-        matrix = features.to_numpy()
-        margin = np.zeros(len(label))
         for k in range(folds):
             _require_both_classes(label[fold != k], "training")
 
@@ -370,25 +348,19 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             train = fold != k
             classifier = self._classifier(self.random_state + k)
             booster = classifier.fit(features[train], label[train]).booster_
-            margin[~train] = booster.predict(matrix[~train], raw_score=True)  # disjoint rows
             finished.append(k)
             if progress is not None:
                 progress(f"fold {len(finished)} of {folds} trained", len(finished) / folds)
             return booster
 
         # LightGBM releases the GIL while it trains, so fold models fit in parallel threads;
-        # each is seeded and deterministic, and they are combined in fold order: the result
-        # does not depend on the number of workers.
+        # each is seeded and deterministic and they are kept in fold order: the result does
+        # not depend on the number of workers.
         workers = max(1, min(int(self.fold_workers), folds))
         if workers == 1:
-            boosters = [fit_fold(k) for k in range(folds)]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                boosters = list(pool.map(fit_fold, range(folds)))
-        self.booster_ = average_boosters(boosters)
-        self.feature_names_in_ = np.asarray(features.columns, dtype=object)
-        self.classes_ = np.array([0, 1])
-        return margin
+            return [fit_fold(k) for k in range(folds)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(fit_fold, range(folds)))
 
     def _fit_calibrator(
         self,
@@ -417,8 +389,23 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ predicting
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "booster_"):
+        if not hasattr(self, "boosters_"):
             raise ModelNotTrainedError("the purchase model is not trained: call fit() first")
+
+    @property
+    def booster_(self) -> lgb.Booster:
+        """The one LightGBM model (``cross_fit_folds=0``).
+
+        With several fold models there is no single booster to use: predictions and SHAP
+        go through :meth:`decision_function` and :meth:`shap_values`, which average them.
+        """
+        self._check_fitted()
+        if len(self.boosters_) != 1:
+            raise AttributeError(
+                f"the purchase model serves the mean of {len(self.boosters_)} fold models: use "
+                "decision_function() and shap_values(), not one booster"
+            )
+        return self.boosters_[0]
 
     def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -435,9 +422,54 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         return matrix
 
     def _margin(self, matrix: np.ndarray) -> np.ndarray:
+        """The served margin: the mean of the fold models' raw margins."""
         if len(matrix) == 0:
             return np.zeros(0)
-        return np.asarray(self.booster_.predict(matrix, raw_score=True), dtype=np.float64)
+        total = np.zeros(len(matrix))
+        for booster in self.boosters_:
+            total += np.asarray(booster.predict(matrix, raw_score=True), dtype=np.float64)
+        return total / len(self.boosters_)
+
+    def _tree_explainers(self) -> list[Any]:
+        explainers = getattr(self, "_explainers", None)
+        if explainers is None:
+            import shap
+
+            explainers = [shap.TreeExplainer(b) for b in self.boosters_]
+            self._explainers = explainers
+        return explainers
+
+    @property
+    def expected_value(self) -> float:
+        """SHAP's base value of the served margin (mean of the fold models' base values)."""
+        self._check_fitted()
+        values = [
+            float(np.asarray(e.expected_value, dtype=np.float64).ravel()[-1])
+            for e in self._tree_explainers()
+        ]
+        return float(np.mean(values))
+
+    def shap_values(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """SHAP values (log-odds) of the served margin, ``(n_rows, n_features)``.
+
+        Exact path-dependent tree SHAP of each fold model (``shap.TreeExplainer``),
+        averaged: SHAP values are additive, so ``expected_value + row sum`` equals
+        :meth:`decision_function` of the row.
+        """
+        matrix = self._matrix(X)
+        total = np.zeros(matrix.shape)
+        for explainer in self._tree_explainers():
+            with warnings.catch_warnings():
+                # shap notes that LightGBM binary output changed shape across versions
+                warnings.simplefilter("ignore", UserWarning)
+                values = explainer.shap_values(matrix)
+            if isinstance(values, list):  # older shap: one array per class
+                values = values[-1]
+            values = np.asarray(values, dtype=np.float64)
+            if values.ndim == 3:  # (n, features, classes)
+                values = values[..., -1]
+            total += values
+        return total / len(self.boosters_)
 
     def decision_function(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """The classifier's raw margin (log-odds before calibration) of each row."""
@@ -459,15 +491,20 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ persistence
 
     def save(self, folder: Path | str) -> None:
-        """Write ``booster.txt`` and ``calibrator.json`` to ``folder`` (no pickle)."""
+        """Write ``booster_<k>.txt`` per fold model and ``calibrator.json`` (no pickle)."""
         self._check_fitted()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CALIBRATOR_FILE).unlink(missing_ok=True)
-        self.booster_.save_model(str(folder / BOOSTER_FILE))
+        for old in folder.glob(BOOSTER_FILE.format("*")):
+            old.unlink()
+        for k, booster in enumerate(self.boosters_):
+            booster.save_model(str(folder / BOOSTER_FILE.format(k)))
         payload = {
             "format_version": PURCHASE_MODEL_FORMAT,
             "feature_names": [str(f) for f in self.feature_names_in_],
+            "boosters": len(self.boosters_),
+            "calibration_rows": self.calibration_rows_,
             "params": self.get_params(),
             "calibration": self.calibrator_.to_dict(),
             "calibration_log_loss": self.calibration_log_loss_,
@@ -488,14 +525,22 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         path = folder / CALIBRATOR_FILE
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
-            if payload.get("format_version") != PURCHASE_MODEL_FORMAT:
-                raise ValueError(f"format version {payload.get('format_version')!r}")
+            version = payload.get("format_version")
+            if version != PURCHASE_MODEL_FORMAT:
+                raise ValueError(
+                    f"format version {version!r}, this version of the lab reads "
+                    f"{PURCHASE_MODEL_FORMAT}"
+                )
             model = cls(**payload["params"])
             model.calibrator_ = Calibrator.from_dict(payload["calibration"])
             model.calibration_log_loss_ = {
                 str(k): float(v) for k, v in payload.get("calibration_log_loss", {}).items()
             }
+            model.calibration_rows_ = int(payload.get("calibration_rows", 0))
             names = [str(f) for f in payload["feature_names"]]
+            n_boosters = int(payload["boosters"])
+            if n_boosters < 1:
+                raise ValueError(f"{n_boosters} boosters")
         except (
             OSError,
             UnicodeDecodeError,
@@ -507,21 +552,27 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             raise ArtifactError(
                 f"cannot read the purchase model's {path}: {exc}; retrain and save it again"
             ) from exc
-        booster_path = folder / BOOSTER_FILE
-        if not booster_path.is_file():
-            raise ArtifactError(
-                f"{booster_path} is missing: the saved purchase model is incomplete"
-            )
-        try:
-            booster = lgb.Booster(model_file=str(booster_path))
-        except (lgb.basic.LightGBMError, OSError, ValueError) as exc:
-            raise ArtifactError(f"{booster_path} is not a readable LightGBM model: {exc}") from exc
-        if booster.feature_name() != names:
-            raise ArtifactError(
-                f"{booster_path} has features {booster.feature_name()[:5]}..., "
-                f"{path} lists {names[:5]}...: the files do not belong together"
-            )
-        model.booster_ = booster
+        boosters = []
+        for k in range(n_boosters):
+            booster_path = folder / BOOSTER_FILE.format(k)
+            if not booster_path.is_file():
+                raise ArtifactError(
+                    f"{booster_path} is missing: the saved purchase model is incomplete"
+                )
+            try:
+                booster = lgb.Booster(model_file=str(booster_path))
+            except (lgb.basic.LightGBMError, OSError, ValueError) as exc:
+                raise ArtifactError(
+                    f"{booster_path} is not a readable LightGBM model: {exc}"
+                ) from exc
+            if booster.feature_name() != names:
+                raise ArtifactError(
+                    f"{booster_path} has features {booster.feature_name()[:5]}..., "
+                    f"{path} lists {names[:5]}...: the files do not belong together"
+                )
+            boosters.append(booster)
+        model.boosters_ = boosters
+        model._explainers = None
         model.feature_names_in_ = np.asarray(names, dtype=object)
         model.classes_ = np.array([0, 1])
         return model

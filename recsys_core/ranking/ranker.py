@@ -14,13 +14,13 @@ and ``W = training_windows``:
   ones when ``S < H``). Stage one (ALS, item-kNN) is fitted on events ``< c_w`` only,
   behaviour features use events ``< c_w`` only, and the label is "bought the item in
   ``[c_w, c_w + H)``". Nothing a training row sees happened at or after its own ``c_w``.
-* **classifier and calibration** — the training shoppers are split into
-  ``classifier.cross_fit_folds`` (4) seeded folds; one LightGBM model per fold learns from
-  the other folds, the calibrator (isotonic or Platt, chosen by cross-validated log loss,
-  see :mod:`recsys_core.ranking.purchase_model`) learns from every row's out-of-fold
-  margin, and the fold models are averaged into one booster. With ``cross_fit_folds=0`` a
-  seeded ``calibration_fraction`` of the shoppers is held out of a single LightGBM model
-  to fit the calibrator instead.
+* **classifier and calibration** — a seeded ``classifier.calibration_fraction`` of the
+  training shoppers is held out; the others are split into ``classifier.cross_fit_folds``
+  (4) seeded folds and one LightGBM model per fold learns from the other folds. The served
+  margin is the mean of the fold models' margins, and the calibrator (isotonic or Platt,
+  chosen by cross-validated log loss, see :mod:`recsys_core.ranking.purchase_model`) learns
+  from that served margin on the held-out shoppers. With ``cross_fit_folds=0`` one
+  LightGBM model learns from all non-held-out shoppers.
 * **scoring** — stage one is refitted on every event ``< cutoff`` and features are taken
   at ``cutoff``; the classifier trained on the earlier windows scores them.
 
@@ -101,7 +101,7 @@ PURCHASE_PROBABILITY: Final = "purchase_probability"
 #: Column of training frames: the window cutoff the row's features describe.
 WINDOW_CUTOFF: Final = "window_cutoff"
 
-RANKER_FORMAT_VERSION: Final = 2
+RANKER_FORMAT_VERSION: Final = 3  # 3: fold models kept apart, past-only prices
 
 
 class PurchaseModelConfig(BaseModel):
@@ -132,8 +132,8 @@ class PurchaseModelConfig(BaseModel):
         gt=0,
         lt=1,
         description=(
-            "Share of training shoppers held out of LightGBM to fit the calibrator (only "
-            "with cross_fit_folds=0)."
+            "Share of training shoppers held out of LightGBM to fit the calibrator on the "
+            "served (fold-averaged) margin."
         ),
     )
     cross_fit_folds: int = Field(
@@ -141,10 +141,9 @@ class PurchaseModelConfig(BaseModel):
         ge=0,
         le=10,
         description=(
-            "0: one LightGBM model, calibrated on the held-out shoppers. K >= 2: one model "
-            "per shopper fold trained on the other folds, calibrated on out-of-fold margins "
-            "and averaged into one (every shopper trains; less variance; about K-1 times "
-            "the fit time)."
+            "0: one LightGBM model. K >= 2: one model per shopper fold trained on the "
+            "other folds, their margins averaged (less variance; about K-1 times the fit "
+            "time). Either way the calibrator learns from the held-out shoppers."
         ),
     )
     n_jobs: int = Field(
@@ -491,6 +490,8 @@ class TwoStageRanker:
             "positives": int(train[LABEL].sum()),
             "shoppers": int(train[Columns.USER].nunique()),
             "calibration": model.calibrator_.method,
+            "calibration_rows": model.calibration_rows_,
+            "fold_models": len(model.boosters_),
             "calibration_log_loss": dict(model.calibration_log_loss_),
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
@@ -615,8 +616,23 @@ class TwoStageRanker:
 
     # ------------------------------------------------------------------ recommending
 
+    def warm_candidate_frame(self, user_ids: Sequence[str]) -> pd.DataFrame:
+        """:meth:`candidate_frame` of the shoppers with history (others are left out).
+
+        Pass it to :meth:`recommend` as ``candidates`` to rank the same shoppers several
+        times (e.g. with and without already-bought items) without scoring them again.
+        """
+        self._check_fitted()
+        users, warm = self._warm_users(user_ids)
+        return self.candidate_frame(list(users[warm]))
+
     def recommend(
-        self, user_ids: Sequence[str], k: int = 10, *, filter_seen: bool = False
+        self,
+        user_ids: Sequence[str],
+        k: int = 10,
+        *,
+        filter_seen: bool = False,
+        candidates: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Top-``k`` items per shopper by purchase probability.
 
@@ -629,6 +645,9 @@ class TwoStageRanker:
         filter_seen:
             Leave out items the shopper interacted with before the cutoff (off by default:
             reorders are most of what wholesalers buy).
+        candidates:
+            Scored candidates from :meth:`warm_candidate_frame` holding every warm shopper
+            of ``user_ids`` (saves scoring them again); computed when omitted.
 
         Returns
         -------
@@ -644,7 +663,7 @@ class TwoStageRanker:
         users, warm = self._warm_users(user_ids)
         parts = []
         if warm.any():
-            parts.append(self._recommend_warm(users[warm], int(k), filter_seen))
+            parts.append(self._recommend_warm(users[warm], int(k), filter_seen, candidates))
         if (~warm).any():
             parts.append(self._recommend_cold(users[~warm], int(k)))
         if not parts:
@@ -652,8 +671,13 @@ class TwoStageRanker:
         reco = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return reco.sort_values([Columns.USER, Columns.RANK], kind="stable", ignore_index=True)
 
-    def _recommend_warm(self, users: np.ndarray, k: int, filter_seen: bool) -> pd.DataFrame:
-        frame = self.candidate_frame(list(users))
+    def _recommend_warm(
+        self, users: np.ndarray, k: int, filter_seen: bool, candidates: pd.DataFrame | None
+    ) -> pd.DataFrame:
+        if candidates is None:
+            frame = self.candidate_frame(list(users))
+        else:
+            frame = candidates[candidates[Columns.USER].isin(users)]
         if filter_seen:
             seen = frame[["ui_views", "ui_carts", "ui_favorites", "ui_purchases"]].sum(axis=1) > 0
             frame = frame[~seen.to_numpy()]

@@ -229,8 +229,11 @@ def baseline_warnings(
     return warnings
 
 
-def load_baseline(path: str | Path) -> dict[str, Any]:
-    """Read a baseline written by ``report --out x.json`` or ``evaluate --json``.
+def load_baseline(path: str | Path, *, role: str = "baseline") -> dict[str, Any]:
+    """Read a result written by ``report --out x.json`` or ``evaluate --json``.
+
+    Used for ``report --baseline`` and ``report --from``; ``role`` names the file in error
+    messages.
 
     Raises
     ------
@@ -242,15 +245,15 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"baseline file {path} does not exist; {hint}") from None
+        raise ConfigError(f"{role} file {path} does not exist; {hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read baseline file {path} ({exc}); {hint}") from None
+        raise ConfigError(f"cannot read {role} file {path} ({exc}); {hint}") from None
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"baseline file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); {hint}"
+            f"{role} file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); {hint}"
         ) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("models"), dict):
-        raise ConfigError(f"baseline file {path} has no 'models' block of metrics; {hint}")
+        raise ConfigError(f"{role} file {path} has no 'models' block of metrics; {hint}")
     return payload

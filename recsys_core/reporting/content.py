@@ -30,7 +30,9 @@ CLASSIFIER_METRICS: tuple[tuple[str, str], ...] = (
     ("auc", "AUC"),
     ("logloss", "log loss"),
     ("brier", "Brier score"),
-    ("ece", "ECE"),
+    ("ece", "ECE (10 equal-width bins)"),
+    ("ece_quantile", "ECE (10 equal-mass bins)"),
+    ("mean_predicted", "mean predicted probability"),
     ("candidates", COUNT_LABEL),
     ("positive_rate", "positive rate"),
     ("candidate_recall", "candidate recall"),
@@ -116,6 +118,7 @@ def metric_columns(evaluation: Mapping[str, Any]) -> tuple[list[str], list[str]]
     accuracy += [
         key for key in keys if key.split("@")[0] in ACCURACY_METRICS and key not in accuracy
     ]
+    accuracy += [key for key in (f"revenue@{k}", f"revenue_total@{k}") if key in keys]
     cost = [key for key in COST_COLUMNS if key in keys]
     beyond = [key for key in keys if key not in accuracy and key not in cost]
     return accuracy, beyond + cost
@@ -184,18 +187,50 @@ def _summary_section(data: ReportData) -> Section:
     ]
     best = _best(ev, f"ndcg@{k}")
     if best is not None:
-        blocks.append(Text(f"Best ndcg@{k}: {best[0]} ({format_value(best[1])})."))
+        interval = (_models(ev)[best[0]].get("ci95") or {}).get(f"ndcg@{k}")
+        blocks.append(
+            Text(
+                f"Best ndcg@{k}: {best[0]} ({format_value(best[1])}"
+                + (f", 95 % interval {_interval(interval)}" if interval else "")
+                + ")."
+            )
+        )
+    ratio = (ev.get("comparisons") or {}).get("ranker_vs_best_single_stage")
+    if ratio:
+        blocks.append(Text(_ratio_text(ratio)))
     classifier = ev.get("classifier") or {}
     if classifier:
         blocks.append(
             Text(
                 f"Purchase model: AUC {format_value(classifier.get('auc'))}, "
-                f"ECE {format_value(classifier.get('ece'))}."
+                f"ECE {format_value(classifier.get('ece'))} (10 equal-width bins), "
+                f"{format_value(classifier.get('ece_quantile'))} (10 equal-mass bins)."
             )
         )
+    for name, why in (ev.get("skipped") or {}).items():
+        blocks.append(Text(f"Not evaluated: {name} ({why}).", "warning"))
     if data.baseline is not None:
         blocks.append(_baseline_verdict(data))
     return Section("summary", "Summary", blocks)
+
+
+def _interval(values: object, digits: int = 4) -> str:
+    """``[low, high]`` as text ("n/a" when missing)."""
+    if not isinstance(values, Sequence) or len(values) != 2:
+        return "n/a"
+    low, high = (_number_or_none(v) for v in values)
+    if low is None or high is None:
+        return "n/a"
+    return f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _ratio_text(ratio: Mapping[str, Any]) -> str:
+    return (
+        f"The ranker's {ratio.get('metric')} is {format_value(ratio.get('ratio'), 3)}x the best "
+        f"single-stage model's ({ratio.get('best_single_stage')}), 95 % interval "
+        f"{_interval(ratio.get('ci95'), 3)}; difference {format_value(ratio.get('difference'))} "
+        f"{_interval(ratio.get('difference_ci95'))} (paired bootstrap over test shoppers)."
+    )
 
 
 def _days(value: object) -> str:
@@ -230,7 +265,11 @@ def _protocol_section(data: ReportData) -> Section:
         "temporal": "temporal: train on events before the cutoff, test on the period after it",
         "random": "seeded per-user random split (the log has no timestamps)",
     }.get(str(method), str(method))
-    filter_seen = bool(config.get("filter_seen", False))
+    seen_rule = split.get("already_bought") or {}
+    filter_seen = bool(seen_rule.get("filter_seen", config.get("filter_seen") or False))
+    seen_text = "removed" if filter_seen else "kept (repurchases count as hits)"
+    if seen_rule.get("why"):
+        seen_text += f" — {seen_rule['why']}"
     protocol: list[tuple[str, object]] = [
         ("split", method_text),
         ("cutoff (test period start)", split.get("cutoff") or "n/a"),
@@ -242,7 +281,7 @@ def _protocol_section(data: ReportData) -> Section:
         ("list length k", k),
         (
             "already-bought items in the lists",
-            "removed" if filter_seen else "kept (repurchases count as hits)",
+            seen_text,
         ),
         (
             '"new items only" variant',
@@ -268,6 +307,45 @@ def _comparison_section(data: ReportData) -> Section:
         model_table(ev, "Model comparison: ranking accuracy", accuracy),
         model_table(ev, "Model comparison: beyond accuracy and cost", beyond),
     ]
+    with_ci = {n: dict(e["ci95"]) for n, e in models.items() if e.get("ci95")}
+    if with_ci:
+        keys = [c for c in [*accuracy, *beyond] if any(c in ci for ci in with_ci.values())]
+        rows = [[n, *(_interval(ci.get(c)) for c in keys)] for n, ci in with_ci.items()]
+        blocks.append(
+            Table(
+                "95 % intervals (bootstrap over test shoppers)",
+                ["model", *keys],
+                rows,
+                [False] + [True] * len(keys),
+            )
+        )
+        comparisons = ev.get("comparisons") or {}
+        if comparisons.get("method"):
+            blocks.append(Text(f"Intervals: {comparisons['method']}.", "muted"))
+        metric = f"ndcg@{k}"
+        diff_rows = [
+            [
+                pair.replace("-", " − ", 1),
+                format_value(d[metric].get("difference")),
+                _interval(d[metric].get("ci95")),
+            ]
+            for pair, d in (comparisons.get("differences") or {}).items()
+            if metric in d
+        ]
+        if diff_rows:
+            blocks.append(
+                Table(
+                    f"Paired differences in {metric}",
+                    ["models", "difference", "95 % interval"],
+                    diff_rows,
+                    [False, True, True],
+                )
+            )
+        ratio = comparisons.get("ranker_vs_best_single_stage")
+        if ratio:
+            blocks.append(Text(_ratio_text(ratio)))
+    for name, why in (ev.get("skipped") or {}).items():
+        blocks.append(Text(f"Not evaluated on this log: {name} ({why}).", "warning"))
     new_items: dict[str, dict[str, Any]] = {
         n: dict(e["new_items_only"]) for n, e in models.items() if e.get("new_items_only")
     }
@@ -350,12 +428,17 @@ def _purchase_section(data: ReportData) -> Section:
                 "muted",
             )
         )
-    reliability = ev.get("reliability") or []
-    if reliability:
+    tables = [
+        ("10 equal-width bins", ev.get("reliability") or []),
+        ("10 equal-mass bins", ev.get("reliability_quantile") or []),
+    ]
+    for binning, reliability in tables:
+        if not reliability:
+            continue
         blocks.append(
             Chart(
                 "calibration",
-                "Calibration: predicted against observed purchase rate",
+                f"Calibration: predicted against observed purchase rate ({binning})",
                 {
                     "mean_predicted": [r.get("mean_predicted") for r in reliability],
                     "fraction_positive": [r.get("fraction_positive") for r in reliability],
@@ -365,7 +448,7 @@ def _purchase_section(data: ReportData) -> Section:
         )
         rows = [
             [
-                f"{format_value(r.get('bin_lower'), 2)} to {format_value(r.get('bin_upper'), 2)}",
+                f"{format_value(r.get('bin_lower'), 3)} to {format_value(r.get('bin_upper'), 3)}",
                 format_value(r.get("count")),
                 format_value(r.get("mean_predicted")),
                 format_value(r.get("fraction_positive")),
@@ -374,13 +457,13 @@ def _purchase_section(data: ReportData) -> Section:
         ]
         blocks.append(
             Table(
-                "Reliability table",
+                f"Reliability table ({binning})",
                 ["predicted probability", "candidates", "mean predicted", "observed rate"],
                 rows,
                 [False, True, True, True],
             )
         )
-    elif classifier:
+    if classifier and not any(table for _, table in tables):
         blocks.append(Text("Calibration chart: not available (no reliability table).", "muted"))
     importance = data.shap_importance
     if importance is not None and len(importance):

@@ -31,14 +31,22 @@ from recsys_core.reporting.baseline import DEFAULT_THRESHOLD, MetricChange, comp
 SHAP_COLUMNS: tuple[str, ...] = ("feature", "label", "mean_abs_shap")
 
 
-def display_user_id(user_id: object) -> str:
-    """The shopper id as a report shows it.
+def display_user_id(user_id: object, *, reveal: bool = False) -> str:
+    """The shopper id as it may be shown: its keyed pseudonym (``S-...``), or the id itself
+    when ``reveal`` is asked (an admin's audited reveal, or the app's local single-user mode).
 
-    Every id a report prints (HTML, PDF and JSON) goes through this function, so
-    pseudonymising shoppers in exported reports is a change in this one place. For now
-    it is the identity (as text).
+    Every id a report prints (HTML, PDF and JSON), the app shows to a logged-in user, or a
+    download, file name or log line carries goes through this function
+    (:mod:`recsys_core.security.pseudonyms`). A pseudonym passes through unchanged, so a
+    saved report renders again with the same ids.
     """
-    return str(user_id)
+    if reveal:
+        return str(user_id)
+    from recsys_core.security.pseudonyms import looks_like_pseudonym, pseudonym
+
+    if looks_like_pseudonym(str(user_id)):
+        return str(user_id)
+    return pseudonym(user_id)
 
 
 def default_models() -> list[str]:

@@ -11,10 +11,12 @@ from recsys_core.serving.lab import (
     save_lab,
     train_lab,
 )
+from recsys_core.serving.live import LiveService
 from recsys_core.serving.service import FALLBACK_CHAIN, RecommendationService
 
 __all__ = [
     "FALLBACK_CHAIN",
+    "LiveService",
     "RecommendationService",
     "TrainConfig",
     "TrainedLab",

@@ -2,33 +2,39 @@
 
 Layout under ``$RECSYS_HOME``::
 
-    models/<dataset>/<version>/manifest.json      what was trained, when, on which data
-    models/<dataset>/<version>/catalog.parquet    titles for the answers
-    models/<dataset>/<version>/<model>/           each model's own save() folder
-    models/<dataset>/ACTIVE                       the version the CLI and app serve
-    models/LAST                                   "<dataset>/<version>" of the last training
+    models/<dataset>/<version>/manifest.json         what was trained, when, on which data
+    models/<dataset>/<version>/catalog.parquet       titles for the answers
+    models/<dataset>/<version>/drift_reference.json  reference bins for drift monitoring
+    models/<dataset>/<version>/<model>/              each model's own save() folder
+    models/<dataset>/<version>/checksums.json        SHA-256 of every other file, written last
+    models/<dataset>/ACTIVE                          the version the CLI and app serve
+    models/LAST                                      "<dataset>/<version>" last activated
 
 Nothing is pickled. A folder is written under a temporary name and renamed when complete,
 so a crash never leaves a half-written version behind, and the previous version stays active
-until the new one is complete.
+until the new one is complete. Pointers, checksums, history, backup and restore belong to
+:mod:`recsys_core.serving.registry`.
+
+Loading is per model (:func:`load_lab` with ``tolerant=True``): a model whose files fail
+their checksum or fail to load is left out and listed in :attr:`TrainedLab.broken` with the
+reason, so the service can serve the others.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_core.data.schema import Dataset
-from recsys_core.errors import ArtifactError, ConfigError, ModelNotTrainedError, RecsysError
+from recsys_core.errors import ArtifactError, ConfigError, RecsysError
 from recsys_core.evaluation import (
     ProgressCallback,
     data_checksum,
@@ -38,10 +44,40 @@ from recsys_core.evaluation import (
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.models import Recommender, create_model, load_model
-from recsys_core.paths import recsys_home
 from recsys_core.presets import preset_for
+from recsys_core.serving.registry import (
+    MANIFEST,
+    activate_version,
+    keep_versions_setting,
+    list_versions,
+    models_root,
+    prune,
+    resolve_version,
+    safe_name,
+    update_checksums,
+    verify_version,
+    write_checksums,
+)
 
-MANIFEST = "manifest.json"
+__all__ = [
+    "DEFAULT_MODELS",
+    "MANIFEST",
+    "StoredPopularity",
+    "TrainConfig",
+    "TrainedLab",
+    "activate_version",
+    "headline_metrics",
+    "list_versions",
+    "load_lab",
+    "models_root",
+    "record_metrics",
+    "resolve_version",
+    "save_lab",
+    "train_lab",
+]
+
+#: The drift reference bins stored with every version (recsys_core.monitoring).
+DRIFT_REFERENCE = "drift_reference.json"
 #: Folder of the shopper-level order model inside a version folder.
 ORDER_MODEL_DIR = "order_model"
 FORMAT_VERSION = 1
@@ -67,6 +103,21 @@ class TrainConfig(BaseModel):
         "dataset's preset.",
     )
     seed: int = Field(42, description="Seed of every model.")
+    headline_metrics: bool = Field(
+        True,
+        description="Record headline metrics at training time: the single-stage models are "
+        "refitted on the log minus its last 30 days and scored on those days (the ranker is "
+        "not, it is costly; the Model lab can record it).",
+    )
+    engine: Literal["implicit", "spark"] = Field(
+        "implicit",
+        description="Who trains the served 'als' model: implicit on this machine, or Spark "
+        "MLlib (the 'als-spark' model, saved in the same format). The ranker's own stage-one "
+        "ALS stays on implicit.",
+    )
+    spark_master: str | None = Field(
+        None, description="Spark master URL with engine='spark' (default local[*])."
+    )
 
 
 @dataclass
@@ -80,6 +131,10 @@ class TrainedLab:
     models: dict[str, Any]
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    #: Models that could not be loaded, with the reason (checksum mismatch, unreadable file).
+    broken: dict[str, str] = field(default_factory=dict)
+    #: Drift reference bins of the training log (:func:`recsys_core.monitoring.reference_profile`).
+    reference: dict[str, Any] | None = None
     #: The shopper-level order model (recsys_core.ranking.order_model), when trained.
     order_model: Any | None = None
 
@@ -98,19 +153,14 @@ class TrainedLab:
         try:
             return self.models[name]
         except KeyError:
+            if name in self.broken:
+                raise ArtifactError(
+                    f"model {name!r} of version {self.version} is broken: {self.broken[name]}"
+                ) from None
             raise ConfigError(
                 f"model {name!r} is not trained in version {self.version}; trained: "
                 f"{', '.join(self.models)}"
             ) from None
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "dataset"
-
-
-def models_root(home: Path | None = None) -> Path:
-    """``$RECSYS_HOME/models``."""
-    return (home or recsys_home()) / "models"
 
 
 def train_lab(
@@ -167,12 +217,19 @@ def train_lab(
             )
             models["ranker"] = ranker
             # Serve the ranker's own stage-one models: one set of factors everywhere.
-            if "als" in names and "als" not in config.model_params:
+            if "als" in names and "als" not in config.model_params and config.engine == "implicit":
                 models["als"] = ranker.generator_.als_
             if "itemknn" in names and "itemknn" not in config.model_params:
                 models["itemknn"] = ranker.generator_.itemknn_
         elif name in models:  # served from the ranker's stage one: trained with it
             continue
+        elif name == "als" and config.engine == "spark":
+            models["als"] = _fit_spark_als(config, params_by_model, fit_on=matrix)
+            notes.append(
+                "the served ALS was trained by Spark MLlib (model 'als-spark', master "
+                f"{models['als'].config.spark_master or 'default'}); the purchase model's "
+                "candidates come from its own implicit ALS"
+            )
         else:
             if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
                 params.setdefault("seed", config.seed)
@@ -184,6 +241,10 @@ def train_lab(
     order_model = (
         _train_order_model(dataset, config.seed, notes, timings) if "ranker" in names else None
     )
+    metrics: dict[str, Any] = {}
+    if config.headline_metrics:
+        progress("recording headline metrics (last 30 days held out)", len(names) / steps)
+        metrics = _training_metrics(dataset, config, names, notes)
     progress("done", 1.0)
     created = datetime.now(timezone.utc)
     version = created.strftime("%Y%m%d-%H%M%S")
@@ -200,9 +261,11 @@ def train_lab(
         "data": {**dataset.summary(), "sha256": data_checksum(dataset.events)},
         "library_versions": library_versions(),
         "notes": notes,
-        "metrics": {},
+        "metrics": metrics,
         "order_model": order_model is not None,
     }
+    from recsys_core.monitoring import reference_profile
+
     return TrainedLab(
         dataset=dataset.name,
         version=version,
@@ -210,6 +273,7 @@ def train_lab(
         catalog=dataset.catalog,
         models=ordered,
         manifest=manifest,
+        reference=reference_profile(dataset.events),
         order_model=order_model,
     )
 
@@ -230,13 +294,80 @@ def _train_order_model(
     return model
 
 
-def save_lab(lab: TrainedLab, home: Path | None = None, *, activate: bool = True) -> Path:
-    """Write ``lab`` as a new version folder and (by default) make it the active one."""
-    root = models_root(home) / _safe_name(lab.dataset)
-    final = root / lab.version
+def _fit_spark_als(
+    config: TrainConfig, params_by_model: dict[str, dict[str, Any]], fit_on: InteractionMatrix
+) -> Recommender:
+    """The lab's 'als' model trained on Spark, with the dataset's Spark preset."""
+    params = dict(params_by_model.get("als-spark", {}))
+    params.setdefault("seed", config.seed)
+    if config.spark_master is not None:
+        params["spark_master"] = config.spark_master
+    return create_model("als-spark", **params).fit(fit_on)
+
+
+def _training_metrics(
+    dataset: Dataset, config: TrainConfig, names: list[str], notes: list[str]
+) -> dict[str, Any]:
+    """Headline metrics of the single-stage models on the log's last 30 days (cheap)."""
+    from recsys_core.evaluation import EvaluationConfig, evaluate
+
+    wanted = [n for n in names if n != "ranker"]
+    if "ranker" in names:
+        wanted += [n for n in ("als", "itemknn") if n not in wanted]
+    if not wanted:
+        return {}
+    eval_config = EvaluationConfig(
+        models=wanted,
+        weights=config.weights,
+        model_params={n: p for n, p in config.model_params.items() if n in wanted},
+        seed=config.seed,
+        new_items_variant=False,
+    )
+    try:
+        result = evaluate(dataset, eval_config)
+    except RecsysError as exc:
+        notes.append(f"no headline metrics recorded at training: {exc}")
+        return {}
+    metrics = headline_metrics(result)
+    metrics["recorded_by"] = "train (single-stage models, last 30 days held out)"
+    return metrics
+
+
+def headline_metrics(result: Any) -> dict[str, Any]:
+    """What :func:`record_metrics` stores: the core of an evaluation's JSON."""
+    payload = result.to_json()
+    models = {
+        name: {k: v for k, v in entry.items() if k not in ("params", "new_items_only")}
+        for name, entry in payload["models"].items()
+    }
+    return {
+        "k": payload["k"],
+        "evaluated": payload["provenance"].get("created"),
+        "split": payload["split"],
+        "models": models,
+        "classifier": payload.get("classifier"),
+    }
+
+
+def save_lab(
+    lab: TrainedLab,
+    home: Path | None = None,
+    *,
+    activate: bool = True,
+    keep: int | None = None,
+) -> Path:
+    """Write ``lab`` as a new version folder and (by default) make it the active one.
+
+    The checksum manifest is written last, then the folder is renamed into place; a crash
+    before that leaves the previous version active and intact. After activation, older
+    versions beyond ``keep`` (default ``$RECSYS_KEEP_VERSIONS`` or 10) are pruned.
+    """
+    root = models_root(home) / safe_name(lab.dataset)
+    base = "-".join(lab.version.split("-")[:2])  # without a "-N" of an earlier save
+    final = root / base
     suffix = 1
     while final.exists():  # two trainings in the same second
-        final = root / f"{lab.version}-{suffix}"
+        final = root / f"{base}-{suffix}"
         suffix += 1
     lab.version = final.name
     lab.manifest["version"] = final.name
@@ -249,127 +380,82 @@ def save_lab(lab: TrainedLab, home: Path | None = None, *, activate: bool = True
         if lab.order_model is not None:
             lab.order_model.save(tmp / ORDER_MODEL_DIR)
         lab.catalog.to_parquet(tmp / "catalog.parquet", index=False)
+        if lab.reference is not None:
+            atomic_write_text(tmp / DRIFT_REFERENCE, json.dumps(lab.reference, default=str))
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
+        write_checksums(tmp)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     lab.path = final
     if activate:
-        activate_version(lab.dataset, final.name, home)
+        activate_version(lab.dataset, final.name, home, why="train")
+        prune(lab.dataset, keep if keep is not None else keep_versions_setting(), home)
     return final
 
 
-def activate_version(dataset: str, version: str, home: Path | None = None) -> None:
-    """Make ``version`` the one served for ``dataset`` (and the last trained overall)."""
-    root = models_root(home)
-    folder = root / _safe_name(dataset) / version
-    if not (folder / MANIFEST).exists():
-        raise ArtifactError(f"no trained version {version!r} of dataset {dataset!r} in {root}")
-    atomic_write_text(root / _safe_name(dataset) / "ACTIVE", version + "\n")
-    atomic_write_text(root / "LAST", f"{_safe_name(dataset)}/{version}\n")
+def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
+    """Load a saved version folder, each model on its own.
 
-
-def list_versions(dataset: str | None = None, home: Path | None = None) -> list[dict[str, Any]]:
-    """Saved versions (newest first) with their manifest and whether each is active."""
-    root = models_root(home)
-    if not root.exists():
-        return []
-    out = []
-    folders = [root / _safe_name(dataset)] if dataset else [p for p in root.iterdir() if p.is_dir()]
-    for ds_folder in folders:
-        active_file = ds_folder / "ACTIVE"
-        active = active_file.read_text().strip() if active_file.exists() else None
-        for vfolder in sorted(ds_folder.glob("[0-9]*"), reverse=True):
-            try:
-                manifest = json.loads((vfolder / MANIFEST).read_text())
-            except (OSError, ValueError):
-                continue
-            out.append(
-                {
-                    "dataset": manifest.get("dataset", ds_folder.name),
-                    "version": vfolder.name,
-                    "created": manifest.get("created"),
-                    "active": vfolder.name == active,
-                    "path": str(vfolder),
-                    "models": manifest.get("models", []),
-                    "metrics": manifest.get("metrics", {}),
-                    "data_sha256": manifest.get("data", {}).get("sha256"),
-                }
-            )
-    return out
-
-
-def resolve_version(
-    dataset: str | None = None, version: str | None = None, home: Path | None = None
-) -> Path:
-    """Folder of the requested, active, or last trained version.
-
-    Raises
-    ------
-    ModelNotTrainedError
-        Nothing trained yet (the message says how to train).
-    """
-    root = models_root(home)
-    if dataset is None:
-        last = root / "LAST"
-        if not last.exists():
-            raise ModelNotTrainedError(
-                "no trained model yet: run `python -m recsys_core train --dataset online-retail` "
-                "(or --data PATH) first"
-            )
-        ds_name, _, last_version = last.read_text().strip().partition("/")
-        dataset, version = ds_name, version or last_version
-    ds_folder = root / _safe_name(dataset)
-    if version is None:
-        active = ds_folder / "ACTIVE"
-        if not active.exists():
-            raise ModelNotTrainedError(
-                f"no trained model for dataset {dataset!r}: run `python -m recsys_core train "
-                f"--dataset {dataset}` first"
-            )
-        version = active.read_text().strip()
-    folder = ds_folder / version
-    if not folder.exists():
-        raise ArtifactError(f"trained version {version!r} of {dataset!r} is missing ({folder})")
-    return folder
-
-
-def load_lab(folder: Path) -> TrainedLab:
-    """Load a saved version folder.
+    With ``tolerant=True`` every file is first checked against ``checksums.json``; a model
+    whose files fail the check or fail to load is left out and listed in
+    :attr:`TrainedLab.broken` with the reason, and the popularity model is rebuilt from the
+    stored training counts when its own files are broken. A damaged catalog leaves titles
+    empty (answers show item ids). Only an unreadable manifest is fatal.
 
     Raises
     ------
     ArtifactError
-        A missing or damaged manifest, catalog or model folder (the message names it).
+        An unreadable manifest; without ``tolerant``, also any damaged catalog or model
+        (the message names it).
     """
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"cannot read {folder / MANIFEST}: {exc}") from exc
+    bad_parts = verify_version(folder).broken_parts() if tolerant else {}
+    broken: dict[str, str] = {}
     try:
+        if "catalog.parquet" in bad_parts:
+            raise ArtifactError(bad_parts["catalog.parquet"])
         catalog = pd.read_parquet(folder / "catalog.parquet")
     except Exception as exc:  # pyarrow raises several types for broken files
-        raise ArtifactError(f"cannot read the catalog of {folder}: {exc}") from exc
+        if not tolerant:
+            raise ArtifactError(f"cannot read the catalog of {folder}: {exc}") from exc
+        broken["catalog"] = f"cannot read the catalog: {exc}"
+        catalog = pd.DataFrame({"item_id": pd.Series(dtype=str), "title": pd.Series(dtype=str)})
+    reference = _read_reference(folder) if DRIFT_REFERENCE not in bad_parts else None
     models: dict[str, Any] = {}
     for name in manifest.get("models", []):
         path = folder / name
         try:
+            if name in bad_parts:
+                raise ArtifactError(f"checksum check failed: {bad_parts[name]}")
             if name == "ranker":
                 from recsys_core.ranking import TwoStageRanker
 
                 models[name] = TwoStageRanker.load(path)
             else:
                 models[name] = load_model(path)
-        except RecsysError:
-            raise
         except Exception as exc:
-            raise ArtifactError(f"cannot load model {name!r} from {path}: {exc}") from exc
+            if not tolerant:
+                if isinstance(exc, RecsysError):
+                    raise
+                raise ArtifactError(f"cannot load model {name!r} from {path}: {exc}") from exc
+            broken[name] = str(exc) if isinstance(exc, RecsysError) else f"cannot load: {exc}"
+    if tolerant and "popularity" not in models and reference is not None:
+        models["popularity"] = StoredPopularity.from_reference(reference)
     order_model = None
     if manifest.get("order_model"):
         from recsys_core.ranking.order_model import OrderModel
 
-        order_model = OrderModel.load(folder / ORDER_MODEL_DIR)
+        try:
+            order_model = OrderModel.load(folder / ORDER_MODEL_DIR)
+        except RecsysError as exc:
+            if not tolerant:
+                raise
+            broken["order"] = str(exc)
     return TrainedLab(
         dataset=manifest["dataset"],
         version=folder.name,
@@ -378,15 +464,68 @@ def load_lab(folder: Path) -> TrainedLab:
         models=models,
         manifest=manifest,
         path=folder,
+        broken=broken,
+        reference=reference,
         order_model=order_model,
     )
 
 
+def _read_reference(folder: Path) -> dict[str, Any] | None:
+    try:
+        payload = json.loads((folder / DRIFT_REFERENCE).read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+class StoredPopularity:
+    """The last-resort answer: items by how many training shoppers touched them.
+
+    Rebuilt from the counts stored with every version (``drift_reference.json``), so a
+    version whose model files are all damaged can still answer. It does not know shoppers'
+    histories, so ``filter_seen`` cannot remove anything.
+    """
+
+    name = "popularity"
+
+    def __init__(self, items: list[str], counts: list[float]) -> None:
+        order = sorted(range(len(items)), key=lambda i: (-counts[i], items[i]))
+        self.items_ = [str(items[i]) for i in order]
+        self.counts_ = [float(counts[i]) for i in order]
+        self.users_: tuple[str, ...] = ()
+
+    @classmethod
+    def from_reference(cls, reference: dict[str, Any]) -> StoredPopularity:
+        """Build from a drift reference's ``item_shoppers`` counts."""
+        popularity = reference.get("item_shoppers") or {}
+        return cls(list(popularity), [float(v) for v in popularity.values()])
+
+    def recommend(
+        self, user_ids: list[str], k: int = 10, *, filter_seen: bool = True
+    ) -> pd.DataFrame:
+        """The ``k`` most popular items for each shopper (``cold_start`` is False)."""
+        rows = []
+        for user in dict.fromkeys(str(u) for u in user_ids):
+            top = zip(self.items_[:k], self.counts_[:k], strict=True)
+            rows += [(user, item, count, rank, False) for rank, (item, count) in enumerate(top, 1)]
+        return pd.DataFrame(rows, columns=["user_id", "item_id", "score", "rank", "cold_start"])
+
+    def similar_items(self, item_ids: list[str], k: int = 10) -> pd.DataFrame:
+        """Not available: the stored counts say nothing about co-occurrence."""
+        raise ArtifactError(
+            "similar items need a trained model; the popularity model was rebuilt from counts"
+        )
+
+
 def record_metrics(lab: TrainedLab, metrics: dict[str, Any]) -> None:
-    """Store headline evaluation metrics in the saved manifest (shown by the app and CLI)."""
+    """Store headline evaluation metrics in the saved manifest (shown by the app and CLI).
+
+    The manifest's checksum entry is refreshed; other files keep theirs.
+    """
     lab.manifest["metrics"] = metrics
     if lab.path is not None:
         atomic_write_text(lab.path / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
+        update_checksums(lab.path, [MANIFEST])
 
 
 def is_recommender(model: Any) -> bool:

@@ -5,30 +5,95 @@ A request never crashes on an unknown shopper: the **fallback chain** is
 
 1. ``ranker`` — calibrated purchase probabilities (needs a shopper with history);
 2. ``als`` — collaborative filtering scores (needs a known shopper);
-3. ``popularity`` — the most bought items, for anyone.
+3. ``itemknn`` — item-to-item neighbours of the shopper's history;
+4. ``popularity`` — the most bought items, for anyone (rebuilt from the stored training
+   counts when its own files are damaged, so there is always an answer).
 
 Each answer says which step served it: ``degraded`` is true and ``reason`` says why whenever
-the requested model could not answer.
+the requested model could not answer — including a model left out because its files are
+damaged (:attr:`TrainedLab.broken`, named in the reason).
+
+Answers come from the hot path (:mod:`recsys_core.serving.hot_path`): arrays prepared once per
+model, the JSON or DataFrame built only at the edge, and whole answers (with purchase
+probabilities) cached per question.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.serving.hot_path import (
+    PreparedRanker,
+    PreparedRecommender,
+    TopItems,
+    check_k,
+    titles_for,
+)
 from recsys_core.serving.lab import TrainedLab
 
-FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "popularity")
+FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "itemknn", "popularity")
 
 #: Answers kept per service (model, shopper, k, filter): a lab version never changes once
 #: trained, so a repeated question (the app redrawing a page) is answered from memory.
 RECOMMENDATION_CACHE_SIZE = 1024
+
+
+_V = TypeVar("_V")
+
+
+class AnswerCache(Generic[_V]):
+    """A thread-safe LRU cache of answers that says whether each lookup was a hit."""
+
+    def __init__(self, compute: Callable[..., _V], maxsize: int) -> None:
+        self._compute = compute
+        self._maxsize = maxsize
+        self._store: OrderedDict[Hashable, _V] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, *key: Hashable) -> tuple[_V, bool]:
+        """``(answer, hit)``; computes (outside the lock) and stores on a miss."""
+        with self._lock:
+            if key in self._store:
+                self._store.move_to_end(key)
+                self.hits += 1
+                return self._store[key], True
+        value = self._compute(*key)
+        with self._lock:
+            self.misses += 1
+            self._store[key] = value
+            if len(self._store) > self._maxsize:
+                self._store.popitem(last=False)
+        return value, False
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+@dataclass(frozen=True)
+class RecommendationAnswer:
+    """One answered question (cached as is; shared between callers, never modified)."""
+
+    top: TopItems
+    probabilities: np.ndarray
+    served_by: str
+    reason: str | None
+    cached: bool = False
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """1..n: every list is ranked from its first item."""
+        return np.arange(1, len(self.top.item_ids) + 1, dtype=np.int64)
 
 
 class RecommendationService:
@@ -42,7 +107,10 @@ class RecommendationService:
         self._titles = self.catalog[Columns.TITLE].astype(str)
         self._search: Any = None
         self._explainer: Any = None
-        self._recommend_one = lru_cache(maxsize=RECOMMENDATION_CACHE_SIZE)(self._recommend_uncached)
+        self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
+        self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
+            self._answer_uncached, RECOMMENDATION_CACHE_SIZE
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -57,17 +125,53 @@ class RecommendationService:
 
     def titles(self, item_ids: Sequence[str]) -> list[str]:
         """Titles of several items."""
-        ids = pd.Index([str(i) for i in item_ids])
-        return self._titles.reindex(ids).fillna(pd.Series(ids, index=ids)).astype(str).tolist()
+        return [str(t) for t in titles_for(np.asarray(item_ids, dtype=object), self._titles)]
 
-    def _recommend_uncached(
-        self, name: str, user_id: str, k: int, filter_seen: bool
-    ) -> pd.DataFrame:
-        """One model's top-``k`` for one shopper (cached by :attr:`_recommend_one`).
+    def prepared(self, name: str) -> PreparedRecommender | PreparedRanker | None:
+        """Model ``name`` prepared for one-shopper calls (built on first use; ``None`` when
+        the model is not one the hot path knows: its own methods answer then)."""
+        if name not in self._prepared:
+            model = self.lab.model(name)
+            prepared: PreparedRecommender | PreparedRanker | None = None
+            try:
+                if name == "ranker":
+                    prepared = PreparedRanker(model, self._titles)
+                elif hasattr(model, "_popular_order"):
+                    prepared = PreparedRecommender(model, self._titles)
+            except (AttributeError, ValueError):
+                prepared = None
+            self._prepared[name] = prepared
+        return self._prepared[name]
 
-        The frame is shared between callers: read it, never modify it.
-        """
-        return self.lab.models[name].recommend([user_id], k, filter_seen=filter_seen)
+    def warm_up(self) -> None:
+        """Prepare every model now (and compile the purchase model's trees), so that the
+        first request does not pay for it."""
+        for name in self.lab.models:
+            prepared = self.prepared(name)
+            if isinstance(prepared, PreparedRanker):
+                prepared.margins(
+                    np.zeros((1, len(prepared.ranker.purchase_model_.feature_names_in_)))
+                )
+
+    def _top(self, name: str, user_id: str, k: int, filter_seen: bool) -> TopItems:
+        """One model's top-``k`` for one shopper (hot path, or the model's own method)."""
+        prepared = self.prepared(name)
+        if prepared is not None:
+            return prepared.top(user_id, k, filter_seen)
+        reco = self.lab.models[name].recommend([user_id], k, filter_seen=filter_seen)
+        items = reco[Columns.ITEM].astype(str).to_numpy(dtype=object)
+        probabilities = (
+            reco["purchase_probability"].to_numpy(dtype=float)
+            if "purchase_probability" in reco.columns
+            else None
+        )
+        return TopItems(
+            item_ids=items,
+            titles=np.asarray(self.titles(list(items)), dtype=object),
+            scores=reco[Columns.SCORE].to_numpy(dtype=float),
+            cold_start=bool(reco["cold_start"].any()) if "cold_start" in reco.columns else False,
+            probabilities=probabilities,
+        )
 
     def knows_user(self, user_id: str) -> bool:
         """Whether any trained model has seen this shopper."""
@@ -104,68 +208,110 @@ class RecommendationService:
             ``served_by`` is the model that answered; ``reason`` says why it is not the one
             asked for (``None`` when it is).
         """
-        user_id = str(user_id)
-        reason: str | None = None
-        if model not in FALLBACK_CHAIN:
-            self.lab.model(model)  # unknown model names are a clear error, not a fallback
-        elif model not in self.lab.models:
-            reason = f"{model} is not trained in version {self.version}: showing the fallback"
-        for name in self._chain(model):
-            try:
-                reco = self._recommend_one(name, user_id, k, filter_seen)
-            except RecsysError as exc:
-                reason = f"{name} could not answer: {exc}"
-                continue
-            cold = bool(reco["cold_start"].any()) if "cold_start" in reco.columns else False
-            if cold and name != "popularity":
-                reason = f"shopper {user_id!r} is unknown to {name}: showing the fallback"
-                continue
-            if name != model and reason is None:
-                reason = f"{model} is unavailable: served by {name}"
-            if cold:
-                reason = f"shopper {user_id!r} is unknown: showing the most popular items"
-            frame = self._with_probabilities(user_id, reco)
-            return frame, name, reason
-        raise UnknownUserError(f"no model could recommend for shopper {user_id!r}")
-
-    def _with_probabilities(self, user_id: str, reco: pd.DataFrame) -> pd.DataFrame:
-        items = reco[Columns.ITEM].astype(str).tolist()
-        if "purchase_probability" in reco.columns:
-            probs = reco["purchase_probability"].to_numpy(dtype=float)
-        else:
-            probs = self.purchase_probability(user_id, items)
+        answer = self.answer(user_id, k, model, filter_seen=filter_seen)
         order = self.order_probability(user_id)
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
-                "item_id": items,
-                "title": self.titles(items),
-                "score": reco[Columns.SCORE].to_numpy(dtype=float),
-                "purchase_probability": probs,
-                "order_probability": np.full(len(items), order),
-                "probability": order * probs,
-                "rank": reco[Columns.RANK].to_numpy(dtype=int),
+                "item_id": answer.top.item_ids.astype(str),
+                "title": answer.top.titles.astype(str),
+                "score": answer.top.scores,
+                "purchase_probability": answer.probabilities,
+                "order_probability": np.full(len(answer.probabilities), order),
+                "probability": order * np.asarray(answer.probabilities, dtype=float),
+                "rank": answer.ranks,
             }
         )
+        return frame, answer.served_by, answer.reason
 
+    # ---- order model (issue 16, owned by h16-app): begin
     def order_probability(self, user_id: str) -> float:
         """Calibrated chance the shopper orders at all in the next period (NaN if unknown).
 
         The purchase probability is conditional on an order; the overall chance of buying
         an item is ``order_probability * purchase_probability``.
         """
-        order_model = self.lab.order_model
+        order_model = getattr(self.lab, "order_model", None)
         if order_model is None:
             return float("nan")
         return float(order_model.order_probability([str(user_id)])[0])
 
-    def purchase_probability(self, user_id: str, item_ids: Sequence[str]) -> np.ndarray:
+    def order_explanation(self, user_id: str, purchase_probability: float) -> dict[str, Any]:
+        """``purchase_probability`` (conditional), ``order_probability``, their product
+        ``overall_probability`` and the order model's SHAP explanation (``order_explanation``,
+        ``None`` without an order model or for an unknown shopper)."""
+        order = self.order_probability(user_id)
+        detail = None
+        order_model = getattr(self.lab, "order_model", None)
+        if order_model is not None and np.isfinite(order):
+            detail = order_model.explain(str(user_id))
+        return {
+            "purchase_probability": _num(purchase_probability),
+            "order_probability": _num(order),
+            "overall_probability": _num(order * float(purchase_probability)),
+            "order_explanation": detail,
+        }
+
+    # ---- order model: end
+
+    def answer(
+        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
+    ) -> RecommendationAnswer:
+        """The answer behind :meth:`recommend` and :meth:`recommend_frame` (cached)."""
+        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), bool(filter_seen))
+        return replace(answer, cached=True) if hit else answer
+
+    def _answer_uncached(
+        self, user_id: str, k: int, model: str, filter_seen: bool
+    ) -> RecommendationAnswer:
+        """Walk the fallback chain from ``model`` until a step knows the shopper."""
+        reason: str | None = None
+        if model not in FALLBACK_CHAIN:
+            self.lab.model(model)  # unknown model names are a clear error, not a fallback
+        elif model not in self.lab.models:
+            reason = self._unavailable(model)
+        for name in self._chain(model):
+            try:
+                top = self._top(name, user_id, k, filter_seen)
+            except RecsysError as exc:
+                reason = f"{name} could not answer: {exc}"
+                continue
+            if top.cold_start and name != "popularity":
+                reason = f"shopper {user_id!r} is unknown to {name}: showing the fallback"
+                continue
+            if name != model and reason is None:
+                reason = f"{model} is unavailable: served by {name}"
+            if top.cold_start:
+                reason = f"shopper {user_id!r} is unknown: showing the most popular items"
+            probabilities = top.probabilities
+            if probabilities is None:
+                probabilities = self.purchase_probability(user_id, top.item_ids)
+            return RecommendationAnswer(top, probabilities, name, reason)
+        raise UnknownUserError(f"no model could recommend for shopper {user_id!r}")
+
+    # ---- broken models (issue 10, owned by registry/fault tolerance): begin
+    def _unavailable(self, model: str) -> str:
+        """Why ``model`` cannot answer: left out as broken (with its damage) or not trained."""
+        broken = getattr(self.lab, "broken", {})
+        if model in broken:
+            why = broken[model]
+            return f"{model} is broken in version {self.version} ({why}): showing the fallback"
+        return f"{model} is not trained in version {self.version}: showing the fallback"
+
+    # ---- broken models: end
+
+    def purchase_probability(
+        self, user_id: str, item_ids: Sequence[str] | np.ndarray
+    ) -> np.ndarray:
         """Calibrated purchase probabilities; NaN where the ranker cannot score."""
         ranker = self.lab.ranker
-        items = [str(i) for i in item_ids]
-        if ranker is None or not items:
+        items = np.asarray([str(i) for i in item_ids], dtype=object)
+        if ranker is None or not len(items):
             return np.full(len(items), np.nan)
+        prepared = self.prepared("ranker")
+        if isinstance(prepared, PreparedRanker):
+            return prepared.probabilities(str(user_id), items)
         try:
-            return np.asarray(ranker.purchase_probability(str(user_id), items), dtype=float)
+            return np.asarray(ranker.purchase_probability(str(user_id), list(items)), dtype=float)
         except (UnknownUserError, UnknownItemError):
             out = np.full(len(items), np.nan)
             known = [i for i in items if i in self.catalog.index]
@@ -182,26 +328,34 @@ class RecommendationService:
         self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
     ) -> dict[str, Any]:
         """The ``recommend`` JSON of DESIGN.md."""
-        frame, served_by, reason = self.recommend_frame(user_id, k, model, filter_seen=filter_seen)
+        return self.answer_json(user_id, self.answer(user_id, k, model, filter_seen=filter_seen))
+
+    def answer_json(self, user_id: str, answer: RecommendationAnswer) -> dict[str, Any]:
+        """The ``recommend`` JSON of an answer (built fresh: callers may modify it)."""
+        top = answer.top
+        order = self.order_probability(user_id)  # issue 16: the three probabilities
         items = [
             {
-                "item_id": r.item_id,
-                "title": r.title,
-                "score": _num(r.score),
-                "purchase_probability": _num(r.purchase_probability),
-                "order_probability": _num(r.order_probability),
-                "probability": _num(r.probability),
-                "rank": int(r.rank),
+                "item_id": str(item_id),
+                "title": str(title),
+                "score": _num(score),
+                "purchase_probability": _num(probability),
+                "order_probability": _num(order),
+                "probability": _num(order * float(probability)),
+                "rank": rank,
             }
-            for r in frame.itertuples(index=False)
+            for rank, (item_id, title, score, probability) in enumerate(
+                zip(top.item_ids, top.titles, top.scores, answer.probabilities, strict=True),
+                start=1,
+            )
         ]
         return {
             "user_id": str(user_id),
-            "order_probability": _num(self.order_probability(user_id)),
+            "order_probability": _num(order),
             "model_version": self.version,
-            "model": served_by,
-            "degraded": reason is not None,
-            "reason": reason,
+            "model": answer.served_by,
+            "degraded": answer.reason is not None,
+            "reason": answer.reason,
             "items": items,
         }
 
@@ -214,15 +368,16 @@ class RecommendationService:
         user_id = str(user_id)
         ranks: dict[str, pd.Series] = {}
         known: pd.Series | None = None  # the ranker's own probabilities of its top k
+        k = check_k(k)
         for name in self.lab.models:
             try:
-                reco = self._recommend_one(name, user_id, k, False)
+                top = self._top(name, user_id, k, False)
             except RecsysError:
                 continue
-            items = reco[Columns.ITEM].astype(str).to_numpy()
-            ranks[name] = pd.Series(reco[Columns.RANK].to_numpy(), index=items)
-            if name == "ranker" and "purchase_probability" in reco.columns:
-                known = pd.Series(reco["purchase_probability"].to_numpy(dtype=float), index=items)
+            items = top.item_ids.astype(str)
+            ranks[name] = pd.Series(np.arange(1, len(items) + 1, dtype=np.int64), index=items)
+            if name == "ranker" and top.probabilities is not None:
+                known = pd.Series(np.asarray(top.probabilities, dtype=float), index=items)
         table = pd.DataFrame(ranks)
         table.index.name = "item_id"
         table = table.reset_index()
@@ -254,32 +409,63 @@ class RecommendationService:
         """
         from recsys_core.similar import similar_items_filled
 
-        frame, note = similar_items_filled(self.lab.models, str(item_id), k, model)
+        frame, note = similar_items_filled(self.lab.models, str(item_id), check_k(k), model)
         frame.insert(1, "title", self.titles(frame["item_id"].tolist()))
         frame.attrs["note"] = note
         return frame
 
+    def _similar(self, item_id: str, k: int, model: str) -> TopItems:
+        engine = self.lab.model(model)
+        prepared = self.prepared(model)
+        if isinstance(prepared, PreparedRecommender):
+            return prepared.similar(item_id, k)
+        sim = engine.similar_items([item_id], k)
+        ids = sim["similar_item_id"].astype(str).to_numpy(dtype=object)
+        return TopItems(
+            item_ids=ids,
+            titles=np.asarray(self.titles(list(ids)), dtype=object),
+            scores=sim[Columns.SCORE].to_numpy(dtype=float),
+            cold_start=False,
+        )
+
     def similar(self, item_id: str, k: int = 10, model: str = "als") -> dict[str, Any]:
-        """The ``similar`` JSON of DESIGN.md (plus ``score_label``, ``source``, ``support``)."""
-        frame = self.similar_frame(item_id, k, model)
+        """The ``similar`` JSON of DESIGN.md (plus ``score_label``, ``source``, ``support``
+        and a ``note`` when the list was filled from another model)."""
+        from recsys_core.similar import SCORE_LABELS, support_for
+
+        top = self._similar(str(item_id), check_k(k), model)
+        note: str | None = None
+        if len(top.item_ids) >= check_k(k):  # the fast path gave k: no fill needed
+            rows = list(zip(top.item_ids, top.titles, top.scores, strict=True))
+            sources = [model] * len(rows)
+        else:
+            frame = self.similar_frame(item_id, k, model)
+            rows = list(zip(frame["item_id"], frame["title"], frame["score"], strict=True))
+            sources = frame["source"].astype(str).tolist()
+            note = frame.attrs.get("note")
+        ids = [str(r[0]) for r in rows]
+        support = support_for(self.lab.models, model, str(item_id), ids)
+        items: list[dict[str, Any]] = [
+            {
+                "item_id": str(i),
+                "title": str(t),
+                "score": _num(score),
+                "score_label": SCORE_LABELS.get(source, f"{source} score"),
+                "source": source,
+                "support": int(count),
+                "rank": rank,
+            }
+            for rank, ((i, t, score), source, count) in enumerate(
+                zip(rows, sources, support, strict=True), start=1
+            )
+        ]
         return {
             "item_id": str(item_id),
             "title": self.title(item_id),
             "model_version": self.version,
             "model": model,
-            "note": frame.attrs.get("note"),
-            "items": [
-                {
-                    "item_id": r.item_id,
-                    "title": r.title,
-                    "score": _num(r.score),
-                    "score_label": r.score_label,
-                    "source": r.source,
-                    "support": int(r.support),
-                    "rank": int(r.rank),
-                }
-                for r in frame.itertuples(index=False)
-            ],
+            "note": note,
+            "items": items,
         }
 
     # ------------------------------------------------------------------ explanations
@@ -302,9 +488,12 @@ class RecommendationService:
     def because_you_bought(self, user_id: str, item_id: str, k: int = 3) -> list[dict[str, Any]]:
         """ALS's "because you bought X": the shopper's past items that most support the item.
 
-        Empty when ALS is not trained or does not know the shopper or the item.
+        With a ranker trained, its own stage-one ALS answers (the model that ranked, the
+        same factors as :mod:`recsys_core.explain`), not a separately trained ``als``.
+        Empty when no ALS is trained or it does not know the shopper or the item.
         """
-        als = self.lab.models.get("als")
+        ranker = self.lab.ranker
+        als = ranker.generator_.als_ if ranker is not None else self.lab.models.get("als")
         if als is None:
             return []
         from recsys_core.explain import because_you_bought
@@ -315,28 +504,118 @@ class RecommendationService:
             return []
 
     def explain(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
-        """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought"."""
-        explanation = self.explainer().explain(str(user_id), str(item_id))
-        payload: dict[str, Any] = dict(explanation.to_dict())
-        payload["because_you_bought"] = self.because_you_bought(user_id, item_id, k_reasons)
+        """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought".
+
+        One path: :meth:`recsys_core.explain.PurchaseExplainer.explain_dict` on the served
+        ranker (SHAP of its classifier, "because you bought" from its stage-one ALS).
+        """
+        payload = self.explainer().explain_dict(
+            str(user_id), str(item_id), self.lab.catalog, k_reasons
+        )
         payload["model_version"] = self.version
         payload.update(self.order_explanation(user_id, payload["probability"]))
         return payload
 
-    def order_explanation(self, user_id: str, purchase_probability: float) -> dict[str, Any]:
-        """``purchase_probability`` (conditional), ``order_probability``, their product
-        ``overall_probability`` and the order model's SHAP explanation (``order_explanation``,
-        ``None`` without an order model or for an unknown shopper)."""
-        order = self.order_probability(user_id)
-        detail = None
-        if self.lab.order_model is not None and np.isfinite(order):
-            detail = self.lab.order_model.explain(str(user_id))
-        return {
-            "purchase_probability": _num(purchase_probability),
-            "order_probability": _num(order),
-            "overall_probability": _num(order * float(purchase_probability)),
-            "order_explanation": detail,
+    def explain_answer(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
+        """:meth:`explain`, or for a shopper the purchase model does not know the documented
+        cold-start answer: ``degraded``, the item's base rate as ``probability``, no reasons.
+
+        Raises
+        ------
+        UnknownItemError
+            An item the lab does not know.
+        ModelNotTrainedError
+            No purchase model in this version.
+        """
+        user_id, item_id = str(user_id), str(item_id)
+        self.explainer()  # ModelNotTrainedError without a ranker
+        if not self.knows_item(item_id):
+            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
+        try:
+            payload = self.explain(user_id, item_id, k_reasons)
+        except UnknownUserError:
+            return {
+                "user_id": user_id,
+                "item_id": item_id,
+                "probability": _num(self.base_rate(item_id)),
+                "raw_score": None,
+                "base_value": None,
+                "contributions": [],
+                "because_you_bought": [],
+                "model_version": self.version,
+                "degraded": True,
+                "reason": f"shopper {user_id!r} is unknown: the probability is the item's "
+                "base rate and there is no personal explanation",
+            }
+        payload.setdefault("degraded", False)
+        payload.setdefault("reason", None)
+        return payload
+
+    # ------------------------------------------------------------------ one item
+
+    def knows_item(self, item_id: str) -> bool:
+        """Whether the catalog or any trained model knows the item."""
+        item_id = str(item_id)
+        if item_id in self.catalog.index:
+            return True
+        for name in self.lab.models:
+            prepared = self.prepared(name)
+            if isinstance(prepared, PreparedRecommender) and item_id in prepared.item_row:
+                return True
+            if isinstance(prepared, PreparedRanker) and item_id in prepared.snap_item_row:
+                return True
+        return False
+
+    def base_rate(self, item_id: str) -> float:
+        """The ranker's cold-start probability of an item: the share of the last period's
+        buyers who bought it (0 when none did; NaN without a ranker)."""
+        ranker = self.lab.ranker
+        if ranker is None:
+            return float("nan")
+        prepared = self.prepared("ranker")
+        if isinstance(prepared, PreparedRanker):
+            lookup = prepared.cold_rate
+        else:
+            items = [str(i) for i in ranker.cold_start_items_]
+            lookup = dict(zip(items, ranker.cold_start_rates_, strict=True))
+        return float(lookup.get(str(item_id), 0.0))
+
+    def purchase_probability_answer(self, user_id: str, item_id: str) -> dict[str, Any]:
+        """The ``purchase-probability`` answer of one shopper and one item.
+
+        A shopper the purchase model does not know gets the item's base rate (degraded).
+
+        Raises
+        ------
+        UnknownItemError
+            An item the lab does not know.
+        """
+        user_id, item_id = str(user_id), str(item_id)
+        if not self.knows_item(item_id):
+            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
+        answer: dict[str, Any] = {
+            "user_id": user_id,
+            "item_id": item_id,
+            "title": self.title(item_id),
+            "model_version": self.version,
+            "purchase_probability": None,
+            "degraded": False,
+            "reason": None,
         }
+        if self.lab.ranker is None:
+            answer["degraded"] = True
+            answer["reason"] = f"the purchase model (ranker) is not trained in {self.version}"
+            return answer
+        probability = float(self.purchase_probability(user_id, [item_id])[0])
+        if np.isnan(probability):
+            probability = self.base_rate(item_id)
+            answer["degraded"] = True
+            answer["reason"] = (
+                f"shopper {user_id!r} is unknown to the purchase model: showing the item's "
+                "base rate (share of the last period's buyers who bought it)"
+            )
+        answer["purchase_probability"] = _num(probability)
+        return answer
 
     # ------------------------------------------------------------------ search
 
@@ -353,6 +632,64 @@ class RecommendationService:
             return plain, None
         mine = self._search.personalised(query, str(user_id), self.purchase_probability, k=k)
         return plain, mine
+
+    def search_answer(self, query: str, user_id: str | None = None, k: int = 20) -> dict[str, Any]:
+        """The ``search`` answer: personalised hits for a known shopper, plain ones otherwise."""
+        plain, mine = self.search(query, user_id, check_k(k))
+        personalised = mine is not None and user_id is not None and self.knows_user(user_id)
+        frame = mine if personalised and mine is not None else plain
+        reason = None
+        if user_id is not None and not personalised:
+            reason = (
+                f"shopper {user_id!r} is unknown: plain search order"
+                if self.lab.ranker is not None
+                else "no purchase model: plain search order"
+            )
+        items = []
+        for row in frame.to_dict("records"):
+            item = {key: _json_value(value) for key, value in row.items()}
+            item["item_id"], item["title"] = str(row["item_id"]), str(row["title"])
+            items.append(item)
+        return {
+            "query": query,
+            "user_id": user_id,
+            "model_version": self.version,
+            "personalised": personalised,
+            "degraded": reason is not None,
+            "reason": reason,
+            "items": items,
+        }
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        """What is served: dataset, version, models, and whether any is missing."""
+        broken = dict(getattr(self.lab, "broken", {}) or {})
+        missing = [m for m in FALLBACK_CHAIN if m not in self.lab.models]
+        reason = "; ".join(f"{m} broken: {why}" for m, why in broken.items()) or None
+        return {
+            "status": "degraded" if broken else "ok",
+            "dataset": self.lab.dataset,
+            "model_version": self.version,
+            "models": list(self.lab.models),
+            "degraded": bool(broken),
+            "reason": reason,
+            "not_trained": missing,
+            "cache": {
+                "size": len(self.cache),
+                "hits": self.cache.hits,
+                "misses": self.cache.misses,
+            },
+        }
+
+
+def _json_value(value: Any) -> Any:
+    """NumPy scalars as Python numbers, NaN as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _num(value: Any) -> float | None:

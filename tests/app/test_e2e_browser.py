@@ -145,6 +145,7 @@ PAGES: list[PageCase] = [
     PageCase("search", "Search", ("Search products",), action=_search),
     PageCase("model_lab", "Model lab", ("Evaluate",), action=_evaluate),
     PageCase("explanations", "Explanations", *_EXPLANATIONS),
+    PageCase("operations", "Operations", ("Health", "Backup and restore"), ("verification",)),
 ]
 
 

@@ -33,6 +33,7 @@ from recsys_core.serving import (
     save_lab,
     train_lab,
 )
+from recsys_core.serving.lab import models_root
 from ui import state
 from ui.charts import timeline_days, timeline_figure, waterfall_figure, waterfall_frame
 from ui.frames import co_counts, other_model_ranks
@@ -234,6 +235,7 @@ def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> 
     assert not _errors(at)
     assert any("light vs heavy buyers" in f.value.columns for f in at.dataframe)
     assert any("Glossary" in e.label for e in at.expander)
+    assert selection["95% interval"].str.match(r"^\[0\.\d{4}, 0\.\d{4}\]$").all()
     at.button(key="lab_record").click().run()
     assert not _errors(at)
     assert at.success
@@ -262,7 +264,9 @@ def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData)
     ranker = at.session_state[state.EVALUATION]["result"].models["ranker"].model
     assert ranker.config.training_windows == 2
     assert ranker.config.classifier.cross_fit_folds == 2
-    assert ranker.purchase_model_.booster_.num_trees() == 2 * 20  # two fold models averaged
+    assert [b.num_trees() for b in ranker.purchase_model_.boosters_] == [20, 20]  # two folds
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Ranker / best single-stage (popularity) ndcg@10") for c in captions)
 
 
 def _explanations_available() -> bool:
@@ -340,7 +344,7 @@ CUSTOM_CSV = b"who;what;action;when\n" + b"".join(
 )
 
 
-def test_handle_upload_rejects_a_bad_file_with_the_cli_message(tmp_path: Path) -> None:
+def test_handle_upload_rejects_a_bad_file_pointing_at_the_mapping_table(tmp_path: Path) -> None:
     session: dict[str, Any] = {state.DATASET_KEY: "demo-store", state.UPLOADS: {}}
     outcome = handle_upload("bad.csv", BAD_CSV, state=session)
     assert not outcome.ok
@@ -348,8 +352,10 @@ def test_handle_upload_rejects_a_bad_file_with_the_cli_message(tmp_path: Path) -
     path.write_bytes(BAD_CSV)
     with pytest.raises(DataValidationError) as cli:
         load_event_file(path)
-    assert outcome.message == str(cli.value)
+    # the CLI's check and problem, worded for the page: the mapping table, not `--map`
+    assert outcome.message.split(". ")[0] == str(cli.value).split(". ")[0]
     assert "missing required column" in outcome.message
+    assert "column mapping table" in outcome.message and "--map" not in outcome.message
     assert session[state.DATASET_KEY] == "demo-store"
     assert session[state.UPLOADS] == {}
     assert session[state.UPLOAD_MESSAGE] == {"ok": False, "message": outcome.message, "key": None}
@@ -417,20 +423,27 @@ def test_an_uploaded_log_trains_on_first_use_then_is_reused() -> None:
     mapping = {"user_id": "who", "item_id": "what", "event": "action", "timestamp": "when"}
     outcome = _upload_custom_log(session, mapping)
     assert outcome.ok, outcome.message
+    last = models_root() / "LAST"
+    served_before = last.read_text() if last.exists() else None
     first = _run(None, session)  # Overview on the uploaded log: nothing saved yet -> trains
     assert not _errors(first)
     assert first.status, "the first start must show training progress"
     assert outcome.key is not None
     checksum = outcome.key.removeprefix(state.UPLOAD_PREFIX)
-    saved = [v for v in list_versions("custom.csv") if v["data_sha256"] == checksum]
-    assert len(saved) >= 1  # the quick version (and the complete one if already done)
+    name = session[state.UPLOADS][outcome.key].name
+    assert name.startswith("upload-local-custom-")
+    saved = [v for v in list_versions(name) if v["data_sha256"] == checksum]
+    assert len(saved) >= 1 and not any(v["active"] for v in saved)
     job = _wait_for_background(outcome.key, checksum)
-    trained = len(list_versions("custom.csv"))
+    trained = len(list_versions(name))
     assert trained == 2 and job.folder is not None  # quick, then complete (ranker or a note)
+    assert not any(v["active"] for v in list_versions(name))
+    # what the CLI serves is unchanged: no models/LAST written for an upload
+    assert (last.read_text() if last.exists() else None) == served_before
     again = _run("app_pages/shopper.py", session)
     assert not _errors(again)
     assert not again.status
-    assert len(list_versions("custom.csv")) == trained
+    assert len(list_versions(name)) == trained
 
 
 def _wait_for_background(key: str, checksum: str, timeout: float = 240) -> Any:

@@ -37,6 +37,23 @@ def test_json_has_the_design_keys(result) -> None:
             assert f"{metric}@5" in entry
         assert entry["fit_seconds"] >= 0 and "diversity@5" in entry
         assert "new_items_only" in entry
+        assert entry["revenue@5"] >= 0 and entry["revenue_total@5"] >= entry["revenue@5"]
+        # a seeded 95 % bootstrap interval for every metric averaged over test shoppers
+        assert set(entry["ci95"]) == {
+            *(f"{m}@5" for m in METRICS if m != "coverage"),
+            "diversity@5",
+            "arp@5",
+            "revenue@5",
+            "revenue_total@5",
+        }
+        for metric, (low, high) in entry["ci95"].items():
+            assert low - 1e-9 <= entry[metric] <= high + 1e-9, metric
+    pair = out["comparisons"]["differences"]["itemknn-als"]["ndcg@5"]
+    assert pair["difference"] == pytest.approx(
+        out["models"]["itemknn"]["ndcg@5"] - out["models"]["als"]["ndcg@5"]
+    )
+    assert pair["ci95"][0] <= pair["difference"] <= pair["ci95"][1]
+    assert "ranker_vs_best_single_stage" not in out["comparisons"]  # no ranker here
     assert "library_versions" in out["provenance"] and len(out["provenance"]["data_sha256"]) == 64
     assert out["classifier"] is None
     assert set(out["overlap"]) == {"popularity~itemknn", "popularity~als", "itemknn~als"}
@@ -95,6 +112,7 @@ def test_cli_evaluate_writes_json(small_store_csv: Path, tmp_path: Path, capsys)
     assert code == 0
     captured = capsys.readouterr()
     assert "ndcg@5" in captured.out and "fitting als" in captured.err
+    assert "95% intervals" in captured.out and "revenue@5" in captured.out
     data = json.loads(out.read_text())
     assert set(data["models"]) == {"popularity", "als"}
 
@@ -122,3 +140,49 @@ def test_relevant_items_deduplicates_repurchases() -> None:
     assert relevant_items(split, ("purchase",)).to_dict("records") == [
         {"user_id": "a", "item_id": "y"}
     ]
+
+
+def test_views_only_timestamped_log_falls_back_to_all_events(small_store) -> None:
+    """A log without purchases still evaluates: any test-period event is relevant, the ranker
+    (which needs purchases for its labels) is skipped with its reason, the rest is kept."""
+    from recsys_core.data.schema import Dataset
+
+    events = small_store.events
+    views = events[events["event"].astype(str) == "view"].reset_index(drop=True)
+    ds = Dataset("views-only", views, small_store.catalog)
+    res = evaluate(ds, EvaluationConfig(models=["popularity", "als", "ranker"], k=5))
+    assert res.split["method"] == "temporal" and res.split["test_users"] > 0
+    assert set(res.models) == {"popularity", "als"}
+    assert set(res.skipped) == {"ranker"} and "purchase" in res.skipped["ranker"]
+    assert any("every test-period event counts as relevant" in n for n in res.notes)
+    assert res.models["als"].metrics["ndcg@5"] > 0
+    out = json.loads(res.dumps())
+    assert out["skipped"] == res.skipped
+
+
+def test_all_models_without_timestamps_skip_the_ranker_and_keep_the_rest(
+    small_store_csv: Path, tmp_path: Path, capsys
+) -> None:
+    frame = pd.read_csv(small_store_csv).drop(columns="timestamp")
+    path = tmp_path / "no_time.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "eval.json"
+    code = main(
+        ["evaluate", "--data", str(path), "--models", "all", "--k", "5", "--json", str(out)]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "skipped ranker: the two-stage ranker needs timestamps" in captured.out
+    data = json.loads(out.read_text())
+    assert set(data["models"]) == {"popularity", "itemknn", "bpr", "als"}
+    assert set(data["skipped"]) == {"ranker"} and "timestamps" in data["skipped"]["ranker"]
+    assert data["split"]["method"] == "random"
+
+
+def test_a_log_no_model_can_use_is_one_clear_error(small_store) -> None:
+    from recsys_core.data.schema import Dataset
+    from recsys_core.errors import DataValidationError
+
+    ds = Dataset("no-time", small_store.events.drop(columns="timestamp"), small_store.catalog)
+    with pytest.raises(DataValidationError, match="no model could run.*ranker: .*timestamps"):
+        evaluate(ds, EvaluationConfig(models=["ranker"], k=5))

@@ -141,3 +141,44 @@ def test_unknown_ids_are_typed_errors(explainer: PurchaseExplainer) -> None:
         explainer.explain("nobody", "P001")
     with pytest.raises(UnknownItemError):
         explainer.explain("U001", "no-such-item")
+
+
+def test_the_service_explains_ranker_items_with_the_rankers_own_als(
+    ranker: TwoStageRanker,
+    candidates: pd.DataFrame,
+    store: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """A lab that also serves a separately trained ALS (as the built-in presets do) must not
+    use it to explain the ranker: one explanation path, the ranker's own stage one."""
+    from recsys_core.interactions import EventWeights, InteractionMatrix
+    from recsys_core.models import create_model
+    from recsys_core.serving import RecommendationService
+    from recsys_core.serving.lab import TrainedLab
+
+    events, catalog = store
+    past = events[events["timestamp"] < CUTOFF]
+    other_als = create_model("als", factors=8, iterations=3, num_threads=1, seed=7).fit(
+        InteractionMatrix.from_events(past, EventWeights())
+    )
+    lab = TrainedLab(
+        dataset="demo-small",
+        version="test",
+        created="now",
+        catalog=catalog,
+        models={"ranker": ranker, "als": other_als},
+    )
+    service = RecommendationService(lab)
+    own_als = ranker.generator_.als_
+    assert own_als is not other_als
+    differs = 0
+    for user, item in candidates[["user_id", "item_id"]].head(8).itertuples(index=False):
+        answer = service.explain(user, item)
+        expected = PurchaseExplainer(ranker).explain_dict(user, item, catalog, k=3)
+        assert answer.pop("model_version") == "test"
+        assert answer == expected
+        assert answer["because_you_bought"] == because_you_bought(own_als, user, item, catalog, k=3)
+        assert service.because_you_bought(user, item) == answer["because_you_bought"]
+        differs += answer["because_you_bought"] != because_you_bought(
+            other_als, user, item, catalog, k=3
+        )
+    assert differs > 0  # the two ALS models disagree, so the test can tell them apart

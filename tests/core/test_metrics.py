@@ -441,11 +441,27 @@ def calibrated_sample(n: int = 100_000, seed: int = 0) -> tuple[np.ndarray, np.n
 def test_classifier_metrics_match_sklearn() -> None:
     y, p = calibrated_sample(5_000, seed=1)
     result = classifier_metrics(y, p)
-    assert list(result) == ["auc", "logloss", "brier", "ece"]
+    assert list(result) == ["auc", "logloss", "brier", "ece", "ece_quantile"]
     assert result["auc"] == pytest.approx(roc_auc_score(y, p))
     assert result["logloss"] == pytest.approx(log_loss(y, p))
     assert result["brier"] == pytest.approx(brier_score_loss(y, p))
     assert result["ece"] == pytest.approx(expected_calibration_error(y, p))
+    assert result["ece_quantile"] == pytest.approx(
+        expected_calibration_error(y, p, strategy="quantile")
+    )
+
+
+def test_ece_equal_width_and_equal_mass_hand_worked() -> None:
+    # p = 0.1, 0.2, 0.3, 0.9 and y = 0, 0, 1, 1 in two bins.
+    # Equal width, [0, 0.5] and (0.5, 1]: low p mean 0.2, y mean 1/3 (3 rows); high 0.9 vs 1
+    #   ECE = 3/4 * |1/3 - 0.2| + 1/4 * |1 - 0.9| = 0.1 + 0.025 = 0.125
+    # Equal mass, edges at the 0/50/100th percentiles 0.1, 0.25, 0.9: low 0.1, 0.2 (mean 0.15,
+    #   y 0), high 0.3, 0.9 (mean 0.6, y 1): ECE = 1/2 * 0.15 + 1/2 * 0.4 = 0.275
+    y, p = [0, 0, 1, 1], [0.1, 0.2, 0.3, 0.9]
+    result = classifier_metrics(y, p, n_bins=2)
+    assert result["ece"] == pytest.approx(0.125)
+    assert result["ece_quantile"] == pytest.approx(0.275)
+    assert reliability_table(y, p, n_bins=2, strategy="quantile")["count"].tolist() == [2, 2]
 
 
 def test_ece_hand_worked() -> None:

@@ -348,7 +348,7 @@ def test_init_only_stores_settings(name: str) -> None:
 
 
 def test_create_model_unknown_name_lists_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="als, bpr, itemknn, popularity"):
+    with pytest.raises(ConfigError, match="als, als-spark, bpr, itemknn, popularity"):
         create_model("svd")
 
 

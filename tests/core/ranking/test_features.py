@@ -32,7 +32,7 @@ def _log(rows: list[tuple[str, str, str, str, float]]) -> pd.DataFrame:
 
 @pytest.fixture()
 def events() -> pd.DataFrame:
-    return _log(
+    log = _log(
         [
             ("u1", "i1", "view", "2024-01-29 00:00", 1),  # 2 days before the cutoff
             ("u1", "i1", "view", "2024-01-20 00:00", 1),
@@ -49,6 +49,9 @@ def events() -> pd.DataFrame:
             ("u3", "i1", "purchase", "2024-02-06 00:00", 9),
         ]
     )
+    log["price"] = log["item_id"].map({"i1": 2.0, "i2": 4.0, "i3": 10.0})
+    log.loc[log["timestamp"] >= CUTOFF, "price"] = 99.0  # later prices: must not count
+    return log
 
 
 @pytest.fixture()
@@ -161,7 +164,7 @@ def test_pair_without_history_and_catalog_only_item(
     assert math.isnan(f["ui_days_since_view"]) and math.isnan(f["ui_days_since_purchase"])
     assert f["item_buyers"] == 0
     assert math.isnan(f["item_age_days"])
-    assert f["item_price"] == 8.0
+    assert math.isnan(f["item_price"])  # no priced event before the cutoff: catalog unused
     assert f["category_event_share"] == pytest.approx(0.5)
 
 
@@ -174,6 +177,32 @@ def test_events_at_or_after_the_cutoff_change_nothing(
     assert list(with_future.users.external_ids) == list(past_only.users.external_ids)
     for name in ("pair_keys", "pair_values", "user_values", "item_values", "category_values"):
         np.testing.assert_array_equal(getattr(with_future, name), getattr(past_only, name))
+
+
+def test_prices_after_the_cutoff_change_no_feature(
+    events: pd.DataFrame, catalog: pd.DataFrame
+) -> None:
+    """Change every price at or after the cutoff, in the events *and* in the catalog.
+
+    A catalog built from the whole log (median over every event, test period included) moves
+    with later prices; the features must not.
+    """
+    base = BehaviourSnapshot.from_events(events, CUTOFF, catalog)
+    repriced = events.copy()
+    later = repriced["timestamp"] >= CUTOFF
+    repriced.loc[later, "price"] = repriced.loc[later, "price"] * 7.0 + 3.0
+    new_catalog = catalog.assign(price=catalog["price"] * 5.0)
+    moved = BehaviourSnapshot.from_events(repriced, CUTOFF, new_catalog)
+    for name in ("item_values", "user_typical_price", "pair_values", "user_values"):
+        np.testing.assert_array_equal(getattr(moved, name), getattr(base, name))
+    u = base.users.to_internal(["u1", "u1", "u2"])
+    i = base.items.to_internal(["i1", "i2", "i3"])
+    np.testing.assert_array_equal(moved.features(u, i), base.features(u, i))
+    # a price change *before* the cutoff does show (the test can fail)
+    earlier = events.assign(price=events["price"] * 2.0)
+    assert not np.array_equal(
+        BehaviourSnapshot.from_events(earlier, CUTOFF, catalog).item_values, base.item_values
+    )
 
 
 def test_needs_timestamps_and_history(events: pd.DataFrame) -> None:

@@ -12,7 +12,8 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from recsys_core.errors import ArtifactError, DataValidationError
-from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel, average_boosters
+from recsys_core.metrics import expected_calibration_error
+from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_save_load_gives_identical_probabilities(
 def test_corrupted_folder_raises_artifact_error(model: PurchaseModel, tmp_path: Path) -> None:
     folder = tmp_path / "pm"
     model.save(folder)
-    (folder / "booster.txt").write_text("this is not a tree model")
+    (folder / "booster_0.txt").write_text("this is not a tree model")
     with pytest.raises(ArtifactError):
         PurchaseModel.load(folder)
     model.save(folder)
@@ -111,31 +112,69 @@ def test_needs_both_classes(data: tuple) -> None:
         PurchaseModel(n_estimators=5, n_jobs=1).fit(X, np.zeros_like(y), groups=groups)
 
 
-def test_averaged_boosters_predict_the_mean_margin(
+def _fresh(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """New rows from the same distribution as the ``data`` fixture."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.uniform(size=n)})
+    X.loc[rng.uniform(size=n) < 0.1, "b"] = np.nan
+    logit = -2.5 + 1.5 * X["a"] + np.nan_to_num(X["b"].to_numpy()) - X["c"]
+    return X, (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+def test_fold_models_serve_their_mean_margin_and_shap_adds_up_to_it(
     data: tuple[pd.DataFrame, np.ndarray, np.ndarray],
 ) -> None:
     X, y, groups = data
-    single = [
-        PurchaseModel(n_estimators=15, min_child_samples=20, random_state=seed).fit(
-            X, y, groups=groups
-        )
-        for seed in (7, 8)
-    ]
-    merged = average_boosters([m.booster_ for m in single])
-    assert merged.num_trees() == 30
-    expected = np.mean([m.decision_function(X) for m in single], axis=0)
-    got = merged.predict(X.to_numpy(dtype=np.float64), raw_score=True)
-    np.testing.assert_allclose(got, expected, atol=1e-10)
+    model = PurchaseModel(n_estimators=15, min_child_samples=20, cross_fit_folds=3).fit(
+        X, y, groups=groups
+    )
+    assert len(model.boosters_) == 3  # kept apart: no hand-edited LightGBM model text
+    matrix = X.to_numpy(dtype=np.float64)
+    expected = np.mean([b.predict(matrix, raw_score=True) for b in model.boosters_], axis=0)
+    np.testing.assert_allclose(model.decision_function(X), expected, atol=1e-12)
+    values = model.shap_values(X.iloc[:200])
+    np.testing.assert_allclose(
+        model.expected_value + values.sum(axis=1), expected[:200], rtol=1e-6, atol=1e-6
+    )
+    with pytest.raises(AttributeError, match="mean of 3 fold models"):
+        _ = model.booster_
 
 
-def test_cross_fitted_model_calibrates_on_every_shopper_and_saves(
+def test_the_calibrator_learns_the_served_margin_on_held_out_shoppers(
+    data: tuple[pd.DataFrame, np.ndarray, np.ndarray],
+) -> None:
+    """Calibrated on the mean margin of held-out shoppers, the served probabilities are
+    calibrated on new rows too, with equal-width and with equal-mass bins."""
+    X, y, groups = data
+    model = PurchaseModel(n_estimators=40, min_child_samples=20, cross_fit_folds=3).fit(
+        X, y, groups=groups
+    )
+    assert 0.15 * len(X) < model.calibration_rows_ < 0.35 * len(X)  # a quarter of shoppers
+    X_new, y_new = _fresh(20_000, seed=5)
+    prob = model.purchase_probability(X_new)
+    assert abs(prob.mean() - y_new.mean()) < 0.015
+    assert expected_calibration_error(y_new, prob, strategy="uniform") < 0.03
+    assert expected_calibration_error(y_new, prob, strategy="quantile") < 0.03
+
+
+def test_an_old_saved_format_asks_for_a_retrain(model: PurchaseModel, tmp_path: Path) -> None:
+    folder = tmp_path / "pm"
+    model.save(folder)
+    payload = json.loads((folder / "calibrator.json").read_text())
+    payload["format_version"] = 1
+    (folder / "calibrator.json").write_text(json.dumps(payload))
+    with pytest.raises(ArtifactError, match="format version 1.*retrain"):
+        PurchaseModel.load(folder)
+
+
+def test_cross_fitted_model_saves_and_loads(
     data: tuple[pd.DataFrame, np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:
     X, y, groups = data
     model = PurchaseModel(n_estimators=15, min_child_samples=20, cross_fit_folds=3).fit(
         X, y, groups=groups
     )
-    assert model.booster_.num_trees() == 45  # three fold models averaged into one
+    assert [b.num_trees() for b in model.boosters_] == [15, 15, 15]
     prob = model.purchase_probability(X)
     assert abs(prob.mean() - y.mean()) < 0.02
     holdout = PurchaseModel(n_estimators=15, min_child_samples=20).fit(X, y, groups=groups)
@@ -148,10 +187,12 @@ def test_cross_fitted_model_calibrates_on_every_shopper_and_saves(
     parallel = PurchaseModel(
         n_estimators=15, min_child_samples=20, cross_fit_folds=3, fold_workers=3
     ).fit(X, y, groups=groups)
-    assert parallel.booster_.model_to_string() == model.booster_.model_to_string()
+    assert [b.model_to_string() for b in parallel.boosters_] == [
+        b.model_to_string() for b in model.boosters_
+    ]
     np.testing.assert_array_equal(parallel.purchase_probability(X), prob)
     for bad in (1, -1):
         with pytest.raises(ValueError, match="cross_fit_folds"):
             PurchaseModel(cross_fit_folds=bad).fit(X, y, groups=groups)
     with pytest.raises(DataValidationError, match="folds"):
-        PurchaseModel(cross_fit_folds=4).fit(X[:3], y[:3], groups=np.arange(3))
+        PurchaseModel(cross_fit_folds=6).fit(X[:40], np.arange(40) % 2, groups=np.arange(40) % 5)

@@ -82,7 +82,12 @@ def test_events_after_the_cutoff_change_no_feature_or_probability(
             "price": 1.0,
         },
     ]
-    refit = TwoStageRanker(SMALL).fit(_inject(events, future), catalog, cutoff=CUTOFF)
+    changed = _inject(events, future)
+    # later prices move, in the events and in a catalog built from the whole log
+    later = (changed["timestamp"] >= CUTOFF).to_numpy()
+    changed.loc[later, "price"] = changed.loc[later, "price"] * 3.0 + 1.0
+    repriced_catalog = catalog.assign(price=catalog["price"] * 4.0)
+    refit = TwoStageRanker(SMALL).fit(changed, repriced_catalog, cutoff=CUTOFF)
     after = refit.candidate_frame(users)
     pd.testing.assert_frame_equal(after, before)
     np.testing.assert_array_equal(
@@ -200,6 +205,20 @@ def test_filter_seen_leaves_out_the_shoppers_past_items(
     assert seen.empty and len(reco) > 0
 
 
+def test_recommending_from_scored_candidates_gives_the_same_lists(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    events, _ = store
+    users = [*_users(events, 12), "nobody"]
+    scored = ranker.warm_candidate_frame(users)
+    assert "nobody" not in set(scored["user_id"])
+    for filter_seen in (False, True):
+        pd.testing.assert_frame_equal(
+            ranker.recommend(users, 7, filter_seen=filter_seen, candidates=scored),
+            ranker.recommend(users, 7, filter_seen=filter_seen),
+        )
+
+
 def test_purchase_probability_for_any_item(
     store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
 ) -> None:
@@ -275,7 +294,7 @@ def test_save_load_round_trip_gives_identical_probabilities(
 @pytest.mark.parametrize(
     "damage",
     [
-        "purchase_model/booster.txt",
+        "purchase_model/booster_0.txt",
         "behaviour/tables.npz",
         "stage_one/als/arrays.npz",
         "cold_start.npz",

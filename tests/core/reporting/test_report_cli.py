@@ -95,3 +95,64 @@ def test_unknown_extension_exits_2(
 
 def test_needs_exactly_one_input(tmp_path: Path) -> None:
     assert main(["report", "--out", str(tmp_path / "r.json")]) == 2
+
+
+def test_from_a_saved_result_renders_every_format_without_evaluating(
+    report_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import recsys_core.evaluation as evaluation
+    import recsys_core.reporting.data as report_data
+
+    def no_evaluation(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("report --from must not evaluate again")
+
+    monkeypatch.setattr(evaluation, "evaluate", no_evaluation)
+    monkeypatch.setattr(report_data, "evaluate", no_evaluation)
+    outs = [tmp_path / "again.html", tmp_path / "again.pdf", tmp_path / "again.json"]
+    args = ["report", "--from", str(report_json)]
+    for out in outs:
+        args += ["--out", str(out)]
+    assert main(args) == 0
+    assert outs[0].read_bytes().startswith(b"<!DOCTYPE html>")
+    assert outs[1].read_bytes().startswith(b"%PDF-")
+    again = json.loads(outs[2].read_text())
+    original = json.loads(report_json.read_text())
+    assert again["models"] == original["models"]
+    assert "not re-evaluated" in capsys.readouterr().err
+    # an evaluate JSON renders too, saying what it cannot hold
+    evaluate_json = {k: v for k, v in original.items() if k != "report"}
+    plain = tmp_path / "eval.json"
+    plain.write_text(json.dumps(evaluate_json))
+    assert main(["report", "--from", str(plain), "--out", str(tmp_path / "e.html")]) == 0
+    assert "evaluate --json" in (tmp_path / "e.html").read_text()
+
+
+def test_from_needs_a_usable_file_and_no_second_input(
+    report_json: Path, log_csv: Path, tmp_path: Path
+) -> None:
+    out = str(tmp_path / "r.html")
+    assert main(["report", "--from", str(tmp_path / "missing.json"), "--out", out]) == 2
+    both = ["report", "--from", str(report_json), "--data", str(log_csv), "--out", out]
+    assert main(both) == 2
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_one_evaluation_writes_several_formats(
+    log_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recsys_core.reporting.data as report_data
+
+    calls: list[object] = []
+    real = report_data.evaluate
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(report_data, "evaluate", counted)
+    html, js = tmp_path / "one.html", tmp_path / "one.json"
+    args = ["report", "--data", str(log_csv), "--models", "popularity"]
+    assert main([*args, "--out", str(html), "--out", str(js)]) == 0
+    assert len(calls) == 1
+    assert html.read_bytes().startswith(b"<!DOCTYPE html>")
+    assert list(json.loads(js.read_text())["models"]) == ["popularity"]

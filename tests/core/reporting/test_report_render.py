@@ -66,6 +66,7 @@ def plain(result: EvaluationResult, dataset: Dataset) -> ReportData:
     evaluation = result.to_json()
     evaluation["classifier"] = None
     evaluation.pop("reliability", None)
+    evaluation.pop("reliability_quantile", None)
     return ReportData.from_evaluation(
         evaluation,
         dataset_info=describe_dataset(dataset),
@@ -203,7 +204,8 @@ def test_html_inlines_plotly_once_for_several_charts(full: ReportData) -> None:
     bundles = [s for s in _parse(html).scripts if len(s) > 1_000_000]
     assert len(bundles) == 1
     assert len(re.findall(r"plotly\.js v\d", html)) == 1
-    assert html.count('class="plotly-graph-div"') == 4  # bars, scatter, calibration, SHAP
+    # bars, scatter, calibration with equal-width and with equal-mass bins, SHAP
+    assert html.count('class="plotly-graph-div"') == 5
 
 
 def test_html_tables_hold_every_metric_as_in_the_result(
@@ -239,14 +241,16 @@ def test_html_protocol_and_reproducibility(result: EvaluationResult, full_html: 
 
 def test_html_optional_parts_when_given(full_html: _Collector) -> None:
     classifier = dict(map(tuple, full_html.tables["Purchase classifier"][1:]))
-    assert classifier["AUC"] == "0.8312" and classifier["ECE"] == "0.0091"
+    assert classifier["AUC"] == "0.8312"
+    assert classifier["ECE (10 equal-width bins)"] == "0.0091"
     shap_rows = full_html.tables["Global SHAP importance"]
     assert shap_rows[1] == ["n_purchase", "times bought this item", "0.8123"]
     shopper = full_html.tables[f"Shopper {display_user_id('U007')} (ranker)"]
     assert shopper[1][2] == "Studio Ceramic Chef's Knife <b>"  # escaped, shown as text
     assert shopper[1][3] == "0.4322"
     assert "viewed it 2 days ago" in shopper[1][5]
-    assert "Reliability table" in full_html.tables
+    assert "Reliability table (10 equal-width bins)" in full_html.tables
+    assert "Reliability table (10 equal-mass bins)" in full_html.tables
 
 
 def test_html_says_what_is_not_available(plain: ReportData) -> None:
@@ -406,3 +410,22 @@ def test_explanations_of_the_evaluated_ranker(result: EvaluationResult, dataset:
     assert 0 <= item["purchase_probability"] <= 1 and item["reasons"]
     data = ReportData.from_evaluation(result, shap_importance=importance)
     assert data.shap_importance is not None
+
+
+def test_reports_show_intervals_the_ranker_ratio_and_skipped_models(
+    result: EvaluationResult, full: ReportData, full_html: _Collector
+) -> None:
+    k = result.k
+    table = full_html.tables["95 % intervals (bootstrap over test shoppers)"]
+    column = table[0].index(f"ndcg@{k}")
+    rows = {row[0]: row for row in table[1:]}
+    for name, res in result.models.items():
+        low, high = res.ci95[f"ndcg@{k}"]
+        assert rows[name][column] == f"[{low:.4f}, {high:.4f}]"
+    ratio = result.comparisons["ranker_vs_best_single_stage"]
+    html = render_html(full)
+    assert f"{ratio['ci95'][0]:.3f}, {ratio['ci95'][1]:.3f}" in html
+    assert f"Paired differences in ndcg@{k}" in full_html.tables
+    evaluation = dict(full.evaluation, skipped={"bpr": "a reason the log gave"})
+    skipped = render_html(ReportData.from_evaluation(evaluation))
+    assert "Not evaluated on this log: bpr (a reason the log gave)." in skipped

@@ -1,0 +1,133 @@
+"""Do shoppers of this log buy the same item again? (repeat consumption)
+
+Whether a list should keep items the shopper already bought depends on the shop: Online
+Retail's wholesalers reorder the same items every few weeks, so their past items are most of
+what they buy next; in a shop where an item is bought once per shopper (a book, a phone) the
+same items are mostly unbuyable and belong out of the list. :func:`repeat_profile` measures
+this on the events it is given (training data only, never the test period) and says which
+default follows:
+
+* **repeat rate** = share of the (shopper, item) pairs with a purchase that were bought on
+  two or more distinct days (with timestamps) or in two or more purchase events (without).
+  Logs without purchases use every event instead (and say so).
+* below :data:`REPEAT_RATE_THRESHOLD` (shoppers rarely re-buy) the default is to **remove
+  already-bought items** from lists; otherwise lists keep them. A caller's explicit choice
+  (e.g. ``evaluate --filter-seen`` / ``--keep-seen``) always wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from recsys_core.columns import Columns
+
+__all__ = ["REPEAT_RATE_THRESHOLD", "RepeatProfile", "repeat_profile"]
+
+#: Below this repeat rate shoppers "rarely re-buy": lists leave out already-bought items.
+REPEAT_RATE_THRESHOLD: Final = 0.05
+
+_DAY_NS: Final = 86_400 * 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RepeatProfile:
+    """How often shoppers re-buy, and the list default that follows.
+
+    Attributes
+    ----------
+    repeat_rate:
+        Share of (shopper, item) pairs bought on two or more days (NaN: no pairs).
+    pairs:
+        (shopper, item) pairs with a counted event.
+    repeated_pairs:
+        Of those, the pairs bought again.
+    counted:
+        What was counted: ``"purchase days"``, ``"purchase events"`` or ``"event days"`` /
+        ``"events"`` for logs without purchases.
+    threshold:
+        The repeat rate below which already-bought items are removed.
+    filter_seen:
+        The default that follows: ``True`` removes already-bought items from lists.
+    reason:
+        One sentence saying why.
+    """
+
+    repeat_rate: float
+    pairs: int
+    repeated_pairs: int
+    counted: str
+    threshold: float
+    filter_seen: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        out = asdict(self)
+        out["repeat_rate"] = None if np.isnan(self.repeat_rate) else round(self.repeat_rate, 6)
+        return out
+
+
+def repeat_profile(
+    events: pd.DataFrame, *, threshold: float = REPEAT_RATE_THRESHOLD
+) -> RepeatProfile:
+    """Measure the repeat rate of ``events`` and choose the already-bought default.
+
+    Parameters
+    ----------
+    events:
+        Canonical event log (pass the *training* part: the test period must not decide
+        the protocol).
+    threshold:
+        Repeat rate below which already-bought items are removed from lists.
+    """
+    event = events[Columns.EVENT].astype(str).to_numpy()
+    purchases = event == "purchase"
+    chosen = events[purchases] if purchases.any() else events
+    has_time = Columns.TIMESTAMP in events.columns
+    if purchases.any():
+        counted = "purchase days" if has_time else "purchase events"
+    else:
+        counted = "event days" if has_time else "events"
+    pairs = pd.DataFrame(
+        {
+            "u": chosen[Columns.USER].astype(str).to_numpy(),
+            "i": chosen[Columns.ITEM].astype(str).to_numpy(),
+        }
+    )
+    if has_time:
+        ts = chosen[Columns.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        pairs["occasion"] = ts // _DAY_NS
+        occasions = pairs.drop_duplicates().groupby(["u", "i"], sort=False).size()
+    else:
+        occasions = pairs.groupby(["u", "i"], sort=False).size()
+    n_pairs = int(len(occasions))
+    repeated = int((occasions >= 2).sum())
+    rate = repeated / n_pairs if n_pairs else float("nan")
+    what = "bought" if purchases.any() else "used"
+    if n_pairs == 0:
+        return RepeatProfile(
+            rate,
+            0,
+            0,
+            counted,
+            threshold,
+            False,
+            "no events to measure re-buying: lists keep already-bought items",
+        )
+    if rate < threshold:
+        reason = (
+            f"shoppers rarely re-buy: {rate:.1%} of shopper-item pairs were {what} on two or "
+            f"more {counted.split()[-1]} (below {threshold:.0%}), so lists leave out items the "
+            "shopper already bought"
+        )
+        return RepeatProfile(rate, n_pairs, repeated, counted, threshold, True, reason)
+    reason = (
+        f"shoppers re-buy: {rate:.1%} of shopper-item pairs were {what} on two or more "
+        f"{counted.split()[-1]} (at least {threshold:.0%}), so lists keep items the shopper "
+        "already bought (reorders count as hits)"
+    )
+    return RepeatProfile(rate, n_pairs, repeated, counted, threshold, False, reason)

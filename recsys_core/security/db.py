@@ -1,0 +1,83 @@
+"""The security database: ``$RECSYS_HOME/security.db`` (SQLite) with users, sessions,
+failed log-ins and the audit log.
+
+Every call opens its own short-lived connection (SQLite in WAL mode), so the app, the CLI
+and the REST API can share the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from recsys_core.paths import recsys_home
+
+DB_NAME = "security.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'analyst', 'admin')),
+    password_hash TEXT NOT NULL,
+    created REAL NOT NULL,
+    password_changed REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    source TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
+CREATE TABLE IF NOT EXISTS login_failures (
+    username TEXT NOT NULL,
+    source TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (username, source, at);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be deleted'); END;
+"""
+
+
+def db_path(home: Path | None = None) -> Path:
+    """``$RECSYS_HOME/security.db``."""
+    return (home or recsys_home()) / DB_NAME
+
+
+@contextmanager
+def connect(home: Path | None = None) -> Iterator[sqlite3.Connection]:
+    """A connection with the schema in place; commits on success, rolls back on error."""
+    path = db_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(_SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    with contextlib.suppress(OSError):  # e.g. a file owned by someone else
+        path.chmod(0o600)

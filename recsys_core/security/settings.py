@@ -1,0 +1,43 @@
+"""Security and input-limit settings, read from ``RECSYS_*`` environment variables.
+
+Every value has a sensible default; set the environment variable to change it, e.g.
+``RECSYS_SESSION_IDLE_MINUTES=60`` or ``RECSYS_MAX_ROWS=20000000``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SecuritySettings(BaseSettings):
+    """Durations, attempt limits and input caps (environment variable ``RECSYS_<NAME>``)."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+
+    session_idle_minutes: float = Field(30.0, gt=0, description="Idle time that ends a session.")
+    session_max_hours: float = Field(12.0, gt=0, description="Absolute lifetime of a session.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed log-ins per account and source that lock further tries."
+    )
+    login_window_minutes: float = Field(15.0, gt=0, description="Window the failures count in.")
+    login_lock_minutes: float = Field(
+        15.0, gt=0, description="How long the lock lasts after the last failure."
+    )
+    max_upload_mb: float = Field(
+        200.0, gt=0, description="Largest file (as stored, compressed or not) the app accepts."
+    )
+    max_decompressed_mb: float = Field(
+        1024.0, gt=0, description="Largest decompressed size of a compressed event log."
+    )
+    max_rows: int = Field(5_000_000, ge=1, description="Most rows an event log may have.")
+    encrypt_artifacts: bool = Field(
+        False,
+        description="Encrypt backups (and, where the registry supports it, saved model "
+        "artifacts) at rest with the lab's Fernet keys.",
+    )
+
+
+def get_settings() -> SecuritySettings:
+    """The settings as the environment says now (read on every call: tests change it)."""
+    return SecuritySettings()

@@ -1,0 +1,333 @@
+"""The REST API: FastAPI over the same recommendation service as the app and the CLI.
+
+``python -m recsys_core serve [--host 127.0.0.1] [--port 8000] [--workers N]`` runs it on
+uvicorn. Endpoints (all ``GET``; the OpenAPI schema is at ``/openapi.json``, the docs at
+``/docs``):
+
+``/health``
+    What is served (dataset, version, models) and whether it is whole.
+``/recommend?user_id=&k=&model=``
+    A shopper's top ``k`` (1..100). An unknown shopper gets the documented cold-start answer:
+    the most popular items, ``200`` with ``"degraded": true`` and the reason.
+``/similar?item_id=&k=&model=``
+    Similar items; an unknown item is ``404``.
+``/purchase-probability?user_id=&item_id=``
+    One calibrated probability; an unknown shopper gets the item's base rate (degraded), an
+    unknown item ``404``.
+``/explain?user_id=&item_id=``
+    SHAP reasons and "because you bought"; unknown shopper: the base rate, no reasons
+    (degraded); unknown item ``404``.
+``/search?q=&user_id=&k=``
+    Lexical hits (query at most 200 characters), re-ranked by purchase probability for a
+    known shopper.
+``/metrics``
+    Prometheus text: requests by endpoint and status, a latency histogram, degraded answers
+    and answer-cache hits. With several workers it uses the Prometheus client's
+    multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by ``serve``), so the totals are
+    those of every worker.
+
+Errors: a bad or missing parameter is ``422`` (``{"detail": "<parameter>: <problem>"}``), a
+request the lab cannot answer as asked ``400`` (e.g. a model not trained in this version),
+an unknown item ``404``, nothing trained yet or unreadable files ``503``; input never causes
+a ``500``. Answers use the pydantic models of :mod:`recsys_core.serving.schemas`, the same
+ones the CLI's ``--json`` goes through.
+
+Access: :func:`authorize` is the one place API keys are checked and requests audited (see its
+docstring for the state of that hook). Without it the server is local-only: ``serve`` refuses
+to bind anything but a loopback address.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from recsys_core.errors import (
+    ArtifactError,
+    ConfigError,
+    ModelNotTrainedError,
+    RecsysError,
+    UnknownItemError,
+    UnknownUserError,
+)
+from recsys_core.serving import schemas
+from recsys_core.serving.service import RecommendationService
+
+#: Largest ``k`` a request may ask for.
+MAX_K = 100
+#: Longest search query, in characters.
+MAX_QUERY = 200
+#: Longest id accepted.
+MAX_ID = 100
+
+ServiceProvider = Callable[[], RecommendationService]
+RecommendModel = Literal["ranker", "als", "itemknn", "bpr", "popularity", "als-spark"]
+SimilarModel = Literal["als", "itemknn", "bpr", "popularity", "als-spark"]
+
+UserId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The shopper's id.")]
+ItemId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The item's id.")]
+K = Annotated[int, Query(ge=1, le=MAX_K, description=f"Number of items (1..{MAX_K}).")]
+
+
+# ---------------------------------------------------------------------- access (one hook)
+
+
+def authorize(request: Request) -> str | None:
+    """The API-key and audit hook: every endpoint but ``/health`` and ``/metrics`` calls it.
+
+    It returns the caller's user name, or ``None`` in local mode. Today the lab has no users
+    database with API keys on this branch (the security work of issue 11 had not landed when
+    the API was written), so it lets every request through and the server only binds
+    loopback addresses (see :func:`check_bind_address`). When the users database exists,
+    this is the one function to change: read ``X-API-Key``, look up the user and role
+    (``viewer`` may call every endpoint here), raise 401/403 otherwise, and append the
+    request to the audit log.
+    """
+    return None
+
+
+def api_keys_enabled() -> bool:
+    """Whether :func:`authorize` checks keys (False until the users database is wired in)."""
+    return False
+
+
+def check_bind_address(host: str) -> None:
+    """Refuse a non-loopback address while requests are not authenticated.
+
+    Raises
+    ------
+    ConfigError
+        ``host`` is not a loopback address and API keys are not enabled.
+    """
+    import ipaddress
+
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not api_keys_enabled():
+        raise ConfigError(
+            f"refusing to listen on {host!r}: without API keys the API is local-only; use "
+            "--host 127.0.0.1 (or ::1)"
+        )
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+class Metrics:
+    """The Prometheus metrics of the API (multiprocess-aware)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # in multiprocess mode values live in files; the registry only names them
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "recsys_requests",
+            "API requests by endpoint and HTTP status (scrapes of /metrics not counted).",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "recsys_request_seconds",
+            "API request latency in seconds, by endpoint.",
+            ["endpoint"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.degraded = Counter(
+            "recsys_degraded_answers",
+            "Answers served degraded (fallback model or cold start), by endpoint.",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.cache = Counter(
+            "recsys_answer_cache",
+            "Recommendation answers by cache outcome (hit or miss).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every worker (multiprocess) or of this process."""
+        from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return bytes(generate_latest(registry))
+        return bytes(generate_latest(self.registry))
+
+
+# ---------------------------------------------------------------------- service
+
+
+def default_provider(dataset: str | None = None, version: str | None = None) -> ServiceProvider:
+    """The active version's service, reloaded when the registry changes
+    (:class:`~recsys_core.serving.live.LiveService`: restore, rollback, retrain, damage)."""
+    from recsys_core.serving.live import LiveService
+
+    return LiveService(dataset, version).service
+
+
+def _problem(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, KeyError) and len(exc.args) == 1:  # KeyError's str() adds quotes
+        text = str(exc.args[0])
+    return text
+
+
+def create_app(
+    provider: ServiceProvider | None = None,
+    *,
+    dataset: str | None = None,
+    version: str | None = None,
+) -> FastAPI:
+    """The FastAPI application over ``provider()``'s service (default: the active version).
+
+    ``dataset`` and ``version`` (or ``$RECSYS_SERVE_DATASET`` and ``$RECSYS_SERVE_VERSION``,
+    which ``serve`` sets for its worker processes) choose what the default provider serves.
+    """
+    dataset = dataset or os.environ.get("RECSYS_SERVE_DATASET") or None
+    version = version or os.environ.get("RECSYS_SERVE_VERSION") or None
+    service_of = provider or default_provider(dataset, version)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # load and prepare before the first request; errors are answered per request
+        with suppress(RecsysError):
+            service_of().warm_up()
+        yield
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="E-commerce recommendation lab",
+        version="1",
+        description=(__doc__ or "").split("\n\n")[0],
+        responses={
+            400: {"model": schemas.ErrorAnswer},
+            404: {"model": schemas.ErrorAnswer},
+            422: {"model": schemas.ErrorAnswer},
+            503: {"model": schemas.ErrorAnswer},
+        },
+    )
+    app.state.metrics = metrics
+    caller = Depends(authorize)
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        path = request.url.path
+        if path == "/metrics":
+            return await call_next(request)
+        endpoint = path if path in KNOWN_PATHS else "other"
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+            metrics.requests.labels(endpoint, str(status)).inc()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "header"))
+            problems.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(RecsysError)
+    async def lab_error(request: Request, exc: RecsysError) -> JSONResponse:
+        status = 400
+        if isinstance(exc, UnknownItemError | UnknownUserError):
+            status = 404
+        elif isinstance(exc, ModelNotTrainedError | ArtifactError):
+            status = 503
+        return JSONResponse({"detail": _problem(exc)}, status_code=status)
+
+    def degraded(endpoint: str, answer: dict[str, Any]) -> dict[str, Any]:
+        if answer.get("degraded"):
+            metrics.degraded.labels(endpoint).inc()
+        return answer
+
+    @app.get("/health", response_model=schemas.HealthAnswer, tags=["service"])
+    def health() -> Any:
+        """What is served and whether it is whole (503 when nothing is trained)."""
+        return service_of().health()
+
+    @app.get("/recommend", response_model=schemas.RecommendAnswer, tags=["answers"])
+    def recommend(
+        user_id: UserId,
+        k: K = 10,
+        model: Annotated[RecommendModel, Query(description="Model to ask first.")] = "ranker",
+        filter_seen: Annotated[bool, Query(description="Leave out items already bought.")] = False,
+        user: str | None = caller,
+    ) -> Any:
+        """A shopper's top ``k`` items (unknown shopper: the popular items, degraded)."""
+        service = service_of()
+        answer = service.answer(user_id, k, model, filter_seen=filter_seen)
+        metrics.cache.labels("hit" if answer.cached else "miss").inc()
+        return degraded("/recommend", service.answer_json(user_id, answer))
+
+    @app.get("/similar", response_model=schemas.SimilarAnswer, tags=["answers"])
+    def similar(
+        item_id: ItemId,
+        k: K = 10,
+        model: Annotated[SimilarModel, Query(description="Model to ask.")] = "als",
+        user: str | None = caller,
+    ) -> Any:
+        """Items similar to one item (404 for an unknown item)."""
+        return degraded("/similar", service_of().similar(item_id, k, model))
+
+    @app.get("/purchase-probability", response_model=schemas.ProbabilityAnswer, tags=["answers"])
+    def purchase_probability(user_id: UserId, item_id: ItemId, user: str | None = caller) -> Any:
+        """How likely the shopper buys the item in the next period."""
+        answer = service_of().purchase_probability_answer(user_id, item_id)
+        return degraded("/purchase-probability", answer)
+
+    @app.get("/explain", response_model=schemas.ExplainAnswer, tags=["answers"])
+    def explain(user_id: UserId, item_id: ItemId, user: str | None = caller) -> Any:
+        """Why the purchase model gives this probability."""
+        return degraded("/explain", service_of().explain_answer(user_id, item_id))
+
+    @app.get("/search", response_model=schemas.SearchAnswer, tags=["answers"])
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="Query.")],
+        user_id: Annotated[
+            str | None, Query(min_length=1, max_length=MAX_ID, description="Shopper.")
+        ] = None,
+        k: K = 20,
+        user: str | None = caller,
+    ) -> Any:
+        """Product search, personalised for a known shopper."""
+        return degraded("/search", service_of().search_answer(q, user_id, k))
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
+    def prometheus() -> Response:
+        """Prometheus text format."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+KNOWN_PATHS = frozenset(
+    ["/health", "/recommend", "/similar", "/purchase-probability", "/explain", "/search"]
+)

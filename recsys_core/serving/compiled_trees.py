@@ -1,0 +1,158 @@
+"""A LightGBM booster's raw margins computed by a numba-compiled loop, bit for bit.
+
+LightGBM's ``Booster.predict`` costs about a millisecond of fixed overhead per call and walks
+one row through every tree before the next; the service asks for tens to hundreds of rows of
+one shopper per answer. :class:`CompiledTrees` reads the booster's own text model into flat
+arrays once and walks every row through one tree before the next (the tree stays in cache),
+2-3x faster on a shopper's candidates.
+
+It reproduces LightGBM's numerical decision exactly (``NumericalDecision`` in LightGBM's
+``tree.h``): a NaN goes the default way when the node's missing type is NaN and is read as 0
+otherwise; with missing type Zero, a zero (or NaN) goes the default way; otherwise
+``value <= threshold`` goes left. Inputs with ``|value| <= 1e-35`` are read as 0, as
+LightGBM's dense-row reader does, and tree outputs are summed in tree order in float64, so
+the margins equal ``booster.predict(X, raw_score=True)`` exactly (tested). Boosters it cannot
+reproduce (categorical splits, linear trees, several classes) are refused with ``None`` and
+the caller keeps LightGBM's own predict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+#: LightGBM reads dense values this close to zero as zero (kZeroThreshold).
+_ZERO_THRESHOLD = 1e-35
+
+
+def _walk(
+    x: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    nan_right: np.ndarray,
+    zero_default: np.ndarray,
+    leaf_value: np.ndarray,
+    roots: np.ndarray,
+) -> np.ndarray:
+    """Sum of every tree's leaf value for each row of ``x`` (tree by tree, all rows)."""
+    n = x.shape[0]
+    out = np.zeros(n)
+    for t in range(roots.shape[0]):
+        root = roots[t]
+        if root < 0:  # a tree that is a single leaf
+            for r in range(n):
+                out[r] += leaf_value[-root - 1]
+            continue
+        for r in range(n):
+            node = root
+            while node >= 0:
+                value = x[r, feature[node]]
+                if np.isnan(value) or value == 0.0 and zero_default[node]:
+                    go_right = nan_right[node]
+                else:
+                    go_right = value > threshold[node]
+                node = right[node] if go_right else left[node]
+            out[r] += leaf_value[-node - 1]
+    return out
+
+
+_walk_compiled = numba.njit(cache=True, nogil=True)(_walk)
+
+
+@dataclass(frozen=True)
+class CompiledTrees:
+    """Flat arrays of every tree of a booster (children < 0 are ``-(leaf index) - 1``)."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    nan_right: np.ndarray
+    zero_default: np.ndarray
+    leaf_value: np.ndarray
+    roots: np.ndarray
+    n_features: int
+
+    @classmethod
+    def from_booster(cls, booster: Any) -> CompiledTrees | None:
+        """Compile ``booster`` (a ``lightgbm.Booster``); ``None`` when it cannot be reproduced."""
+        text: str = booster.model_to_string()
+        head, _, body = text.partition("\nTree=0\n")
+        header = dict(line.split("=", 1) for line in head.split("\n") if "=" in line)
+        if header.get("num_tree_per_iteration", "1") != "1":
+            return None
+        body = body.partition("\nend of trees")[0]
+        features, thresholds, lefts, rights, decisions, leaves, roots = [], [], [], [], [], [], []
+        n_nodes = n_leaves = 0
+        for block in ("Tree=0\n" + body).strip("\n").split("\n\n\n"):
+            fields = dict(line.split("=", 1) for line in block.strip("\n").split("\n")[1:])
+            if fields.get("is_linear", "0") != "0" or int(fields.get("num_cat", "0")) > 0:
+                return None
+            leaf = np.array(fields["leaf_value"].split(), dtype=np.float64)
+            if int(fields["num_leaves"]) == 1:
+                roots.append(-n_leaves - 1)
+                leaves.append(leaf[:1])
+                n_leaves += 1
+                continue
+            left = np.array(fields["left_child"].split(), dtype=np.int64)
+            right = np.array(fields["right_child"].split(), dtype=np.int64)
+            features.append(np.array(fields["split_feature"].split(), dtype=np.int64))
+            thresholds.append(np.array(fields["threshold"].split(), dtype=np.float64))
+            decisions.append(np.array(fields["decision_type"].split(), dtype=np.int64))
+            # internal children shift by the nodes before this tree, leaves by the leaves
+            lefts.append(np.where(left >= 0, left + n_nodes, -(~left + n_leaves) - 1))
+            rights.append(np.where(right >= 0, right + n_nodes, -(~right + n_leaves) - 1))
+            leaves.append(leaf)
+            roots.append(n_nodes)
+            n_nodes += len(left)
+            n_leaves += len(leaf)
+        if not roots:
+            return None
+        decision = np.concatenate(decisions) if decisions else np.zeros(0, dtype=np.int64)
+        if (decision & 1).any():  # categorical split
+            return None
+        threshold = np.concatenate(thresholds) if thresholds else np.zeros(0)
+        default_left = (decision & 2) != 0
+        missing = (decision >> 2) & 3  # 0 None, 1 Zero, 2 NaN
+        # where NaN goes: missing None reads it as 0 (compare), Zero and NaN use the default
+        nan_right = np.where(missing == 0, threshold < 0.0, ~default_left)
+
+        def ints(parts: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
+
+        return cls(
+            feature=ints(features),
+            threshold=threshold,
+            left=ints(lefts),
+            right=ints(rights),
+            nan_right=nan_right.astype(np.bool_),
+            zero_default=(missing == 1).astype(np.bool_),
+            leaf_value=np.concatenate(leaves),
+            roots=np.asarray(roots, dtype=np.int32),
+            n_features=int(header.get("max_feature_idx", "-1")) + 1,
+        )
+
+    def raw_score(self, x: np.ndarray) -> np.ndarray:
+        """The margins ``booster.predict(x, raw_score=True)`` would give (float64)."""
+        matrix = np.array(x, dtype=np.float64, order="C", copy=True)
+        if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
+            raise ValueError(f"expected {self.n_features} feature columns, got {matrix.shape}")
+        matrix[np.abs(matrix) <= _ZERO_THRESHOLD] = 0.0  # NaN compares False: kept
+        return np.asarray(
+            _walk_compiled(
+                matrix,
+                self.feature,
+                self.threshold,
+                self.left,
+                self.right,
+                self.nan_right,
+                self.zero_default,
+                self.leaf_value,
+                self.roots,
+            )
+        )

@@ -1,0 +1,113 @@
+"""Encryption at rest: round trip, a changed byte or another key refused, key rotation."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from recsys_core.errors import EncryptionError
+from recsys_core.security import encryption
+from recsys_core.security.keys import key_file
+
+SECRET = b"user_id,item_id\n12346,85123A\n"
+
+
+def test_a_round_trip_with_a_0600_key_file_and_0600_files(tmp_path: Path) -> None:
+    path = tmp_path / "log.enc"
+    encryption.write_encrypted(path, SECRET)
+    assert SECRET not in path.read_bytes()
+    assert encryption.read_encrypted(path) == SECRET
+    assert stat.S_IMODE(key_file(encryption.KEY_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_one_changed_byte_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "log.enc"
+    encryption.write_encrypted(path, SECRET)
+    data = bytearray(path.read_bytes())
+    data[40] = ord("A") if data[40] != ord("A") else ord("B")
+    path.write_bytes(bytes(data))
+    with pytest.raises(EncryptionError, match="log.enc cannot be decrypted: it was changed"):
+        encryption.read_encrypted(path)
+
+
+def test_a_file_under_another_key_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "log.enc"
+    encryption.write_encrypted(path, SECRET)
+    monkeypatch.setenv(encryption.ENV_KEYS, Fernet.generate_key().decode())
+    with pytest.raises(EncryptionError, match="key this lab does not have"):
+        encryption.read_encrypted(path)
+
+
+def test_rotation_re_encrypts_under_a_new_key_and_drops_the_old(tmp_path: Path) -> None:
+    files = [tmp_path / f"{i}.enc" for i in range(3)]
+    for path in files:
+        encryption.write_encrypted(path, SECRET)
+    old_key = key_file(encryption.KEY_FILE).read_bytes().strip()
+    before = [p.read_bytes() for p in files]
+    assert encryption.rotate(files) == 3
+    new_key = key_file(encryption.KEY_FILE).read_bytes().strip()
+    assert new_key != old_key and b"\n" not in new_key
+    for path, old in zip(files, before, strict=True):
+        assert path.read_bytes() != old
+        assert encryption.read_encrypted(path) == SECRET
+        Fernet(new_key).decrypt(path.read_bytes())
+    with pytest.raises(EncryptionError):  # a copy kept from before the rotation
+        encryption.decrypt_bytes(before[0])
+
+
+def test_cli_rotate_re_encrypts_files_under_the_home(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from recsys_core.paths import recsys_home
+
+    path = recsys_home() / "uploads" / "ann" / "x" / "events.parquet.enc"
+    path.parent.mkdir(parents=True)
+    encryption.write_encrypted(path, SECRET)
+    before = path.read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "recsys_core", "keys", "rotate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 file(s) re-encrypted" in done.stdout
+    assert path.read_bytes() != before and encryption.read_encrypted(path) == SECRET
+
+
+def test_a_large_file_is_encrypted_in_numbered_chunks_and_any_change_is_refused(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    src = tmp_path / "backup.tar.gz"
+    payload = os.urandom(encryption.CHUNK * 2 + 123)
+    src.write_bytes(payload)
+    enc = tmp_path / "backup.tar.gz.enc"
+    encryption.encrypt_file(src, enc)
+    assert encryption.is_stream_encrypted(enc)
+    out = tmp_path / "out"
+    encryption.decrypt_file(enc, out)
+    assert out.read_bytes() == payload
+    data = enc.read_bytes()
+    cases = {
+        "changed": data[:5000] + bytes([data[5000] ^ 1]) + data[5001:],
+        "cut": data[: len(data) * 2 // 3],
+    }
+    for name, broken in cases.items():
+        bad = tmp_path / f"{name}.enc"
+        bad.write_bytes(broken)
+        target = tmp_path / f"{name}.out"
+        with pytest.raises(EncryptionError, match="cannot be decrypted"):
+            encryption.decrypt_file(bad, target)
+        assert not target.exists()
+    assert encryption.rotate([enc]) == 1
+    encryption.decrypt_file(enc, out)
+    assert out.read_bytes() == payload

@@ -1,0 +1,262 @@
+"""The REST API against a real uvicorn server on 127.0.0.1, started by the test.
+
+A small lab (demo store: popularity, item-kNN, ALS and the small ranker) is trained into a
+temporary ``$RECSYS_HOME``; ``python -m recsys_core serve`` serves it in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from conftest import SMALL_RANKER
+from hypothesis import HealthCheck, settings
+
+from recsys_core.serving import TrainConfig, save_lab, train_lab
+from recsys_core.serving.schemas import (
+    ExplainAnswer,
+    HealthAnswer,
+    ProbabilityAnswer,
+    RecommendAnswer,
+    SearchAnswer,
+    SimilarAnswer,
+)
+
+MODELS = ["popularity", "itemknn", "als", "ranker"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(home: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "RECSYS_HOME": str(home)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recsys_core", "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError("server did not start in 90 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def home(small_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("api_home")
+    config = TrainConfig(models=MODELS, model_params={"ranker": dict(SMALL_RANKER)})
+    save_lab(train_lab(small_store, config), home=home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(home: Path) -> Iterator[str]:
+    proc, url = _start(home)
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def client(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=30) as c:
+        yield c
+
+
+def _counts(client: httpx.Client) -> float:
+    total = 0.0
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("recsys_requests_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_health_and_openapi(client: httpx.Client) -> None:
+    health = HealthAnswer.model_validate(client.get("/health").json())
+    assert health.status == "ok" and health.dataset == "demo-small"
+    assert set(MODELS) <= set(health.models)
+    spec = client.get("/openapi.json").json()
+    assert {"/recommend", "/similar", "/purchase-probability", "/explain", "/search"} <= set(
+        spec["paths"]
+    )
+    k = next(p for p in spec["paths"]["/recommend"]["get"]["parameters"] if p["name"] == "k")
+    assert k["schema"]["maximum"] == 100
+
+
+def test_recommend_known_and_unknown_shopper(client: httpx.Client) -> None:
+    known = RecommendAnswer.model_validate(client.get("/recommend?user_id=U001&k=5").json())
+    assert known.model == "ranker" and not known.degraded and len(known.items) == 5
+    assert all(0 < (i.purchase_probability or 0) < 1 for i in known.items)
+    assert [i.rank for i in known.items] == [1, 2, 3, 4, 5] and known.model_version
+    als = RecommendAnswer.model_validate(client.get("/recommend?user_id=U001&k=3&model=als").json())
+    assert als.model == "als" and not als.degraded
+    cold = client.get("/recommend", params={"user_id": "nobody", "k": 3})
+    assert cold.status_code == 200
+    answer = RecommendAnswer.model_validate(cold.json())
+    assert answer.degraded and answer.model == "popularity" and "unknown" in (answer.reason or "")
+    assert len(answer.items) == 3
+
+
+def test_the_cli_json_is_the_api_answer(
+    client: httpx.Client, home: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsys_core.cli import main
+
+    monkeypatch.setenv("RECSYS_HOME", str(home))
+    assert main(["recommend", "--user", "U002", "--k", "4", "--json"]) == 0
+    import json
+
+    from_cli = json.loads(capsys.readouterr().out)
+    from_api = client.get("/recommend?user_id=U002&k=4").json()
+    assert from_cli == from_api
+
+
+def test_similar_probability_explain_search(client: httpx.Client) -> None:
+    sim = SimilarAnswer.model_validate(client.get("/similar?item_id=P001&k=4").json())
+    assert sim.item_id == "P001" and 0 < len(sim.items) <= 4
+    assert client.get("/similar?item_id=nope").status_code == 404
+    prob = ProbabilityAnswer.model_validate(
+        client.get("/purchase-probability?user_id=U001&item_id=P001").json()
+    )
+    assert not prob.degraded and 0 < (prob.purchase_probability or 0) < 1
+    cold = ProbabilityAnswer.model_validate(
+        client.get("/purchase-probability?user_id=nobody&item_id=P001").json()
+    )
+    assert cold.degraded and cold.purchase_probability is not None
+    assert client.get("/purchase-probability?user_id=U001&item_id=nope").status_code == 404
+    why = ExplainAnswer.model_validate(client.get("/explain?user_id=U001&item_id=P001").json())
+    assert why.contributions and why.raw_score is not None and why.base_value is not None
+    total = why.base_value + sum(c.contribution for c in why.contributions)
+    assert total == pytest.approx(why.raw_score, abs=1e-6)
+    stranger = ExplainAnswer.model_validate(
+        client.get("/explain?user_id=nobody&item_id=P001").json()
+    )
+    assert stranger.degraded and stranger.contributions == []
+    assert client.get("/explain?user_id=U001&item_id=nope").status_code == 404
+    title = sim.title or "a"
+    hits = SearchAnswer.model_validate(
+        client.get("/search", params={"q": title.split()[0], "user_id": "U001"}).json()
+    )
+    assert hits.personalised and hits.items
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "says"),
+    [
+        ("/recommend", 422, "user_id"),
+        ("/recommend?user_id=U001&k=0", 422, "k"),
+        ("/recommend?user_id=U001&k=101", 422, "k"),
+        ("/recommend?user_id=U001&k=abc", 422, "k"),
+        ("/recommend?user_id=U001&model=foo", 422, "model"),
+        ("/recommend?user_id=U001&model=bpr", 400, "not trained"),
+        ("/search?q=" + "x" * 201, 422, "q"),
+        ("/search?q=", 422, "q"),
+        ("/purchase-probability?user_id=U001", 422, "item_id"),
+    ],
+)
+def test_bad_parameters_get_a_clear_4xx(
+    client: httpx.Client, query: str, status: int, says: str
+) -> None:
+    response = client.get(query)
+    assert response.status_code == status
+    assert says in response.json()["detail"]
+
+
+def test_metrics_count_every_request(client: httpx.Client) -> None:
+    before = _counts(client)
+    for i in range(7):
+        client.get(f"/recommend?user_id=U00{i}&k=2")
+    client.get("/similar?item_id=nope")
+    text = client.get("/metrics").text
+    assert _counts(client) - before == 8
+    for name in (
+        "recsys_request_seconds_bucket",
+        "recsys_degraded_answers_total",
+        "recsys_answer_cache_total",
+    ):
+        assert name in text
+
+
+@pytest.fixture(scope="module")
+def light_home(small_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lab without the ranker: two workers load it quickly."""
+    home = tmp_path_factory.mktemp("api_light_home")
+    save_lab(train_lab(small_store, TrainConfig(models=["popularity", "als"])), home=home)
+    return home
+
+
+def test_metrics_add_up_across_workers(light_home: Path) -> None:
+    proc, url = _start(light_home, "--workers", "2")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            before = _counts(c)  # the start-up /health probes
+            for i in range(30):
+                assert c.get(f"/recommend?user_id=U{i:03d}&k=3").status_code == 200
+            assert _counts(c) - before == 30
+    finally:
+        _stop(proc)
+
+
+def test_a_public_address_is_refused_without_api_keys() -> None:
+    from recsys_core.errors import ConfigError
+    from recsys_core.serving.api import check_bind_address
+
+    for local in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
+        check_bind_address(local)
+    for public in ("0.0.0.0", "192.168.1.5", "example.org", "::"):
+        with pytest.raises(ConfigError, match="local-only"):
+            check_bind_address(public)
+
+
+# ---------------------------------------------------------------------- fuzzing
+
+
+@pytest.fixture(scope="module")
+def api_schema(server: str) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{server}/openapi.json")
+
+
+fuzz = schemathesis.pytest.from_fixture("api_schema")
+
+
+@fuzz.parametrize()
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_no_input_causes_a_server_error(case) -> None:
+    response = case.call(timeout=30)
+    assert response.status_code < 500, response.text

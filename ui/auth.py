@@ -1,0 +1,220 @@
+"""Log-in, roles and pseudonyms in the app (the rules live in :mod:`recsys_core.security`).
+
+- With no users the app runs in *local single-user mode*: no log-in, real shopper ids, a
+  banner saying so, and it refuses to serve on an address other than loopback.
+- As soon as one user exists every session must log in. The router (``app.py``) shows only
+  the pages the user's role allows, and refuses -- server-side, on every run -- a page opened
+  by its URL that the role does not allow.
+- Logged-in users see shoppers as keyed pseudonyms (:func:`shown_id`); an admin can reveal
+  one real id, which is audited.
+
+Per-user state (the session token, revealed ids) lives in ``st.session_state``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from recsys_core.columns import Columns
+from recsys_core.errors import AuthError, RecsysError
+from recsys_core.security import audit, sessions
+from recsys_core.security.pseudonyms import pseudonym
+from recsys_core.security.users import User, any_users, role_allows
+
+TOKEN = "auth_token"
+REVEALED = "auth_revealed"
+#: The titles of the pages this session's navigation shows (read by the tests).
+VISIBLE_PAGES = "auth_visible_pages"
+LAST_AUDITED = "auth_last_audited"
+
+#: The role each page needs, by url path (a page not listed needs ``admin``: fail closed).
+PAGE_ROLES: dict[str, str] = {
+    "home": "viewer",
+    "overview": "viewer",
+    "shopper": "viewer",
+    "similar": "viewer",
+    "search": "viewer",
+    "explanations": "viewer",
+    "data": "analyst",
+    "model_lab": "analyst",
+    "operations": "admin",
+    "users": "admin",
+    "audit": "admin",
+}
+#: Pages that only make sense once users exist.
+USER_ADMIN_PAGES = frozenset({"users", "audit"})
+LOCAL_MODE = (
+    "Local single-user mode: no users exist, so nobody logs in and shopper ids are shown as "
+    "they are. Create the first admin with `python -m recsys_core users add NAME --role admin` "
+    "to turn on log-ins, roles and pseudonyms."
+)
+
+
+def login_enabled() -> bool:
+    """Whether the app asks for a log-in (at least one user exists)."""
+    return any_users()
+
+
+def page_role(url_path: str) -> str:
+    """The role a page needs (``admin`` for a page nobody listed, so a new page is never
+    open to every role by accident)."""
+    return PAGE_ROLES.get(url_path, "admin")
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether Streamlit serves only this machine (an unset address listens everywhere)."""
+    if not address:
+        return False
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def server_address() -> str | None:
+    """``server.address`` as Streamlit was started with."""
+    value = st.get_option("server.address")
+    return str(value) if value else None
+
+
+def source() -> str:
+    """Where this session connects from (the throttling key beside the account)."""
+    try:
+        ip = st.context.ip_address
+    except Exception:  # pragma: no cover - older Streamlit or no request context
+        ip = None
+    return str(ip or "unknown")
+
+
+def current_user() -> User | None:
+    """The logged-in user of this session, or ``None`` (ended sessions are forgotten)."""
+    token = st.session_state.get(TOKEN)
+    if not token:
+        return None
+    user = sessions.current_user(token)
+    if user is None:
+        st.session_state.pop(TOKEN, None)
+    return user
+
+
+def actor() -> str:
+    """The audit actor of this session: ``app:<user>`` or ``app:local``."""
+    user = current_user() if st.session_state.get(TOKEN) else None
+    return f"app:{user.username}" if user else "app:local"
+
+
+def record(action: str, detail: Mapping[str, Any] | str | None = None) -> None:
+    """Write an event of this session to the audit log."""
+    audit.record(actor(), action, detail)
+
+
+def record_once(action: str, detail: Mapping[str, Any]) -> None:
+    """Audit ``action`` unless the same action and detail was the last one of this session
+    (a rerun of the same view is not a new event)."""
+    marker = (action, tuple(sorted((k, str(v)) for k, v in detail.items())))
+    if st.session_state.get(LAST_AUDITED) == marker:
+        return
+    st.session_state[LAST_AUDITED] = marker
+    record(action, detail)
+
+
+def owner() -> str:
+    """Whose workspace this session's uploads go to: the user, or ``local`` without log-ins."""
+    user = current_user() if st.session_state.get(TOKEN) else None
+    return user.username if user else "local"
+
+
+def pseudonymised() -> bool:
+    """Whether shopper ids are shown as pseudonyms (always, once log-ins are on)."""
+    return login_enabled()
+
+
+def shown_id(user_id: object) -> str:
+    """A shopper id as this session may see it: the pseudonym, the real id in local mode or
+    after an admin revealed it."""
+    if not pseudonymised() or str(user_id) in st.session_state.get(REVEALED, set()):
+        return str(user_id)
+    return pseudonym(user_id)
+
+
+def shown_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its shopper-id column as this session may see it."""
+    if Columns.USER not in frame.columns or not pseudonymised():
+        return frame
+    out = frame.copy()
+    out[Columns.USER] = out[Columns.USER].astype(str).map(shown_id)
+    return out
+
+
+def reveal_control(user_id: str) -> None:
+    """For an admin: a button that shows the real id of a pseudonymised shopper (audited)."""
+    user = current_user()
+    if user is None or not role_allows(user.role, "admin"):
+        return
+    if str(user_id) in st.session_state.get(REVEALED, set()):
+        return
+    if st.button("Reveal the real id (audited)", key=f"reveal_{pseudonym(user_id)}"):
+        st.session_state.setdefault(REVEALED, set()).add(str(user_id))
+        record("reveal-id", {"shopper": pseudonym(user_id)})
+        st.rerun()
+
+
+# ---------------------------------------------------------------------------------- pages
+
+
+def login_form() -> None:
+    """The log-in page: a name and a password (refused, audited and throttled when wrong)."""
+    st.title("Log in")
+    st.caption("This lab holds shop data: log in with the account an admin gave you.")
+    with st.form("login"):
+        name = st.text_input("User name", key="login_name")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
+        try:
+            session = sessions.login(name.strip(), password, source())
+        except AuthError as exc:
+            st.error(str(exc))
+            return
+        st.session_state[TOKEN] = session.token
+        st.rerun()
+
+
+def sidebar(user: User | None) -> None:
+    """Who is logged in, a log-out and a password change; or the local-mode note."""
+    if user is None:
+        return
+    st.markdown(f"Logged in as **{user.username}** ({user.role})")
+    if st.button("Log out", key="auth_logout", icon=":material/logout:"):
+        sessions.logout(st.session_state.get(TOKEN))
+        for name in (TOKEN, REVEALED, LAST_AUDITED):
+            st.session_state.pop(name, None)
+        st.rerun()
+    with st.expander("Change password"), st.form("auth_passwd", clear_on_submit=True):
+        old = st.text_input("Current password", type="password")
+        new = st.text_input("New password", type="password")
+        if st.form_submit_button("Change"):
+            try:
+                sessions.change_password(st.session_state.get(TOKEN), old, new)
+            except RecsysError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state.pop(TOKEN, None)
+                st.rerun()
+
+
+def refuse(page_title: str, needed: str, user: User) -> None:
+    """Stop a page the user's role does not allow (and audit the attempt)."""
+    record("page-refused", {"page": page_title, "needs": needed})
+    st.error(
+        f"The {page_title} page needs the {needed} role; you are logged in as "
+        f"{user.username} ({user.role}). Ask an admin if you need it."
+    )
+    st.stop()

@@ -1,0 +1,142 @@
+"""The Operations page's pieces that are not widgets: tables, backup bytes, uploads, monitoring.
+
+Everything goes through :mod:`recsys_core.serving.registry` and :mod:`recsys_core.monitoring`;
+the page only draws. The process's :class:`~recsys_core.serving.live.LiveService` (one per
+dataset, shared by sessions) answers the page's probe and supplies the health window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from recsys_core.monitoring import AlertStore, MonitorResult, health, run_monitor
+from recsys_core.paths import recsys_home
+from recsys_core.serving import registry
+from recsys_core.serving.live import LiveService
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def live_service(dataset: str) -> LiveService:
+    """The process's live service of ``dataset`` (follows its ACTIVE pointer)."""
+    return LiveService(dataset)
+
+
+def default_dataset() -> str | None:
+    """The dataset last activated (the CLI's default), else the first with versions."""
+    last = registry.last_pointer()
+    names = registry.datasets()
+    if last is not None and last[0] in names:
+        return last[0]
+    return names[0] if names else None
+
+
+def versions_frame(dataset: str, *, verify: bool = True) -> pd.DataFrame:
+    """One row per saved version: active, created, size, verification, models, ndcg@10."""
+    rows = []
+    for v in registry.list_versions(dataset, verify=verify):
+        rows.append(
+            {
+                "active": v["active"],
+                "version": v["version"],
+                "created": v["created"],
+                "size (MB)": round(v["size_bytes"] / 1e6, 2),
+                "verification": v["verification"],
+                "models": ", ".join(v["models"]),
+                **{f"ndcg@10 {m}": value for m, value in v["headline"].items()},
+                "problems": "; ".join(f"{k}: {p}" for k, p in v["problems"].items()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def history_frame(dataset: str) -> pd.DataFrame:
+    """The activation history of ``dataset`` (newest first)."""
+    rows = registry.activation_history(dataset)
+    columns = ["time", "user", "from", "to", "why", "note"]
+    return pd.DataFrame(rows, columns=[*columns, "dataset"])[columns]
+
+
+def health_of(dataset: str) -> dict[str, Any]:
+    """Health of the dataset's active version with the live service's answer window."""
+    live = live_service(dataset)
+    with contextlib.suppress(Exception):  # reported by health() below as down
+        live.refresh()  # load (or reload after a change) before reporting
+    return health(dataset, live=live)
+
+
+def make_backup() -> tuple[str, bytes, registry.BackupResult]:
+    """A fresh backup archive (file name, bytes, what was written), kept under $RECSYS_HOME."""
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    folder = recsys_home() / "backups"
+    path = folder / f"recsys-backup-{stamp}.tar.zst"
+    result = registry.backup(path)
+    return path.name, path.read_bytes(), result
+
+
+def _spooled(name: str, data: bytes) -> Path:
+    folder = recsys_home() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(Path(name).suffixes[-2:]) or ".bin"
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False) as fh:
+        fh.write(data)
+    return Path(fh.name)
+
+
+def restore_upload(name: str, data: bytes) -> registry.RestoreResult:
+    """Restore an uploaded backup (verified completely before anything changes)."""
+    path = _spooled(name, data)
+    try:
+        return registry.restore(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def drift_upload(name: str, data: bytes, dataset: str) -> MonitorResult:
+    """Drift and quality of an uploaded newer log against the dataset's active version."""
+    from recsys_core.data.loaders import load_event_file
+
+    path = _spooled(name, data)
+    try:
+        events = load_event_file(path).events
+    finally:
+        path.unlink(missing_ok=True)
+    return run_monitor(dataset, events, live=live_service(dataset))
+
+
+def drift_frame(result: MonitorResult) -> pd.DataFrame:
+    """The drift metrics of a monitor run as a table."""
+    if result.drift is None:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        [
+            {
+                "metric": m.name,
+                "value": m.value,
+                "threshold": m.threshold,
+                "drift": m.drifted,
+                "severity": m.severity,
+                "detail": m.detail,
+            }
+            for m in result.drift.metrics
+        ]
+    )
+
+
+def alerts_frame() -> pd.DataFrame:
+    """Open alerts, most severe first."""
+    rows = AlertStore().alerts()
+    columns = ["id", "severity", "last_seen", "times", "what", "action"]
+    return pd.DataFrame(rows, columns=[*columns, "key"])[columns]
+
+
+def resolve_alert(alert_id: int) -> bool:
+    """Acknowledge (resolve) an open alert."""
+    return AlertStore().resolve_id(alert_id, "acknowledged on the Operations page")
