@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final, Self
@@ -313,7 +312,6 @@ class OrderModel:
             self.config = OrderModelConfig.model_validate(settings)
         except ValidationError as exc:
             raise ConfigError(f"invalid order-model settings: {exc.errors()[0]['msg']}") from None
-        self._explainer: Any = None
 
     @property
     def is_fitted(self) -> bool:
@@ -357,7 +355,6 @@ class OrderModel:
         )
         self.features_ = shopper_features(events, cut)
         self.cutoff_ = cut
-        self._explainer = None
         self.training_summary_ = {
             "cutoff": str(cut),
             "rows": int(len(train)),
@@ -414,21 +411,9 @@ class OrderModel:
                 f"unknown shopper {uid!r}: the order model has no events of them before "
                 f"{self.cutoff_}"
             )
-        if self._explainer is None:
-            import shap
-
-            self._explainer = shap.TreeExplainer(self.classifier_.booster_)
         row = self.features_.loc[[uid], list(ORDER_FEATURES)].to_numpy(dtype=np.float64)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            values = self._explainer.shap_values(row)
-        if isinstance(values, list):
-            values = values[-1]
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim == 3:
-            values = values[..., -1]
-        values = values[0]
-        base = float(np.asarray(self._explainer.expected_value, dtype=np.float64).ravel()[-1])
+        values = self.classifier_.shap_values(row)[0]  # SHAP of the served (mean) margin
+        base = float(self.classifier_.expected_value)
         raw = float(self.classifier_.decision_function(row)[0])
         order = np.argsort(-np.abs(values), kind="stable")
         return {

@@ -215,7 +215,11 @@ class PreparedRanker:
     def margins(self, matrix: np.ndarray) -> np.ndarray:
         """The classifier's raw margins (compiled trees; LightGBM's predict as a fallback)."""
         if self._trees is False:
-            self._trees = CompiledTrees.from_booster(self.ranker.purchase_model_.booster_)
+            boosters = getattr(self.ranker.purchase_model_, "boosters_", None)
+            if boosters is not None and len(boosters) != 1:
+                self._trees = None  # the mean of several fold models: LightGBM's own predict
+            else:
+                self._trees = CompiledTrees.from_booster(self.ranker.purchase_model_.booster_)
         if len(matrix) == 0:
             return np.zeros(0)
         if isinstance(self._trees, CompiledTrees):
