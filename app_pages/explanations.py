@@ -60,11 +60,12 @@ with left:
 with right:
     # the plain label and the number fit the column; the technical name is in the CSV
     table(
-        importance[["label", "mean_abs_shap"]],
+        importance,
         name="shap-importance",
         key="expl_importance_table",
         height=420,
         column_config={
+            "feature": None,  # the technical name: hidden here, kept in the CSV
             "label": st.column_config.TextColumn("feature", width="medium"),
             "mean_abs_shap": st.column_config.NumberColumn(
                 "mean |SHAP| (log-odds)", format="%.4f", help=METRICS["log_odds"][1]

@@ -6,13 +6,14 @@
   probability x price (the list's expected revenue is the column's sum).
 * :class:`BusinessFilters` / :func:`apply_filters` — keep only items of some categories,
   within a price band, and not bought by the shopper in the last N days.
+* :func:`top_k_for_shoppers` — every shopper's (or a segment's) top k as one table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -132,4 +133,61 @@ def apply_filters(
     out = frame[keep].reset_index(drop=True)
     if Columns.RANK in out.columns:
         out[Columns.RANK] = np.arange(1, len(out) + 1)
+    return out
+
+
+def top_k_for_shoppers(
+    service: Any,
+    user_ids: Sequence[str],
+    k: int,
+    model: str,
+    *,
+    chunk: int = 500,
+    progress: Callable[[str, float], None] | None = None,
+) -> pd.DataFrame:
+    """Every listed shopper's top ``k`` by ``model`` as one table (the bulk export).
+
+    Shoppers are scored in chunks through the model's own batch ``recommend``. Columns:
+    ``user_id, rank, item_id, title, score`` plus, with the purchase model,
+    ``purchase_probability`` (if they order), ``order_probability`` and ``probability``
+    (overall), and ``price`` and ``expected_revenue`` where the catalog has prices.
+
+    Raises
+    ------
+    ConfigError
+        ``model`` is not trained.
+    """
+    engine = service.lab.model(model)
+    users = [str(u) for u in user_ids]
+    parts = []
+    for start in range(0, len(users), max(1, chunk)):
+        part = users[start : start + chunk]
+        parts.append(engine.recommend(part, k))
+        if progress is not None:
+            progress(
+                f"{min(start + chunk, len(users)):,} of {len(users):,} shoppers",
+                (start + len(part)) / max(len(users), 1),
+            )
+    columns = [Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK]
+    reco = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    out = pd.DataFrame(
+        {
+            "user_id": reco[Columns.USER].astype(str).to_numpy(),
+            "rank": reco[Columns.RANK].to_numpy(dtype=np.int64),
+            "item_id": reco[Columns.ITEM].astype(str).to_numpy(),
+            "title": service.titles(reco[Columns.ITEM].astype(str).tolist()),
+            "score": reco[Columns.SCORE].to_numpy(dtype=float),
+        }
+    )
+    if "purchase_probability" in reco.columns:
+        out["purchase_probability"] = reco["purchase_probability"].to_numpy(dtype=float)
+        order_model = getattr(service.lab, "order_model", None)
+        if order_model is not None:
+            order = pd.Series(order_model.order_probability(users), index=users)
+            out["order_probability"] = out["user_id"].map(order).to_numpy(dtype=float)
+            out["probability"] = out["order_probability"] * out["purchase_probability"]
+    if "probability" in out.columns:
+        out = with_prices(out, service.lab.catalog)
+    elif Columns.PRICE in service.lab.catalog.columns:
+        out["price"] = out["item_id"].map(catalog_prices(service.lab.catalog)).to_numpy(float)
     return out

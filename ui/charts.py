@@ -27,7 +27,7 @@ def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     return fig
 
 
-def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
+def funnel_figure(funnel: pd.DataFrame, title: str = "Funnel: events per stage") -> go.Figure:
     """Views -> carts -> purchases as a plotly funnel (``stage``, ``events`` columns)."""
     fig = go.Figure(
         go.Funnel(
@@ -37,7 +37,7 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
             marker={"color": [EVENT_COLOURS.get(e, "#888") for e in funnel["event"]]},
         )
     )
-    return _layout(fig, "Funnel: events per stage")
+    return _layout(fig, title)
 
 
 def activity_figure(weekly: pd.DataFrame) -> go.Figure:

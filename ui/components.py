@@ -123,6 +123,11 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     """
     activity = frames.shopper_activity(data.key, data.checksum, data.dataset.events)
     ids = activity[Columns.USER]
+    current = st.session_state.get(state.SHOPPER)
+    if current is not None and current not in set(ids):  # e.g. a pseudonym from a shared link
+        resolved = find_by_pseudonym(str(current), ids)
+        if resolved is not None:
+            st.session_state[state.SHOPPER] = resolved
     hidden = auth.pseudonymised()
     query = st.text_input(
         "Find a shopper by pseudonym" if hidden else "Find a shopper by id",

@@ -74,3 +74,25 @@ def test_the_order_model_is_saved_and_loaded_with_the_lab(
         loaded.order_model.order_probability(users),
         service.lab.order_model.order_probability(users),
     )
+
+
+def test_bulk_export_lists_top_k_for_every_shopper(service: RecommendationService) -> None:
+    from recsys_core.business import top_k_for_shoppers
+
+    users = [str(u) for u in service.lab.order_model.features_.index[:7]]
+    seen: list[float] = []
+    table = top_k_for_shoppers(
+        service, users, 3, "ranker", chunk=3, progress=lambda m, f: seen.append(f)
+    )
+    assert len(table) == 21 and set(table["user_id"]) == set(users)
+    assert table.groupby("user_id")["rank"].apply(list).map(lambda r: r == [1, 2, 3]).all()
+    np.testing.assert_allclose(
+        table["probability"], table["order_probability"] * table["purchase_probability"]
+    )
+    assert seen[-1] == 1.0
+    one = service.recommend(users[0], 3, "ranker")
+    assert table[table["user_id"] == users[0]]["item_id"].tolist() == [
+        i["item_id"] for i in one["items"]
+    ]
+    als = top_k_for_shoppers(service, users, 4, "als")
+    assert len(als) == 28 and "probability" not in als.columns
