@@ -88,9 +88,18 @@ counts = frames.event_counts(data.key, data.checksum, data.dataset.events)
 left, right = st.columns(2)
 with left:
     funnel = frames.funnel_frame(counts)
-    st.plotly_chart(charts.funnel_figure(funnel), key="overview_funnel")
-    if len(funnel) == 1:
-        st.caption(f"This log records only {funnel['stage'].iloc[0].lower()}.")
+    if len(funnel) > 1:
+        st.plotly_chart(charts.funnel_figure(funnel), key="overview_funnel")
+    else:  # one recorded stage (e.g. only purchases): how many shoppers come back instead
+        repeat = frames.repeat_funnel(data.key, data.checksum, data.dataset.events)
+        st.plotly_chart(
+            charts.funnel_figure(repeat, "Repeat-purchase funnel: shoppers by orders"),
+            key="overview_funnel",
+        )
+        st.caption(
+            f"This log records only {funnel['stage'].iloc[0].lower()}, so the funnel shows "
+            "how many shoppers order again (an order: a day with a purchase)."
+        )
 with right:
     weekly = frames.weekly_activity(data.key, data.checksum, data.dataset.events)
     if weekly.empty:

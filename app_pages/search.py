@@ -6,7 +6,7 @@ import streamlit as st
 
 from recsys_core.search import RELEVANCE_FLOOR
 from recsys_core.security.pseudonyms import pseudonym
-from ui import auth
+from ui import auth, state
 from ui.components import PROBABILITY_COLUMN, ranker_notice, shopper_picker, table
 from ui.errors import show_errors
 from ui.resources import active_data, has_ranker, service
@@ -17,6 +17,9 @@ with show_errors():
     data = active_data()
     svc = service(data)
 
+state.url_default("search_query", "q")  # a shared link reopens the same view
+state.url_default(state.SHOPPER, "shopper")
+state.url_default("search_k", "k", int, valid=lambda n: 5 <= n <= 50)
 query = st.text_input(
     "Search products", key="search_query", placeholder="e.g. mug, coffee, lantern"
 )
@@ -25,6 +28,7 @@ with left:
     user_id = shopper_picker(data, key="search_shopper")
 with right:
     k = st.slider("Results", 5, 50, 20, key="search_k")
+state.share_view(q=query.strip(), shopper=auth.shown_id(user_id) if user_id else None, k=k)
 
 if not query.strip():
     st.caption("Type a word from a product title or category.")

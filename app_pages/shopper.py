@@ -21,11 +21,12 @@ from recsys_core.business import (
 )
 from recsys_core.metrics import jaccard_overlap
 from recsys_core.security.pseudonyms import pseudonym
-from ui import auth, charts, frames
+from ui import auth, charts, frames, state
 from ui.components import (
     MISSING,
     OVERALL_COLUMN,
     PROBABILITY_COLUMN,
+    bulk_export,
     business_filters,
     download_csv,
     plural,
@@ -53,6 +54,11 @@ def shopper_view() -> None:
     A fragment: picking another shopper reruns only this part, not the router and the
     rest of the app, so the new recommendations appear sooner.
     """
+    # a shared link reopens the same view (shopper, model, k)
+    models = svc.lab.model_names
+    state.url_default(state.SHOPPER, "shopper")
+    state.url_default("shopper_model", "model", valid=lambda m: m in models)
+    state.url_default("shopper_k", "k", int, valid=lambda n: 3 <= n <= 30)
     pick, settings = st.columns([2, 1])
     with pick:
         user_id = shopper_picker(data)
@@ -63,7 +69,8 @@ def shopper_view() -> None:
     auth.reveal_control(user_id)
     with settings:
         k = st.slider("Recommendations (k)", 3, 30, 10, key="shopper_k")
-        models = svc.lab.model_names
+        if st.session_state.get("shopper_model") not in (None, *models):
+            del st.session_state["shopper_model"]  # e.g. BPR before the background training
         default_model = "ranker" if ranker else ("als" if "als" in models else models[0])
         model = st.selectbox(
             "Model",
@@ -76,6 +83,7 @@ def shopper_view() -> None:
             "Hide items the shopper already interacted with", key="shopper_seen"
         )
     filters = business_filters(data)
+    state.share_view(shopper=shown_id, model=model, k=k)
 
     history = frames.shopper_history(
         data.key, data.checksum, user_id, data.dataset.events, data.dataset.catalog
@@ -275,3 +283,9 @@ def shopper_view() -> None:
 
 
 shopper_view()
+
+
+# ------------------------------------------------------------------ bulk export
+st.subheader("Bulk export")
+with st.expander("Top-k of every shopper (or a segment) as CSV or Parquet"):
+    bulk_export(data, svc)

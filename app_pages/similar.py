@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from recsys_core.similar import SCORE_LABELS
-from ui import frames
+from ui import frames, state
 from ui.components import item_card, item_picker, table
 from ui.errors import show_errors
 from ui.glossary import SCORE_HELP
@@ -20,6 +20,8 @@ with show_errors():
     data = active_data()
     svc = service(data)
 
+state.url_default(state.ITEM, "item")  # a shared link reopens the same view
+state.url_default("similar_k", "k", int, valid=lambda n: 3 <= n <= 30)
 pick, settings = st.columns([2, 1])
 with pick:
     item_id = item_picker(data)
@@ -27,6 +29,7 @@ with settings:
     k = st.slider("Similar items (k)", 3, 30, 10, key="similar_k")
 if item_id is None:
     st.stop()
+state.share_view(item=item_id, k=k)
 item_card(data, item_id)
 
 st.caption(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -342,3 +343,69 @@ def ranker_notice() -> None:
         )
         return
     st.info(NOT_TRAINED, icon=":material/info:")
+
+
+#: Segment choices of the bulk export: label -> (segment column, value).
+_BULK_SEGMENTS: dict[str, tuple[str, str] | None] = {
+    "every shopper": None,
+    "new shoppers (first seen < 90 days ago)": ("tenure", "new"),
+    "returning shoppers": ("tenure", "returning"),
+    "light buyers": ("volume", "light"),
+    "heavy buyers (top 20 % by orders)": ("volume", "heavy"),
+}
+
+
+def bulk_export(data: ActiveData, svc: Any) -> None:
+    """Every shopper's (or a segment's) top k as a CSV or Parquet download."""
+    from recsys_core.business import top_k_for_shoppers
+
+    segments = frames.shopper_segments(
+        data.key, data.checksum, data.dataset.events, data.dataset.name
+    )
+    choices = dict(_BULK_SEGMENTS)
+    if "country" in segments.columns:
+        for country in segments["country"].value_counts().index[:10]:
+            choices[f"country: {country}"] = ("country", str(country))
+    models = svc.lab.model_names
+    cols = st.columns(4)
+    model = cols[0].selectbox(
+        "Model", models, index=models.index("ranker") if "ranker" in models else 0, key="bulk_model"
+    )
+    k = int(cols[1].number_input("Items per shopper (k)", 1, 100, 10, key="bulk_k"))
+    segment = cols[2].selectbox("Shoppers", list(choices), key="bulk_segment")
+    fmt = cols[3].radio("Format", ["CSV", "Parquet"], horizontal=True, key="bulk_format")
+    chosen = choices[segment]
+    users = segments.index if chosen is None else segments.index[segments[chosen[0]] == chosen[1]]
+    st.caption(f"{len(users):,} shoppers; the ranker scores about a thousand per few seconds.")
+    wanted = (data.key, data.checksum, svc.version, model, k, segment)
+    if st.button("Prepare the export", key="bulk_prepare", icon=":material/table_view:"):
+        bar = st.progress(0.0, text="starting")
+        table = top_k_for_shoppers(
+            svc,
+            list(users),
+            k,
+            model,
+            progress=lambda message, fraction: bar.progress(min(fraction, 1.0), text=message),
+        )
+        bar.empty()
+        st.session_state["bulk_export"] = (wanted, table)
+    ready = st.session_state.get("bulk_export")
+    if ready is None or ready[0] != wanted:
+        return
+    table = ready[1]
+    name = f"top{k}-{model}-{segment.split(' ')[0].replace(':', '')}-{data.dataset.name}"
+    if fmt == "CSV":
+        payload, file_name, mime = csv_bytes(table), f"{name}.csv", "text/csv"
+    else:
+        buffer = io.BytesIO()
+        auth.shown_frame(table).to_parquet(buffer, index=False)
+        payload, file_name, mime = buffer.getvalue(), f"{name}.parquet", "application/octet-stream"
+    st.download_button(
+        f"Download {len(table):,} rows ({fmt})",
+        payload,
+        file_name=file_name,
+        mime=mime,
+        key="bulk_download",
+        on_click="ignore",
+        icon=":material/download:",
+    )

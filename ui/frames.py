@@ -234,3 +234,15 @@ def other_model_ranks(item_ids: pd.Series, compare: pd.DataFrame, models: list[s
             parts = [f"{m} #{int(row[m])}" for m in models if m in row and pd.notna(row[m])]
         out.append(" · ".join(parts) if parts else "—")
     return out
+
+
+@st.cache_data(show_spinner="Computing shopper segments ...", max_entries=8)
+def shopper_segments(
+    key: str, checksum: str, _events: pd.DataFrame, dataset_name: str
+) -> pd.DataFrame:
+    """:func:`recsys_core.segments.shopper_segments` of the whole log (now), with countries
+    where the dataset has them."""
+    from recsys_core.segments import shopper_countries
+    from recsys_core.segments import shopper_segments as segments_of
+
+    return segments_of(_events, countries=shopper_countries(dataset_name))

@@ -721,3 +721,52 @@ def test_one_event_history_axis_shows_days_not_clock_times() -> None:
     low, high = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
     assert high - low == pd.Timedelta(days=6)
     assert "1 purchase<" in fig.data[0].customdata[0][0] + "<"
+
+
+# ------------------------------------------------------------------ issue 16: links, export
+
+
+def test_a_shared_link_reopens_the_same_shopper_model_and_k(app_data: AppData) -> None:
+    events = load_event_file(app_data.csv).events
+    quiet = str(events.groupby("user_id", observed=True).size().sort_values().index[0])
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"shopper": quiet, "model": "als", "k": "7"})
+    at.switch_page("app_pages/shopper.py").run()  # the link opens the Shopper page itself
+    assert not _errors(at)
+    assert at.session_state[state.SHOPPER] == quiet
+    assert at.selectbox(key="shopper_model").value == "als"
+    assert len(_recommendations(at)) == 7
+    # the page writes its view back, so the address bar holds a link to it
+    assert at.query_params["shopper"] in ([quiet], quiet)
+    assert at.query_params["k"] in (["7"], "7")
+
+
+def test_bulk_export_of_a_segment(app_data: AppData) -> None:
+    at = _run("app_pages/shopper.py")
+    at.selectbox(key="bulk_model").set_value("als")
+    at.number_input(key="bulk_k").set_value(3)
+    at.selectbox(key="bulk_segment").set_value("returning shoppers").run()
+    at.button(key="bulk_prepare").click().run()
+    assert not _errors(at)
+    table = at.session_state["bulk_export"][1]
+    events = load_event_file(app_data.csv).events
+    assert 0 < table["user_id"].nunique() <= events["user_id"].nunique()
+    assert (table.groupby("user_id").size() == 3).all()
+    assert at.get("download_button")
+
+
+def test_purchase_only_logs_get_a_repeat_purchase_funnel() -> None:
+    from ui.frames import repeat_funnel
+
+    t = pd.Timestamp("2024-01-01")
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "a", "b", "c", "c"],
+            "item_id": "x",
+            "event": "purchase",
+            "timestamp": [t, t, t + pd.Timedelta(days=3), t, t, t + pd.Timedelta(days=9)],
+        }
+    )
+    funnel = repeat_funnel("test-repeat", "c1", events)
+    assert funnel["shoppers"].tolist() == [3, 2, 0, 0]
+    assert funnel["stage"].iloc[1] == "Ordered 2+ times"
