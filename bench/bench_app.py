@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--switches", type=int, default=5, help="shopper switches to time")
     parser.add_argument(
         "--rec-header",
-        default="probability",
+        default="overall",
         help="text in a column header of the recommendations table on the Shopper page",
     )
     parser.add_argument("--shopper-label", default="Shopper", help="label of the shopper selectbox")
