@@ -162,7 +162,7 @@ def _ranker_available() -> bool:
 #: The Explanations page shows SHAP importance and effect plots, or a notice without the
 #: purchase model.
 _EXPLANATIONS: tuple[tuple[str, ...], tuple[str, ...]] = (
-    (("What drives the purchase probability", "Effect of one feature"), ("label",))
+    (("What drives the purchase probability", "Effect of one feature"), ("mean |SHAP|",))
     if _ranker_available()
     else (("Purchase model not trained",), ())
 )
