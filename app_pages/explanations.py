@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import charts, frames
+from ui import auth, charts, frames
 from ui.components import download_csv, ranker_notice, table
 from ui.errors import show_errors
 from ui.explanations import MAX_ROWS, shap_sample
@@ -84,7 +84,9 @@ feature = st.selectbox(
     key="expl_feature",
 )
 effect = sample.effect(feature)
-st.plotly_chart(charts.effect_figure(effect, feature, labels.get(feature)), key="expl_effect")
+st.plotly_chart(
+    charts.effect_figure(auth.shown_frame(effect), feature, labels.get(feature)), key="expl_effect"
+)
 st.caption(
     "Each point is one candidate: the feature's value (x) and how much it moved that "
     "candidate's score (y). A missing value is not drawn."

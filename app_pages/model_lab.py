@@ -209,7 +209,20 @@ with left:
     st.plotly_chart(charts.tradeoff_figure(metrics, k, beyond), key="lab_tradeoff")
 with right:
     if result.reliability is not None and len(result.reliability):
-        st.plotly_chart(charts.reliability_figure(result.reliability), key="lab_reliability")
+        binning = st.radio(
+            "Calibration bins",
+            ["equal width", "equal mass"],
+            horizontal=True,
+            key="lab_bins",
+            help="10 equal-width bins put most predictions in the first bin at a low purchase "
+            "rate; 10 equal-mass bins hold as many predictions each.",
+        )
+        reliability = (
+            result.reliability_quantile
+            if binning == "equal mass" and result.reliability_quantile is not None
+            else result.reliability
+        )
+        st.plotly_chart(charts.reliability_figure(reliability), key="lab_reliability")
         if result.classifier:
             st.caption(
                 "Purchase model (if they order): "
@@ -232,7 +245,7 @@ with right:
                 f"{int(order_metrics.get('shoppers', 0)):,} shoppers ordered."
             )
         table(
-            result.reliability,
+            reliability,
             name=f"reliability-{result.dataset}",
             key="lab_reliability_table",
             column_config={"mean_predicted": PROBABILITY_COLUMN},

@@ -55,6 +55,21 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+#: Spark MLlib's ALS (``als-spark``) per dataset, tuned apart from implicit's ALS because
+#: Spark scales regularisation by each row's count (ALS-WR) and uses confidence
+#: 1 + alpha * value. Chosen by ``bench/tune_als_spark.py`` on the same validation window
+#: and the same event weighting as the implicit preset; merged into :func:`preset_for`.
+SPARK_ALS_PARAMS: dict[str, dict[str, Any]] = {
+    "online-retail": {"factors": 128, "regularization": 0.1, "alpha": 1.0},
+}
+
+
 def preset_for(dataset: str) -> Preset:
     """The tuned preset of a built-in dataset, or library defaults."""
-    return PRESETS.get(dataset, Preset())
+    preset = PRESETS.get(dataset, Preset())
+    spark = SPARK_ALS_PARAMS.get(dataset)
+    if spark is None:
+        return preset
+    return preset.model_copy(
+        update={"model_params": {**preset.model_params, "als-spark": dict(spark)}}
+    )

@@ -104,6 +104,13 @@ def current_user() -> User | None:
     return user
 
 
+def check_session() -> None:
+    """In a fragment rerun (which skips the router): if log-ins are on and this session has
+    ended (idle, too old, logged out elsewhere), rerun the whole app, which shows the log-in."""
+    if login_enabled() and current_user() is None:
+        st.rerun(scope="app")
+
+
 def actor() -> str:
     """The audit actor of this session: ``app:<user>`` or ``app:local``."""
     user = current_user() if st.session_state.get(TOKEN) else None

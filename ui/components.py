@@ -120,8 +120,10 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     Every shopper of the log is findable: the typed text searches all ids (the exact id
     first, then ids starting with it, then ids containing it), and an exact id is selected
     as soon as it is typed. The choice is shared by the pages
-    (``st.session_state[state.SHOPPER]``).
+    (``st.session_state[state.SHOPPER]``). Shoppers are shown (and searched) as pseudonyms
+    once log-ins are on; a pseudonym finds its shopper.
     """
+    auth.check_session()  # fragments rerun without the router's log-in check
     activity = frames.shopper_activity(data.key, data.checksum, data.dataset.events)
     ids = activity[Columns.USER]
     current = st.session_state.get(state.SHOPPER)

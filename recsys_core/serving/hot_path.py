@@ -208,22 +208,32 @@ class PreparedRanker:
         self.cold_rates = np.asarray(ranker.cold_start_rates_, dtype=np.float64)
         self.cold_titles = titles_for(self.cold_items, titles)
         self.cold_rate = dict(zip(self.cold_items.astype(str), self.cold_rates, strict=True))
-        self._trees: CompiledTrees | None | bool = False  # compiled on first use
+        self._trees: list[CompiledTrees] | None | bool = False  # compiled on first use
 
     # ------------------------------------------------------------------ scoring
 
     def margins(self, matrix: np.ndarray) -> np.ndarray:
-        """The classifier's raw margins (compiled trees; LightGBM's predict as a fallback)."""
+        """The classifier's raw margins (compiled trees; LightGBM's predict as a fallback).
+
+        The served margin is the mean of the fold models' margins, summed in fold order and
+        divided once, as :meth:`PurchaseModel.decision_function` does.
+        """
         if self._trees is False:
-            boosters = getattr(self.ranker.purchase_model_, "boosters_", None)
-            if boosters is not None and len(boosters) != 1:
-                self._trees = None  # the mean of several fold models: LightGBM's own predict
-            else:
-                self._trees = CompiledTrees.from_booster(self.ranker.purchase_model_.booster_)
+            compiled = [
+                CompiledTrees.from_booster(b) for b in self.ranker.purchase_model_.boosters_
+            ]
+            self._trees = (
+                [c for c in compiled if c is not None]
+                if all(c is not None for c in compiled)
+                else None
+            )
         if len(matrix) == 0:
             return np.zeros(0)
-        if isinstance(self._trees, CompiledTrees):
-            return self._trees.raw_score(matrix)
+        if isinstance(self._trees, list):
+            total = np.zeros(len(matrix))
+            for trees in self._trees:
+                total += trees.raw_score(matrix)
+            return total / len(self._trees)
         return np.asarray(self.ranker.purchase_model_.decision_function(matrix), dtype=np.float64)
 
     def _probability(self, margin: np.ndarray) -> np.ndarray:

@@ -139,6 +139,7 @@ class LiveService:
                 self._note(f"automatic rollback of {folder.name} impossible: {exc}")
             else:
                 self._note(f"rolled back automatically from {before} to {after}")
+                _audit_rollback(folder.parent.name, before, after, broken)
                 folder = self._folder()
                 fingerprint = self._fingerprint_of(folder)
                 lab = load_lab(folder, tolerant=True)
@@ -211,6 +212,17 @@ class LiveService:
 
     def _note(self, message: str) -> None:
         self.events.append({"time": _now(), "event": message})
+
+
+def _audit_rollback(dataset: str, before: str | None, after: str, broken: dict[str, str]) -> None:
+    """Record an automatic rollback in the audit log (never fails the request)."""
+    try:
+        from recsys_core.security import audit
+
+        detail = {"dataset": dataset, "from": before, "to": after, "broken": sorted(broken)}
+        audit.record("system:auto-rollback", "rollback", detail)
+    except Exception:  # noqa: BLE001 - the activation history has it anyway
+        pass
 
 
 def _now() -> str:

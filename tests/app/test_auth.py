@@ -7,6 +7,7 @@ running in local single-user mode).
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,23 +154,69 @@ def test_log_out_ends_the_session_server_side() -> None:
     assert [t.value for t in at.title] == ["Log in"]
 
 
-def test_a_viewer_sees_no_real_shopper_id(app_data: AppData) -> None:  # noqa: F811
-    events = pd.read_csv(app_data.csv, dtype=str)
-    ids = set(events["user_id"])
-    at = _run("viewer", PAGE_FILES["Shopper"])
+#: A real shopper id of the small store (U001 ... U300) anywhere as a whole word.
+RAW_ID = re.compile(r"\bU\d{3}\b")
+
+
+@pytest.fixture()
+def downloads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The bytes of every download button the pages render."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    seen: list[bytes] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def capture(self: Any, path_or_data: Any, *args: Any, **kwargs: Any) -> str:
+        if isinstance(path_or_data, bytes):
+            seen.append(path_or_data)
+        return original(self, path_or_data, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    return seen
+
+
+@pytest.mark.parametrize("title", BROWSE)
+def test_a_viewer_sees_no_real_shopper_id_in_pages_or_downloads(
+    title: str, downloads: list[bytes]
+) -> None:
+    at = _run("viewer", PAGE_FILES[title])
     assert not at.exception and not at.error, [e.value for e in at.error]
-    chosen = at.session_state[state.SHOPPER]
+    if title == "Shopper":
+        at.toggle(key="shopper_history_table").set_value(True).run()
+    if title == "Search":
+        at.text_input(key="search_query").input("a").run()
     text = _texts(at)
-    assert pseudonym(chosen) in text
-    # ids are like U001: look for every real id as a whole token
-    leaked = [u for u in ids if f"{u} " in text or f"{u}\\n" in text or f'"{u}"' in text]
-    assert not leaked, leaked[:5]
-    assert audit.read(limit=5, action="view-shopper")[0]["detail"].find(chosen) == -1
-    # search by pseudonym finds the shopper
-    other = sorted(ids - {chosen})[0]
+    assert not RAW_ID.findall(text), RAW_ID.findall(text)[:5]
+    leaked = [RAW_ID.findall(d.decode("utf-8", "ignore")) for d in downloads]
+    assert not any(leaked), [x for x in leaked if x][:1]
+    if title == "Shopper":
+        assert downloads, "the Shopper page offers downloads"
+        chosen = at.session_state[state.SHOPPER]
+        assert pseudonym(chosen) in text
+        assert any(pseudonym(chosen).encode() in d for d in downloads)  # history: pseudonymised
+        detail = audit.read(limit=5, action="view-shopper")[0]["detail"]
+        assert pseudonym(chosen) in detail and chosen not in detail
+
+
+def test_the_leak_check_would_see_real_ids_in_local_mode(
+    app_data: AppData,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    downloads: list[bytes],
+) -> None:
+    monkeypatch.setenv("RECSYS_HOME", str(app_data.home))  # no users: real ids as before
+    at = _run(None, PAGE_FILES["Shopper"])
+    assert RAW_ID.findall(_texts(at))
+    assert any(RAW_ID.findall(d.decode("utf-8", "ignore")) for d in downloads)
+
+
+def test_a_viewer_finds_a_shopper_by_pseudonym(app_data: AppData) -> None:  # noqa: F811
+    ids = set(pd.read_csv(app_data.csv, dtype=str)["user_id"])
+    at = _run("viewer", PAGE_FILES["Shopper"])
+    other = sorted(ids - {at.session_state[state.SHOPPER]})[0]
     at.text_input(key="shopper_query").input(pseudonym(other).lower()).run()
     assert at.session_state[state.SHOPPER] == other
-    assert not [u for u in ids if f'"{u} ' in _texts(at)]
+    at.text_input(key="shopper_query").input(other).run()  # a real id finds nothing
+    assert any("No shopper" in w.value for w in at.warning)
 
 
 def test_an_admin_reveals_a_real_id_and_it_is_audited() -> None:
@@ -203,3 +250,57 @@ def test_local_mode_says_so_and_refuses_a_non_loopback_address(
         config.set_option("server.address", previous)
     assert "only serves this machine" in refused.error[0].value
     assert not refused.title
+
+
+def test_a_session_ended_elsewhere_is_noticed_on_the_next_interaction() -> None:
+    at = _run("viewer", PAGE_FILES["Shopper"])
+    sessions.end_sessions("viewer")  # e.g. a password change from the CLI
+    at.text_input(key="shopper_query").input("S-").run()
+    assert [t.value for t in at.title] == ["Log in"]
+
+
+def test_an_analysts_upload_does_not_change_what_recommend_serves(
+    app_data: AppData,  # noqa: F811
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from recsys_core.security.uploads import list_uploads
+    from tests.app.test_pages import CUSTOM_CSV
+    from ui.upload import handle_upload
+
+    def served() -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "recsys_core", "recommend", "--user", "U001", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    before = served()
+    at = _run("analyst", PAGE_FILES["Data"])
+    session = {k: at.session_state[k] for k in (state.DATASET_KEY, state.UPLOADS)}
+    mapping = {"user_id": "who", "item_id": "what", "event": "action", "timestamp": "when"}
+    outcome = handle_upload(
+        "custom.csv",
+        CUSTOM_CSV,
+        state=session,
+        column_map=mapping,
+        event_map={"buy": "purchase", "look": "view"},
+        owner="analyst",
+    )
+    assert outcome.ok, outcome.message
+    # the analyst's session now trains and serves the upload ...
+    trained = _run("analyst", PAGE_FILES["Shopper"], **session)
+    assert not trained.exception and not trained.error, [e.value for e in trained.error]
+    assert trained.session_state[state.DATASET_KEY] == outcome.key
+    # ... while the CLI serves exactly what it served before
+    after = served()
+    assert after["model_version"] == before["model_version"]
+    assert after["items"] == before["items"]
+    assert [u.name for u in list_uploads("analyst")] == [
+        trained.session_state[state.UPLOADS][outcome.key].name
+    ]

@@ -267,6 +267,11 @@ def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData)
     assert [b.num_trees() for b in ranker.purchase_model_.boosters_] == [20, 20]  # two folds
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Ranker / best single-stage (popularity) ndcg@10") for c in captions)
+    at.radio(key="lab_bins").set_value("equal mass").run()
+    assert not _errors(at)
+    shown = next(f.value for f in at.dataframe if "fraction_positive" in f.value.columns)
+    evaluated = at.session_state[state.EVALUATION]["result"]
+    assert shown["count"].tolist() == evaluated.reliability_quantile["count"].tolist()
 
 
 def _explanations_available() -> bool:

@@ -73,8 +73,18 @@ def test_changed_byte_in_als_factors(home_copy: Path, tmp_path: Path, capsys) ->
     )
 
 
+def _booster(home: Path) -> str:
+    """The ranker's (first) LightGBM model file, relative to the version folder."""
+    folder = _active(home)
+    return (
+        next((folder / "ranker" / "purchase_model").glob("booster*.txt"))
+        .relative_to(folder)
+        .as_posix()
+    )
+
+
 def test_changed_byte_in_the_rankers_booster(home_copy: Path, tmp_path: Path, capsys) -> None:
-    booster = "ranker/purchase_model/booster.txt"
+    booster = _booster(home_copy)
     _damage_heal_cycle(
         home_copy,
         tmp_path,
@@ -100,7 +110,7 @@ def test_deleted_model_folder(home_copy: Path, tmp_path: Path, capsys) -> None:
 
 def test_broken_ranker_falls_back_to_als_then_itemknn(home_copy: Path) -> None:
     folder = _active(home_copy)
-    _flip_byte(folder / "ranker" / "purchase_model" / "booster.txt")
+    _flip_byte(folder / _booster(home_copy))
     _flip_byte(folder / "als" / "arrays.npz")
     lab = load_lab(folder, tolerant=True)
     assert set(lab.broken) == {"ranker", "als"}
