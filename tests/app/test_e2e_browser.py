@@ -318,7 +318,7 @@ def test_switching_to_the_demo_store_shows_its_funnel(
         page.goto(f"{app_url}/data", wait_until="domcontentloaded", timeout=WAIT_MS)
         page.locator("h1").filter(has_text="Data").first.wait_for(timeout=WAIT_MS)
         _wait_for_run(page)
-        page.get_by_label("Active dataset").click()
+        page.get_by_role("combobox", name="Active dataset").click()
         page.get_by_role("option", name="demo-store (synthetic)").click()
         page.get_by_text("Dataset: demo-store (synthetic)").first.wait_for(timeout=WAIT_MS)
         page.goto(f"{app_url}/overview?dataset=demo-store", wait_until="domcontentloaded")
