@@ -312,6 +312,7 @@ class OrderModel:
             self.config = OrderModelConfig.model_validate(settings)
         except ValidationError as exc:
             raise ConfigError(f"invalid order-model settings: {exc.errors()[0]['msg']}") from None
+        self._known: pd.Series | None = None  # probabilities of every known shopper (lazy)
 
     @property
     def is_fitted(self) -> bool:
@@ -354,6 +355,7 @@ class OrderModel:
             train[list(ORDER_FEATURES)], train["label"], groups=train[Columns.USER].to_numpy()
         )
         self.features_ = shopper_features(events, cut)
+        self._known = None
         self.cutoff_ = cut
         self.training_summary_ = {
             "cutoff": str(cut),
@@ -373,13 +375,12 @@ class OrderModel:
         NaN for shoppers without events before the cutoff (the model knows nothing of them).
         """
         self._check_fitted()
+        if self._known is None:  # every known shopper in one batch, then lookups (~µs each)
+            self._known = pd.Series(
+                self.classifier_.purchase_probability(self.features_), index=self.features_.index
+            )
         ids = pd.Index([str(u) for u in user_ids])
-        rows = self.features_.reindex(ids)
-        known = np.asarray(ids.isin(self.features_.index))
-        out = np.full(len(ids), np.nan)
-        if known.any():
-            out[known] = self.classifier_.purchase_probability(rows[known])
-        return out
+        return self._known.reindex(ids).to_numpy(dtype=np.float64)
 
     def predict_frame(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities of a feature frame (e.g. of :func:`shopper_features`)."""
