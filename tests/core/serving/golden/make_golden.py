@@ -27,7 +27,6 @@ from conftest import SMALL_RANKER  # noqa: E402
 
 from recsys_core.data.demo_store import generate_demo_store  # noqa: E402
 from recsys_core.data.schema import Dataset  # noqa: E402
-from recsys_core.presets import Preset  # noqa: E402
 from recsys_core.serving import (  # noqa: E402
     TrainConfig,
     TrainedLab,
@@ -76,10 +75,7 @@ def train_golden_lab() -> TrainedLab:
     """The small lab the answers are recorded on (deterministic)."""
     events, catalog = generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
     dataset = Dataset("demo-small", events, catalog, source="test fixture")
-    # the models' own defaults, as when the answers were recorded (no scaled defaults)
-    config = TrainConfig(
-        models=list(MODELS), model_params={"ranker": dict(SMALL_RANKER)}, settings=Preset()
-    )
+    config = TrainConfig(models=list(MODELS), model_params={"ranker": dict(SMALL_RANKER)})
     return train_lab(dataset, config)
 
 
