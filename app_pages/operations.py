@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from recsys_core.security.forget import needs_retraining
 from recsys_core.serving import registry
+from ui import auth
 from ui import operations as ops
 from ui.components import table
 from ui.errors import show_errors
@@ -85,6 +87,7 @@ with left:
     if st.button("Activate", key="ops_activate", disabled=not choices):
         with show_errors(stop=False):
             before, after = registry.rollback(dataset, chosen, why="activate")
+            auth.record("activate", {"dataset": dataset, "version": after, "was": before})
             st.success(f"Active version: {after} (was {before})")
             st.rerun()
 with right:
@@ -92,8 +95,13 @@ with right:
     if st.button("Roll back to the previous version", key="ops_rollback"):
         with show_errors(stop=False):
             before, after = registry.rollback(dataset)
+            auth.record("rollback", {"dataset": dataset, "version": after, "was": before})
             st.success(f"Rolled back: {after} is active (was {before})")
             st.rerun()
+
+retrain = [m for m in needs_retraining() if m["dataset"] == dataset]
+for mark in retrain:  # written by `forget --user` (h11)
+    st.warning(f"Version {mark['version']} needs retraining: {mark['reason']} ({mark['since']}).")
 
 with st.expander("Activation history"):
     table(ops.history_frame(dataset), name=f"history-{dataset}", key="ops_history")
@@ -105,6 +113,7 @@ with b_left:
     if st.button("Create a backup", key="ops_backup"):
         with show_errors(stop=False):
             name, data, result = ops.make_backup()
+            auth.record("backup", {"file": name, "versions": len(result.versions)})
             st.session_state["ops_backup_file"] = (name, data)
             st.success(
                 f"Backed up {len(result.versions)} version(s), {result.size / 1e6:.1f} MB in "
@@ -130,6 +139,7 @@ with b_right:
     if upload is not None and st.button("Restore", key="ops_restore"):
         with show_errors(stop=False):
             restored = ops.restore_upload(upload.name, upload.getvalue())
+            auth.record("restore", {"file": upload.name, "healed": len(restored.healed)})
             st.success(
                 f"Restored: {len(restored.added)} added, {len(restored.healed)} healed, "
                 f"{len(restored.unchanged)} already intact."

@@ -34,6 +34,7 @@ LAST_AUDITED = "auth_last_audited"
 
 #: The role each page needs, by url path (a page not listed needs ``admin``: fail closed).
 PAGE_ROLES: dict[str, str] = {
+    "": "viewer",  # the root URL (the default page's url path is empty): opens the Overview
     "home": "viewer",
     "overview": "viewer",
     "shopper": "viewer",

@@ -11,11 +11,12 @@ A file changed on disk or encrypted under a key that is not listed is refused wi
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -226,3 +227,103 @@ def _rotate_stream(path: Path, fernet: MultiFernet) -> None:
         os.replace(tmp, path)
     finally:
         plain.unlink(missing_ok=True)
+
+
+class EncryptingWriter:
+    """A write-only file object that encrypts into ``raw`` in numbered chunks as it goes (the
+    :func:`encrypt_file` format), so an archive can be compressed and encrypted in one pass
+    without a plaintext copy on disk. Call :meth:`finish` after the last write."""
+
+    def __init__(self, raw: BinaryIO, home: Path | None = None) -> None:
+        self._raw = raw
+        self._fernet = cipher(home)
+        self._buffer = bytearray()
+        self._index = 0
+        self._done = False
+        raw.write(STREAM_MAGIC)
+
+    def _emit(self, chunk: bytes, last: int) -> None:
+        token = self._fernet.encrypt(_HEADER.pack(self._index, last) + chunk)
+        self._raw.write(_LENGTH.pack(len(token)) + token)
+        self._index += 1
+
+    def write(self, data: bytes) -> int:
+        """Buffer ``data``; full chunks are encrypted and written (never the last one)."""
+        self._buffer += data
+        while len(self._buffer) > CHUNK:
+            self._emit(bytes(self._buffer[:CHUNK]), 0)
+            del self._buffer[:CHUNK]
+        return len(data)
+
+    def flush(self) -> None:
+        """Flush the underlying file (a partial chunk stays buffered)."""
+        self._raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def finish(self) -> None:
+        """Write the last chunk (flagged as last)."""
+        if not self._done:
+            self._emit(bytes(self._buffer), 1)
+            self._buffer.clear()
+            self._done = True
+            self._raw.flush()
+
+
+class DecryptingReader(io.RawIOBase):
+    """A read-only stream of the plaintext of an :func:`encrypt_file` file; raises
+    :class:`EncryptionError` as soon as a chunk is changed, out of order or missing."""
+
+    def __init__(self, raw: BinaryIO, what: str = "the file", home: Path | None = None) -> None:
+        self._raw = raw
+        self._what = what
+        self._fernet = cipher(home)
+        self._plain = b""
+        self._pos = 0
+        self._expected = 0
+        self._ended = False
+        if raw.read(len(STREAM_MAGIC)) != STREAM_MAGIC:
+            raise self._broken("it is not a file encrypted by the lab")
+
+    def _broken(self, why: str) -> EncryptionError:
+        return EncryptionError(
+            f"{self._what} cannot be decrypted: {why}. It was changed on disk, cut short, or "
+            f"encrypted with a key this lab does not have"
+        )
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_chunk(self) -> None:
+        size_bytes = self._raw.read(_LENGTH.size)
+        if len(size_bytes) < _LENGTH.size:
+            raise self._broken(f"it ends after chunk {self._expected} without its last chunk")
+        try:
+            plain = self._fernet.decrypt(self._raw.read(_LENGTH.unpack(size_bytes)[0]))
+        except InvalidToken:
+            raise self._broken(f"chunk {self._expected} does not decrypt") from None
+        index, last = _HEADER.unpack_from(plain)
+        if index != self._expected:
+            raise self._broken(f"chunk {self._expected} is out of order")
+        self._expected += 1
+        self._plain, self._pos = plain[_HEADER.size :], 0
+        if last:
+            if self._raw.read(1):
+                raise self._broken("it has data after its last chunk")
+            self._ended = True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._pos >= len(self._plain):
+            if self._ended:
+                return 0
+            self._next_chunk()
+        n = min(len(buffer), len(self._plain) - self._pos)
+        buffer[:n] = self._plain[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
+def decrypting_stream(raw: BinaryIO, what: str, home: Path | None = None) -> io.BufferedReader:
+    """A buffered (peekable) plaintext stream over an encrypted file object."""
+    return io.BufferedReader(DecryptingReader(raw, what, home), CHUNK)

@@ -31,10 +31,10 @@ class SecuritySettings(BaseSettings):
         1024.0, gt=0, description="Largest decompressed size of a compressed event log."
     )
     max_rows: int = Field(5_000_000, ge=1, description="Most rows an event log may have.")
-    encrypt_artifacts: bool = Field(
-        False,
-        description="Encrypt backups (and, where the registry supports it, saved model "
-        "artifacts) at rest with the lab's Fernet keys.",
+    encrypt_backups: bool = Field(
+        True,
+        description="Encrypt registry backups at rest with the lab's Fernet keys "
+        "(RECSYS_ENCRYPT_BACKUPS=0 writes plain archives).",
     )
 
 

@@ -552,18 +552,25 @@ def _compression(path: Path) -> str:
 
 @contextmanager
 def _compressed_writer(path: Path, kind: str) -> Iterator[IO[bytes]]:
+    from recsys_core.security.encryption import EncryptingWriter
+    from recsys_core.security.settings import get_settings
+
     with path.open("wb") as raw:
+        # encrypted at rest as it is written (h11: recsys_core.security.encryption)
+        sink: Any = EncryptingWriter(raw) if get_settings().encrypt_backups else raw
         if kind == "zst":
             import zstandard
 
             cctx = zstandard.ZstdCompressor(level=3, write_checksum=True, threads=-1)
-            with cctx.stream_writer(raw, closefd=False) as zfh:
+            with cctx.stream_writer(sink, closefd=False) as zfh:
                 yield zfh
         else:
             import gzip
 
-            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) as gfh:
+            with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6) as gfh:
                 yield gfh  # type: ignore[misc]
+        if sink is not raw:
+            sink.finish()
         raw.flush()
         os.fsync(raw.fileno())
 
@@ -664,18 +671,27 @@ def _refuse(archive: Path, why: str) -> BackupRefusedError:
 
 @contextmanager
 def _compressed_reader(archive: Path) -> Iterator[IO[bytes]]:
+    from recsys_core.security.encryption import STREAM_MAGIC, decrypting_stream
+
     with archive.open("rb") as raw:
-        magic = raw.read(4)
-        raw.seek(0)
+        source: Any = raw
+        if raw.read(len(STREAM_MAGIC)) == STREAM_MAGIC:  # an encrypted backup (h11)
+            raw.seek(0)
+            source = decrypting_stream(raw, archive.name)
+            magic = source.peek(4)[:4]
+        else:
+            raw.seek(0)
+            magic = raw.read(4)
+            raw.seek(0)
         if magic == _ZSTD_MAGIC:
             import zstandard
 
-            with zstandard.ZstdDecompressor().stream_reader(raw, closefd=False) as zfh:
+            with zstandard.ZstdDecompressor().stream_reader(source, closefd=False) as zfh:
                 yield zfh  # type: ignore[misc]
         elif magic[:2] == _GZIP_MAGIC:
             import gzip
 
-            with gzip.GzipFile(fileobj=raw, mode="rb") as gfh:
+            with gzip.GzipFile(fileobj=source, mode="rb") as gfh:
                 yield gfh  # type: ignore[misc]
         else:
             raise _refuse(archive, "it is neither a tar+zstd nor a tar.gz file")

@@ -111,3 +111,38 @@ def test_a_large_file_is_encrypted_in_numbered_chunks_and_any_change_is_refused(
     assert encryption.rotate([enc]) == 1
     encryption.decrypt_file(enc, out)
     assert out.read_bytes() == payload
+
+
+def test_registry_backups_are_encrypted_at_rest_and_a_changed_byte_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tarfile
+
+    from cryptography.fernet import Fernet
+
+    from recsys_core.data.demo_store import generate_demo_store
+    from recsys_core.data.schema import Dataset
+    from recsys_core.serving import TrainConfig, registry, save_lab, train_lab
+
+    events, catalog = generate_demo_store(n_users=40, n_items=20, n_events=600, seed=3)
+    save_lab(train_lab(Dataset("tiny", events, catalog), TrainConfig(models=["popularity"])))
+    archive = tmp_path / "lab.tar.zst"
+    registry.backup(archive)
+    assert encryption.is_stream_encrypted(archive)
+    with pytest.raises(tarfile.TarError), tarfile.open(archive):
+        pass
+    assert registry.restore(archive).unchanged  # our own key reads it back
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    changed = tmp_path / "changed.tar.zst"
+    changed.write_bytes(bytes(data))
+    with pytest.raises(registry.BackupRefusedError, match="cannot be decrypted"):
+        registry.restore(changed)
+    monkeypatch.setenv(encryption.ENV_KEYS, Fernet.generate_key().decode())
+    with pytest.raises(registry.BackupRefusedError, match="cannot be decrypted"):
+        registry.restore(archive)
+    monkeypatch.delenv(encryption.ENV_KEYS)
+    monkeypatch.setenv("RECSYS_ENCRYPT_BACKUPS", "0")
+    plain = tmp_path / "plain.tar.zst"
+    registry.backup(plain)
+    assert not encryption.is_stream_encrypted(plain)

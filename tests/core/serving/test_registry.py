@@ -168,10 +168,14 @@ def test_tampered_member_with_recomputed_compression_is_refused(
     home_copy: Path, tmp_path: Path
 ) -> None:
     """A member changed and re-packed (valid compression) fails its manifest checksum."""
+    from recsys_core.security.encryption import decrypt_file
+
     good = tmp_path / "lab.tar.gz"
     registry.backup(good, home_copy)
+    plain = tmp_path / "plain.tar.gz"  # backups are encrypted at rest: a tamperer with the key
+    decrypt_file(good, plain)
     tampered = tmp_path / "tampered.tar.gz"
-    with tarfile.open(good, "r:gz") as src, tarfile.open(tampered, "w:gz") as dst:
+    with tarfile.open(plain, "r:gz") as src, tarfile.open(tampered, "w:gz") as dst:
         for member in src.getmembers():
             body = src.extractfile(member).read()  # type: ignore[union-attr]
             if member.name.endswith("als/arrays.npz"):
