@@ -6,6 +6,7 @@ Streamlit redraws a page in order.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pandas as pd
@@ -14,6 +15,7 @@ import streamlit as st
 from recsys_core.metrics import jaccard_overlap
 from recsys_core.security.pseudonyms import pseudonym
 from ui import auth, charts, frames
+from ui import operations as ops
 from ui.components import PROBABILITY_COLUMN, download_csv, ranker_notice, shopper_picker, table
 from ui.errors import show_errors
 from ui.resources import active_data, has_ranker, service
@@ -68,7 +70,10 @@ def shopper_view() -> None:
     # ------------------------------------------------------------------ recommendations
     st.subheader("Recommendations")
     with show_errors():
+        start = time.perf_counter()
         reco, served_by, reason = svc.recommend_frame(user_id, k, model, filter_seen=filter_seen)
+        # the Operations page's health window sees the app's answers too
+        ops.record_answer(svc.lab.path, time.perf_counter() - start, reason is not None)
         compare = svc.compare_models(user_id, k)
     if reason:
         st.warning(f"Served by **{served_by}**: {reason}")
