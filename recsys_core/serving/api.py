@@ -82,20 +82,40 @@ K = Annotated[int, Query(ge=1, le=MAX_K, description=f"Number of items (1..{MAX_
 def authorize(request: Request) -> str | None:
     """The API-key and audit hook: every endpoint but ``/health`` and ``/metrics`` calls it.
 
-    It returns the caller's user name, or ``None`` in local mode. Today the lab has no users
-    database with API keys on this branch (the security work of issue 11 had not landed when
-    the API was written), so it lets every request through and the server only binds
-    loopback addresses (see :func:`check_bind_address`). When the users database exists,
-    this is the one function to change: read ``X-API-Key``, look up the user and role
-    (``viewer`` may call every endpoint here), raise 401/403 otherwise, and append the
-    request to the audit log.
+    With no users (local mode) every request passes and the server binds loopback only (see
+    :func:`check_bind_address`); it returns ``None``. Once users exist
+    (``python -m recsys_core users add``) every request needs ``X-API-Key`` with a key of
+    ``python -m recsys_core users apikey NAME`` (every role may call these endpoints): a
+    missing or unknown key gets 401. Each authorised request is written to the audit log as
+    ``api:<key owner>``, shopper ids as pseudonyms (h11: :mod:`recsys_core.security`).
     """
-    return None
+    if not api_keys_enabled():
+        return None
+    from fastapi import HTTPException
+
+    from recsys_core.security import audit
+    from recsys_core.security.api_keys import user_for_key
+    from recsys_core.security.pseudonyms import pseudonym
+
+    user = user_for_key(request.headers.get("X-API-Key"))
+    if user is None:
+        raise HTTPException(
+            status_code=401,
+            detail="a valid X-API-Key header is needed; an admin makes one with "
+            "`python -m recsys_core users apikey NAME`",
+        )
+    query = dict(request.query_params)
+    if "user_id" in query:
+        query["user_id"] = pseudonym(query["user_id"])
+    audit.record(f"api:{user.username}", f"api {request.url.path}", query)
+    return user.username
 
 
 def api_keys_enabled() -> bool:
-    """Whether :func:`authorize` checks keys (False until the users database is wired in)."""
-    return False
+    """Whether :func:`authorize` checks keys: as soon as the lab has users."""
+    from recsys_core.security.users import any_users
+
+    return any_users()
 
 
 def check_bind_address(host: str) -> None:
