@@ -348,9 +348,9 @@ def save_lab(
         for name, model in lab.models.items():
             model.save(tmp / name)
         lab.catalog.to_parquet(tmp / "catalog.parquet", index=False)
-        _encrypt_if_asked(lab, tmp)  # h11: RECSYS_ENCRYPT_ARTIFACTS
         if lab.reference is not None:
             atomic_write_text(tmp / DRIFT_REFERENCE, json.dumps(lab.reference, default=str))
+        _encrypt_if_asked(lab, tmp)  # h11: RECSYS_ENCRYPT_ARTIFACTS
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
         write_checksums(tmp)
         tmp.rename(final)
@@ -411,7 +411,10 @@ def _encrypt_if_asked(lab: TrainedLab, tmp: Path) -> None:
         return
     from recsys_core.security.encryption import encrypt_tree
 
-    encrypt_tree(tmp, [*lab.models, "catalog.parquet"])
+    parts = [*lab.models, "catalog.parquet"]
+    if (tmp / DRIFT_REFERENCE).exists():  # it lists the training shoppers' ids
+        parts.append(DRIFT_REFERENCE)
+    encrypt_tree(tmp, parts)
     lab.manifest["encrypted"] = True
 
 
@@ -470,8 +473,15 @@ def _load_parts(
 
 def _read_reference(folder: Path) -> dict[str, Any] | None:
     try:
-        payload = json.loads((folder / DRIFT_REFERENCE).read_text())
-    except (OSError, ValueError):
+        path = folder / DRIFT_REFERENCE
+        from recsys_core.security.encryption import decrypting_stream, is_stream_encrypted
+
+        if is_stream_encrypted(path):  # RECSYS_ENCRYPT_ARTIFACTS (h11)
+            with path.open("rb") as raw:
+                payload = json.loads(decrypting_stream(raw, path.name).read())
+        else:
+            payload = json.loads(path.read_text())
+    except (OSError, ValueError, RecsysError):
         return None
     return payload if isinstance(payload, dict) else None
 

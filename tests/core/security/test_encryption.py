@@ -151,6 +151,8 @@ def test_registry_backups_are_encrypted_at_rest_and_a_changed_byte_is_refused(
 def test_saved_versions_are_encrypted_when_the_setting_asks(
     small_store: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import json
+
     from cryptography.fernet import Fernet
 
     from recsys_core.serving import RecommendationService, TrainConfig, save_lab, train_lab
@@ -165,7 +167,7 @@ def test_saved_versions_are_encrypted_when_the_setting_asks(
     folder = save_lab(lab)
     stored = [p for p in folder.rglob("*") if p.is_file()]
     private = [p for p in stored if p.name not in ("manifest.json", "checksums.json")]
-    private = [p for p in private if not p.name.startswith("drift_")]
+    assert any(p.name == "drift_reference.json" for p in private)  # it lists shopper ids
     assert any(p.parent.name == "purchase_model" for p in private)  # nested folders too
     assert all(encryption.is_stream_encrypted(p) for p in private), [
         p for p in private if not encryption.is_stream_encrypted(p)
@@ -176,6 +178,7 @@ def test_saved_versions_are_encrypted_when_the_setting_asks(
     got = RecommendationService(loaded).recommend_frame(user, 5, "ranker")[0]
     assert got["item_id"].tolist() == expected["item_id"].tolist()
     assert loaded.catalog.equals(lab.catalog)
+    assert loaded.reference == json.loads(json.dumps(lab.reference, default=str))
     monkeypatch.setenv(encryption.ENV_KEYS, Fernet.generate_key().decode())
     with pytest.raises(RecsysError, match="cannot be decrypted"):
         load_lab(folder)
