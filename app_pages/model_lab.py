@@ -1,18 +1,24 @@
-"""Model lab: evaluate models with chosen hyperparameters, compare them, export a report."""
+"""Model lab: evaluate models with chosen hyperparameters, compare them, export a report;
+tune the settings for this log on a validation window."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import streamlit as st
 
 from recsys_core.evaluation import ALL_MODELS, evaluate
 from recsys_core.models.als_spark import spark_available
 from recsys_core.serving.lab import record_metrics
+from recsys_core.tuning import settings_for
+from recsys_core.tuning.search import TUNABLE_MODELS, TuneConfig, TuneStatus, tune_dataset
 from ui import auth, charts, state
 from ui.components import PROBABILITY_COLUMN, download_csv, table
 from ui.errors import show_errors
 from ui.model_lab import (
+    FORM_KEYS,
+    TUNE_RESULT,
     LabSettings,
     build_report,
     comparison_lines,
@@ -20,6 +26,9 @@ from ui.model_lab import (
     overlap_table,
     report_module,
     selection_table,
+    trials_figure,
+    trials_table,
+    tune_summary,
 )
 from ui.resources import active_data, ranker_available, service
 
@@ -27,6 +36,16 @@ st.title("Model lab")
 
 with show_errors():
     data = active_data()
+
+with show_errors():
+    applied = settings_for(data.dataset)
+st.caption(
+    f"Settings: **{applied.label}** (where the form's defaults and the event weights come "
+    "from: a saved Tune result for this data, else the built-in preset, else settings scaled "
+    "to the log)."
+)
+for note in applied.notes:
+    st.caption(f"Note: {note}")
 
 available = [m for m in ALL_MODELS if m != "ranker" or ranker_available()]
 if not data.dataset.has_timestamps and "ranker" in available:
@@ -42,7 +61,7 @@ with st.form("lab_settings"):
         "the test period) and recommends to every test shopper."
     )
     models = st.multiselect("Models", available, default=preselected, key="lab_models")
-    start = LabSettings.defaults(data.dataset.name, tuple(available))
+    start = LabSettings.defaults(applied.preset, tuple(available))
     k = st.number_input("List length k", 1, 100, start.k, key="lab_k")
     als_col, knn_col, bpr_col, ranker_col = st.columns(4)
     with als_col:
@@ -97,11 +116,72 @@ with st.form("lab_settings"):
             "trees", 10, 2000, start.ranker_trees, step=50, key="lab_ranker_trees"
         )
     st.caption(
-        "Defaults are the dataset's tuned preset (recsys_core.presets) where it has one, else "
-        "the models' own defaults. The ranker's defaults take about 75 s to fit on Online "
-        "Retail; 3 windows and 0 folds take about 25 s."
+        "Defaults are the settings named above. The ranker's defaults take about 75 s to fit "
+        "on Online Retail; 3 windows and 0 folds take about 25 s."
     )
     run = st.form_submit_button("Evaluate", type="primary")
+
+# ------------------------------------------------------------------ tune
+with st.expander("Tune the settings for this log", expanded=TUNE_RESULT in st.session_state):
+    st.markdown(
+        "Searches event weights and model settings (optuna) on a **validation window**: the "
+        "30 days before the test period (without timestamps, a seeded hold-out of the "
+        "training events). The test period is never used. The best settings are saved for "
+        "this data and used by the next evaluation and training."
+    )
+    budget_col, models_col = st.columns(2)
+    budget = budget_col.number_input(
+        "Budget (minutes)", 0.1, 60.0, 1.0, step=0.5, key="lab_tune_budget"
+    )
+    tune_models = models_col.multiselect(
+        "Models to tune", list(TUNABLE_MODELS), default=list(TUNABLE_MODELS), key="lab_tune_models"
+    )
+    if st.button("Tune", key="lab_tune") and tune_models:
+        bar = st.progress(0.0, text="preparing the validation window")
+        chart_box = st.empty()
+        table_box = st.empty()
+        records: list = []
+        shown = [0.0]
+
+        def on_trial(status: TuneStatus) -> None:
+            best = "-" if status.best_ndcg is None else f"{status.best_ndcg:.4f}"
+            left = int(status.seconds_left)
+            bar.progress(
+                status.fraction,
+                text=f"{status.trials_done} trials, best NDCG@10 {best}, "
+                f"{left // 60}:{left % 60:02d} left ({status.message})",
+            )
+            if status.last is not None:
+                records.append(status.last)
+            if time.monotonic() - shown[0] > 1.0:  # redraw at most once a second
+                shown[0] = time.monotonic()
+                frame = trials_table(records)
+                chart_box.plotly_chart(trials_figure(frame), key=f"lab_tune_live_{len(records)}")
+                table_box.dataframe(frame, hide_index=True)
+
+        with show_errors(stop=False):
+            config = TuneConfig(models=list(tune_models), budget_minutes=float(budget))
+            result, tuned = tune_dataset(data.dataset, config, progress=on_trial)
+            st.session_state[TUNE_RESULT] = {
+                "key": data.key,
+                "checksum": data.checksum,
+                "result": result,
+                "label": tuned.label,
+            }
+            for widget in FORM_KEYS:  # the form shows the tuned settings from now on
+                st.session_state.pop(widget, None)
+            st.rerun()
+    done = st.session_state.get(TUNE_RESULT)
+    if done and done["key"] == data.key and done["checksum"] == data.checksum:
+        result = done["result"]
+        st.success(
+            f"{len(result.trials)} trials in {result.seconds:.0f} s; settings {done['label']} "
+            "saved and used by the next evaluation and training of this data."
+        )
+        table(tune_summary(result), name=f"tune-summary-{data.dataset.name}", key="lab_tune_sum")
+        frame = trials_table(result.trials)
+        st.plotly_chart(trials_figure(frame), key="lab_tune_chart")
+        table(frame, name=f"tune-trials-{data.dataset.name}", key="lab_tune_trials")
 
 if run:
     if not models:

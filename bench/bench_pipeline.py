@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -158,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--no-spark", action="store_true", help="Skip the Spark comparison.")
     parser.add_argument("--spark-master", default=None)
+    parser.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="Only generate, build the matrix and compare the engines (skip stages 2 and 4-7).",
+    )
     args = parser.parse_args(argv)
     n_events = args.events
     n_users = max(1, round(3000 * n_events / 200_000))
@@ -173,9 +179,26 @@ def main(argv: list[str] | None = None) -> int:
     events, catalog = stage(
         "generate", lambda: generate_demo_store(n_users, n_items, n_events, seed=args.seed)
     )
-    events = stage("validate", lambda: validate_events(events, source="demo store"))
+    if not args.compare_only:
+        events = stage("validate", lambda: validate_events(events, source="demo store"))
     matrix = stage("matrix", lambda: InteractionMatrix.from_events(events, preset.weights))
     print(f"  matrix {matrix.shape[0]:,} x {matrix.shape[1]:,}, {matrix.nnz:,} cells", flush=True)
+    if not args.compare_only:
+        run_pipeline(args, events, catalog, matrix, total_start)
+    if not args.no_spark:
+        compare_engines(args, matrix, len(events))
+    return 0
+
+
+def run_pipeline(
+    args: argparse.Namespace,
+    events: pd.DataFrame,
+    catalog: pd.DataFrame,
+    matrix: InteractionMatrix,
+    total_start: float,
+) -> None:
+    """Stages 4-7 and the pipeline's total."""
+    preset = preset_for("demo-store")
     als_params = {"iterations": args.iterations, **preset.model_params.get("als", {})}
     als = stage("als fit (implicit)", lambda: create_model("als", **als_params).fit(matrix))
     print(f"  ALS settings {als_params}", flush=True)
@@ -206,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     peak = max(p for _, _, p in RESULTS)
     print(f"PIPELINE total {total:.1f} s, peak {peak:.0f} MB (targets at 10M: 300 s, 6144 MB)")
 
-    if args.no_spark:
-        return 0
+
+def compare_engines(args: argparse.Namespace, matrix: InteractionMatrix, n_events: int) -> None:
+    """implicit vs Spark ALS on the same matrix with the same settings."""
     from recsys_core.models.als_spark import spark_session, stop_spark_session
 
     same = {
@@ -242,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"  published (implicit benchmarks, i7-7820x 8 cores) {name}: implicit "
                 f"{imp:.2f} s/it, Spark {spk:.1f} s/it ({spk / imp:.0f}x)"
             )
-    print(f"  events per matrix cell {len(events) / matrix.nnz:.2f}", flush=True)
-    return 0
+    print(f"  events per matrix cell {n_events / matrix.nnz:.2f}", flush=True)
 
 
 if __name__ == "__main__":

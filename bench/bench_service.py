@@ -7,7 +7,7 @@ warm-up question per model.
 
 Run after ``python -m recsys_core train --dataset online-retail``::
 
-    python bench/bench_service.py [--dataset online-retail] [--users 150] [--json OUT]
+    python bench/bench_service.py [--dataset online-retail] [--version V] [--users 150] [--json OUT]
 """
 
 from __future__ import annotations
@@ -48,12 +48,13 @@ def _row(times: np.ndarray) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="online-retail")
+    parser.add_argument("--version", default=None, help="a trained version (default: active)")
     parser.add_argument("--users", type=int, default=150)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
 
     start = time.perf_counter()
-    lab = load_lab(resolve_version(args.dataset))
+    lab = load_lab(resolve_version(args.dataset, args.version))
     service = RecommendationService(lab)
     load_s = time.perf_counter() - start
     print(f"lab {lab.dataset} {lab.version}: loaded and prepared in {load_s:.2f} s")

@@ -546,6 +546,7 @@ def explain(
 from recsys_core import cli_ops  # noqa: E402,F401
 from recsys_core import cli_serving  # noqa: E402,F401
 from recsys_core import cli_security  # noqa: E402,F401
+from recsys_core import cli_tune  # noqa: E402,F401
 # isort: on
 
 

@@ -159,30 +159,6 @@ def users_role(
     typer.echo(f"{username} is now {role}")
 
 
-@users_app.command("apikey")
-def users_apikey(
-    username: Annotated[str, typer.Argument(help="Whose key (it acts with their role).")],
-) -> None:
-    """Make an API key for the REST API (header X-API-Key); it is printed once."""
-    from recsys_core.security.api_keys import create_key
-
-    key = create_key(username)
-    _audit("apikey-create", {"user": username})
-    typer.echo(key)
-
-
-@users_app.command("revoke-keys")
-def users_revoke_keys(
-    username: Annotated[str, typer.Argument(help="Whose API keys to end.")],
-) -> None:
-    """End every API key of a user."""
-    from recsys_core.security.api_keys import revoke_keys
-
-    n = revoke_keys(username)
-    _audit("apikey-revoke", {"user": username, "keys": n})
-    typer.echo(f"{n} API key(s) of {username} revoked")
-
-
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check the hash chain; exit 1 and name the first bad row when it is broken."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,6 +29,12 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (uvicorn).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    batch_table: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch", help="A table from `batch`: answer the questions it covers from it."
+        ),
+    ] = None,
     dataset: TrainedDatasetOption = None,
     version: VersionOption = None,
 ) -> None:
@@ -46,6 +53,16 @@ def serve(
     folder = resolve_version(dataset, version)  # a clear error when nothing is trained
     os.environ["RECSYS_SERVE_DATASET"] = dataset or ""
     os.environ["RECSYS_SERVE_VERSION"] = version or ""
+    if batch_table is not None:
+        from recsys_core.serving.batch import BatchTable
+
+        table = BatchTable.read(batch_table)  # a clear error now, not in every worker
+        typer.echo(
+            f"batch table: {table.model} top-{table.k} of {len(table):,} shoppers, computed "
+            f"{table.computed_at} by {table.model_version}",
+            err=True,
+        )
+        os.environ["RECSYS_SERVE_BATCH"] = str(batch_table.resolve())
     # one BLAS thread per process: requests run side by side, a thread pool per call only
     # makes them wait for each other on two cores
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -72,3 +89,90 @@ def serve(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+@app.command()
+def batch(
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
+    model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = "als",
+    k: Annotated[int, typer.Option("--k", help="Items per shopper.")] = 10,
+    users: Annotated[
+        Path | None,
+        typer.Option(
+            "--users",
+            help="Only these shoppers: a text file (one id a line) or a CSV/Parquet "
+            "with a user_id column (default: every shopper the model knows).",
+        ),
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(help="Shoppers per chunk.")] = 512,
+    workers: Annotated[int, typer.Option(help="Chunks scored at once (0: one per core).")] = 0,
+    filter_seen: Annotated[bool, typer.Option(help="Leave out items already bought.")] = False,
+    dataset: TrainedDatasetOption = None,
+    version: VersionOption = None,
+) -> None:
+    """Score every shopper (or a list) in parallel chunks, with progress, to Parquet."""
+    from recsys_core.cli import stderr_progress
+    from recsys_core.serving.batch import read_user_ids, score_batch, write_batch
+    from recsys_core.serving.lab import load_lab, resolve_version
+
+    if out.suffix.lower() != ".parquet":
+        raise ConfigError(f"--out must be a .parquet file, got {out}")
+    lab = load_lab(resolve_version(dataset, version))
+    ids = read_user_ids(users) if users is not None else None
+    result = score_batch(
+        lab,
+        model,
+        k,
+        ids,
+        chunk_size=chunk_size,
+        workers=workers or None,
+        filter_seen=filter_seen,
+        progress=stderr_progress,
+    )
+    write_batch(result, out)
+    typer.echo(
+        f"scored {result.users:,} shoppers with {model} ({lab.dataset} {lab.version}) in "
+        f"{result.seconds:.2f} s: {len(result.frame):,} rows written to {out}"
+    )
+
+
+api_key_app = typer.Typer(help="API keys of the REST API (one or more per user).")
+app.add_typer(api_key_app, name="api-key")
+
+
+@api_key_app.command("create")
+def api_key_create(
+    user: Annotated[str, typer.Option("--user", help="The user the key acts as.")],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create a key (printed once: store it now; only its hash is kept)."""
+    from recsys_core.security import audit
+    from recsys_core.serving.api_keys import create_key
+
+    token, record = create_key(user, label)
+    audit.record(audit.cli_actor(), "api-key-create", {"user": user, "key_id": record.key_id})
+    typer.echo(token)
+    typer.echo(f"key {record.key_id} for {user}: shown once, keep it secret", err=True)
+
+
+@api_key_app.command("list")
+def api_key_list() -> None:
+    """Stored keys (ids, owners and labels; never the keys)."""
+    from datetime import datetime, timezone
+
+    from recsys_core.serving.api_keys import list_keys
+
+    for key in list_keys():
+        created = datetime.fromtimestamp(key.created, timezone.utc).isoformat(timespec="seconds")
+        typer.echo(f"{key.key_id}  {key.username:<20} {created}  {key.label}")
+
+
+@api_key_app.command("revoke")
+def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Delete a key: requests with it get 401 at once."""
+    from recsys_core.security import audit
+    from recsys_core.serving.api_keys import revoke_key
+
+    revoke_key(key_id)
+    audit.record(audit.cli_actor(), "api-key-revoke", {"key_id": key_id})
+    typer.echo(f"revoked {key_id}")

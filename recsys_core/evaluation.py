@@ -321,11 +321,14 @@ def data_checksum(events: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def with_preset(config: EvaluationConfig, dataset_name: str) -> EvaluationConfig:
-    """Fill unset weights and hyperparameters from the dataset's tuned preset."""
+def with_preset(
+    config: EvaluationConfig, dataset_name: str, preset: Any | None = None
+) -> EvaluationConfig:
+    """Fill unset weights and hyperparameters from ``preset`` (default: the dataset's
+    built-in preset; :func:`recsys_core.tuning.settings_for` picks one)."""
     from recsys_core.presets import preset_for
 
-    preset = preset_for(dataset_name)
+    preset = preset if preset is not None else preset_for(dataset_name)
     params = {name: dict(p) for name, p in preset.model_params.items()}
     for name, own in config.model_params.items():
         params.setdefault(name, {}).update(own)
@@ -363,8 +366,9 @@ def evaluate(
         A log that leaves no test users.
     """
     from recsys_core.models import MODEL_REGISTRY, create_model
+    from recsys_core.tuning import settings_for
 
-    config = with_preset(config or EvaluationConfig(), dataset.name)
+    config = config or EvaluationConfig()
     progress = progress or no_progress
     unknown = [m for m in config.models if m not in (*ALL_MODELS, *OPTIONAL_MODELS)]
     if unknown:
@@ -385,6 +389,11 @@ def evaluate(
             f"the log has no {'/'.join(config.relevant_events)} events in its test period: "
             "every test-period event counts as relevant"
         )
+    # settings scaled to the log are scaled to its training part: no test-period counts
+    checksum = data_checksum(dataset.events)
+    settings = settings_for(dataset, checksum=checksum, scale_on=split.train)
+    config = with_preset(config, dataset.name, settings.preset)
+    notes.extend([*settings.notes, settings.line()])
     relevant = relevant_items(split, relevant_events)
     test_users = np.asarray(pd.unique(relevant[Columns.USER]), dtype=object)
     if len(test_users) == 0:
@@ -402,7 +411,15 @@ def evaluate(
         index=matrix.items.external_ids,
     )
     repeats = repeat_profile(split.train)
-    if config.filter_seen is None:
+    if config.filter_seen is None and settings.preset.filter_seen is not None:
+        # the settings decide (a tune result, or scaled defaults on a log with views)
+        filter_seen = settings.preset.filter_seen
+        seen_rule = {
+            "filter_seen": filter_seen,
+            "source": "settings",
+            "why": settings.repeat_reason,
+        }
+    elif config.filter_seen is None:
         filter_seen = repeats.filter_seen
         seen_rule = {"filter_seen": filter_seen, "source": "repeat rate", "why": repeats.reason}
     else:
@@ -579,7 +596,8 @@ def evaluate(
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seed": config.seed,
             "library_versions": library_versions(),
-            "data_sha256": data_checksum(dataset.events),
+            "data_sha256": checksum,
+            "settings": settings.label,
             "events": int(len(dataset.events)),
         },
         notes=notes,

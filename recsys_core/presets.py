@@ -2,8 +2,9 @@
 
 Chosen by ``bench/tune_als.py``: every candidate setting is scored on a *validation* window
 (the 30 days before the evaluation cutoff, training on what precedes them) and the best one
-is kept; the test period is not used for the choice. Logs without a preset (your own data)
-get the library defaults; pass explicit settings to tune them.
+is kept; the test period is not used for the choice. Which settings apply to a log (a saved
+``tune`` result, these presets, or settings scaled to the log) is decided in one place,
+:func:`recsys_core.tuning.settings_for`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class Preset(BaseModel):
     )
     model_weights: dict[str, EventWeights] = Field(
         default_factory=dict, description="Per-model event weights that replace ``weights``."
+    )
+    filter_seen: bool | None = Field(
+        None,
+        description="Leave items the shopper already has out of the lists (True), keep them "
+        "(False), or let the training data's repeat rate decide (None, recsys_core.repeats).",
     )
     source: str = Field("library defaults", description="Where these settings come from.")
 
@@ -65,7 +71,11 @@ SPARK_ALS_PARAMS: dict[str, dict[str, Any]] = {
 
 
 def preset_for(dataset: str) -> Preset:
-    """The tuned preset of a built-in dataset, or library defaults."""
+    """The built-in preset of a dataset (with its Spark ALS settings), or library defaults.
+
+    Most callers want :func:`recsys_core.tuning.settings_for`, which also knows saved
+    ``tune`` results and the scaled defaults for logs without a preset.
+    """
     preset = PRESETS.get(dataset, Preset())
     spark = SPARK_ALS_PARAMS.get(dataset)
     if spark is None:

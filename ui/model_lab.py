@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from recsys_core.data.schema import Dataset
 from recsys_core.evaluation import EvaluationConfig, EvaluationResult
 from recsys_core.models import ALSConfig, BPRConfig, ItemKNNConfig
-from recsys_core.presets import preset_for
+from recsys_core.presets import Preset
 from recsys_core.serving.lab import headline_metrics  # noqa: F401  (re-exported)
 
 #: How each model's recommendations can be explained to a shopper or a product manager.
@@ -45,10 +45,11 @@ class LabSettings:
     ranker_trees: int = 300
 
     @classmethod
-    def defaults(cls, dataset_name: str, models: tuple[str, ...]) -> LabSettings:
-        """The settings the lab would use anyway: the dataset's tuned preset, else the
+    def defaults(cls, settings: Preset, models: tuple[str, ...]) -> LabSettings:
+        """The settings the lab would use anyway: those that apply to the dataset
+        (:func:`recsys_core.tuning.settings_for`: tuned, preset or scaled defaults), else the
         models' own defaults (so an untouched form reproduces ``evaluate``)."""
-        preset = preset_for(dataset_name).model_params
+        preset = settings.model_params
 
         def value(model: str, config: type[BaseModel], name: str) -> Any:
             return preset.get(model, {}).get(name, config.model_fields[name].default)
@@ -77,8 +78,8 @@ class LabSettings:
         )
 
     def config(self) -> EvaluationConfig:
-        """The evaluation configuration of these settings (they override the dataset's preset;
-        event weights stay the preset's)."""
+        """The evaluation configuration of these settings (they override the dataset's
+        settings; event weights, other hyperparameters and the repeat default stay theirs)."""
         params: dict[str, dict[str, Any]] = {}
         if "als" in self.models:
             params["als"] = {
@@ -194,3 +195,108 @@ def build_report(result: EvaluationResult, dataset: Dataset, config: EvaluationC
         dataset_info=reporting.describe_dataset(dataset),
         unavailable=explained.unavailable,
     )
+
+
+#: Session-state name of the last Tune result of this session.
+TUNE_RESULT = "lab_tune_result"
+#: Widget keys of the settings form, cleared after a search so it shows the new settings.
+FORM_KEYS: tuple[str, ...] = (
+    "lab_als_factors",
+    "lab_als_reg",
+    "lab_als_alpha",
+    "lab_als_iter",
+    "lab_knn_k",
+    "lab_knn_w",
+    "lab_bpr_factors",
+)
+
+
+def trials_table(records: list[Any], k: int = 10) -> pd.DataFrame:
+    """The search's trials so far (:class:`recsys_core.tuning.search.TrialRecord`), one row
+    each, with the best NDCG reached up to that trial."""
+    rows = []
+    best = np.nan
+    for i, t in enumerate(records):
+        if t.ndcg is not None:
+            best = t.ndcg if np.isnan(best) else max(best, t.ndcg)
+        rows.append(
+            {
+                "#": i + 1,
+                "model": t.model,
+                "state": t.state,
+                f"ndcg@{k}": t.ndcg,
+                "best so far": best,
+                "seconds": round(t.seconds, 2),
+                "already-bought removed": t.filter_seen,
+                "settings": ", ".join(
+                    f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
+                    for name, value in t.params.items()
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def trials_figure(table_frame: pd.DataFrame, k: int = 10) -> Any:
+    """Each trial's validation NDCG (dots by model; pruned trials at the bottom) and the best
+    so far (a step line), as a plotly figure."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    metric = f"ndcg@{k}"
+    if len(table_frame):
+        for model, part in table_frame.groupby("model", sort=False):
+            done = part[part["state"] == "complete"]
+            fig.add_trace(
+                go.Scatter(
+                    x=done["#"],
+                    y=done[metric],
+                    mode="markers",
+                    name=str(model),
+                    hovertext=done["settings"],
+                )
+            )
+            pruned = part[part["state"] != "complete"]
+            if len(pruned):
+                fig.add_trace(
+                    go.Scatter(
+                        x=pruned["#"],
+                        y=np.zeros(len(pruned)),
+                        mode="markers",
+                        marker={"symbol": "x", "color": "#999"},
+                        name=f"{model} pruned",
+                        hovertext=pruned["settings"],
+                    )
+                )
+        fig.add_trace(
+            go.Scatter(
+                x=table_frame["#"],
+                y=table_frame["best so far"],
+                mode="lines",
+                line={"shape": "hv", "color": "#2e8b57"},
+                name="best so far",
+            )
+        )
+    fig.update_layout(
+        title=f"Validation NDCG@{k} per trial",
+        xaxis_title="trial",
+        yaxis_title=f"NDCG@{k}",
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+def tune_summary(result: Any) -> pd.DataFrame:
+    """Validation NDCG of popularity, the defaults and the tuned settings per model."""
+    rows = [
+        {
+            "model": name,
+            "popularity": result.popularity_ndcg,
+            "defaults": result.default_ndcg.get(name, np.nan),
+            "tuned": best,
+            "trials": sum(1 for t in result.trials if t.model == name),
+        }
+        for name, best in result.best_ndcg.items()
+    ]
+    return pd.DataFrame(rows)

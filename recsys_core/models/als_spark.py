@@ -74,6 +74,8 @@ DEFAULT_MASTER: Final = "local[*]"
 DEFAULT_DRIVER_MEMORY: Final = "2g"
 
 _session_lock = threading.Lock()
+#: The session this module started ("current"), shared by every fit in the process.
+_sessions: dict[str, SparkSession] = {}
 
 
 # ---------------------------------------------------------------------- availability
@@ -159,9 +161,12 @@ def spark_session(master: str | None = None) -> SparkSession:
 
     url = spark_master(master)
     with _session_lock:
-        active = SparkSession.getActiveSession()
-        if active is not None and active.sparkContext.master != url:
-            active.stop()
+        # Our own reference, not getActiveSession(): that one is per thread, and Streamlit
+        # runs each rerun in another thread.
+        current = _sessions.get("current")
+        if current is not None and current.sparkContext.master != url:
+            current.stop()
+            _sessions.clear()
         builder = (
             SparkSession.builder.master(url)
             .appName("recsys-lab")
@@ -171,9 +176,12 @@ def spark_session(master: str | None = None) -> SparkSession:
                 "spark.driver.memory",
                 os.environ.get("RECSYS_SPARK_DRIVER_MEMORY", DEFAULT_DRIVER_MEMORY),
             )
-            .config("spark.sql.shuffle.partitions", str(max(2, os.cpu_count() or 2)))
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         )
+        if url.startswith("local"):  # the default 200 shuffle partitions only add overhead
+            builder = builder.config(
+                "spark.sql.shuffle.partitions", str(max(2, os.cpu_count() or 2))
+            )
         executor_memory = os.environ.get("RECSYS_SPARK_EXECUTOR_MEMORY")
         if executor_memory:
             builder = builder.config("spark.executor.memory", executor_memory)
@@ -186,6 +194,7 @@ def spark_session(master: str | None = None) -> SparkSession:
                 "is reachable"
             ) from exc
         session.sparkContext.setLogLevel("ERROR")
+        _sessions["current"] = session
         return session
 
 
@@ -196,9 +205,9 @@ def stop_spark_session() -> None:
     from pyspark.sql import SparkSession
 
     with _session_lock:
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            active.stop()
+        current = _sessions.pop("current", None) or SparkSession.getActiveSession()
+        if current is not None:
+            current.stop()
 
 
 # ---------------------------------------------------------------------- the model

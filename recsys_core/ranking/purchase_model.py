@@ -54,6 +54,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
 from recsys_core.errors import ArtifactError, DataValidationError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
@@ -146,15 +147,20 @@ def _require_both_classes(label: np.ndarray, name: str) -> None:
         )
 
 
-def _group_split(
-    groups: np.ndarray, fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (first part, second part) splitting whole groups at random."""
-    unique, inverse = np.unique(groups, return_inverse=True)
-    n_second = min(len(unique) - 1, max(1, int(round(fraction * len(unique)))))
-    second_groups = np.zeros(len(unique), dtype=bool)
-    second_groups[rng.permutation(len(unique))[:n_second]] = True
-    second = second_groups[inverse]
+def _group_split(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (first part, second part) splitting whole groups at random.
+
+    :class:`sklearn.model_selection.GroupShuffleSplit` with ``round(fraction * groups)``
+    groups (at least one, at most all but one) in the second part.
+    """
+    n_groups = len(np.unique(groups))
+    n_second = min(n_groups - 1, max(1, int(round(fraction * n_groups))))
+    second = np.zeros(len(groups), dtype=bool)
+    if n_second < 1:
+        return ~second, second
+    splitter = GroupShuffleSplit(n_splits=1, test_size=n_second, random_state=seed)
+    _, second_rows = next(splitter.split(np.zeros((len(groups), 1)), groups=groups))
+    second[second_rows] = True
     return ~second, second
 
 
@@ -287,7 +293,6 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         if len(label) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(label)}")
         group = np.arange(len(X)) if groups is None else np.asarray(groups)
-        rng = np.random.default_rng(self.random_state)
         folds = self.cross_fit_folds
         if (
             isinstance(folds, bool)
@@ -297,12 +302,12 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         ):
             raise ValueError(f"cross_fit_folds must be 0 or a whole number >= 2, got {folds!r}")
         features = X.astype(np.float64)
-        fit_part, cal_part = _group_split(group, self.calibration_fraction, rng)
+        fit_part, cal_part = _group_split(group, self.calibration_fraction, self.random_state)
         for name, part in (("training", fit_part), ("calibration", cal_part)):
             _require_both_classes(label[part], name)
         if folds >= 2:
             self.boosters_ = self._fit_folds(
-                features[fit_part], label[fit_part], group[fit_part], int(folds), rng
+                features[fit_part], label[fit_part], group[fit_part], int(folds)
             )
         else:
             classifier = self._classifier(self.random_state)
@@ -313,7 +318,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         # the calibrator sees the served margin (the fold models' mean) of held-out shoppers
         margin = self._margin(features[cal_part].to_numpy())
         self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
-            margin, label[cal_part], group[cal_part], rng
+            margin, label[cal_part], group[cal_part]
         )
         self.calibration_rows_ = int(cal_part.sum())
         return self
@@ -324,16 +329,22 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         label: np.ndarray,
         group: np.ndarray,
         folds: int,
-        rng: np.random.Generator,
     ) -> list[lgb.Booster]:
-        """One booster per shopper fold, each trained on the other folds (in fold order)."""
-        unique, inverse = np.unique(group, return_inverse=True)
-        if len(unique) < folds:
+        """One booster per shopper fold, each trained on the other folds (in fold order).
+
+        Folds come from :class:`sklearn.model_selection.GroupKFold` (whole shoppers, folds
+        of about equal size).
+        """
+        n_groups = len(np.unique(group))
+        if n_groups < folds:
             raise DataValidationError(
                 f"cross-fitting with {folds} folds needs at least {folds} shoppers, got "
-                f"{len(unique)}: use fewer folds or a longer log"
+                f"{n_groups}: use fewer folds or a longer log"
             )
-        fold = (rng.permutation(len(unique)) % folds)[inverse]
+        fold = np.zeros(len(group), dtype=np.int64)
+        splitter = GroupKFold(n_splits=folds)
+        for k, (_, rows) in enumerate(splitter.split(np.zeros((len(group), 1)), groups=group)):
+            fold[rows] = k
         for k in range(folds):
             _require_both_classes(label[fold != k], "training")
 
@@ -356,12 +367,11 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         margin: np.ndarray,
         label: np.ndarray,
         group: np.ndarray,
-        rng: np.random.Generator,
     ) -> tuple[Calibrator, dict[str, float]]:
         """Choose isotonic vs sigmoid by two-fold (by group) log loss; refit on all rows."""
         if self.calibration != "auto":
             return Calibrator.fit(self.calibration, margin, label), {}
-        half_a, half_b = _group_split(group, 0.5, rng)
+        half_a, half_b = _group_split(group, 0.5, self.random_state + 1)
         losses: dict[str, float] = {}
         methods: tuple[CalibrationMethod, ...] = ("isotonic", "sigmoid")
         for method in methods:

@@ -34,11 +34,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_hash TEXT PRIMARY KEY,
-    username TEXT NOT NULL,
-    created REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS login_failures (
     username TEXT NOT NULL,
     source TEXT NOT NULL,

@@ -125,7 +125,6 @@ def remove_user(username: str, home: Path | None = None) -> None:
         _require(conn, username)
         conn.execute("DELETE FROM users WHERE username = ?", (username,))
         conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
-        conn.execute("DELETE FROM api_keys WHERE username = ?", (username,))
 
 
 def set_role(username: str, role: str, home: Path | None = None) -> None:

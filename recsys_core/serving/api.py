@@ -32,9 +32,10 @@ an unknown item ``404``, nothing trained yet or unreadable files ``503``; input 
 a ``500``. Answers use the pydantic models of :mod:`recsys_core.serving.schemas`, the same
 ones the CLI's ``--json`` goes through.
 
-Access: :func:`authorize` is the one place API keys are checked and requests audited (see its
-docstring for the state of that hook). Without it the server is local-only: ``serve`` refuses
-to bind anything but a loopback address.
+Access: :func:`authorize` is the one place API keys are checked and requests audited. While
+the lab has no users the API is local-only: ``serve`` refuses to bind anything but a loopback
+address. Once users exist every answer needs an ``X-API-Key`` of a user (``401`` otherwise)
+and is audited as ``api:<user>``.
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import APIKeyHeader
 
 from recsys_core.errors import (
     ArtifactError,
@@ -58,6 +61,7 @@ from recsys_core.errors import (
     UnknownUserError,
 )
 from recsys_core.serving import schemas
+from recsys_core.serving.batch import BatchTable
 from recsys_core.serving.service import RecommendationService
 
 #: Largest ``k`` a request may ask for.
@@ -79,43 +83,63 @@ K = Annotated[int, Query(ge=1, le=MAX_K, description=f"Number of items (1..{MAX_
 # ---------------------------------------------------------------------- access (one hook)
 
 
-def authorize(request: Request) -> str | None:
-    """The API-key and audit hook: every endpoint but ``/health`` and ``/metrics`` calls it.
+_API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="Required once the lab has users: create one with `api-key create --user NAME`.",
+)
+_USERS_CHECK_SECONDS = 2.0
+_users_seen: dict[str, float | bool] = {"at": -1e9, "any": False}
 
-    With no users (local mode) every request passes and the server binds loopback only (see
-    :func:`check_bind_address`); it returns ``None``. Once users exist
-    (``python -m recsys_core users add``) every request needs ``X-API-Key`` with a key of
-    ``python -m recsys_core users apikey NAME`` (every role may call these endpoints): a
-    missing or unknown key gets 401. Each authorised request is written to the audit log as
-    ``api:<key owner>``, shopper ids as pseudonyms (h11: :mod:`recsys_core.security`).
+
+def api_keys_enabled(*, fresh: bool = False) -> bool:
+    """Whether requests need an API key: the users database has at least one user.
+
+    Checked at most every two seconds per process (adding the first user switches it on),
+    or now with ``fresh``.
+    """
+    now = time.monotonic()
+    if fresh or now - float(_users_seen["at"]) > _USERS_CHECK_SECONDS:
+        from recsys_core.security.users import any_users
+
+        _users_seen["any"] = bool(any_users())
+        _users_seen["at"] = now
+    return bool(_users_seen["any"])
+
+
+async def authorize(request: Request, api_key: str | None = Security(_API_KEY)) -> str | None:
+    """The one access hook, called by every endpoint but ``/health`` and ``/metrics``.
+
+    Local mode (no users in the users database): everyone may ask, nothing is audited, and
+    ``serve`` binds loopback addresses only. Once users exist: the ``X-API-Key`` header
+    must hold a key of a user (:mod:`recsys_core.serving.api_keys`) whose role includes
+    ``viewer`` (every role does; a removed user's keys stop working), else ``401``; each
+    request is written to the audit log as ``api:<user>`` with the endpoint and the shopper's
+    pseudonym, like the app's views.
     """
     if not api_keys_enabled():
         return None
-    from fastapi import HTTPException
-
     from recsys_core.security import audit
-    from recsys_core.security.api_keys import user_for_key
-    from recsys_core.security.pseudonyms import pseudonym
+    from recsys_core.security.users import role_allows
+    from recsys_core.serving.api_keys import user_for_key
 
-    user = user_for_key(request.headers.get("X-API-Key"))
+    user = user_for_key(api_key)
     if user is None:
         raise HTTPException(
-            status_code=401,
-            detail="a valid X-API-Key header is needed; an admin makes one with "
-            "`python -m recsys_core users apikey NAME`",
+            401,
+            "this lab has users: send a valid API key in the X-API-Key header (an admin "
+            "creates one with `python -m recsys_core api-key create --user NAME`)",
         )
-    query = dict(request.query_params)
-    if "user_id" in query:
-        query["user_id"] = pseudonym(query["user_id"])
-    audit.record(f"api:{user.username}", f"api {request.url.path}", query)
+    if not role_allows(user.role, "viewer"):
+        raise HTTPException(403, f"{user.username}'s role {user.role!r} may not use the API")
+    detail: dict[str, Any] = {"endpoint": request.url.path}
+    shopper = request.query_params.get("user_id")
+    if shopper:
+        from recsys_core.security.pseudonyms import pseudonym
+
+        detail["shopper"] = pseudonym(shopper)
+    audit.record(f"api:{user.username}", "api-request", detail)
     return user.username
-
-
-def api_keys_enabled() -> bool:
-    """Whether :func:`authorize` checks keys: as soon as the lab has users."""
-    from recsys_core.security.users import any_users
-
-    return any_users()
 
 
 def check_bind_address(host: str) -> None:
@@ -134,10 +158,10 @@ def check_bind_address(host: str) -> None:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if not loopback and not api_keys_enabled():
+    if not loopback and not api_keys_enabled(fresh=True):
         raise ConfigError(
-            f"refusing to listen on {host!r}: without API keys the API is local-only; use "
-            "--host 127.0.0.1 (or ::1)"
+            f"refusing to listen on {host!r}: without users (and so API keys) the API is "
+            "local-only; use --host 127.0.0.1 (or ::1), or add users and API keys first"
         )
 
 
@@ -213,15 +237,30 @@ def create_app(
     *,
     dataset: str | None = None,
     version: str | None = None,
+    batch: str | None = None,
 ) -> FastAPI:
     """The FastAPI application over ``provider()``'s service (default: the active version).
 
     ``dataset`` and ``version`` (or ``$RECSYS_SERVE_DATASET`` and ``$RECSYS_SERVE_VERSION``,
-    which ``serve`` sets for its worker processes) choose what the default provider serves.
+    which ``serve`` sets for its worker processes) choose what the default provider serves;
+    ``batch`` (``$RECSYS_SERVE_BATCH``) a batch table answering the questions it covers.
     """
     dataset = dataset or os.environ.get("RECSYS_SERVE_DATASET") or None
     version = version or os.environ.get("RECSYS_SERVE_VERSION") or None
-    service_of = provider or default_provider(dataset, version)
+    batch_path = batch or os.environ.get("RECSYS_SERVE_BATCH") or None
+    base_provider = provider or default_provider(dataset, version)
+    table = BatchTable.read(Path(batch_path)) if batch_path else None
+
+    def service_of() -> RecommendationService:
+        service = base_provider()
+        if (
+            table is not None
+            and service.batch is not table
+            and service.version == table.model_version
+        ):
+            service.attach_batch(table)  # a reloaded version gets it again if it matches
+        return service
+
     metrics = Metrics()
 
     @asynccontextmanager
@@ -238,6 +277,7 @@ def create_app(
         description=(__doc__ or "").split("\n\n")[0],
         responses={
             400: {"model": schemas.ErrorAnswer},
+            401: {"model": schemas.ErrorAnswer},
             404: {"model": schemas.ErrorAnswer},
             422: {"model": schemas.ErrorAnswer},
             503: {"model": schemas.ErrorAnswer},
@@ -287,12 +327,14 @@ def create_app(
         return answer
 
     @app.get("/health", response_model=schemas.HealthAnswer, tags=["service"])
-    def health() -> Any:
+    async def health() -> Any:
         """What is served and whether it is whole (503 when nothing is trained)."""
         return service_of().health()
 
+    # answers that take about a millisecond run on the event loop (a thread-pool hop costs
+    # as much as the answer); explanations and search, slower, run in the thread pool
     @app.get("/recommend", response_model=schemas.RecommendAnswer, tags=["answers"])
-    def recommend(
+    async def recommend(
         user_id: UserId,
         k: K = 10,
         model: Annotated[RecommendModel, Query(description="Model to ask first.")] = "ranker",
@@ -306,7 +348,7 @@ def create_app(
         return degraded("/recommend", service.answer_json(user_id, answer))
 
     @app.get("/similar", response_model=schemas.SimilarAnswer, tags=["answers"])
-    def similar(
+    async def similar(
         item_id: ItemId,
         k: K = 10,
         model: Annotated[SimilarModel, Query(description="Model to ask.")] = "als",
@@ -316,7 +358,9 @@ def create_app(
         return degraded("/similar", service_of().similar(item_id, k, model))
 
     @app.get("/purchase-probability", response_model=schemas.ProbabilityAnswer, tags=["answers"])
-    def purchase_probability(user_id: UserId, item_id: ItemId, user: str | None = caller) -> Any:
+    async def purchase_probability(
+        user_id: UserId, item_id: ItemId, user: str | None = caller
+    ) -> Any:
         """How likely the shopper buys the item in the next period."""
         answer = service_of().purchase_probability_answer(user_id, item_id)
         return degraded("/purchase-probability", answer)

@@ -209,32 +209,33 @@ class PreparedRanker:
         self.cold_titles = titles_for(self.cold_items, titles)
         self.cold_rate = dict(zip(self.cold_items.astype(str), self.cold_rates, strict=True))
         self._trees: list[CompiledTrees] | None | bool = False  # compiled on first use
+        self._averaged = False
 
     # ------------------------------------------------------------------ scoring
 
     def margins(self, matrix: np.ndarray) -> np.ndarray:
-        """The classifier's raw margins (compiled trees; LightGBM's predict as a fallback).
-
-        The served margin is the mean of the fold models' margins, summed in fold order and
-        divided once, as :meth:`PurchaseModel.decision_function` does.
-        """
+        """The classifier's raw margins, as ``decision_function`` computes them: one model's
+        margin, or the mean of the fold models' margins (summed in order, then divided), with
+        each model's trees compiled; LightGBM's predict where they cannot be."""
         if self._trees is False:
-            compiled = [
-                CompiledTrees.from_booster(b) for b in self.ranker.purchase_model_.boosters_
-            ]
-            self._trees = (
-                [c for c in compiled if c is not None]
-                if all(c is not None for c in compiled)
-                else None
-            )
+            self._trees = self._compile()
         if len(matrix) == 0:
             return np.zeros(0)
         if isinstance(self._trees, list):
             total = np.zeros(len(matrix))
             for trees in self._trees:
                 total += trees.raw_score(matrix)
-            return total / len(self._trees)
+            return total / len(self._trees) if self._averaged else total
         return np.asarray(self.ranker.purchase_model_.decision_function(matrix), dtype=np.float64)
+
+    def _compile(self) -> list[CompiledTrees] | None:
+        model = self.ranker.purchase_model_
+        boosters = getattr(model, "boosters_", None)
+        self._averaged = boosters is not None
+        compiled = [CompiledTrees.from_booster(b) for b in (boosters or [model.booster_])]
+        if any(c is None for c in compiled):
+            return None
+        return [c for c in compiled if c is not None]
 
     def _probability(self, margin: np.ndarray) -> np.ndarray:
         return np.asarray(self.ranker.purchase_model_.calibrator_.predict(margin), dtype=np.float64)

@@ -45,7 +45,6 @@ from recsys_core.evaluation import (
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.models import Recommender, create_model, load_model
-from recsys_core.presets import preset_for
 from recsys_core.serving.registry import (
     MANIFEST,
     activate_version,
@@ -94,7 +93,9 @@ class TrainConfig(BaseModel):
         description="Models to train; 'ranker' needs timestamps and is skipped without them.",
     )
     weights: EventWeights | None = Field(
-        None, description="Event weights (default: the dataset's preset, recsys_core.presets)."
+        None,
+        description="Event weights (default: the settings that apply to the dataset, "
+        "recsys_core.tuning.settings_for).",
     )
     model_params: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -173,9 +174,12 @@ def train_lab(
     and generate candidates.
     """
     from recsys_core.models import MODEL_REGISTRY
+    from recsys_core.tuning import settings_for
 
     config = config or TrainConfig()
-    preset = preset_for(dataset.name)
+    checksum = data_checksum(dataset.events)
+    settings = settings_for(dataset, checksum=checksum)
+    preset = settings.preset
     params_by_model = {name: dict(p) for name, p in preset.model_params.items()}
     for name, own in config.model_params.items():
         params_by_model.setdefault(name, {}).update(own)
@@ -187,7 +191,7 @@ def train_lab(
     unknown = [n for n in names if n not in (*MODEL_REGISTRY, "ranker")]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {[*MODEL_REGISTRY, 'ranker']}")
-    notes: list[str] = []
+    notes: list[str] = [*settings.notes, settings.line()]
     if "ranker" in names and not dataset.has_timestamps:
         names.remove("ranker")
         notes.append("the purchase model (ranker) needs timestamps; this log has none")
@@ -246,7 +250,13 @@ def train_lab(
         "models": list(ordered),
         "fit_seconds": timings,
         "config": config.model_dump(mode="json"),
-        "data": {**dataset.summary(), "sha256": data_checksum(dataset.events)},
+        "settings": {
+            "origin": settings.origin,
+            "label": settings.label,
+            "filter_seen": preset.filter_seen,
+            "model_weights": {n: w.model_dump() for n, w in model_weights.items()},
+        },
+        "data": {**dataset.summary(), "sha256": checksum},
         "library_versions": library_versions(),
         "notes": notes,
         "metrics": metrics,

@@ -24,13 +24,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
     PreparedRanker,
     PreparedRecommender,
@@ -39,6 +40,9 @@ from recsys_core.serving.hot_path import (
     titles_for,
 )
 from recsys_core.serving.lab import TrainedLab
+
+if TYPE_CHECKING:
+    from recsys_core.serving.batch import BatchTable
 
 FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "itemknn", "popularity")
 
@@ -89,6 +93,8 @@ class RecommendationAnswer:
     served_by: str
     reason: str | None
     cached: bool = False
+    source: str = "live"
+    computed_at: str | None = None
 
     @property
     def ranks(self) -> np.ndarray:
@@ -99,8 +105,9 @@ class RecommendationAnswer:
 class RecommendationService:
     """Recommendations, similar items, explanations and search over one :class:`TrainedLab`."""
 
-    def __init__(self, lab: TrainedLab) -> None:
+    def __init__(self, lab: TrainedLab, config: ServingConfig | None = None) -> None:
         self.lab = lab
+        self.config = config or ServingConfig.from_env()
         catalog = lab.catalog.copy()
         catalog[Columns.ITEM] = catalog[Columns.ITEM].astype(str)
         self.catalog = catalog.set_index(Columns.ITEM, drop=False)
@@ -108,6 +115,7 @@ class RecommendationService:
         self._search: Any = None
         self._explainer: Any = None
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
+        self.batch: BatchTable | None = None
         self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
             self._answer_uncached, RECOMMENDATION_CACHE_SIZE
         )
@@ -132,6 +140,8 @@ class RecommendationService:
         the model is not one the hot path knows: its own methods answer then)."""
         if name not in self._prepared:
             model = self.lab.model(name)
+            if name == "als":  # compressed factors when configured (the ranker keeps its own)
+                model = with_codec(model, self.config.als_factors)
             prepared: PreparedRecommender | PreparedRanker | None = None
             try:
                 if name == "ranker":
@@ -142,6 +152,17 @@ class RecommendationService:
                 prepared = None
             self._prepared[name] = prepared
         return self._prepared[name]
+
+    def attach_batch(self, table: BatchTable | None) -> bool:
+        """Answer from a precomputed batch table where it covers the question.
+
+        Returns whether the table is used: one computed by another version is ignored (its
+        answers would not be this version's). Cached answers are dropped either way.
+        """
+        usable = table is not None and table.model_version == self.version
+        self.batch = table if usable else None
+        self.cache = AnswerCache(self._answer_uncached, RECOMMENDATION_CACHE_SIZE)
+        return usable
 
     def warm_up(self) -> None:
         """Prepare every model now (and compile the purchase model's trees), so that the
@@ -230,7 +251,23 @@ class RecommendationService:
     def _answer_uncached(
         self, user_id: str, k: int, model: str, filter_seen: bool
     ) -> RecommendationAnswer:
-        """Walk the fallback chain from ``model`` until a step knows the shopper."""
+        """A precomputed batch row when one covers the question, else the fallback chain
+        from ``model`` until a step knows the shopper."""
+        batch = self.batch
+        if batch is not None and batch.covers(user_id, k, model, filter_seen, self.version):
+            items, scores, probabilities = batch.lookup(user_id, k)
+            if probabilities is None:
+                probabilities = self.purchase_probability(user_id, items)
+            top = TopItems(
+                item_ids=items,
+                titles=titles_for(items, self._titles),
+                scores=scores,
+                cold_start=False,
+                probabilities=probabilities,
+            )
+            return RecommendationAnswer(
+                top, probabilities, model, None, source="batch", computed_at=batch.computed_at
+            )
         reason: str | None = None
         if model not in FALLBACK_CHAIN:
             self.lab.model(model)  # unknown model names are a clear error, not a fallback
@@ -320,6 +357,8 @@ class RecommendationService:
             "degraded": answer.reason is not None,
             "reason": answer.reason,
             "items": items,
+            "source": answer.source,
+            "computed_at": answer.computed_at,
         }
 
     def compare_models(self, user_id: str, k: int = 10) -> pd.DataFrame:

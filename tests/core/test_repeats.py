@@ -62,6 +62,9 @@ def test_a_shop_without_rebuying_removes_already_bought_items_by_default(tmp_pat
     rule = auto.split["already_bought"]
     assert rule["filter_seen"] is True and rule["source"] == "repeat rate"
     assert any("already-bought items removed" in n for n in auto.notes)
+    # no price column: no revenue figure, and the output says why
+    assert "revenue@5" not in auto.models["popularity"].metrics
+    assert any("no prices" in n for n in auto.notes)
     seen = set(zip(events["user_id"].astype(str), events["item_id"].astype(str), strict=True))
     listed = auto.models["popularity"].recommendations
     train_pairs = {

@@ -239,6 +239,72 @@ def test_a_public_address_is_refused_without_api_keys() -> None:
             check_bind_address(public)
 
 
+def test_a_damaged_model_degrades_answers_until_restored(light_home: Path) -> None:
+    """Corrupt the active ALS files under a running server: 200 and degraded, then healthy
+    again after the file is restored, without a restart (the registry's live reload)."""
+    version = (light_home / "models" / "demo-small" / "ACTIVE").read_text().strip()
+    arrays = light_home / "models" / "demo-small" / version / "als" / "arrays.npz"
+    original = arrays.read_bytes()
+    proc, url = _start(light_home)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            query = "/recommend?user_id=U001&k=3&model=als"
+            healthy = c.get(query).json()
+            assert not healthy["degraded"] and healthy["model"] == "als"
+            arrays.write_bytes(original[:200] + bytes([original[200] ^ 0xFF]) + original[201:])
+            deadline = time.monotonic() + 30
+            answer = healthy
+            while time.monotonic() < deadline and not answer["degraded"]:
+                time.sleep(0.5)
+                response = c.get("/recommend?user_id=U001&k=4&model=als")
+                assert response.status_code == 200
+                answer = response.json()
+            assert answer["degraded"] and answer["model"] != "als" and "als" in answer["reason"]
+            arrays.write_bytes(original)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and answer["degraded"]:
+                time.sleep(0.5)
+                answer = c.get("/recommend?user_id=U001&k=5&model=als").json()
+            assert not answer["degraded"] and answer["model"] == "als"
+    finally:
+        arrays.write_bytes(original)
+        _stop(proc)
+
+
+def test_with_users_every_answer_needs_a_key_and_is_audited(
+    light_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsys_core.security import audit
+    from recsys_core.security.users import add_user, remove_user
+    from recsys_core.serving.api import check_bind_address
+    from recsys_core.serving.api_keys import create_key, list_keys, revoke_key
+
+    monkeypatch.setenv("RECSYS_HOME", str(light_home))
+    add_user("ana", "correct horse battery", "viewer")
+    key, record = create_key("ana", "test")
+    assert [k.key_id for k in list_keys()] == [record.key_id]
+    check_bind_address("0.0.0.0")  # with users (and keys) a public address is allowed
+    proc, url = _start(light_home)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            assert c.get("/health").status_code == 200  # health and metrics stay open
+            missing = c.get("/recommend?user_id=U001&k=2")
+            assert missing.status_code == 401 and "X-API-Key" in missing.json()["detail"]
+            wrong = c.get("/recommend?user_id=U001&k=2", headers={"X-API-Key": "rk_x_nope"})
+            assert wrong.status_code == 401
+            ok = c.get("/recommend?user_id=U001&k=2", headers={"X-API-Key": key})
+            assert ok.status_code == 200 and len(ok.json()["items"]) == 2
+            events = [e for e in audit.read() if e["actor"] == "api:ana"]
+            assert events and "U001" not in str(events[-1])  # the shopper as a pseudonym
+            revoke_key(record.key_id)
+            assert c.get("/similar?item_id=P001", headers={"X-API-Key": key}).status_code == 401
+            key2, _ = create_key("ana")
+            remove_user("ana")
+            assert c.get("/similar?item_id=P001", headers={"X-API-Key": key2}).status_code == 401
+    finally:
+        _stop(proc)
+
+
 # ---------------------------------------------------------------------- fuzzing
 
 

@@ -1,8 +1,6 @@
 """Record the service's answers on a small lab, to prove a faster service answers the same.
 
-The answers come from the models' own methods (the hot path switched off), so re-recording
-after a model change keeps the comparison one between the hot path and the reference.
-
+The answers come from ``reference_service.py``, the service as it was before the hot path.
 Run from the repository root (it rewrites ``answers.json`` next to this file)::
 
     python tests/core/serving/golden/make_golden.py
@@ -30,7 +28,6 @@ from conftest import SMALL_RANKER  # noqa: E402
 from recsys_core.data.demo_store import generate_demo_store  # noqa: E402
 from recsys_core.data.schema import Dataset  # noqa: E402
 from recsys_core.serving import (  # noqa: E402
-    RecommendationService,
     TrainConfig,
     TrainedLab,
     train_lab,
@@ -39,7 +36,7 @@ from recsys_core.serving import (  # noqa: E402
 MODELS = ("popularity", "itemknn", "bpr", "als", "ranker")
 
 
-def questions(service: RecommendationService) -> dict[str, list[dict[str, Any]]]:
+def questions(service: Any) -> dict[str, list[dict[str, Any]]]:
     """The recorded questions: who, which model, k, filter; similar items; explanations."""
     lab = service.lab
     users = list(lab.models["als"].users_.external_ids[::25])  # 12 known shoppers
@@ -59,7 +56,7 @@ def questions(service: RecommendationService) -> dict[str, list[dict[str, Any]]]
     return {"recommend": recommend, "similar": similar}
 
 
-def answer_all(service: RecommendationService, asked: dict[str, list[dict[str, Any]]]) -> dict:
+def answer_all(service: Any, asked: dict[str, list[dict[str, Any]]]) -> dict:
     """Every recorded question's answer, in order (the version stamp left out: it is a time)."""
     answers = {
         "recommend": [
@@ -84,22 +81,23 @@ def train_golden_lab() -> TrainedLab:
 
 def fingerprint(lab: TrainedLab) -> dict[str, str]:
     """Checksums of what the answers depend on: factors, similarities, the boosted trees."""
-    ranker = lab.models["ranker"]
+    model = lab.models["ranker"].purchase_model_
+    boosters = getattr(model, "boosters_", None) or [model.booster_]
     als, bpr = lab.models["als"], lab.models["bpr"]
     parts = {
         "als": als.item_factors_.tobytes() + als.user_factors_.tobytes(),
         "bpr": bpr.item_factors_.tobytes() + bpr.user_factors_.tobytes(),
         "itemknn": lab.models["itemknn"].similarity_.data.tobytes(),
-        "booster": "".join(b.model_to_string() for b in ranker.purchase_model_.boosters_).encode(),
+        "booster": "".join(b.model_to_string() for b in boosters).encode(),
     }
     return {name: hashlib.sha256(blob).hexdigest()[:16] for name, blob in parts.items()}
 
 
 def main() -> None:
+    from reference_service import RecommendationService as ReferenceService
+
     lab = train_golden_lab()
-    service = RecommendationService(lab)
-    # record with the models' own methods (no hot path): the reference the hot path matches
-    service.prepared = lambda name: None  # type: ignore[method-assign]
+    service = ReferenceService(lab)
     asked = questions(service)
     payload = {
         "fingerprint": fingerprint(lab),

@@ -1,0 +1,176 @@
+"""Load test of the REST API on loopback, and the naive "load the model per call" pattern.
+
+1. Starts ``python -m recsys_core serve`` on 127.0.0.1 (a free port) over the saved lab and
+   sends ``--requests`` (2,000) ``GET /recommend`` requests for ``--users`` (500+) different
+   known shoppers, ``--concurrency`` (16) at a time, from a bounded asyncio + httpx client
+   (one connection pool; every request has a 30 s timeout; the run stops after
+   ``--max-seconds``). Per model (ALS and the ranker): throughput, p50, p99, errors, and
+   whether ``/metrics`` counted exactly the requests sent. Cold caches: the server is
+   restarted for each model and each shopper is asked once per k (k cycles 5, 10, 20), so
+   the first 3 x ``--users`` requests are cache misses and the rest repeat earlier questions.
+2. In one process, the seed's pattern (load the saved ALS model inside every prediction
+   call) against the service's answer for the same shoppers, as a ratio of mean latencies.
+
+Run after ``python -m recsys_core train --dataset online-retail``::
+
+    python bench/bench_load.py [--requests 2000] [--users 600] [--concurrency 16] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from recsys_core.models import load_model  # noqa: E402
+from recsys_core.serving import RecommendationService, load_lab, resolve_version  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(workers: int, dataset: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "recsys_core", "serve", "--port", str(port)]
+    cmd += ["--workers", str(workers), "--dataset", dataset]
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                time.sleep(2.0)  # let every worker finish its warm-up
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            break
+    proc.terminate()
+    raise SystemExit("the server did not start")
+
+
+def _count(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('recsys_requests_total{endpoint="/recommend"')
+    )
+
+
+async def _load(
+    url: str, paths: list[str], concurrency: int, max_seconds: float
+) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(paths)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    deadline = time.monotonic() + max_seconds
+
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for path in queue:
+                if time.monotonic() > deadline:
+                    return
+                start = time.perf_counter()
+                try:
+                    response = await client.get(path)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - start) * 1000)
+                errors += not ok
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return latencies, errors, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", default="online-retail")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--users", type=int, default=600)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--models", default="als,ranker")
+    parser.add_argument("--max-seconds", type=float, default=120)
+    parser.add_argument("--naive-calls", type=int, default=20)
+    args = parser.parse_args()
+
+    folder = resolve_version(args.dataset)
+    lab = load_lab(folder)
+    known = np.intersect1d(
+        lab.models["als"].users_.external_ids, lab.ranker.generator_.users_.external_ids
+    )
+    rng = np.random.default_rng(0)
+    users = [str(u) for u in rng.choice(known, size=args.users, replace=False)]
+    print(
+        f"{args.requests} GET /recommend over {len(users)} shoppers, {args.concurrency} "
+        f"concurrent clients (asyncio + httpx), {args.workers} uvicorn workers, loopback; "
+        "machine shared with other jobs\n"
+    )
+    print("| model | requests | req/s | p50 ms | p99 ms | errors | /metrics counted |")
+    print("|---|---|---|---|---|---|---|")
+    for model in args.models.split(","):
+        paths = [
+            f"/recommend?user_id={users[i % len(users)]}&k={(5, 10, 20)[(i // len(users)) % 3]}"
+            f"&model={model}"
+            for i in range(args.requests)
+        ]
+        proc, url = _start_server(args.workers, args.dataset)
+        try:
+            before = _count(url)
+            latencies, errors, elapsed = asyncio.run(
+                _load(url, paths, args.concurrency, args.max_seconds)
+            )
+            counted = _count(url) - before
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        sent = len(latencies)
+        print(
+            f"| {model} | {sent} | {sent / elapsed:.0f} | {np.percentile(latencies, 50):.1f} | "
+            f"{np.percentile(latencies, 99):.1f} | {errors} | {counted:.0f} of {sent} |",
+            flush=True,
+        )
+
+    # the seed's pattern: load the model inside every prediction call
+    service = RecommendationService(lab)
+    service.recommend(users[-1], 10, "als")
+    calls = users[: args.naive_calls]
+    start = time.perf_counter()
+    for user in calls:
+        model = load_model(folder / "als")
+        model.recommend([user], 10, filter_seen=False)
+    naive = (time.perf_counter() - start) / len(calls)
+    start = time.perf_counter()
+    for user in calls:
+        service.recommend(user, 11, "als")  # k=11: not in the cache
+    served = (time.perf_counter() - start) / len(calls)
+    print(
+        f"\nnaive (load the ALS model per call, no titles or probabilities): "
+        f"{naive * 1000:.1f} ms per call; service (titles + purchase probabilities): "
+        f"{served * 1000:.2f} ms per call; ratio {naive / served:.0f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

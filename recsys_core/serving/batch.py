@@ -1,0 +1,324 @@
+"""Batch scoring: every shopper's top-k at once, to Parquet, and serving from that table.
+
+:func:`score_batch` splits the shoppers into chunks and scores them on a thread pool (the
+heavy parts, implicit's top-k and the compiled trees, release the GIL):
+
+* single-stage models (``als``, ``bpr``, ``itemknn``, ``popularity``) through the model's own
+  batch ``recommend`` (one implicit call per chunk);
+* the ``ranker`` through the service's hot path, one shopper at a time (the same code, hence
+  the same answers, as a live request).
+
+:func:`write_batch` writes ``user_id, item_id, score, rank, cold_start`` (plus
+``purchase_probability`` for the ranker) and records in the Parquet metadata which model and
+version computed it and when. :class:`BatchTable` reads it back; a
+:class:`~recsys_core.serving.service.RecommendationService` with a table attached answers
+covered questions from it and says so (``"source": "batch"`` and ``computed_at``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recsys_core.columns import Columns
+from recsys_core.errors import ArtifactError, ConfigError, DataValidationError
+from recsys_core.serving.hot_path import PreparedRanker, check_k
+from recsys_core.serving.lab import TrainedLab
+
+#: Parquet metadata key of the batch description.
+METADATA_KEY = b"recsys_batch"
+#: Shoppers per chunk.
+DEFAULT_CHUNK = 512
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class BatchResult:
+    """Scored lists of many shoppers and how they were computed."""
+
+    frame: pd.DataFrame
+    model: str
+    model_version: str
+    dataset: str
+    k: int
+    computed_at: str
+    seconds: float
+    users: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        """What :func:`write_batch` stores next to the rows."""
+        return {
+            "model": self.model,
+            "model_version": self.model_version,
+            "dataset": self.dataset,
+            "k": self.k,
+            "computed_at": self.computed_at,
+            "seconds": round(self.seconds, 3),
+            "users": self.users,
+            **self.extra,
+        }
+
+
+def read_user_ids(path: Path) -> list[str]:
+    """Shopper ids from a text file (one per line), or a CSV/Parquet with a ``user_id`` column.
+
+    Raises
+    ------
+    DataValidationError
+        Unreadable file, no ``user_id`` column, or no ids.
+    """
+    try:
+        if path.suffix.lower() == ".parquet":
+            ids = pd.read_parquet(path, columns=[Columns.USER])[Columns.USER]
+        elif path.suffix.lower() == ".csv":
+            table = pd.read_csv(path, dtype=str)
+            if Columns.USER not in table.columns:
+                raise DataValidationError(
+                    f"{path} has no {Columns.USER!r} column: give a CSV with one, or a text "
+                    "file with one shopper id per line"
+                )
+            ids = table[Columns.USER]
+        else:
+            ids = pd.Series(path.read_text(encoding="utf-8").splitlines())
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataValidationError(f"cannot read shopper ids from {path}: {exc}") from exc
+    users = [str(u).strip() for u in ids.dropna() if str(u).strip()]
+    if not users:
+        raise DataValidationError(f"{path} holds no shopper ids")
+    return list(dict.fromkeys(users))
+
+
+def all_users(lab: TrainedLab, model: str) -> list[str]:
+    """Every shopper the model can personalise for."""
+    engine = lab.model(model)
+    if model == "ranker":
+        known = np.intersect1d(
+            engine.generator_.users_.external_ids, engine.snapshot_.users.external_ids
+        )
+        return [str(u) for u in known]
+    return [str(u) for u in engine.users_.external_ids]
+
+
+def score_batch(
+    lab: TrainedLab,
+    model: str = "als",
+    k: int = 10,
+    users: Sequence[str] | None = None,
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    workers: int | None = None,
+    filter_seen: bool = False,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Top-``k`` of ``model`` for every shopper (or ``users``), in parallel chunks.
+
+    Raises
+    ------
+    ConfigError
+        Unknown or untrained model, bad ``k`` or chunk size.
+    """
+    k = check_k(k)
+    if chunk_size < 1:
+        raise ConfigError("the chunk size must be at least 1")
+    engine = lab.model(model)  # ConfigError for an untrained or unknown model
+    ids = list(dict.fromkeys(str(u) for u in users)) if users is not None else all_users(lab, model)
+    chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    workers = workers or os.cpu_count() or 1
+    if model == "ranker":
+        from recsys_core.serving.service import RecommendationService
+
+        prepared = RecommendationService(lab).prepared("ranker")
+        if not isinstance(prepared, PreparedRanker):  # pragma: no cover - older rankers
+            raise ConfigError("this ranker cannot be batch-scored: retrain it")
+        prepared.margins(np.zeros((1, len(engine.purchase_model_.feature_names_in_))))
+
+        def run(chunk: list[str]) -> pd.DataFrame:
+            return _ranker_chunk(prepared, chunk, k, filter_seen)
+
+    else:
+
+        def run(chunk: list[str]) -> pd.DataFrame:
+            reco = engine.recommend(chunk, k, filter_seen=filter_seen)
+            return reco[[Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK, "cold_start"]]
+
+    started = time.perf_counter()
+    computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    parts: list[pd.DataFrame] = []
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for part, chunk in zip(pool.map(run, chunks), chunks, strict=True):
+            parts.append(part)
+            done += len(chunk)
+            if progress is not None:
+                progress(f"scored {done:,} of {len(ids):,} shoppers", done / max(len(ids), 1))
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=[Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK])
+    )
+    frame[Columns.RANK] = frame[Columns.RANK].astype(np.int32)
+    return BatchResult(
+        frame=frame,
+        model=model,
+        model_version=lab.version,
+        dataset=lab.dataset,
+        k=k,
+        computed_at=computed_at,
+        seconds=time.perf_counter() - started,
+        users=len(ids),
+        extra={"filter_seen": filter_seen, "workers": workers, "chunk_size": chunk_size},
+    )
+
+
+def _ranker_chunk(
+    prepared: PreparedRanker, users: list[str], k: int, filter_seen: bool
+) -> pd.DataFrame:
+    """The ranker's own batch path (candidates and features for the whole chunk at once,
+    stage one as one matrix product per block of shoppers) with the compiled trees."""
+    from recsys_core.ranking.features import FEATURE_NAMES
+    from recsys_core.ranking.ranker import _candidate_features
+
+    ranker = prepared.ranker
+    ids, warm = ranker._warm_users(users)
+    parts = []
+    if warm.any():
+        frame = _candidate_features(ranker.generator_, ranker.snapshot_, list(ids[warm]))
+        matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        margin = prepared.margins(matrix)
+        probability = prepared._probability(margin)
+        keep = np.ones(len(frame), dtype=bool)
+        if filter_seen:
+            seen = matrix[:, prepared.seen_columns]
+            keep = ~(np.nansum(seen, axis=1) > 0)
+        codes = pd.Categorical(frame[Columns.USER], categories=ids[warm]).codes[keep]
+        margin, probability = margin[keep], probability[keep]
+        items = frame[Columns.ITEM].to_numpy(dtype=object)[keep]
+        order = np.lexsort((-margin, -probability, codes))
+        codes, items, probability = codes[order], items[order], probability[order]
+        starts = np.searchsorted(codes, codes, side="left")
+        rank = np.arange(len(codes)) - starts + 1
+        top = rank <= k
+        parts.append(
+            pd.DataFrame(
+                {
+                    Columns.USER: ids[warm][codes[top]].astype(str),
+                    Columns.ITEM: items[top].astype(str),
+                    Columns.SCORE: probability[top],
+                    Columns.RANK: rank[top],
+                    "cold_start": False,
+                    "purchase_probability": probability[top],
+                }
+            )
+        )
+    for user in ids[~warm]:
+        cold = prepared.top(str(user), k, filter_seen)
+        n = len(cold.item_ids)
+        parts.append(
+            pd.DataFrame(
+                {
+                    Columns.USER: [str(user)] * n,
+                    Columns.ITEM: cold.item_ids.astype(str),
+                    Columns.SCORE: cold.scores,
+                    Columns.RANK: np.arange(1, n + 1),
+                    "cold_start": True,
+                    "purchase_probability": cold.scores,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def write_batch(result: BatchResult, path: Path) -> Path:
+    """Write the rows to Parquet with the batch description in its metadata (atomically)."""
+    table = pa.Table.from_pandas(result.frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[METADATA_KEY] = json.dumps(result.metadata()).encode()
+    table = table.replace_schema_metadata(meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return path
+
+
+class BatchTable:
+    """A batch table read back for serving: one shopper's rows by dictionary lookup."""
+
+    def __init__(self, frame: pd.DataFrame, metadata: dict[str, Any]) -> None:
+        self.metadata = metadata
+        self.model = str(metadata["model"])
+        self.model_version = str(metadata["model_version"])
+        self.k = int(metadata["k"])
+        self.computed_at = str(metadata["computed_at"])
+        self.filter_seen = bool(metadata.get("filter_seen", False))
+        frame = frame[~frame["cold_start"].to_numpy(dtype=bool)] if "cold_start" in frame else frame
+        frame = frame.sort_values([Columns.USER, Columns.RANK], kind="stable")
+        users = frame[Columns.USER].astype(str).to_numpy()
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.zeros(0)
+        ends = np.r_[starts[1:], len(users)] if len(users) else np.zeros(0)
+        self._rows = {str(users[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
+        self.items = frame[Columns.ITEM].astype(str).to_numpy(dtype=object)
+        self.scores = frame[Columns.SCORE].to_numpy(dtype=np.float64)
+        self.probabilities = (
+            frame["purchase_probability"].to_numpy(dtype=np.float64)
+            if "purchase_probability" in frame
+            else None
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> BatchTable:
+        """Read a table written by :func:`write_batch`.
+
+        Raises
+        ------
+        ArtifactError
+            Missing or unreadable file, or not a batch table.
+        """
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise ArtifactError(f"cannot read the batch table {path}: {exc}") from exc
+        raw = (table.schema.metadata or {}).get(METADATA_KEY)
+        if raw is None:
+            raise ArtifactError(
+                f"{path} is not a batch table (no {METADATA_KEY.decode()} metadata): write it "
+                "with `python -m recsys_core batch`"
+            )
+        return cls(table.to_pandas(), json.loads(raw))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def lookup(self, user_id: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The shopper's first ``k`` rows ``(items, scores, probabilities)``.
+
+        Raises ``KeyError`` for a shopper the table does not hold.
+        """
+        start, end = self._rows[user_id]
+        end = min(end, start + k)
+        probabilities = None if self.probabilities is None else self.probabilities[start:end]
+        return self.items[start:end], self.scores[start:end], probabilities
+
+    def covers(self, user_id: str, k: int, model: str, filter_seen: bool, version: str) -> bool:
+        """Whether this table answers the question exactly as a live request would."""
+        return (
+            model == self.model
+            and version == self.model_version
+            and k <= self.k
+            and filter_seen == self.filter_seen
+            and user_id in self._rows
+        )
