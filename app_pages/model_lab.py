@@ -162,6 +162,7 @@ with st.expander("Tune the settings for this log", expanded=TUNE_RESULT in st.se
         with show_errors(stop=False):
             config = TuneConfig(models=list(tune_models), budget_minutes=float(budget))
             result, tuned = tune_dataset(data.dataset, config, progress=on_trial)
+            auth.record("tune", {"dataset": data.dataset.name, "trials": len(result.trials)})
             st.session_state[TUNE_RESULT] = {
                 "key": data.key,
                 "checksum": data.checksum,

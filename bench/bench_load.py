@@ -8,6 +8,8 @@
    whether ``/metrics`` counted exactly the requests sent. Cold caches: the server is
    restarted for each model and each shopper is asked once per k (k cycles 5, 10, 20), so
    the first 3 x ``--users`` requests are cache misses and the rest repeat earlier questions.
+   The server's CPU time (every worker, from ``/proc``) per request is printed too: unlike
+   the wall-clock figures it hardly depends on what else the machine is running.
 2. In one process, the seed's pattern (load the saved ALS model inside every prediction
    call) against the service's answer for the same shoppers, as a ratio of mean latencies.
 
@@ -61,6 +63,27 @@ def _start_server(workers: int, dataset: str) -> tuple[subprocess.Popen[bytes], 
             break
     proc.terminate()
     raise SystemExit("the server did not start")
+
+
+def _tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of a process and its descendants (Linux ``/proc``)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        frontier = [pid for pid in children if pid not in tree]
+        tree.update(frontier)
+    return sum(times.get(pid, 0.0) for pid in tree)
 
 
 def _count(url: str) -> float:
@@ -127,8 +150,11 @@ def main() -> None:
         f"concurrent clients (asyncio + httpx), {args.workers} uvicorn workers, loopback; "
         "machine shared with other jobs\n"
     )
-    print("| model | requests | req/s | p50 ms | p99 ms | errors | /metrics counted |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| model | requests | req/s | p50 ms | p99 ms | errors | /metrics counted | "
+        "server CPU ms per request |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
         paths = [
             f"/recommend?user_id={users[i % len(users)]}&k={(5, 10, 20)[(i // len(users)) % 3]}"
@@ -138,9 +164,11 @@ def main() -> None:
         proc, url = _start_server(args.workers, args.dataset)
         try:
             before = _count(url)
+            cpu_before = _tree_cpu_seconds(proc.pid)
             latencies, errors, elapsed = asyncio.run(
                 _load(url, paths, args.concurrency, args.max_seconds)
             )
+            cpu = _tree_cpu_seconds(proc.pid) - cpu_before
             counted = _count(url) - before
         finally:
             proc.terminate()
@@ -148,7 +176,8 @@ def main() -> None:
         sent = len(latencies)
         print(
             f"| {model} | {sent} | {sent / elapsed:.0f} | {np.percentile(latencies, 50):.1f} | "
-            f"{np.percentile(latencies, 99):.1f} | {errors} | {counted:.0f} of {sent} |",
+            f"{np.percentile(latencies, 99):.1f} | {errors} | {counted:.0f} of {sent} | "
+            f"{cpu / max(sent, 1) * 1000:.2f} |",
             flush=True,
         )
 

@@ -45,6 +45,7 @@ from recsys_core.evaluation import (
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.models import Recommender, create_model, load_model
+from recsys_core.presets import Preset
 from recsys_core.serving.registry import (
     MANIFEST,
     activate_version,
@@ -103,6 +104,11 @@ class TrainConfig(BaseModel):
         "dataset's preset.",
     )
     seed: int = Field(42, description="Seed of every model.")
+    settings: Preset | None = Field(
+        None,
+        description="Settings to start from instead of those that apply to the dataset "
+        "(recsys_core.tuning.settings_for); Preset() means the models' own defaults.",
+    )
     headline_metrics: bool = Field(
         True,
         description="Record headline metrics at training time: the single-stage models are "
@@ -174,11 +180,15 @@ def train_lab(
     and generate candidates.
     """
     from recsys_core.models import MODEL_REGISTRY
-    from recsys_core.tuning import settings_for
+    from recsys_core.tuning import ResolvedSettings, settings_for
 
     config = config or TrainConfig()
     checksum = data_checksum(dataset.events)
-    settings = settings_for(dataset, checksum=checksum)
+    settings = (
+        settings_for(dataset, checksum=checksum)
+        if config.settings is None
+        else ResolvedSettings(config.settings, "given", "given settings")
+    )
     preset = settings.preset
     params_by_model = {name: dict(p) for name, p in preset.model_params.items()}
     for name, own in config.model_params.items():

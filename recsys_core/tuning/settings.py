@@ -32,7 +32,8 @@ from recsys_core.tuning.defaults import KEEP_SEEN_REASON, SCALED_DEFAULTS, scale
 #: Version of the saved-settings file layout.
 TUNED_FORMAT_VERSION = 1
 
-Origin = Literal["tuned", "preset", "scaled defaults"]
+#: Where settings came from ("given": passed by the caller, e.g. ``TrainConfig.settings``).
+Origin = Literal["tuned", "preset", "scaled defaults", "given"]
 
 
 class TunedSettings(BaseModel):
