@@ -23,9 +23,7 @@ K = 10
 
 
 def _pairs(frame: pd.DataFrame) -> set[tuple[str, str]]:
-    return set(
-        zip(frame[Columns.USER].astype(str), frame[Columns.ITEM].astype(str), strict=True)
-    )
+    return set(zip(frame[Columns.USER].astype(str), frame[Columns.ITEM].astype(str), strict=True))
 
 
 @pytest.fixture(scope="module")
