@@ -6,6 +6,7 @@ Streamlit redraws a page in order.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from recsys_core.business import (
 from recsys_core.metrics import jaccard_overlap
 from recsys_core.security.pseudonyms import pseudonym
 from ui import auth, charts, frames, state
+from ui import operations as ops
 from ui.components import (
     MISSING,
     OVERALL_COLUMN,
@@ -100,9 +102,12 @@ def shopper_view() -> None:
     # with business filters, ask for a longer list and keep the first k items that pass
     asked = k if not filters.active else min(max(5 * k, 100), 500)
     with show_errors():
+        start = time.perf_counter()
         reco, served_by, reason = svc.recommend_frame(
             user_id, asked, model, filter_seen=filter_seen
         )
+        # the Operations page's health window sees the app's answers too
+        ops.record_answer(svc.lab.path, time.perf_counter() - start, reason is not None)
         compare = svc.compare_models(user_id, k)
     if filters.active:
         now = data.dataset.events["timestamp"].max() if data.dataset.has_timestamps else None

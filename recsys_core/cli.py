@@ -209,9 +209,18 @@ def evaluate(
         bool | None,
         typer.Option(
             "--filter-seen/--keep-seen",
-            help="Remove (or keep) already-bought items in the main lists. Default: decided "
-            "by the training data's repeat rate (kept when shoppers re-buy, removed when "
-            "they rarely do); the output says which applied and why.",
+            help="Remove every item the shopper interacted with (views, carts, favourites, "
+            "purchases) from the main lists, or keep them all. Default: see --filter-bought.",
+        ),
+    ] = None,
+    filter_bought: Annotated[
+        bool | None,
+        typer.Option(
+            "--filter-bought/--keep-bought",
+            help="Remove (or keep) the items the shopper already bought (purchases before "
+            "the cutoff; viewed items stay). Default: decided by the training data's repeat "
+            "rate (kept when shoppers re-buy, removed when they rarely do); the output says "
+            "which applied and why.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every model and of the random split.")] = 42,
@@ -230,6 +239,7 @@ def evaluate(
         test_days=test_days,
         cutoff=cutoff,
         filter_seen=filter_seen,
+        filter_bought=filter_bought,
         seed=seed,
     )
     result = run_evaluation(ds, config, progress=stderr_progress)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -402,6 +403,7 @@ def save_lab(
         lab.catalog.to_parquet(tmp / "catalog.parquet", index=False)
         if lab.reference is not None:
             atomic_write_text(tmp / DRIFT_REFERENCE, json.dumps(lab.reference, default=str))
+        _encrypt_if_asked(lab, tmp)  # h11: RECSYS_ENCRYPT_ARTIFACTS
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
         write_checksums(tmp)
         tmp.rename(final)
@@ -436,10 +438,52 @@ def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
         raise ArtifactError(f"cannot read {folder / MANIFEST}: {exc}") from exc
     bad_parts = verify_version(folder).broken_parts() if tolerant else {}
     broken: dict[str, str] = {}
+    encrypted = bool(manifest.get("encrypted"))
+    plain_root = Path(tempfile.mkdtemp(prefix="recsys-decrypted-")) if encrypted else folder
+    try:
+        return _load_parts(folder, manifest, bad_parts, broken, plain_root, tolerant)
+    finally:
+        if encrypted:
+            shutil.rmtree(plain_root, ignore_errors=True)
+
+
+def _readable(folder: Path, part: str, plain_root: Path) -> Path:
+    """``folder/part`` as a readable path: decrypted into ``plain_root`` when encrypted."""
+    if plain_root == folder:
+        return folder / part
+    from recsys_core.security.encryption import decrypt_tree
+
+    return decrypt_tree(folder, part, plain_root)
+
+
+def _encrypt_if_asked(lab: TrainedLab, tmp: Path) -> None:
+    """Encrypt the models and catalog of a version being saved when the setting asks."""
+    from recsys_core.security.settings import get_settings
+
+    if not get_settings().encrypt_artifacts:
+        return
+    from recsys_core.security.encryption import encrypt_tree
+
+    parts = [*lab.models, "catalog.parquet"]
+    if (tmp / DRIFT_REFERENCE).exists():  # it lists the training shoppers' ids
+        parts.append(DRIFT_REFERENCE)
+    encrypt_tree(tmp, parts)
+    lab.manifest["encrypted"] = True
+
+
+def _load_parts(
+    folder: Path,
+    manifest: dict[str, Any],
+    bad_parts: dict[str, str],
+    broken: dict[str, str],
+    plain_root: Path,
+    tolerant: bool,
+) -> TrainedLab:
+    """The body of :func:`load_lab` (models and catalog read from ``plain_root``)."""
     try:
         if "catalog.parquet" in bad_parts:
             raise ArtifactError(bad_parts["catalog.parquet"])
-        catalog = pd.read_parquet(folder / "catalog.parquet")
+        catalog = pd.read_parquet(_readable(folder, "catalog.parquet", plain_root))
     except Exception as exc:  # pyarrow raises several types for broken files
         if not tolerant:
             raise ArtifactError(f"cannot read the catalog of {folder}: {exc}") from exc
@@ -452,6 +496,7 @@ def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
         try:
             if name in bad_parts:
                 raise ArtifactError(f"checksum check failed: {bad_parts[name]}")
+            path = _readable(folder, name, plain_root)
             if name == "ranker":
                 from recsys_core.ranking import TwoStageRanker
 
@@ -492,8 +537,15 @@ def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
 
 def _read_reference(folder: Path) -> dict[str, Any] | None:
     try:
-        payload = json.loads((folder / DRIFT_REFERENCE).read_text())
-    except (OSError, ValueError):
+        path = folder / DRIFT_REFERENCE
+        from recsys_core.security.encryption import decrypting_stream, is_stream_encrypted
+
+        if is_stream_encrypted(path):  # RECSYS_ENCRYPT_ARTIFACTS (h11)
+            with path.open("rb") as raw:
+                payload = json.loads(decrypting_stream(raw, path.name).read())
+        else:
+            payload = json.loads(path.read_text())
+    except (OSError, ValueError, RecsysError):
         return None
     return payload if isinstance(payload, dict) else None
 

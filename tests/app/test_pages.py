@@ -156,6 +156,17 @@ def test_shopper_page_shows_k_recommendations_with_probabilities() -> None:
     assert others.str.match(pattern).all(), others.tolist()
 
 
+def test_shopper_answers_feed_the_operations_health_window() -> None:
+    from ui.operations import live_service
+
+    at = _run("app_pages/shopper.py")
+    names = [p.name for p in models_root().iterdir() if p.is_dir()]
+    before = sum(live_service(n).stats()["answers"] for n in names)
+    at.slider(key="shopper_k").set_value(4).run()
+    assert not _errors(at)
+    assert sum(live_service(n).stats()["answers"] for n in names) == before + 1
+
+
 def test_choosing_another_shopper_changes_the_list() -> None:
     at = _run("app_pages/shopper.py")
     picker = at.selectbox(key="shopper_select")
