@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import auth, state
+from ui import auth, resources, state
 
 st.set_page_config(page_title="Recommendation lab", page_icon="🛒", layout="wide")
 
@@ -98,6 +98,11 @@ with st.sidebar:
     st.caption(f"Dataset: **{state.dataset_label(state.active_key())}**")
     if warning := st.session_state.get(state.STARTUP_WARNING):
         st.warning(warning)
+    background = st.container()  # the purchase model's background training, filled below
 if not login_on:
     st.info(auth.LOCAL_MODE, icon=":material/lock_open:")
-page.run()
+try:
+    page.run()
+finally:  # after the page (even one that stopped early): it has chosen or trained the models
+    with background:
+        resources.ranker_status()

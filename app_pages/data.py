@@ -13,6 +13,7 @@ from ui.components import table
 from ui.errors import show_errors
 from ui.resources import active_data
 from ui.upload import (
+    ENCODINGS,
     MAPPED_COLUMNS,
     REQUIRED,
     UploadPreview,
@@ -29,9 +30,9 @@ NONE = "(not in the file)"
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the file ...")
-def _preview(name: str, content: bytes) -> UploadPreview:
+def _preview(name: str, content: bytes, encoding: str) -> UploadPreview:
     """The file's columns and first rows, read once per content (every widget change reruns)."""
-    return preview_upload(name, content)
+    return preview_upload(name, content, encoding)
 
 
 st.title("Data")
@@ -136,11 +137,17 @@ uploaded = st.file_uploader(
     help="Stored encrypted in your workspace; trained under its own name, it does not change "
     "what the command line serves.",
 )
+encoding = st.selectbox(
+    "Text encoding",
+    ENCODINGS,
+    key="data_upload_encoding",
+    help="Of a CSV file (a BOM is honoured). Try latin-1 or cp1252 for files saved by Excel.",
+)
 if uploaded is not None:
     content = uploaded.getvalue()
     tag = hashlib.sha256(content).hexdigest()[:12]  # fresh mapping widgets for each file
     try:
-        preview = _preview(uploaded.name, content)
+        preview = _preview(uploaded.name, content, encoding)
     except RecsysError as exc:
         st.error(str(exc))
         st.stop()
@@ -150,7 +157,7 @@ if uploaded is not None:
     )
     for note in preview.notes:
         st.caption(f"Note: {note}")
-    st.dataframe(preview.head, hide_index=True, width="stretch", height=200)
+    st.dataframe(preview.head, hide_index=True, width="stretch", height=200, placeholder="—")
 
     fmt = "auto"
     use_detected = False
@@ -207,6 +214,7 @@ if uploaded is not None:
                         )
                     },
                     key=f"data_event_map_{tag}",
+                    placeholder="— (ignored)",
                 )
                 event_map = {
                     str(name): (str(means) if pd.notna(means) and means else None)
@@ -229,6 +237,7 @@ if uploaded is not None:
                 fmt=fmt,
                 column_map=column_map,
                 event_map=event_map,
+                encoding=encoding,
                 owner=auth.owner(),
             )
         auth.record("upload", {"file": preview.name, "ok": outcome.ok, "dataset": outcome.key})

@@ -6,9 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import auth, charts, frames
-from ui.components import ranker_notice, table
+from ui.components import download_csv, ranker_notice, table
 from ui.errors import show_errors
 from ui.explanations import MAX_ROWS, shap_sample
+from ui.glossary import METRICS
 from ui.resources import active_data, has_ranker, service
 
 st.title("Explanations")
@@ -57,13 +58,22 @@ left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(charts.importance_figure(importance), key="expl_importance")
 with right:
+    # the plain label and the number fit the column; the technical name is in the CSV
     table(
         importance,
         name="shap-importance",
         key="expl_importance_table",
         height=420,
-        column_config={"mean_abs_shap": st.column_config.NumberColumn(format="%.4f")},
+        column_config={
+            "feature": None,  # the technical name: hidden here, kept in the CSV
+            "label": st.column_config.TextColumn("feature", width="medium"),
+            "mean_abs_shap": st.column_config.NumberColumn(
+                "mean |SHAP| (log-odds)", format="%.4f", help=METRICS["log_odds"][1]
+            ),
+        },
+        download=False,
     )
+    download_csv(importance, "shap-importance", "expl_importance_table")
 
 st.subheader("Effect of one feature")
 labels = dict(zip(importance["feature"], importance["label"], strict=True))
@@ -81,4 +91,20 @@ st.caption(
     "Each point is one candidate: the feature's value (x) and how much it moved that "
     "candidate's score (y). A missing value is not drawn."
 )
-table(effect, name=f"shap-{feature}", key="expl_effect_table", height=250)
+table(
+    effect[["title", "value", "contribution", "user_id", "item_id"]],
+    name=f"shap-{feature}",
+    key="expl_effect_table",
+    height=250,
+    column_config={
+        "title": st.column_config.TextColumn("product", width="medium"),
+        "value": st.column_config.NumberColumn(
+            "feature value", format="%.4g", help="— : missing (e.g. never bought)."
+        ),
+        "contribution": st.column_config.NumberColumn(
+            "effect (log-odds)", format="%+.3f", help=METRICS["log_odds"][1]
+        ),
+        "user_id": st.column_config.TextColumn("shopper", width="small"),
+        "item_id": st.column_config.TextColumn("item", width="small"),
+    },
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import pandas as pd
 import streamlit as st
 
 from recsys_core.evaluation import ALL_MODELS, evaluate
@@ -16,6 +17,7 @@ from recsys_core.tuning.search import TUNABLE_MODELS, TuneConfig, TuneStatus, tu
 from ui import auth, charts, state
 from ui.components import PROBABILITY_COLUMN, download_csv, table
 from ui.errors import show_errors
+from ui.glossary import describe, glossary_section, metric_columns
 from ui.model_lab import (
     FORM_KEYS,
     TUNE_RESULT,
@@ -33,6 +35,15 @@ from ui.model_lab import (
 from ui.resources import active_data, ranker_available, service
 
 st.title("Model lab")
+
+#: Segment kinds in words.
+SEGMENT_NAMES = {
+    "tenure": "new vs returning",
+    "volume": "light vs heavy buyers",
+    "country": "country",
+}
+#: Metric families of the accuracy table (the others go to the beyond-accuracy table).
+ACCURACY_FAMILIES = ("ndcg", "precision", "recall", "map", "mrr", "hit_rate", "revenue")
 
 with show_errors():
     data = active_data()
@@ -162,6 +173,7 @@ with st.expander("Tune the settings for this log", expanded=TUNE_RESULT in st.se
         with show_errors(stop=False):
             config = TuneConfig(models=list(tune_models), budget_minutes=float(budget))
             result, tuned = tune_dataset(data.dataset, config, progress=on_trial)
+            auth.record("tune", {"dataset": data.dataset.name, "trials": len(result.trials)})
             st.session_state[TUNE_RESULT] = {
                 "key": data.key,
                 "checksum": data.checksum,
@@ -237,9 +249,32 @@ st.caption(
 for note in result.notes:
     st.caption(f"Note: {note}")
 metrics = result.metrics_table()
-table(metrics.reset_index(), name=f"metrics-{result.dataset}-k{k}", key="lab_metrics")
+# two narrower tables instead of one of 14 columns: both fit a 1400 px window
+accuracy_cols = [c for c in metrics.columns if c.split("@")[0] in ACCURACY_FAMILIES]
+other_cols = [c for c in metrics.columns if c not in accuracy_cols]
+st.markdown("**Accuracy**: did the lists hold what shoppers went on to buy?")
+table(
+    metrics[accuracy_cols].reset_index(),
+    name=f"metrics-{result.dataset}-k{k}",
+    key="lab_metrics",
+    column_config=metric_columns(accuracy_cols),
+    download=False,
+)
+st.markdown("**Beyond accuracy and cost**")
+table(
+    metrics[other_cols].reset_index(),
+    name=f"metrics-{result.dataset}-k{k}",
+    key="lab_metrics_other",
+    column_config={
+        **metric_columns(other_cols, decimals=3),
+        "model_mb": st.column_config.NumberColumn("model size (MB)", format="%.1f"),
+    },
+    download=False,
+)
+download_csv(metrics.reset_index(), f"metrics-{result.dataset}-k{k}", "lab_metrics")
 for line in comparison_lines(result):
     st.caption(line)
+glossary_section()
 st.download_button(
     "Download evaluation JSON",
     result.dumps(),
@@ -271,10 +306,24 @@ with right:
         st.plotly_chart(charts.reliability_figure(reliability), key="lab_reliability")
         if result.classifier:
             st.caption(
-                "Purchase model: "
+                "Purchase model (if they order): "
                 + ", ".join(
-                    f"{m} {v:.3f}" for m, v in result.classifier.items() if m != "candidates"
+                    f"{(describe(m) or (m, ''))[0]} {v:.3f}"
+                    for m, v in result.classifier.items()
+                    if m in ("auc", "logloss", "brier", "ece")
                 )
+            )
+        order_metrics = getattr(result, "order_classifier", None)
+        if order_metrics:
+            st.caption(
+                "Order model (orders at all in the test period): "
+                + ", ".join(
+                    f"{(describe(m) or (m, ''))[0]} {order_metrics[m]:.3f}"
+                    for m in ("auc", "logloss", "brier", "ece")
+                    if m in order_metrics
+                )
+                + f"; {order_metrics.get('order_rate', float('nan')):.1%} of "
+                f"{int(order_metrics.get('shoppers', 0)):,} shoppers ordered."
             )
         table(
             reliability,
@@ -284,6 +333,47 @@ with right:
         )
     else:
         st.info("Calibration needs the purchase model (ranker) among the evaluated models.")
+
+segments = pd.DataFrame(getattr(result, "segments", []) or [])
+if not segments.empty:
+    st.subheader("By shopper segment")
+    seg_col, metric_col = st.columns(2)
+    kinds = [c for c in ("tenure", "volume", "country") if c in set(segments["segment"])]
+    kind = seg_col.radio(
+        "Segment",
+        kinds,
+        horizontal=True,
+        key="lab_segment",
+        format_func=SEGMENT_NAMES.get,
+        help="From each test shopper's events before the test period.",
+    )
+    metric = metric_col.radio(
+        "Metric",
+        [f"ndcg@{k}", f"hit_rate@{k}", f"recall@{k}"],
+        horizontal=True,
+        key="lab_segment_metric",
+        format_func=lambda m: (describe(m) or (m, ""))[0],
+    )
+    part = segments[segments["segment"] == kind]
+    pivot = part.pivot_table(index="value", columns="model", values=metric).reset_index()
+    shoppers = part.drop_duplicates("value").set_index("value")["shoppers"]
+    pivot.insert(1, "shoppers", pivot["value"].map(shoppers).astype(int))
+    table(
+        pivot.rename(columns={"value": SEGMENT_NAMES.get(kind, kind)}),
+        name=f"segments-{kind}-{metric}",
+        key="lab_segments",
+        column_config={
+            m: st.column_config.NumberColumn(
+                m, format="%.4f", help=(describe(metric) or ("", ""))[1]
+            )
+            for m in part["model"].unique()
+        },
+    )
+    st.caption(
+        "New: first event less than 90 days before the test period; heavy: the 20 % of "
+        "buyers with the most orders (days with a purchase); countries beyond the 5 largest "
+        "are grouped as 'other'."
+    )
 
 st.subheader("Model selection")
 table(

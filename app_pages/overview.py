@@ -9,6 +9,7 @@ import streamlit as st
 from ui import charts, frames
 from ui.components import table
 from ui.errors import show_errors
+from ui.glossary import metric_columns
 from ui.model_lab import headline_table
 from ui.resources import active_data, has_ranker, service
 
@@ -44,10 +45,16 @@ with show_errors(stop=False):
         f"{manifest.get('data', {}).get('events', summary['events']):,} events."
     )
     fit = manifest.get("fit_seconds", {})
+    shared = "ranker" in fit  # ALS and item-kNN are the ranker's stage one, trained with it
     models = pd.DataFrame(
         {
             "model": lab.model_names,
-            "fit time (s)": [fit.get(m) for m in lab.model_names],
+            "fit time": [
+                f"{fit[m]:,.1f} s"
+                if fit.get(m) is not None
+                else ("with the ranker" if shared and m in ("als", "itemknn") else "—")
+                for m in lab.model_names
+            ],
         }
     )
     headline = headline_table(manifest.get("metrics") or {})
@@ -60,7 +67,18 @@ with show_errors(stop=False):
             "No headline metrics recorded yet: run an evaluation on the Model lab page and "
             "record it."
         )
-    table(models, name=f"models-{lab.version}", key="overview_models")
+    table(
+        models,
+        name=f"models-{lab.version}",
+        key="overview_models",
+        column_config=metric_columns([c for c in models.columns if c not in ("model", "fit time")]),
+    )
+    if lab.order_model is not None:
+        seconds = fit.get("order")
+        st.caption(
+            "Also trained: the order model (will the shopper order at all in the next 30 days)"
+            + (f", {seconds:.1f} s." if seconds is not None else ".")
+        )
     for note in manifest.get("notes", []):
         st.caption(f"Note: {note}")
     if not has_ranker(svc):
@@ -70,9 +88,18 @@ counts = frames.event_counts(data.key, data.checksum, data.dataset.events)
 left, right = st.columns(2)
 with left:
     funnel = frames.funnel_frame(counts)
-    st.plotly_chart(charts.funnel_figure(funnel), key="overview_funnel")
-    if len(funnel) == 1:
-        st.caption(f"This log records only {funnel['stage'].iloc[0].lower()}.")
+    if len(funnel) > 1:
+        st.plotly_chart(charts.funnel_figure(funnel), key="overview_funnel")
+    else:  # one recorded stage (e.g. only purchases): how many shoppers come back instead
+        repeat = frames.repeat_funnel(data.key, data.checksum, data.dataset.events)
+        st.plotly_chart(
+            charts.funnel_figure(repeat, "Repeat-purchase funnel: shoppers by orders"),
+            key="overview_funnel",
+        )
+        st.caption(
+            f"This log records only {funnel['stage'].iloc[0].lower()}, so the funnel shows "
+            "how many shoppers order again (an order: a day with a purchase)."
+        )
 with right:
     weekly = frames.weekly_activity(data.key, data.checksum, data.dataset.events)
     if weekly.empty:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from recsys_core.search import RELEVANCE_FLOOR
 from recsys_core.security.pseudonyms import pseudonym
-from ui import auth
+from ui import auth, state
 from ui.components import PROBABILITY_COLUMN, ranker_notice, shopper_picker, table
 from ui.errors import show_errors
 from ui.resources import active_data, has_ranker, service
@@ -16,14 +17,18 @@ with show_errors():
     data = active_data()
     svc = service(data)
 
+state.url_default("search_query", "q")  # a shared link reopens the same view
+state.url_default(state.SHOPPER, "shopper")
+state.url_default("search_k", "k", int, valid=lambda n: 5 <= n <= 50)
 query = st.text_input(
     "Search products", key="search_query", placeholder="e.g. mug, coffee, lantern"
 )
 left, right = st.columns([2, 1])
 with left:
-    user_id = shopper_picker(data, key="search_shopper", searchable=False)
+    user_id = shopper_picker(data, key="search_shopper")
 with right:
     k = st.slider("Results", 5, 50, 20, key="search_k")
+state.share_view(q=query.strip(), shopper=auth.shown_id(user_id) if user_id else None, k=k)
 
 if not query.strip():
     st.caption("Type a word from a product title or category.")
@@ -52,15 +57,26 @@ with personal_col:
     if personal is None:
         ranker_notice()
     else:
-        st.caption("The same matches re-ranked by this shopper's purchase probability.")
+        n_relevant = int(personal["reranked"].sum())
+        st.caption(
+            f"Only relevant matches are re-ranked by this shopper's purchase probability: "
+            f"those holding every word of the query and at least "
+            f"{RELEVANCE_FLOOR:.0%} as relevant as the best match ({n_relevant} here). "
+            "Less relevant matches follow in relevance order, never above them."
+        )
         table(
             personal[
-                ["rank", "title", "purchase_probability", "lexical_rank", "category", "item_id"]
+                ["rank", "title", "purchase_probability", "lexical_rank", "reranked", "item_id"]
             ],
             name=f"search-{query}-{auth.shown_id(user_id)}",
             key="search_personal",
             column_config={
                 "purchase_probability": PROBABILITY_COLUMN,
-                "lexical_rank": st.column_config.NumberColumn("rank by relevance"),
+                "lexical_rank": st.column_config.NumberColumn(
+                    "rank by relevance", help="Position in the plain relevance order (left)."
+                ),
+                "reranked": st.column_config.CheckboxColumn(
+                    "re-ranked", help="Relevant enough to be re-ranked for this shopper."
+                ),
             },
         )

@@ -6,16 +6,39 @@ Streamlit redraws a page in order.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
+from recsys_core.business import (
+    apply_filters,
+    currency_symbol,
+    expected_revenue,
+    format_money,
+    with_prices,
+)
 from recsys_core.metrics import jaccard_overlap
 from recsys_core.security.pseudonyms import pseudonym
-from ui import auth, charts, frames
-from ui.components import PROBABILITY_COLUMN, download_csv, ranker_notice, shopper_picker, table
+from ui import auth, charts, frames, state
+from ui import operations as ops
+from ui.components import (
+    MISSING,
+    OVERALL_COLUMN,
+    PROBABILITY_COLUMN,
+    bulk_export,
+    business_filters,
+    download_csv,
+    plural,
+    probability_metrics,
+    ranker_notice,
+    shopper_picker,
+    table,
+)
 from ui.errors import show_errors
+from ui.glossary import METRICS, RECOMMEND_SCORES
 from ui.resources import active_data, has_ranker, service
 
 st.title("Shopper")
@@ -33,6 +56,11 @@ def shopper_view() -> None:
     A fragment: picking another shopper reruns only this part, not the router and the
     rest of the app, so the new recommendations appear sooner.
     """
+    # a shared link reopens the same view (shopper, model, k)
+    models = svc.lab.model_names
+    state.url_default(state.SHOPPER, "shopper")
+    state.url_default("shopper_model", "model", valid=lambda m: m in models)
+    state.url_default("shopper_k", "k", int, valid=lambda n: 3 <= n <= 30)
     pick, settings = st.columns([2, 1])
     with pick:
         user_id = shopper_picker(data)
@@ -43,7 +71,8 @@ def shopper_view() -> None:
     auth.reveal_control(user_id)
     with settings:
         k = st.slider("Recommendations (k)", 3, 30, 10, key="shopper_k")
-        models = svc.lab.model_names
+        if st.session_state.get("shopper_model") not in (None, *models):
+            del st.session_state["shopper_model"]  # e.g. BPR before the background training
         default_model = "ranker" if ranker else ("als" if "als" in models else models[0])
         model = st.selectbox(
             "Model",
@@ -55,47 +84,109 @@ def shopper_view() -> None:
         filter_seen = st.checkbox(
             "Hide items the shopper already interacted with", key="shopper_seen"
         )
+    filters = business_filters(data)
+    state.share_view(shopper=shown_id, model=model, k=k)
 
     history = frames.shopper_history(
         data.key, data.checksum, user_id, data.dataset.events, data.dataset.catalog
     )
     n_bought = int((history["event"] == "purchase").sum())
     st.markdown(
-        f"**{shown_id}**: {len(history):,} events on {history['item_id'].nunique():,} products, "
-        f"{n_bought:,} purchases (history at the bottom of the page)."
+        f"**{shown_id}**: {plural(len(history), 'event')} on "
+        f"{plural(history['item_id'].nunique(), 'product')}, {plural(n_bought, 'purchase')} "
+        "(history at the bottom of the page)."
     )
 
     # ------------------------------------------------------------------ recommendations
     st.subheader("Recommendations")
+    # with business filters, ask for a longer list and keep the first k items that pass
+    asked = k if not filters.active else min(max(5 * k, 100), 500)
     with show_errors():
-        reco, served_by, reason = svc.recommend_frame(user_id, k, model, filter_seen=filter_seen)
+        start = time.perf_counter()
+        reco, served_by, reason = svc.recommend_frame(
+            user_id, asked, model, filter_seen=filter_seen
+        )
+        # the Operations page's health window sees the app's answers too
+        ops.record_answer(svc.lab.path, time.perf_counter() - start, reason is not None)
         compare = svc.compare_models(user_id, k)
+    if filters.active:
+        now = data.dataset.events["timestamp"].max() if data.dataset.has_timestamps else None
+        passed = apply_filters(reco, data.dataset.catalog, history, filters, now=now)
+        st.caption(
+            f"Business filters: {len(passed)} of the first {len(reco)} items pass; "
+            f"showing {min(k, len(passed))}."
+        )
+        reco = passed.head(k)
     if reason:
         st.warning(f"Served by **{served_by}**: {reason}")
     if not ranker:
         ranker_notice()
+    currency = currency_symbol(data.dataset.name)
+    reco = with_prices(reco, data.dataset.catalog)
+    order = svc.order_probability(user_id)
+    revenue = expected_revenue(reco)
+    cols = st.columns(3)
+    cols[0].metric(
+        "Orders in the next 30 days",
+        "—" if order != order else f"{order:.1%}",
+        help=METRICS["order_probability"][1],
+    )
+    cols[1].metric(
+        "Expected revenue of this list",
+        format_money(revenue, currency),
+        help=METRICS["expected_revenue"][1],
+    )
+    cols[2].metric(
+        "List value at full price",
+        format_money(float(np.nansum(reco["price"].to_numpy(dtype=float))), currency),
+        help="Sum of the listed items' unit prices.",
+    )
+    if order == order:
+        st.caption(
+            "**If they order**: the chance the item is in the shopper's order if they order in "
+            "the next 30 days; **overall** = order chance × that."
+        )
 
     model_cols = [m for m in svc.lab.model_names if m in compare.columns]
     others = [m for m in model_cols if m != served_by]  # the served model's rank is "rank"
+    columns = ["rank", "title", "price", "probability", "purchase_probability"]
+    columns += ["expected_revenue", "other_ranks", "item_id"]
+    if served_by != "ranker":  # the ranker's score is the probability: no second column
+        columns.insert(-1, "score")
     shown = reco.assign(other_ranks=frames.other_model_ranks(reco["item_id"], compare, others))[
-        ["rank", "title", "purchase_probability", "score", "item_id", "other_ranks"]
+        columns
     ]
     st.caption(
         f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
         f"and where the other models rank it in their own top {k} (— : in none of them)."
     )
+    money = f"{currency}%.2f" if currency else "%.2f"
     st.dataframe(
         shown,
         hide_index=True,
         width="stretch",
         key="shopper_reco",
+        placeholder=MISSING,
         column_config={
-            "purchase_probability": PROBABILITY_COLUMN,
-            "score": st.column_config.NumberColumn(f"{served_by} score", format="%.4f"),
             "rank": st.column_config.NumberColumn("rank", width="small"),
+            "title": st.column_config.TextColumn("product", width="medium"),
+            "price": st.column_config.NumberColumn(
+                f"price ({currency or 'log units'})", format=money, width="small"
+            ),
+            "purchase_probability": PROBABILITY_COLUMN,
+            "probability": OVERALL_COLUMN,
+            "expected_revenue": st.column_config.NumberColumn(
+                "expected revenue", format=money, help=METRICS["expected_revenue"][1]
+            ),
+            "score": st.column_config.NumberColumn(
+                RECOMMEND_SCORES.get(served_by, (f"{served_by} score", ""))[0],
+                format="compact",
+                help=RECOMMEND_SCORES.get(served_by, ("", "The model's own ranking score."))[1],
+            ),
             "other_ranks": st.column_config.TextColumn(
                 "ranked by other models", help=f"Model #rank in that model's top {k}."
             ),
+            "item_id": st.column_config.TextColumn("id", width="small"),
         },
     )
     download_csv(shown, f"recommendations-{shown_id}-{served_by}", "shopper_reco")
@@ -120,8 +211,14 @@ def shopper_view() -> None:
                     except ImportError:
                         st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
                 if explanation is not None:
-                    st.metric("Purchase probability", f"{explanation['probability']:.1%}")
+                    probability_metrics(explanation)
                     st.plotly_chart(charts.waterfall_figure(explanation), key="shopper_waterfall")
+                    order_detail = explanation.get("order_explanation")
+                    if order_detail:
+                        with st.expander("Why this order chance? (SHAP of the order model)"):
+                            st.plotly_chart(
+                                charts.waterfall_figure(order_detail), key="shopper_order_shap"
+                            )
             else:
                 st.info("Purchase model not trained: no SHAP waterfall; the reasons come from ALS.")
         # the explanation already holds ALS's reasons: ask ALS only when there is none
@@ -147,13 +244,19 @@ def shopper_view() -> None:
     }
     side = pd.DataFrame({m: items["title"] for m, items in lists.items()})
     side.insert(0, "rank", range(1, len(side) + 1))
-    left, right = st.columns([3, 2])
-    with left:
-        st.caption("Each model's own top-k list for this shopper (titles).")
-        st.dataframe(side, hide_index=True, width="stretch", key="shopper_side")
-        download_csv(
-            compare, f"model-ranks-{shown_id}", "shopper_compare", "Download all models' ranks"
-        )
+    st.caption("Each model's own top-k list for this shopper (titles).")
+    st.dataframe(
+        side,
+        hide_index=True,
+        width="stretch",
+        key="shopper_side",
+        placeholder=MISSING,
+        column_config={"rank": st.column_config.NumberColumn("rank", width="small")},
+    )
+    download_csv(
+        compare, f"model-ranks-{shown_id}", "shopper_compare", "Download all models' ranks"
+    )
+    _, right = st.columns([1, 2])
     if len(model_cols) > 1:
         by_model = {
             m: pd.DataFrame(
@@ -185,3 +288,9 @@ def shopper_view() -> None:
 
 
 shopper_view()
+
+
+# ------------------------------------------------------------------ bulk export
+st.subheader("Bulk export")
+with st.expander("Top-k of every shopper (or a segment) as CSV or Parquet"):
+    bulk_export(data, svc)

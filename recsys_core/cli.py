@@ -209,9 +209,18 @@ def evaluate(
         bool | None,
         typer.Option(
             "--filter-seen/--keep-seen",
-            help="Remove (or keep) already-bought items in the main lists. Default: decided "
-            "by the training data's repeat rate (kept when shoppers re-buy, removed when "
-            "they rarely do); the output says which applied and why.",
+            help="Remove every item the shopper interacted with (views, carts, favourites, "
+            "purchases) from the main lists, or keep them all. Default: see --filter-bought.",
+        ),
+    ] = None,
+    filter_bought: Annotated[
+        bool | None,
+        typer.Option(
+            "--filter-bought/--keep-bought",
+            help="Remove (or keep) the items the shopper already bought (purchases before "
+            "the cutoff; viewed items stay). Default: decided by the training data's repeat "
+            "rate (kept when shoppers re-buy, removed when they rarely do); the output says "
+            "which applied and why.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every model and of the random split.")] = 42,
@@ -230,6 +239,7 @@ def evaluate(
         test_days=test_days,
         cutoff=cutoff,
         filter_seen=filter_seen,
+        filter_bought=filter_bought,
         seed=seed,
     )
     result = run_evaluation(ds, config, progress=stderr_progress)
@@ -487,10 +497,19 @@ def recommend(
     typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
     if answer["degraded"]:
         typer.echo(f"note: {answer['reason']}")
+    order = answer.get("order_probability")
+    if order is not None:
+        typer.echo(f"orders in the next 30 days: {order:.1%}")
+    typer.echo("rank  if they order  overall  item")
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
     for item in answer["items"]:
-        prob = item["purchase_probability"]
-        shown = "   n/a" if prob is None else f"{prob:6.1%}"
-        typer.echo(f"{item['rank']:>3}. {shown}  {item['item_id']:<10} {item['title']}")
+        typer.echo(
+            f"{item['rank']:>4}. {pct(item['purchase_probability']):>12}  "
+            f"{pct(item.get('probability')):>7}  {item['item_id']:<10} {item['title']}"
+        )
 
 
 @app.command()
@@ -508,8 +527,13 @@ def similar(
         echo_json(to_json("similar", answer))
         return
     typer.echo(f"similar to {answer['item_id']} {answer['title']} (model {model})")
+    if answer.get("note"):
+        typer.echo(f"note: {answer['note']}")
     for it in answer["items"]:
-        typer.echo(f"{it['rank']:>3}. {it['score']:8.4f}  {it['item_id']:<10} {it['title']}")
+        typer.echo(
+            f"{it['rank']:>3}. {it['score']:12.4g} {it['score_label']:<29} "
+            f"support {it['support']:>4}  {it['item_id']:<10} {it['title']}"
+        )
 
 
 @app.command()
@@ -527,9 +551,14 @@ def explain(
         return
     typer.echo(
         f"shopper {answer['user_id']} buys {answer['item_id']} with probability "
-        f"{answer['probability']:.1%} (margin {answer['raw_score']:+.3f}, "
+        f"{answer['probability']:.1%} if they order (margin {answer['raw_score']:+.3f}, "
         f"base {answer['base_value']:+.3f})"
     )
+    if answer.get("order_probability") is not None:
+        typer.echo(
+            f"orders in the next 30 days: {answer['order_probability']:.1%}; overall: "
+            f"{answer['overall_probability']:.1%}"
+        )
     for c in answer["contributions"][:8]:
         label = c.get("label") or c["feature"]
         typer.echo(f"  {c['contribution']:+.3f}  {label}")

@@ -4,10 +4,13 @@ The protocol (see the README): split the log (temporal with a 30-day test period
 timestamps, a seeded per-user split otherwise); test users are users with training history
 and at least one *relevant* event (a purchase, by default) in the test period; their relevant
 items are the items they bought then. Every model is fitted on the training events and
-recommends ``k`` items to every test user. Whether lists keep already-bought items follows
-the training data's repeat rate (:func:`recsys_core.repeats.repeat_profile`; kept on
-Online Retail, where repurchases count) unless ``filter_seen`` is set; the "new items only"
-variant filters seen items from the lists *and* from the relevant sets.
+recommends ``k`` items to every test user. Whether lists keep the items a shopper already
+*bought* (purchase events before the cutoff; viewed items stay) follows the training data's
+repeat rate (:func:`recsys_core.repeats.repeat_profile`; kept on Online Retail, where
+repurchases count) unless the settings, ``filter_bought`` or ``filter_seen`` (which removes
+every seen item) say otherwise; the lists are filtered by
+:func:`recsys_core.repeats.recommend_unbought`. The "new items only" variant filters seen
+items from the lists *and* from the relevant sets.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from recsys_core.metrics import (
     ranking_metrics,
     reliability_table,
 )
-from recsys_core.repeats import repeat_profile
+from recsys_core.repeats import bought_pairs, recommend_unbought, repeat_profile
 from recsys_core.split import Split, split_events
 
 #: Models ``evaluate`` knows, in the order they are reported.
@@ -80,8 +83,15 @@ class EvaluationConfig(BaseModel):
     )
     filter_seen: bool | None = Field(
         None,
-        description="Drop items the user already interacted with from the main lists "
-        "(None: decided by the training data's repeat rate, see recsys_core.repeats).",
+        description="True: drop every item the user interacted with (views too) from the "
+        "main lists; False: keep every item (unless filter_bought is True). None: decided by "
+        "filter_bought, the settings or the training data's repeat rate.",
+    )
+    filter_bought: bool | None = Field(
+        None,
+        description="Drop the items the user bought before the cutoff from the main lists "
+        "(None: decided by the settings or the training data's repeat rate, see "
+        "recsys_core.repeats).",
     )
     new_items_variant: bool = Field(
         True, description="Also report the variant with seen items removed from both sides."
@@ -147,6 +157,10 @@ class EvaluationResult:
     #: The same with 10 equal-mass (quantile) bins.
     reliability_quantile: pd.DataFrame | None = None
     overlap: dict[str, float] = field(default_factory=dict)
+    #: The shopper-level order model (does the shopper order at all in the test period).
+    order_classifier: dict[str, float] | None = None
+    #: Metrics by shopper segment (recsys_core.segments.evaluation_segments).
+    segments: list[dict[str, Any]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -188,6 +202,8 @@ class EvaluationResult:
             "skipped": dict(self.skipped),
             "comparisons": self.comparisons,
             "classifier": self.classifier,
+            "order_classifier": self.order_classifier,
+            "segments": self.segments,
             "overlap": self.overlap,
             "config": self.config,
             "provenance": self.provenance,
@@ -411,37 +427,58 @@ def evaluate(
         index=matrix.items.external_ids,
     )
     repeats = repeat_profile(split.train)
-    if config.filter_seen is None and settings.preset.filter_seen is not None:
-        # the settings decide (a tune result, or scaled defaults on a log with views)
-        filter_seen = settings.preset.filter_seen
+    bought = bought_pairs(split.train)
+    # purchase-only log (or none at all): bought == seen, the models' own filter is the same
+    bought_is_seen = len(bought) == len(seen)
+    would = "to remove" if repeats.filter_seen else "to keep"
+    seen_rule: dict[str, Any]
+    if config.filter_seen is True:
+        removes = "seen"
         seen_rule = {
-            "filter_seen": filter_seen,
-            "source": "settings",
-            "why": settings.repeat_reason,
-        }
-    elif config.filter_seen is None:
-        filter_seen = repeats.filter_seen
-        seen_rule = {"filter_seen": filter_seen, "source": "repeat rate", "why": repeats.reason}
-    else:
-        filter_seen = bool(config.filter_seen)
-        seen_rule = {
-            "filter_seen": filter_seen,
             "source": "flag",
-            "why": "set by the caller ("
-            + ("--filter-seen" if filter_seen else "--keep-seen")
-            + "); the training data's repeat rate alone would have chosen "
-            + ("to remove" if repeats.filter_seen else "to keep")
-            + " already-bought items",
+            "why": "set by the caller (--filter-seen: every item the shopper interacted with "
+            f"is removed); the training data's repeat rate alone would have chosen {would} "
+            "already-bought items",
         }
-    seen_rule["repeat"] = repeats.to_dict()
-    notes.append(
-        (
-            "already-bought items removed from lists: "
-            if filter_seen
-            else "already-bought items kept in lists: "
+    elif config.filter_bought is not None or config.filter_seen is False:
+        removes = "bought" if config.filter_bought else "nothing"
+        flag = (
+            "--keep-seen"
+            if config.filter_bought is None
+            else ("--filter-bought" if config.filter_bought else "--keep-bought")
         )
-        + str(seen_rule["why"])
-    )
+        seen_rule = {
+            "source": "flag",
+            "why": f"set by the caller ({flag}); the training data's repeat rate alone would "
+            f"have chosen {would} already-bought items",
+        }
+    elif settings.preset.filter_seen is not None:
+        # the settings decide (a tune result)
+        removes = "bought" if settings.preset.filter_seen else "nothing"
+        seen_rule = {"source": "settings", "why": settings.repeat_reason}
+    else:
+        removes = "bought" if repeats.filter_seen else "nothing"
+        seen_rule = {"source": "repeat rate", "why": repeats.reason}
+    if removes == "bought" and bought_is_seen:
+        removes = "seen"  # the same items: keep the models' own (identical) filter
+    filter_seen = removes != "nothing"  # lists leave out already-bought items
+    lists_without_seen = removes == "seen"
+    seen_rule = {
+        "filter_seen": filter_seen,
+        "removes": "bought" if removes == "seen" and bought_is_seen else removes,
+        "lists_without_seen": lists_without_seen,
+        **seen_rule,
+        "repeat": repeats.to_dict(),
+    }
+    removed_what = {
+        "seen": "already-bought items removed from lists"
+        + ("" if bought_is_seen else " (with every item the shopper interacted with)")
+        + ": ",
+        "bought": "already-bought items (purchases before the cutoff) removed from lists; "
+        "viewed, carted and favourited items stay: ",
+        "nothing": "already-bought items kept in lists: ",
+    }[removes]
+    notes.append(removed_what + str(seen_rule["why"]))
     split_info = split.describe()
     split_info["test_users"] = int(len(test_users))
     split_info["relevant"] = (
@@ -497,7 +534,10 @@ def evaluate(
             extra: dict[str, Any] = {}
             if name == "ranker":
                 extra["candidates"] = model.warm_candidate_frame(list(test_users))
-            reco = model.recommend(list(test_users), k, filter_seen=filter_seen, **extra)
+            if removes == "bought":
+                reco = recommend_unbought(model, list(test_users), k, bought, **extra)
+            else:
+                reco = model.recommend(list(test_users), k, filter_seen=filter_seen, **extra)
         except DataValidationError as exc:  # this log cannot feed this model: skip, keep the rest
             skipped[name] = str(exc)
             progress(f"skipping {name}: {exc}", base)
@@ -533,7 +573,7 @@ def evaluate(
             metrics[f"revenue_total@{k}"] = float(revenue.sum())
             per_user.append(revenue.to_frame())
         new_metrics: dict[str, float] = {}
-        if config.new_items_variant and not filter_seen:
+        if config.new_items_variant and not lists_without_seen:
             reco_new = model.recommend(list(test_users), k, filter_seen=True, **extra)
             users_new = relevant_new[Columns.USER].unique()
             reco_new = reco_new[reco_new[Columns.USER].astype(str).isin(users_new)]
@@ -579,6 +619,19 @@ def evaluate(
             overlap[f"{a}~{b}"] = jaccard_overlap(
                 results[a].recommendations, results[b].recommendations, k
             )
+    order_classifier = None
+    if "ranker" in results and split.cutoff is not None:  # the order model completes it
+        from recsys_core.ranking.order_model import evaluate_order_model
+
+        progress("scoring the order model", 0.99)
+        order_classifier, _ = evaluate_order_model(
+            split.train, split.test, split.cutoff, test_days=config.test_days, seed=config.seed
+        )
+    from recsys_core.segments import evaluation_segments
+
+    segments = evaluation_segments(
+        {n: r.per_user for n, r in results.items()}, split.train, split.cutoff, dataset.name, k
+    )
     progress("done", 1.0)
     if split.method == "random":
         notes.append("no timestamps: the split is a seeded per-user random split")
@@ -591,6 +644,8 @@ def evaluate(
         reliability=reliability.get("uniform"),
         reliability_quantile=reliability.get("quantile"),
         overlap=overlap,
+        order_classifier=order_classifier,
+        segments=segments,
         config=config.model_dump(mode="json"),
         provenance={
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -456,21 +456,27 @@ class AlertStore:
 
 
 def health(
-    dataset: str | None = None, home: Path | None = None, live: Any | None = None
+    dataset: str | None = None,
+    home: Path | None = None,
+    live: Any | None = None,
+    *,
+    deep: bool = True,
 ) -> dict[str, Any]:
     """The active version's health: age, verification, broken models, answer statistics.
 
     ``live`` is a :class:`~recsys_core.serving.live.LiveService`; its recent answers give the
-    degraded share, latency percentiles and last errors (a fresh process has none).
+    degraded share, latency percentiles and last errors (a fresh process has none), and the
+    version it pins (if any) is the one reported. ``deep=False`` verifies file sizes only,
+    not checksums (cheap enough for every ``/health`` request).
     """
     from recsys_core.serving import registry
 
     try:
-        folder = registry.resolve_version(dataset, None, home)
+        folder = registry.resolve_version(dataset, getattr(live, "pinned", None), home)
     except Exception as exc:  # nothing trained, a missing version
         return {"status": "down", "error": str(exc)}
     manifest = registry._read_manifest(folder)
-    check = registry.verify_version(folder)
+    check = registry.verify_version(folder, deep=deep)
     created = manifest.get("created")
     age_hours = None
     if created:

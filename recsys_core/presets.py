@@ -30,8 +30,9 @@ class Preset(BaseModel):
     )
     filter_seen: bool | None = Field(
         None,
-        description="Leave items the shopper already has out of the lists (True), keep them "
-        "(False), or let the training data's repeat rate decide (None, recsys_core.repeats).",
+        description="Leave the items the shopper already bought (purchases) out of the lists "
+        "(True), keep them (False), or let the training data's repeat rate decide (None, "
+        "recsys_core.repeats).",
     )
     source: str = Field("library defaults", description="Where these settings come from.")
 

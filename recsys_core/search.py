@@ -3,8 +3,13 @@
 Lexical retrieval is scikit-learn's TF-IDF over each item's title, category and brand: word
 unigrams and bigrams of a light stem (lower case, a plural "s" dropped, so "mugs" finds
 "mug"), scored by cosine similarity. When no word matches (a typo), character 3-5-grams
-inside word boundaries are used instead, with a higher threshold. Personalisation re-ranks
-the top lexical matches by the shopper's purchase probability; lexical relevance breaks ties.
+inside word boundaries are used instead, with a higher threshold.
+
+Personalisation re-ranks **only the relevant matches** by the shopper's purchase
+probability (lexical relevance breaks ties): a match is relevant when it holds every word of
+the query (when any product does) and its relevance is at least :data:`RELEVANCE_FLOOR` of the
+best match's. Less relevant matches follow, in relevance order, never above a relevant one,
+so "cake stand" cannot put cake cases first and "mug" cannot put a mug cosy first.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ SEARCH_COLUMNS = ("item_id", "title", "category", "relevance", "rank")
 _TOKEN = re.compile(r"[a-z0-9]+")
 #: Minimum cosine of the character-n-gram fallback (typos); word matches need only > 0.
 CHAR_THRESHOLD = 0.3
+#: Share of the best match's relevance a match needs to be re-ranked for a shopper.
+RELEVANCE_FLOOR = 0.5
 
 
 def _stem_tokens(text: str) -> list[str]:
@@ -61,6 +68,7 @@ class ProductSearch:
         if Columns.ITEM not in catalog.columns or Columns.TITLE not in catalog.columns:
             raise ConfigError("a search catalog needs the columns 'item_id' and 'title'")
         self.catalog = catalog.reset_index(drop=True)
+        self._item_rows = pd.Index(self.catalog[Columns.ITEM].astype(str))
         text = self.catalog[Columns.TITLE].astype(str)
         for col in (Columns.CATEGORY, Columns.BRAND):
             if col in self.catalog.columns:
@@ -109,6 +117,29 @@ class ProductSearch:
             }
         )
 
+    def relevant(
+        self, query: str, found: pd.DataFrame, floor: float = RELEVANCE_FLOOR
+    ) -> np.ndarray:
+        """Which rows of a :meth:`search` result are relevant enough to re-rank.
+
+        A row is relevant when its relevance is at least ``floor`` x the best row's and,
+        when any row holds every word of the query, it holds every word too.
+        """
+        if found.empty:
+            return np.zeros(0, dtype=bool)
+        relevance = found["relevance"].to_numpy(dtype=np.float64)
+        mask = relevance >= floor * relevance.max()
+        vocabulary = self._words.vocabulary_
+        columns = [vocabulary.get(tok) for tok in dict.fromkeys(_stem_tokens(query))]
+        if columns and all(c is not None for c in columns):
+            rows = self._item_rows.get_indexer(found["item_id"].astype(str))
+            sub = self._word_matrix[rows][:, columns]
+            has_all = np.asarray((sub > 0).sum(axis=1)).ravel() == len(columns)
+            if has_all.any():
+                mask &= has_all
+        mask[int(np.argmax(relevance))] = True
+        return mask
+
     def personalised(
         self,
         query: str,
@@ -116,20 +147,29 @@ class ProductSearch:
         purchase_probability: ProbabilityFunction,
         k: int = 20,
         candidates: int = 100,
+        floor: float = RELEVANCE_FLOOR,
     ) -> pd.DataFrame:
-        """The top ``candidates`` lexical matches re-ranked by the shopper's purchase probability.
+        """Relevant matches re-ranked by the shopper's purchase probability, then the rest.
 
-        Returns the :meth:`search` columns plus ``purchase_probability``; ``rank`` is the new
-        order and ``lexical_rank`` the plain one.
+        The relevant matches (:meth:`relevant`) among the top ``candidates`` come first, by
+        purchase probability (relevance breaks ties); the other matches follow in relevance
+        order. Returns the :meth:`search` columns plus ``purchase_probability``,
+        ``lexical_rank`` (the plain order) and ``reranked`` (whether the row was re-ranked).
         """
         found = self.search(query, max(k, candidates))
         if found.empty:
-            return found.assign(purchase_probability=pd.Series(dtype=float), lexical_rank=[])
+            return found.assign(
+                purchase_probability=pd.Series(dtype=float), lexical_rank=[], reranked=[]
+            )
+        mask = self.relevant(query, found, floor)
         probs = np.asarray(purchase_probability(user_id, found["item_id"].tolist()), dtype=float)
-        found = found.assign(purchase_probability=probs, lexical_rank=found["rank"].to_numpy())
-        found = found.sort_values(
+        found = found.assign(
+            purchase_probability=probs, lexical_rank=found["rank"].to_numpy(), reranked=mask
+        )
+        head = found[mask].sort_values(
             ["purchase_probability", "relevance"], ascending=[False, False], kind="stable"
-        ).head(k)
+        )
+        found = pd.concat([head, found[~mask]]).head(k)
         found["rank"] = np.arange(1, len(found) + 1)
         return found.reset_index(drop=True)
 

@@ -27,7 +27,7 @@ def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     return fig
 
 
-def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
+def funnel_figure(funnel: pd.DataFrame, title: str = "Funnel: events per stage") -> go.Figure:
     """Views -> carts -> purchases as a plotly funnel (``stage``, ``events`` columns)."""
     fig = go.Figure(
         go.Funnel(
@@ -37,7 +37,7 @@ def funnel_figure(funnel: pd.DataFrame) -> go.Figure:
             marker={"color": [EVENT_COLOURS.get(e, "#888") for e in funnel["event"]]},
         )
     )
-    return _layout(fig, "Funnel: events per stage")
+    return _layout(fig, title)
 
 
 def activity_figure(weekly: pd.DataFrame) -> go.Figure:
@@ -128,14 +128,24 @@ def timeline_figure(history: pd.DataFrame) -> go.Figure:
                     "opacity": 0.75,
                     "color": EVENT_COLOURS[event],
                 },
-                customdata=np.stack([counts.astype(str), rows["titles"].to_numpy()], axis=-1),
-                hovertemplate=(
-                    "%{x|%d %b %Y}: %{customdata[0]} %{y} events<br>%{customdata[1]}<extra></extra>"
+                customdata=np.stack(
+                    [
+                        np.array([f"{n:,} {event}" + ("" if n == 1 else "s") for n in counts]),
+                        rows["titles"].to_numpy(),
+                    ],
+                    axis=-1,
                 ),
+                hovertemplate="%{x|%d %b %Y}: %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
             )
         )
+    xaxis: dict[str, Any] = {"tickformat": "%d %b %Y", "title": ""}  # days, never clock times
+    if len(days) and days["day"].nunique() == 1:  # one day: a week around it, not 1 ms
+        day = pd.Timestamp(days["day"].iloc[0])
+        xaxis["range"] = [day - pd.Timedelta(days=3), day + pd.Timedelta(days=3)]
+        xaxis["dtick"] = 86_400_000  # one tick per day
     fig.update_layout(
         showlegend=False,
+        xaxis=xaxis,
         yaxis={
             "categoryorder": "array",
             "categoryarray": [e for e in EVENT_TYPES if (days["event"].astype(str) == e).any()],
@@ -207,7 +217,7 @@ def waterfall_figure(explanation: Mapping[str, Any], top: int = 10) -> go.Figure
             f"{label}: {c:+.3f}"
             for label, c in zip(steps["label"], steps["contribution"], strict=True)
         ],
-        f"model score: {raw:+.3f}",
+        f"score in log-odds: {raw:+.3f} (≈ {1 / (1 + np.exp(-raw)):.0%} before calibration)",
     ]
     values = [None, *steps["value"], None]
     fig = go.Figure(
@@ -227,9 +237,12 @@ def waterfall_figure(explanation: Mapping[str, Any], top: int = 10) -> go.Figure
         )
     )
     probability = explanation.get("probability")
+    order = explanation.get("order_probability")
     title = "Why this probability (SHAP, log-odds)"
     if probability is not None:
-        title += f": purchase probability {float(probability):.1%}"
+        title += f": if they order, {float(probability):.1%}"
+    elif order is not None:
+        title = f"Why this order chance (SHAP, log-odds): {float(order):.1%}"
     fig.update_layout(
         xaxis_title="contribution (log-odds)",
         # base value at the top, the score at the bottom; labels widen the left margin

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
+from recsys_core.business import BusinessFilters, catalog_prices, currency_symbol
 from recsys_core.columns import Columns
 from recsys_core.security.exports import to_csv_bytes
 from recsys_core.security.pseudonyms import find_by_pseudonym
@@ -19,8 +22,21 @@ MAX_OPTIONS = 1000
 
 #: Column formats used by every table.
 PROBABILITY_COLUMN = st.column_config.ProgressColumn(
-    "purchase probability",
-    help="Calibrated probability that the shopper buys the item in the next period.",
+    "if they order",
+    help=(
+        "Purchase probability if the shopper orders in the next 30 days: the calibrated chance "
+        "that this item is in that order."
+    ),
+    min_value=0.0,
+    max_value=1.0,
+    format="percent",
+)
+OVERALL_COLUMN = st.column_config.ProgressColumn(
+    "overall",
+    help=(
+        "Overall chance that the shopper buys this item in the next 30 days: the chance they "
+        "order at all (order model) × the chance the item is in that order."
+    ),
     min_value=0.0,
     max_value=1.0,
     format="percent",
@@ -32,10 +48,19 @@ NOT_TRAINED = (
 )
 
 
+#: What a table shows for a missing value (never "None").
+MISSING = "—"
+#: Decimals kept in CSV downloads (no 16-digit floats).
+CSV_DECIMALS = 4
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A frame as UTF-8 CSV without the index: shopper ids as this session may see them, and
+    """A frame as UTF-8 CSV without the index: floats rounded to :data:`CSV_DECIMALS`
+    decimals, missing values left empty, shopper ids as this session may see them, and
     cells that a spreadsheet would run as formulas neutralised."""
-    return to_csv_bytes(auth.shown_frame(frame))
+    floats = frame.select_dtypes(include="floating").columns
+    rounded = frame.assign(**{c: frame[c].round(CSV_DECIMALS) for c in floats})
+    return to_csv_bytes(auth.shown_frame(rounded))
 
 
 def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
@@ -69,51 +94,136 @@ def table(
         width="stretch",
         height=height,
         key=f"table_{key}",
+        placeholder=MISSING,
     )
     if download:
         download_csv(frame, name, key)
 
 
-def shopper_picker(
-    data: ActiveData, *, key: str = "shopper", searchable: bool = True
-) -> str | None:
-    """Pick a shopper: a search box filtering ids, and a selectbox, most active first.
+def match_ids(ids: pd.Series, query: str) -> pd.Series:
+    """Ids matching a typed query: the exact id first, then ids starting with it, then the
+    ids containing it (each group in the given order, e.g. most active first)."""
+    text = query.strip()
+    if not text:
+        return ids
+    lowered = ids.str.lower()
+    needle = text.lower()
+    exact = ids[lowered == needle]
+    starts = ids[lowered.str.startswith(needle) & (lowered != needle)]
+    contains = ids[lowered.str.contains(needle, regex=False) & ~lowered.str.startswith(needle)]
+    return pd.concat([exact, starts, contains], ignore_index=True)
 
-    The choice is shared by the pages (``st.session_state[state.SHOPPER]``). Shoppers are
-    shown (and searched) as pseudonyms once log-ins are on; a pseudonym finds its shopper.
+
+def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
+    """Pick any shopper: type (part of) an id, then choose; most active first.
+
+    Every shopper of the log is findable: the typed text searches all ids (the exact id
+    first, then ids starting with it, then ids containing it), and an exact id is selected
+    as soon as it is typed. The choice is shared by the pages
+    (``st.session_state[state.SHOPPER]``). Shoppers are shown (and searched) as pseudonyms
+    once log-ins are on; a pseudonym finds its shopper.
     """
     auth.check_session()  # fragments rerun without the router's log-in check
     activity = frames.shopper_activity(data.key, data.checksum, data.dataset.events)
     ids = activity[Columns.USER]
-    if searchable:
-        hidden = auth.pseudonymised()
-        query = st.text_input(
-            "Search a shopper (pseudonym)" if hidden else "Search a shopper id",
-            key=f"{key}_query",
-            placeholder="e.g. S-K7Q2M9XABC" if hidden else "part of an id, e.g. 123",
-            help="Filters the list below; leave empty to list the most active shoppers.",
-        )
-        text = query.strip()
-        if text:
-            found = find_by_pseudonym(text, ids)
-            if found is not None:
-                ids = ids[ids == found]
-            elif hidden:  # match the pseudonyms shown, never the hidden real ids
-                shown = ids.map(auth.shown_id)
-                ids = ids[shown.str.contains(text, case=False, regex=False)]
-            else:
-                ids = ids[ids.str.contains(text, case=False, regex=False)]
-    if ids.empty:
-        st.warning("No shopper id contains that text.")
+    current = st.session_state.get(state.SHOPPER)
+    if current is not None and current not in set(ids):  # e.g. a pseudonym from a shared link
+        resolved = find_by_pseudonym(str(current), ids)
+        if resolved is not None:
+            st.session_state[state.SHOPPER] = resolved
+    hidden = auth.pseudonymised()
+    query = st.text_input(
+        "Find a shopper by pseudonym" if hidden else "Find a shopper by id",
+        key=f"{key}_query",
+        placeholder="e.g. S-K7Q2M9XABC" if hidden else "type an id or part of one, e.g. 12347",
+        help=f"Searches all {len(ids):,} shoppers; leave empty to list the most active ones.",
+    )
+    text = query.strip()
+    pseudonymous = find_by_pseudonym(text, ids) if text else None
+    if pseudonymous is not None:  # a full pseudonym names one shopper
+        found = ids[ids == pseudonymous]
+    elif hidden and text:  # match the pseudonyms shown, never the hidden real ids
+        shown = ids.map(auth.shown_id)
+        found = match_ids(shown, text).map(dict(zip(shown, ids, strict=True)))
+    else:
+        found = match_ids(ids, text)
+    if found.empty:
+        st.warning(f"No shopper id contains {text!r}.")
         return None
+    select_key = f"{key}_select"
+    last_key = f"{key}_last_query"
+    if text and st.session_state.get(last_key) != query:
+        first = str(found.iloc[0])
+        typed = text.lower() in (first.lower(), auth.shown_id(first).lower())
+        if typed or pseudonymous is not None:  # a typed id selects that shopper
+            st.session_state[state.SHOPPER] = first
+            st.session_state.pop(select_key, None)
+    st.session_state[last_key] = query
     counts = dict(zip(activity[Columns.USER], activity["events"], strict=True))
     return _choose(
-        ids.tolist(),
+        found.tolist(),
         noun="Shopper",
-        order="most active first",
+        order="exact id first, then most active" if query.strip() else "most active first",
         state_key=state.SHOPPER,
-        format_func=lambda u: f"{auth.shown_id(u)} · {counts.get(u, 0):,} events",
-        key=f"{key}_select",
+        format_func=lambda u: f"{auth.shown_id(u)} · {_events_label(counts.get(u, 0))}",
+        key=select_key,
+    )
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 event', '2 events', '1,234 events' (nouns that take an 's')."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _events_label(n: int) -> str:
+    return plural(n, "event")
+
+
+def business_filters(data: ActiveData, *, key: str = "shopper") -> BusinessFilters:
+    """Category, price band and "not bought in the last N days" filters (an expander)."""
+    catalog = data.dataset.catalog
+    with st.expander("Business filters: category, price band, recently bought"):
+        cols = st.columns(3)
+        categories: list[str] = []
+        if Columns.CATEGORY in catalog.columns:
+            options = sorted(catalog[Columns.CATEGORY].dropna().astype(str).unique())
+            categories = cols[0].multiselect(
+                "Categories", options, key=f"{key}_categories", placeholder="all categories"
+            )
+        else:
+            cols[0].caption("This catalog has no categories.")
+        low: float | None = None
+        high: float | None = None
+        prices = catalog_prices(catalog).dropna()
+        if len(prices):
+            top = float(np.ceil(prices.quantile(0.99)))
+            symbol = currency_symbol(data.dataset.name)
+            low, high = cols[1].slider(
+                f"Price band ({symbol or 'log units'})",
+                0.0,
+                max(top, 1.0),
+                (0.0, max(top, 1.0)),
+                key=f"{key}_price_band",
+                help="Items above the top of the range are kept when the band reaches it.",
+            )
+            if low <= 0.0:
+                low = None
+            if high >= max(top, 1.0):
+                high = None
+        else:
+            cols[1].caption("This catalog has no prices.")
+        days = int(
+            cols[2].number_input(
+                "Hide items bought in the last N days",
+                0,
+                3650,
+                0,
+                key=f"{key}_bought_days",
+                help="0: keep them (repurchases are most of what wholesalers buy).",
+            )
+        )
+    return BusinessFilters(
+        categories=tuple(categories), min_price=low, max_price=high, exclude_bought_days=days
     )
 
 
@@ -199,6 +309,105 @@ def item_card(data: ActiveData, item_id: str) -> None:
             )
 
 
+def probability_metrics(explanation: Mapping[str, Any]) -> None:
+    """Three metrics: orders at all, this item if they order, overall (their product)."""
+    order = explanation.get("order_probability")
+    overall = explanation.get("overall_probability")
+    cols = st.columns(3)
+    cols[0].metric(
+        "Orders in the next 30 days",
+        "—" if order is None else f"{order:.1%}",
+        help="Order model: the chance the shopper places any order in the next 30 days.",
+    )
+    cols[1].metric(
+        "If they order, this item is in it",
+        f"{float(explanation['probability']):.1%}",
+        help="Purchase model: conditional on an order in the period.",
+    )
+    cols[2].metric(
+        "Overall",
+        "—" if overall is None else f"{overall:.1%}",
+        help="Order chance × purchase chance if they order.",
+    )
+
+
 def ranker_notice() -> None:
-    """The standard "purchase model not trained" message."""
+    """The standard "purchase model not trained" message (or "training in the background")."""
+    from ui.resources import active_data, ranker_job
+
+    job = ranker_job(active_data())
+    if job is not None and job.running:
+        st.info(
+            f"The purchase model is training in the background ({job.fraction:.0%}, "
+            f"{job.message}); these results use the single-stage models, and the page switches "
+            "to purchase probabilities when it is ready (progress in the sidebar).",
+            icon=":material/hourglass_top:",
+        )
+        return
     st.info(NOT_TRAINED, icon=":material/info:")
+
+
+#: Segment choices of the bulk export: label -> (segment column, value).
+_BULK_SEGMENTS: dict[str, tuple[str, str] | None] = {
+    "every shopper": None,
+    "new shoppers (first seen < 90 days ago)": ("tenure", "new"),
+    "returning shoppers": ("tenure", "returning"),
+    "light buyers": ("volume", "light"),
+    "heavy buyers (top 20 % by orders)": ("volume", "heavy"),
+}
+
+
+def bulk_export(data: ActiveData, svc: Any) -> None:
+    """Every shopper's (or a segment's) top k as a CSV or Parquet download."""
+    from recsys_core.business import top_k_for_shoppers
+
+    segments = frames.shopper_segments(
+        data.key, data.checksum, data.dataset.events, data.dataset.name
+    )
+    choices = dict(_BULK_SEGMENTS)
+    if "country" in segments.columns:
+        for country in segments["country"].value_counts().index[:10]:
+            choices[f"country: {country}"] = ("country", str(country))
+    models = svc.lab.model_names
+    cols = st.columns(4)
+    model = cols[0].selectbox(
+        "Model", models, index=models.index("ranker") if "ranker" in models else 0, key="bulk_model"
+    )
+    k = int(cols[1].number_input("Items per shopper (k)", 1, 100, 10, key="bulk_k"))
+    segment = cols[2].selectbox("Shoppers", list(choices), key="bulk_segment")
+    fmt = cols[3].radio("Format", ["CSV", "Parquet"], horizontal=True, key="bulk_format")
+    chosen = choices[segment]
+    users = segments.index if chosen is None else segments.index[segments[chosen[0]] == chosen[1]]
+    st.caption(f"{len(users):,} shoppers; the ranker scores about a thousand per few seconds.")
+    wanted = (data.key, data.checksum, svc.version, model, k, segment)
+    if st.button("Prepare the export", key="bulk_prepare", icon=":material/table_view:"):
+        bar = st.progress(0.0, text="starting")
+        table = top_k_for_shoppers(
+            svc,
+            list(users),
+            k,
+            model,
+            progress=lambda message, fraction: bar.progress(min(fraction, 1.0), text=message),
+        )
+        bar.empty()
+        st.session_state["bulk_export"] = (wanted, table)
+    ready = st.session_state.get("bulk_export")
+    if ready is None or ready[0] != wanted:
+        return
+    table = ready[1]
+    name = f"top{k}-{model}-{segment.split(' ')[0].replace(':', '')}-{data.dataset.name}"
+    if fmt == "CSV":
+        payload, file_name, mime = csv_bytes(table), f"{name}.csv", "text/csv"
+    else:
+        buffer = io.BytesIO()
+        auth.shown_frame(table).to_parquet(buffer, index=False)
+        payload, file_name, mime = buffer.getvalue(), f"{name}.parquet", "application/octet-stream"
+    st.download_button(
+        f"Download {len(table):,} rows ({fmt})",
+        payload,
+        file_name=file_name,
+        mime=mime,
+        key="bulk_download",
+        on_click="ignore",
+        icon=":material/download:",
+    )

@@ -60,6 +60,37 @@ def funnel_frame(counts: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: Orders per shopper at each stage of the repeat-purchase funnel (purchase-only logs).
+REPEAT_STAGES: tuple[int, ...] = (1, 2, 5, 10)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def repeat_funnel(key: str, checksum: str, _events: pd.DataFrame) -> pd.DataFrame:
+    """Shoppers who ordered at least 1, 2, 5 and 10 times (an order: a day with a purchase;
+    a purchase without timestamps). The funnel of a log that records only purchases.
+
+    Returns ``stage, event, events, shoppers, share_of_first`` like :func:`funnel_frame`
+    (``events`` = ``shoppers``), so the same chart draws it.
+    """
+    ev = _events[(_events[Columns.EVENT] == "purchase").to_numpy()]
+    users = ev[Columns.USER].astype(str)
+    if Columns.TIMESTAMP in ev.columns:
+        days = ev[Columns.TIMESTAMP].dt.floor("D")
+        orders = pd.DataFrame({"u": users.to_numpy(), "d": days.to_numpy()}).drop_duplicates()
+        per_user = orders.groupby("u").size()
+    else:
+        per_user = users.value_counts()
+    rows = []
+    for n in REPEAT_STAGES:
+        count = int((per_user >= n).sum())
+        label = "Ordered once or more" if n == 1 else f"Ordered {n}+ times"
+        rows.append({"stage": label, "event": "purchase", "events": count, "shoppers": count})
+    frame = pd.DataFrame(rows)
+    top = frame["events"].iloc[0]
+    frame["share_of_first"] = frame["events"] / top if top else np.nan
+    return frame
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def weekly_activity(key: str, checksum: str, _events: pd.DataFrame) -> pd.DataFrame:
     """Events per week by type (``week, event, events``); empty without timestamps."""
@@ -203,3 +234,15 @@ def other_model_ranks(item_ids: pd.Series, compare: pd.DataFrame, models: list[s
             parts = [f"{m} #{int(row[m])}" for m in models if m in row and pd.notna(row[m])]
         out.append(" · ".join(parts) if parts else "—")
     return out
+
+
+@st.cache_data(show_spinner="Computing shopper segments ...", max_entries=8)
+def shopper_segments(
+    key: str, checksum: str, _events: pd.DataFrame, dataset_name: str
+) -> pd.DataFrame:
+    """:func:`recsys_core.segments.shopper_segments` of the whole log (now), with countries
+    where the dataset has them."""
+    from recsys_core.segments import shopper_countries
+    from recsys_core.segments import shopper_segments as segments_of
+
+    return segments_of(_events, countries=shopper_countries(dataset_name))

@@ -27,6 +27,15 @@ def live_service(dataset: str) -> LiveService:
     return LiveService(dataset)
 
 
+def record_answer(
+    folder: Path | None, seconds: float, degraded: bool, error: Exception | None = None
+) -> None:
+    """Record an answer the app gave from the version in ``folder`` in the health window of
+    its dataset's live service (what this page's health shows). No-op for an unsaved lab."""
+    if folder is not None:
+        live_service(folder.parent.name).record(seconds, degraded, error)
+
+
 def default_dataset() -> str | None:
     """The dataset last activated (the CLI's default), else the first with versions."""
     last = registry.last_pointer()

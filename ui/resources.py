@@ -8,9 +8,13 @@ How a page gets its models (:func:`service`):
    ``data.sha256``) with every model this install can train is reused — the active version
    first, then the newest — and loaded once per process (``st.cache_resource``, keyed by
    its folder);
-3. only when there is none, every model is trained (:func:`recsys_core.serving.train_lab`)
-   with a visible progress bar, saved (:func:`recsys_core.serving.save_lab`) and reused by
-   later starts.
+3. only when there is none, the quick **single-stage models** (popularity, item-kNN, ALS:
+   seconds) are trained with a visible progress bar and saved as a *quick* version, so every
+   page works at once; BPR, the two-stage purchase model (the ranker, a minute or more) and
+   the order model then train in a **background thread** (:class:`RankerJob`, one per dataset
+   and process) with their own progress in the sidebar (training windows, classifier
+   folds). When it has saved the complete version, every session switches to it on its
+   next rerun (the sidebar's poll triggers one), and later starts load it directly.
 
 Cached objects are shared by all sessions and never mutated, except by
 :func:`recsys_core.serving.lab.record_metrics` (which updates the manifest it also saves).
@@ -21,7 +25,8 @@ from __future__ import annotations
 import importlib
 import json
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -177,22 +182,28 @@ def _training_lock() -> threading.Lock:
 def _train_with_progress(
     dataset: Dataset, models: list[str], *, activate: bool = True
 ) -> TrainedLab:
-    """Train and save every model, showing progress; retry without the ranker if it fails.
+    """Train and save ``models``, showing progress; retry without the ranker if it fails.
 
     ``activate=False`` (uploads) saves the version without making it the one the CLI serves
-    (no ``models/LAST``); an admin activates it from Operations if wanted.
+    (no ``models/LAST``); an admin activates it from Operations if wanted. Quick versions
+    (without the ranker) record no headline metrics: the complete version does.
     """
-    with st.status(
-        f"First start on {dataset.name}: training the models (this happens once) ...",
-        expanded=True,
-    ) as status:
+    quick = "ranker" not in models
+    label = (
+        f"First start on {dataset.name}: training the quick models (seconds); the purchase "
+        "model then trains in the background ..."
+        if quick
+        else f"First start on {dataset.name}: training the models (this happens once) ..."
+    )
+    with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text="starting")
 
         def report(message: str, fraction: float) -> None:
             bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
 
         try:
-            lab = train_lab(dataset, TrainConfig(models=models), progress=report)
+            config = TrainConfig(models=models, headline_metrics=not quick)
+            lab = train_lab(dataset, config, progress=report)
         except RecsysError as exc:
             if "ranker" not in models:
                 raise
@@ -200,6 +211,8 @@ def _train_with_progress(
             models = [m for m in models if m != "ranker"]
             lab = train_lab(dataset, TrainConfig(models=models), progress=report)
             lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
+        if quick:
+            lab.manifest.setdefault("notes", []).append(QUICK_NOTE)
         bar.progress(1.0, text="saving")
         folder = save_lab(lab, activate=activate)
         auth.record("train", {"dataset": dataset.name, "version": lab.version})
@@ -221,30 +234,176 @@ def _load_saved(data: ActiveData, models: list[str]) -> TrainedLab | None:
     return None
 
 
+# ---------------------------------------------------------------------------------- background
+
+
+#: Models left to the background training on a first start (BPR: ~10 s more on Online Retail
+#: for the least accurate model; the ranker: a minute or more).
+SLOW_MODELS: tuple[str, ...] = ("ranker", "bpr")
+#: Manifest note of a version holding only the single-stage models (the first start's).
+QUICK_NOTE = "quick start: single-stage models only; the purchase model trains in the background"
+
+
+@dataclass
+class RankerJob:
+    """The purchase model (and the order model) training in a background thread.
+
+    Written by the thread, read by the pages; plain attribute writes, no Streamlit calls
+    in the thread.
+    """
+
+    dataset: str
+    message: str = "waiting to start"
+    fraction: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    folder: str | None = None
+    error: str | None = None
+    lab: TrainedLab | None = None  # handed to the page cache once, then dropped
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the training is still going on."""
+        return self.finished is None
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the start (until the end once finished)."""
+        return (self.finished or time.monotonic()) - self.started
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs() -> dict[tuple[str, str], RankerJob]:
+    """Background jobs of this process by (dataset key, checksum)."""
+    return {}
+
+
+def ranker_job(data: ActiveData) -> RankerJob | None:
+    """The background training of the active data, if one was started in this process."""
+    return _jobs().get((data.key, data.checksum))
+
+
+def start_ranker_job(data: ActiveData, models: list[str], *, activate: bool = True) -> RankerJob:
+    """Train ``models`` in a background thread and save them as a version (without the
+    ranker, and a note saying why, when the ranker cannot be trained on this data)."""
+    jobs = _jobs()
+    with _training_lock():
+        job = jobs.get((data.key, data.checksum))
+        if job is not None and (job.running or job.folder is not None):
+            return job
+        job = RankerJob(dataset=data.dataset.name)
+        dataset = data.dataset
+
+        def report(message: str, fraction: float) -> None:
+            job.message, job.fraction = message, min(max(float(fraction), 0.0), 1.0)
+
+        def run() -> None:
+            try:
+                try:
+                    lab = train_lab(dataset, TrainConfig(models=models), progress=report)
+                except RecsysError as exc:
+                    if "ranker" not in models:
+                        raise
+                    job.error = str(exc)  # the others are still worth a complete version
+                    others = [m for m in models if m != "ranker"]
+                    lab = train_lab(dataset, TrainConfig(models=others), progress=report)
+                    lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
+                report("saving", 1.0)
+                job.folder = str(save_lab(lab, activate=activate))
+                job.lab = lab
+            except Exception as exc:  # noqa: BLE001 - a thread must report, not die silently
+                job.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                job.finished = time.monotonic()
+
+        job.thread = threading.Thread(target=run, name=f"ranker-{dataset.name}", daemon=True)
+        jobs[(data.key, data.checksum)] = job
+        job.thread.start()
+    return job
+
+
+def _ready_lab(job: RankerJob) -> TrainedLab:
+    """The complete lab a finished job saved (its in-memory copy the first time)."""
+    assert job.folder is not None
+    trained, job.lab = job.lab, None
+    return _lab_at(job.folder, trained)
+
+
 def lab_for(data: ActiveData) -> TrainedLab:
-    """The trained lab of the active data: a matching saved version, or train one now."""
+    """The trained lab of the active data.
+
+    A saved complete version if there is one; else the complete version a background job
+    has just finished; else the quick version (loaded, or trained now in seconds) while
+    the purchase model trains in the background.
+    """
     memo: dict[tuple[str, str], str] = st.session_state.setdefault(_FOLDERS, {})
-    folder = memo.get((data.key, data.checksum))
+    memo_key = (data.key, data.checksum)
+    job = ranker_job(data)
+    folder = memo.get(memo_key)
     if folder is not None:
+        if job is not None and job.folder is not None and folder != job.folder:
+            lab = _ready_lab(job)  # the purchase model is ready: switch to it
+            memo[memo_key] = str(lab.path)
+            return lab
         return _lab_at(folder)
     models = wanted_models(data.dataset)
     lab = _load_saved(data, models)
+    if lab is None and job is not None and job.folder is not None:
+        lab = _ready_lab(job)
     if lab is None:
+        activate = not data.key.startswith(state.UPLOAD_PREFIX)  # uploads: not what the CLI serves
+        quick_models = [m for m in models if m not in SLOW_MODELS]
         lock = _training_lock()
         if not lock.acquire(blocking=False):
             with st.spinner("Another session is training models; waiting for it ..."):
                 lock.acquire()
         try:
-            lab = _load_saved(data, models)  # another session may have trained it meanwhile
+            lab = _load_saved(data, quick_models)
             if lab is None:
-                trained = _train_with_progress(
-                    data.dataset, models, activate=not data.key.startswith(state.UPLOAD_PREFIX)
-                )
+                trained = _train_with_progress(data.dataset, quick_models, activate=activate)
                 lab = _lab_at(str(trained.path), trained)
         finally:
             lock.release()
-    memo[(data.key, data.checksum)] = str(lab.path)
+        if set(models) - set(lab.model_names):
+            start_ranker_job(data, models, activate=activate)
+    memo[memo_key] = str(lab.path)
     return lab
+
+
+@st.fragment(run_every=2)
+def _poll_ranker_job(key: tuple[str, str], folder: str) -> None:
+    """Progress of the background training; a full rerun once it is ready (to switch)."""
+    job = _jobs().get(key)
+    if job is None:
+        return
+    if job.running:
+        st.progress(
+            job.fraction,
+            text=f"Purchase model training in the background ({job.seconds:.0f} s): {job.message}",
+        )
+        st.caption("The pages use the single-stage models until it is ready.")
+    elif job.error is not None:
+        st.warning(f"The purchase model could not be trained: {job.error}")
+    elif job.folder is not None and job.folder != folder:
+        st.rerun(scope="app")  # lab_for switches this session to the complete version
+
+
+def ranker_status() -> None:
+    """In the sidebar: the background training's progress while it runs, and the switch."""
+    try:
+        data = active_data()
+    except RecsysError:
+        return
+    job = ranker_job(data)
+    memo: dict[tuple[str, str], str] = st.session_state.get(_FOLDERS, {})
+    folder = memo.get((data.key, data.checksum))
+    if job is None or folder is None:
+        return
+    if job.running or (job.folder is not None and job.folder != folder):
+        _poll_ranker_job((data.key, data.checksum), folder)
+    elif job.error is not None:
+        st.caption(f"Purchase model not trained: {job.error}")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -17,7 +17,7 @@ tested with a plain ``dict``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -98,6 +98,8 @@ def _url_dataset() -> str | None:
         wanted = st.query_params.get(URL_DATASET)
     except Exception:  # no request context
         return None
+    if wanted and str(wanted) in BUILTIN_DATASETS:  # a shared link to a built-in dataset
+        return str(wanted)
     if not wanted or not str(wanted).startswith(UPLOAD_PREFIX):
         return None
     checksum = str(wanted)[len(UPLOAD_PREFIX) :]
@@ -115,9 +117,10 @@ def stored_uploads() -> list[Any]:
 
 
 def remember_in_url(key: str) -> None:
-    """Put an upload's key in the URL so a reload reopens it (other keys clear it)."""
+    """Put an upload's key or a built-in name in the URL so a reload (or a shared link)
+    reopens it (a ``$RECSYS_APP_DATA`` file path is never put there: it clears it)."""
     try:
-        if key.startswith(UPLOAD_PREFIX):
+        if key.startswith(UPLOAD_PREFIX) or key in BUILTIN_DATASETS:
             st.query_params[URL_DATASET] = key
         elif URL_DATASET in st.query_params:
             del st.query_params[URL_DATASET]
@@ -177,3 +180,57 @@ def dataset_label(key: str, state: Mapping[str, Any] | None = None) -> str:
         return f"{name} (uploaded)"
     entry = BUILTIN_DATASETS.get(key)
     return f"{key} ({entry.kind})" if entry else key
+
+
+# ------------------------------------------------------------------ shareable views (issue 16)
+
+#: URL parameters of a page's view, besides ``dataset``: a link with them reopens the view.
+VIEW_PARAMS: tuple[str, ...] = ("shopper", "model", "k", "item", "q")
+#: Session-state name of the widget keys already given their URL value (once per session).
+_URL_APPLIED = "url_applied"
+
+
+def url_default(
+    widget_key: str,
+    name: str,
+    cast: Callable[[str], Any] = str,
+    valid: Callable[[Any], bool] | None = None,
+) -> None:
+    """Before a widget is drawn, give it the value of URL parameter ``name`` (once per
+    session, and only when the widget has no value yet): a shared link reopens the view."""
+    store = session_store(None)
+    applied: set[str] = store.setdefault(_URL_APPLIED, set())
+    if widget_key in applied:
+        return
+    applied.add(widget_key)
+    try:
+        raw = st.query_params.get(name)
+    except Exception:  # no request context
+        return
+    if raw is None or widget_key in store:
+        return
+    try:
+        value = cast(str(raw))
+    except (TypeError, ValueError):
+        return
+    if valid is None or valid(value):
+        store[widget_key] = value
+
+
+def share_view(**fields: object) -> None:
+    """Write the page's view (and the active dataset) into the URL; empty fields are left
+    out, parameters of other pages are dropped."""
+    try:
+        params = st.query_params
+        key = active_key()
+        if key.startswith(UPLOAD_PREFIX) or key in BUILTIN_DATASETS:
+            params[URL_DATASET] = key
+        for name in VIEW_PARAMS:
+            value = fields.get(name)
+            if value is None or value == "":
+                if name in params:
+                    del params[name]
+            elif params.get(name) != str(value):
+                params[name] = str(value)
+    except Exception:  # no request context (plain-dict tests)
+        pass

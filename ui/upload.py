@@ -131,7 +131,20 @@ def clear_message(state: MutableMapping[str, Any] | None = None) -> None:
     session.session_store(state).pop(session.UPLOAD_MESSAGE, None)
 
 
-def preview_upload(name: str, data: bytes) -> UploadPreview:
+#: Text encodings the Data page offers for CSV files.
+ENCODINGS: tuple[str, ...] = ("utf-8", "latin-1", "cp1252", "utf-16")
+
+
+def app_wording(message: str) -> str:
+    """A loader message worded for the page: its encoding menu, not the CLI's option."""
+    return re.sub(
+        r"pass its real encoding \(e\.g\. `--encoding ([\w-]+)` or `--encoding ([\w-]+)`\)",
+        r"choose its real encoding under 'Text encoding' (e.g. \1 or \2)",
+        message,
+    )
+
+
+def preview_upload(name: str, data: bytes, encoding: str = "utf-8") -> UploadPreview:
     """Read an uploaded file's raw table for the mapping step.
 
     Raises
@@ -141,7 +154,10 @@ def preview_upload(name: str, data: bytes) -> UploadPreview:
     """
     check_upload_size(name, len(data))
     with tempfile.TemporaryDirectory(prefix="recsys-upload-") as folder:
-        raw, notes = read_table(_write_temp(folder, name, data))
+        try:
+            raw, notes = read_table(_write_temp(folder, name, data), encoding=encoding)
+        except RecsysError as exc:
+            raise type(exc)(app_wording(str(exc))) from exc
     values: dict[str, list[tuple[str, int]]] = {}
     for col in raw.columns:
         counts = raw[col].astype("string").str.strip().value_counts()
@@ -251,7 +267,7 @@ def handle_upload(
         stored = store_upload(dataset, owner, _safe_file_name(name), checksum)
         dataset = load_upload(stored)  # what every later session reads back from disk
     except RecsysError as exc:
-        outcome = UploadOutcome(False, str(exc))
+        outcome = UploadOutcome(False, app_wording(str(exc)))
         state[session.UPLOAD_MESSAGE] = dataclasses.asdict(outcome)
         return outcome
     except (OSError, ValueError) as exc:  # anything the loader did not phrase for a user

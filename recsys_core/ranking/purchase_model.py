@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,6 +270,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         y: np.ndarray | pd.Series,
         *,
         groups: np.ndarray | pd.Series | None = None,
+        progress: Callable[[str, float], None] | None = None,
     ) -> Self:
         """Train LightGBM on part of the groups and the calibrator on the rest.
 
@@ -281,6 +283,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         groups:
             Group of each row (the shopper); groups are never split between the fit and
             calibration parts. Rows are their own groups when omitted.
+        progress:
+            Called with a message and the fraction done as fold models finish.
 
         Raises
         ------
@@ -307,7 +311,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             _require_both_classes(label[part], name)
         if folds >= 2:
             self.boosters_ = self._fit_folds(
-                features[fit_part], label[fit_part], group[fit_part], int(folds)
+                features[fit_part], label[fit_part], group[fit_part], int(folds), progress
             )
         else:
             classifier = self._classifier(self.random_state)
@@ -329,6 +333,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         label: np.ndarray,
         group: np.ndarray,
         folds: int,
+        progress: Callable[[str, float], None] | None = None,
     ) -> list[lgb.Booster]:
         """One booster per shopper fold, each trained on the other folds (in fold order).
 
@@ -348,10 +353,16 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         for k in range(folds):
             _require_both_classes(label[fold != k], "training")
 
+        finished: list[int] = []
+
         def fit_fold(k: int) -> lgb.Booster:
             train = fold != k
             classifier = self._classifier(self.random_state + k)
-            return classifier.fit(features[train], label[train]).booster_
+            booster = classifier.fit(features[train], label[train]).booster_
+            finished.append(k)
+            if progress is not None:
+                progress(f"fold {len(finished)} of {folds} trained", len(finished) / folds)
+            return booster
 
         # LightGBM releases the GIL while it trains, so fold models fit in parallel threads;
         # each is seeded and deterministic and they are kept in fold order: the result does

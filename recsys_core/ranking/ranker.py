@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal, Self
 
@@ -288,6 +288,7 @@ def build_training_frame(
     catalog: pd.DataFrame | None,
     cutoff: pd.Timestamp,
     config: RankerConfig | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> pd.DataFrame:
     """Labelled candidate rows of the training windows before ``cutoff``.
 
@@ -316,6 +317,11 @@ def build_training_frame(
         window_cutoff = cutoff - horizon - (w - 1) * step
         if window_cutoff <= start:
             break
+        if progress is not None:
+            progress(
+                f"training window {w} of {config.training_windows}: stage one and features",
+                (w - 1) / config.training_windows,
+            )
         labels = _purchases_between(past, window_cutoff, window_cutoff + horizon)
         if labels.empty:
             continue
@@ -420,6 +426,7 @@ class TwoStageRanker:
         catalog: pd.DataFrame | None = None,
         *,
         cutoff: pd.Timestamp | str | None = None,
+        progress: Callable[[str, float], None] | None = None,
     ) -> Self:
         """Train on the windows before ``cutoff`` and get ready to score at ``cutoff``.
 
@@ -432,6 +439,9 @@ class TwoStageRanker:
         cutoff:
             The instant the recommendations are for; default one second after the last
             event.
+        progress:
+            Called with a message and the fraction done (training windows, classifier
+            folds, stage one at the cutoff), for progress bars.
 
         Returns
         -------
@@ -452,10 +462,22 @@ class TwoStageRanker:
             else pd.Timestamp(cutoff)
         )
         past = events_before(events, cut)
-        train = build_training_frame(past, catalog, cut, self.config)
-        model = self._purchase_model().fit(
-            train[list(FEATURE_NAMES)], train[LABEL], groups=train[Columns.USER].to_numpy()
+
+        def report(message: str, fraction: float, low: float, high: float) -> None:
+            if progress is not None:
+                progress(message, low + (high - low) * fraction)
+
+        train = build_training_frame(
+            past, catalog, cut, self.config, lambda m, f: report(m, f, 0.0, 0.55)
         )
+        report("classifier: fitting", 0.0, 0.55, 0.9)
+        model = self._purchase_model().fit(
+            train[list(FEATURE_NAMES)],
+            train[LABEL],
+            groups=train[Columns.USER].to_numpy(),
+            progress=lambda m, f: report(f"classifier: {m}", f, 0.55, 0.9),
+        )
+        report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
         self.generator_ = _generator(self.config).fit(past, cut)
         self.snapshot_ = BehaviourSnapshot.from_events(past, cut, catalog)
         self._set_cold_start(past, cut)

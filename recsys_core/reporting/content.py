@@ -141,15 +141,21 @@ def key_value_table(title: str, pairs: Sequence[tuple[str, object]]) -> Table:
 
 def build_sections(data: ReportData) -> list[Section]:
     """The whole report, section by section."""
-    return [
+    from recsys_core.reporting import shop_sections  # shop-facing sections (own module)
+
+    sections = [
+        shop_sections.plain_summary_section(data),
         _summary_section(data),
         _protocol_section(data),
         _comparison_section(data),
+        shop_sections.segments_section(data),
         _purchase_section(data),
+        shop_sections.order_model_section(data),
         _examples_section(data),
         _baseline_section(data),
         _reproducibility_section(data),
     ]
+    return [s for s in sections if s is not None]
 
 
 def report_title(data: ReportData) -> str:
@@ -261,7 +267,15 @@ def _protocol_section(data: ReportData) -> Section:
     }.get(str(method), str(method))
     seen_rule = split.get("already_bought") or {}
     filter_seen = bool(seen_rule.get("filter_seen", config.get("filter_seen") or False))
-    seen_text = "removed" if filter_seen else "kept (repurchases count as hits)"
+    seen_text = {
+        "seen": "removed, with every item the shopper interacted with",
+        "bought": "removed (purchases before the cutoff; viewed items stay in the lists)",
+    }.get(str(seen_rule.get("removes")), "removed")
+    if not filter_seen:
+        seen_text = "kept (repurchases count as hits)"
+    variant_computed = config.get("new_items_variant", True) and not seen_rule.get(
+        "lists_without_seen", filter_seen
+    )
     if seen_rule.get("why"):
         seen_text += f" — {seen_rule['why']}"
     protocol: list[tuple[str, object]] = [
@@ -281,7 +295,7 @@ def _protocol_section(data: ReportData) -> Section:
             '"new items only" variant',
             "items the shopper interacted with before the cutoff removed from the lists and "
             "from the relevant items"
-            if config.get("new_items_variant", True) and not filter_seen
+            if variant_computed
             else "not computed",
         ),
     ]

@@ -8,6 +8,7 @@ and the REST API can share the file.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,9 @@ def connect(home: Path | None = None) -> Iterator[sqlite3.Connection]:
     """A connection with the schema in place; commits on success, rolls back on error."""
     path = db_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():  # 0600 from the start; SQLite gives its -wal/-shm files the same mode
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -79,5 +83,3 @@ def connect(home: Path | None = None) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
     finally:
         conn.close()
-    with contextlib.suppress(OSError):  # e.g. a file owned by someone else
-        path.chmod(0o600)

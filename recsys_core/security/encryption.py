@@ -327,3 +327,35 @@ class DecryptingReader(io.RawIOBase):
 def decrypting_stream(raw: BinaryIO, what: str, home: Path | None = None) -> io.BufferedReader:
     """A buffered (peekable) plaintext stream over an encrypted file object."""
     return io.BufferedReader(DecryptingReader(raw, what, home), CHUNK)
+
+
+# ------------------------------------------------------------------ saved model versions
+
+
+def encrypt_tree(root: Path, parts: Iterable[str], home: Path | None = None) -> None:
+    """Encrypt, in place and under the same names, every file of ``root/part`` for each part
+    (a file or a folder, recursively): how a saved model version is kept encrypted at rest
+    (``RECSYS_ENCRYPT_ARTIFACTS=1``)."""
+    for part in parts:
+        target = root / part
+        files = [target] if target.is_file() else sorted(p for p in target.rglob("*"))
+        for path in (p for p in files if p.is_file()):
+            encrypt_file(path, path.with_name(path.name + ".tmp-enc"), home)
+            os.replace(path.with_name(path.name + ".tmp-enc"), path)
+
+
+def decrypt_tree(root: Path, part: str, into: Path, home: Path | None = None) -> Path:
+    """Decrypt ``root/part`` (a file or a folder) into ``into/part``; the decrypted path.
+
+    Raises
+    ------
+    EncryptionError
+        A file of the part was changed or is under a key this lab does not have.
+    """
+    source = root / part
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    for path in files:
+        dst = into / path.relative_to(root)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        decrypt_file(path, dst, home)
+    return into / part

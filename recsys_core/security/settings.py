@@ -31,6 +31,11 @@ class SecuritySettings(BaseSettings):
         1024.0, gt=0, description="Largest decompressed size of a compressed event log."
     )
     max_rows: int = Field(5_000_000, ge=1, description="Most rows an event log may have.")
+    encrypt_artifacts: bool = Field(
+        False,
+        description="Encrypt saved model versions (models and catalog) at rest; they are "
+        "decrypted into a private temporary folder only while loading.",
+    )
     encrypt_backups: bool = Field(
         True,
         description="Encrypt registry backups at rest with the lab's Fernet keys "

@@ -5,7 +5,12 @@ uvicorn. Endpoints (all ``GET``; the OpenAPI schema is at ``/openapi.json``, the
 ``/docs``):
 
 ``/health``
-    What is served (dataset, version, models) and whether it is whole.
+    What is served (dataset, version, models) and whether it is whole; under ``monitoring``
+    :func:`recsys_core.monitoring.health` of the served version with this process's window
+    of recent answers (``answers``: count, degraded and error share, p50/p95/p99 latency in
+    ms, last errors). Every answer of the five answer endpoints is recorded there (one place:
+    the ``count`` middleware); ``4xx`` answers (the caller's mistakes) are not, ``5xx`` ones
+    count as errors. With several workers each keeps its own window.
 ``/recommend?user_id=&k=&model=``
     A shopper's top ``k`` (1..100). An unknown shopper gets the documented cold-start answer:
     the most popular items, ``200`` with ``"degraded": true`` and the reason.
@@ -44,6 +49,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -78,6 +84,11 @@ SimilarModel = Literal["als", "itemknn", "bpr", "popularity", "als-spark"]
 UserId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The shopper's id.")]
 ItemId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The item's id.")]
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"Number of items (1..{MAX_K}).")]
+
+#: What the request being answered found out (``degraded``, ``error``), for the health window:
+#: set by the ``count`` middleware, filled in by the endpoint (a shared dict, so it is seen
+#: from the thread pool too).
+_ANSWER_NOTE: ContextVar[dict[str, Any] | None] = ContextVar("recsys_answer_note", default=None)
 
 
 # ---------------------------------------------------------------------- access (one hook)
@@ -262,6 +273,11 @@ def create_app(
         return service
 
     metrics = Metrics()
+    from recsys_core.serving.live import LiveService
+
+    # the LiveService behind the provider (the default one is) keeps the health window
+    owner = getattr(base_provider, "__self__", None)
+    live = owner if isinstance(owner, LiveService) else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -294,15 +310,27 @@ def create_app(
         if path == "/metrics":
             return await call_next(request)
         endpoint = path if path in KNOWN_PATHS else "other"
+        note: dict[str, Any] = {}
+        token = _ANSWER_NOTE.set(note)
         start = time.perf_counter()
         status = 500
         try:
             response = await call_next(request)
             status = response.status_code
             return response
+        except Exception as exc:
+            note["error"] = exc
+            raise
         finally:
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            _ANSWER_NOTE.reset(token)
+            metrics.latency.labels(endpoint).observe(seconds)
             metrics.requests.labels(endpoint, str(status)).inc()
+            if live is not None and endpoint in ANSWER_PATHS and not 400 <= status < 500:
+                error = note.get("error") if status >= 500 else None
+                if status >= 500 and error is None:
+                    error = RuntimeError(f"{endpoint} answered HTTP {status}")
+                live.record(seconds, bool(note.get("degraded")), error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -319,17 +347,30 @@ def create_app(
             status = 404
         elif isinstance(exc, ModelNotTrainedError | ArtifactError):
             status = 503
+        note = _ANSWER_NOTE.get()
+        if note is not None and status >= 500:
+            note["error"] = exc
         return JSONResponse({"detail": _problem(exc)}, status_code=status)
 
     def degraded(endpoint: str, answer: dict[str, Any]) -> dict[str, Any]:
         if answer.get("degraded"):
             metrics.degraded.labels(endpoint).inc()
+            note = _ANSWER_NOTE.get()
+            if note is not None:
+                note["degraded"] = True
         return answer
 
     @app.get("/health", response_model=schemas.HealthAnswer, tags=["service"])
     async def health() -> Any:
-        """What is served and whether it is whole (503 when nothing is trained)."""
-        return service_of().health()
+        """What is served and whether it is whole (503 when nothing is trained), with the
+        recent answers' health under ``monitoring``."""
+        answer = service_of().health()
+        if live is not None:
+            from recsys_core import monitoring
+
+            # sizes only: the live service checks checksums whenever a file changes
+            answer["monitoring"] = monitoring.health(live.dataset, live.home, live, deep=False)
+        return answer
 
     # answers that take about a millisecond run on the event loop (a thread-pool hop costs
     # as much as the answer); explanations and search, slower, run in the thread pool
@@ -392,6 +433,6 @@ def create_app(
     return app
 
 
-KNOWN_PATHS = frozenset(
-    ["/health", "/recommend", "/similar", "/purchase-probability", "/explain", "/search"]
-)
+#: Endpoints whose answers go into the health window.
+ANSWER_PATHS = frozenset(["/recommend", "/similar", "/purchase-probability", "/explain", "/search"])
+KNOWN_PATHS = ANSWER_PATHS | {"/health"}

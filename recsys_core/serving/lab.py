@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,6 +45,7 @@ from recsys_core.evaluation import (
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.models import Recommender, create_model, load_model
+from recsys_core.presets import Preset
 from recsys_core.serving.registry import (
     MANIFEST,
     activate_version,
@@ -77,6 +79,8 @@ __all__ = [
 
 #: The drift reference bins stored with every version (recsys_core.monitoring).
 DRIFT_REFERENCE = "drift_reference.json"
+#: Folder of the shopper-level order model inside a version folder.
+ORDER_MODEL_DIR = "order_model"
 FORMAT_VERSION = 1
 #: Models a lab trains by default (the ranker brings its own ALS and item-kNN).
 DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
@@ -102,6 +106,11 @@ class TrainConfig(BaseModel):
         "dataset's preset.",
     )
     seed: int = Field(42, description="Seed of every model.")
+    settings: Preset | None = Field(
+        None,
+        description="Settings to start from instead of those that apply to the dataset "
+        "(recsys_core.tuning.settings_for); Preset() means the models' own defaults.",
+    )
     headline_metrics: bool = Field(
         True,
         description="Record headline metrics at training time: the single-stage models are "
@@ -134,6 +143,8 @@ class TrainedLab:
     broken: dict[str, str] = field(default_factory=dict)
     #: Drift reference bins of the training log (:func:`recsys_core.monitoring.reference_profile`).
     reference: dict[str, Any] | None = None
+    #: The shopper-level order model (recsys_core.ranking.order_model), when trained.
+    order_model: Any | None = None
 
     @property
     def ranker(self) -> Any | None:
@@ -173,11 +184,15 @@ def train_lab(
     and generate candidates.
     """
     from recsys_core.models import MODEL_REGISTRY
-    from recsys_core.tuning import settings_for
+    from recsys_core.tuning import ResolvedSettings, settings_for
 
     config = config or TrainConfig()
     checksum = data_checksum(dataset.events)
-    settings = settings_for(dataset, checksum=checksum)
+    settings = (
+        settings_for(dataset, checksum=checksum)
+        if config.settings is None
+        else ResolvedSettings(config.settings, "given", "given settings")
+    )
     preset = settings.preset
     params_by_model = {name: dict(p) for name, p in preset.model_params.items()}
     for name, own in config.model_params.items():
@@ -208,7 +223,13 @@ def train_lab(
             from recsys_core.ranking import TwoStageRanker
 
             params.setdefault("seed", config.seed)
-            ranker = TwoStageRanker(**params).fit(dataset.events, dataset.catalog)
+
+            def ranker_progress(message: str, fraction: float, step: int = i + 1) -> None:
+                progress(f"ranker: {message}", (step + fraction) / steps)
+
+            ranker = TwoStageRanker(**params).fit(
+                dataset.events, dataset.catalog, progress=ranker_progress
+            )
             models["ranker"] = ranker
             # Serve the ranker's own stage-one models: one set of factors everywhere.
             if "als" in names and "als" not in config.model_params and config.engine == "implicit":
@@ -232,6 +253,9 @@ def train_lab(
                 fit_on = InteractionMatrix.from_events(dataset.events, model_weights[name])
             models[name] = create_model(name, **params).fit(fit_on)
         timings[name] = round(time.perf_counter() - start, 3)
+    order_model = (
+        _train_order_model(dataset, config.seed, notes, timings) if "ranker" in names else None
+    )
     metrics: dict[str, Any] = {}
     if config.headline_metrics:
         progress("recording headline metrics (last 30 days held out)", len(names) / steps)
@@ -259,6 +283,7 @@ def train_lab(
         "library_versions": library_versions(),
         "notes": notes,
         "metrics": metrics,
+        "order_model": order_model is not None,
     }
     from recsys_core.monitoring import reference_profile
 
@@ -270,7 +295,24 @@ def train_lab(
         models=ordered,
         manifest=manifest,
         reference=reference_profile(dataset.events),
+        order_model=order_model,
     )
+
+
+def _train_order_model(
+    dataset: Dataset, seed: int, notes: list[str], timings: dict[str, float]
+) -> Any | None:
+    """The shopper-level order model, or ``None`` with a note when the log is too short."""
+    from recsys_core.ranking.order_model import OrderModel
+
+    start = time.perf_counter()
+    try:
+        model = OrderModel(seed=seed).fit(dataset.events)
+    except RecsysError as exc:
+        notes.append(f"the order model could not be trained: {exc}")
+        return None
+    timings["order"] = round(time.perf_counter() - start, 3)
+    return model
 
 
 def _fit_spark_als(
@@ -356,9 +398,12 @@ def save_lab(
     try:
         for name, model in lab.models.items():
             model.save(tmp / name)
+        if lab.order_model is not None:
+            lab.order_model.save(tmp / ORDER_MODEL_DIR)
         lab.catalog.to_parquet(tmp / "catalog.parquet", index=False)
         if lab.reference is not None:
             atomic_write_text(tmp / DRIFT_REFERENCE, json.dumps(lab.reference, default=str))
+        _encrypt_if_asked(lab, tmp)  # h11: RECSYS_ENCRYPT_ARTIFACTS
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
         write_checksums(tmp)
         tmp.rename(final)
@@ -393,10 +438,52 @@ def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
         raise ArtifactError(f"cannot read {folder / MANIFEST}: {exc}") from exc
     bad_parts = verify_version(folder).broken_parts() if tolerant else {}
     broken: dict[str, str] = {}
+    encrypted = bool(manifest.get("encrypted"))
+    plain_root = Path(tempfile.mkdtemp(prefix="recsys-decrypted-")) if encrypted else folder
+    try:
+        return _load_parts(folder, manifest, bad_parts, broken, plain_root, tolerant)
+    finally:
+        if encrypted:
+            shutil.rmtree(plain_root, ignore_errors=True)
+
+
+def _readable(folder: Path, part: str, plain_root: Path) -> Path:
+    """``folder/part`` as a readable path: decrypted into ``plain_root`` when encrypted."""
+    if plain_root == folder:
+        return folder / part
+    from recsys_core.security.encryption import decrypt_tree
+
+    return decrypt_tree(folder, part, plain_root)
+
+
+def _encrypt_if_asked(lab: TrainedLab, tmp: Path) -> None:
+    """Encrypt the models and catalog of a version being saved when the setting asks."""
+    from recsys_core.security.settings import get_settings
+
+    if not get_settings().encrypt_artifacts:
+        return
+    from recsys_core.security.encryption import encrypt_tree
+
+    parts = [*lab.models, "catalog.parquet"]
+    if (tmp / DRIFT_REFERENCE).exists():  # it lists the training shoppers' ids
+        parts.append(DRIFT_REFERENCE)
+    encrypt_tree(tmp, parts)
+    lab.manifest["encrypted"] = True
+
+
+def _load_parts(
+    folder: Path,
+    manifest: dict[str, Any],
+    bad_parts: dict[str, str],
+    broken: dict[str, str],
+    plain_root: Path,
+    tolerant: bool,
+) -> TrainedLab:
+    """The body of :func:`load_lab` (models and catalog read from ``plain_root``)."""
     try:
         if "catalog.parquet" in bad_parts:
             raise ArtifactError(bad_parts["catalog.parquet"])
-        catalog = pd.read_parquet(folder / "catalog.parquet")
+        catalog = pd.read_parquet(_readable(folder, "catalog.parquet", plain_root))
     except Exception as exc:  # pyarrow raises several types for broken files
         if not tolerant:
             raise ArtifactError(f"cannot read the catalog of {folder}: {exc}") from exc
@@ -409,6 +496,7 @@ def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
         try:
             if name in bad_parts:
                 raise ArtifactError(f"checksum check failed: {bad_parts[name]}")
+            path = _readable(folder, name, plain_root)
             if name == "ranker":
                 from recsys_core.ranking import TwoStageRanker
 
@@ -423,6 +511,16 @@ def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
             broken[name] = str(exc) if isinstance(exc, RecsysError) else f"cannot load: {exc}"
     if tolerant and "popularity" not in models and reference is not None:
         models["popularity"] = StoredPopularity.from_reference(reference)
+    order_model = None
+    if manifest.get("order_model"):
+        from recsys_core.ranking.order_model import OrderModel
+
+        try:
+            order_model = OrderModel.load(folder / ORDER_MODEL_DIR)
+        except RecsysError as exc:
+            if not tolerant:
+                raise
+            broken["order"] = str(exc)
     return TrainedLab(
         dataset=manifest["dataset"],
         version=folder.name,
@@ -433,13 +531,21 @@ def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
         path=folder,
         broken=broken,
         reference=reference,
+        order_model=order_model,
     )
 
 
 def _read_reference(folder: Path) -> dict[str, Any] | None:
     try:
-        payload = json.loads((folder / DRIFT_REFERENCE).read_text())
-    except (OSError, ValueError):
+        path = folder / DRIFT_REFERENCE
+        from recsys_core.security.encryption import decrypting_stream, is_stream_encrypted
+
+        if is_stream_encrypted(path):  # RECSYS_ENCRYPT_ARTIFACTS (h11)
+            with path.open("rb") as raw:
+                payload = json.loads(decrypting_stream(raw, path.name).read())
+        else:
+            payload = json.loads(path.read_text())
+    except (OSError, ValueError, RecsysError):
         return None
     return payload if isinstance(payload, dict) else None
 

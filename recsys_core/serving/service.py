@@ -230,16 +230,49 @@ class RecommendationService:
             asked for (``None`` when it is).
         """
         answer = self.answer(user_id, k, model, filter_seen=filter_seen)
+        order = self.order_probability(user_id)
         frame = pd.DataFrame(
             {
                 "item_id": answer.top.item_ids.astype(str),
                 "title": answer.top.titles.astype(str),
                 "score": answer.top.scores,
                 "purchase_probability": answer.probabilities,
+                "order_probability": np.full(len(answer.probabilities), order),
+                "probability": order * np.asarray(answer.probabilities, dtype=float),
                 "rank": answer.ranks,
             }
         )
         return frame, answer.served_by, answer.reason
+
+    # ---- order model (issue 16, owned by h16-app): begin
+    def order_probability(self, user_id: str) -> float:
+        """Calibrated chance the shopper orders at all in the next period (NaN if unknown).
+
+        The purchase probability is conditional on an order; the overall chance of buying
+        an item is ``order_probability * purchase_probability``.
+        """
+        order_model = getattr(self.lab, "order_model", None)
+        if order_model is None:
+            return float("nan")
+        return float(order_model.order_probability([str(user_id)])[0])
+
+    def order_explanation(self, user_id: str, purchase_probability: float) -> dict[str, Any]:
+        """``purchase_probability`` (conditional), ``order_probability``, their product
+        ``overall_probability`` and the order model's SHAP explanation (``order_explanation``,
+        ``None`` without an order model or for an unknown shopper)."""
+        order = self.order_probability(user_id)
+        detail = None
+        order_model = getattr(self.lab, "order_model", None)
+        if order_model is not None and np.isfinite(order):
+            detail = order_model.explain(str(user_id))
+        return {
+            "purchase_probability": _num(purchase_probability),
+            "order_probability": _num(order),
+            "overall_probability": _num(order * float(purchase_probability)),
+            "order_explanation": detail,
+        }
+
+    # ---- order model: end
 
     def answer(
         self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
@@ -337,12 +370,15 @@ class RecommendationService:
     def answer_json(self, user_id: str, answer: RecommendationAnswer) -> dict[str, Any]:
         """The ``recommend`` JSON of an answer (built fresh: callers may modify it)."""
         top = answer.top
+        order = self.order_probability(user_id)  # issue 16: the three probabilities
         items = [
             {
                 "item_id": str(item_id),
                 "title": str(title),
                 "score": _num(score),
                 "purchase_probability": _num(probability),
+                "order_probability": _num(order),
+                "probability": _num(order * float(probability)),
                 "rank": rank,
             }
             for rank, (item_id, title, score, probability) in enumerate(
@@ -352,6 +388,7 @@ class RecommendationService:
         ]
         return {
             "user_id": str(user_id),
+            "order_probability": _num(order),
             "model_version": self.version,
             "model": answer.served_by,
             "degraded": answer.reason is not None,
@@ -398,22 +435,23 @@ class RecommendationService:
     # ------------------------------------------------------------------ similar items
 
     def similar_frame(self, item_id: str, k: int = 10, model: str = "als") -> pd.DataFrame:
-        """Items similar to ``item_id`` by one model, with titles.
+        """Up to ``k`` items similar to ``item_id``, filled from the next model when ``model``
+        has fewer (:func:`recsys_core.similar.similar_items_filled`), with titles.
+
+        Columns ``item_id, title, score, score_label, source, support, rank``; the note on
+        how the list was filled is in ``frame.attrs["note"]``.
 
         Raises
         ------
         UnknownItemError
             The item is not known to the model.
         """
-        top = self._similar(str(item_id), check_k(k), model)
-        return pd.DataFrame(
-            {
-                "item_id": top.item_ids.astype(str),
-                "title": top.titles.astype(str),
-                "score": top.scores,
-                "rank": np.arange(1, len(top.item_ids) + 1, dtype=np.int64),
-            }
-        )
+        from recsys_core.similar import similar_items_filled
+
+        frame, note = similar_items_filled(self.lab.models, str(item_id), check_k(k), model)
+        frame.insert(1, "title", self.titles(frame["item_id"].tolist()))
+        frame.attrs["note"] = note
+        return frame
 
     def _similar(self, item_id: str, k: int, model: str) -> TopItems:
         engine = self.lab.model(model)
@@ -430,19 +468,43 @@ class RecommendationService:
         )
 
     def similar(self, item_id: str, k: int = 10, model: str = "als") -> dict[str, Any]:
-        """The ``similar`` JSON of DESIGN.md."""
+        """The ``similar`` JSON of DESIGN.md (plus ``score_label``, ``source``, ``support``
+        and a ``note`` when the list was filled from another model)."""
+        from recsys_core.similar import SCORE_LABELS, support_for
+
         top = self._similar(str(item_id), check_k(k), model)
+        note: str | None = None
+        if len(top.item_ids) >= check_k(k):  # the fast path gave k: no fill needed
+            rows = list(zip(top.item_ids, top.titles, top.scores, strict=True))
+            sources = [model] * len(rows)
+        else:
+            frame = self.similar_frame(item_id, k, model)
+            rows = list(zip(frame["item_id"], frame["title"], frame["score"], strict=True))
+            sources = frame["source"].astype(str).tolist()
+            note = frame.attrs.get("note")
+        ids = [str(r[0]) for r in rows]
+        support = support_for(self.lab.models, model, str(item_id), ids)
+        items: list[dict[str, Any]] = [
+            {
+                "item_id": str(i),
+                "title": str(t),
+                "score": _num(score),
+                "score_label": SCORE_LABELS.get(source, f"{source} score"),
+                "source": source,
+                "support": int(count),
+                "rank": rank,
+            }
+            for rank, ((i, t, score), source, count) in enumerate(
+                zip(rows, sources, support, strict=True), start=1
+            )
+        ]
         return {
             "item_id": str(item_id),
             "title": self.title(item_id),
             "model_version": self.version,
             "model": model,
-            "items": [
-                {"item_id": str(i), "title": str(t), "score": _num(score), "rank": rank}
-                for rank, (i, t, score) in enumerate(
-                    zip(top.item_ids, top.titles, top.scores, strict=True), start=1
-                )
-            ],
+            "note": note,
+            "items": items,
         }
 
     # ------------------------------------------------------------------ explanations
@@ -490,6 +552,7 @@ class RecommendationService:
             str(user_id), str(item_id), self.lab.catalog, k_reasons
         )
         payload["model_version"] = self.version
+        payload.update(self.order_explanation(user_id, payload["probability"]))
         return payload
 
     def explain_answer(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:

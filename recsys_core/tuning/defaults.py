@@ -18,13 +18,13 @@ are tuned for nobody. :func:`scaled_defaults` derives each setting from a count 
 * **item-kNN**: BM25 weighting with 4000 / items neighbours, between 5 and 50 (many items:
   few, sharp neighbours; a small catalog: more of them).
 * **BPR**: half the ALS factors (32 to 128), learning rate 0.01, regularization 0.001.
-* **items the shopper already has**: on a purchase-only log "seen" means "bought", and the
-  training data's repeat rate decides (:func:`recsys_core.repeats.repeat_profile`: lists
-  leave bought items out when shoppers rarely re-buy). On a log with views, carts or
-  favourites, removing every seen item also removes the items shoppers viewed before buying
-  them, so lists keep them (:data:`KEEP_SEEN_REASON`; on the validation windows of the
-  no-repurchases and views-plus-few-purchases variants removing them cut ALS's NDCG@10 from
-  0.23 to 0.06 and from 0.30 to 0.03, ``bench/bench_seen_filter.py``).
+* **items the shopper already bought**: the training data's repeat rate decides
+  (:func:`recsys_core.repeats.repeat_profile`): when shoppers rarely re-buy, lists leave out
+  the items each shopper *bought* (purchase events only; items they viewed, carted or
+  favourited stay, :func:`recsys_core.repeats.recommend_unbought`). Removing every *seen*
+  item instead also removes the items shoppers view before buying them: on the validation
+  window of the no-repurchases variant that cut ALS's NDCG@10 from 0.23 to 0.06
+  (``bench/bench_seen_filter.py`` prints both filters).
 
 The constants were chosen on validation windows (the 30 days before each log's test period)
 of Online Retail and 500-shopper demo-store variants; never on a test period.
@@ -61,17 +61,6 @@ def funnel_weights(profile: LogProfile) -> EventWeights:
     return EventWeights(**values)
 
 
-#: Why the scaled defaults keep seen items on logs with views, carts or favourites.
-KEEP_SEEN_REASON = (
-    "this log has views, carts or favourites: removing every item a shopper has seen would "
-    "also remove the items they viewed before buying, so lists keep them"
-)
-
-
-def _has_other_events(profile: LogProfile) -> bool:
-    return any(profile.events_by_type.get(e, 0) > 0 for e in ("view", "cart", "favorite"))
-
-
 def _power_of_two(value: float, low: int, high: int) -> int:
     return int(np.clip(2 ** round(math.log2(max(value, 1.0))), low, high))
 
@@ -100,8 +89,8 @@ def scaled_preset(profile: LogProfile, mean_cell_weight: float) -> Preset:
                 "regularization": 0.001,
             },
         },
-        # purchase-only: the repeat rate decides (recsys_core.repeats); else keep seen items
-        filter_seen=False if _has_other_events(profile) else None,
+        # the repeat rate decides whether already-bought items leave (recsys_core.repeats)
+        filter_seen=None,
         source=SCALED_DEFAULTS,
     )
 

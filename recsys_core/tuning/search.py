@@ -10,7 +10,9 @@ Protocol
 3. Per model (ALS, item-kNN, BPR), an optuna study (TPE sampler, seeded) proposes event
    weights and the model's hyperparameters; each trial fits on the validation window's
    training part and is scored by NDCG@k of its lists for the validation shoppers, with and
-   without the items they already have (the better one decides the repeat default). The
+   without the items they already bought (purchases only, the filter ``evaluate`` applies:
+   :func:`recsys_core.repeats.recommend_unbought`; the better one decides the repeat
+   default). The
    first trial is always the scaled defaults (and the built-in preset, if any), so the
    chosen settings are never worse on validation than those.
 4. ALS is fitted in stages of 5 iterations; after each stage the trial reports its NDCG and
@@ -44,6 +46,7 @@ from recsys_core.metrics import ranking_metrics
 from recsys_core.models import create_model
 from recsys_core.models.base import Recommender, single_threaded_blas
 from recsys_core.presets import PRESETS, Preset, preset_for
+from recsys_core.repeats import bought_pairs, recommend_unbought
 from recsys_core.split import Split, random_split, split_events, temporal_split
 from recsys_core.tuning.defaults import scaled_defaults
 from recsys_core.tuning.settings import TunedSettings, save_tuned
@@ -231,6 +234,8 @@ class _Validation:
     relevant: pd.DataFrame
     users: list[str]
     k: int
+    bought: pd.DataFrame
+    bought_is_seen: bool
     _matrices: dict[EventWeights, InteractionMatrix] = field(default_factory=dict)
 
     def matrix(self, weights: EventWeights) -> InteractionMatrix:
@@ -244,10 +249,14 @@ class _Validation:
         return float(ranking_metrics(reco, self.relevant, self.k)[f"ndcg@{self.k}"])
 
     def score(self, model: Recommender) -> tuple[float, bool]:
-        """NDCG of the lists with and without the items the shopper already has (what
-        ``evaluate``'s ``filter_seen`` does); the better one, and whether filtering won."""
+        """NDCG of the lists with and without the items the shopper already bought (what
+        ``evaluate``'s repeat rule does); the better one, and whether filtering won."""
         keep = self.ndcg(model.recommend(self.users, self.k, filter_seen=False))
-        filtered = self.ndcg(model.recommend(self.users, self.k, filter_seen=True))
+        filtered = self.ndcg(
+            recommend_unbought(
+                model, self.users, self.k, self.bought, same_as_seen=self.bought_is_seen
+            )
+        )
         return (filtered, True) if filtered > keep else (keep, False)
 
 
@@ -261,7 +270,9 @@ def _prepare(train: pd.DataFrame, config: TuneConfig) -> _Validation:
             f"{'/'.join(config.relevant_events)}; use a longer log or a shorter "
             "--validation-days"
         )
-    return _Validation(split, relevant, users, config.k)
+    bought = bought_pairs(split.train)
+    seen = split.train[[Columns.USER, Columns.ITEM]].astype(str).drop_duplicates()
+    return _Validation(split, relevant, users, config.k, bought, len(bought) == len(seen))
 
 
 # --------------------------------------------------------------------------- search spaces

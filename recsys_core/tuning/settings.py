@@ -27,12 +27,13 @@ from recsys_core.data.schema import Dataset
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.paths import recsys_home
 from recsys_core.presets import PRESETS, Preset, preset_for
-from recsys_core.tuning.defaults import KEEP_SEEN_REASON, SCALED_DEFAULTS, scaled_defaults
+from recsys_core.tuning.defaults import SCALED_DEFAULTS, scaled_defaults
 
 #: Version of the saved-settings file layout.
 TUNED_FORMAT_VERSION = 1
 
-Origin = Literal["tuned", "preset", "scaled defaults"]
+#: Where settings came from ("given": passed by the caller, e.g. ``TrainConfig.settings``).
+Origin = Literal["tuned", "preset", "scaled defaults", "given"]
 
 
 class TunedSettings(BaseModel):
@@ -69,14 +70,12 @@ class ResolvedSettings:
 
     @property
     def repeat_reason(self) -> str | None:
-        """Why these settings keep or remove the items a shopper has already seen (``None``
-        when they leave it to the repeat rate, :mod:`recsys_core.repeats`)."""
+        """Why these settings keep or remove the items a shopper has already bought
+        (``None`` when they leave it to the repeat rate, :mod:`recsys_core.repeats`)."""
         if self.preset.filter_seen is None:
             return None
         if self.origin == "tuned":
             return f"chosen by tune on its validation window ({self.label})"
-        if self.origin == "scaled defaults":
-            return f"{SCALED_DEFAULTS}: {KEEP_SEEN_REASON}"
         return self.label
 
     def line(self) -> str:

@@ -37,6 +37,8 @@ HEALTH_TIMEOUT_S = 90.0
 WAIT_MS = 60_000
 #: Longest wait for an evaluation started on the Model lab page (ms).
 EVALUATE_MS = 120_000
+#: Longest wait for the demo store's quick models to be trained on a switch (ms).
+TRAIN_MS = 300_000
 VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 #: Tallest screenshot (px): the page is captured whole up to this height.
 MAX_SHOT_HEIGHT = 8000
@@ -59,6 +61,7 @@ class DemoData:
     home: Path
     search_word: str
     search_title: str
+    quiet_shopper: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,35 @@ def _search(page: Page, data: DemoData) -> None:
     page.get_by_text("By relevance").first.wait_for(timeout=WAIT_MS)
     _wait_for_table(page, "relevance", data.search_title)
     _wait_for_run(page)
+    if _ranker_available():  # re-ranked for the shopper, but only among relevant matches
+        page.get_by_text("Only relevant matches are re-ranked").first.wait_for(timeout=WAIT_MS)
+        _wait_for_table(page, "if they order")
+    _no_none_cells(page)
+
+
+def _no_none_cells(page: Page) -> None:
+    """No table cell reads "None" (missing values show a dash)."""
+    cells = page.locator('[data-testid="stDataFrame"] [role="gridcell"]')
+    texts = [t.strip() for t in cells.all_inner_texts()]
+    assert "None" not in texts, "a table cell shows None"
+
+
+def _find_shopper(page: Page, data: DemoData) -> None:
+    """Typing the least active shopper's id selects that shopper (every id is findable)."""
+    box = page.get_by_label("Find a shopper by id", exact=True)
+    box.fill(data.quiet_shopper)
+    box.press("Enter")
+    page.get_by_text(f"{data.quiet_shopper}:").first.wait_for(timeout=WAIT_MS)
+    _wait_for_run(page)
+    _no_none_cells(page)
+
+
+def _similar_k(page: Page, _data: DemoData) -> None:
+    """Each similar-items list has k = 10 rows (filled from the next model when short)."""
+    for header in ("ALS cosine", "co-purchase score"):
+        rows = _table(page, header).locator('[role="row"]')
+        expect(rows).to_have_count(11, timeout=WAIT_MS)  # the header row + 10
+    _no_none_cells(page)
 
 
 def _evaluate(page: Page, _data: DemoData) -> None:
@@ -130,7 +162,7 @@ def _ranker_available() -> bool:
 #: The Explanations page shows SHAP importance and effect plots, or a notice without the
 #: purchase model.
 _EXPLANATIONS: tuple[tuple[str, ...], tuple[str, ...]] = (
-    (("What drives the purchase probability", "Effect of one feature"), ("label",))
+    (("What drives the purchase probability", "Effect of one feature"), ("mean |SHAP|",))
     if _ranker_available()
     else (("Purchase model not trained",), ())
 )
@@ -140,8 +172,20 @@ PAGES: list[PageCase] = [
     PageCase("", "Overview", ("Trained models", "Where to go next"), ("fit time",)),
     PageCase("overview", "Overview", ("Trained models",)),
     PageCase("data", "Data", ("Upload your own log",), ("events",)),
-    PageCase("shopper", "Shopper", ("Recommendations", "Models side by side"), ("probability",)),
-    PageCase("similar", "Similar items", ("ALS (latent factors)",), ("similarity",)),
+    PageCase(
+        "shopper",
+        "Shopper",
+        ("Recommendations", "Models side by side", "Expected revenue of this list"),
+        ("overall",),
+        action=lambda page, data: _find_shopper(page, data),
+    ),
+    PageCase(
+        "similar",
+        "Similar items",
+        ("ALS (latent factors)",),
+        ("ALS cosine", "bought both"),
+        action=lambda page, data: _similar_k(page, data),
+    ),
     PageCase("search", "Search", ("Search products",), action=_search),
     PageCase("model_lab", "Model lab", ("Evaluate",), action=_evaluate),
     PageCase("explanations", "Explanations", *_EXPLANATIONS),
@@ -183,7 +227,8 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> DemoData:
     save_lab(train_lab(dataset, TrainConfig(models=wanted_models(dataset))), home=home)
     title = str(catalog["title"].iloc[0])
     word = max(title.split(), key=len)
-    return DemoData(csv=csv, home=home, search_word=word, search_title=title)
+    quiet = str(events.groupby("user_id", observed=True).size().sort_values(kind="stable").index[0])
+    return DemoData(csv=csv, home=home, search_word=word, search_title=title, quiet_shopper=quiet)
 
 
 @pytest.fixture(scope="module")
@@ -259,3 +304,29 @@ def test_app_loaded_instead_of_training(app_url: str, demo_data: DemoData) -> No
 
     versions = list_versions(home=demo_data.home)
     assert len(versions) == 1, [v["version"] for v in versions]
+
+
+def test_switching_to_the_demo_store_shows_its_funnel(
+    app_url: str, browser: Browser, demo_data: DemoData, screenshots: Path
+) -> None:
+    """The Data page switches to the built-in demo store; the Overview shows its real funnel
+    (views, carts, purchases) and the pages work on its quick models at once. Runs last: it
+    trains the demo store's quick models and starts its background training."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/data", wait_until="domcontentloaded", timeout=WAIT_MS)
+        page.locator("h1").filter(has_text="Data").first.wait_for(timeout=WAIT_MS)
+        _wait_for_run(page)
+        page.get_by_role("combobox", name="Active dataset").click()
+        page.get_by_role("option", name="demo-store (synthetic)").click()
+        page.get_by_text("Dataset: demo-store (synthetic)").first.wait_for(timeout=WAIT_MS)
+        page.goto(f"{app_url}/overview?dataset=demo-store", wait_until="domcontentloaded")
+        page.get_by_text("Trained models").first.wait_for(timeout=TRAIN_MS)
+        page.get_by_text("Funnel: events per stage").first.wait_for(timeout=TRAIN_MS)
+        page.get_by_text("Dataset: demo-store (synthetic)").first.wait_for(timeout=WAIT_MS)
+        _screenshot(page, screenshots / "overview-demo-store.png")
+        errors = page.locator(EXCEPTION_SELECTOR)
+        assert errors.count() == 0, f"exception shown:\n{errors.first.inner_text()}"
+    finally:
+        context.close()

@@ -156,6 +156,17 @@ def test_shopper_page_shows_k_recommendations_with_probabilities() -> None:
     assert others.str.match(pattern).all(), others.tolist()
 
 
+def test_shopper_answers_feed_the_operations_health_window() -> None:
+    from ui.operations import live_service
+
+    at = _run("app_pages/shopper.py")
+    names = [p.name for p in models_root().iterdir() if p.is_dir()]
+    before = sum(live_service(n).stats()["answers"] for n in names)
+    at.slider(key="shopper_k").set_value(4).run()
+    assert not _errors(at)
+    assert sum(live_service(n).stats()["answers"] for n in names) == before + 1
+
+
 def test_choosing_another_shopper_changes_the_list() -> None:
     at = _run("app_pages/shopper.py")
     picker = at.selectbox(key="shopper_select")
@@ -204,6 +215,13 @@ def test_similar_items_shows_both_models_with_co_counts() -> None:
         assert len(frame) == 10
         assert (frame["co_shoppers"] >= frame["co_buyers"]).all()
         assert frame["title"].str.len().gt(0).all()
+    # k similar items from every model, filled from the next one when short (issue 16)
+    at.slider(key="similar_k").set_value(30).run()
+    tables = [f.value for f in at.dataframe if "co_shoppers" in f.value.columns]
+    assert [len(frame) for frame in tables] == [30, 30]
+    assert all(
+        frame["source"].isin(["als", "itemknn", "bpr", "popularity"]).all() for frame in tables
+    )
 
 
 def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> None:
@@ -216,6 +234,18 @@ def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> 
     assert "ndcg@10" in metrics.columns
     selection = next(f.value for f in at.dataframe if "interpretability" in f.value.columns)
     assert selection["interpretability"].str.len().gt(0).all()
+    # metrics by segment: every test shopper is in exactly one tenure segment
+    by_segment = next(f.value for f in at.dataframe if "new vs returning" in f.value.columns)
+    assert set(by_segment["new vs returning"]) <= {"new", "returning"}
+    assert {"popularity", "itemknn"} <= set(by_segment.columns)
+    assert (
+        by_segment["shoppers"].sum()
+        == at.session_state[state.EVALUATION]["result"].split["test_users"]
+    )
+    at.radio(key="lab_segment").set_value("volume").run()
+    assert not _errors(at)
+    assert any("light vs heavy buyers" in f.value.columns for f in at.dataframe)
+    assert any("Glossary" in e.label for e in at.expander)
     assert selection["95% interval"].str.match(r"^\[0\.\d{4}, 0\.\d{4}\]$").all()
     at.button(key="lab_record").click().run()
     assert not _errors(at)
@@ -291,10 +321,15 @@ needs_explanations = pytest.mark.skipif(
 def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
     at = _run("app_pages/shopper.py")
     assert not _errors(at)
-    probability = next(m for m in at.metric if m.label == "Purchase probability")
-    assert probability.value.endswith("%")
+    metrics = {m.label: m.value for m in at.metric}
+    conditional = metrics["If they order, this item is in it"]
+    order, overall = metrics["Orders in the next 30 days"], metrics["Overall"]
+    assert all(v.endswith("%") for v in (conditional, order, overall))
+    # overall = order chance x purchase chance if they order (shown rounded to 0.1 %)
+    product = float(order[:-1]) * float(conditional[:-1]) / 100
+    assert abs(float(overall[:-1]) - product) < 0.1
     traces = [t["type"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
-    assert traces.count("waterfall") == 1
+    assert traces.count("waterfall") == 2  # the item's purchase SHAP and the order model's
 
 
 @needs_explanations
@@ -431,13 +466,63 @@ def test_an_uploaded_log_trains_on_first_use_then_is_reused() -> None:
     name = session[state.UPLOADS][outcome.key].name
     assert name.startswith("upload-local-custom-")
     saved = [v for v in list_versions(name) if v["data_sha256"] == checksum]
-    assert len(saved) == 1 and not saved[0]["active"]
+    assert len(saved) >= 1 and not any(v["active"] for v in saved)
+    job = _wait_for_background(outcome.key, checksum)
+    trained = len(list_versions(name))
+    assert trained == 2 and job.folder is not None  # quick, then complete (ranker or a note)
+    assert not any(v["active"] for v in list_versions(name))
     # what the CLI serves is unchanged: no models/LAST written for an upload
     assert (last.read_text() if last.exists() else None) == served_before
     again = _run("app_pages/shopper.py", session)
     assert not _errors(again)
     assert not again.status
-    assert len(list_versions(name)) == 1
+    assert len(list_versions(name)) == trained
+
+
+def _wait_for_background(key: str, checksum: str, timeout: float = 240) -> Any:
+    """The background training job of a dataset, once it has finished."""
+    import time
+
+    from ui.resources import _jobs
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = _jobs().get((key, checksum))
+        if job is not None and not job.running:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"no finished background training for {key}")
+
+
+def test_first_start_serves_single_stage_models_then_switches_to_the_ranker(
+    app_data: AppData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh home: the pages work at once on the quick models; the ranker follows."""
+    if not ranker_available():
+        pytest.skip("needs the ranker")
+    monkeypatch.setenv("RECSYS_HOME", str(tmp_path / "fresh"))
+    first = _run(None)  # the Overview trains the quick models
+    assert not _errors(first)
+    assert first.status, "the quick training shows its progress"
+    quick = list_versions(home=tmp_path / "fresh")
+    assert len(quick) == 1 and "ranker" not in quick[0]["models"]
+    key = first.session_state[state.DATASET_KEY]
+    checksum = next(iter(first.session_state["lab_folders"]))[1]
+    first.switch_page("app_pages/shopper.py").run()
+    assert not _errors(first)
+    assert len(_recommendations(first)) == 10  # the single-stage models answer meanwhile
+    from ui.resources import _jobs
+
+    if _jobs()[(key, checksum)].running:
+        assert any("training in the background" in i.value for i in first.info)
+    job = _wait_for_background(key, checksum)
+    assert job.error is None and job.fraction == 1.0
+    first.run()  # the next rerun switches to the complete version
+    assert not _errors(first)
+    reco = _recommendations(first)
+    assert np.isfinite(reco["purchase_probability"].to_numpy(dtype=float)).all()
+    versions = list_versions(home=tmp_path / "fresh")
+    assert len(versions) == 2 and "ranker" in versions[0]["models"] and versions[0]["active"]
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -542,3 +627,179 @@ def test_other_model_ranks_reads_model_and_rank() -> None:
     compare = pd.DataFrame({"item_id": ["a", "b"], "als": [2.0, np.nan], "itemknn": [1.0, np.nan]})
     got = other_model_ranks(pd.Series(["a", "b", "z"]), compare, ["itemknn", "als"])
     assert got == ["itemknn #1 · als #2", "—", "—"]
+
+
+# ------------------------------------------------------------------ issue 16: shopper picker
+
+
+@pytest.mark.parametrize(
+    ("page", "key"),
+    [("app_pages/shopper.py", "shopper"), ("app_pages/search.py", "search_shopper")],
+)
+def test_every_shopper_id_is_findable_by_typing_it(
+    app_data: AppData, page: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond the listed options too: the least active shopper is found by its id."""
+    import ui.components
+
+    monkeypatch.setattr(ui.components, "MAX_OPTIONS", 20)  # fewer listed than shoppers
+    events = load_event_file(app_data.csv).events
+    activity = events.groupby("user_id", observed=True).size().sort_values(kind="stable")
+    quiet = str(activity.index[0])  # the least active: never among the first 20 listed
+    at = _run(page)
+    listed = [o.split(" ")[0] for o in at.selectbox(key=f"{key}_select").options]
+    assert quiet not in listed and len(listed) == 20
+    at.text_input(key=f"{key}_query").input(quiet).run()
+    assert not _errors(at)
+    assert at.selectbox(key=f"{key}_select").value == quiet
+    assert at.session_state[state.SHOPPER] == quiet
+
+
+def test_typed_id_lists_the_exact_id_first() -> None:
+    from ui.components import match_ids
+
+    ids = pd.Series(["U0110", "U011", "XU011", "U0112", "U2"])
+    assert match_ids(ids, "u011").tolist() == ["U011", "U0110", "U0112", "XU011"]
+    assert match_ids(ids, "").tolist() == ids.tolist()
+
+
+@pytest.mark.skipif(not ranker_available(), reason="personalised search needs the ranker")
+def test_personalised_search_keeps_relevant_matches_first(app_data: AppData) -> None:
+    word = str(app_data.catalog["title"].iloc[0]).split()[-1]
+    at = _run("app_pages/search.py")
+    at.text_input(key="search_query").input(word).run()
+    assert not _errors(at)
+    personal = at.dataframe[1].value
+    relevant = personal[personal["reranked"]]
+    assert len(relevant) and relevant["title"].str.contains(word, case=False).all()
+    # re-ranked rows come first, the others after them
+    assert personal["reranked"].tolist() == sorted(personal["reranked"], reverse=True)
+    assert any("Only relevant matches are re-ranked" in c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------ issue 16: formatting
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "app_pages/overview.py",
+        "app_pages/shopper.py",
+        "app_pages/similar.py",
+        "app_pages/search.py",
+        "app_pages/explanations.py",
+    ],
+)
+def test_no_table_cell_shows_none(page: str, app_data: AppData) -> None:
+    """Missing values show as a dash (the table's placeholder), never the word None."""
+    at = _run(page)
+    if page.endswith("search.py"):
+        word = str(app_data.catalog["title"].iloc[0]).split()[-1]
+        at.text_input(key="search_query").input(word).run()
+    assert not _errors(at)
+    assert at.dataframe, "no table on the page"
+    for frame in at.dataframe:
+        assert frame.proto.placeholder == "—", frame.value.columns.tolist()
+        value = frame.value
+        text = value[[c for c in value.columns if pd.api.types.is_string_dtype(value[c])]]
+        assert not text.isin(["None", "nan"]).any().any()
+        assert not text.isna().any().any(), "object cells must not be None"
+
+
+def test_shopper_page_shows_prices_and_expected_revenue() -> None:
+    at = _run("app_pages/shopper.py")
+    assert not _errors(at)
+    reco = _recommendations(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Expected revenue of this list" in metrics
+    if reco["expected_revenue"].notna().any():
+        shown = float(metrics["Expected revenue of this list"].lstrip("£").replace(",", ""))
+        assert shown == pytest.approx(reco["expected_revenue"].sum(), abs=0.01)
+        np.testing.assert_allclose(
+            reco["expected_revenue"], reco["probability"] * reco["price"], rtol=1e-9
+        )
+    assert "score" not in reco.columns or not reco["score"].equals(reco["purchase_probability"])
+
+
+def test_business_filters_on_the_shopper_page(app_data: AppData) -> None:
+    at = _run("app_pages/shopper.py")
+    category = str(app_data.catalog["category"].iloc[0])
+    at.multiselect(key="shopper_categories").set_value([category]).run()
+    assert not _errors(at)
+    reco = _recommendations(at)
+    categories = app_data.catalog.set_index("item_id")["category"].astype(str)
+    assert len(reco) and reco["item_id"].map(categories).eq(category).all()
+    assert any("Business filters:" in c.value for c in at.caption)
+
+
+def test_csv_downloads_round_floats_and_leave_missing_empty() -> None:
+    from ui.components import csv_bytes, plural
+
+    text = csv_bytes(pd.DataFrame({"p": [0.123456789012345, np.nan], "n": ["a", None]})).decode()
+    assert text.splitlines() == ["p,n", "0.1235,a", ","]
+    assert plural(1, "event") == "1 event" and plural(2, "event") == "2 events"
+
+
+def test_one_event_history_axis_shows_days_not_clock_times() -> None:
+    history = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(["2011-01-18 10:01"]),
+            "event": ["purchase"],
+            "item_id": ["a"],
+            "title": ["Mug"],
+        }
+    )
+    fig = timeline_figure(history)
+    assert fig.layout.xaxis.tickformat == "%d %b %Y"
+    low, high = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
+    assert high - low == pd.Timedelta(days=6)
+    assert "1 purchase<" in fig.data[0].customdata[0][0] + "<"
+
+
+# ------------------------------------------------------------------ issue 16: links, export
+
+
+def test_a_shared_link_reopens_the_same_shopper_model_and_k(app_data: AppData) -> None:
+    events = load_event_file(app_data.csv).events
+    quiet = str(events.groupby("user_id", observed=True).size().sort_values().index[0])
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"shopper": quiet, "model": "als", "k": "7"})
+    at.switch_page("app_pages/shopper.py").run()  # the link opens the Shopper page itself
+    assert not _errors(at)
+    assert at.session_state[state.SHOPPER] == quiet
+    assert at.selectbox(key="shopper_model").value == "als"
+    assert len(_recommendations(at)) == 7
+    # the page writes its view back, so the address bar holds a link to it
+    assert at.query_params["shopper"] in ([quiet], quiet)
+    assert at.query_params["k"] in (["7"], "7")
+
+
+def test_bulk_export_of_a_segment(app_data: AppData) -> None:
+    at = _run("app_pages/shopper.py")
+    at.selectbox(key="bulk_model").set_value("als")
+    at.number_input(key="bulk_k").set_value(3)
+    at.selectbox(key="bulk_segment").set_value("returning shoppers").run()
+    at.button(key="bulk_prepare").click().run()
+    assert not _errors(at)
+    table = at.session_state["bulk_export"][1]
+    events = load_event_file(app_data.csv).events
+    assert 0 < table["user_id"].nunique() <= events["user_id"].nunique()
+    assert (table.groupby("user_id").size() == 3).all()
+    assert at.get("download_button")
+
+
+def test_purchase_only_logs_get_a_repeat_purchase_funnel() -> None:
+    from ui.frames import repeat_funnel
+
+    t = pd.Timestamp("2024-01-01")
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "a", "b", "c", "c"],
+            "item_id": "x",
+            "event": "purchase",
+            "timestamp": [t, t, t + pd.Timedelta(days=3), t, t, t + pd.Timedelta(days=9)],
+        }
+    )
+    funnel = repeat_funnel("test-repeat", "c1", events)
+    assert funnel["shoppers"].tolist() == [3, 2, 0, 0]
+    assert funnel["stage"].iloc[1] == "Ordered 2+ times"

@@ -126,3 +126,20 @@ def test_choosing_another_file_clears_the_last_error(app_data: AppData) -> None:
     again = _run("app_pages/data.py", session)
     assert not again.error
     assert Path(app_data.csv).exists()
+
+
+def test_an_undecodable_file_points_at_the_encoding_menu_and_latin_1_reads_it() -> None:
+    from ui.upload import preview_upload
+
+    data = "who;what;action;when\nc1;Café;buy;2024-01-01\n".encode("latin-1")
+    session = _fresh_session()
+    outcome = handle_upload("l1.csv", data, state=session, column_map=MAPPING)
+    assert not outcome.ok
+    assert "'Text encoding'" in outcome.message and "--encoding" not in outcome.message
+    with pytest.raises(Exception, match="Text encoding"):
+        preview_upload("l1.csv", data)
+    assert preview_upload("l1.csv", data, "latin-1").rows == 1
+    ok = handle_upload(
+        "l1.csv", data, state=session, column_map=MAPPING, encoding="latin-1", event_map={}
+    )
+    assert ok.ok, ok.message

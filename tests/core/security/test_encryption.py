@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from recsys_core.errors import EncryptionError
+from recsys_core.errors import EncryptionError, RecsysError
 from recsys_core.security import encryption
 from recsys_core.security.keys import key_file
 
@@ -146,3 +146,41 @@ def test_registry_backups_are_encrypted_at_rest_and_a_changed_byte_is_refused(
     plain = tmp_path / "plain.tar.zst"
     registry.backup(plain)
     assert not encryption.is_stream_encrypted(plain)
+
+
+def test_saved_versions_are_encrypted_when_the_setting_asks(
+    small_store: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from cryptography.fernet import Fernet
+
+    from recsys_core.serving import RecommendationService, TrainConfig, save_lab, train_lab
+    from recsys_core.serving.lab import load_lab
+    from tests.conftest import SMALL_RANKER
+
+    monkeypatch.setenv("RECSYS_ENCRYPT_ARTIFACTS", "1")
+    config = TrainConfig(
+        models=["popularity", "als", "ranker"], model_params={"ranker": dict(SMALL_RANKER)}
+    )
+    lab = train_lab(small_store, config)  # type: ignore[arg-type]
+    folder = save_lab(lab)
+    stored = [p for p in folder.rglob("*") if p.is_file()]
+    private = [p for p in stored if p.name not in ("manifest.json", "checksums.json")]
+    assert any(p.name == "drift_reference.json" for p in private)  # it lists shopper ids
+    assert any(p.parent.name == "purchase_model" for p in private)  # nested folders too
+    assert all(encryption.is_stream_encrypted(p) for p in private), [
+        p for p in private if not encryption.is_stream_encrypted(p)
+    ]
+    loaded = load_lab(folder)
+    user = str(small_store.events["user_id"].iloc[0])  # type: ignore[attr-defined]
+    expected = RecommendationService(lab).recommend_frame(user, 5, "ranker")[0]
+    got = RecommendationService(loaded).recommend_frame(user, 5, "ranker")[0]
+    assert got["item_id"].tolist() == expected["item_id"].tolist()
+    assert loaded.catalog.equals(lab.catalog)
+    assert loaded.reference == json.loads(json.dumps(lab.reference, default=str))
+    monkeypatch.setenv(encryption.ENV_KEYS, Fernet.generate_key().decode())
+    with pytest.raises(RecsysError, match="cannot be decrypted"):
+        load_lab(folder)
+    tolerant = load_lab(folder, tolerant=True)
+    assert "als" in tolerant.broken and "cannot be decrypted" in tolerant.broken["als"]

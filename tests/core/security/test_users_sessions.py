@@ -153,3 +153,14 @@ def test_only_the_token_hash_is_stored() -> None:
     s = sessions.login("ann", PW, "s")
     raw = db_path().read_bytes()
     assert s.token.encode() not in raw
+
+
+def test_the_database_and_its_journal_files_are_private() -> None:
+    import stat
+
+    users.add_user("ann", PW, "viewer")
+    sessions.login("ann", PW, "s")
+    files = [p for p in db_path().parent.glob(db_path().name + "*")]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), [
+        (p.name, oct(p.stat().st_mode)) for p in files
+    ]

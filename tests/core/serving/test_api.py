@@ -228,6 +228,34 @@ def test_metrics_add_up_across_workers(light_home: Path) -> None:
         _stop(proc)
 
 
+def test_health_reports_the_api_answers_window(light_home: Path) -> None:
+    """Every answer of a fresh server goes into /health's window: N answers, one degraded
+    (an unknown shopper); a 404 (the caller's mistake) and /health itself are not counted."""
+    proc, url = _start(light_home)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            queries = [
+                "/recommend?user_id=U001&k=3&model=als",
+                "/recommend?user_id=U002&k=3&model=als",
+                "/recommend?user_id=nobody&k=3",
+                "/similar?item_id=P001&k=3",
+                "/search?q=P00&k=3",
+            ]
+            for query in queries:
+                assert c.get(query).status_code == 200, query
+            assert c.get("/similar?item_id=nope").status_code == 404
+            health = c.get("/health").json()
+    finally:
+        _stop(proc)
+    window = health["monitoring"]["answers"]
+    assert window["answers"] == len(queries)
+    assert window["degraded_share"] == round(1 / len(queries), 4)
+    assert window["error_share"] == 0 and window["last_errors"] == []
+    assert 0 < window["latency_ms"]["p50"] <= window["latency_ms"]["p99"]
+    assert health["monitoring"]["status"] == "ok"
+    assert health["monitoring"]["version"] == health["model_version"]
+
+
 def test_a_public_address_is_refused_without_api_keys() -> None:
     from recsys_core.errors import ConfigError
     from recsys_core.serving.api import check_bind_address

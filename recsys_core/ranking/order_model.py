@@ -1,0 +1,521 @@
+"""The shopper-level order model: the chance a shopper orders at all in the next period.
+
+The purchase model (:mod:`recsys_core.ranking.ranker`) answers "if this shopper orders in
+the next ``horizon_days``, is this item in it?" — a *conditional* probability. A shopper
+dormant for a year can have 36 % there. :class:`OrderModel` answers the other half, "does
+this shopper order at all in the next ``horizon_days``?", so that
+
+    overall probability = order probability x purchase probability (conditional).
+
+Features (:data:`ORDER_FEATURES`) are recency / frequency / monetary and activity figures of
+each shopper computed only from events strictly before a cutoff (:func:`shopper_features`).
+An *order* is a day on which the shopper bought something (logs carry no invoice id).
+
+Training rows come from ``training_windows`` label windows before the cutoff, like the
+ranker's: for window ``w`` the window cutoff is ``c_w = cutoff - H - (w - 1) * H``; the rows
+are every shopper with an event before ``c_w``, their features use events ``< c_w`` only, and
+the label is "bought anything in ``[c_w, c_w + H)``". The classifier is the same calibrated
+LightGBM as the purchase model (:class:`~recsys_core.ranking.purchase_model.PurchaseModel`,
+shoppers as groups), so it is calibrated, saved without pickle and explained with SHAP the
+same way.
+
+Saved folder (no pickle): ``classifier/`` (LightGBM text model and calibrator JSON),
+``features.parquet`` (the feature table at the cutoff) and ``config.json`` (written last).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Final, Self
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recsys_core.columns import Columns
+from recsys_core.errors import ArtifactError, ConfigError, DataValidationError, ModelNotTrainedError
+from recsys_core.io_utils import atomic_write_text
+from recsys_core.ranking.features import events_before, require_timestamps
+from recsys_core.ranking.purchase_model import PurchaseModel
+
+__all__ = [
+    "ORDER_FEATURES",
+    "ORDER_FEATURE_LABELS",
+    "ORDER_PROBABILITY",
+    "OrderModel",
+    "OrderModelConfig",
+    "build_order_training_frame",
+    "order_labels",
+    "shopper_features",
+]
+
+#: Column name of the shopper-level probability in answers and frames.
+ORDER_PROBABILITY: Final = "order_probability"
+ORDER_MODEL_FORMAT: Final = 1
+_DAY: Final = pd.Timedelta(days=1)
+
+#: Feature name -> what it means, in the shop's words (units included).
+ORDER_FEATURE_LABELS: Final[dict[str, str]] = {
+    "days_since_last_order": "days since the last order",
+    "days_since_last_event": "days since the last activity of any kind",
+    "days_since_first_event": "days since the first activity (tenure)",
+    "orders": "orders (days with a purchase), all time",
+    "orders_30d": "orders in the last 30 days",
+    "orders_90d": "orders in the last 90 days",
+    "orders_365d": "orders in the last 365 days",
+    "units_bought": "units bought, all time",
+    "distinct_items_bought": "different products bought",
+    "spend": "money spent, all time",
+    "spend_90d": "money spent in the last 90 days",
+    "mean_order_value": "mean spend per order",
+    "mean_days_between_orders": "mean days between orders",
+    "overdue_ratio": "days since the last order / usual days between orders",
+    "events_30d": "events of any kind in the last 30 days",
+    "browse_events_30d": "views, carts and favourites in the last 30 days",
+    "active_days_30d": "active days in the last 30 days",
+    "recent_order_share": "share of all orders placed in the last 90 days",
+    "shop_order_rate_30d": "share of all shoppers who ordered in the last 30 days (season)",
+}
+ORDER_FEATURES: Final[tuple[str, ...]] = tuple(ORDER_FEATURE_LABELS)
+
+
+class OrderModelConfig(BaseModel):
+    """Settings of :class:`OrderModel`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon_days: float = Field(
+        30.0, gt=0, description="Length of the period the order probability is about, in days."
+    )
+    training_windows: int = Field(
+        6, ge=1, le=24, description="Consecutive label windows before the cutoff used to train."
+    )
+    n_estimators: int = Field(200, ge=1, description="Boosted trees of the LightGBM classifier.")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="Shrinkage of each tree.")
+    num_leaves: int = Field(15, ge=2, description="Maximum leaves per tree.")
+    min_child_samples: int = Field(50, ge=1, description="Minimum training rows in a leaf.")
+    cross_fit_folds: int = Field(
+        4, ge=0, le=10, description="Shopper folds of the cross-fitted classifier (0: held out)."
+    )
+    seed: int = Field(42, description="Seed of LightGBM and the shopper folds.")
+
+
+def _order_days(purchases: pd.DataFrame) -> pd.DataFrame:
+    """One row per (shopper, day with a purchase), with that day's spend."""
+    day = purchases[Columns.TIMESTAMP].dt.floor("D")
+    spend = _spend(purchases)
+    frame = pd.DataFrame(
+        {Columns.USER: purchases[Columns.USER].astype(str).to_numpy(), "day": day, "spend": spend}
+    )
+    return (
+        frame.groupby([Columns.USER, "day"], sort=False, observed=True)["spend"].sum().reset_index()
+    )
+
+
+def _spend(purchases: pd.DataFrame) -> np.ndarray:
+    """Quantity x price of each purchase row (NaN when the log has no prices)."""
+    if Columns.PRICE not in purchases.columns:
+        return np.full(len(purchases), np.nan)
+    quantity = (
+        purchases[Columns.QUANTITY].to_numpy(dtype=np.float64)
+        if Columns.QUANTITY in purchases.columns
+        else np.ones(len(purchases))
+    )
+    return quantity * purchases[Columns.PRICE].to_numpy(dtype=np.float64)
+
+
+def shopper_features(events: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFrame:
+    """Recency, frequency, monetary and activity features of every shopper at ``cutoff``.
+
+    Only events strictly before ``cutoff`` are read. Shoppers without such an event have no
+    row. Missing values (e.g. days since the last order of someone who never ordered) are
+    NaN, which LightGBM handles.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``user_id`` (str), columns :data:`ORDER_FEATURES`.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    past = events_before(events, cutoff)
+    users = past[Columns.USER].astype(str)
+    ts = past[Columns.TIMESTAMP]
+    age_days = ((cutoff - ts) / _DAY).to_numpy(dtype=np.float64)
+    by_user = pd.DataFrame({Columns.USER: users.to_numpy(), "age": age_days})
+    grouped = by_user.groupby(Columns.USER, sort=True)["age"]
+    out = pd.DataFrame(index=pd.Index(grouped.min().index, name=Columns.USER))
+    out["days_since_last_event"] = grouped.min()
+    out["days_since_first_event"] = grouped.max()
+
+    is_purchase = (past[Columns.EVENT].astype(str) == "purchase").to_numpy()
+    purchases = past[is_purchase]
+    orders = _order_days(purchases)
+    orders["age"] = ((cutoff - orders["day"]) / _DAY).to_numpy(dtype=np.float64)
+    og = orders.groupby(Columns.USER, sort=True)
+    n_orders = og.size()
+    out["days_since_last_order"] = og["age"].min()
+    out["orders"] = n_orders
+    for days in (30, 90, 365):
+        recent = orders[orders["age"] <= days]
+        out[f"orders_{days}d"] = recent.groupby(Columns.USER).size()
+    qty = (
+        purchases[Columns.QUANTITY].to_numpy(dtype=np.float64)
+        if Columns.QUANTITY in purchases.columns
+        else np.ones(len(purchases))
+    )
+    bought = pd.DataFrame(
+        {
+            Columns.USER: purchases[Columns.USER].astype(str).to_numpy(),
+            Columns.ITEM: purchases[Columns.ITEM].astype(str).to_numpy(),
+            "qty": qty,
+        }
+    ).groupby(Columns.USER, sort=True)
+    out["units_bought"] = bought["qty"].sum()
+    out["distinct_items_bought"] = bought[Columns.ITEM].nunique()
+    has_price = Columns.PRICE in purchases.columns
+    out["spend"] = og["spend"].sum() if has_price else np.nan
+    out["spend_90d"] = (
+        orders[orders["age"] <= 90].groupby(Columns.USER)["spend"].sum() if has_price else np.nan
+    )
+    span = og["age"].max() - og["age"].min()
+    out["mean_order_value"] = out["spend"] / out["orders"]
+    out["mean_days_between_orders"] = (span / (n_orders - 1)).where(n_orders > 1)
+    out["overdue_ratio"] = out["days_since_last_order"] / out["mean_days_between_orders"]
+
+    recent_events = by_user[by_user["age"] <= 30]
+    out["events_30d"] = recent_events.groupby(Columns.USER).size()
+    browse = by_user[(by_user["age"] <= 30).to_numpy() & ~is_purchase]
+    out["browse_events_30d"] = browse.groupby(Columns.USER).size()
+    active = pd.DataFrame({Columns.USER: users.to_numpy(), "day": ts.dt.floor("D").to_numpy()})[
+        age_days <= 30
+    ]
+    out["active_days_30d"] = active.drop_duplicates().groupby(Columns.USER).size()
+    out["recent_order_share"] = out["orders_90d"] / out["orders"]
+    # one number for the whole shop: how busy the last 30 days were (season, trend)
+    out["shop_order_rate_30d"] = (
+        float((out["orders_30d"].fillna(0) > 0).mean()) if len(out) else 0.0
+    )
+
+    counts = [
+        "orders",
+        "orders_30d",
+        "orders_90d",
+        "orders_365d",
+        "units_bought",
+        "distinct_items_bought",
+        "events_30d",
+        "browse_events_30d",
+        "active_days_30d",
+    ]
+    out[counts] = out[counts].fillna(0.0)
+    if has_price:
+        out[["spend", "spend_90d"]] = out[["spend", "spend_90d"]].fillna(0.0)
+    out["recent_order_share"] = out["recent_order_share"].where(out["orders"] > 0)
+    out["overdue_ratio"] = out["overdue_ratio"].replace([np.inf, -np.inf], np.nan)
+    return out[list(ORDER_FEATURES)].astype(np.float64)
+
+
+def order_labels(
+    events: pd.DataFrame, start: pd.Timestamp | str, end: pd.Timestamp | str
+) -> pd.Index:
+    """Shoppers (str ids) who bought anything in ``[start, end)``."""
+    require_timestamps(events)
+    ts = events[Columns.TIMESTAMP]
+    mask = (
+        (ts >= pd.Timestamp(start))
+        & (ts < pd.Timestamp(end))
+        & (events[Columns.EVENT].astype(str) == "purchase")
+    )
+    return pd.Index(events.loc[mask.to_numpy(), Columns.USER].astype(str).unique())
+
+
+def build_order_training_frame(
+    events: pd.DataFrame, cutoff: pd.Timestamp | str, config: OrderModelConfig | None = None
+) -> pd.DataFrame:
+    """Labelled shopper rows of the training windows before ``cutoff``.
+
+    Events at or after ``cutoff`` are never read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``user_id``, ``window_cutoff``, :data:`ORDER_FEATURES` and ``label``.
+
+    Raises
+    ------
+    DataValidationError
+        The log is too short for one window with both orders and non-orders.
+    """
+    config = config or OrderModelConfig()
+    cutoff = pd.Timestamp(cutoff)
+    horizon = pd.Timedelta(days=config.horizon_days)
+    past = events_before(events, cutoff)
+    start = past[Columns.TIMESTAMP].min() if len(past) else cutoff
+    frames = []
+    for w in range(1, config.training_windows + 1):
+        window_cutoff = cutoff - horizon * w
+        if window_cutoff <= start:
+            break
+        features = shopper_features(past, window_cutoff)
+        if features.empty:
+            continue
+        buyers = order_labels(past, window_cutoff, window_cutoff + horizon)
+        frame = features.reset_index()
+        frame.insert(1, "window_cutoff", window_cutoff)
+        frame["label"] = frame[Columns.USER].isin(buyers).astype(np.int64)
+        frames.append(frame)
+    if not frames:
+        raise DataValidationError(
+            f"the order model needs at least one {config.horizon_days:g}-day window with "
+            f"earlier history before {cutoff}: use a longer log"
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+class OrderModel:
+    """Calibrated LightGBM probability that a shopper orders in the next ``horizon_days``.
+
+    Parameters
+    ----------
+    config:
+        An :class:`OrderModelConfig` or a mapping of its settings.
+    **overrides:
+        Settings replacing those in ``config``.
+
+    Attributes
+    ----------
+    cutoff_ : pandas.Timestamp
+        The instant the probabilities are for.
+    classifier_ : PurchaseModel
+        The calibrated classifier (same class as the purchase model's).
+    features_ : pandas.DataFrame
+        :data:`ORDER_FEATURES` of every shopper with history at ``cutoff_``.
+    training_summary_ : dict
+    """
+
+    name: ClassVar[str] = "order"
+
+    cutoff_: pd.Timestamp
+    classifier_: PurchaseModel
+    features_: pd.DataFrame
+    training_summary_: dict[str, Any]
+
+    def __init__(
+        self, config: OrderModelConfig | Mapping[str, Any] | None = None, **overrides: Any
+    ) -> None:
+        settings = config.model_dump() if isinstance(config, BaseModel) else dict(config or {})
+        settings.update(overrides)
+        try:
+            self.config = OrderModelConfig.model_validate(settings)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid order-model settings: {exc.errors()[0]['msg']}") from None
+        self._known: pd.Series | None = None  # probabilities of every known shopper (lazy)
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` or :meth:`load` has run."""
+        return hasattr(self, "classifier_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ModelNotTrainedError("the order model is not trained: call fit() or load()")
+
+    def fit(self, events: pd.DataFrame, *, cutoff: pd.Timestamp | str | None = None) -> Self:
+        """Train on the windows before ``cutoff`` (default: one second after the last event).
+
+        Raises
+        ------
+        DataValidationError
+            No timestamps, or too short a log.
+        """
+        started = time.perf_counter()
+        require_timestamps(events)
+        if events.empty:
+            raise DataValidationError("cannot train the order model on an empty event log")
+        cut = (
+            events[Columns.TIMESTAMP].max() + pd.Timedelta(seconds=1)
+            if cutoff is None
+            else pd.Timestamp(cutoff)
+        )
+        train = build_order_training_frame(events, cut, self.config)
+        cfg = self.config
+        classifier = PurchaseModel(
+            n_estimators=cfg.n_estimators,
+            learning_rate=cfg.learning_rate,
+            num_leaves=cfg.num_leaves,
+            min_child_samples=cfg.min_child_samples,
+            cross_fit_folds=cfg.cross_fit_folds,
+            random_state=cfg.seed,
+            n_jobs=1,
+        )
+        self.classifier_ = classifier.fit(
+            train[list(ORDER_FEATURES)], train["label"], groups=train[Columns.USER].to_numpy()
+        )
+        self.features_ = shopper_features(events, cut)
+        self._known = None
+        self.cutoff_ = cut
+        self.training_summary_ = {
+            "cutoff": str(cut),
+            "rows": int(len(train)),
+            "positives": int(train["label"].sum()),
+            "windows": int(train["window_cutoff"].nunique()),
+            "calibration": classifier.calibrator_.method,
+            "fit_seconds": round(time.perf_counter() - started, 3),
+        }
+        return self
+
+    # ------------------------------------------------------------------ predicting
+
+    def order_probability(self, user_ids: Sequence[str]) -> np.ndarray:
+        """Calibrated probability that each shopper orders in the next period.
+
+        NaN for shoppers without events before the cutoff (the model knows nothing of them).
+        """
+        self._check_fitted()
+        if self._known is None:  # every known shopper in one batch, then lookups (~µs each)
+            self._known = pd.Series(
+                self.classifier_.purchase_probability(self.features_), index=self.features_.index
+            )
+        ids = pd.Index([str(u) for u in user_ids])
+        return self._known.reindex(ids).to_numpy(dtype=np.float64)
+
+    def predict_frame(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities of a feature frame (e.g. of :func:`shopper_features`)."""
+        self._check_fitted()
+        return self.classifier_.purchase_probability(features[list(ORDER_FEATURES)])
+
+    def explain(self, user_id: str) -> dict[str, Any]:
+        """SHAP explanation of one shopper's order probability.
+
+        Returns
+        -------
+        dict
+            ``{"user_id", "order_probability", "raw_score", "base_value", "contributions":
+            [{"name", "feature", "value", "contribution"}]}`` with ``base_value +
+            sum(contribution) == raw_score`` (the classifier's margin, log-odds);
+            contributions sorted by absolute size.
+
+        Raises
+        ------
+        UnknownUserError
+            The shopper has no events before the cutoff.
+        """
+        from recsys_core.errors import UnknownUserError
+
+        self._check_fitted()
+        uid = str(user_id)
+        if uid not in self.features_.index:
+            raise UnknownUserError(
+                f"unknown shopper {uid!r}: the order model has no events of them before "
+                f"{self.cutoff_}"
+            )
+        row = self.features_.loc[[uid], list(ORDER_FEATURES)].to_numpy(dtype=np.float64)
+        values = self.classifier_.shap_values(row)[0]  # SHAP of the served (mean) margin
+        base = float(self.classifier_.expected_value)
+        raw = float(self.classifier_.decision_function(row)[0])
+        order = np.argsort(-np.abs(values), kind="stable")
+        return {
+            "user_id": uid,
+            "order_probability": float(self.classifier_.calibrator_.predict(np.array([raw]))[0]),
+            "raw_score": raw,
+            "base_value": base,
+            "contributions": [
+                {
+                    "name": ORDER_FEATURES[j],
+                    "feature": ORDER_FEATURE_LABELS[ORDER_FEATURES[j]],
+                    "value": None if np.isnan(row[0, j]) else float(row[0, j]),
+                    "contribution": float(values[j]),
+                }
+                for j in order
+            ],
+        }
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: Path | str) -> None:
+        """Save to folder ``path`` (no pickle; ``config.json`` written last)."""
+        self._check_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").unlink(missing_ok=True)
+        self.classifier_.save(folder / "classifier")
+        self.features_.reset_index().to_parquet(folder / "features.parquet", index=False)
+        metadata = {
+            "model": self.name,
+            "format_version": ORDER_MODEL_FORMAT,
+            "config": self.config.model_dump(mode="json"),
+            "cutoff": self.cutoff_.isoformat(),
+            "feature_names": list(ORDER_FEATURES),
+            "training": self.training_summary_,
+        }
+        atomic_write_text(folder / "config.json", json.dumps(metadata, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path | str) -> OrderModel:
+        """Load a model saved by :meth:`save`.
+
+        Raises
+        ------
+        ArtifactError
+            Missing, incomplete or inconsistent folder.
+        """
+        folder = Path(path)
+        meta_path = folder / "config.json"
+        try:
+            metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+            if metadata.get("format_version") != ORDER_MODEL_FORMAT:
+                raise ValueError(f"format version {metadata.get('format_version')!r}")
+            if metadata.get("feature_names") != list(ORDER_FEATURES):
+                raise ValueError("saved with other features: retrain")
+            model = cls(metadata.get("config") or {})
+            model.cutoff_ = pd.Timestamp(metadata["cutoff"])
+            model.training_summary_ = dict(metadata.get("training") or {})
+            features = pd.read_parquet(folder / "features.parquet")
+        except ArtifactError:
+            raise
+        except Exception as exc:  # missing file, bad JSON, bad parquet, bad config
+            raise ArtifactError(
+                f"cannot read the order model in {folder}: {exc}; retrain and save it again"
+            ) from exc
+        model.features_ = features.set_index(Columns.USER)[list(ORDER_FEATURES)]
+        model.features_.index = model.features_.index.astype(str)
+        model.classifier_ = PurchaseModel.load(folder / "classifier")
+        return model
+
+
+def evaluate_order_model(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    cutoff: pd.Timestamp | str,
+    *,
+    test_days: float = 30.0,
+    seed: int = 42,
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Fit on ``train`` (events before ``cutoff``) and score every shopper with history.
+
+    The label is "bought anything in the test period" (``test`` events); the scored
+    population is every shopper with an event before the cutoff, so the metrics describe
+    the probability the app shows for anyone it knows.
+
+    Returns
+    -------
+    (metrics, reliability)
+        :func:`recsys_core.metrics.classifier_metrics` plus ``shoppers`` and
+        ``order_rate``, and the reliability table.
+    """
+    from recsys_core.metrics import classifier_metrics, reliability_table
+
+    cutoff = pd.Timestamp(cutoff)
+    model = OrderModel(horizon_days=test_days, seed=seed).fit(train, cutoff=cutoff)
+    features = model.features_
+    buyers = order_labels(test, cutoff, cutoff + pd.Timedelta(days=test_days))
+    y_true = np.asarray(features.index.isin(buyers), dtype=np.int8)
+    y_prob = model.predict_frame(features)
+    metrics = classifier_metrics(y_true, y_prob)
+    metrics["shoppers"] = float(len(y_true))
+    metrics["order_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
+    metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
+    return metrics, reliability_table(y_true, y_prob)

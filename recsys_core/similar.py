@@ -1,0 +1,130 @@
+"""Similar items with k answers, labelled scores and support.
+
+A model may return fewer than ``k`` neighbours (item-kNN keeps only its ``neighbours``
+nearest items per item, 5 on Online Retail). :func:`similar_items_filled` fills the list up to
+``k`` from the next source (:data:`FILL_ORDER`) and says so, labels each score by the model
+that gave it (:data:`SCORE_LABELS`: the scales differ, an item-kNN co-purchase score of 1.5
+million and an ALS cosine of 0.8 are not comparable) and adds each pair's **support**: how
+many shoppers of the training log interacted with both items (bought both, on a
+purchase-only log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys_core.columns import Columns
+from recsys_core.errors import ConfigError, RecsysError
+
+#: What each model's similarity score is, in words.
+SCORE_LABELS: Final[dict[str, str]] = {
+    "itemknn": "co-purchase score (item-kNN)",
+    "als": "ALS cosine",
+    "bpr": "BPR cosine",
+    "popularity": "shoppers with both",
+}
+#: Where a short list is filled from, per asked model (the first trained one with items).
+FILL_ORDER: Final[dict[str, tuple[str, ...]]] = {
+    "itemknn": ("als", "bpr", "popularity"),
+    "als": ("itemknn", "bpr", "popularity"),
+    "bpr": ("als", "itemknn", "popularity"),
+    "popularity": ("als", "itemknn"),
+}
+SIMILAR_COLUMNS: Final = ("item_id", "score", "score_label", "source", "support", "rank")
+
+
+def support_counts(user_items: sp.spmatrix, item_row: int, rows: np.ndarray) -> np.ndarray:
+    """Shoppers who interacted with item ``item_row`` and with each item of ``rows``."""
+    matrix = sp.csc_matrix(user_items)
+    shoppers = matrix[:, item_row].nonzero()[0]
+    if not len(rows) or not len(shoppers):
+        return np.zeros(len(rows), dtype=np.int64)
+    both = matrix[shoppers][:, rows] > 0
+    return np.asarray(both.sum(axis=0), dtype=np.int64).ravel()
+
+
+def similar_items_filled(
+    models: Mapping[str, Any], item_id: str, k: int, model: str
+) -> tuple[pd.DataFrame, str | None]:
+    """Up to ``k`` items similar to ``item_id``: ``model``'s, then filled from the next source.
+
+    Returns
+    -------
+    (frame, note)
+        ``frame`` has :data:`SIMILAR_COLUMNS` (``source`` is the model that gave the row,
+        ``score_label`` what its score is); ``note`` says how the list was filled (``None``
+        when ``model`` gave all ``k``).
+
+    Raises
+    ------
+    ConfigError
+        ``model`` is not trained.
+    UnknownItemError
+        ``model`` does not know the item.
+    """
+    if model not in models:
+        raise ConfigError(f"model {model!r} is not trained; trained: {', '.join(models)}")
+    item_id = str(item_id)
+    parts = [models[model].similar_items([item_id], k).assign(source=model)]
+    have = set(parts[0]["similar_item_id"].astype(str))
+    filled: list[str] = []
+    for name in FILL_ORDER.get(model, ()):
+        if len(have) >= k:
+            break
+        if name not in models:
+            continue
+        try:
+            extra = models[name].similar_items([item_id], k + len(have))
+        except RecsysError:
+            continue
+        extra = extra[~extra["similar_item_id"].astype(str).isin(have)].head(k - len(have))
+        if extra.empty:
+            continue
+        parts.append(extra.assign(source=name))
+        have.update(extra["similar_item_id"].astype(str))
+        filled.append(f"{len(extra)} from {name}")
+    sim = pd.concat(parts, ignore_index=True).head(k)
+    ids = sim["similar_item_id"].astype(str).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "item_id": ids,
+            "score": sim[Columns.SCORE].to_numpy(dtype=float),
+            "score_label": [SCORE_LABELS.get(s, f"{s} score") for s in sim["source"]],
+            "source": sim["source"].astype(str).to_numpy(),
+            "support": support_for(models, model, item_id, ids),
+            "rank": np.arange(1, len(sim) + 1),
+        }
+    )
+    note = None
+    if filled:
+        n_own = int((frame["source"] == model).sum())
+        note = f"{model} has {n_own} similar items for this product; filled with " + ", ".join(
+            filled
+        )
+    return frame, note
+
+
+def support_for(
+    models: Mapping[str, Any], model: str, item_id: str, ids: np.ndarray | list[str]
+) -> np.ndarray:
+    """Support from the training matrix of ``model`` (or of any model that has one)."""
+    for name in (model, *models):
+        engine = models[name]
+        matrix = getattr(engine, "user_items_", None)
+        items = getattr(engine, "items_", None)
+        if matrix is None or items is None:
+            continue
+        row = int(items.to_internal([item_id])[0])
+        if row < 0:
+            continue
+        rows = np.asarray(items.to_internal([str(i) for i in ids]), dtype=np.int64)
+        out = np.zeros(len(ids), dtype=np.int64)
+        known = rows >= 0
+        out[known] = support_counts(matrix, row, rows[known])
+        return out
+    return np.zeros(len(ids), dtype=np.int64)
