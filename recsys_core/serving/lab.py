@@ -457,7 +457,8 @@ def _readable(folder: Path, part: str, plain_root: Path) -> Path:
 
 
 def _encrypt_if_asked(lab: TrainedLab, tmp: Path) -> None:
-    """Encrypt the models and catalog of a version being saved when the setting asks."""
+    """Encrypt every part of a version being saved (models, order model, catalog, drift
+    reference) when the setting asks; only the manifest and checksums stay readable."""
     from recsys_core.security.settings import get_settings
 
     if not get_settings().encrypt_artifacts:
@@ -465,6 +466,8 @@ def _encrypt_if_asked(lab: TrainedLab, tmp: Path) -> None:
     from recsys_core.security.encryption import encrypt_tree
 
     parts = [*lab.models, "catalog.parquet"]
+    if (tmp / ORDER_MODEL_DIR).exists():
+        parts.append(ORDER_MODEL_DIR)
     if (tmp / DRIFT_REFERENCE).exists():  # it lists the training shoppers' ids
         parts.append(DRIFT_REFERENCE)
     encrypt_tree(tmp, parts)
@@ -516,7 +519,9 @@ def _load_parts(
         from recsys_core.ranking.order_model import OrderModel
 
         try:
-            order_model = OrderModel.load(folder / ORDER_MODEL_DIR)
+            if ORDER_MODEL_DIR in bad_parts:
+                raise ArtifactError(f"checksum check failed: {bad_parts[ORDER_MODEL_DIR]}")
+            order_model = OrderModel.load(_readable(folder, ORDER_MODEL_DIR, plain_root))
         except RecsysError as exc:
             if not tolerant:
                 raise

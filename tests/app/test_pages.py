@@ -451,6 +451,11 @@ def test_data_page_shows_the_upload_error_and_keeps_the_dataset(app_data: AppDat
 
 
 def test_an_uploaded_log_trains_on_first_use_then_is_reused() -> None:
+    import streamlit as st
+
+    # "first use" in this process: an earlier test (the log-in tests upload the same log)
+    # may have left its lab and finished background job in the process-wide caches
+    st.cache_resource.clear()
     session: dict[str, Any] = {state.UPLOADS: {}}
     state.ensure_session(session)
     mapping = {"user_id": "who", "item_id": "what", "event": "action", "timestamp": "when"}
