@@ -176,12 +176,16 @@ def shopper_view() -> None:
             "purchase_probability": PROBABILITY_COLUMN,
             "probability": OVERALL_COLUMN,
             "expected_revenue": st.column_config.NumberColumn(
-                "expected revenue", format=money, help=METRICS["expected_revenue"][1]
+                "expected revenue",
+                format=money,
+                help=METRICS["expected_revenue"][1],
+                width="small",
             ),
             "score": st.column_config.NumberColumn(
                 RECOMMEND_SCORES.get(served_by, (f"{served_by} score", ""))[0],
                 format="compact",
                 help=RECOMMEND_SCORES.get(served_by, ("", "The model's own ranking score."))[1],
+                width="small",
             ),
             "other_ranks": st.column_config.TextColumn(
                 "ranked by other models", help=f"Model #rank in that model's top {k}."
