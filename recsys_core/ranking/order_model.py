@@ -100,6 +100,14 @@ class OrderModelConfig(BaseModel):
     cross_fit_folds: int = Field(
         4, ge=0, le=10, description="Shopper folds of the cross-fitted classifier (0: held out)."
     )
+    early_stopping_rounds: int = Field(
+        0,
+        ge=0,
+        description=(
+            "0: n_estimators trees per model. R >= 1: n_estimators is a cap and each model "
+            "stops when its left-out shoppers' log loss has not improved for R trees."
+        ),
+    )
     seed: int = Field(42, description="Seed of LightGBM and the shopper folds.")
 
 
@@ -348,6 +356,7 @@ class OrderModel:
             num_leaves=cfg.num_leaves,
             min_child_samples=cfg.min_child_samples,
             cross_fit_folds=cfg.cross_fit_folds,
+            early_stopping_rounds=cfg.early_stopping_rounds,
             random_state=cfg.seed,
             n_jobs=1,
         )

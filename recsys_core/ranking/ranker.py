@@ -164,6 +164,25 @@ class PurchaseModelConfig(BaseModel):
             "nearly halves the fit on two free cores, 1 trains them one after another."
         ),
     )
+    early_stopping_rounds: int = Field(
+        0,
+        ge=0,
+        description=(
+            "0: every model has n_estimators trees. R >= 1: n_estimators is a cap; each "
+            "model stops when the log loss of shoppers it does not train on (its left-out "
+            "fold, or early_stopping_fraction of the shoppers for one model) has not "
+            "improved for R trees, and keeps the trees up to its best one."
+        ),
+    )
+    early_stopping_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description=(
+            "Share of the (non-calibration) training shoppers held out to stop a single "
+            "model early (cross_fit_folds=0 with early_stopping_rounds > 0)."
+        ),
+    )
 
     @field_validator("cross_fit_folds")
     @classmethod
