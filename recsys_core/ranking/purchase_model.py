@@ -201,7 +201,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         saved and served model has no trees beyond it). With fold models those shoppers
         are the model's own left-out fold; with one model they are
         ``early_stopping_fraction`` of the fit part's shoppers (seeded), which LightGBM then
-        does not train on. The calibration shoppers are never used for stopping.
+        does not train on (a fit part of one shopper trains without stopping). The
+        calibration shoppers are never used for stopping.
     early_stopping_fraction:
         Share of the fit part's shoppers held out to stop a single model
         (``cross_fit_folds=0`` with early stopping); unused otherwise.
@@ -365,7 +366,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             self.boosters_ = self._fit_folds(
                 features[fit_part], label[fit_part], group[fit_part], int(folds), progress
             )
-        elif self.early_stopping_rounds > 0:
+        elif self.early_stopping_rounds > 0 and len(np.unique(group[fit_part])) >= 2:
             # a slice of the fit part's shoppers (never the calibration part) stops the model
             train_rows, stop_rows = _group_split(
                 group[fit_part], self.early_stopping_fraction, self.random_state + 2
