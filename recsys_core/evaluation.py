@@ -610,7 +610,9 @@ def evaluate(
                 results[a].recommendations, results[b].recommendations, k
             )
     order_classifier = None
-    if "ranker" in results and split.cutoff is not None:  # the order model completes it
+    # the order model completes a model whose probabilities assume the shopper orders
+    scores_probabilities = any(r.model.scores_are_probabilities for r in results.values())
+    if scores_probabilities and split.cutoff is not None:
         from recsys_core.ranking.order_model import evaluate_order_model
 
         progress("scoring the order model", 0.99)
