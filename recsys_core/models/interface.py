@@ -256,9 +256,10 @@ class Recommender(ABC):
         cutoff:
             The instant the recommendations are for (default: after the last event).
         matrix:
-            The training events as a weighted interaction matrix, when the caller has
-            built one (single-stage models learn from it; a model that builds its own
-            ignores it). Built from ``events`` with the default weights when omitted.
+            The training events (those before ``cutoff``) as a weighted interaction
+            matrix, when the caller has built one: single-stage models learn from it
+            as given; a model that builds its own ignores it. Built from ``events`` with
+            the default weights when omitted.
         progress:
             Called with a message and the fraction done, for progress bars.
 
