@@ -334,6 +334,11 @@ class FeatureRegistry:
 REGISTRY: Final = FeatureRegistry()
 
 
+# --------------------------------------------------------------------------------------
+# Array helpers
+# --------------------------------------------------------------------------------------
+
+
 def require_timestamps(events: pd.DataFrame) -> None:
     """Raise a readable DataValidationError when the log has no ``timestamp`` column."""
     if Columns.TIMESTAMP not in events.columns:
@@ -447,6 +452,11 @@ def _share_table(
         where=user_purchases[key_user] > 0,
     )
     return keys.astype(np.int64), np.column_stack([purchase_share, event_share])
+
+
+# --------------------------------------------------------------------------------------
+# Building blocks of the value labels
+# --------------------------------------------------------------------------------------
 
 
 def _number(value: float) -> str:
