@@ -5,13 +5,14 @@
 For the cutoffs the ranker uses (the test cutoff of a 30-day temporal split and its six
 30-day training windows before it) it times :meth:`BehaviourSnapshot.from_events` (the
 aggregation) and :meth:`BehaviourSnapshot.features` of every pair with history plus as many
-random pairs (the lookup). Medians over ``--repeats``.
+random pairs (the lookup), in CPU time of this process (less sensitive than wall time to
+other work on shared cores). Medians over ``--repeats``.
 
 ``--baseline`` loads another copy of ``recsys_core/ranking/features.py`` (e.g. the file at an
 earlier commit: ``git show main:recsys_core/ranking/features.py > /tmp/old.py``), times it
-interleaved with the current one in the same run, checks that both give bit-identical
-feature matrices and prints the ratio current / baseline. On shared cores quote the ratio,
-not the seconds.
+interleaved with the current one (both on each cutoff, in alternating order), checks that
+both give bit-identical feature matrices and prints the ratio current / baseline. On shared
+cores quote the ratio, not the seconds.
 """
 
 from __future__ import annotations
@@ -44,17 +45,20 @@ def _load(path: Path) -> ModuleType:
     return module
 
 
-def _time(module: ModuleType, events: pd.DataFrame, catalog: pd.DataFrame, cutoff: pd.Timestamp):
-    start = time.perf_counter()
+def _time(
+    module: ModuleType, events: pd.DataFrame, catalog: pd.DataFrame, cutoff: pd.Timestamp
+) -> tuple[float, float, np.ndarray]:
+    """CPU seconds of the build and of the lookup, and the looked-up matrix."""
+    start = time.process_time()
     snap = module.BehaviourSnapshot.from_events(events, cutoff, catalog)
-    built = time.perf_counter() - start
+    built = time.process_time() - start
     n_items = len(snap.items)
     rng = np.random.default_rng(0)
     u = np.r_[snap.pair_keys // n_items, rng.integers(0, len(snap.users), len(snap.pair_keys))]
     i = np.r_[snap.pair_keys % n_items, rng.integers(0, n_items, len(snap.pair_keys))]
-    start = time.perf_counter()
+    start = time.process_time()
     matrix = snap.features(u.astype(np.int64), i.astype(np.int64))
-    return built, time.perf_counter() - start, matrix
+    return built, time.process_time() - start, matrix
 
 
 def main() -> None:
@@ -76,28 +80,28 @@ def main() -> None:
     totals: dict[str, dict[str, list[float]]] = {
         name: {"build": [], "lookup": []} for name in modules
     }
+    identical = True
     for repeat in range(args.repeats):
-        for name, module in (modules.items() if repeat % 2 == 0 else reversed(modules.items())):
-            build = lookup = 0.0
-            matrices = []
-            for cutoff in cutoffs:
-                b, lk, matrix = _time(module, split.train, data.catalog, cutoff)
-                build, lookup = build + b, lookup + lk
-                if repeat == 0:
-                    matrices.append(matrix)
-            totals[name]["build"].append(build)
-            totals[name]["lookup"].append(lookup)
-            if repeat == 0:
-                totals[name]["matrices"] = matrices  # type: ignore[assignment]
+        build = dict.fromkeys(modules, 0.0)
+        lookup = dict.fromkeys(modules, 0.0)
+        for c, cutoff in enumerate(cutoffs):  # both versions on each cutoff, order alternating
+            order = list(modules.items())
+            if (repeat + c) % 2:
+                order.reverse()
+            matrices = {}
+            for name, module in order:
+                b, lk, matrices[name] = _time(module, split.train, data.catalog, cutoff)
+                build[name] += b
+                lookup[name] += lk
+            if "baseline" in matrices:
+                identical &= matrices["current"].tobytes() == matrices["baseline"].tobytes()
+            del matrices
+        for name in modules:
+            totals[name]["build"].append(build[name])
+            totals[name]["lookup"].append(lookup[name])
     if "baseline" in modules:
-        same = all(
-            a.tobytes() == b.tobytes()
-            for a, b in zip(
-                totals["current"]["matrices"], totals["baseline"]["matrices"], strict=True
-            )
-        )
-        print(f"feature matrices bit-identical to the baseline: {same}")
-    print(f"{args.dataset}: {len(cutoffs)} cutoffs, median of {args.repeats} repeats (seconds)")
+        print(f"feature matrices bit-identical to the baseline: {identical}")
+    print(f"{args.dataset}: {len(cutoffs)} cutoffs, median of {args.repeats} repeats (CPU seconds)")
     for name, t in totals.items():
         print(
             f"  {name:8s} build {statistics.median(t['build']):.3f}  "
