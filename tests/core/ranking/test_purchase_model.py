@@ -267,3 +267,18 @@ def test_early_stopped_fold_models_stop_on_their_own_left_out_fold(
     # without early stopping every model has the full n_estimators trees
     plain = PurchaseModel(n_estimators=30, min_child_samples=20).fit(X, y, groups=groups)
     assert plain.best_iterations_ == [30]
+
+
+def test_the_ranker_default_is_two_early_stopped_fold_models(
+    data: tuple[pd.DataFrame, np.ndarray, np.ndarray], small_ranker: object
+) -> None:
+    from recsys_core.ranking.ranker import PurchaseModelConfig
+
+    config = PurchaseModelConfig()
+    assert (config.cross_fit_folds, config.early_stopping_rounds) == (2, 30)
+    served = small_ranker.purchase_model_  # type: ignore[attr-defined]
+    assert served.early_stopping_rounds == 30 and len(served.boosters_) == 2
+    assert all(1 <= t <= 40 for t in served.best_iterations_)  # the tests' ranker caps at 40
+    model = PurchaseModel(**config.model_dump()).fit(*data[:2], groups=data[2])
+    assert len(model.boosters_) == 2
+    assert all(1 <= t < config.n_estimators for t in model.best_iterations_)
