@@ -13,6 +13,7 @@ Run::
 
     python bench/tune_als_spark.py [--dataset online-retail] [--factors 64]
         [--reg 0.01,0.1,1] [--alpha 1,10,40] [--iterations 15]
+        [--confidence implicit,spark] [--no-test]
 """
 
 from __future__ import annotations
@@ -60,7 +61,16 @@ def main() -> None:
     parser.add_argument("--factors", default="64", help="Comma-separated ranks.")
     parser.add_argument("--reg", default="0.01,0.1,1", help="Comma-separated regParam values.")
     parser.add_argument("--alpha", default="1,10,40", help="Comma-separated alpha values.")
-    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--iterations", default="15", help="Comma-separated sweep counts.")
+    parser.add_argument(
+        "--confidence",
+        default="implicit",
+        help="Comma-separated: 'implicit' (Spark sees alpha*w-1, confidence alpha*w as in "
+        "implicit's ALS) and/or 'spark' (confidence 1+alpha*w).",
+    )
+    parser.add_argument(
+        "--no-test", action="store_true", help="Validation grid only (no test-period scores)."
+    )
     args = parser.parse_args()
     k = args.k
     ds = load_dataset(args.dataset)
@@ -75,14 +85,19 @@ def main() -> None:
 
     rows = []
     grid = itertools.product(
-        [int(f) for f in floats(args.factors)], floats(args.reg), floats(args.alpha)
+        [int(f) for f in floats(args.factors)],
+        floats(args.reg),
+        floats(args.alpha),
+        [c for c in args.confidence.split(",") if c],
+        [int(i) for i in floats(args.iterations)],
     )
-    for factors, reg, alpha in grid:
+    for factors, reg, alpha, confidence, iterations in grid:
         params = {
             "factors": factors,
             "regularization": reg,
             "alpha": alpha,
-            "iterations": args.iterations,
+            "confidence": confidence,
+            "iterations": iterations,
         }
         start = time.perf_counter()
         score = ndcg(val, weights, "als-spark", params, k)
@@ -93,6 +108,10 @@ def main() -> None:
             flush=True,
         )
     best_val, best = max(rows, key=lambda r: r[0])
+    if args.no_test:
+        print(f"BEST als-spark {best}: validation ndcg@{k}={best_val:.4f}", flush=True)
+        stop_spark_session()
+        return
     implicit_params = dict(preset.model_params.get("als", {}))
     implicit_val = ndcg(val, weights, "als", implicit_params, k)
     spark_test = ndcg(test, weights, "als-spark", best, k)
