@@ -13,7 +13,7 @@ Run::
 
     python bench/tune_als_spark.py [--dataset online-retail] [--factors 64]
         [--reg 0.01,0.1,1] [--alpha 1,10,40] [--iterations 15]
-        [--confidence implicit,spark] [--no-test]
+        [--confidence implicit,spark] [--no-test | --test-only]
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ def main() -> None:
     parser.add_argument(
         "--no-test", action="store_true", help="Validation grid only (no test-period scores)."
     )
+    parser.add_argument(
+        "--test-only",
+        action="store_true",
+        help="Score one setting (chosen on validation in an earlier run) on the test period "
+        "only, next to implicit's ALS: saves the Spark fit on the validation window.",
+    )
     args = parser.parse_args()
     k = args.k
     ds = load_dataset(args.dataset)
@@ -83,7 +89,7 @@ def main() -> None:
     spark_session()
     print(f"Spark session start {time.perf_counter() - start:.1f}s", flush=True)
 
-    rows = []
+    rows: list[tuple[float, dict[str, Any]]] = []
     grid = itertools.product(
         [int(f) for f in floats(args.factors)],
         floats(args.reg),
@@ -99,6 +105,9 @@ def main() -> None:
             "confidence": confidence,
             "iterations": iterations,
         }
+        if args.test_only:
+            rows.append((float("nan"), params))
+            continue
         start = time.perf_counter()
         score = ndcg(val, weights, "als-spark", params, k)
         rows.append((score, params))
@@ -107,6 +116,8 @@ def main() -> None:
             f"({time.perf_counter() - start:.1f}s)",
             flush=True,
         )
+    if args.test_only and len(rows) != 1:
+        parser.error("--test-only scores exactly one setting: give one value per option")
     best_val, best = max(rows, key=lambda r: r[0])
     if args.no_test:
         print(f"BEST als-spark {best}: validation ndcg@{k}={best_val:.4f}", flush=True)
