@@ -21,7 +21,8 @@ this process plus its child processes such as Spark's JVM, sampled every 0.1 s f
 7. ``ranker scoring``: top-10 with purchase probabilities for those sampled shoppers.
 
 Then the engine comparison on the same matrix, with the same settings on both engines
-(``--compare-factors``, 15 iterations, regularisation 0.1, alpha 1): implicit's fit, the
+(``--compare-factors``, 15 iterations, regularisation 0.1, alpha 1; ``als-spark`` feeds Spark
+``alpha * w - 1`` so both engines give a cell the same confidence): implicit's fit, the
 Spark session start (``--spark-master``, default ``local[*]``) and Spark's fit; it prints
 the ratio and the seconds per iteration next to implicit's published benchmark.
 It prints figures; it asserts nothing. The machine it ran on was shared: quote ratios from
