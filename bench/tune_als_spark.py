@@ -13,7 +13,7 @@ Run::
 
     python bench/tune_als_spark.py [--dataset online-retail] [--factors 64]
         [--reg 0.01,0.1,1] [--alpha 1,10,40] [--iterations 15]
-        [--confidence implicit,spark] [--no-test | --test-only | --implicit-checks]
+        [--confidence implicit,spark] [--no-test | --test-only | --implicit-checks] [--seed 42]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def ndcg(
     params: dict[str, Any],
     k: int,
     floor_confidence: bool = False,
+    seed: int = 42,
 ) -> float:
     """NDCG@k of one model fitted on ``split.train`` for the split's test users.
 
@@ -70,7 +71,7 @@ def ndcg(
         ).astype(np.float32)
         matrix = dataclasses.replace(matrix, matrix=floored)
         params = {**params, "alpha": 1.0}
-    model = create_model(name, seed=42, **params).fit(matrix)
+    model = create_model(name, seed=seed, **params).fit(matrix)
     reco = model.recommend(users, k, filter_seen=False)
     return ranking_metrics(reco, relevant, k)[f"ndcg@{k}"]
 
@@ -88,7 +89,7 @@ def implicit_checks(
     ]
     for label, params, floor in variants:
         start = time.perf_counter()
-        score = ndcg(val, weights, "als", params, args.k, floor_confidence=floor)
+        score = ndcg(val, weights, "als", params, args.k, floor_confidence=floor, seed=args.seed)
         print(
             f"implicit als {label} {params}: validation ndcg@{args.k}={score:.4f} "
             f"({time.perf_counter() - start:.1f}s)",
@@ -123,6 +124,7 @@ def main() -> None:
         help="Score one setting (chosen on validation in an earlier run) on the test period "
         "only, next to implicit's ALS: saves the Spark fit on the validation window.",
     )
+    parser.add_argument("--seed", type=int, default=42, help="Seed of both engines.")
     parser.add_argument(
         "--implicit-checks",
         action="store_true",
@@ -165,7 +167,7 @@ def main() -> None:
             rows.append((float("nan"), params))
             continue
         start = time.perf_counter()
-        score = ndcg(val, weights, "als-spark", params, k)
+        score = ndcg(val, weights, "als-spark", params, k, seed=args.seed)
         rows.append((score, params))
         print(
             f"als-spark {params} validation ndcg@{k}={score:.4f} "
@@ -180,9 +182,9 @@ def main() -> None:
         stop_spark_session()
         return
     implicit_params = dict(preset.model_params.get("als", {}))
-    implicit_val = ndcg(val, weights, "als", implicit_params, k)
-    spark_test = ndcg(test, weights, "als-spark", best, k)
-    implicit_test = ndcg(test, weights, "als", implicit_params, k)
+    implicit_val = ndcg(val, weights, "als", implicit_params, k, seed=args.seed)
+    spark_test = ndcg(test, weights, "als-spark", best, k, seed=args.seed)
+    implicit_test = ndcg(test, weights, "als", implicit_params, k, seed=args.seed)
     print(
         f"CHOSEN als-spark {best}: validation ndcg@{k}={best_val:.4f} "
         f"(implicit als {implicit_params}: {implicit_val:.4f}); test ndcg@{k}={spark_test:.4f} "
