@@ -379,7 +379,14 @@ def create_app(
         user_id: UserId,
         k: K = 10,
         model: Annotated[RecommendModel, Query(description="Model to ask first.")] = "ranker",
-        filter_seen: Annotated[bool, Query(description="Leave out items already bought.")] = False,
+        filter_seen: Annotated[
+            bool | None,
+            Query(
+                description="Leave out (true) or keep (false) the items the shopper already "
+                "bought; default: the lab's rule (its settings, else the training data's "
+                "repeat rate, as evaluation uses), named in the answer's already_bought."
+            ),
+        ] = None,
         user: str | None = caller,
     ) -> Any:
         """A shopper's top ``k`` items (unknown shopper: the popular items, degraded)."""

@@ -31,6 +31,7 @@ import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.repeats import BoughtRule, bought_rule
 from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
     PreparedRanker,
@@ -92,6 +93,7 @@ class RecommendationAnswer:
     probabilities: np.ndarray
     served_by: str
     reason: str | None
+    bought: BoughtRule | None = None
     cached: bool = False
     source: str = "live"
     computed_at: str | None = None
@@ -115,6 +117,7 @@ class RecommendationService:
         self._search: Any = None
         self._explainer: Any = None
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
+        self._bought: dict[str, np.ndarray] | None = None
         self.batch: BatchTable | None = None
         self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
             self._answer_uncached, RECOMMENDATION_CACHE_SIZE
@@ -218,7 +221,7 @@ class RecommendationService:
     # ------------------------------------------------------------------ recommendations
 
     def recommend_frame(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
+        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
     ) -> tuple[pd.DataFrame, str, str | None]:
         """Top-``k`` items for one shopper with titles and purchase probabilities.
 
@@ -275,19 +278,82 @@ class RecommendationService:
     # ---- order model: end
 
     def answer(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
+        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
     ) -> RecommendationAnswer:
-        """The answer behind :meth:`recommend` and :meth:`recommend_frame` (cached)."""
-        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), bool(filter_seen))
-        return replace(answer, cached=True) if hit else answer
+        """The answer behind :meth:`recommend` and :meth:`recommend_frame` (cached).
+
+        ``filter_seen``: leave out the items the shopper already bought (``True``), keep them
+        (``False``), or ``None`` for the lab's rule (:meth:`bought_rule`).
+        """
+        rule = self.bought_rule(filter_seen)
+        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), rule.remove)
+        return replace(answer, bought=rule, cached=hit)
+
+    # ---- already-bought items (the lab's repeat rule, recsys_core.repeats): begin
+    def bought_rule(self, filter_seen: bool | None = None) -> BoughtRule:
+        """Whether lists leave out already-bought items, and why: the caller's choice, else
+        the lab's settings, else the training data's repeat rate — the order evaluation uses
+        (:func:`recsys_core.repeats.bought_rule`)."""
+        settings = self.lab.manifest.get("settings") or {}
+        return bought_rule(filter_seen, settings.get("filter_seen"), self._repeats())
+
+    def _repeats(self) -> dict[str, Any] | None:
+        repeats = self.lab.manifest.get("repeats")
+        return repeats if isinstance(repeats, dict) else None
+
+    def bought_items(self, user_id: str) -> np.ndarray | None:
+        """Item ids the shopper bought before training ended; ``None`` when they are every
+        item the shopper interacted with (a purchase-only log, or an older version: the
+        models' own seen filter removes exactly them)."""
+        bought = getattr(self.lab, "bought", None)
+        if bought is None:
+            return None
+        if self._bought is None:
+            users = bought["user_id"].astype(str).to_numpy()
+            items = bought["item_id"].astype(str).to_numpy(dtype=object)
+            order = np.argsort(users, kind="stable")
+            users, items = users[order], items[order]
+            starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else ()
+            ends = np.r_[starts[1:], len(users)] if len(users) else ()
+            self._bought = {str(users[a]): items[a:b] for a, b in zip(starts, ends, strict=True)}
+        return self._bought.get(user_id, np.zeros(0, dtype=object))
+
+    def _top_rule(self, name: str, user_id: str, k: int, remove: bool) -> TopItems:
+        """``_top`` without the shopper's already-bought items when ``remove``: the list is
+        asked ``k + bought`` deep and the bought items dropped (as evaluation's
+        :func:`recsys_core.repeats.recommend_unbought` does)."""
+        if not remove:
+            return self._top(name, user_id, k, False)
+        bought = self.bought_items(user_id)
+        if bought is None:
+            return self._top(name, user_id, k, True)
+        if not len(bought):
+            return self._top(name, user_id, k, False)
+        top = self._top(name, user_id, k + len(bought), False)
+        keep = ~np.isin(top.item_ids.astype(str), bought)
+        keep &= np.cumsum(keep) <= k
+        return TopItems(
+            item_ids=top.item_ids[keep],
+            titles=top.titles[keep],
+            scores=top.scores[keep],
+            cold_start=top.cold_start,
+            rows=None if top.rows is None else top.rows[keep],
+            probabilities=None if top.probabilities is None else top.probabilities[keep],
+        )
+
+    # ---- already-bought items: end
 
     def _answer_uncached(
-        self, user_id: str, k: int, model: str, filter_seen: bool
+        self, user_id: str, k: int, model: str, remove: bool
     ) -> RecommendationAnswer:
         """A precomputed batch row when one covers the question, else the fallback chain
-        from ``model`` until a step knows the shopper."""
+        from ``model`` until a step knows the shopper (``remove``: leave out already-bought
+        items)."""
         batch = self.batch
-        if batch is not None and batch.covers(user_id, k, model, filter_seen, self.version):
+        # a batch table filters with the models' own seen filter: the same only when bought
+        # items are every seen item
+        batch_ok = not remove or getattr(self.lab, "bought", None) is None
+        if batch is not None and batch_ok and batch.covers(user_id, k, model, remove, self.version):
             items, scores, probabilities = batch.lookup(user_id, k)
             if probabilities is None:
                 probabilities = self.purchase_probability(user_id, items)
@@ -308,7 +374,7 @@ class RecommendationService:
             reason = self._unavailable(model)
         for name in self._chain(model):
             try:
-                top = self._top(name, user_id, k, filter_seen)
+                top = self._top_rule(name, user_id, k, remove)
             except RecsysError as exc:
                 reason = f"{name} could not answer: {exc}"
                 continue
@@ -362,7 +428,7 @@ class RecommendationService:
             return out
 
     def recommend(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
+        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
     ) -> dict[str, Any]:
         """The ``recommend`` JSON of DESIGN.md."""
         return self.answer_json(user_id, self.answer(user_id, k, model, filter_seen=filter_seen))
@@ -396,6 +462,7 @@ class RecommendationService:
             "items": items,
             "source": answer.source,
             "computed_at": answer.computed_at,
+            "already_bought": None if answer.bought is None else answer.bought.to_dict(),
         }
 
     def compare_models(self, user_id: str, k: int = 10) -> pd.DataFrame:
