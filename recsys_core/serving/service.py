@@ -118,6 +118,7 @@ class RecommendationService:
         self._explainer: Any = None
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
         self._bought: dict[str, np.ndarray] | None = None
+        self._order: dict[str, float] | None = None
         self.batch: BatchTable | None = None
         self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
             self._answer_uncached, RECOMMENDATION_CACHE_SIZE
@@ -176,6 +177,7 @@ class RecommendationService:
                 prepared.margins(
                     np.zeros((1, len(prepared.ranker.purchase_model_.feature_names_in_)))
                 )
+        self.order_probability("")  # the order model's batch of every known shopper
 
     def _top(self, name: str, user_id: str, k: int, filter_seen: bool) -> TopItems:
         """One model's top-``k`` for one shopper (hot path, or the model's own method)."""
@@ -257,7 +259,14 @@ class RecommendationService:
         order_model = getattr(self.lab, "order_model", None)
         if order_model is None:
             return float("nan")
-        return float(order_model.order_probability([str(user_id)])[0])
+        if self._order is None:  # every known shopper's in one batch, then dict lookups
+            known = getattr(order_model, "features_", None)
+            ids = [str(u) for u in known.index] if known is not None else []
+            self._order = dict(zip(ids, order_model.order_probability(ids).tolist(), strict=True))
+        found = self._order.get(str(user_id))
+        if found is None:  # not in the batch: the model's own answer (NaN when unknown)
+            return float(order_model.order_probability([str(user_id)])[0])
+        return float(found)
 
     def order_explanation(self, user_id: str, purchase_probability: float) -> dict[str, Any]:
         """``purchase_probability`` (conditional), ``order_probability``, their product
