@@ -226,9 +226,7 @@ class Metrics:
             latency = self._latency[endpoint] = self.latency.labels(endpoint)
         counter = self._requests.get((endpoint, status))
         if counter is None:
-            counter = self._requests[endpoint, status] = self.requests.labels(
-                endpoint, str(status)
-            )
+            counter = self._requests[endpoint, status] = self.requests.labels(endpoint, str(status))
         latency.observe(seconds)
         counter.inc()
 
