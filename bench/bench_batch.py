@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from recsys_core.models.base import single_threaded_blas  # noqa: E402
+from recsys_core.models.adapters import single_threaded_blas  # noqa: E402
 from recsys_core.serving import load_lab, resolve_version  # noqa: E402
 from recsys_core.serving.batch import score_batch  # noqa: E402
 

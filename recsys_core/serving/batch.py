@@ -104,13 +104,7 @@ def read_user_ids(path: Path) -> list[str]:
 
 def all_users(lab: TrainedLab, model: str) -> list[str]:
     """Every shopper the model can personalise for."""
-    engine = lab.model(model)
-    if model == "ranker":
-        known = np.intersect1d(
-            engine.generator_.users_.external_ids, engine.snapshot_.users.external_ids
-        )
-        return [str(u) for u in known]
-    return [str(u) for u in engine.users_.external_ids]
+    return list(lab.model(model).known_users())
 
 
 def score_batch(
@@ -138,10 +132,10 @@ def score_batch(
     ids = list(dict.fromkeys(str(u) for u in users)) if users is not None else all_users(lab, model)
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     workers = workers or os.cpu_count() or 1
-    if model == "ranker":
+    if engine.stage_one_models:  # a two-stage model: the service's prepared hot path
         from recsys_core.serving.service import RecommendationService
 
-        prepared = RecommendationService(lab).prepared("ranker")
+        prepared = RecommendationService(lab).prepared(model)
         if not isinstance(prepared, PreparedRanker):  # pragma: no cover - older rankers
             raise ConfigError("this ranker cannot be batch-scored: retrain it")
         prepared.margins(np.zeros((1, len(engine.purchase_model_.feature_names_in_))))

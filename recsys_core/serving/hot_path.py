@@ -27,12 +27,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_core.errors import ConfigError, UnknownItemError
-from recsys_core.models.base import (
-    _PADDING_SCORE,
-    ImplicitRecommender,
-    Recommender,
-    single_threaded_blas,
-)
+from recsys_core.models.adapters import ImplicitRecommender, single_threaded_blas
+from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
 from recsys_core.serving.compiled_trees import CompiledTrees
 
 #: Behaviour features whose sum says the shopper already interacted with the item.
@@ -78,7 +74,7 @@ def _positions(ids: np.ndarray) -> dict[str, int]:
 class PreparedRecommender:
     """A single-stage recommender (popularity, item-kNN, BPR, ALS) ready for one-shopper calls."""
 
-    def __init__(self, model: Recommender, titles: pd.Series) -> None:
+    def __init__(self, model: MatrixRecommender, titles: pd.Series) -> None:
         self.model = model
         self.item_ids = np.asarray(model.items_.external_ids, dtype=object)
         self.titles = titles_for(self.item_ids, titles)
@@ -105,7 +101,7 @@ class PreparedRecommender:
         ids, scores = self._candidates(row, n, filter_seen)
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        valid = (ids >= 0) & np.isfinite(scores) & (scores > _PADDING_SCORE)
+        valid = (ids >= 0) & np.isfinite(scores) & (scores > PADDING_SCORE)
         valid &= self.model._valid_scores(scores)
         if filter_seen:
             valid &= ~np.isin(ids, self.seen_rows(row))
@@ -164,7 +160,7 @@ class PreparedRecommender:
         ids, scores = self.model._similar_rows(np.array([row]), min(k + 1, len(self.item_ids)))
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        valid = (ids >= 0) & np.isfinite(scores) & (scores > _PADDING_SCORE)
+        valid = (ids >= 0) & np.isfinite(scores) & (scores > PADDING_SCORE)
         valid &= (ids != row) & self.model._valid_scores(scores)
         keep = valid & (np.cumsum(valid) <= k)
         return self._top(ids[keep], scores[keep], cold_start=False)

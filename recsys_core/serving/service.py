@@ -148,7 +148,7 @@ class RecommendationService:
                 model = with_codec(model, self.config.als_factors)
             prepared: PreparedRecommender | PreparedRanker | None = None
             try:
-                if name == "ranker":
+                if model.stage_one_models:
                     prepared = PreparedRanker(model, self._titles)
                 elif hasattr(model, "_popular_order"):
                     prepared = PreparedRecommender(model, self._titles)
@@ -491,7 +491,7 @@ class RecommendationService:
                 continue
             items = top.item_ids.astype(str)
             ranks[name] = pd.Series(np.arange(1, len(items) + 1, dtype=np.int64), index=items)
-            if name == "ranker" and top.probabilities is not None:
+            if self.lab.models[name].scores_are_probabilities and top.probabilities is not None:
                 known = pd.Series(np.asarray(top.probabilities, dtype=float), index=items)
         table = pd.DataFrame(ranks)
         table.index.name = "item_id"
