@@ -138,10 +138,14 @@ def score_batch(
         # ALS, BPR, item-kNN, popularity: the model's own batch scoring, one call per block
         started = time.perf_counter()
         computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        ids = list(dict.fromkeys(str(u) for u in users)) if users is not None else None
-        ids = ids if ids is not None else all_users(lab, model)
+        if users is not None:
+            ids = list(dict.fromkeys(str(u) for u in users))
+            rows = engine.users_.to_internal(ids)
+        else:  # every training shopper, in id-map order: row i is shopper i
+            ids = all_users(lab, model)
+            rows = np.arange(len(ids), dtype=np.int64)
         block = chunk_size or DEFAULT_MATRIX_CHUNK
-        frame = _matrix_batch(engine, ids, k, filter_seen, block, progress)
+        frame = _matrix_batch(engine, ids, rows, k, filter_seen, block, progress)
         return BatchResult(
             frame=frame,
             model=model,
@@ -206,13 +210,14 @@ def score_batch(
 def _matrix_batch(
     engine: MatrixRecommender,
     ids: list[str],
+    rows: np.ndarray,
     k: int,
     filter_seen: bool,
     chunk_size: int,
     progress: Progress | None,
 ) -> pd.DataFrame:
-    """A single-stage model's lists for ``ids``: what ``engine.recommend(ids, k)`` answers,
-    computed the way a bare batch call is.
+    """A single-stage model's lists for ``ids`` (model rows ``rows``, -1 unknown): what
+    ``engine.recommend(ids, k)`` answers, computed the way a bare batch call is.
 
     The model's own batch scoring (``_recommend_rows``: implicit's batch ``recommend`` on
     the model's threads, every core by default) runs once per ``chunk_size`` shoppers, in
@@ -222,7 +227,6 @@ def _matrix_batch(
     dictionary-encoded). Rows are in the order of ``ids``, each shopper's by rank.
     """
     users = pd.Index(ids, dtype=object)
-    rows = engine.users_.to_internal(users)
     history = np.diff(engine.user_items_.indptr)
     warm = rows >= 0
     warm[warm] = history[rows[warm]] > 0
