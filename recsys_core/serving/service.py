@@ -20,6 +20,7 @@ probabilities) cached per question.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -446,18 +447,25 @@ class RecommendationService:
         """The ``recommend`` JSON of an answer (built fresh: callers may modify it)."""
         top = answer.top
         order = self.order_probability(user_id)  # issue 16: the three probabilities
+        order_num = _num(order)
         items = [
             {
                 "item_id": str(item_id),
                 "title": str(title),
                 "score": _num(score),
                 "purchase_probability": _num(probability),
-                "order_probability": _num(order),
+                "order_probability": order_num,
                 "probability": _num(order * float(probability)),
                 "rank": rank,
             }
             for rank, (item_id, title, score, probability) in enumerate(
-                zip(top.item_ids, top.titles, top.scores, answer.probabilities, strict=True),
+                zip(
+                    top.item_ids.tolist(),
+                    top.titles.tolist(),
+                    np.asarray(top.scores, dtype=np.float64).tolist(),
+                    np.asarray(answer.probabilities, dtype=np.float64).tolist(),
+                    strict=True,
+                ),
                 start=1,
             )
         ]
@@ -809,4 +817,4 @@ def _json_value(value: Any) -> Any:
 
 def _num(value: Any) -> float | None:
     value = float(value)
-    return None if not np.isfinite(value) else round(value, 6)
+    return round(value, 6) if math.isfinite(value) else None
