@@ -485,9 +485,10 @@ def recommend(
     filter_seen: Annotated[
         bool | None,
         typer.Option(
-            "--filter-seen/--keep-seen",
-            help="Leave out / keep the items the shopper already bought (default: the lab's "
-            "rule: its settings, else the training data's repeat rate, as in evaluate).",
+            "--filter-bought/--keep-bought",
+            help="Leave out / keep the items the shopper already bought (viewed items stay; "
+            "default: the lab's rule: its settings, else the training data's repeat rate, as "
+            "evaluate's --filter-bought/--keep-bought default).",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -86,3 +86,22 @@ def test_the_default_follows_the_lab_rule_and_is_named_in_the_answer(lab) -> Non
     older = {k: v for k, v in lab.manifest.items() if k != "repeats"}
     service = RecommendationService(replace(lab, manifest=older))
     assert service.bought_rule().source == "unrecorded" and not service.bought_rule().remove
+
+
+def test_cli_recommend_applies_and_names_the_rule(home_copy: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from recsys_core.cli import main
+
+    assert main(["recommend", "--user", "U001", "--k", "4", "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)["already_bought"]
+    assert default["source"] == "repeat rate"
+    assert main(["recommend", "--user", "U001", "--k", "4", "--filter-bought", "--json"]) == 0
+    asked = json.loads(capsys.readouterr().out)["already_bought"]
+    assert asked == {
+        "remove": True,
+        "source": "request",
+        "why": "asked to leave out already-bought items",
+    }
+    assert main(["recommend", "--user", "U001", "--k", "4", "--keep-bought"]) == 0
+    assert "already-bought items kept" in capsys.readouterr().out
