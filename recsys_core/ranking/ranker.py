@@ -82,6 +82,8 @@ from recsys_core.ranking.candidates import CandidateGenerator
 from recsys_core.ranking.features import (
     BEHAVIOUR_FEATURES,
     FEATURE_NAMES,
+    SEEN_FEATURES,
+    STAGE_ONE_FEATURES,
     BehaviourSnapshot,
     events_before,
     require_timestamps,
@@ -261,7 +263,7 @@ def _candidate_features(
     candidates = candidates[keep].reset_index(drop=True)
     behaviour = pd.DataFrame(snapshot.features(u[keep], i[keep]), columns=list(BEHAVIOUR_FEATURES))
     frame = pd.concat([candidates[[Columns.USER, Columns.ITEM]], behaviour], axis=1)
-    for name in ("als_score", "als_rank", "itemknn_score", "itemknn_rank"):
+    for name in STAGE_ONE_FEATURES:
         frame[name] = candidates[name].to_numpy(dtype=np.float64)
     return frame
 
@@ -737,7 +739,7 @@ class TwoStageRanker(Recommender):
         else:
             frame = candidates[candidates[Columns.USER].isin(users)]
         if filter_seen:
-            seen = frame[["ui_views", "ui_carts", "ui_favorites", "ui_purchases"]].sum(axis=1) > 0
+            seen = frame[list(SEEN_FEATURES)].sum(axis=1) > 0
             frame = frame[~seen.to_numpy()]
         codes = pd.Categorical(frame[Columns.USER], categories=users).codes
         # by probability, ties (isotonic steps) by the classifier's margin
