@@ -64,6 +64,50 @@ def _walk(
 _walk_compiled = numba.njit(cache=True, nogil=True)(_walk)
 
 
+def _walk_branchless(
+    x: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    children: np.ndarray,
+    nan_right: np.ndarray,
+    zero_default: np.ndarray,
+    leaf_value: np.ndarray,
+    roots: np.ndarray,
+) -> np.ndarray:
+    """:func:`_walk` with the decision computed without branches and the next node read
+    from ``children[2 * node + go_right]`` (left and right interleaved).
+
+    The same decisions and the same sums in the same order, so the same margins bit for bit.
+    Faster for a few rows (the ten items of an answer: ~0.7x), slower for hundreds (the
+    branch predictor learns a tree's paths across rows), so :meth:`CompiledTrees.raw_score`
+    picks by the number of rows.
+    """
+    n = x.shape[0]
+    out = np.zeros(n)
+    for t in range(roots.shape[0]):
+        root = roots[t]
+        if root < 0:  # a tree that is a single leaf
+            for r in range(n):
+                out[r] += leaf_value[-root - 1]
+            continue
+        for r in range(n):
+            node = root
+            while node >= 0:
+                value = x[r, feature[node]]
+                special = (value != value) | ((value == 0.0) & zero_default[node])
+                go_right = (special & nan_right[node]) | ((not special) & (value > threshold[node]))
+                node = children[2 * node + np.int64(go_right)]
+            out[r] += leaf_value[-node - 1]
+    return out
+
+
+_walk_branchless_compiled = numba.njit(cache=True, nogil=True)(_walk_branchless)
+
+#: Up to this many rows :func:`_walk_branchless` is the faster walk (measured on the Online
+#: Retail purchase model: 10 rows 0.22 vs 0.31 ms, 220 rows 7.3 vs 4.9 ms).
+BRANCHLESS_ROWS = 32
+
+
 @dataclass(frozen=True)
 class CompiledTrees:
     """Flat arrays of every tree of a booster (children < 0 are ``-(leaf index) - 1``)."""
@@ -77,6 +121,7 @@ class CompiledTrees:
     leaf_value: np.ndarray
     roots: np.ndarray
     n_features: int
+    children: np.ndarray  # left and right interleaved: children[2 * node + go_right]
 
     @classmethod
     def from_booster(cls, booster: Any) -> CompiledTrees | None:
@@ -125,16 +170,20 @@ class CompiledTrees:
         def ints(parts: list[np.ndarray]) -> np.ndarray:
             return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
 
+        left, right = ints(lefts), ints(rights)
+        children = np.empty(2 * len(left), dtype=np.int32)
+        children[0::2], children[1::2] = left, right
         return cls(
             feature=ints(features),
             threshold=threshold,
-            left=ints(lefts),
-            right=ints(rights),
+            left=left,
+            right=right,
             nan_right=nan_right.astype(np.bool_),
             zero_default=(missing == 1).astype(np.bool_),
             leaf_value=np.concatenate(leaves),
             roots=np.asarray(roots, dtype=np.int32),
             n_features=int(header.get("max_feature_idx", "-1")) + 1,
+            children=children,
         )
 
     def raw_score(self, x: np.ndarray) -> np.ndarray:
@@ -143,6 +192,19 @@ class CompiledTrees:
         if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} feature columns, got {matrix.shape}")
         matrix[np.abs(matrix) <= _ZERO_THRESHOLD] = 0.0  # NaN compares False: kept
+        if len(matrix) <= BRANCHLESS_ROWS:
+            return np.asarray(
+                _walk_branchless_compiled(
+                    matrix,
+                    self.feature,
+                    self.threshold,
+                    self.children,
+                    self.nan_right,
+                    self.zero_default,
+                    self.leaf_value,
+                    self.roots,
+                )
+            )
         return np.asarray(
             _walk_compiled(
                 matrix,
