@@ -19,7 +19,9 @@ answers recorded before this module existed.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_core.errors import ConfigError, UnknownItemError
-from recsys_core.models.adapters import ImplicitRecommender, single_threaded_blas
+from recsys_core.models.adapters import (
+    ImplicitRecommender,
+    _blas_controller,  # noqa: PLC2701 - one owner
+    single_threaded_blas,
+)
 from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
 from recsys_core.serving.compiled_trees import CompiledTrees
 
@@ -65,6 +71,15 @@ def titles_for(item_ids: np.ndarray, titles: pd.Series) -> np.ndarray:
     return np.where(found.isna().to_numpy(), ids.to_numpy(), found.astype(str).to_numpy()).astype(
         object
     )
+
+
+@lru_cache(maxsize=1)
+def _blas_single_threaded() -> bool:
+    """Whether every BLAS library of this process already runs one thread (``serve`` starts
+    its workers so), checked once: then the per-answer limit (~20-50 µs of threadpoolctl
+    bookkeeping) is skipped."""
+    infos = _blas_controller().select(user_api="blas").info()
+    return bool(infos) and all(int(i.get("num_threads", 0)) == 1 for i in infos)
 
 
 def _positions(ids: np.ndarray) -> dict[str, int]:
@@ -135,7 +150,7 @@ class PreparedRecommender:
         if model.name == "popularity" and not filter_seen:
             return self._popular_rows[:n], self._popular_scores[:n]
         if isinstance(model, ImplicitRecommender):
-            with single_threaded_blas():
+            with nullcontext() if _blas_single_threaded() else single_threaded_blas():
                 ids, scores = model.model_.recommend(
                     np.array([row]),
                     self._row_matrix(row),
