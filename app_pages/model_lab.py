@@ -32,7 +32,7 @@ from ui.model_lab import (
     trials_table,
     tune_summary,
 )
-from ui.resources import active_data, ranker_available, service
+from ui.resources import active_data, can_train, service
 
 st.title("Model lab")
 
@@ -58,9 +58,7 @@ st.caption(
 for note in applied.notes:
     st.caption(f"Note: {note}")
 
-available = [m for m in ALL_MODELS if m != "ranker" or ranker_available()]
-if not data.dataset.has_timestamps and "ranker" in available:
-    available.remove("ranker")
+available = [m for m in ALL_MODELS if can_train(m, data.dataset)]
 preselected = list(available)
 if spark_available():  # offered, not preselected: a Spark fit takes ~25x implicit's time here
     available.append("als-spark")

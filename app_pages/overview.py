@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from recsys_core.models import MODEL_NAMES, model_class
 from ui import charts, frames
 from ui.components import table
 from ui.errors import show_errors
@@ -45,14 +46,20 @@ with show_errors(stop=False):
         f"{manifest.get('data', {}).get('events', summary['events']):,} events."
     )
     fit = manifest.get("fit_seconds", {})
-    shared = "ranker" in fit  # ALS and item-kNN are the ranker's stage one, trained with it
+    # a two-stage model's stage-one models are trained with it (no fit time of their own)
+    trained_with = {
+        stage: name
+        for name in fit
+        if name in MODEL_NAMES
+        for stage in model_class(name).stage_one_models
+    }
     models = pd.DataFrame(
         {
             "model": lab.model_names,
             "fit time": [
                 f"{fit[m]:,.1f} s"
                 if fit.get(m) is not None
-                else ("with the ranker" if shared and m in ("als", "itemknn") else "—")
+                else (f"with the {trained_with[m]}" if m in trained_with else "—")
                 for m in lab.model_names
             ],
         }

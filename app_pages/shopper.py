@@ -21,6 +21,7 @@ from recsys_core.business import (
     with_prices,
 )
 from recsys_core.metrics import jaccard_overlap
+from recsys_core.models import model_class
 from recsys_core.security.pseudonyms import pseudonym
 from ui import auth, charts, frames, state
 from ui import operations as ops
@@ -81,8 +82,12 @@ def shopper_view() -> None:
             key="shopper_model",
             help="ranker: the two-stage purchase model (ranks by purchase probability).",
         )
+        rule = svc.bought_rule()  # the lab's default: the rule evaluation applies
         filter_seen = st.checkbox(
-            "Hide items the shopper already interacted with", key="shopper_seen"
+            "Hide items the shopper already bought",
+            value=rule.remove,
+            key="shopper_bought",
+            help=f"Default ({rule.source}): {rule.why}",
         )
     filters = business_filters(data)
     state.share_view(shopper=shown_id, model=model, k=k)
@@ -151,7 +156,7 @@ def shopper_view() -> None:
     others = [m for m in model_cols if m != served_by]  # the served model's rank is "rank"
     columns = ["rank", "title", "price", "probability", "purchase_probability"]
     columns += ["expected_revenue", "other_ranks", "item_id"]
-    if served_by != "ranker":  # the ranker's score is the probability: no second column
+    if not model_class(served_by).scores_are_probabilities:  # else score == probability
         columns.insert(-1, "score")
     shown = reco.assign(other_ranks=frames.other_model_ranks(reco["item_id"], compare, others))[
         columns

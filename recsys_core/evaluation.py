@@ -381,7 +381,7 @@ def evaluate(
     DataValidationError
         A log that leaves no test users.
     """
-    from recsys_core.models import MODEL_REGISTRY, create_model
+    from recsys_core.models import create_model, model_class
     from recsys_core.tuning import settings_for
 
     config = config or EvaluationConfig()
@@ -509,30 +509,20 @@ def evaluate(
         params = dict(config.model_params.get(name, {}))
         start = time.perf_counter()
         try:
-            if name == "ranker":
-                from recsys_core.ranking import TwoStageRanker
-
+            if "seed" in model_class(name).config_class.model_fields:
                 params.setdefault("seed", config.seed)
-                model: Any = TwoStageRanker(**params).fit(
-                    split.train, dataset.catalog, cutoff=split.cutoff
-                )
-            else:
-                if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
-                    params.setdefault("seed", config.seed)
-                weights = config.model_weights.get(name)
-                own = (
-                    matrix
-                    if weights is None
-                    else InteractionMatrix.from_events(split.train, weights)
-                )
-                model = create_model(name, **params).fit(own)
+            weights = config.model_weights.get(name)
+            own = matrix if weights is None else InteractionMatrix.from_events(split.train, weights)
+            model: Any = create_model(name, **params).fit_log(
+                split.train, dataset.catalog, cutoff=split.cutoff, matrix=own
+            )
             fit_seconds = time.perf_counter() - start
             progress(f"recommending with {name}", (i + 0.6) / n_models)
             start = time.perf_counter()
-            # the ranker scores its candidates once for the lists, the new-items variant
-            # and the classifier metrics
+            # a model scoring probabilities scores its candidates once for the lists, the
+            # new-items variant and the classifier metrics
             extra: dict[str, Any] = {}
-            if name == "ranker":
+            if model.scores_are_probabilities:
                 extra["candidates"] = model.warm_candidate_frame(list(test_users))
             if removes == "bought":
                 reco = recommend_unbought(model, list(test_users), k, bought, **extra)
@@ -581,7 +571,7 @@ def evaluate(
         with tempfile.TemporaryDirectory() as tmp:
             model.save(Path(tmp) / name)
             model_mb = _folder_mb(Path(tmp) / name)
-        if name == "ranker":
+        if model.scores_are_probabilities:
             progress("scoring the purchase classifier", (i + 0.9) / n_models)
             classifier, reliability = _classifier_block(extra["candidates"], relevant)
             extra.clear()  # the candidate frame is large: do not keep it
@@ -620,7 +610,9 @@ def evaluate(
                 results[a].recommendations, results[b].recommendations, k
             )
     order_classifier = None
-    if "ranker" in results and split.cutoff is not None:  # the order model completes it
+    # the order model completes a model whose probabilities assume the shopper orders
+    scores_probabilities = any(r.model.scores_are_probabilities for r in results.values())
+    if scores_probabilities and split.cutoff is not None:
         from recsys_core.ranking.order_model import evaluate_order_model
 
         progress("scoring the order model", 0.99)
@@ -774,16 +766,14 @@ def bootstrap_intervals(
 def cannot_run(model: str, events: pd.DataFrame) -> str | None:
     """Why ``model`` cannot be trained on this log (``None`` when it can).
 
-    Only requirements known before fitting are checked here (the ranker needs timestamps);
-    a model whose fit finds the log unusable (e.g. no purchases for the ranker's labels) is
-    skipped by :func:`evaluate` with the fit's own message.
+    Only requirements known before fitting are checked here (the model class's
+    :meth:`~recsys_core.models.interface.Recommender.cannot_train_on`: e.g. the ranker needs
+    timestamps); a model whose fit finds the log unusable (e.g. no purchases for the ranker's
+    labels) is skipped by :func:`evaluate` with the fit's own message.
     """
-    if model == "ranker" and Columns.TIMESTAMP not in events.columns:
-        return (
-            "the two-stage ranker needs timestamps (its features and labels are time windows); "
-            "this log has none"
-        )
-    return None
+    from recsys_core.models import model_class
+
+    return model_class(model).cannot_train_on(events)
 
 
 def _params_of(model: Any) -> dict[str, Any]:

@@ -310,7 +310,9 @@ def quality_check(lab: Any, events: pd.DataFrame, *, min_shoppers: int = 30) -> 
     for name, values in (recorded.get("models") or {}).items():
         model = lab.models.get(name)
         before = values.get(key) if isinstance(values, dict) else None
-        if model is None or before is None or not hasattr(model, "users_") or name == "ranker":
+        if model is None or before is None or not hasattr(model, "users_"):
+            continue
+        if model.stage_one_models:  # single-stage models only (see the docstring)
             continue
         known = [u for u in relevant[Columns.USER].unique() if u in model.users_]
         if len(known) < min_shoppers:

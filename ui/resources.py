@@ -22,7 +22,6 @@ Cached objects are shared by all sessions and never mutated, except by
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import time
@@ -35,8 +34,9 @@ import streamlit as st
 from recsys_core.data.builtin import load_dataset
 from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
-from recsys_core.errors import RecsysError
+from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.evaluation import data_checksum
+from recsys_core.models import model_class
 from recsys_core.serving import (
     RecommendationService,
     TrainConfig,
@@ -120,21 +120,30 @@ def active_data() -> ActiveData:
 # ---------------------------------------------------------------------------------- models
 
 
+def model_available(name: str) -> bool:
+    """Whether this install provides model ``name`` (the ranker's ``recsys_core.ranking`` is
+    an optional part)."""
+    try:
+        model_class(name)
+    except (ImportError, AttributeError, ConfigError):
+        return False
+    return True
+
+
 def ranker_available() -> bool:
     """Whether this install provides the two-stage purchase model (``recsys_core.ranking``)."""
-    try:
-        ranking = importlib.import_module("recsys_core.ranking")
-    except ImportError:
-        return False
-    return hasattr(ranking, "TwoStageRanker")
+    return model_available("ranker")
+
+
+def can_train(name: str, dataset: Dataset) -> bool:
+    """Whether model ``name`` is installed and can be trained on ``dataset`` (a model that
+    requires timestamps cannot on a log without them)."""
+    return model_available(name) and model_class(name).cannot_train_on(dataset.events) is None
 
 
 def wanted_models(dataset: Dataset) -> list[str]:
-    """The models a lab for ``dataset`` should have: all, minus the ranker when impossible."""
-    models = list(DEFAULT_MODELS)
-    if not (ranker_available() and dataset.has_timestamps):
-        models.remove("ranker")
-    return models
+    """The models a lab for ``dataset`` should have: all, minus those impossible on it."""
+    return [m for m in DEFAULT_MODELS if can_train(m, dataset)]
 
 
 def _ranker_failed(folder: Path) -> bool:
@@ -237,9 +246,13 @@ def _load_saved(data: ActiveData, models: list[str]) -> TrainedLab | None:
 # ---------------------------------------------------------------------------------- background
 
 
-#: Models left to the background training on a first start (BPR: ~10 s more on Online Retail
-#: for the least accurate model; the ranker: a minute or more).
-SLOW_MODELS: tuple[str, ...] = ("ranker", "bpr")
+def slow_models(models: list[str]) -> list[str]:
+    """Models left to the background training on a first start: those declaring
+    ``slow_to_train`` (BPR: ~10 s more on Online Retail for the least accurate model; the
+    ranker: a minute or more)."""
+    return [m for m in models if model_class(m).slow_to_train]
+
+
 #: Manifest note of a version holding only the single-stage models (the first start's).
 QUICK_NOTE = "quick start: single-stage models only; the purchase model trains in the background"
 
@@ -353,7 +366,8 @@ def lab_for(data: ActiveData) -> TrainedLab:
         lab = _ready_lab(job)
     if lab is None:
         activate = not data.key.startswith(state.UPLOAD_PREFIX)  # uploads: not what the CLI serves
-        quick_models = [m for m in models if m not in SLOW_MODELS]
+        slow = slow_models(models)
+        quick_models = [m for m in models if m not in slow]
         lock = _training_lock()
         if not lock.acquire(blocking=False):
             with st.spinner("Another session is training models; waiting for it ..."):

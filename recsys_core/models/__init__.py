@@ -1,34 +1,41 @@
-"""Recommenders behind one interface: popularity, item-kNN, BPR, ALS (implicit) and ALS on Spark.
+"""Recommenders behind one interface: popularity, item-kNN, BPR, ALS (implicit), ALS on Spark
+and the two-stage ranker.
 
 >>> from recsys_core.models import create_model, load_model
 >>> model = create_model("als", factors=32).fit(matrix)      # doctest: +SKIP
 >>> model.recommend(["u1"], k=10)                            # doctest: +SKIP
 >>> model.save(path); load_model(path)                       # doctest: +SKIP
+
+The contract and the capabilities every model declares: :mod:`recsys_core.models.interface`;
+the implicit wrappers: :mod:`recsys_core.models.adapters`; saved folders:
+:mod:`recsys_core.models.persistence`.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Final
 
 from recsys_core.errors import ConfigError
 from recsys_core.models.als import ALSConfig, ALSRecommender
 from recsys_core.models.als_spark import ALSSparkConfig, ALSSparkRecommender
-from recsys_core.models.base import (
+from recsys_core.models.bpr import BPRConfig, BPRRecommender
+from recsys_core.models.interface import (
     COLD_START,
-    FORMAT_VERSION,
     RECOMMENDATION_COLUMNS,
     SIMILAR_ITEM,
     SIMILAR_ITEMS_COLUMNS,
+    MatrixRecommender,
     Recommender,
     RecommenderConfig,
 )
-from recsys_core.models.bpr import BPRConfig, BPRRecommender
 from recsys_core.models.itemknn import ItemKNNConfig, ItemKNNRecommender
+from recsys_core.models.persistence import FORMAT_VERSION
 from recsys_core.models.popularity import PopularityConfig, PopularityRecommender
 
-#: Model name (command line, JSON, saved folders) -> recommender class.
-MODEL_REGISTRY: Final[dict[str, type[Recommender]]] = {
+#: Single-stage model name (command line, JSON, saved folders) -> recommender class.
+MODEL_REGISTRY: Final[dict[str, type[MatrixRecommender]]] = {
     cls.name: cls
     for cls in (
         PopularityRecommender,
@@ -39,6 +46,33 @@ MODEL_REGISTRY: Final[dict[str, type[Recommender]]] = {
     )
 }
 
+#: Models defined outside this package, imported on first use: name -> (module, class).
+#: (The ranker pulls in LightGBM and scikit-learn; ``import recsys_core.models`` stays light.)
+_ELSEWHERE: Final[dict[str, tuple[str, str]]] = {
+    "ranker": ("recsys_core.ranking.ranker", "TwoStageRanker"),
+}
+
+#: Every model name :func:`create_model` and :func:`load_model` know.
+MODEL_NAMES: Final[tuple[str, ...]] = (*MODEL_REGISTRY, *_ELSEWHERE)
+
+
+def model_class(name: str) -> type[Recommender]:
+    """The recommender class of model ``name`` (its capabilities are class attributes).
+
+    Raises
+    ------
+    ConfigError
+        Unknown model name (the message lists the valid ones).
+    """
+    cls = MODEL_REGISTRY.get(name)
+    if cls is not None:
+        return cls
+    if name in _ELSEWHERE:
+        module, attribute = _ELSEWHERE[name]
+        found: type[Recommender] = getattr(import_module(module), attribute)
+        return found
+    raise ConfigError(f"unknown model {name!r}; choose one of: " + ", ".join(sorted(MODEL_NAMES)))
+
 
 def create_model(name: str, **params: Any) -> Recommender:
     """Build an unfitted recommender by name.
@@ -46,8 +80,8 @@ def create_model(name: str, **params: Any) -> Recommender:
     Parameters
     ----------
     name:
-        One of :data:`MODEL_REGISTRY` (``popularity``, ``itemknn``, ``bpr``, ``als``,
-        ``als-spark``).
+        One of :data:`MODEL_NAMES` (``popularity``, ``itemknn``, ``bpr``, ``als``,
+        ``als-spark``, ``ranker``).
     **params:
         Settings of that model's config (e.g. ``factors=32``, ``seed=7``).
 
@@ -56,12 +90,7 @@ def create_model(name: str, **params: Any) -> Recommender:
     ConfigError
         Unknown model name (the message lists the valid ones) or invalid settings.
     """
-    cls = MODEL_REGISTRY.get(name)
-    if cls is None:
-        raise ConfigError(
-            f"unknown model {name!r}; choose one of: " + ", ".join(sorted(MODEL_REGISTRY))
-        )
-    return cls(**params)
+    return model_class(name)(**params)
 
 
 def load_model(path: Path | str) -> Recommender:
@@ -78,6 +107,7 @@ def load_model(path: Path | str) -> Recommender:
 __all__ = [
     "COLD_START",
     "FORMAT_VERSION",
+    "MODEL_NAMES",
     "MODEL_REGISTRY",
     "RECOMMENDATION_COLUMNS",
     "SIMILAR_ITEM",
@@ -90,10 +120,12 @@ __all__ = [
     "BPRRecommender",
     "ItemKNNConfig",
     "ItemKNNRecommender",
+    "MatrixRecommender",
     "PopularityConfig",
     "PopularityRecommender",
     "Recommender",
     "RecommenderConfig",
     "create_model",
     "load_model",
+    "model_class",
 ]

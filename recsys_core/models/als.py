@@ -9,12 +9,8 @@ from implicit.cpu.als import AlternatingLeastSquares
 from pydantic import Field
 
 from recsys_core.errors import UnknownUserError
-from recsys_core.models.base import (
-    FactorRecommender,
-    RecommenderConfig,
-    _check_k,
-    single_threaded_blas,
-)
+from recsys_core.models.adapters import FactorRecommender, single_threaded_blas
+from recsys_core.models.interface import RecommenderConfig, check_k
 
 
 class ALSConfig(RecommenderConfig):
@@ -99,7 +95,7 @@ class ALSRecommender(FactorRecommender):
             ``k`` is not a positive whole number.
         """
         self._check_fitted()
-        k = _check_k(k)
+        k = check_k(k)
         user = int(self.users_.to_internal([user_id])[0])
         if user < 0:
             raise UnknownUserError(

@@ -65,7 +65,7 @@ from pydantic import Field
 from recsys_core.errors import EngineUnavailableError
 from recsys_core.interactions import write_matrix_parquet
 from recsys_core.models.als import ALSConfig, ALSRecommender
-from recsys_core.models.base import RecommenderConfig
+from recsys_core.models.interface import RecommenderConfig
 from recsys_core.paths import recsys_home
 
 if TYPE_CHECKING:

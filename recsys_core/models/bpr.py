@@ -7,7 +7,8 @@ from typing import ClassVar
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 from pydantic import Field
 
-from recsys_core.models.base import FactorRecommender, RecommenderConfig
+from recsys_core.models.adapters import FactorRecommender
+from recsys_core.models.interface import RecommenderConfig
 
 
 class BPRConfig(RecommenderConfig):
@@ -40,6 +41,8 @@ class BPRRecommender(FactorRecommender):
     """
 
     name: ClassVar[str] = "bpr"
+    #: ~10 s more than the others on Online Retail: the app trains it in the background.
+    slow_to_train: ClassVar[bool] = True
     config_class: ClassVar[type[RecommenderConfig]] = BPRConfig
     config: BPRConfig
 

@@ -17,7 +17,8 @@ from implicit.nearest_neighbours import (
 from implicit.utils import ParameterWarning
 from pydantic import Field
 
-from recsys_core.models.base import ImplicitRecommender, RecommenderConfig
+from recsys_core.models.adapters import ImplicitRecommender
+from recsys_core.models.interface import RecommenderConfig
 
 
 class ItemKNNConfig(RecommenderConfig):

@@ -7,14 +7,14 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_core.models.base import Recommender, RecommenderConfig
+from recsys_core.models.interface import MatrixRecommender, RecommenderConfig
 
 
 class PopularityConfig(RecommenderConfig):
     """Settings of :class:`PopularityRecommender` (only the shared ``seed``, unused)."""
 
 
-class PopularityRecommender(Recommender):
+class PopularityRecommender(MatrixRecommender):
     """Items ranked by the number of distinct training users, ties broken by item id.
 
     ``score`` is that number of users. ``similar_items`` ranks items by co-occurrence: the

@@ -58,24 +58,32 @@ from typing import Any, ClassVar, Final, Literal, Self
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recsys_core.columns import Columns
 from recsys_core.errors import (
     ArtifactError,
-    ConfigError,
     DataValidationError,
-    ModelNotTrainedError,
     UnknownItemError,
     UnknownUserError,
 )
-from recsys_core.interactions import EventWeights
+from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
-from recsys_core.models import COLD_START, ALSConfig, ItemKNNConfig
+from recsys_core.models import ALSConfig, ItemKNNConfig
+from recsys_core.models.interface import (
+    Progress,
+    Recommender,
+    check_k,
+    check_pairs,
+    recommendation_frame,
+)
+from recsys_core.models.persistence import check_format_version, model_from_config
 from recsys_core.ranking.candidates import CandidateGenerator
 from recsys_core.ranking.features import (
     BEHAVIOUR_FEATURES,
     FEATURE_NAMES,
+    SEEN_FEATURES,
+    STAGE_ONE_FEATURES,
     BehaviourSnapshot,
     events_before,
     require_timestamps,
@@ -233,17 +241,6 @@ class RankerConfig(BaseModel):
     seed: int = Field(42, ge=0, description="Seed of the classifier and the calibration split.")
 
 
-def _format_validation_error(exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(config)"
-        if err["type"] == "extra_forbidden":
-            problems.append(f"unknown setting {where!r}")
-        else:
-            problems.append(f"{where}={err.get('input')!r}: {err['msg']}")
-    return "invalid settings for model 'ranker': " + "; ".join(problems)
-
-
 def _generator(config: RankerConfig) -> CandidateGenerator:
     return CandidateGenerator(
         als=config.als,
@@ -266,7 +263,7 @@ def _candidate_features(
     candidates = candidates[keep].reset_index(drop=True)
     behaviour = pd.DataFrame(snapshot.features(u[keep], i[keep]), columns=list(BEHAVIOUR_FEATURES))
     frame = pd.concat([candidates[[Columns.USER, Columns.ITEM]], behaviour], axis=1)
-    for name in ("als_score", "als_rank", "itemknn_score", "itemknn_rank"):
+    for name in STAGE_ONE_FEATURES:
         frame[name] = candidates[name].to_numpy(dtype=np.float64)
     return frame
 
@@ -349,8 +346,13 @@ def build_training_frame(
     return pd.concat(frames, ignore_index=True)
 
 
-class TwoStageRanker:
+class TwoStageRanker(Recommender):
     """Candidate generation + calibrated LightGBM purchase probabilities (``ranker``).
+
+    A :class:`~recsys_core.models.interface.Recommender` like the single-stage models (it
+    passes the same contract tests), with its capabilities declared: it needs timestamps,
+    its scores are calibrated probabilities, it is built on the ``als`` and ``itemknn``
+    stage-one models and it is slow to train. ``similar_items`` are its stage-one ALS's.
 
     Parameters
     ----------
@@ -381,7 +383,13 @@ class TwoStageRanker:
     """
 
     name: ClassVar[str] = "ranker"
+    config_class: ClassVar[type[BaseModel]] = RankerConfig
+    requires_timestamps: ClassVar[bool] = True
+    scores_are_probabilities: ClassVar[bool] = True
+    stage_one_models: ClassVar[tuple[str, ...]] = ("als", "itemknn")
+    slow_to_train: ClassVar[bool] = True
 
+    config: RankerConfig
     cutoff_: pd.Timestamp
     generator_: CandidateGenerator
     snapshot_: BehaviourSnapshot
@@ -389,16 +397,6 @@ class TwoStageRanker:
     cold_start_items_: np.ndarray
     cold_start_rates_: np.ndarray
     training_summary_: dict[str, Any]
-
-    def __init__(
-        self, config: RankerConfig | Mapping[str, Any] | None = None, **overrides: Any
-    ) -> None:
-        settings = config.model_dump() if isinstance(config, BaseModel) else dict(config or {})
-        settings.update(overrides)
-        try:
-            self.config = RankerConfig.model_validate(settings)
-        except ValidationError as exc:
-            raise ConfigError(_format_validation_error(exc)) from None
 
     def __repr__(self) -> str:
         return f"TwoStageRanker({self.config!r})"
@@ -410,11 +408,15 @@ class TwoStageRanker:
         """Whether :meth:`fit` or :meth:`load` has run."""
         return hasattr(self, "purchase_model_")
 
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise ModelNotTrainedError(
-                "the 'ranker' model is not trained yet: call fit() or load a saved model"
+    @classmethod
+    def cannot_train_on(cls, events: pd.DataFrame) -> str | None:
+        """The ranker needs timestamps: its features and labels are time windows."""
+        if Columns.TIMESTAMP not in events.columns:
+            return (
+                "the two-stage ranker needs timestamps (its features and labels are time "
+                "windows); this log has none"
             )
+        return None
 
     def _purchase_model(self) -> PurchaseModel:
         cfg = self.config.classifier
@@ -496,6 +498,36 @@ class TwoStageRanker:
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
         return self
+
+    def fit_log(
+        self,
+        events: pd.DataFrame,
+        catalog: pd.DataFrame | None = None,
+        *,
+        cutoff: pd.Timestamp | str | None = None,
+        matrix: InteractionMatrix | None = None,
+        progress: Progress | None = None,
+    ) -> Self:
+        """:meth:`fit` (``matrix`` is not used: stage one builds its own with
+        ``config.event_weights`` for every training window)."""
+        return self.fit(events, catalog, cutoff=cutoff, progress=progress)
+
+    def stage_one_model(self, name: str) -> Recommender:
+        """The stage-one ``als`` or ``itemknn`` model fitted on every event before the cutoff."""
+        self._check_fitted()
+        if name == "als":
+            return self.generator_.als_
+        if name == "itemknn":
+            return self.generator_.itemknn_
+        return super().stage_one_model(name)
+
+    def known_users(self) -> list[str]:
+        """Shoppers with events before the cutoff (known to stage one and the features)."""
+        self._check_fitted()
+        known = np.intersect1d(
+            self.generator_.users_.external_ids, self.snapshot_.users.external_ids
+        )
+        return [str(u) for u in known]
 
     def _set_cold_start(self, past: pd.DataFrame, cutoff: pd.Timestamp) -> None:
         """Base rates: share of the last period's buyers who bought each item."""
@@ -589,6 +621,35 @@ class TwoStageRanker:
         matrix = self._feature_matrix([str(user_id)] * len(items), items)
         return self.purchase_model_.purchase_probability(matrix)
 
+    def score_items(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        """Calibrated purchase probability of each (user, item) pair (:meth:`recommend`'s
+        scale); NaN for a shopper without history before the cutoff or an unknown item."""
+        self._check_fitted()
+        users = np.asarray([str(u) for u in user_ids], dtype=object)
+        items = np.asarray([str(i) for i in item_ids], dtype=object)
+        check_pairs(len(users), len(items))
+        out = np.full(len(users), np.nan, dtype=np.float64)
+        known = (
+            (self.snapshot_.users.to_internal(users) >= 0)
+            & (self.generator_.users_.to_internal(users) >= 0)
+            & (self.snapshot_.items.to_internal(items) >= 0)
+        )
+        if known.any():
+            matrix = self._feature_matrix(list(users[known]), list(items[known]))
+            out[known] = self.purchase_model_.purchase_probability(matrix)
+        return out
+
+    def similar_items(self, item_ids: Sequence[str], k: int = 10) -> pd.DataFrame:
+        """Similar items by the stage-one ALS (the factors that generate the candidates).
+
+        Raises
+        ------
+        UnknownItemError
+            An item stage one was not trained on.
+        """
+        self._check_fitted()
+        return self.generator_.als_.similar_items(item_ids, k)
+
     def candidate_frame(self, user_ids: Sequence[str]) -> pd.DataFrame:
         """Every candidate of the users with features, raw score and probability.
 
@@ -658,8 +719,7 @@ class TwoStageRanker:
             classifier's margin order.
         """
         self._check_fitted()
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ConfigError(f"k must be a positive whole number of results, got {k!r}")
+        k = check_k(k)
         users, warm = self._warm_users(user_ids)
         parts = []
         if warm.any():
@@ -679,7 +739,7 @@ class TwoStageRanker:
         else:
             frame = candidates[candidates[Columns.USER].isin(users)]
         if filter_seen:
-            seen = frame[["ui_views", "ui_carts", "ui_favorites", "ui_purchases"]].sum(axis=1) > 0
+            seen = frame[list(SEEN_FEATURES)].sum(axis=1) > 0
             frame = frame[~seen.to_numpy()]
         codes = pd.Categorical(frame[Columns.USER], categories=users).codes
         # by probability, ties (isotonic steps) by the classifier's margin
@@ -737,24 +797,16 @@ class TwoStageRanker:
         atomic_write_text(folder / "config.json", json.dumps(metadata, indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path | str) -> TwoStageRanker:
-        """Load a ranker saved by :meth:`save`.
+    def _load_folder(cls, folder: Path, metadata: Mapping[str, Any]) -> Self:
+        """Rebuild a ranker saved by :meth:`save` (called by :meth:`load`).
 
         Raises
         ------
         ArtifactError
-            Missing, incomplete, corrupted or inconsistent folder.
+            Another format version, other features, or missing or corrupted parts.
         """
-        folder = Path(path)
-        metadata = _read_metadata(folder)
-        if metadata.get("model") != cls.name:
-            raise ArtifactError(f"{folder} holds a {metadata['model']!r} model, not a ranker")
-        try:
-            ranker = cls(metadata.get("config") or {})
-        except ConfigError as exc:
-            raise ArtifactError(
-                f"saved config in {folder / 'config.json'} is invalid: {exc}"
-            ) from exc
+        check_format_version(folder, metadata, RANKER_FORMAT_VERSION, noun="ranker")
+        ranker = model_from_config(cls, folder, metadata)
         if metadata.get("feature_names") != list(FEATURE_NAMES):
             raise ArtifactError(
                 f"{folder} was saved with other features than this version of the lab uses: "
@@ -778,30 +830,6 @@ class TwoStageRanker:
         return ranker
 
 
-def _read_metadata(folder: Path) -> dict[str, Any]:
-    """``config.json`` of a saved ranker; ArtifactError when missing or unreadable."""
-    if not folder.is_dir():
-        raise ArtifactError(f"model folder {folder} does not exist: train and save a ranker first")
-    path = folder / "config.json"
-    if not path.is_file():
-        raise ArtifactError(
-            f"{folder} has no config.json: it is not a saved ranker, or the save was "
-            "interrupted; save the model again"
-        )
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise ArtifactError(f"{path} does not describe a model")
-    if metadata.get("format_version") != RANKER_FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path} has format version {metadata.get('format_version')!r}; this version of "
-            f"the lab reads version {RANKER_FORMAT_VERSION}: retrain and save the ranker again"
-        )
-    return metadata
-
-
 def _recommendation_frame(
     users: Sequence[object] | np.ndarray,
     items: Sequence[object] | np.ndarray,
@@ -810,14 +838,14 @@ def _recommendation_frame(
     *,
     cold_start: bool,
 ) -> pd.DataFrame:
+    """A recommendation frame whose score is the probability, with its own column too."""
     prob = np.asarray(probability, dtype=np.float64)
-    return pd.DataFrame(
-        {
-            Columns.USER: pd.Series(np.asarray(users, dtype=object), dtype=str),
-            Columns.ITEM: pd.Series(np.asarray(items, dtype=object), dtype=str),
-            Columns.SCORE: prob,
-            Columns.RANK: np.asarray(ranks, dtype=np.int64),
-            PURCHASE_PROBABILITY: prob,
-            COLD_START: np.full(len(prob), cold_start, dtype=bool),
-        }
+    frame = recommendation_frame(
+        np.asarray(users, dtype=object),
+        np.asarray(items, dtype=object),
+        prob,
+        np.asarray(ranks, dtype=np.int64),
+        cold_start=cold_start,
     )
+    frame.insert(4, PURCHASE_PROBABILITY, prob)
+    return frame

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from recsys_core.business import currency_symbol, format_money
+from recsys_core.errors import ConfigError
+from recsys_core.models import model_class
 from recsys_core.reporting.content import Block, Section, Table, Text, key_value_table
 from recsys_core.reporting.data import ReportData
 from recsys_core.reporting.formatting import format_value
@@ -151,7 +153,7 @@ def plain_summary_section(data: ReportData) -> Section | None:
             )
     classifier = ev.get("classifier") or {}
     ece = _number(classifier.get("ece"))
-    if best == "ranker" and ece is not None:
+    if _scores_are_probabilities(best) and ece is not None:
         lines.append(
             Text(
                 "Its purchase probabilities can be read as chances: predicted and observed "
@@ -229,3 +231,12 @@ def segments_section(data: ReportData) -> Section | None:
             )
         )
     return Section("segments", "By shopper segment", blocks)
+
+
+def _scores_are_probabilities(model: str) -> bool:
+    """Whether the model's scores are calibrated probabilities (False for an unknown name,
+    e.g. from a result saved by another version)."""
+    try:
+        return model_class(model).scores_are_probabilities
+    except (ConfigError, ImportError):
+        return False

@@ -44,7 +44,14 @@ from recsys_core.evaluation import (
 )
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
-from recsys_core.models import Recommender, create_model, load_model
+from recsys_core.models import (
+    MODEL_NAMES,
+    MODEL_REGISTRY,
+    MatrixRecommender,
+    create_model,
+    load_model,
+    model_class,
+)
 from recsys_core.presets import Preset
 from recsys_core.serving.registry import (
     MANIFEST,
@@ -81,6 +88,8 @@ __all__ = [
 DRIFT_REFERENCE = "drift_reference.json"
 #: Folder of the shopper-level order model inside a version folder.
 ORDER_MODEL_DIR = "order_model"
+#: The training log's bought pairs (only for logs where they differ from the seen pairs).
+BOUGHT_PAIRS = "bought.parquet"
 FORMAT_VERSION = 1
 #: Models a lab trains by default (the ranker brings its own ALS and item-kNN).
 DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
@@ -145,6 +154,10 @@ class TrainedLab:
     reference: dict[str, Any] | None = None
     #: The shopper-level order model (recsys_core.ranking.order_model), when trained.
     order_model: Any | None = None
+    #: Distinct (user_id, item_id) purchase pairs of the training log, kept only when they
+    #: differ from the pairs the models have seen (a log with views); the service leaves them
+    #: out of lists under the already-bought rule (``manifest["repeats"]``).
+    bought: pd.DataFrame | None = None
 
     @property
     def ranker(self) -> Any | None:
@@ -183,7 +196,6 @@ def train_lab(
     item-kNN are served as the ``als`` and ``itemknn`` models so the same factors explain
     and generate candidates.
     """
-    from recsys_core.models import MODEL_REGISTRY
     from recsys_core.tuning import ResolvedSettings, settings_for
 
     config = config or TrainConfig()
@@ -202,59 +214,61 @@ def train_lab(
     model_weights = dict(preset.model_weights)
     progress = progress or no_progress
     names = list(dict.fromkeys(config.models))
-    unknown = [n for n in names if n not in (*MODEL_REGISTRY, "ranker")]
+    unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {[*MODEL_REGISTRY, 'ranker']}")
+        raise ConfigError(f"unknown model(s) {unknown}; choose from {list(MODEL_NAMES)}")
     notes: list[str] = [*settings.notes, settings.line()]
-    if "ranker" in names and not dataset.has_timestamps:
-        names.remove("ranker")
-        notes.append("the purchase model (ranker) needs timestamps; this log has none")
+    for name in list(names):
+        why_not = model_class(name).cannot_train_on(dataset.events)
+        if why_not is not None:
+            names.remove(name)
+            notes.append(why_not)
     models: dict[str, Any] = {}
     timings: dict[str, float] = {}
     steps = len(names) + 1
     progress("building the interaction matrix", 0.0)
     matrix = InteractionMatrix.from_events(dataset.events, weights)
-    order = ["ranker", *[n for n in names if n != "ranker"]] if "ranker" in names else names
+    # models built on stage-one models first: their stage one is served as those models
+    order = sorted(names, key=lambda n: not model_class(n).stage_one_models)
     for i, name in enumerate(order):
         progress(f"training {name}", (i + 1) / steps)
         params = dict(config.model_params.get(name, {}))
         start = time.perf_counter()
-        if name == "ranker":
-            from recsys_core.ranking import TwoStageRanker
-
-            params.setdefault("seed", config.seed)
-
-            def ranker_progress(message: str, fraction: float, step: int = i + 1) -> None:
-                progress(f"ranker: {message}", (step + fraction) / steps)
-
-            ranker = TwoStageRanker(**params).fit(
-                dataset.events, dataset.catalog, progress=ranker_progress
-            )
-            models["ranker"] = ranker
-            # Serve the ranker's own stage-one models: one set of factors everywhere.
-            if "als" in names and "als" not in config.model_params and config.engine == "implicit":
-                models["als"] = ranker.generator_.als_
-            if "itemknn" in names and "itemknn" not in config.model_params:
-                models["itemknn"] = ranker.generator_.itemknn_
-        elif name in models:  # served from the ranker's stage one: trained with it
+        if name in models:  # served from a two-stage model's stage one: trained with it
             continue
-        elif name == "als" and config.engine == "spark":
+        if name == "als" and config.engine == "spark":
             models["als"] = _fit_spark_als(config, params_by_model, fit_on=matrix)
             notes.append(
                 "the served ALS was trained by Spark MLlib (model 'als-spark', master "
                 f"{models['als'].config.spark_master or 'default'}); the purchase model's "
                 "candidates come from its own implicit ALS"
             )
-        else:
-            if "seed" in MODEL_REGISTRY[name].config_class.model_fields:
-                params.setdefault("seed", config.seed)
-            fit_on = matrix
-            if name in model_weights:
-                fit_on = InteractionMatrix.from_events(dataset.events, model_weights[name])
-            models[name] = create_model(name, **params).fit(fit_on)
+            timings[name] = round(time.perf_counter() - start, 3)
+            continue
+        if "seed" in model_class(name).config_class.model_fields:
+            params.setdefault("seed", config.seed)
+        fit_on = matrix
+        if name in model_weights:
+            fit_on = InteractionMatrix.from_events(dataset.events, model_weights[name])
+
+        def fit_progress(message: str, fraction: float, step: int = i + 1, of: str = name) -> None:
+            progress(f"{of}: {message}", (step + fraction) / steps)
+
+        model = create_model(name, **params).fit_log(
+            dataset.events, dataset.catalog, matrix=fit_on, progress=fit_progress
+        )
+        models[name] = model
+        # Serve a two-stage model's own stage-one models: one set of factors everywhere
+        # (unless they have settings of their own, or the served ALS is Spark's).
+        for stage in model.stage_one_models:
+            spark_als = stage == "als" and config.engine != "implicit"
+            if stage in names and stage not in config.model_params and not spark_als:
+                models[stage] = model.stage_one_model(stage)
         timings[name] = round(time.perf_counter() - start, 3)
+    # the shopper-level order model completes a model scoring conditional purchase chances
+    needs_order_model = any(model_class(n).scores_are_probabilities for n in names)
     order_model = (
-        _train_order_model(dataset, config.seed, notes, timings) if "ranker" in names else None
+        _train_order_model(dataset, config.seed, notes, timings) if needs_order_model else None
     )
     metrics: dict[str, Any] = {}
     if config.headline_metrics:
@@ -287,6 +301,7 @@ def train_lab(
     }
     from recsys_core.monitoring import reference_profile
 
+    bought = _repeat_rule(dataset, manifest)
     return TrainedLab(
         dataset=dataset.name,
         version=version,
@@ -296,7 +311,23 @@ def train_lab(
         manifest=manifest,
         reference=reference_profile(dataset.events),
         order_model=order_model,
+        bought=bought,
     )
+
+
+def _repeat_rule(dataset: Dataset, manifest: dict[str, Any]) -> pd.DataFrame | None:
+    """Store the training log's repeat profile (:func:`recsys_core.repeats.repeat_profile`,
+    the rule evaluation applies) in ``manifest["repeats"]``; return the bought pairs when
+    they are not simply every pair the models saw (else ``None``: their own filter is it)."""
+    from recsys_core.columns import Columns
+    from recsys_core.repeats import bought_pairs, repeat_profile
+
+    bought = bought_pairs(dataset.events)
+    seen = dataset.events[[Columns.USER, Columns.ITEM]].astype(str).drop_duplicates()
+    same_as_seen = len(bought) == len(seen)
+    profile = repeat_profile(dataset.events).to_dict()
+    manifest["repeats"] = {**profile, "bought_is_seen": same_as_seen}
+    return None if same_as_seen else bought
 
 
 def _train_order_model(
@@ -317,13 +348,13 @@ def _train_order_model(
 
 def _fit_spark_als(
     config: TrainConfig, params_by_model: dict[str, dict[str, Any]], fit_on: InteractionMatrix
-) -> Recommender:
+) -> MatrixRecommender:
     """The lab's 'als' model trained on Spark, with the dataset's Spark preset."""
     params = dict(params_by_model.get("als-spark", {}))
     params.setdefault("seed", config.seed)
     if config.spark_master is not None:
         params["spark_master"] = config.spark_master
-    return create_model("als-spark", **params).fit(fit_on)
+    return MODEL_REGISTRY["als-spark"](**params).fit(fit_on)
 
 
 def _training_metrics(
@@ -332,9 +363,16 @@ def _training_metrics(
     """Headline metrics of the single-stage models on the log's last 30 days (cheap)."""
     from recsys_core.evaluation import EvaluationConfig, evaluate
 
-    wanted = [n for n in names if n != "ranker"]
-    if "ranker" in names:
-        wanted += [n for n in ("als", "itemknn") if n not in wanted]
+    single_stage = [n for n in names if not model_class(n).stage_one_models]
+    two_stage = [n for n in names if n not in single_stage]
+    # two-stage models are costly to evaluate: their stage-one models stand in for them
+    wanted = single_stage + [
+        stage
+        for n in two_stage
+        for stage in model_class(n).stage_one_models
+        if stage not in single_stage
+    ]
+    wanted = list(dict.fromkeys(wanted))
     if not wanted:
         return {}
     eval_config = EvaluationConfig(
@@ -403,6 +441,8 @@ def save_lab(
         lab.catalog.to_parquet(tmp / "catalog.parquet", index=False)
         if lab.reference is not None:
             atomic_write_text(tmp / DRIFT_REFERENCE, json.dumps(lab.reference, default=str))
+        if lab.bought is not None:
+            lab.bought.to_parquet(tmp / BOUGHT_PAIRS, index=False)
         _encrypt_if_asked(lab, tmp)  # h11: RECSYS_ENCRYPT_ARTIFACTS
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
         write_checksums(tmp)
@@ -470,6 +510,8 @@ def _encrypt_if_asked(lab: TrainedLab, tmp: Path) -> None:
         parts.append(ORDER_MODEL_DIR)
     if (tmp / DRIFT_REFERENCE).exists():  # it lists the training shoppers' ids
         parts.append(DRIFT_REFERENCE)
+    if (tmp / BOUGHT_PAIRS).exists():  # so do the bought pairs
+        parts.append(BOUGHT_PAIRS)
     encrypt_tree(tmp, parts)
     lab.manifest["encrypted"] = True
 
@@ -500,12 +542,7 @@ def _load_parts(
             if name in bad_parts:
                 raise ArtifactError(f"checksum check failed: {bad_parts[name]}")
             path = _readable(folder, name, plain_root)
-            if name == "ranker":
-                from recsys_core.ranking import TwoStageRanker
-
-                models[name] = TwoStageRanker.load(path)
-            else:
-                models[name] = load_model(path)
+            models[name] = load_model(path)
         except Exception as exc:
             if not tolerant:
                 if isinstance(exc, RecsysError):
@@ -526,6 +563,16 @@ def _load_parts(
             if not tolerant:
                 raise
             broken["order"] = str(exc)
+    bought = None
+    if (folder / BOUGHT_PAIRS).exists():
+        try:
+            if BOUGHT_PAIRS in bad_parts:
+                raise ArtifactError(f"checksum check failed: {bad_parts[BOUGHT_PAIRS]}")
+            bought = pd.read_parquet(_readable(folder, BOUGHT_PAIRS, plain_root))
+        except Exception as exc:  # pyarrow raises several types for broken files
+            if not tolerant:
+                raise ArtifactError(f"cannot read {folder / BOUGHT_PAIRS}: {exc}") from exc
+            broken["bought"] = f"cannot read the bought pairs: {exc}"
     return TrainedLab(
         dataset=manifest["dataset"],
         version=folder.name,
@@ -537,6 +584,7 @@ def _load_parts(
         broken=broken,
         reference=reference,
         order_model=order_model,
+        bought=bought,
     )
 
 
@@ -564,6 +612,11 @@ class StoredPopularity:
     """
 
     name = "popularity"
+    # the capabilities every served model declares (recsys_core.models.interface)
+    requires_timestamps = False
+    scores_are_probabilities = False
+    stage_one_models: tuple[str, ...] = ()
+    slow_to_train = False
 
     def __init__(self, items: list[str], counts: list[float]) -> None:
         order = sorted(range(len(items)), key=lambda i: (-counts[i], items[i]))
@@ -587,6 +640,10 @@ class StoredPopularity:
             rows += [(user, item, count, rank, False) for rank, (item, count) in enumerate(top, 1)]
         return pd.DataFrame(rows, columns=["user_id", "item_id", "score", "rank", "cold_start"])
 
+    def known_users(self) -> list[str]:
+        """None: the stored counts do not know shoppers."""
+        return []
+
     def similar_items(self, item_ids: list[str], k: int = 10) -> pd.DataFrame:
         """Not available: the stored counts say nothing about co-occurrence."""
         raise ArtifactError(
@@ -606,5 +663,5 @@ def record_metrics(lab: TrainedLab, metrics: dict[str, Any]) -> None:
 
 
 def is_recommender(model: Any) -> bool:
-    """Whether ``model`` is a single-stage recommender (not the ranker)."""
-    return isinstance(model, Recommender)
+    """Whether ``model`` is a single-stage recommender (not a two-stage model)."""
+    return isinstance(model, MatrixRecommender)

@@ -43,8 +43,8 @@ from recsys_core.errors import ConfigError, DataValidationError
 from recsys_core.evaluation import data_checksum, json_safe, relevant_items
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.metrics import ranking_metrics
-from recsys_core.models import create_model
-from recsys_core.models.base import Recommender, single_threaded_blas
+from recsys_core.models import MODEL_REGISTRY, Recommender
+from recsys_core.models.adapters import single_threaded_blas
 from recsys_core.presets import PRESETS, Preset, preset_for
 from recsys_core.repeats import bought_pairs, recommend_unbought
 from recsys_core.split import Split, random_split, split_events, temporal_split
@@ -370,7 +370,7 @@ def _fit_als_staged(
     """
     total = int(params["iterations"])
     stages = [*range(ALS_STAGE, total, ALS_STAGE), total]
-    model = create_model("als", **{**params, "iterations": stages[0], "seed": seed}).fit(matrix)
+    model = MODEL_REGISTRY["als"](**{**params, "iterations": stages[0], "seed": seed}).fit(matrix)
     done = stages[0]
     value, filtered = 0.0, False
     for step in stages:
@@ -405,7 +405,7 @@ def _run_trial(
     if model_name == "als":
         value, filtered = _fit_als_staged(params, matrix, trial, validation, seed)
     else:
-        model = create_model(model_name, **params, seed=seed).fit(matrix)
+        model = MODEL_REGISTRY[model_name](**params, seed=seed).fit(matrix)
         value, filtered = validation.score(model)
     return value, filtered, params, weights
 
@@ -463,7 +463,7 @@ def tune_training_events(
     starts = [defaults, *start_from]
     events = _present_events(validation.split.train)
     quantities = _has_quantities(validation.split.train)
-    popularity = create_model("popularity").fit(validation.matrix(EventWeights()))
+    popularity = MODEL_REGISTRY["popularity"]().fit(validation.matrix(EventWeights()))
     popularity_ndcg, _ = validation.score(popularity)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

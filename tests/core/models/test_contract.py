@@ -1,12 +1,17 @@
 """The contract every recommender passes (implicit's shared ``RecommenderBase`` test habit).
 
-All models run on a tiny deterministic "checkerboard": user ``u`` interacts with items of
-its own parity, minus a few per user, so every user has unseen items that the structure
-predicts. Hyperparameters are kept small so the whole module runs in a few seconds.
+Every model — the single-stage ones and the two-stage ranker — runs on a tiny
+deterministic "checkerboard": user ``u`` buys items of its own parity, minus a few per user,
+so every user has unseen items that the structure predicts. The purchases repeat every
+week for four weeks, so the log has the time windows the ranker learns from, and the
+ranker's cold-start list (base rates of the last week's buyers) is the all-time popularity
+list. Every model is trained through the one call of the contract, ``fit_log``.
+Hyperparameters are kept small so the whole module runs in seconds.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +28,16 @@ from recsys_core.models import (
     RECOMMENDATION_COLUMNS,
     SIMILAR_ITEM,
     SIMILAR_ITEMS_COLUMNS,
+    MatrixRecommender,
     Recommender,
     create_model,
     load_model,
+    model_class,
 )
+from recsys_core.ranking import PURCHASE_PROBABILITY
 
-N_USERS, N_ITEMS, K = 50, 30, 5
-MODEL_NAMES = ("popularity", "itemknn", "bpr", "als")
+N_USERS, N_ITEMS, K, WEEKS = 50, 30, 5, 4
+MODEL_NAMES = ("popularity", "itemknn", "bpr", "als", "ranker")
 
 #: Small, fast settings per model (seed set explicitly to make the contract visible).
 FAST_PARAMS: dict[str, dict[str, Any]] = {
@@ -37,23 +45,45 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "itemknn": {"neighbours": 20},
     "bpr": {"factors": 8, "iterations": 30, "learning_rate": 0.05},
     "als": {"factors": 8, "iterations": 5},
+    "ranker": {
+        "horizon_days": 7,
+        "training_windows": 2,
+        "n_als": 30,  # the whole catalog: unseen items are candidates too
+        "n_itemknn": 30,
+        "n_history": 30,
+        "als": {"factors": 8, "iterations": 5, "num_threads": 1},
+        "itemknn": {"num_threads": 1},
+        "classifier": {
+            "n_estimators": 20,
+            "min_child_samples": 5,
+            "cross_fit_folds": 0,
+            "n_jobs": 1,
+        },
+    },
 }
 
 
 def checkerboard_events() -> pd.DataFrame:
-    """Purchases of users u0..u49 on items i0..i29.
+    """Weekly purchases of users u0..u49 on items i0..i29 over four weeks.
 
     User ``u`` buys item ``i`` when both have the same parity, except one item in three
     (``(i // 2 + u) % 3 == 0``) and, for every fourth user, the last items of its parity,
     so popularity is not flat. Every user keeps at least 5 unseen items of its parity.
+    Each pair is bought once a week, on day ``7 * week + (u + i) % 7``, so any 7-day window
+    holds every pair once.
     """
+    start = pd.Timestamp("2024-01-01 10:00")
     rows = [
-        (f"u{u}", f"i{i}", "purchase")
+        (f"u{u}", f"i{i}", "purchase", start + pd.Timedelta(days=7 * week + (u + i) % 7))
+        for week in range(WEEKS)
         for u in range(N_USERS)
         for i in range(N_ITEMS)
         if i % 2 == u % 2 and (i // 2 + u) % 3 != 0 and not (u % 4 == 0 and i // 2 > 10)
     ]
-    return pd.DataFrame(rows, columns=[Columns.USER, Columns.ITEM, Columns.EVENT])
+    events = pd.DataFrame(
+        rows, columns=[Columns.USER, Columns.ITEM, Columns.EVENT, Columns.TIMESTAMP]
+    )
+    return events.sort_values(Columns.TIMESTAMP, kind="stable", ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +111,16 @@ def make_model(name: str, **extra: Any) -> Recommender:
 
 
 @pytest.fixture(scope="module", params=MODEL_NAMES)
-def model(request: pytest.FixtureRequest, matrix: InteractionMatrix) -> Recommender:
+def model(request: pytest.FixtureRequest, events: pd.DataFrame) -> Recommender:
     """A fitted model of each kind (shared by the read-only tests)."""
-    return make_model(request.param).fit(matrix)
+    return make_model(request.param).fit_log(events)
+
+
+def expected_columns(model: Recommender) -> tuple[str, ...]:
+    """The recommendation frame's columns: a probability model adds its probability."""
+    if model.scores_are_probabilities:
+        return (*RECOMMENDATION_COLUMNS[:-1], PURCHASE_PROBABILITY, COLD_START)
+    return RECOMMENDATION_COLUMNS
 
 
 def expected_popular_items(events: pd.DataFrame, k: int) -> list[str]:
@@ -99,7 +136,7 @@ def expected_popular_items(events: pd.DataFrame, k: int) -> list[str]:
 def test_recommend_returns_k_ranked_rows_per_user(model: Recommender, all_users: list[str]) -> None:
     reco = model.recommend(all_users, k=K)
 
-    assert tuple(reco.columns) == RECOMMENDATION_COLUMNS
+    assert tuple(reco.columns) == expected_columns(model)
     assert reco.groupby(Columns.USER).size().to_dict() == dict.fromkeys(all_users, K)
     assert (reco[Columns.RANK].to_numpy() == np.tile(np.arange(1, K + 1), N_USERS)).all()
     assert not reco[COLD_START].any()
@@ -146,7 +183,7 @@ def test_seen_items_are_allowed_without_filter(
 def test_fewer_items_than_k_gives_fewer_rows_never_seen_ones(
     model: Recommender, matrix: InteractionMatrix, seen_pairs: set[tuple[str, str]]
 ) -> None:
-    reco = model.recommend(["u0", "u1"], k=100)
+    reco = model.recommend(["u0", "u1"], k=100, filter_seen=True)
 
     for user, rows in reco.groupby(Columns.USER):
         n_seen = len(matrix.user_items(int(matrix.users.to_internal([user])[0])))
@@ -175,7 +212,7 @@ def test_only_unknown_users_and_empty_requests(model: Recommender) -> None:
     assert only_cold[COLD_START].all()
 
     empty = model.recommend([], k=3)
-    assert tuple(empty.columns) == RECOMMENDATION_COLUMNS
+    assert tuple(empty.columns) == expected_columns(model)
     assert empty.empty
 
 
@@ -232,10 +269,10 @@ def test_score_items_needs_same_length(model: Recommender) -> None:
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_refit_with_same_seed_is_identical(
-    name: str, matrix: InteractionMatrix, all_users: list[str]
+    name: str, events: pd.DataFrame, matrix: InteractionMatrix, all_users: list[str]
 ) -> None:
-    first = make_model(name).fit(matrix)
-    second = make_model(name).fit(matrix)
+    first = make_model(name).fit_log(events)
+    second = make_model(name).fit_log(events)
 
     pd.testing.assert_frame_equal(
         first.recommend(all_users, k=K), second.recommend(all_users, k=K), check_exact=True
@@ -270,9 +307,23 @@ def test_save_load_round_trip(
 
 def test_saved_folder_has_no_pickle(model: Recommender, tmp_path: Path) -> None:
     model.save(tmp_path)
-    with np.load(tmp_path / "arrays.npz", allow_pickle=False) as arrays:
-        for key in arrays.files:
-            assert arrays[key].dtype != object
+
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == model.name
+    archives = sorted(p for p in tmp_path.rglob("*") if p.suffix in (".npz", ".npy"))
+    assert archives
+    for path in archives:
+        if path.suffix == ".npy":
+            assert np.load(path, allow_pickle=False).dtype != object
+            continue
+        with np.load(path, allow_pickle=False) as arrays:
+            for key in arrays.files:
+                assert arrays[key].dtype != object
+
+
+def test_single_stage_folder_layout(model: Recommender, tmp_path: Path) -> None:
+    if not isinstance(model, MatrixRecommender):
+        pytest.skip("the layout of recsys_core.models.persistence is the single-stage one")
+    model.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "arrays.npz",
         "config.json",
@@ -281,14 +332,20 @@ def test_saved_folder_has_no_pickle(model: Recommender, tmp_path: Path) -> None:
     ]
 
 
+def _part(folder: Path, name: str) -> Path:
+    """The first file called ``name`` in a saved folder (a two-stage model nests its stage
+    one's folders)."""
+    return sorted(folder.rglob(name))[0]
+
+
 def test_loading_a_damaged_folder_raises_artifact_error(model: Recommender, tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="does not exist"):
         load_model(tmp_path / "missing")
 
     truncated = tmp_path / "truncated"
     model.save(truncated)
-    data = (truncated / "arrays.npz").read_bytes()
-    (truncated / "arrays.npz").write_bytes(data[: len(data) // 2])
+    data = _part(truncated, "arrays.npz").read_bytes()
+    _part(truncated, "arrays.npz").write_bytes(data[: len(data) // 2])
     with pytest.raises(ArtifactError, match=r"arrays\.npz"):
         load_model(truncated)
 
@@ -306,13 +363,13 @@ def test_loading_a_damaged_folder_raises_artifact_error(model: Recommender, tmp_
 
     no_arrays = tmp_path / "no_arrays"
     model.save(no_arrays)
-    (no_arrays / "arrays.npz").unlink()
+    _part(no_arrays, "arrays.npz").unlink()
     with pytest.raises(ArtifactError, match="missing"):
         load_model(no_arrays)
 
     bad_ids = tmp_path / "bad_ids"
     model.save(bad_ids)
-    (bad_ids / "users.npy").write_bytes(b"garbage")
+    _part(bad_ids, "users.npy").write_bytes(b"garbage")
     with pytest.raises(ArtifactError, match=r"users\.npy"):
         load_model(bad_ids)
 
@@ -348,8 +405,38 @@ def test_init_only_stores_settings(name: str) -> None:
 
 
 def test_create_model_unknown_name_lists_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="als, als-spark, bpr, itemknn, popularity"):
+    with pytest.raises(ConfigError, match="als, als-spark, bpr, itemknn, popularity, ranker"):
         create_model("svd")
+
+
+# ---------------------------------------------------------------- capabilities
+
+
+def test_every_model_declares_its_capabilities(events: pd.DataFrame) -> None:
+    untimed = events.drop(columns=[Columns.TIMESTAMP])
+    for name in MODEL_NAMES:
+        cls = model_class(name)
+        assert cls.name == name
+        for flag in ("requires_timestamps", "scores_are_probabilities", "slow_to_train"):
+            assert isinstance(getattr(cls, flag), bool), (name, flag)
+        assert set(cls.stage_one_models) <= set(MODEL_NAMES) - {name}
+        assert cls.cannot_train_on(events) is None
+        assert (cls.cannot_train_on(untimed) is not None) == cls.requires_timestamps
+
+
+def test_two_stage_models_expose_their_fitted_stage_one(model: Recommender) -> None:
+    for stage in model.stage_one_models:
+        inner = model.stage_one_model(stage)
+        assert inner.name == stage and inner.is_fitted
+        assert not inner.stage_one_models
+    with pytest.raises(ConfigError, match="not built on"):
+        model.stage_one_model("svd")
+
+
+def test_known_users_are_the_personalised_ones(model: Recommender, all_users: list[str]) -> None:
+    assert sorted(model.known_users()) == sorted(all_users)
+    reco = model.recommend(model.known_users()[:3], k=K)
+    assert not reco[COLD_START].any()
 
 
 def test_unknown_or_invalid_setting_is_a_config_error() -> None:

@@ -175,8 +175,11 @@ def test_events_at_or_after_the_cutoff_change_nothing(
     past_only = BehaviourSnapshot.from_events(events[events["timestamp"] < CUTOFF], CUTOFF, catalog)
     assert "u3" not in with_future.users  # a shopper who only appears later
     assert list(with_future.users.external_ids) == list(past_only.users.external_ids)
-    for name in ("pair_keys", "pair_values", "user_values", "item_values", "category_values"):
+    for name in ("pair_keys", "pair_values", "user_values", "item_values"):
         np.testing.assert_array_equal(getattr(with_future, name), getattr(past_only, name))
+    assert with_future.tables.keys() == past_only.tables.keys()
+    for name, table in with_future.tables.items():  # category, brand and price affinity
+        np.testing.assert_array_equal(table, past_only.tables[name])
 
 
 def test_prices_after_the_cutoff_change_no_feature(
@@ -193,8 +196,10 @@ def test_prices_after_the_cutoff_change_no_feature(
     repriced.loc[later, "price"] = repriced.loc[later, "price"] * 7.0 + 3.0
     new_catalog = catalog.assign(price=catalog["price"] * 5.0)
     moved = BehaviourSnapshot.from_events(repriced, CUTOFF, new_catalog)
-    for name in ("item_values", "user_typical_price", "pair_values", "user_values"):
+    for name in ("item_values", "pair_values", "user_values"):
         np.testing.assert_array_equal(getattr(moved, name), getattr(base, name))
+    for name, table in base.tables.items():  # user_typical_price among them
+        np.testing.assert_array_equal(moved.tables[name], table)
     u = base.users.to_internal(["u1", "u1", "u2"])
     i = base.items.to_internal(["i1", "i2", "i3"])
     np.testing.assert_array_equal(moved.features(u, i), base.features(u, i))

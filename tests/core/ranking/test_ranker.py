@@ -234,6 +234,33 @@ def test_purchase_probability_for_any_item(
         ranker.purchase_probability(user, ["no-such-item"])
 
 
+def test_score_items_are_the_listed_probabilities_nan_when_unknown(
+    store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
+) -> None:
+    """The contract's ``score_items`` on a realistic log (the contract tests' checkerboard
+    makes the ranker's probabilities nearly constant)."""
+    events, _ = store
+    users = _users(events, 8)
+    for filter_seen in (False, True):
+        reco = ranker.recommend(users, k=10, filter_seen=filter_seen)
+        scores = ranker.score_items(reco["user_id"].tolist(), reco["item_id"].tolist())
+        np.testing.assert_allclose(scores, reco["score"], rtol=1e-9)
+        assert reco["score"].nunique() > 10  # not a constant
+    scores = ranker.score_items([users[0], "nobody", users[0]], [reco["item_id"][0], "P001", "x"])
+    assert np.isfinite(scores[0]) and np.isnan(scores[1:]).all()
+
+
+def test_capabilities_and_stage_one(ranker: TwoStageRanker) -> None:
+    assert ranker.requires_timestamps and ranker.scores_are_probabilities
+    assert ranker.slow_to_train and ranker.stage_one_models == ("als", "itemknn")
+    assert ranker.stage_one_model("als") is ranker.generator_.als_
+    assert ranker.stage_one_model("itemknn") is ranker.generator_.itemknn_
+    item = ranker.generator_.als_.items_.external_ids[0]
+    pd.testing.assert_frame_equal(
+        ranker.similar_items([item], k=5), ranker.generator_.als_.similar_items([item], k=5)
+    )
+
+
 def test_candidate_frame_columns(
     store: tuple[pd.DataFrame, pd.DataFrame], ranker: TwoStageRanker
 ) -> None:

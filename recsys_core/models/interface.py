@@ -1,68 +1,84 @@
-"""One interface for every recommender (implicit's ``RecommenderBase`` and RecTools' habits).
+"""The recommender contract: one interface for every model (implicit's ``RecommenderBase`` habit).
 
-Every model works on integer indices inside and speaks external string ids at the boundary
-(:class:`~recsys_core.interactions.IdMap`). The base class owns everything the models share:
+Every model of the lab — the single-stage ones (popularity, item-kNN, BPR, ALS) and the
+two-stage ranker (:class:`~recsys_core.ranking.ranker.TwoStageRanker`) — is a
+:class:`Recommender`, and every one passes the shared contract tests
+(``tests/core/models/test_contract.py``). The contract:
 
-* fitting bookkeeping (id maps, the training users x items CSR, item popularity);
-* turning index results into recommendation frames (``user_id, item_id, score, rank,
-  cold_start``), including the cold-start answer for unknown users;
-* filtering seen items, dropping padding, never returning more than ``k`` rows;
-* saving to and loading from a folder without pickle.
+* ``__init__`` only stores validated settings (scikit-learn habit; fitted attributes end
+  with ``_``); unknown or invalid settings are a :class:`~recsys_core.errors.ConfigError`.
+* :meth:`Recommender.fit_log` learns from an event log (optionally up to a ``cutoff``) and
+  returns the model; a model may also offer its own ``fit``.
+* :meth:`Recommender.recommend` returns a recommendation frame: the columns of
+  :data:`RECOMMENDATION_COLUMNS` (``user_id, item_id, score, rank, cold_start``; a model
+  whose scores are probabilities adds ``purchase_probability`` = ``score``), at most ``k``
+  rows per user, ranks ``1..k``, scores not increasing with rank, sorted by user then rank.
+  Users the model cannot personalise for get a non-personalised list flagged
+  ``cold_start=True``. ``filter_seen`` leaves out items the user interacted with in
+  training (each model documents its default).
+* :meth:`Recommender.similar_items` returns a similar-items frame
+  (:data:`SIMILAR_ITEMS_COLUMNS`), the item itself excluded;
+  :class:`~recsys_core.errors.UnknownItemError` for an item the model does not know.
+* :meth:`Recommender.score_items` scores (user, item) pairs on the scale of
+  ``recommend``'s non-cold-start scores; NaN where the user or item is unknown.
+* :meth:`Recommender.save` writes a folder without pickle (``config.json`` last);
+  :meth:`Recommender.load` / :func:`recsys_core.models.load_model` read it back
+  (:mod:`recsys_core.models.persistence`).
 
-A concrete model implements a handful of index-level hooks (``_fit_model``,
-``_recommend_rows``, ``_similar_rows``, ``_score_pairs``, ``_state_arrays``,
-``_restore_state``).
+Capabilities
+------------
+What callers must know about a model is declared on its class, never inferred from its
+name, so a new model works without new branches:
 
-Cold start
-----------
+``requires_timestamps``
+    Training needs event timestamps (time windows); such a model is skipped, with
+    :meth:`Recommender.cannot_train_on`'s reason, on a log without them.
+``scores_are_probabilities``
+    ``score`` is a calibrated probability (of a purchase in the next period). Such a model
+    also provides ``warm_candidate_frame(user_ids)`` (every candidate scored, with a
+    ``purchase_probability`` column) and accepts it back as ``recommend(...,
+    candidates=frame)``, so the lists and the probability metrics come from one scoring.
+``stage_one_models``
+    Names of the single-stage models this one is built on (its candidate generators);
+    :meth:`Recommender.stage_one_model` returns them fitted. Empty for a single-stage model.
+``slow_to_train``
+    Fitting takes long enough (tens of seconds or more on Online Retail) that the app
+    trains it in the background after the quick models.
+
+Single-stage models share :class:`MatrixRecommender`: integer indices inside, external
+string ids at the boundary (:class:`~recsys_core.interactions.IdMap`), one users x items
+training matrix. A concrete model implements a handful of index-level hooks
+(``_fit_model``, ``_recommend_rows``, ``_similar_rows``, ``_score_pairs``,
+``_state_arrays``, ``_restore_state``).
+
+Cold start (single-stage models)
+--------------------------------
 A user who is not in the training id map, or who has no training interactions, gets the
 most popular training items (number of distinct training users, ties broken by item id).
 Their rows carry ``cold_start=True`` and ``score`` is that popularity count, so it is not on
 the same scale as the model's own scores.
-
-Saved folder layout (format version 1)
---------------------------------------
-``config.json``
-    ``{"model": name, "format_version": 1, "config": {...}, "n_users", "n_items",
-    "implicit_version"}``; written last, so an interrupted save has no ``config.json``.
-``users.npy``, ``items.npy``
-    The id maps (:meth:`IdMap.save`).
-``arrays.npz``
-    The training matrix (``user_items_data``, ``user_items_indices``,
-    ``user_items_indptr``, ``user_items_shape``) and the model's own arrays; read with
-    ``allow_pickle=False``.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Final, Self, cast
+from typing import Any, ClassVar, Final, Self
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import threadpoolctl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_core.columns import RECO_COLUMNS, Columns
 from recsys_core.errors import (
-    ArtifactError,
     ConfigError,
     DataValidationError,
     ModelNotTrainedError,
     UnknownItemError,
 )
 from recsys_core.interactions import IdMap, InteractionMatrix
-
-#: Version of the saved-folder layout; bump when it changes incompatibly.
-FORMAT_VERSION: Final = 1
 
 #: Extra boolean column of recommendation frames: True for cold-start (popularity) rows.
 COLD_START: Final = "cold_start"
@@ -79,38 +95,12 @@ SIMILAR_ITEMS_COLUMNS: Final[tuple[str, ...]] = (
     Columns.RANK,
 )
 
-CONFIG_FILE: Final = "config.json"
-USERS_FILE: Final = "users.npy"
-ITEMS_FILE: Final = "items.npy"
-ARRAYS_FILE: Final = "arrays.npz"
+#: Result rows of the index-level hooks scoring this low are padding (implicit pads short
+#: rows with id -1 and score -FLT_MAX), never recommendations.
+PADDING_SCORE: Final = -0.5 * float(np.finfo(np.float32).max)
 
-_USER_ITEMS_KEYS: Final = (
-    "user_items_data",
-    "user_items_indices",
-    "user_items_indptr",
-    "user_items_shape",
-)
-
-# implicit pads short result rows with id -1 and score -FLT_MAX; anything this low is padding.
-_PADDING_SCORE: Final = -0.5 * float(np.finfo(np.float32).max)
-
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS (OpenBLAS/MKL) to one thread for the duration of the block.
-
-    implicit runs its own OpenMP thread pool; letting BLAS start another one on top of it
-    oversubscribes the cores (implicit warns about this) and can make training ~10x slower.
-    """
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        yield
-
-
-@lru_cache(maxsize=1)
-def _blas_controller() -> threadpoolctl.ThreadpoolController:
-    """The process's BLAS libraries, found once: ``threadpool_limits`` rescans every loaded
-    library on each call (~10 ms, more than an ALS answer takes)."""
-    return threadpoolctl.ThreadpoolController()
+#: Progress callback of :meth:`Recommender.fit_log`: a message and the fraction done.
+Progress = Callable[[str, float], None]
 
 
 class RecommenderConfig(BaseModel):
@@ -125,7 +115,7 @@ class RecommenderConfig(BaseModel):
     )
 
 
-def _format_validation_error(model_name: str, exc: ValidationError) -> str:
+def format_validation_error(model_name: str, exc: ValidationError) -> str:
     """One readable sentence per invalid setting of a model config."""
     problems = []
     for err in exc.errors():
@@ -137,19 +127,27 @@ def _format_validation_error(model_name: str, exc: ValidationError) -> str:
     return f"invalid settings for model {model_name!r}: " + "; ".join(problems)
 
 
-def _check_k(k: int) -> int:
-    """Validate the number of results asked for."""
+def check_k(k: int) -> int:
+    """Validate the number of results asked for (ConfigError otherwise)."""
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ConfigError(f"k must be a positive whole number of results, got {k!r}")
     return int(k)
 
 
-def _unique_ids(ids: Iterable[object]) -> np.ndarray:
+def unique_ids(ids: Iterable[object]) -> np.ndarray:
     """Ids as strings, duplicates removed (first occurrence kept)."""
     if isinstance(ids, str):
         raise TypeError("pass a sequence of ids, e.g. ['u1'], not a single string")
     values = pd.unique(pd.Series(list(ids), dtype=object).astype(str))
     return np.asarray(values, dtype=object)
+
+
+def check_pairs(n_users: int, n_items: int) -> None:
+    """ValueError unless ``score_items`` got one item per user."""
+    if n_users != n_items:
+        raise ValueError(
+            f"score_items needs one item per user: got {n_users} users and {n_items} items"
+        )
 
 
 def _first_k_valid(valid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,10 +158,7 @@ def _first_k_valid(valid: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Recommender(ABC):
-    """A top-k recommender over one users x items interaction matrix.
-
-    ``__init__`` only stores settings (scikit-learn habit); :meth:`fit` learns and returns
-    ``self``; fitted attributes end with ``_``.
+    """A top-k recommender: the contract every model of the lab satisfies.
 
     Parameters
     ----------
@@ -176,31 +171,26 @@ class Recommender(ABC):
     ------
     ConfigError
         An unknown setting or an invalid value; the message lists each problem.
-
-    Attributes
-    ----------
-    users_, items_ : IdMap
-        Training id maps (rows and columns of ``user_items_``).
-    user_items_ : scipy.sparse.csr_matrix
-        The training users x items matrix (float32); used to filter seen items.
-    item_popularity_ : numpy.ndarray
-        Number of distinct training users per item (the cold-start ranking).
     """
 
-    #: Name on the command line and in saved folders.
+    #: Name on the command line, in JSON and in saved folders.
     name: ClassVar[str]
     #: The pydantic model holding this recommender's settings.
-    config_class: ClassVar[type[RecommenderConfig]] = RecommenderConfig
+    config_class: ClassVar[type[BaseModel]] = RecommenderConfig
 
-    config: RecommenderConfig
-    users_: IdMap
-    items_: IdMap
-    user_items_: sp.csr_matrix
-    item_popularity_: np.ndarray
-    _popular_order: np.ndarray
+    #: Training needs event timestamps (see the module docstring, "Capabilities").
+    requires_timestamps: ClassVar[bool] = False
+    #: ``score`` is a calibrated purchase probability.
+    scores_are_probabilities: ClassVar[bool] = False
+    #: Names of the models this one is built on (empty: a single-stage model).
+    stage_one_models: ClassVar[tuple[str, ...]] = ()
+    #: Fitting is slow enough for the app to train it in the background.
+    slow_to_train: ClassVar[bool] = False
+
+    config: BaseModel
 
     def __init__(
-        self, config: RecommenderConfig | Mapping[str, Any] | None = None, **overrides: Any
+        self, config: BaseModel | Mapping[str, Any] | None = None, **overrides: Any
     ) -> None:
         if isinstance(config, BaseModel):
             if not isinstance(config, self.config_class):
@@ -215,7 +205,7 @@ class Recommender(ABC):
         try:
             self.config = self.config_class.model_validate(settings)
         except ValidationError as exc:
-            raise ConfigError(_format_validation_error(self.name, exc)) from None
+            raise ConfigError(format_validation_error(self.name, exc)) from None
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
@@ -224,15 +214,173 @@ class Recommender(ABC):
     # ------------------------------------------------------------------ fitting
 
     @property
+    @abstractmethod
     def is_fitted(self) -> bool:
-        """Whether :meth:`fit` (or :meth:`load`) has run."""
-        return hasattr(self, "user_items_")
+        """Whether :meth:`fit_log` (or :meth:`load`) has run."""
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise ModelNotTrainedError(
                 f"the {self.name!r} model is not trained yet: call fit() or load a saved model"
             )
+
+    @classmethod
+    def cannot_train_on(cls, events: pd.DataFrame) -> str | None:
+        """Why this model cannot be trained on ``events`` (``None`` when it can).
+
+        Only requirements known before fitting are checked (timestamps); a fit that finds
+        the log unusable raises :class:`~recsys_core.errors.DataValidationError` itself.
+        """
+        if cls.requires_timestamps and Columns.TIMESTAMP not in events.columns:
+            return f"the {cls.name!r} model needs timestamps; this log has none"
+        return None
+
+    @abstractmethod
+    def fit_log(
+        self,
+        events: pd.DataFrame,
+        catalog: pd.DataFrame | None = None,
+        *,
+        cutoff: pd.Timestamp | str | None = None,
+        matrix: InteractionMatrix | None = None,
+        progress: Progress | None = None,
+    ) -> Self:
+        """Learn from an event log; the one training call every model answers.
+
+        Parameters
+        ----------
+        events:
+            Canonical event log; events at or after ``cutoff`` are not used.
+        catalog:
+            Optional item catalog (models that use item attributes read it).
+        cutoff:
+            The instant the recommendations are for (default: after the last event).
+        matrix:
+            The training events (those before ``cutoff``) as a weighted interaction
+            matrix, when the caller has built one: single-stage models learn from it
+            as given; a model that builds its own ignores it. Built from ``events`` with
+            the default weights when omitted.
+        progress:
+            Called with a message and the fraction done, for progress bars.
+
+        Returns
+        -------
+        Self
+            The fitted model.
+
+        Raises
+        ------
+        DataValidationError
+            A log the model cannot learn from.
+        """
+
+    # ------------------------------------------------------------------ answering
+
+    @abstractmethod
+    def recommend(
+        self, user_ids: Sequence[str], k: int = 10, *, filter_seen: bool = True
+    ) -> pd.DataFrame:
+        """Top-``k`` items for each user (a recommendation frame, see the module docstring)."""
+
+    @abstractmethod
+    def similar_items(self, item_ids: Sequence[str], k: int = 10) -> pd.DataFrame:
+        """The ``k`` items most similar to each given item (the item itself excluded)."""
+
+    @abstractmethod
+    def score_items(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        """Score of each (user, item) pair on :meth:`recommend`'s scale; NaN when unknown."""
+
+    @abstractmethod
+    def known_users(self) -> list[str]:
+        """Every user the model can personalise for (the others get the cold-start list)."""
+
+    def stage_one_model(self, name: str) -> Recommender:
+        """The fitted stage-one model ``name`` (one of :attr:`stage_one_models`).
+
+        Raises
+        ------
+        ConfigError
+            ``name`` is not one of this model's stage-one models.
+        """
+        raise ConfigError(
+            f"model {self.name!r} is not built on a {name!r} model; its stage-one models: "
+            + (", ".join(self.stage_one_models) or "none")
+        )
+
+    # ------------------------------------------------------------------ persistence
+
+    @abstractmethod
+    def save(self, path: Path | str) -> None:
+        """Save the fitted model to folder ``path`` (created if needed; no pickle).
+
+        Raises
+        ------
+        ModelNotTrainedError
+            The model has not been fitted.
+        """
+
+    @classmethod
+    def load(cls, path: Path | str) -> Self:
+        """Load a model saved by :meth:`save`.
+
+        Called on :class:`Recommender` itself it dispatches on the saved model name (like
+        :func:`~recsys_core.models.load_model`); called on a model class it checks the
+        folder holds that model.
+
+        Raises
+        ------
+        ArtifactError
+            The folder is missing, incomplete, corrupted, of another format version, or
+            holds a different model.
+        """
+        from recsys_core.models.persistence import load_folder
+
+        return load_folder(Path(path), cls)
+
+    @classmethod
+    @abstractmethod
+    def _load_folder(cls, folder: Path, metadata: Mapping[str, Any]) -> Self:
+        """Rebuild the model from its folder; ``metadata`` is its ``config.json``.
+
+        Checks the format version; ArtifactError for anything missing or inconsistent.
+        """
+
+
+class MatrixRecommender(Recommender):
+    """Shared code of the single-stage models: one users x items interaction matrix.
+
+    ``__init__`` only stores settings; :meth:`fit` learns from an
+    :class:`~recsys_core.interactions.InteractionMatrix` and returns ``self``.
+
+    Attributes
+    ----------
+    users_, items_ : IdMap
+        Training id maps (rows and columns of ``user_items_``).
+    user_items_ : scipy.sparse.csr_matrix
+        The training users x items matrix (float32); used to filter seen items.
+    item_popularity_ : numpy.ndarray
+        Number of distinct training users per item (the cold-start ranking).
+    """
+
+    # the single-stage capabilities (see Recommender); a model may change them
+    requires_timestamps: ClassVar[bool] = False
+    scores_are_probabilities: ClassVar[bool] = False
+    stage_one_models: ClassVar[tuple[str, ...]] = ()
+    slow_to_train: ClassVar[bool] = False
+
+    config: RecommenderConfig
+    users_: IdMap
+    items_: IdMap
+    user_items_: sp.csr_matrix
+    item_popularity_: np.ndarray
+    _popular_order: np.ndarray
+
+    # ------------------------------------------------------------------ fitting
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`load`) has run."""
+        return hasattr(self, "user_items_")
 
     def fit(self, interactions: InteractionMatrix) -> Self:
         """Learn from a weighted users x items interaction matrix.
@@ -271,10 +419,32 @@ class Recommender(ABC):
                 "cannot train on an interaction matrix without positive interactions: "
                 "check the event log and the event weights"
             )
-        with single_threaded_blas():
-            self._fit_model(matrix)
+        self._fit_model(matrix)
         self._set_training_data(interactions.users, interactions.items, matrix)
         return self
+
+    def fit_log(
+        self,
+        events: pd.DataFrame,
+        catalog: pd.DataFrame | None = None,
+        *,
+        cutoff: pd.Timestamp | str | None = None,
+        matrix: InteractionMatrix | None = None,
+        progress: Progress | None = None,
+    ) -> Self:
+        """:meth:`fit` on ``matrix``, or on the events before ``cutoff`` (default weights).
+
+        The catalog and progress are not used: a single-stage fit is one step.
+        """
+        if matrix is None:
+            if cutoff is not None:
+                if Columns.TIMESTAMP not in events.columns:
+                    raise DataValidationError(
+                        "a cutoff needs event timestamps; this log has none: train without a cutoff"
+                    )
+                events = events[events[Columns.TIMESTAMP] < pd.Timestamp(cutoff)]
+            matrix = InteractionMatrix.from_events(events)
+        return self.fit(matrix)
 
     def _set_training_data(self, users: IdMap, items: IdMap, matrix: sp.csr_matrix) -> None:
         """Store the id maps and matrix and derive the popularity ranking."""
@@ -300,11 +470,16 @@ class Recommender(ABC):
         self._check_fitted()
         return len(self.items_)
 
+    def known_users(self) -> list[str]:
+        """The training users, in id-map order."""
+        self._check_fitted()
+        return [str(u) for u in self.users_.external_ids]
+
     # ------------------------------------------------------------------ model hooks
 
     @abstractmethod
     def _fit_model(self, matrix: sp.csr_matrix) -> None:
-        """Fit on the cleaned training matrix (BLAS limited to one thread)."""
+        """Fit on the cleaned training matrix."""
 
     @abstractmethod
     def _recommend_rows(
@@ -313,8 +488,8 @@ class Recommender(ABC):
         """Top-``n`` item indices and scores for user indices ``rows`` (one batch call).
 
         Returns two ``(len(rows), m)`` arrays sorted by decreasing score. Padding (id < 0 or
-        score ~ -FLT_MAX) and seen items are removed by the caller, so a model may return
-        them.
+        score below :data:`PADDING_SCORE`) and seen items are removed by the caller, so a
+        model may return them.
         """
 
     @abstractmethod
@@ -369,8 +544,8 @@ class Recommender(ABC):
             and their popularity as ``score``.
         """
         self._check_fitted()
-        k = _check_k(k)
-        users = _unique_ids(user_ids)
+        k = check_k(k)
+        users = unique_ids(user_ids)
         rows = self.users_.to_internal(users)
         history = np.diff(self.user_items_.indptr)
         warm = rows >= 0
@@ -392,13 +567,13 @@ class Recommender(ABC):
         ids, scores = self._recommend_rows(rows, min(k, self.n_items), filter_seen)
         ids = np.asarray(ids, dtype=np.int64).reshape(len(rows), -1)
         scores = np.asarray(scores, dtype=np.float64).reshape(len(rows), -1)
-        valid = (ids >= 0) & np.isfinite(scores) & (scores > _PADDING_SCORE)
+        valid = (ids >= 0) & np.isfinite(scores) & (scores > PADDING_SCORE)
         valid &= self._valid_scores(scores)
         if filter_seen:
             valid &= ~self._seen_mask(rows, ids)
         keep, ranks = _first_k_valid(valid, k)
         row_of = np.broadcast_to(np.arange(len(rows))[:, None], ids.shape)
-        return _recommendation_frame(
+        return recommendation_frame(
             users[row_of[keep]],
             self.items_.to_external(ids[keep]),
             scores[keep],
@@ -410,7 +585,7 @@ class Recommender(ABC):
         top = self._popular_order[:k]
         top = top[self.item_popularity_[top] > 0]
         n = len(top)
-        return _recommendation_frame(
+        return recommendation_frame(
             np.repeat(users, n),
             np.tile(self.items_.to_external(top), len(users)),
             np.tile(self.item_popularity_[top], len(users)),
@@ -442,7 +617,7 @@ class Recommender(ABC):
 
     def _item_rows(self, item_ids: Iterable[object]) -> tuple[np.ndarray, np.ndarray]:
         """External item ids (unique) and their indices; UnknownItemError for strangers."""
-        items = _unique_ids(item_ids)
+        items = unique_ids(item_ids)
         rows = self.items_.to_internal(items)
         unknown = items[rows < 0]
         if len(unknown):
@@ -477,14 +652,14 @@ class Recommender(ABC):
             An item id the model was not trained on.
         """
         self._check_fitted()
-        k = _check_k(k)
+        k = check_k(k)
         items, rows = self._item_rows(item_ids)
         if not len(items):
             return _empty_similar_items()
         ids, scores = self._similar_rows(rows, min(k + 1, self.n_items))
         ids = np.asarray(ids, dtype=np.int64).reshape(len(rows), -1)
         scores = np.asarray(scores, dtype=np.float64).reshape(len(rows), -1)
-        valid = (ids >= 0) & np.isfinite(scores) & (scores > _PADDING_SCORE)
+        valid = (ids >= 0) & np.isfinite(scores) & (scores > PADDING_SCORE)
         valid &= (ids != rows[:, None]) & self._valid_scores(scores)
         keep, ranks = _first_k_valid(valid, k)
         row_of = np.broadcast_to(np.arange(len(rows))[:, None], ids.shape)
@@ -518,11 +693,7 @@ class Recommender(ABC):
         self._check_fitted()
         users = self.users_.to_internal(user_ids)
         items = self.items_.to_internal(item_ids)
-        if len(users) != len(items):
-            raise ValueError(
-                f"score_items needs one item per user: got {len(users)} users and "
-                f"{len(items)} items"
-            )
+        check_pairs(len(users), len(items))
         out = np.full(len(users), np.nan, dtype=np.float64)
         known = (users >= 0) & (items >= 0)
         if known.any():
@@ -534,169 +705,26 @@ class Recommender(ABC):
     def save(self, path: Path | str) -> None:
         """Save the fitted model to folder ``path`` (created if needed; no pickle).
 
+        The layout is :mod:`recsys_core.models.persistence`'s.
+
         Raises
         ------
         ModelNotTrainedError
             The model has not been fitted.
         """
+        from recsys_core.models.persistence import save_matrix_model
+
         self._check_fitted()
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CONFIG_FILE).unlink(missing_ok=True)  # an interrupted save stays unloadable
-        self.users_.save(folder / USERS_FILE)
-        self.items_.save(folder / ITEMS_FILE)
-        state = self._state_arrays()
-        clash = [key for key in state if key.startswith("user_items_")]
-        if clash:
-            raise RuntimeError(f"model arrays may not use reserved names: {clash}")
-        m = self.user_items_
-        arrays = {
-            "user_items_data": m.data,
-            "user_items_indices": m.indices,
-            "user_items_indptr": m.indptr,
-            "user_items_shape": np.asarray(m.shape, dtype=np.int64),
-            **state,
-        }
-        np.savez(folder / ARRAYS_FILE, **arrays)
-        metadata = {
-            "model": self.name,
-            "format_version": FORMAT_VERSION,
-            "config": self.config.model_dump(mode="json"),
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "implicit_version": _package_version("implicit"),
-        }
-        (folder / CONFIG_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        save_matrix_model(self, Path(path))
 
     @classmethod
-    def load(cls, path: Path | str) -> Self:
-        """Load a model saved by :meth:`save`.
+    def _load_folder(cls, folder: Path, metadata: Mapping[str, Any]) -> Self:
+        from recsys_core.models.persistence import load_matrix_model
 
-        Called on :class:`Recommender` itself it dispatches on the saved model name (like
-        :func:`load_model`); called on a subclass it checks the folder holds that model.
-
-        Raises
-        ------
-        ArtifactError
-            The folder is missing, incomplete, corrupted, of another format version, or
-            holds a different model.
-        """
-        folder = Path(path)
-        metadata = read_metadata(folder)
-        from recsys_core.models import MODEL_REGISTRY  # the registry imports this module
-
-        name = metadata["model"]
-        target = MODEL_REGISTRY.get(name)
-        if target is None:
-            raise ArtifactError(
-                f"{folder} holds an unknown model {name!r}; known models: "
-                + ", ".join(sorted(MODEL_REGISTRY))
-            )
-        if not issubclass(target, cls):
-            raise ArtifactError(
-                f"{folder} holds a {name!r} model, not {cls.name!r}; use load_model() to "
-                "load any model"
-            )
-        return cast(Self, target._from_folder(folder, metadata))
-
-    @classmethod
-    def _from_folder(cls, folder: Path, metadata: Mapping[str, Any]) -> Recommender:
-        try:
-            model = cls(metadata.get("config") or {})
-        except ConfigError as exc:
-            raise ArtifactError(
-                f"saved config in {folder / CONFIG_FILE} is invalid: {exc}"
-            ) from exc
-        users = IdMap.load(folder / USERS_FILE)
-        items = IdMap.load(folder / ITEMS_FILE)
-        arrays = _read_arrays(folder / ARRAYS_FILE)
-        try:
-            shape = tuple(int(v) for v in arrays["user_items_shape"])
-            matrix = sp.csr_matrix(
-                (
-                    arrays["user_items_data"],
-                    arrays["user_items_indices"],
-                    arrays["user_items_indptr"],
-                ),
-                shape=shape,
-            )
-            if shape != (len(users), len(items)):
-                raise ValueError(
-                    f"matrix shape {shape} does not match {len(users)} users x {len(items)} items"
-                )
-            model._set_training_data(users, items, matrix)
-            state = {k: v for k, v in arrays.items() if k not in _USER_ITEMS_KEYS}
-            with single_threaded_blas():
-                model._restore_state(state)
-        except (KeyError, ValueError, TypeError, IndexError) as exc:
-            raise ArtifactError(
-                f"saved {cls.name!r} model in {folder} is inconsistent ({exc}); "
-                "save it again or restore a backup"
-            ) from exc
-        return model
+        return load_matrix_model(cls, folder, metadata)
 
 
-def read_metadata(folder: Path) -> dict[str, Any]:
-    """Read and check ``config.json`` of a saved model folder.
-
-    Raises
-    ------
-    ArtifactError
-        Missing folder or file, invalid JSON, missing keys or another format version.
-    """
-    if not folder.is_dir():
-        raise ArtifactError(f"model folder {folder} does not exist: train and save a model first")
-    config_path = folder / CONFIG_FILE
-    if not config_path.is_file():
-        raise ArtifactError(
-            f"{folder} has no {CONFIG_FILE}: it is not a saved model, or the save was "
-            "interrupted; save the model again"
-        )
-    try:
-        metadata = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"cannot read {config_path}: {exc}") from exc
-    if not isinstance(metadata, dict) or not isinstance(metadata.get("model"), str):
-        raise ArtifactError(f"{config_path} does not name a model (no 'model' key)")
-    found = metadata.get("format_version")
-    if found != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{config_path} has format version {found!r}; this version of the lab reads "
-            f"version {FORMAT_VERSION}: retrain and save the model again"
-        )
-    if not isinstance(metadata.get("config", {}), dict):
-        raise ArtifactError(f"{config_path}: 'config' must be an object")
-    return metadata
-
-
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz`` (no pickle); ArtifactError when missing or corrupt."""
-    try:
-        # open the file ourselves: np.load leaks the handle when the archive is truncated
-        with path.open("rb") as file, np.load(file, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except FileNotFoundError as exc:
-        raise ArtifactError(f"{path} is missing: the saved model is incomplete") from exc
-    except (
-        OSError,
-        ValueError,
-        EOFError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        zipfile.BadZipFile,
-    ) as exc:
-        raise ArtifactError(f"{path} is corrupted or not a numpy archive ({exc})") from exc
-
-
-def _package_version(package: str) -> str | None:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return None
-
-
-def _recommendation_frame(
+def recommendation_frame(
     users: np.ndarray,
     items: np.ndarray,
     scores: np.ndarray,
@@ -704,6 +732,7 @@ def _recommendation_frame(
     *,
     cold_start: bool,
 ) -> pd.DataFrame:
+    """A recommendation frame (:data:`RECOMMENDATION_COLUMNS`) from its columns."""
     return pd.DataFrame(
         {
             Columns.USER: pd.Series(users, dtype=str),
@@ -717,7 +746,7 @@ def _recommendation_frame(
 
 def _empty_recommendations() -> pd.DataFrame:
     empty = np.array([], dtype=object)
-    return _recommendation_frame(empty, empty, empty, empty, cold_start=False)
+    return recommendation_frame(empty, empty, empty, empty, cold_start=False)
 
 
 def _empty_similar_items() -> pd.DataFrame:
@@ -729,84 +758,3 @@ def _empty_similar_items() -> pd.DataFrame:
             Columns.RANK: np.array([], dtype=np.int64),
         }
     )
-
-
-class ImplicitRecommender(Recommender):
-    """Shared code of recommenders backed by an implicit model (item-kNN, BPR, ALS).
-
-    Subclasses build the implicit CPU model in :meth:`_new_implicit_model`; batch
-    recommendation and similar items go through implicit's own batch calls.
-
-    Attributes
-    ----------
-    model_ : Any
-        The fitted implicit model.
-    """
-
-    model_: Any
-
-    @abstractmethod
-    def _new_implicit_model(self) -> Any:
-        """An unfitted implicit CPU model built from :attr:`config`."""
-
-    def _recommend_rows(
-        self, rows: np.ndarray, n: int, filter_seen: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # One BLAS thread: scoring a few users is tiny, and on busy cores OpenBLAS's thread
-        # pool made a single ALS call 3x slower (its threads wait for each other).
-        with single_threaded_blas():
-            ids, scores = self.model_.recommend(
-                rows, self.user_items_[rows], N=n, filter_already_liked_items=filter_seen
-            )
-        return np.asarray(ids), np.asarray(scores)
-
-    def _similar_rows(self, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        with single_threaded_blas():
-            ids, scores = self.model_.similar_items(rows, N=n)
-        return np.asarray(ids), np.asarray(scores)
-
-
-class FactorRecommender(ImplicitRecommender):
-    """Shared code of implicit's matrix-factorisation models (BPR, ALS)."""
-
-    @property
-    def user_factors_(self) -> np.ndarray:
-        """User factors, ``(n_users, n_factors)`` numpy array."""
-        self._check_fitted()
-        return np.asarray(self.model_.user_factors)
-
-    @property
-    def item_factors_(self) -> np.ndarray:
-        """Item factors, ``(n_items, n_factors)`` numpy array."""
-        self._check_fitted()
-        return np.asarray(self.model_.item_factors)
-
-    def _fit_model(self, matrix: sp.csr_matrix) -> None:
-        model = self._new_implicit_model()
-        model.fit(matrix, show_progress=False)
-        self.model_ = model
-
-    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        user_factors: np.ndarray = self.model_.user_factors[users]
-        item_factors: np.ndarray = self.model_.item_factors[items]
-        scores: np.ndarray = np.einsum("ij,ij->i", user_factors, item_factors)
-        return scores.astype(np.float64)
-
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
-
-    def _restore_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        user_factors, item_factors = arrays["user_factors"], arrays["item_factors"]
-        if user_factors.ndim != 2 or item_factors.ndim != 2:
-            raise ValueError("factor arrays must be two-dimensional")
-        if user_factors.shape[0] != self.n_users or item_factors.shape[0] != self.n_items:
-            raise ValueError(
-                f"factors cover {user_factors.shape[0]} users and {item_factors.shape[0]} "
-                f"items, the id maps {self.n_users} and {self.n_items}"
-            )
-        if user_factors.shape[1] != item_factors.shape[1]:
-            raise ValueError("user and item factors have different widths")
-        model = self._new_implicit_model()
-        model.user_factors = np.ascontiguousarray(user_factors, dtype=model.dtype)
-        model.item_factors = np.ascontiguousarray(item_factors, dtype=model.dtype)
-        self.model_ = model
