@@ -2,8 +2,9 @@
 
 Spark scales the regularisation by each row's interaction count (ALS-WR) and uses
 confidence ``1 + alpha * value``; implicit uses a flat regularisation and ``alpha * value``.
-So the implicit preset's numbers do not carry over: this script tunes ``regularization``
-(Spark's regParam) and ``alpha`` on its own, with the protocol of ``bench/tune_als.py``:
+``als-spark`` (``confidence="implicit"``) feeds Spark ``alpha * value - 1`` so the confidence
+matches, but the regularisation cannot be matched: this script tunes ``regularization``
+(Spark's regParam), rank and ``alpha`` on their own, with the protocol of ``bench/tune_als.py``:
 every setting is scored on a *validation* window (the 30 days before the evaluation cutoff,
 training on what precedes them); the chosen setting is then scored once on the real test
 period, next to implicit's ALS with its preset, and the ratio is printed. The event weighting
