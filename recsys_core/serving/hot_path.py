@@ -41,7 +41,6 @@ from recsys_core.serving.compiled_trees import CompiledTrees
 RANKED_CACHE_SIZE = 1024
 
 #: Behaviour features whose sum says the shopper already interacted with the item.
-_SEEN_FEATURES = ("ui_views", "ui_carts", "ui_favorites", "ui_purchases")
 
 
 @dataclass(frozen=True)
@@ -195,6 +194,7 @@ class PreparedRanker:
         from recsys_core.ranking.features import (
             BEHAVIOUR_FEATURES,
             FEATURE_NAMES,
+            SEEN_FEATURES,
             STAGE_ONE_FEATURES,
         )
 
@@ -217,7 +217,7 @@ class PreparedRanker:
         self.gen_item_row = _positions(self.gen_item_ids)
         self.gen_titles = titles_for(self.gen_item_ids, titles)
         self.gen_to_snap = self.snapshot.items.to_internal(self.gen_item_ids)
-        self.seen_columns = [BEHAVIOUR_FEATURES.index(f) for f in _SEEN_FEATURES]
+        self.seen_columns = [BEHAVIOUR_FEATURES.index(f) for f in SEEN_FEATURES]
         self.cold_items = np.asarray(ranker.cold_start_items_, dtype=object)
         self.cold_rates = np.asarray(ranker.cold_start_rates_, dtype=np.float64)
         self.cold_titles = titles_for(self.cold_items, titles)
