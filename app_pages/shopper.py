@@ -82,8 +82,12 @@ def shopper_view() -> None:
             key="shopper_model",
             help="ranker: the two-stage purchase model (ranks by purchase probability).",
         )
+        rule = svc.bought_rule()  # the lab's default: the rule evaluation applies
         filter_seen = st.checkbox(
-            "Hide items the shopper already interacted with", key="shopper_seen"
+            "Hide items the shopper already bought",
+            value=rule.remove,
+            key="shopper_bought",
+            help=f"Default ({rule.source}): {rule.why}",
         )
     filters = business_filters(data)
     state.share_view(shopper=shown_id, model=model, k=k)

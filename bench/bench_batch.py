@@ -2,8 +2,10 @@
 
 * bare: the served ALS model's implicit ``recommend`` for every training shopper in one call
   (ids and scores only, implicit's own threads on every core, one BLAS thread);
-* batch: ``score_batch(lab, "als", 10)`` — the same shoppers in parallel chunks, with external
-  ids and a DataFrame (what ``python -m recsys_core batch`` writes, without the Parquet write);
+* batch: ``score_batch(lab, "als", 10)`` — the same shoppers through the model's own batch
+  scoring (one call), with the validity and cold-start rules of ``recommend``, external ids
+  (categorical columns) and a DataFrame (what ``python -m recsys_core batch`` writes, without
+  the Parquet write);
 * the ranker for every shopper (``score_batch(lab, "ranker", 10)``), unless ``--no-ranker``.
 
 Each timing is the best of ``--repeats`` (the ranker: one run). Run after training::

@@ -2,20 +2,24 @@
 
 1. Starts ``python -m recsys_core serve`` on 127.0.0.1 (a free port) over the saved lab and
    sends ``--requests`` (2,000) ``GET /recommend`` requests for ``--users`` (500+) different
-   known shoppers, ``--concurrency`` (16) at a time, from a bounded asyncio + httpx client
-   (one connection pool; every request has a 30 s timeout; the run stops after
-   ``--max-seconds``). Per model (ALS and the ranker): throughput, p50, p99, errors, and
+   known shoppers, ``--concurrency`` (16) at a time, from a bounded asyncio client
+   (``--client aiohttp``, the default, or ``httpx``: one connection pool of ``--concurrency``
+   keep-alive connections; every request has a 30 s timeout; the run stops after
+   ``--max-seconds``). The client runs on the same cores as the server, so its own CPU time
+   per request is printed too. Per model (ALS and the ranker): throughput, p50, p99, errors, and
    whether ``/metrics`` counted exactly the requests sent. Cold caches: the server is
    restarted for each model and each shopper is asked once per k (k cycles 5, 10, 20), so
    the first 3 x ``--users`` requests are cache misses and the rest repeat earlier questions.
    The server's CPU time (every worker, from ``/proc``) per request is printed too: unlike
    the wall-clock figures it hardly depends on what else the machine is running.
+   ``--distinct`` asks every request for a different shopper at k=10 (all cache misses).
 2. In one process, the seed's pattern (load the saved ALS model inside every prediction
    call) against the service's answer for the same shoppers, as a ratio of mean latencies.
 
 Run after ``python -m recsys_core train --dataset online-retail``::
 
     python bench/bench_load.py [--requests 2000] [--users 600] [--concurrency 16] [--workers 2]
+                               [--client aiohttp|httpx] [--distinct] [--models als,ranker]
 """
 
 from __future__ import annotations
@@ -95,7 +99,41 @@ def _count(url: str) -> float:
     )
 
 
-async def _load(
+async def _load_aiohttp(
+    url: str, paths: list[str], concurrency: int, max_seconds: float
+) -> tuple[list[float], int, float]:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(paths)
+    deadline = time.monotonic() + max_seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for path in queue:
+                if time.monotonic() > deadline:
+                    return
+                start = time.perf_counter()
+                try:
+                    async with client.get(path) as response:
+                        await response.read()
+                        ok = response.status == 200
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    ok = False
+                latencies.append((time.perf_counter() - start) * 1000)
+                errors += not ok
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return latencies, errors, elapsed
+
+
+async def _load_httpx(
     url: str, paths: list[str], concurrency: int, max_seconds: float
 ) -> tuple[list[float], int, float]:
     latencies: list[float] = []
@@ -136,7 +174,12 @@ def main() -> None:
     parser.add_argument("--models", default="als,ranker")
     parser.add_argument("--max-seconds", type=float, default=120)
     parser.add_argument("--naive-calls", type=int, default=20)
+    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument(
+        "--distinct", action="store_true", help="a different shopper per request, k=10"
+    )
     args = parser.parse_args()
+    load = _load_aiohttp if args.client == "aiohttp" else _load_httpx
 
     folder = resolve_version(args.dataset)
     lab = load_lab(folder)
@@ -144,30 +187,41 @@ def main() -> None:
         lab.models["als"].users_.external_ids, lab.ranker.generator_.users_.external_ids
     )
     rng = np.random.default_rng(0)
-    users = [str(u) for u in rng.choice(known, size=args.users, replace=False)]
+    n_users = min(args.requests, len(known)) if args.distinct else args.users
+    users = [str(u) for u in rng.choice(known, size=n_users, replace=False)]
+    asked = "each a different shopper, k=10" if args.distinct else "k cycling 5, 10, 20"
     print(
-        f"{args.requests} GET /recommend over {len(users)} shoppers, {args.concurrency} "
-        f"concurrent clients (asyncio + httpx), {args.workers} uvicorn workers, loopback; "
-        "machine shared with other jobs\n"
+        f"{args.requests} GET /recommend over {len(users)} shoppers ({asked}), "
+        f"{args.concurrency} concurrent clients (asyncio + {args.client}), {args.workers} "
+        "uvicorn workers, loopback; client and server on the same cores; machine shared "
+        "with other jobs\n"
     )
     print(
         "| model | requests | req/s | p50 ms | p99 ms | errors | /metrics counted | "
-        "server CPU ms per request |"
+        "server CPU ms per request | client CPU ms per request | client share of CPU |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
-        paths = [
-            f"/recommend?user_id={users[i % len(users)]}&k={(5, 10, 20)[(i // len(users)) % 3]}"
-            f"&model={model}"
-            for i in range(args.requests)
-        ]
+        if args.distinct:
+            paths = [
+                f"/recommend?user_id={users[i % len(users)]}&k=10&model={model}"
+                for i in range(args.requests)
+            ]
+        else:
+            paths = [
+                f"/recommend?user_id={users[i % len(users)]}"
+                f"&k={(5, 10, 20)[(i // len(users)) % 3]}&model={model}"
+                for i in range(args.requests)
+            ]
         proc, url = _start_server(args.workers, args.dataset)
         try:
             before = _count(url)
             cpu_before = _tree_cpu_seconds(proc.pid)
+            client_before = time.process_time()
             latencies, errors, elapsed = asyncio.run(
-                _load(url, paths, args.concurrency, args.max_seconds)
+                load(url, paths, args.concurrency, args.max_seconds)
             )
+            client_cpu = time.process_time() - client_before
             cpu = _tree_cpu_seconds(proc.pid) - cpu_before
             counted = _count(url) - before
         finally:
@@ -177,7 +231,8 @@ def main() -> None:
         print(
             f"| {model} | {sent} | {sent / elapsed:.0f} | {np.percentile(latencies, 50):.1f} | "
             f"{np.percentile(latencies, 99):.1f} | {errors} | {counted:.0f} of {sent} | "
-            f"{cpu / max(sent, 1) * 1000:.2f} |",
+            f"{cpu / max(sent, 1) * 1000:.2f} | {client_cpu / max(sent, 1) * 1000:.2f} | "
+            f"{client_cpu / max(client_cpu + cpu, 1e-9):.0%} |",
             flush=True,
         )
 

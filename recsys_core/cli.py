@@ -482,7 +482,15 @@ def recommend(
     model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = (
         "ranker"
     ),
-    filter_seen: Annotated[bool, typer.Option(help="Leave out items already bought.")] = False,
+    filter_seen: Annotated[
+        bool | None,
+        typer.Option(
+            "--filter-bought/--keep-bought",
+            help="Leave out / keep the items the shopper already bought (viewed items stay; "
+            "default: the lab's rule: its settings, else the training data's repeat rate, as "
+            "evaluate's --filter-bought/--keep-bought default).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
@@ -497,6 +505,11 @@ def recommend(
     typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
     if answer["degraded"]:
         typer.echo(f"note: {answer['reason']}")
+    rule = answer.get("already_bought")
+    if rule:
+        typer.echo(
+            f"already-bought items {'left out' if rule['remove'] else 'kept'}: {rule['why']}"
+        )
     order = answer.get("order_probability")
     if order is not None:
         typer.echo(f"orders in the next 30 days: {order:.1%}")
@@ -544,15 +557,25 @@ def explain(
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
 ) -> None:
-    """Why the purchase model gives this probability: SHAP reasons and "because you bought"."""
-    answer = _service(dataset, version).explain(user, item)
+    """Why the purchase model gives this probability: SHAP reasons and "because you bought".
+
+    An unknown shopper gets the API's documented cold-start answer (the item's base rate,
+    no reasons, ``degraded``): both go through :meth:`RecommendationService.explain_answer`.
+    """
+    answer = _service(dataset, version).explain_answer(user, item)
     if as_json:
         echo_json(to_json("explain", answer))
         return
+    if answer.get("degraded"):
+        typer.echo(f"note: {answer['reason']}")
+    probability = answer["probability"]
+    shown = "n/a" if probability is None else f"{probability:.1%}"
+    margin = ""
+    if answer.get("raw_score") is not None and answer.get("base_value") is not None:
+        margin = f" (margin {answer['raw_score']:+.3f}, base {answer['base_value']:+.3f})"
     typer.echo(
         f"shopper {answer['user_id']} buys {answer['item_id']} with probability "
-        f"{answer['probability']:.1%} if they order (margin {answer['raw_score']:+.3f}, "
-        f"base {answer['base_value']:+.3f})"
+        f"{shown} if they order{margin}"
     )
     if answer.get("order_probability") is not None:
         typer.echo(

@@ -45,7 +45,7 @@ from recsys_core.metrics import (
     ranking_metrics,
     reliability_table,
 )
-from recsys_core.repeats import bought_pairs, recommend_unbought, repeat_profile
+from recsys_core.repeats import bought_pairs, bought_rule, recommend_unbought, repeat_profile
 from recsys_core.split import Split, split_events
 
 #: Models ``evaluate`` knows, in the order they are reported.
@@ -440,25 +440,28 @@ def evaluate(
             f"is removed); the training data's repeat rate alone would have chosen {would} "
             "already-bought items",
         }
-    elif config.filter_bought is not None or config.filter_seen is False:
-        removes = "bought" if config.filter_bought else "nothing"
-        flag = (
-            "--keep-seen"
-            if config.filter_bought is None
-            else ("--filter-bought" if config.filter_bought else "--keep-bought")
-        )
-        seen_rule = {
-            "source": "flag",
-            "why": f"set by the caller ({flag}); the training data's repeat rate alone would "
-            f"have chosen {would} already-bought items",
-        }
-    elif settings.preset.filter_seen is not None:
-        # the settings decide (a tune result)
-        removes = "bought" if settings.preset.filter_seen else "nothing"
-        seen_rule = {"source": "settings", "why": settings.repeat_reason}
     else:
-        removes = "bought" if repeats.filter_seen else "nothing"
-        seen_rule = {"source": "repeat rate", "why": repeats.reason}
+        # one owner of the rule's order (request, settings, repeat rate): the service's too
+        asked = config.filter_bought
+        if asked is None and config.filter_seen is False:
+            asked = False
+        rule = bought_rule(asked, settings.preset.filter_seen, repeats.to_dict())
+        removes = "bought" if rule.remove else "nothing"
+        if rule.source == "request":
+            flag = (
+                "--keep-seen"
+                if config.filter_bought is None
+                else ("--filter-bought" if config.filter_bought else "--keep-bought")
+            )
+            seen_rule = {
+                "source": "flag",
+                "why": f"set by the caller ({flag}); the training data's repeat rate alone "
+                f"would have chosen {would} already-bought items",
+            }
+        elif rule.source == "settings":
+            seen_rule = {"source": "settings", "why": settings.repeat_reason}
+        else:
+            seen_rule = {"source": rule.source, "why": rule.why}
     if removes == "bought" and bought_is_seen:
         removes = "seen"  # the same items: keep the models' own (identical) filter
     filter_seen = removes != "nothing"  # lists leave out already-bought items

@@ -33,7 +33,9 @@ from recsys_core.columns import Columns
 
 __all__ = [
     "REPEAT_RATE_THRESHOLD",
+    "BoughtRule",
     "RepeatProfile",
+    "bought_rule",
     "bought_pairs",
     "recommend_unbought",
     "repeat_profile",
@@ -222,3 +224,58 @@ def recommend_unbought(
     reco = reco[rank <= k].copy()
     reco[Columns.RANK] = rank[rank <= k].astype(reco[Columns.RANK].dtype)
     return reco.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class BoughtRule:
+    """What a served list does with the items the shopper already bought, and why.
+
+    Attributes
+    ----------
+    remove:
+        ``True``: lists leave out already-bought items (purchases before training ended;
+        viewed, carted and favourited items stay).
+    source:
+        ``"request"`` (the caller asked), ``"settings"`` (the lab's settings, e.g. a tune
+        result), ``"repeat rate"`` (:func:`repeat_profile` of the training data) or
+        ``"unrecorded"`` (a version trained before the rule was stored: kept).
+    why:
+        One sentence.
+    """
+
+    remove: bool
+    source: str
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return asdict(self)
+
+
+def bought_rule(
+    asked: bool | None,
+    settings_filter: bool | None = None,
+    profile: dict[str, Any] | None = None,
+) -> BoughtRule:
+    """The already-bought rule of a list, in the order evaluation applies it.
+
+    The caller's explicit choice wins; else the settings' ``filter_seen`` (a tune result);
+    else the repeat rule of the training data (``profile``: :meth:`RepeatProfile.to_dict`);
+    a version without a stored profile keeps the items.
+    """
+    if asked is not None:
+        what = "leave out" if asked else "keep"
+        return BoughtRule(bool(asked), "request", f"asked to {what} already-bought items")
+    if settings_filter is not None:
+        what = "leave out" if settings_filter else "keep"
+        return BoughtRule(
+            bool(settings_filter), "settings", f"the lab's settings {what} already-bought items"
+        )
+    if profile is not None:
+        return BoughtRule(bool(profile["filter_seen"]), "repeat rate", str(profile["reason"]))
+    return BoughtRule(
+        False,
+        "unrecorded",
+        "this version was trained before the repeat rule was stored: lists keep "
+        "already-bought items (retrain to apply the rule)",
+    )

@@ -31,12 +31,19 @@ Settings (environment)
 
 Differences from implicit's ALS
 -------------------------------
-Spark's ALS-WR multiplies the regularisation by each user's (item's) number of
-interactions and uses confidence ``1 + alpha * value``; implicit uses a flat ``lambda`` and
-``alpha * value``. The same numbers therefore mean different models: ``als-spark`` has its
-own tuned preset (:data:`recsys_core.presets.SPARK_ALS_PARAMS`). ``regularization`` is
-Spark's ``regParam``; the implicit shell only uses it for :meth:`explain`, which is
-therefore an approximation of Spark's per-row regularisation.
+Both minimise ``sum c_ui (p_ui - x_u . y_i)^2`` plus an L2 penalty, with ``p_ui = 1`` on
+observed cells and confidence ``c_ui = 1`` on unobserved ones. They differ in two places:
+
+* Confidence of an observed cell: implicit uses ``alpha * value`` (below 1 when
+  ``alpha * value < 1``); Spark uses ``1 + alpha * |value|`` and gives cells with
+  ``value <= 0`` preference 0. With ``confidence="implicit"`` (default) Spark is
+  fed ``alpha * value - 1`` with its own alpha 1, so both engines give a cell the same
+  confidence, except that Spark cannot go below 1 (such cells get ``1 + 1e-4``).
+* Regularisation: implicit adds a flat ``lambda * ||x||^2`` per row; Spark's ALS-WR adds
+  ``regParam * n * ||x||^2`` where ``n`` is the row's number of observed cells. No input
+  transform removes that, so ``regularization`` (Spark's regParam) is tuned apart from
+  implicit's (:data:`recsys_core.presets.SPARK_ALS_PARAMS`); the implicit shell only uses it
+  for :meth:`explain`, which is therefore an approximation of Spark's per-row penalty.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import tempfile
 import threading
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -216,8 +223,10 @@ def stop_spark_session() -> None:
 class ALSSparkConfig(ALSConfig):
     """Settings of :class:`ALSSparkRecommender` (Spark MLlib's implicit ALS).
 
-    ``regularization`` is Spark's ``regParam`` (scaled by each row's interaction count) and
-    ``alpha`` its confidence scale (confidence ``1 + alpha * value``).
+    ``regularization`` is Spark's ``regParam`` (scaled by each row's interaction count).
+    With ``confidence="implicit"`` (the default) ``alpha`` means what it means for ``als``
+    (an observed cell's confidence is ``alpha * value``); with ``"spark"`` it is Spark's own
+    (confidence ``1 + alpha * value``).
     ``use_cg`` and ``num_threads`` only concern the implicit shell that serves the factors.
     """
 
@@ -225,7 +234,17 @@ class ALSSparkConfig(ALSConfig):
         0.1, ge=0, description="Spark's regParam (ALS-WR: times each row's interaction count)."
     )
     alpha: float = Field(
-        1.0, gt=0, description="Confidence scale: a cell's confidence is 1 + alpha * weight."
+        1.0,
+        gt=0,
+        description="Confidence scale: a cell's confidence is alpha * weight (confidence "
+        "'implicit') or 1 + alpha * weight (confidence 'spark').",
+    )
+    confidence: Literal["implicit", "spark"] = Field(
+        "implicit",
+        description="'implicit': Spark gets alpha * weight - 1 with its own alpha 1, so an "
+        "observed cell's confidence is alpha * weight as in implicit's ALS (floored just "
+        "above 1: Spark cannot weight a positive cell below an unobserved one); 'spark': "
+        "the weight as is, confidence 1 + alpha * weight.",
     )
     checkpoint_interval: int = Field(
         5,
@@ -266,7 +285,9 @@ class ALSSparkRecommender(ALSRecommender):
         n_users, n_items = matrix.shape
         with tempfile.TemporaryDirectory(prefix="als-", dir=spark_work_dir()) as tmp:
             folder = Path(tmp)
-            data_path = write_matrix_parquet(matrix, folder / "interactions.parquet")
+            data_path = write_matrix_parquet(
+                self._spark_values(matrix), folder / "interactions.parquet"
+            )
             # Without a checkpoint directory Spark silently ignores checkpointInterval and
             # the lineage grows until the JVM's stack overflows (~15 iterations).
             context.setCheckpointDir(str(folder / "checkpoints"))
@@ -275,7 +296,7 @@ class ALSSparkRecommender(ALSRecommender):
                 rank=cfg.factors,
                 maxIter=cfg.iterations,
                 regParam=cfg.regularization,
-                alpha=cfg.alpha,
+                alpha=1.0 if cfg.confidence == "implicit" else cfg.alpha,
                 implicitPrefs=True,
                 userCol="user",
                 itemCol="item",
@@ -299,6 +320,27 @@ class ALSSparkRecommender(ALSRecommender):
         shell.user_factors = user_factors
         shell.item_factors = item_factors
         self.model_ = shell
+
+    #: The smallest value handed to Spark in ``confidence="implicit"`` mode: Spark gives
+    #: cells <= 0 preference 0 and takes |value| for the confidence, so a cell implicit
+    #: weights below 1 (alpha * weight < 1) gets confidence 1 + this instead.
+    CONFIDENCE_FLOOR: ClassVar[float] = 1e-4
+
+    def _spark_values(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """The cell values Spark sees, so its confidence matches the chosen convention.
+
+        Spark's implicit ALS uses confidence ``1 + alpha * r`` (preference 1 for r > 0);
+        implicit's uses ``alpha * r``. With ``confidence="implicit"`` Spark gets
+        ``r = alpha * weight - 1`` (floored at :attr:`CONFIDENCE_FLOOR`) and alpha 1.
+        """
+        if self.config.confidence == "spark":
+            return matrix
+        out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+        out.data = np.maximum(
+            out.data * np.float32(self.config.alpha) - np.float32(1.0),
+            np.float32(self.CONFIDENCE_FLOOR),
+        )
+        return out
 
 
 def _factor_array(table: pa.Table, n_rows: int, rank: int) -> np.ndarray:

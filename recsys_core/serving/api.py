@@ -214,6 +214,26 @@ class Metrics:
             registry=self.registry,
         )
 
+        # labelled children, looked up once (``labels()`` takes a lock and a dict per call)
+        self._latency: dict[str, Any] = {}
+        self._requests: dict[tuple[str, int], Any] = {}
+        self._cache = {True: self.cache.labels("hit"), False: self.cache.labels("miss")}
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count one request and its latency."""
+        latency = self._latency.get(endpoint)
+        if latency is None:
+            latency = self._latency[endpoint] = self.latency.labels(endpoint)
+        counter = self._requests.get((endpoint, status))
+        if counter is None:
+            counter = self._requests[endpoint, status] = self.requests.labels(endpoint, str(status))
+        latency.observe(seconds)
+        counter.inc()
+
+    def cache_outcome(self, hit: bool) -> None:
+        """Count one recommendation answer as a cache hit or miss."""
+        self._cache[bool(hit)].inc()
+
     def exposition(self) -> bytes:
         """The Prometheus text of every worker (multiprocess) or of this process."""
         from prometheus_client import CollectorRegistry, generate_latest, multiprocess
@@ -302,35 +322,17 @@ def create_app(
     app.state.metrics = metrics
     caller = Depends(authorize)
 
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        path = request.url.path
-        if path == "/metrics":
-            return await call_next(request)
-        endpoint = path if path in KNOWN_PATHS else "other"
-        note: dict[str, Any] = {}
-        token = _ANSWER_NOTE.set(note)
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        except Exception as exc:
-            note["error"] = exc
-            raise
-        finally:
-            seconds = time.perf_counter() - start
-            _ANSWER_NOTE.reset(token)
-            metrics.latency.labels(endpoint).observe(seconds)
-            metrics.requests.labels(endpoint, str(status)).inc()
-            if live is not None and endpoint in ANSWER_PATHS and not 400 <= status < 500:
-                error = note.get("error") if status >= 500 else None
-                if status >= 500 and error is None:
-                    error = RuntimeError(f"{endpoint} answered HTTP {status}")
-                live.record(seconds, bool(note.get("degraded")), error)
+    def observe(endpoint: str, status: int, seconds: float, note: dict[str, Any]) -> None:
+        metrics.observe(endpoint, status, seconds)
+        if live is not None and endpoint in ANSWER_PATHS and not 400 <= status < 500:
+            error = note.get("error") if status >= 500 else None
+            if status >= 500 and error is None:
+                error = RuntimeError(f"{endpoint} answered HTTP {status}")
+            live.record(seconds, bool(note.get("degraded")), error)
+
+    # the one place requests are counted and timed (a plain ASGI middleware: Starlette's
+    # BaseHTTPMiddleware costs a task group and a stream per request)
+    app.add_middleware(_CountMiddleware, observe=observe)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -374,19 +376,30 @@ def create_app(
 
     # answers that take about a millisecond run on the event loop (a thread-pool hop costs
     # as much as the answer); explanations and search, slower, run in the thread pool
+    # the answers of these three endpoints are built by the service in the shape of their
+    # response model (the CLI's --json validates the same dicts through it, and the tests
+    # check the two are equal), so they are written with orjson directly: FastAPI's
+    # validate-then-serialise of every answer cost more than a cached answer itself
     @app.get("/recommend", response_model=schemas.RecommendAnswer, tags=["answers"])
     async def recommend(
         user_id: UserId,
         k: K = 10,
         model: Annotated[RecommendModel, Query(description="Model to ask first.")] = "ranker",
-        filter_seen: Annotated[bool, Query(description="Leave out items already bought.")] = False,
+        filter_seen: Annotated[
+            bool | None,
+            Query(
+                description="Leave out (true) or keep (false) the items the shopper already "
+                "bought; default: the lab's rule (its settings, else the training data's "
+                "repeat rate, as evaluation uses), named in the answer's already_bought."
+            ),
+        ] = None,
         user: str | None = caller,
     ) -> Any:
         """A shopper's top ``k`` items (unknown shopper: the popular items, degraded)."""
         service = service_of()
         answer = service.answer(user_id, k, model, filter_seen=filter_seen)
-        metrics.cache.labels("hit" if answer.cached else "miss").inc()
-        return degraded("/recommend", service.answer_json(user_id, answer))
+        metrics.cache_outcome(answer.cached)
+        return _json(degraded("/recommend", service.answer_json(user_id, answer)))
 
     @app.get("/similar", response_model=schemas.SimilarAnswer, tags=["answers"])
     async def similar(
@@ -396,7 +409,7 @@ def create_app(
         user: str | None = caller,
     ) -> Any:
         """Items similar to one item (404 for an unknown item)."""
-        return degraded("/similar", service_of().similar(item_id, k, model))
+        return _json(degraded("/similar", service_of().similar(item_id, k, model)))
 
     @app.get("/purchase-probability", response_model=schemas.ProbabilityAnswer, tags=["answers"])
     async def purchase_probability(
@@ -404,7 +417,7 @@ def create_app(
     ) -> Any:
         """How likely the shopper buys the item in the next period."""
         answer = service_of().purchase_probability_answer(user_id, item_id)
-        return degraded("/purchase-probability", answer)
+        return _json(degraded("/purchase-probability", answer))
 
     @app.get("/explain", response_model=schemas.ExplainAnswer, tags=["answers"])
     def explain(user_id: UserId, item_id: ItemId, user: str | None = caller) -> Any:
@@ -436,3 +449,57 @@ def create_app(
 #: Endpoints whose answers go into the health window.
 ANSWER_PATHS = frozenset(["/recommend", "/similar", "/purchase-probability", "/explain", "/search"])
 KNOWN_PATHS = ANSWER_PATHS | {"/health"}
+
+
+def _json(answer: dict[str, Any]) -> Response:
+    """An answer written with orjson (NumPy numbers included)."""
+    import orjson
+
+    return Response(
+        orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+    )
+
+
+class _CountMiddleware:
+    """Times every HTTP request but ``/metrics`` and hands ``(endpoint, status, seconds,
+    note)`` to ``observe``; ``note`` is what the endpoint found out (``degraded``, ``error``),
+    shared through :data:`_ANSWER_NOTE` (a dict, so the thread pool's copy of the context
+    fills the same one)."""
+
+    def __init__(
+        self, app: Any, observe: Callable[[str, int, float, dict[str, Any]], None]
+    ) -> None:
+        self.app = app
+        self.observe = observe
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path == "/metrics":
+            await self.app(scope, receive, send)
+            return
+        endpoint = path if path in KNOWN_PATHS else "other"
+        note: dict[str, Any] = {}
+        token = _ANSWER_NOTE.set(note)
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            note["error"] = exc
+            status = 500
+            raise
+        finally:
+            _ANSWER_NOTE.reset(token)
+            self.observe(endpoint, status, time.perf_counter() - start, note)

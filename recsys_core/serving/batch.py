@@ -1,12 +1,12 @@
 """Batch scoring: every shopper's top-k at once, to Parquet, and serving from that table.
 
-:func:`score_batch` splits the shoppers into chunks and scores them on a thread pool (the
-heavy parts, implicit's top-k and the compiled trees, release the GIL):
+:func:`score_batch` scores every shopper:
 
-* single-stage models (``als``, ``bpr``, ``itemknn``, ``popularity``) through the model's own
-  batch ``recommend`` (one implicit call per chunk);
-* the ``ranker`` through the service's hot path, one shopper at a time (the same code, hence
-  the same answers, as a live request).
+* single-stage models (``als``, ``bpr``, ``itemknn``, ``popularity``) with the model's own
+  batch scoring, one call for up to 65,536 shoppers on the model's threads (what a bare
+  implicit batch call does), ids kept as categorical codes (:func:`_matrix_batch`);
+* the ``ranker`` in chunks on a thread pool (its candidate features and compiled trees
+  release the GIL), through its batch candidate path.
 
 :func:`write_batch` writes ``user_id, item_id, score, rank, cold_start`` (plus
 ``purchase_probability`` for the ranker) and records in the Parquet metadata which model and
@@ -34,13 +34,18 @@ import pyarrow.parquet as pq
 
 from recsys_core.columns import Columns
 from recsys_core.errors import ArtifactError, ConfigError, DataValidationError
+from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
 from recsys_core.serving.hot_path import PreparedRanker, check_k
 from recsys_core.serving.lab import TrainedLab
 
 #: Parquet metadata key of the batch description.
 METADATA_KEY = b"recsys_batch"
-#: Shoppers per chunk.
+#: Shoppers per chunk (the ranker's, scored on a thread pool).
 DEFAULT_CHUNK = 512
+#: Shoppers per call of a single-stage model's batch scoring: one call is what a bare batch
+#: call does (and what ``recommend`` of every shopper computes, to the bit: smaller blocks
+#: change the BLAS blocking and so the last bits of a score); bounded for huge shop logs.
+DEFAULT_MATRIX_CHUNK = 65_536
 
 Progress = Callable[[str, float], None]
 
@@ -113,7 +118,7 @@ def score_batch(
     k: int = 10,
     users: Sequence[str] | None = None,
     *,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
     workers: int | None = None,
     filter_seen: bool = False,
     progress: Progress | None = None,
@@ -126,9 +131,33 @@ def score_batch(
         Unknown or untrained model, bad ``k`` or chunk size.
     """
     k = check_k(k)
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise ConfigError("the chunk size must be at least 1")
     engine = lab.model(model)  # ConfigError for an untrained or unknown model
+    if isinstance(engine, MatrixRecommender) and not engine.stage_one_models:
+        # ALS, BPR, item-kNN, popularity: the model's own batch scoring, one call per block
+        started = time.perf_counter()
+        computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        if users is not None:
+            ids = list(dict.fromkeys(str(u) for u in users))
+            rows = engine.users_.to_internal(ids)
+        else:  # every training shopper, in id-map order: row i is shopper i
+            ids = all_users(lab, model)
+            rows = np.arange(len(ids), dtype=np.int64)
+        block = chunk_size or DEFAULT_MATRIX_CHUNK
+        frame = _matrix_batch(engine, ids, rows, k, filter_seen, block, progress)
+        return BatchResult(
+            frame=frame,
+            model=model,
+            model_version=lab.version,
+            dataset=lab.dataset,
+            k=k,
+            computed_at=computed_at,
+            seconds=time.perf_counter() - started,
+            users=len(ids),
+            extra={"filter_seen": filter_seen, "workers": "model threads", "chunk_size": block},
+        )
+    chunk_size = chunk_size or DEFAULT_CHUNK
     ids = list(dict.fromkeys(str(u) for u in users)) if users is not None else all_users(lab, model)
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     workers = workers or os.cpu_count() or 1
@@ -175,6 +204,86 @@ def score_batch(
         seconds=time.perf_counter() - started,
         users=len(ids),
         extra={"filter_seen": filter_seen, "workers": workers, "chunk_size": chunk_size},
+    )
+
+
+def _matrix_batch(
+    engine: MatrixRecommender,
+    ids: list[str],
+    rows: np.ndarray,
+    k: int,
+    filter_seen: bool,
+    chunk_size: int,
+    progress: Progress | None,
+) -> pd.DataFrame:
+    """A single-stage model's lists for ``ids`` (model rows ``rows``, -1 unknown): what
+    ``engine.recommend(ids, k)`` answers, computed the way a bare batch call is.
+
+    The model's own batch scoring (``_recommend_rows``: implicit's batch ``recommend`` on
+    the model's threads, every core by default) runs once per ``chunk_size`` shoppers, in
+    turn; the same validity, seen-item and cold-start rules as ``recommend`` apply. Ids are
+    not built as one string per row: ``user_id`` and ``item_id`` are categorical columns
+    (codes into the shoppers asked and the model's items; Parquet stores them
+    dictionary-encoded). Rows are in the order of ``ids``, each shopper's by rank.
+    """
+    users = pd.Index(ids, dtype=object)
+    history = np.diff(engine.user_items_.indptr)
+    warm = rows >= 0
+    warm[warm] = history[rows[warm]] > 0
+    n = min(k, engine.n_items)
+    positions: list[np.ndarray] = []
+    items: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    ranks: list[np.ndarray] = []
+    cold_flags: list[np.ndarray] = []
+    warm_at = np.flatnonzero(warm)
+    for start in range(0, len(warm_at), chunk_size):
+        chunk = warm_at[start : start + chunk_size]
+        top, score = engine._recommend_rows(rows[chunk], n, filter_seen)
+        top = np.asarray(top, dtype=np.int64).reshape(len(chunk), -1)
+        score = np.asarray(score, dtype=np.float64).reshape(len(chunk), -1)
+        valid = (top >= 0) & np.isfinite(score) & (score > PADDING_SCORE)
+        valid &= engine._valid_scores(score)
+        if filter_seen:
+            valid &= ~engine._seen_mask(rows[chunk], top)
+        ranks_so_far = np.cumsum(valid, axis=1)
+        keep = valid & (ranks_so_far <= k)
+        positions.append(np.broadcast_to(chunk[:, None], top.shape)[keep])
+        items.append(top[keep])
+        scores.append(score[keep])
+        ranks.append(ranks_so_far[keep])
+        cold_flags.append(np.zeros(int(keep.sum()), dtype=bool))
+        if progress is not None:
+            done = min(start + chunk_size, len(warm_at))
+            progress(f"scored {done:,} of {len(ids):,} shoppers", done / max(len(ids), 1))
+    cold_at = np.flatnonzero(~warm)
+    if len(cold_at):  # the popular items, as recommend's cold start
+        popular = engine._popular_order[:k]
+        popular = popular[engine.item_popularity_[popular] > 0]
+        positions.append(np.repeat(cold_at, len(popular)))
+        items.append(np.tile(popular, len(cold_at)))
+        scores.append(np.tile(engine.item_popularity_[popular].astype(np.float64), len(cold_at)))
+        ranks.append(np.tile(np.arange(1, len(popular) + 1), len(cold_at)))
+        cold_flags.append(np.ones(len(cold_at) * len(popular), dtype=bool))
+    if progress is not None:
+        progress(f"scored {len(ids):,} of {len(ids):,} shoppers", 1.0)
+    position = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+    rank = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
+    order = np.lexsort((rank, position)) if len(cold_at) else slice(None)
+    item_ids = pd.Index(engine.items_.external_ids, dtype=object)
+    return pd.DataFrame(
+        {
+            Columns.USER: pd.Categorical.from_codes(position[order], categories=users),
+            Columns.ITEM: pd.Categorical.from_codes(
+                (np.concatenate(items) if items else np.zeros(0, dtype=np.int64))[order],
+                categories=item_ids,
+            ),
+            Columns.SCORE: (np.concatenate(scores) if scores else np.zeros(0))[order],
+            Columns.RANK: rank[order].astype(np.int32),
+            "cold_start": (np.concatenate(cold_flags) if cold_flags else np.zeros(0, dtype=bool))[
+                order
+            ],
+        }
     )
 
 

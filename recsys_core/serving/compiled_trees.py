@@ -4,7 +4,7 @@ LightGBM's ``Booster.predict`` costs about a millisecond of fixed overhead per c
 one row through every tree before the next; the service asks for tens to hundreds of rows of
 one shopper per answer. :class:`CompiledTrees` reads the booster's own text model into flat
 arrays once and walks every row through one tree before the next (the tree stays in cache),
-2-3x faster on a shopper's candidates.
+eight rows side by side without data-dependent branches (:func:`_walk`).
 
 It reproduces LightGBM's numerical decision exactly (``NumericalDecision`` in LightGBM's
 ``tree.h``): a NaN goes the default way when the node's missing type is NaN and is read as 0
@@ -28,36 +28,95 @@ import numpy as np
 _ZERO_THRESHOLD = 1e-35
 
 
+def _step(
+    x: np.ndarray,
+    row: int,
+    node: int,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    children: np.ndarray,
+    nan_right: np.ndarray,
+    zero_default: np.ndarray,
+) -> int:
+    """One row's next node, without branches; a leaf (``node < 0``) stays where it is.
+
+    LightGBM's decision: a NaN goes the default way (``nan_right``, precomputed for the
+    node's missing type), a zero too when the missing type is Zero; otherwise
+    ``value > threshold`` goes right. ``children[2 * node + go_right]``.
+    """
+    at = max(node, 0)
+    value = x[row, feature[at]]
+    special = (value != value) | ((value == 0.0) & zero_default[at])
+    go_right = (special & nan_right[at]) | ((not special) & (value > threshold[at]))
+    following = children[2 * at + np.int64(go_right)]
+    return following if node >= 0 else node
+
+
+_step_compiled = numba.njit(cache=True, nogil=True, inline="always")(_step)
+
+
 def _walk(
     x: np.ndarray,
     feature: np.ndarray,
     threshold: np.ndarray,
-    left: np.ndarray,
-    right: np.ndarray,
+    children: np.ndarray,
     nan_right: np.ndarray,
     zero_default: np.ndarray,
     leaf_value: np.ndarray,
     roots: np.ndarray,
 ) -> np.ndarray:
-    """Sum of every tree's leaf value for each row of ``x`` (tree by tree, all rows)."""
+    """Sum of every tree's leaf value for each row of ``x`` (tree by tree, all rows).
+
+    Eight rows walk a tree side by side, one level per step for all of them (a row at its
+    leaf stays there): eight independent chains of loads keep the core busy where one
+    row's chain waits on each load, and no branch depends on the data. Per row the leaf
+    values are still added in tree order, so the sums are those of a plain walk.
+    """
     n = x.shape[0]
     out = np.zeros(n)
+    step = _step_compiled
     for t in range(roots.shape[0]):
         root = roots[t]
         if root < 0:  # a tree that is a single leaf
             for r in range(n):
                 out[r] += leaf_value[-root - 1]
             continue
-        for r in range(n):
-            node = root
-            while node >= 0:
-                value = x[r, feature[node]]
-                if np.isnan(value) or value == 0.0 and zero_default[node]:
-                    go_right = nan_right[node]
-                else:
-                    go_right = value > threshold[node]
-                node = right[node] if go_right else left[node]
-            out[r] += leaf_value[-node - 1]
+        r = 0
+        while r + 8 <= n:
+            a = b = c = d = e = f = g = h = root
+            while (
+                (a >= 0)
+                | (b >= 0)
+                | (c >= 0)
+                | (d >= 0)
+                | (e >= 0)
+                | (f >= 0)
+                | (g >= 0)
+                | (h >= 0)
+            ):
+                a = step(x, r, a, feature, threshold, children, nan_right, zero_default)
+                b = step(x, r + 1, b, feature, threshold, children, nan_right, zero_default)
+                c = step(x, r + 2, c, feature, threshold, children, nan_right, zero_default)
+                d = step(x, r + 3, d, feature, threshold, children, nan_right, zero_default)
+                e = step(x, r + 4, e, feature, threshold, children, nan_right, zero_default)
+                f = step(x, r + 5, f, feature, threshold, children, nan_right, zero_default)
+                g = step(x, r + 6, g, feature, threshold, children, nan_right, zero_default)
+                h = step(x, r + 7, h, feature, threshold, children, nan_right, zero_default)
+            out[r] += leaf_value[-a - 1]
+            out[r + 1] += leaf_value[-b - 1]
+            out[r + 2] += leaf_value[-c - 1]
+            out[r + 3] += leaf_value[-d - 1]
+            out[r + 4] += leaf_value[-e - 1]
+            out[r + 5] += leaf_value[-f - 1]
+            out[r + 6] += leaf_value[-g - 1]
+            out[r + 7] += leaf_value[-h - 1]
+            r += 8
+        while r < n:  # the last rows one by one
+            a = root
+            while a >= 0:
+                a = step(x, r, a, feature, threshold, children, nan_right, zero_default)
+            out[r] += leaf_value[-a - 1]
+            r += 1
     return out
 
 
@@ -77,6 +136,7 @@ class CompiledTrees:
     leaf_value: np.ndarray
     roots: np.ndarray
     n_features: int
+    children: np.ndarray  # left and right interleaved: children[2 * node + go_right]
 
     @classmethod
     def from_booster(cls, booster: Any) -> CompiledTrees | None:
@@ -125,16 +185,20 @@ class CompiledTrees:
         def ints(parts: list[np.ndarray]) -> np.ndarray:
             return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
 
+        left, right = ints(lefts), ints(rights)
+        children = np.empty(2 * len(left), dtype=np.int32)
+        children[0::2], children[1::2] = left, right
         return cls(
             feature=ints(features),
             threshold=threshold,
-            left=ints(lefts),
-            right=ints(rights),
+            left=left,
+            right=right,
             nan_right=nan_right.astype(np.bool_),
             zero_default=(missing == 1).astype(np.bool_),
             leaf_value=np.concatenate(leaves),
             roots=np.asarray(roots, dtype=np.int32),
             n_features=int(header.get("max_feature_idx", "-1")) + 1,
+            children=children,
         )
 
     def raw_score(self, x: np.ndarray) -> np.ndarray:
@@ -148,8 +212,7 @@ class CompiledTrees:
                 matrix,
                 self.feature,
                 self.threshold,
-                self.left,
-                self.right,
+                self.children,
                 self.nan_right,
                 self.zero_default,
                 self.leaf_value,

@@ -19,7 +19,9 @@ answers recorded before this module existed.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,12 +29,18 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_core.errors import ConfigError, UnknownItemError
-from recsys_core.models.adapters import ImplicitRecommender, single_threaded_blas
+from recsys_core.models.adapters import (
+    ImplicitRecommender,
+    _blas_controller,  # noqa: PLC2701 - one owner
+    single_threaded_blas,
+)
 from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
 from recsys_core.serving.compiled_trees import CompiledTrees
 
+#: Shoppers whose ranked candidates a prepared ranker keeps (about 5 KB each).
+RANKED_CACHE_SIZE = 1024
+
 #: Behaviour features whose sum says the shopper already interacted with the item.
-_SEEN_FEATURES = ("ui_views", "ui_carts", "ui_favorites", "ui_purchases")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,15 @@ def titles_for(item_ids: np.ndarray, titles: pd.Series) -> np.ndarray:
     return np.where(found.isna().to_numpy(), ids.to_numpy(), found.astype(str).to_numpy()).astype(
         object
     )
+
+
+@lru_cache(maxsize=1)
+def _blas_single_threaded() -> bool:
+    """Whether every BLAS library of this process already runs one thread (``serve`` starts
+    its workers so), checked once: then the per-answer limit (~20-50 µs of threadpoolctl
+    bookkeeping) is skipped."""
+    infos = _blas_controller().select(user_api="blas").info()
+    return bool(infos) and all(int(i.get("num_threads", 0)) == 1 for i in infos)
 
 
 def _positions(ids: np.ndarray) -> dict[str, int]:
@@ -135,7 +152,7 @@ class PreparedRecommender:
         if model.name == "popularity" and not filter_seen:
             return self._popular_rows[:n], self._popular_scores[:n]
         if isinstance(model, ImplicitRecommender):
-            with single_threaded_blas():
+            with nullcontext() if _blas_single_threaded() else single_threaded_blas():
                 ids, scores = model.model_.recommend(
                     np.array([row]),
                     self._row_matrix(row),
@@ -177,6 +194,7 @@ class PreparedRanker:
         from recsys_core.ranking.features import (
             BEHAVIOUR_FEATURES,
             FEATURE_NAMES,
+            SEEN_FEATURES,
             STAGE_ONE_FEATURES,
         )
 
@@ -199,12 +217,15 @@ class PreparedRanker:
         self.gen_item_row = _positions(self.gen_item_ids)
         self.gen_titles = titles_for(self.gen_item_ids, titles)
         self.gen_to_snap = self.snapshot.items.to_internal(self.gen_item_ids)
-        self.seen_columns = [BEHAVIOUR_FEATURES.index(f) for f in _SEEN_FEATURES]
+        self.seen_columns = [BEHAVIOUR_FEATURES.index(f) for f in SEEN_FEATURES]
         self.cold_items = np.asarray(ranker.cold_start_items_, dtype=object)
         self.cold_rates = np.asarray(ranker.cold_start_rates_, dtype=np.float64)
         self.cold_titles = titles_for(self.cold_items, titles)
         self.cold_rate = dict(zip(self.cold_items.astype(str), self.cold_rates, strict=True))
         self._trees: list[CompiledTrees] | None | bool = False  # compiled on first use
+        #: Each shopper's ranked candidates, kept for the next question with another k or
+        #: filter (thread-safe LRU; a lab version never changes once trained).
+        self._ranked = lru_cache(maxsize=RANKED_CACHE_SIZE)(self._rank_all)
         self._averaged = False
 
     # ------------------------------------------------------------------ scoring
@@ -287,6 +308,26 @@ class PreparedRanker:
                 cold_start=True,
                 probabilities=rates,
             )
+        items, probability, unseen = self._ranked(gen_row, snap_row)
+        if filter_seen:
+            items, probability = items[unseen], probability[unseen]
+        items, probability = items[:k], probability[:k]
+        return TopItems(
+            item_ids=self.gen_item_ids[items],
+            titles=self.gen_titles[items],
+            scores=probability,
+            cold_start=False,
+            probabilities=probability,
+        )
+
+    def _rank_all(self, gen_row: int, snap_row: int) -> tuple[np.ndarray, ...]:
+        """Every candidate of one shopper, best first: ``(items, probabilities, unseen)``.
+
+        Sorted by probability, ties (isotonic steps) by the classifier's margin, then item
+        index (a stable sort). A top-``k``, with or without seen items, is a prefix of this
+        list (filtering keeps the order a stable sort of the rest would give), so it is
+        computed once per shopper and kept (:attr:`_ranked`, LRU) for any ``k`` and filter.
+        """
         als, als_rank, knn, knn_rank = self.stage_one(gen_row)
         chosen = np.zeros(len(als), dtype=bool)
         if self.n_als:
@@ -305,18 +346,12 @@ class PreparedRanker:
         )
         margin = self.margins(matrix)
         probability = self._probability(margin)
-        if filter_seen:
-            unseen = ~(np.nansum(behaviour[:, self.seen_columns], axis=1) > 0)
-            items, margin, probability = items[unseen], margin[unseen], probability[unseen]
-        # by probability, ties (isotonic steps) by the classifier's margin, then item index
-        order = np.lexsort((-margin, -probability))[:k]
-        return TopItems(
-            item_ids=self.gen_item_ids[items[order]],
-            titles=self.gen_titles[items[order]],
-            scores=probability[order],
-            cold_start=False,
-            probabilities=probability[order],
-        )
+        unseen = ~(np.nansum(behaviour[:, self.seen_columns], axis=1) > 0)
+        order = np.lexsort((-margin, -probability))
+        ranked = (items[order], probability[order], unseen[order])
+        for array in ranked:
+            array.flags.writeable = False  # shared between answers
+        return ranked
 
     def probabilities(self, user_id: str, item_ids: np.ndarray) -> np.ndarray:
         """Calibrated purchase probabilities of items for one shopper; NaN where unknown.

@@ -88,6 +88,8 @@ __all__ = [
 DRIFT_REFERENCE = "drift_reference.json"
 #: Folder of the shopper-level order model inside a version folder.
 ORDER_MODEL_DIR = "order_model"
+#: The training log's bought pairs (only for logs where they differ from the seen pairs).
+BOUGHT_PAIRS = "bought.parquet"
 FORMAT_VERSION = 1
 #: Models a lab trains by default (the ranker brings its own ALS and item-kNN).
 DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
@@ -152,6 +154,10 @@ class TrainedLab:
     reference: dict[str, Any] | None = None
     #: The shopper-level order model (recsys_core.ranking.order_model), when trained.
     order_model: Any | None = None
+    #: Distinct (user_id, item_id) purchase pairs of the training log, kept only when they
+    #: differ from the pairs the models have seen (a log with views); the service leaves them
+    #: out of lists under the already-bought rule (``manifest["repeats"]``).
+    bought: pd.DataFrame | None = None
 
     @property
     def ranker(self) -> Any | None:
@@ -295,6 +301,7 @@ def train_lab(
     }
     from recsys_core.monitoring import reference_profile
 
+    bought = _repeat_rule(dataset, manifest)
     return TrainedLab(
         dataset=dataset.name,
         version=version,
@@ -304,7 +311,23 @@ def train_lab(
         manifest=manifest,
         reference=reference_profile(dataset.events),
         order_model=order_model,
+        bought=bought,
     )
+
+
+def _repeat_rule(dataset: Dataset, manifest: dict[str, Any]) -> pd.DataFrame | None:
+    """Store the training log's repeat profile (:func:`recsys_core.repeats.repeat_profile`,
+    the rule evaluation applies) in ``manifest["repeats"]``; return the bought pairs when
+    they are not simply every pair the models saw (else ``None``: their own filter is it)."""
+    from recsys_core.columns import Columns
+    from recsys_core.repeats import bought_pairs, repeat_profile
+
+    bought = bought_pairs(dataset.events)
+    seen = dataset.events[[Columns.USER, Columns.ITEM]].astype(str).drop_duplicates()
+    same_as_seen = len(bought) == len(seen)
+    profile = repeat_profile(dataset.events).to_dict()
+    manifest["repeats"] = {**profile, "bought_is_seen": same_as_seen}
+    return None if same_as_seen else bought
 
 
 def _train_order_model(
@@ -418,6 +441,8 @@ def save_lab(
         lab.catalog.to_parquet(tmp / "catalog.parquet", index=False)
         if lab.reference is not None:
             atomic_write_text(tmp / DRIFT_REFERENCE, json.dumps(lab.reference, default=str))
+        if lab.bought is not None:
+            lab.bought.to_parquet(tmp / BOUGHT_PAIRS, index=False)
         _encrypt_if_asked(lab, tmp)  # h11: RECSYS_ENCRYPT_ARTIFACTS
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
         write_checksums(tmp)
@@ -485,6 +510,8 @@ def _encrypt_if_asked(lab: TrainedLab, tmp: Path) -> None:
         parts.append(ORDER_MODEL_DIR)
     if (tmp / DRIFT_REFERENCE).exists():  # it lists the training shoppers' ids
         parts.append(DRIFT_REFERENCE)
+    if (tmp / BOUGHT_PAIRS).exists():  # so do the bought pairs
+        parts.append(BOUGHT_PAIRS)
     encrypt_tree(tmp, parts)
     lab.manifest["encrypted"] = True
 
@@ -536,6 +563,16 @@ def _load_parts(
             if not tolerant:
                 raise
             broken["order"] = str(exc)
+    bought = None
+    if (folder / BOUGHT_PAIRS).exists():
+        try:
+            if BOUGHT_PAIRS in bad_parts:
+                raise ArtifactError(f"checksum check failed: {bad_parts[BOUGHT_PAIRS]}")
+            bought = pd.read_parquet(_readable(folder, BOUGHT_PAIRS, plain_root))
+        except Exception as exc:  # pyarrow raises several types for broken files
+            if not tolerant:
+                raise ArtifactError(f"cannot read {folder / BOUGHT_PAIRS}: {exc}") from exc
+            broken["bought"] = f"cannot read the bought pairs: {exc}"
     return TrainedLab(
         dataset=manifest["dataset"],
         version=folder.name,
@@ -547,6 +584,7 @@ def _load_parts(
         broken=broken,
         reference=reference,
         order_model=order_model,
+        bought=bought,
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ANSWER_MODELS",
+    "AlreadyBought",
     "Contribution",
     "ErrorAnswer",
     "ExplainAnswer",
@@ -57,6 +58,17 @@ class RecommendedItem(_Answer):
     )
 
 
+class AlreadyBought(_Answer):
+    """What the list did with the items the shopper already bought, and why."""
+
+    remove: bool = Field(description="True when already-bought items were left out.")
+    source: Literal["request", "settings", "repeat rate", "unrecorded"] = Field(
+        description="Who decided: the request's filter_seen, the lab's settings, the training "
+        "data's repeat rate (the rule evaluation uses), or nobody (an older version: kept)."
+    )
+    why: str = Field(description="One sentence.")
+
+
 class RecommendAnswer(_Answer):
     """``recommend``: a shopper's top items."""
 
@@ -71,6 +83,9 @@ class RecommendAnswer(_Answer):
     )
     computed_at: str | None = Field(
         None, description="When the batch table was computed (UTC, ISO 8601) for 'batch'."
+    )
+    already_bought: AlreadyBought | None = Field(
+        None, description="Whether already-bought items were left out of the list, and why."
     )
 
 

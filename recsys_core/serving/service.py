@@ -20,6 +20,7 @@ probabilities) cached per question.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -31,6 +32,7 @@ import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.repeats import BoughtRule, bought_rule
 from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
     PreparedRanker,
@@ -92,6 +94,7 @@ class RecommendationAnswer:
     probabilities: np.ndarray
     served_by: str
     reason: str | None
+    bought: BoughtRule | None = None
     cached: bool = False
     source: str = "live"
     computed_at: str | None = None
@@ -115,6 +118,8 @@ class RecommendationService:
         self._search: Any = None
         self._explainer: Any = None
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
+        self._bought: dict[str, np.ndarray] | None = None
+        self._order: dict[str, float] | None = None
         self.batch: BatchTable | None = None
         self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
             self._answer_uncached, RECOMMENDATION_CACHE_SIZE
@@ -173,6 +178,7 @@ class RecommendationService:
                 prepared.margins(
                     np.zeros((1, len(prepared.ranker.purchase_model_.feature_names_in_)))
                 )
+        self.order_probability("")  # the order model's batch of every known shopper
 
     def _top(self, name: str, user_id: str, k: int, filter_seen: bool) -> TopItems:
         """One model's top-``k`` for one shopper (hot path, or the model's own method)."""
@@ -218,7 +224,7 @@ class RecommendationService:
     # ------------------------------------------------------------------ recommendations
 
     def recommend_frame(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
+        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
     ) -> tuple[pd.DataFrame, str, str | None]:
         """Top-``k`` items for one shopper with titles and purchase probabilities.
 
@@ -254,7 +260,14 @@ class RecommendationService:
         order_model = getattr(self.lab, "order_model", None)
         if order_model is None:
             return float("nan")
-        return float(order_model.order_probability([str(user_id)])[0])
+        if self._order is None:  # every known shopper's in one batch, then dict lookups
+            known = getattr(order_model, "features_", None)
+            ids = [str(u) for u in known.index] if known is not None else []
+            self._order = dict(zip(ids, order_model.order_probability(ids).tolist(), strict=True))
+        found = self._order.get(str(user_id))
+        if found is None:  # not in the batch: the model's own answer (NaN when unknown)
+            return float(order_model.order_probability([str(user_id)])[0])
+        return float(found)
 
     def order_explanation(self, user_id: str, purchase_probability: float) -> dict[str, Any]:
         """``purchase_probability`` (conditional), ``order_probability``, their product
@@ -275,19 +288,82 @@ class RecommendationService:
     # ---- order model: end
 
     def answer(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
+        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
     ) -> RecommendationAnswer:
-        """The answer behind :meth:`recommend` and :meth:`recommend_frame` (cached)."""
-        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), bool(filter_seen))
-        return replace(answer, cached=True) if hit else answer
+        """The answer behind :meth:`recommend` and :meth:`recommend_frame` (cached).
+
+        ``filter_seen``: leave out the items the shopper already bought (``True``), keep them
+        (``False``), or ``None`` for the lab's rule (:meth:`bought_rule`).
+        """
+        rule = self.bought_rule(filter_seen)
+        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), rule.remove)
+        return replace(answer, bought=rule, cached=hit)
+
+    # ---- already-bought items (the lab's repeat rule, recsys_core.repeats): begin
+    def bought_rule(self, filter_seen: bool | None = None) -> BoughtRule:
+        """Whether lists leave out already-bought items, and why: the caller's choice, else
+        the lab's settings, else the training data's repeat rate — the order evaluation uses
+        (:func:`recsys_core.repeats.bought_rule`)."""
+        settings = self.lab.manifest.get("settings") or {}
+        return bought_rule(filter_seen, settings.get("filter_seen"), self._repeats())
+
+    def _repeats(self) -> dict[str, Any] | None:
+        repeats = self.lab.manifest.get("repeats")
+        return repeats if isinstance(repeats, dict) else None
+
+    def bought_items(self, user_id: str) -> np.ndarray | None:
+        """Item ids the shopper bought before training ended; ``None`` when they are every
+        item the shopper interacted with (a purchase-only log, or an older version: the
+        models' own seen filter removes exactly them)."""
+        bought = getattr(self.lab, "bought", None)
+        if bought is None:
+            return None
+        if self._bought is None:
+            users = bought["user_id"].astype(str).to_numpy()
+            items = bought["item_id"].astype(str).to_numpy(dtype=object)
+            order = np.argsort(users, kind="stable")
+            users, items = users[order], items[order]
+            starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else ()
+            ends = np.r_[starts[1:], len(users)] if len(users) else ()
+            self._bought = {str(users[a]): items[a:b] for a, b in zip(starts, ends, strict=True)}
+        return self._bought.get(user_id, np.zeros(0, dtype=object))
+
+    def _top_rule(self, name: str, user_id: str, k: int, remove: bool) -> TopItems:
+        """``_top`` without the shopper's already-bought items when ``remove``: the list is
+        asked ``k + bought`` deep and the bought items dropped (as evaluation's
+        :func:`recsys_core.repeats.recommend_unbought` does)."""
+        if not remove:
+            return self._top(name, user_id, k, False)
+        bought = self.bought_items(user_id)
+        if bought is None:
+            return self._top(name, user_id, k, True)
+        if not len(bought):
+            return self._top(name, user_id, k, False)
+        top = self._top(name, user_id, k + len(bought), False)
+        keep = ~np.isin(top.item_ids.astype(str), bought)
+        keep &= np.cumsum(keep) <= k
+        return TopItems(
+            item_ids=top.item_ids[keep],
+            titles=top.titles[keep],
+            scores=top.scores[keep],
+            cold_start=top.cold_start,
+            rows=None if top.rows is None else top.rows[keep],
+            probabilities=None if top.probabilities is None else top.probabilities[keep],
+        )
+
+    # ---- already-bought items: end
 
     def _answer_uncached(
-        self, user_id: str, k: int, model: str, filter_seen: bool
+        self, user_id: str, k: int, model: str, remove: bool
     ) -> RecommendationAnswer:
         """A precomputed batch row when one covers the question, else the fallback chain
-        from ``model`` until a step knows the shopper."""
+        from ``model`` until a step knows the shopper (``remove``: leave out already-bought
+        items)."""
         batch = self.batch
-        if batch is not None and batch.covers(user_id, k, model, filter_seen, self.version):
+        # a batch table filters with the models' own seen filter: the same only when bought
+        # items are every seen item
+        batch_ok = not remove or getattr(self.lab, "bought", None) is None
+        if batch is not None and batch_ok and batch.covers(user_id, k, model, remove, self.version):
             items, scores, probabilities = batch.lookup(user_id, k)
             if probabilities is None:
                 probabilities = self.purchase_probability(user_id, items)
@@ -308,7 +384,7 @@ class RecommendationService:
             reason = self._unavailable(model)
         for name in self._chain(model):
             try:
-                top = self._top(name, user_id, k, filter_seen)
+                top = self._top_rule(name, user_id, k, remove)
             except RecsysError as exc:
                 reason = f"{name} could not answer: {exc}"
                 continue
@@ -362,7 +438,7 @@ class RecommendationService:
             return out
 
     def recommend(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool = False
+        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
     ) -> dict[str, Any]:
         """The ``recommend`` JSON of DESIGN.md."""
         return self.answer_json(user_id, self.answer(user_id, k, model, filter_seen=filter_seen))
@@ -371,18 +447,25 @@ class RecommendationService:
         """The ``recommend`` JSON of an answer (built fresh: callers may modify it)."""
         top = answer.top
         order = self.order_probability(user_id)  # issue 16: the three probabilities
+        order_num = _num(order)
         items = [
             {
                 "item_id": str(item_id),
                 "title": str(title),
                 "score": _num(score),
                 "purchase_probability": _num(probability),
-                "order_probability": _num(order),
+                "order_probability": order_num,
                 "probability": _num(order * float(probability)),
                 "rank": rank,
             }
             for rank, (item_id, title, score, probability) in enumerate(
-                zip(top.item_ids, top.titles, top.scores, answer.probabilities, strict=True),
+                zip(
+                    top.item_ids.tolist(),
+                    top.titles.tolist(),
+                    np.asarray(top.scores, dtype=np.float64).tolist(),
+                    np.asarray(answer.probabilities, dtype=np.float64).tolist(),
+                    strict=True,
+                ),
                 start=1,
             )
         ]
@@ -396,6 +479,7 @@ class RecommendationService:
             "items": items,
             "source": answer.source,
             "computed_at": answer.computed_at,
+            "already_bought": None if answer.bought is None else answer.bought.to_dict(),
         }
 
     def compare_models(self, user_id: str, k: int = 10) -> pd.DataFrame:
@@ -733,4 +817,4 @@ def _json_value(value: Any) -> Any:
 
 def _num(value: Any) -> float | None:
     value = float(value)
-    return None if not np.isfinite(value) else round(value, 6)
+    return round(value, 6) if math.isfinite(value) else None

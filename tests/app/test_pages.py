@@ -156,6 +156,17 @@ def test_shopper_page_shows_k_recommendations_with_probabilities() -> None:
     assert others.str.match(pattern).all(), others.tolist()
 
 
+def test_shopper_bought_checkbox_starts_at_the_labs_rule() -> None:
+    """The list's already-bought default is the lab's rule (evaluation's), named in the help."""
+    at = _run("app_pages/shopper.py")
+    box = at.checkbox(key="shopper_bought")
+    assert box.label == "Hide items the shopper already bought"
+    assert box.help.startswith("Default (")
+    remove = box.value
+    box.set_value(not remove).run()
+    assert not _errors(at) and len(_recommendations(at)) > 0
+
+
 def test_shopper_answers_feed_the_operations_health_window() -> None:
     from ui.operations import live_service
 

@@ -169,6 +169,7 @@ def test_saved_versions_are_encrypted_when_the_setting_asks(
     private = [p for p in stored if p.name not in ("manifest.json", "checksums.json")]
     assert any(p.name == "drift_reference.json" for p in private)  # it lists shopper ids
     assert any(p.parent.name == "purchase_model" for p in private)  # nested folders too
+    assert any(p.name == "bought.parquet" for p in private)  # shopper ids: the bought pairs
     assert all(encryption.is_stream_encrypted(p) for p in private), [
         p for p in private if not encryption.is_stream_encrypted(p)
     ]
@@ -178,6 +179,8 @@ def test_saved_versions_are_encrypted_when_the_setting_asks(
     got = RecommendationService(loaded).recommend_frame(user, 5, "ranker")[0]
     assert got["item_id"].tolist() == expected["item_id"].tolist()
     assert loaded.catalog.equals(lab.catalog)
+    assert loaded.bought is not None and lab.bought is not None
+    assert len(loaded.bought) == len(lab.bought)
     assert loaded.reference == json.loads(json.dumps(lab.reference, default=str))
     monkeypatch.setenv(encryption.ENV_KEYS, Fernet.generate_key().decode())
     with pytest.raises(RecsysError, match="cannot be decrypted"):

@@ -142,6 +142,25 @@ def test_the_cli_json_is_the_api_answer(
     assert from_cli == from_api
 
 
+def test_cli_explain_of_an_unknown_shopper_is_the_api_cold_start(
+    client: httpx.Client, home: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One path: the CLI answers an unknown shopper as the API does (exit 0, degraded)."""
+    import json
+
+    from recsys_core.cli import main
+
+    monkeypatch.setenv("RECSYS_HOME", str(home))
+    assert main(["explain", "--user", "nobody", "--item", "P001", "--json"]) == 0
+    from_cli = json.loads(capsys.readouterr().out)
+    from_api = client.get("/explain?user_id=nobody&item_id=P001").json()
+    assert from_cli == from_api and from_cli["degraded"] is True
+    assert main(["explain", "--user", "nobody", "--item", "P001"]) == 0
+    text = capsys.readouterr().out
+    assert "unknown" in text and "base rate" in text
+    assert main(["explain", "--user", "U001", "--item", "nope"]) == 2  # unknown item: an error
+
+
 def test_similar_probability_explain_search(client: httpx.Client) -> None:
     sim = SimilarAnswer.model_validate(client.get("/similar?item_id=P001&k=4").json())
     assert sim.item_id == "P001" and 0 < len(sim.items) <= 4

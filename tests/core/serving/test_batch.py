@@ -40,6 +40,23 @@ def test_batch_rows_equal_live_answers(lab, model: str, tmp_path: Path) -> None:
     assert table.model == model and table.model_version == lab.version and table.k == 5
 
 
+@pytest.mark.parametrize("model", ["als", "popularity"])
+@pytest.mark.parametrize("filter_seen", [False, True])
+def test_single_stage_batch_is_the_models_own_answer(lab, model: str, filter_seen: bool) -> None:
+    """The fast path (one batch call, categorical ids) answers exactly what the model's own
+    ``recommend`` answers for the same shoppers, unknown ones included."""
+    engine = lab.models[model]
+    users = [*engine.known_users()[::-3], "nobody"]  # not in id order, and a stranger
+    frame = score_batch(lab, model, 4, users, filter_seen=filter_seen).frame
+    expected = engine.recommend(users, 4, filter_seen=filter_seen)
+    got = frame.assign(
+        user_id=frame["user_id"].astype(str), item_id=frame["item_id"].astype(str)
+    ).sort_values(["user_id", "rank"], kind="stable", ignore_index=True)
+    assert list(frame["user_id"].astype(str).drop_duplicates()) == users  # in the given order
+    for column in ("user_id", "item_id", "score", "rank", "cold_start"):
+        assert got[column].astype(str).tolist() == expected[column].astype(str).tolist(), column
+
+
 def test_service_answers_from_the_batch_table_and_says_so(lab, tmp_path: Path) -> None:
     path = write_batch(score_batch(lab, "ranker", 5), tmp_path / "recs.parquet")
     service = RecommendationService(lab)

@@ -38,6 +38,10 @@ def test_margins_equal_lightgbm_exactly(zero_as_missing: bool) -> None:
     probe[:5] = [1e-40, -1e-40, np.nan, 0.0, 2.0, 3.0]  # tiny values read as zero
     expected = booster.predict(probe, raw_score=True)
     assert np.array_equal(trees.raw_score(probe), expected)
+    # a few rows: one group of eight walking side by side, then the rest one by one
+    for start in range(0, 200, 10):
+        few = probe[start : start + 10]
+        assert np.array_equal(trees.raw_score(few), expected[start : start + 10])
 
 
 def test_categorical_models_are_refused() -> None:

@@ -1,6 +1,8 @@
 """Record the service's answers on a small lab, to prove a faster service answers the same.
 
-The answers come from ``reference_service.py``, the service as it was before the hot path.
+The answers come from ``reference_service.py``, the service as it was before the hot path
+(with one deliberate change, :func:`expected_answers`: ``filter_seen=True`` leaves out the
+*bought* items, the rule evaluation uses, where the original removed every seen item).
 Run from the repository root (it rewrites ``answers.json`` next to this file)::
 
     python tests/core/serving/golden/make_golden.py
@@ -71,6 +73,40 @@ def answer_all(service: Any, asked: dict[str, list[dict[str, Any]]]) -> dict:
     }
 
 
+def expected_answers(reference: Any, asked: dict[str, list[dict[str, Any]]]) -> dict:
+    """The answers the service owes, from the original service (``reference_service.py``).
+
+    One deliberate change since the recording of the original service: ``filter_seen=True``
+    leaves out the items the shopper *bought* (the already-bought rule evaluation uses,
+    :mod:`recsys_core.repeats`), not every item they interacted with. On this log (with views)
+    its answer is the original service's unfiltered list, asked ``k + bought`` deep, without
+    the bought items, ranks renumbered.
+    """
+    lab = reference.lab
+    bought: dict[str, set[str]] = {}
+    if lab.bought is not None:
+        for user, item in zip(lab.bought["user_id"], lab.bought["item_id"], strict=True):
+            bought.setdefault(str(user), set()).add(str(item))
+    plain = [q for q in asked["recommend"] if not q["filter_seen"] or lab.bought is None]
+    out = answer_all(reference, {"recommend": plain, "similar": asked["similar"]})
+    answers = iter(out["recommend"])
+    recommend = []
+    for q in asked["recommend"]:
+        if not q["filter_seen"] or lab.bought is None:
+            recommend.append(next(answers))
+            continue
+        mine = bought.get(str(q["user_id"]), set())
+        deep = answer_all(
+            reference,
+            {"recommend": [{**q, "k": q["k"] + len(mine), "filter_seen": False}], "similar": []},
+        )["recommend"][0]
+        items = [dict(it) for it in deep["items"] if it["item_id"] not in mine][: q["k"]]
+        for rank, item in enumerate(items, start=1):
+            item["rank"] = rank
+        recommend.append({**deep, "items": items})
+    return {"recommend": recommend, "similar": out["similar"]}
+
+
 def train_golden_lab() -> TrainedLab:
     """The small lab the answers are recorded on (deterministic)."""
     events, catalog = generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
@@ -102,7 +138,7 @@ def main() -> None:
     payload = {
         "fingerprint": fingerprint(lab),
         "questions": asked,
-        "answers": answer_all(service, asked),
+        "answers": expected_answers(service, asked),
     }
     lines = json.dumps(payload, separators=(",", ":"))
     (HERE / "answers.json").write_text(lines + "\n")

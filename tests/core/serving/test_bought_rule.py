@@ -1,0 +1,107 @@
+"""Served lists treat already-bought items by the lab's rule, the one evaluation applies.
+
+The small store has views, carts and favourites besides purchases, so "bought" and "seen"
+differ: a list that leaves out bought items keeps the ones the shopper only looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from recsys_core.repeats import bought_pairs, repeat_profile
+from recsys_core.serving import RecommendationService, load_lab, resolve_version
+from recsys_core.serving.schemas import RecommendAnswer
+
+
+@pytest.fixture(scope="module")
+def lab(saved_home: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return load_lab(resolve_version("demo-small", home=saved_home))
+
+
+def _bought(small_store) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
+    pairs = bought_pairs(small_store.events)
+    out: dict[str, set[str]] = {}
+    for user, item in zip(pairs["user_id"], pairs["item_id"], strict=True):
+        out.setdefault(str(user), set()).add(str(item))
+    return out
+
+
+def test_the_lab_stores_the_repeat_rule_and_the_bought_pairs(lab, small_store) -> None:
+    profile = repeat_profile(small_store.events)
+    assert lab.manifest["repeats"]["filter_seen"] == profile.filter_seen
+    assert lab.manifest["repeats"]["bought_is_seen"] is False  # a log with views
+    assert len(lab.bought) == len(bought_pairs(small_store.events))  # saved and loaded
+    rule = RecommendationService(lab).bought_rule()
+    assert (rule.remove, rule.source, rule.why) == (
+        profile.filter_seen,
+        "repeat rate",
+        profile.reason,
+    )
+
+
+@pytest.mark.parametrize("model", ["als", "itemknn", "ranker"])
+def test_filter_removes_bought_items_and_keeps_viewed_ones(lab, small_store, model) -> None:
+    service = RecommendationService(lab)
+    bought = _bought(small_store)
+    seen = small_store.events.groupby("user_id")["item_id"].agg(lambda s: set(map(str, s)))
+    kept_viewed = 0
+    for user in [str(u) for u in lab.models["als"].users_.external_ids[:40]]:
+        mine = bought.get(user, set())
+        answer = service.recommend(user, 5, model, filter_seen=True)
+        items = [it["item_id"] for it in answer["items"]]
+        assert not set(items) & mine
+        assert [it["rank"] for it in answer["items"]] == list(range(1, len(items) + 1))
+        assert answer["already_bought"] == {
+            "remove": True,
+            "source": "request",
+            "why": "asked to leave out already-bought items",
+        }
+        kept_viewed += len(set(items) & (seen.get(user, set()) - mine))
+        # the unfiltered list, without the bought items, in order
+        deep = service.recommend(user, 5 + len(mine), model, filter_seen=False)
+        unbought = [it["item_id"] for it in deep["items"] if it["item_id"] not in mine][:5]
+        assert items == unbought
+    assert kept_viewed > 0  # items the shoppers only viewed stay (every seen item went before)
+
+
+def test_the_default_follows_the_lab_rule_and_is_named_in_the_answer(lab) -> None:
+    user = str(lab.models["als"].users_.external_ids[3])
+    for remove in (True, False):
+        repeats = {**lab.manifest["repeats"], "filter_seen": remove, "reason": f"rule {remove}"}
+        service = RecommendationService(replace(lab, manifest={**lab.manifest, "repeats": repeats}))
+        answer = RecommendAnswer.model_validate(service.recommend(user, 5, "als"))
+        assert answer.already_bought is not None
+        assert (answer.already_bought.remove, answer.already_bought.source) == (
+            remove,
+            "repeat rate",
+        )
+        asked = service.recommend(user, 5, "als", filter_seen=remove)
+        assert [it.item_id for it in answer.items] == [i["item_id"] for i in asked["items"]]
+    settings = {**lab.manifest["settings"], "filter_seen": True}  # a tune result wins
+    service = RecommendationService(replace(lab, manifest={**lab.manifest, "settings": settings}))
+    assert service.bought_rule().source == "settings" and service.bought_rule().remove
+    older = {k: v for k, v in lab.manifest.items() if k != "repeats"}
+    service = RecommendationService(replace(lab, manifest=older))
+    assert service.bought_rule().source == "unrecorded" and not service.bought_rule().remove
+
+
+def test_cli_recommend_applies_and_names_the_rule(home_copy: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from recsys_core.cli import main
+
+    assert main(["recommend", "--user", "U001", "--k", "4", "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)["already_bought"]
+    assert default["source"] == "repeat rate"
+    assert main(["recommend", "--user", "U001", "--k", "4", "--filter-bought", "--json"]) == 0
+    asked = json.loads(capsys.readouterr().out)["already_bought"]
+    assert asked == {
+        "remove": True,
+        "source": "request",
+        "why": "asked to leave out already-bought items",
+    }
+    assert main(["recommend", "--user", "U001", "--k", "4", "--keep-bought"]) == 0
+    assert "already-bought items kept" in capsys.readouterr().out
