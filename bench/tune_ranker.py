@@ -4,11 +4,25 @@ Protocol: temporal split, test period = last 30 days (cutoff 2011-11-09), test u
 shoppers with purchases before and during it, relevant = items they bought during it.
 
     python bench/tune_ranker.py [--dataset online-retail] [--validation] [--set key=value ...]
+        [--sweep '[{"cross_fit_folds": 0, "early_stopping_rounds": 30}, ...]']
 
 ``--validation`` runs the same protocol one period earlier, on the validation window: the
 test period is dropped, the 30 days before it are the "test" period (cutoff 2011-10-09 on
 Online Retail) and the ranker trains on what precedes them. Choose settings there and score
 the chosen one once on the real test period.
+
+``--order-sweep`` takes a JSON list of order-model settings (``OrderModelConfig`` keys over
+its defaults), fits each on the window's training events, scores every shopper with history
+("orders in the period") and prints AUC, log loss, both ECEs and the trees kept; the ranker
+is not fitted.
+
+``--sweep`` takes a JSON list of purchase-classifier settings (``PurchaseModelConfig`` keys,
+applied over its defaults; the ranker's own classifier, e.g. a cheap
+``--set 'classifier={"n_estimators": 20, "cross_fit_folds": 0}'``, is only printed): the
+training rows and the scored candidates are built once and each setting refits only the
+classifier on the same rows. Each prints NDCG@10, AUC, both ECEs, trees kept, and the fit's
+wall and CPU seconds (CPU time counts every thread of this process; the machine may be
+shared).
 """
 
 from __future__ import annotations
@@ -26,9 +40,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from recsys_core.data.builtin import load_dataset  # noqa: E402
 from recsys_core.interactions import InteractionMatrix  # noqa: E402
-from recsys_core.metrics import classifier_metrics, ranking_metrics  # noqa: E402
+from recsys_core.metrics import (  # noqa: E402
+    classifier_metrics,
+    per_user_ranking_metrics,
+    ranking_metrics,
+)
 from recsys_core.models import create_model  # noqa: E402
-from recsys_core.ranking.ranker import PURCHASE_PROBABILITY, TwoStageRanker  # noqa: E402
+from recsys_core.ranking.features import FEATURE_NAMES  # noqa: E402
+from recsys_core.ranking.order_model import OrderModel, order_labels  # noqa: E402
+from recsys_core.ranking.purchase_model import PurchaseModel  # noqa: E402
+from recsys_core.ranking.ranker import (  # noqa: E402
+    LABEL,
+    PURCHASE_PROBABILITY,
+    RAW_SCORE,
+    PurchaseModelConfig,
+    TwoStageRanker,
+    build_training_frame,
+)
 from recsys_core.split import temporal_split  # noqa: E402
 
 
@@ -50,6 +78,16 @@ def main() -> None:
         action="store_true",
         help="score on the 30 days before the test period (for choosing settings)",
     )
+    parser.add_argument(
+        "--sweep",
+        default=None,
+        help="JSON list of classifier settings to refit on the same rows and candidates",
+    )
+    parser.add_argument(
+        "--order-sweep",
+        default=None,
+        help="JSON list of order-model settings to score (the ranker is not fitted)",
+    )
     args = parser.parse_args()
 
     data = load_dataset(args.dataset)
@@ -61,6 +99,9 @@ def main() -> None:
     users = list(split.test_users)
     period = "validation" if args.validation else "test"
     print(f"{args.dataset} ({period}): cutoff {split.cutoff}, {len(users)} test users")
+    if args.order_sweep:
+        _order_sweep(json.loads(args.order_sweep), split)
+        return
 
     if args.baselines:
         matrix = InteractionMatrix.from_events(split.train)
@@ -99,7 +140,85 @@ def main() -> None:
         explainer = PurchaseExplainer(ranker)
         sample = frame.sample(n=min(5000, len(frame)), random_state=0)
         print(explainer.global_importance(sample).head(15).to_string())
-    _ = np
+    if args.sweep:
+        _sweep(ranker, json.loads(args.sweep), split, data.catalog, frame, label, users, relevant)
+
+
+def _order_sweep(settings_list: list[dict[str, object]], split: object) -> None:
+    """Fit the order model with each setting and score every shopper with history."""
+    train, test, cutoff = split.train, split.test, split.cutoff  # type: ignore[attr-defined]
+    for settings in settings_list:
+        wall, cpu = time.perf_counter(), time.process_time()
+        model = OrderModel(settings).fit(train, cutoff=cutoff)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        buyers = order_labels(test, cutoff, cutoff + pd.Timedelta(days=model.config.horizon_days))
+        y_true = np.asarray(model.features_.index.isin(buyers), dtype=np.int8)
+        y_prob = model.predict_frame(model.features_)
+        clf = classifier_metrics(y_true, y_prob)
+        print(
+            f"  order {json.dumps(settings)}: auc {clf['auc']:.4f} logloss {clf['logloss']:.4f} "
+            f"ece {clf['ece']:.4f} ece_q {clf['ece_quantile']:.4f} rate {y_true.mean():.4f} "
+            f"mean p {y_prob.mean():.4f} trees {model.classifier_.best_iterations_} "
+            f"fit {wall:.1f}s wall {cpu:.1f}s cpu",
+            flush=True,
+        )
+
+
+def _sweep(
+    ranker: TwoStageRanker,
+    settings_list: list[dict[str, object]],
+    split: object,
+    catalog: pd.DataFrame | None,
+    frame: pd.DataFrame,
+    label: np.ndarray,
+    users: list[str],
+    relevant: pd.DataFrame,
+) -> None:
+    """Refit only the classifier for each setting on the same rows; score the same candidates."""
+    train = build_training_frame(
+        split.train,
+        catalog,
+        split.cutoff,
+        ranker.config,  # type: ignore[attr-defined]
+    )
+    base = PurchaseModelConfig().model_dump()
+    groups = train["user_id"].to_numpy()
+    matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    print(f"  sweep: {len(train)} training rows, {len(frame)} candidate rows")
+    first: pd.Series | None = None
+    rng = np.random.default_rng(0)
+    for settings in settings_list:
+        config = PurchaseModelConfig(**{**base, **settings})
+        wall, cpu = time.perf_counter(), time.process_time()
+        model = PurchaseModel(**config.model_dump(), random_state=ranker.config.seed).fit(
+            train[list(FEATURE_NAMES)], train[LABEL], groups=groups
+        )
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        start = time.perf_counter()
+        margin = model.decision_function(matrix)
+        predict = time.perf_counter() - start
+        scored = frame.copy()
+        scored[RAW_SCORE] = margin
+        scored[PURCHASE_PROBABILITY] = model.calibrator_.predict(margin)
+        reco = ranker.recommend(users, 10, filter_seen=False, candidates=scored)
+        per_user = per_user_ranking_metrics(reco, relevant, 10)["ndcg@10"]
+        ndcg = float(per_user.mean())
+        interval = ""
+        if first is None:
+            first = per_user
+        else:  # paired bootstrap over shoppers of the difference to the first setting
+            diff = (per_user - first.reindex(per_user.index)).to_numpy()
+            draws = rng.integers(0, len(diff), size=(1000, len(diff)))
+            low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+            interval = f" (vs first {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
+        clf = classifier_metrics(label, scored[PURCHASE_PROBABILITY])
+        print(
+            f"  {json.dumps(settings)}: ndcg@10 {ndcg:.4f}{interval} auc {clf['auc']:.4f} "
+            f"ece {clf['ece']:.4f} ece_q {clf.get('ece_quantile', float('nan')):.4f} "
+            f"trees {model.best_iterations_} calib {model.calibrator_.method} "
+            f"fit {wall:.1f}s wall {cpu:.1f}s cpu, predict {predict:.1f}s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -83,7 +83,16 @@ ORDER_FEATURES: Final[tuple[str, ...]] = tuple(ORDER_FEATURE_LABELS)
 
 
 class OrderModelConfig(BaseModel):
-    """Settings of :class:`OrderModel`."""
+    """Settings of :class:`OrderModel`.
+
+    The defaults (11 windows, early stopping after 30 trees without improvement, at most
+    500) were chosen on Online Retail's validation window (cutoff 2011-10-09, training on
+    what precedes it): against 6 windows and 4 x 200 fixed trees, log loss 0.5228 -> 0.5174
+    and ECE 0.039 -> 0.029 (equal-width) / 0.041 -> 0.030 (equal-mass), with about 70
+    trees per fold model instead of 200 (``python bench/tune_ranker.py --validation
+    --order-sweep '[{"training_windows": 6, "n_estimators": 200, "early_stopping_rounds": 0},
+    {}]'``).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -91,14 +100,32 @@ class OrderModelConfig(BaseModel):
         30.0, gt=0, description="Length of the period the order probability is about, in days."
     )
     training_windows: int = Field(
-        6, ge=1, le=24, description="Consecutive label windows before the cutoff used to train."
+        11,
+        ge=1,
+        le=24,
+        description=(
+            "Consecutive label windows before the cutoff used to train (as many as the log "
+            "holds, up to this many; 11 covers a year of 30-day windows)."
+        ),
     )
-    n_estimators: int = Field(200, ge=1, description="Boosted trees of the LightGBM classifier.")
+    n_estimators: int = Field(
+        500,
+        ge=1,
+        description="Boosted trees of the LightGBM classifier (a cap with early stopping).",
+    )
     learning_rate: float = Field(0.05, gt=0, le=1, description="Shrinkage of each tree.")
     num_leaves: int = Field(15, ge=2, description="Maximum leaves per tree.")
     min_child_samples: int = Field(50, ge=1, description="Minimum training rows in a leaf.")
     cross_fit_folds: int = Field(
         4, ge=0, le=10, description="Shopper folds of the cross-fitted classifier (0: held out)."
+    )
+    early_stopping_rounds: int = Field(
+        30,
+        ge=0,
+        description=(
+            "0: n_estimators trees per model. R >= 1: n_estimators is a cap and each model "
+            "stops when its left-out shoppers' log loss has not improved for R trees."
+        ),
     )
     seed: int = Field(42, description="Seed of LightGBM and the shopper folds.")
 
@@ -348,6 +375,7 @@ class OrderModel:
             num_leaves=cfg.num_leaves,
             min_child_samples=cfg.min_child_samples,
             cross_fit_folds=cfg.cross_fit_folds,
+            early_stopping_rounds=cfg.early_stopping_rounds,
             random_state=cfg.seed,
             n_jobs=1,
         )

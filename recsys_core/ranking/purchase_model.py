@@ -39,6 +39,7 @@ Saved folder (no pickle)
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import warnings
@@ -71,6 +72,8 @@ BOOSTER_FILE: Final = "booster_{}.txt"
 CALIBRATOR_FILE: Final = "calibrator.json"
 
 _EPS: Final = 1e-6
+#: Whether this LightGBM's scikit-learn ``fit`` takes ``eval_X``/``eval_y`` (4.7+).
+_EVAL_XY: Final = "eval_X" in inspect.signature(lgb.LGBMClassifier.fit).parameters
 
 
 @dataclass(frozen=True)
@@ -191,11 +194,25 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
     fold_workers:
         Fold models trained at the same time (threads, each with ``n_jobs`` LightGBM
         threads). The fitted model does not depend on it.
+    early_stopping_rounds:
+        ``0`` (default): every model has ``n_estimators`` trees. ``R >= 1``: ``n_estimators``
+        is a cap; each model stops once the log loss of shoppers it does not train on has
+        not improved for ``R`` trees and keeps only the trees up to its best iteration (the
+        saved and served model has no trees beyond it). With fold models those shoppers
+        are the model's own left-out fold; with one model they are
+        ``early_stopping_fraction`` of the fit part's shoppers (seeded), which LightGBM then
+        does not train on (a fit part of one shopper trains without stopping). The
+        calibration shoppers are never used for stopping.
+    early_stopping_fraction:
+        Share of the fit part's shoppers held out to stop a single model
+        (``cross_fit_folds=0`` with early stopping); unused otherwise.
 
     Attributes
     ----------
     boosters_ : list of lightgbm.Booster
         The fitted models (one, or one per fold); the served margin is their mean.
+    best_iterations_ : list of int
+        Trees kept in each model (``n_estimators`` without early stopping).
     calibrator_ : Calibrator
         Fitted on the held-out shoppers' served margins.
     feature_names_in_ : numpy.ndarray
@@ -208,6 +225,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
     """
 
     boosters_: list[lgb.Booster]
+    best_iterations_: list[int]
     calibrator_: Calibrator
     feature_names_in_: np.ndarray
     classes_: np.ndarray
@@ -229,6 +247,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         n_jobs: int = 1,
         cross_fit_folds: int = 0,
         fold_workers: int = 1,
+        early_stopping_rounds: int = 0,
+        early_stopping_fraction: float = 0.2,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -243,6 +263,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.cross_fit_folds = cross_fit_folds
         self.fold_workers = fold_workers
+        self.early_stopping_rounds = early_stopping_rounds
+        self.early_stopping_fraction = early_stopping_fraction
 
     # ------------------------------------------------------------------ fitting
 
@@ -263,6 +285,37 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             force_row_wise=True,
             verbose=-1,
         )
+
+    def _train(
+        self,
+        seed: int,
+        features: pd.DataFrame,
+        label: np.ndarray,
+        stop: tuple[pd.DataFrame, np.ndarray] | None,
+    ) -> lgb.Booster:
+        """One LightGBM model; with ``stop`` rows, early-stopped and cut at its best tree."""
+        classifier = self._classifier(seed)
+        if stop is None or self.early_stopping_rounds <= 0:
+            return classifier.fit(features, label).booster_
+        stop_features, stop_label = stop
+        # LightGBM 4.7 renamed eval_set to eval_X/eval_y (the old name warns)
+        stop_set: dict[str, Any] = (
+            {"eval_X": (stop_features,), "eval_y": (stop_label,)}
+            if _EVAL_XY
+            else {"eval_set": [(stop_features, stop_label)]}
+        )
+        classifier.fit(
+            features,
+            label,
+            **stop_set,
+            eval_metric="binary_logloss",
+            callbacks=[lgb.early_stopping(int(self.early_stopping_rounds), verbose=False)],
+        )
+        booster = classifier.booster_
+        best = int(booster.best_iteration) or booster.current_iteration()
+        # keep only the trees up to the best iteration (LightGBM's own API, no text
+        # editing), so what is saved, served, compiled and explained is the same model
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
     def fit(
         self,
@@ -313,9 +366,26 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             self.boosters_ = self._fit_folds(
                 features[fit_part], label[fit_part], group[fit_part], int(folds), progress
             )
+        elif self.early_stopping_rounds > 0 and len(np.unique(group[fit_part])) >= 2:
+            # a slice of the fit part's shoppers (never the calibration part) stops the model
+            train_rows, stop_rows = _group_split(
+                group[fit_part], self.early_stopping_fraction, self.random_state + 2
+            )
+            fit_features, fit_label = features[fit_part], label[fit_part]
+            _require_both_classes(fit_label[train_rows], "training")
+            self.boosters_ = [
+                self._train(
+                    self.random_state,
+                    fit_features[train_rows],
+                    fit_label[train_rows],
+                    (fit_features[stop_rows], fit_label[stop_rows]),
+                )
+            ]
         else:
-            classifier = self._classifier(self.random_state)
-            self.boosters_ = [classifier.fit(features[fit_part], label[fit_part]).booster_]
+            self.boosters_ = [
+                self._train(self.random_state, features[fit_part], label[fit_part], None)
+            ]
+        self.best_iterations_ = [int(b.num_trees()) for b in self.boosters_]
         self.feature_names_in_ = np.asarray(features.columns, dtype=object)
         self.classes_ = np.array([0, 1])
         self._explainers: list[Any] | None = None
@@ -357,8 +427,9 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
 
         def fit_fold(k: int) -> lgb.Booster:
             train = fold != k
-            classifier = self._classifier(self.random_state + k)
-            booster = classifier.fit(features[train], label[train]).booster_
+            # with early stopping, the fold's own left-out shoppers stop its model
+            stop = (features[~train], label[~train]) if self.early_stopping_rounds > 0 else None
+            booster = self._train(self.random_state + k, features[train], label[train], stop)
             finished.append(k)
             if progress is not None:
                 progress(f"fold {len(finished)} of {folds} trained", len(finished) / folds)
@@ -582,6 +653,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
                 )
             boosters.append(booster)
         model.boosters_ = boosters
+        model.best_iterations_ = [int(b.num_trees()) for b in boosters]
         model._explainers = None
         model.feature_names_in_ = np.asarray(names, dtype=object)
         model.classes_ = np.array([0, 1])

@@ -303,7 +303,8 @@ def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData)
     ranker = at.session_state[state.EVALUATION]["result"].models["ranker"].model
     assert ranker.config.training_windows == 2
     assert ranker.config.classifier.cross_fit_folds == 2
-    assert [b.num_trees() for b in ranker.purchase_model_.boosters_] == [20, 20]  # two folds
+    trees = [b.num_trees() for b in ranker.purchase_model_.boosters_]
+    assert len(trees) == 2 and all(1 <= t <= 20 for t in trees)  # two folds, 20 trees at most
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Ranker / best single-stage (popularity) ndcg@10") for c in captions)
     at.radio(key="lab_bins").set_value("equal mass").run()

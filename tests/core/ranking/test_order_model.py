@@ -148,3 +148,13 @@ def test_save_load_round_trip(model: OrderModel, tmp_path: Path) -> None:
     (tmp_path / "order" / "config.json").write_text("{not json")
     with pytest.raises(ArtifactError):
         OrderModel.load(tmp_path / "order")
+
+
+def test_early_stopping_is_on_by_default_and_can_be_turned_off(events: pd.DataFrame) -> None:
+    capped = {**SMALL, "n_estimators": 300, "learning_rate": 0.3}
+    stopped = OrderModel(capped).fit(events, cutoff=CUTOFF)
+    trees = stopped.classifier_.best_iterations_
+    assert len(trees) == 4 and all(1 <= t < 300 for t in trees)  # cut at each fold's best
+    assert OrderModel(capped).fit(events, cutoff=CUTOFF).classifier_.best_iterations_ == trees
+    fixed = OrderModel({**SMALL, "early_stopping_rounds": 0}).fit(events, cutoff=CUTOFF)
+    assert fixed.classifier_.best_iterations_ == [40] * 4

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 from recsys_core.errors import ArtifactError, DataValidationError
 from recsys_core.metrics import expected_calibration_error
-from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel
+from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel, _group_split
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +196,89 @@ def test_cross_fitted_model_saves_and_loads(
             PurchaseModel(cross_fit_folds=bad).fit(X, y, groups=groups)
     with pytest.raises(DataValidationError, match="folds"):
         PurchaseModel(cross_fit_folds=6).fit(X[:40], np.arange(40) % 2, groups=np.arange(40) % 5)
+
+
+def test_early_stopping_keeps_the_best_trees_of_held_out_fit_shoppers(
+    data: tuple[pd.DataFrame, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    """One model stops on a seeded slice of the fit part's shoppers (never the calibration
+    shoppers), keeps exactly the trees up to the best held-out log loss, and is the same
+    model on every run."""
+    X, y, groups = data
+    params = {"n_estimators": 400, "min_child_samples": 20, "early_stopping_rounds": 10}
+    model = PurchaseModel(**params).fit(X, y, groups=groups)
+    again = PurchaseModel(**params).fit(X, y, groups=groups)
+    (trees,) = model.best_iterations_
+    assert 1 <= trees < 400
+    assert model.boosters_[0].num_trees() == trees  # nothing beyond the best tree is kept
+    assert model.boosters_[0].model_to_string() == again.boosters_[0].model_to_string()
+
+    # the same model, unstopped, on the same rows: the held-out loss is lowest at `trees`
+    fit_part, cal_part = _group_split(groups, 0.25, 42)
+    train, stop = _group_split(groups[fit_part], 0.2, 42 + 2)
+    Xf, yf = X[fit_part].astype(np.float64), y[fit_part]
+    full = PurchaseModel(n_estimators=trees + 10, min_child_samples=20)._classifier(42)
+    booster = full.fit(Xf[train], yf[train]).booster_
+    losses = [
+        log_loss(yf[stop], booster.predict(Xf[stop].to_numpy(), num_iteration=i))
+        for i in range(1, trees + 11)
+    ]
+    assert int(np.argmin(losses)) + 1 == trees
+
+    # labels of the calibration shoppers do not move the trees (they never stop a model)
+    y_cal = y.copy()
+    y_cal[cal_part] = 1 - y_cal[cal_part]
+    other = PurchaseModel(**params).fit(X, y_cal, groups=groups)
+    assert other.boosters_[0].model_to_string() == model.boosters_[0].model_to_string()
+
+    model.save(tmp_path / "pm")
+    loaded = PurchaseModel.load(tmp_path / "pm")
+    assert loaded.best_iterations_ == [trees]
+    np.testing.assert_array_equal(loaded.purchase_probability(X), model.purchase_probability(X))
+    values = loaded.shap_values(X.iloc[:100])  # SHAP explains the cut model that is served
+    np.testing.assert_allclose(
+        loaded.expected_value + values.sum(axis=1),
+        loaded.decision_function(X.iloc[:100]),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
+def test_early_stopped_fold_models_stop_on_their_own_left_out_fold(
+    data: tuple[pd.DataFrame, np.ndarray, np.ndarray],
+) -> None:
+    X, y, groups = data
+    params = {
+        "n_estimators": 400,
+        "min_child_samples": 20,
+        "cross_fit_folds": 2,
+        "early_stopping_rounds": 10,
+    }
+    model = PurchaseModel(**params).fit(X, y, groups=groups)
+    assert len(model.best_iterations_) == 2
+    assert all(1 <= t < 400 for t in model.best_iterations_)
+    assert [b.num_trees() for b in model.boosters_] == model.best_iterations_
+    parallel = PurchaseModel(**params, fold_workers=2).fit(X, y, groups=groups)
+    assert [b.model_to_string() for b in parallel.boosters_] == [
+        b.model_to_string() for b in model.boosters_
+    ]
+    prob = model.purchase_probability(X)
+    assert abs(prob.mean() - y.mean()) < 0.02
+    # without early stopping every model has the full n_estimators trees
+    plain = PurchaseModel(n_estimators=30, min_child_samples=20).fit(X, y, groups=groups)
+    assert plain.best_iterations_ == [30]
+
+
+def test_the_ranker_default_is_two_early_stopped_fold_models(
+    data: tuple[pd.DataFrame, np.ndarray, np.ndarray], small_ranker: object
+) -> None:
+    from recsys_core.ranking.ranker import PurchaseModelConfig
+
+    config = PurchaseModelConfig()
+    assert (config.cross_fit_folds, config.early_stopping_rounds) == (2, 30)
+    served = small_ranker.purchase_model_  # type: ignore[attr-defined]
+    assert served.early_stopping_rounds == 30 and len(served.boosters_) == 2
+    assert all(1 <= t <= 40 for t in served.best_iterations_)  # the tests' ranker caps at 40
+    model = PurchaseModel(**config.model_dump()).fit(*data[:2], groups=data[2])
+    assert len(model.boosters_) == 2
+    assert all(1 <= t < config.n_estimators for t in model.best_iterations_)
