@@ -305,7 +305,16 @@ class RecommendationService:
         the lab's settings, else the training data's repeat rate — the order evaluation uses
         (:func:`recsys_core.repeats.bought_rule`)."""
         settings = self.lab.manifest.get("settings") or {}
-        return bought_rule(filter_seen, settings.get("filter_seen"), self._repeats())
+        rule = bought_rule(filter_seen, settings.get("filter_seen"), self._repeats())
+        broken = (getattr(self.lab, "broken", None) or {}).get("bought")
+        if rule.remove and broken:  # the answer says what it does instead
+            rule = replace(
+                rule,
+                why=f"{rule.why}; this version's bought pairs cannot be read ({broken}), so "
+                "every item the shopper interacted with is left out instead (restore the "
+                "version or retrain)",
+            )
+        return rule
 
     def _repeats(self) -> dict[str, Any] | None:
         repeats = self.lab.manifest.get("repeats")

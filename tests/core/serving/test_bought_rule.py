@@ -105,3 +105,20 @@ def test_cli_recommend_applies_and_names_the_rule(home_copy: Path, capsys) -> No
     }
     assert main(["recommend", "--user", "U001", "--k", "4", "--keep-bought"]) == 0
     assert "already-bought items kept" in capsys.readouterr().out
+
+
+def test_unreadable_bought_pairs_are_named_in_the_answer(home_copy: Path) -> None:
+    """A damaged ``bought.parquet``: lists fall back to the models' seen filter and the
+    answer's ``why`` says so, instead of silently removing more than the rule asks."""
+    folder = resolve_version("demo-small", home=home_copy)
+    (folder / "bought.parquet").write_bytes(b"not a parquet file")
+    lab = load_lab(folder, tolerant=True)
+    assert "bought" in lab.broken and lab.bought is None
+    service = RecommendationService(lab)
+    user = str(lab.models["als"].users_.external_ids[0])
+    answer = service.recommend(user, 5, "als", filter_seen=True)
+    assert answer["already_bought"]["remove"] is True
+    assert "bought pairs cannot be read" in answer["already_bought"]["why"]
+    assert "restore the version or retrain" in answer["already_bought"]["why"]
+    kept = service.recommend(user, 5, "als", filter_seen=False)["already_bought"]
+    assert "cannot be read" not in kept["why"]  # keeping items needs no bought pairs
