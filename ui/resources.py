@@ -37,6 +37,7 @@ from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.evaluation import data_checksum
 from recsys_core.models import model_class
+from recsys_core.security import audit
 from recsys_core.serving import (
     RecommendationService,
     TrainConfig,
@@ -307,6 +308,7 @@ def start_ranker_job(data: ActiveData, models: list[str], *, activate: bool = Tr
             return job
         job = RankerJob(dataset=data.dataset.name)
         dataset = data.dataset
+        who = auth.actor()  # the thread has no session: audit as the user who started it
 
         def report(message: str, fraction: float) -> None:
             job.message, job.fraction = message, min(max(float(fraction), 0.0), 1.0)
@@ -325,6 +327,11 @@ def start_ranker_job(data: ActiveData, models: list[str], *, activate: bool = Tr
                 report("saving", 1.0)
                 job.folder = str(save_lab(lab, activate=activate))
                 job.lab = lab
+                audit.record(
+                    who,
+                    "train",
+                    {"dataset": dataset.name, "version": lab.version, "background": True},
+                )
             except Exception as exc:  # noqa: BLE001 - a thread must report, not die silently
                 job.error = f"{type(exc).__name__}: {exc}"
             finally:

@@ -534,6 +534,11 @@ def test_first_start_serves_single_stage_models_then_switches_to_the_ranker(
         assert any("training in the background" in i.value for i in first.info)
     job = _wait_for_background(key, checksum)
     assert job.error is None and job.fraction == 1.0
+    from recsys_core.security import audit
+
+    trained = audit.read(action="train", contains='"background": true')
+    assert [row["actor"] for row in trained] == ["app:local"]  # the thread's work is audited
+    assert Path(job.folder).name in trained[0]["detail"]
     first.run()  # the next rerun switches to the complete version
     assert not _errors(first)
     reco = _recommendations(first)
