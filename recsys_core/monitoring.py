@@ -413,21 +413,18 @@ class AlertStore:
 
     def resolve(self, key: str, resolution: str) -> bool:
         """Resolve the open alert with ``key`` (if any)."""
-        with self._connect() as db:
-            cur = db.execute(
-                "UPDATE alerts SET status = 'resolved', resolved_at = ?, resolution = ? "
-                "WHERE key = ? AND status = 'open'",
-                (_now(), resolution, key),
-            )
-            return cur.rowcount > 0
+        return self._resolve("key", key, resolution)
 
     def resolve_id(self, alert_id: int, resolution: str = "acknowledged") -> bool:
         """Resolve one alert by id (an operator acknowledging it)."""
+        return self._resolve("id", alert_id, resolution)
+
+    def _resolve(self, column: Literal["key", "id"], value: str | int, resolution: str) -> bool:
         with self._connect() as db:
             cur = db.execute(
                 "UPDATE alerts SET status = 'resolved', resolved_at = ?, resolution = ? "
-                "WHERE id = ? AND status = 'open'",
-                (_now(), resolution, alert_id),
+                f"WHERE {column} = ? AND status = 'open'",  # column: one of two fixed names
+                (_now(), resolution, value),
             )
             return cur.rowcount > 0
 

@@ -134,15 +134,15 @@ def score_batch(
     if chunk_size is not None and chunk_size < 1:
         raise ConfigError("the chunk size must be at least 1")
     engine = lab.model(model)  # ConfigError for an untrained or unknown model
+    # the given shoppers once each, else every training shopper in the model's id-map order
+    ids = list(dict.fromkeys(str(u) for u in users)) if users is not None else all_users(lab, model)
     if isinstance(engine, MatrixRecommender) and not engine.stage_one_models:
         # ALS, BPR, item-kNN, popularity: the model's own batch scoring, one call per block
         started = time.perf_counter()
         computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         if users is not None:
-            ids = list(dict.fromkeys(str(u) for u in users))
             rows = engine.users_.to_internal(ids)
-        else:  # every training shopper, in id-map order: row i is shopper i
-            ids = all_users(lab, model)
+        else:  # id-map order: row i is shopper i
             rows = np.arange(len(ids), dtype=np.int64)
         block = chunk_size or DEFAULT_MATRIX_CHUNK
         frame = _matrix_batch(engine, ids, rows, k, filter_seen, block, progress)
@@ -158,7 +158,6 @@ def score_batch(
             extra={"filter_seen": filter_seen, "workers": "model threads", "chunk_size": block},
         )
     chunk_size = chunk_size or DEFAULT_CHUNK
-    ids = list(dict.fromkeys(str(u) for u in users)) if users is not None else all_users(lab, model)
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     workers = workers or os.cpu_count() or 1
     if engine.stage_one_models:  # a two-stage model: the service's prepared hot path

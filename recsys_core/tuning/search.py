@@ -474,11 +474,14 @@ def tune_training_events(
     if config.trials is not None:
         stopped = f"{config.trials} trials per model or the budget, whichever came first"
 
-    def overall() -> tuple[float | None, str | None]:
-        if not best:
-            return None, None
-        name = max(best, key=lambda m: best[m].value)
-        return best[name].value, name
+    def report(model_name: str, message: str, record: TrialRecord | None = None) -> None:
+        """Tell ``progress`` where the search stands (the best score over every model)."""
+        name = max(best, key=lambda m: best[m].value) if best else None
+        value = best[name].value if name is not None else None
+        elapsed = time.perf_counter() - started
+        progress(
+            TuneStatus(message, model_name, len(records), value, name, elapsed, budget, record)
+        )
 
     for index, model_name in enumerate(models):
         elapsed = time.perf_counter() - started
@@ -493,18 +496,7 @@ def tune_training_events(
             if params not in queued:
                 queued.append(params)
                 study.enqueue_trial(params, skip_if_exists=True)
-        value, name = overall()
-        progress(
-            TuneStatus(
-                f"tuning {model_name}",
-                model_name,
-                len(records),
-                value,
-                name,
-                time.perf_counter() - started,
-                budget,
-            )
-        )
+        report(model_name, f"tuning {model_name}")
         durations: list[float] = []
         while True:
             now = time.perf_counter() - started
@@ -539,19 +531,7 @@ def tune_training_events(
                 model_name, trial.number, state, score, seconds, filtered, dict(trial.params), note
             )
             records.append(record)
-            value, name = overall()
-            progress(
-                TuneStatus(
-                    f"{model_name} trial {trial.number}: {state}",
-                    model_name,
-                    len(records),
-                    value,
-                    name,
-                    time.perf_counter() - started,
-                    budget,
-                    record,
-                )
-            )
+            report(model_name, f"{model_name} trial {trial.number}: {state}", record)
     preset = _chosen_preset(defaults, best)
     return TuneResult(
         preset=preset,
