@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recsys_core.cli import (
+from recsys_core.cli.app import (
     DataOption,
     DatasetOption,
     EventMapOption,

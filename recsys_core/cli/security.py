@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from recsys_core.cli import app, echo_json
+from recsys_core.cli.app import app, echo_json
 from recsys_core.errors import ConfigError
 
 users_app = typer.Typer(help="Users and roles of the app (viewer, analyst, admin).")

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from recsys_core.cli import TrainedDatasetOption, app
+from recsys_core.cli.app import TrainedDatasetOption, app, stderr_progress
 from recsys_core.errors import ConfigError
 
 VersionOption = Annotated[
@@ -120,7 +120,6 @@ def batch(
     version: VersionOption = None,
 ) -> None:
     """Score every shopper (or a list) in parallel chunks, with progress, to Parquet."""
-    from recsys_core.cli import stderr_progress
     from recsys_core.serving.batch import read_user_ids, score_batch, write_batch
     from recsys_core.serving.lab import load_lab, resolve_version
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recsys_core.cli import DataOption, FormatOption, app, echo_json, load_input
+from recsys_core.cli.app import DataOption, FormatOption, app, echo_json, load_input
 
 registry_app = typer.Typer(
     help="Saved model versions: list, verify, back up, restore, roll back, history, prune.",

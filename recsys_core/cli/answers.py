@@ -1,0 +1,133 @@
+"""Commands that answer for a shopper or an item: ``recommend``, ``similar``, ``explain``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from recsys_core.cli.app import (
+    ModelVersionOption,
+    TrainedDatasetOption,
+    _service,
+    app,
+    echo_json,
+    to_json,
+)
+from recsys_core.errors import ConfigError
+
+
+@app.command()
+def recommend(
+    user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
+    k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
+    model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = (
+        "ranker"
+    ),
+    filter_seen: Annotated[
+        bool | None,
+        typer.Option(
+            "--filter-bought/--keep-bought",
+            help="Leave out / keep the items the shopper already bought (viewed items stay; "
+            "default: the lab's rule: its settings, else the training data's repeat rate, as "
+            "evaluate's --filter-bought/--keep-bought default).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    dataset: TrainedDatasetOption = None,
+    version: ModelVersionOption = None,
+) -> None:
+    """Top-k items for a shopper with titles, scores and purchase probabilities."""
+    if k < 1:
+        raise ConfigError("--k must be at least 1")
+    answer = _service(dataset, version).recommend(user, k, model, filter_seen=filter_seen)
+    if as_json:
+        echo_json(to_json("recommend", answer))
+        return
+    typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
+    if answer["degraded"]:
+        typer.echo(f"note: {answer['reason']}")
+    rule = answer.get("already_bought")
+    if rule:
+        typer.echo(
+            f"already-bought items {'left out' if rule['remove'] else 'kept'}: {rule['why']}"
+        )
+    order = answer.get("order_probability")
+    if order is not None:
+        typer.echo(f"orders in the next 30 days: {order:.1%}")
+    typer.echo("rank  if they order  overall  item")
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    for item in answer["items"]:
+        typer.echo(
+            f"{item['rank']:>4}. {pct(item['purchase_probability']):>12}  "
+            f"{pct(item.get('probability')):>7}  {item['item_id']:<10} {item['title']}"
+        )
+
+
+@app.command()
+def similar(
+    item: Annotated[str, typer.Option("--item", help="The product's id.")],
+    k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
+    model: Annotated[str, typer.Option(help="als | itemknn | bpr | popularity")] = "als",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    dataset: TrainedDatasetOption = None,
+    version: ModelVersionOption = None,
+) -> None:
+    """Items similar to a product."""
+    answer = _service(dataset, version).similar(item, k, model)
+    if as_json:
+        echo_json(to_json("similar", answer))
+        return
+    typer.echo(f"similar to {answer['item_id']} {answer['title']} (model {model})")
+    if answer.get("note"):
+        typer.echo(f"note: {answer['note']}")
+    for it in answer["items"]:
+        typer.echo(
+            f"{it['rank']:>3}. {it['score']:12.4g} {it['score_label']:<29} "
+            f"support {it['support']:>4}  {it['item_id']:<10} {it['title']}"
+        )
+
+
+@app.command()
+def explain(
+    user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
+    item: Annotated[str, typer.Option("--item", help="The product's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    dataset: TrainedDatasetOption = None,
+    version: ModelVersionOption = None,
+) -> None:
+    """Why the purchase model gives this probability: SHAP reasons and "because you bought".
+
+    An unknown shopper gets the API's documented cold-start answer (the item's base rate,
+    no reasons, ``degraded``): both go through :meth:`RecommendationService.explain_answer`.
+    """
+    answer = _service(dataset, version).explain_answer(user, item)
+    if as_json:
+        echo_json(to_json("explain", answer))
+        return
+    if answer.get("degraded"):
+        typer.echo(f"note: {answer['reason']}")
+    probability = answer["probability"]
+    shown = "n/a" if probability is None else f"{probability:.1%}"
+    margin = ""
+    if answer.get("raw_score") is not None and answer.get("base_value") is not None:
+        margin = f" (margin {answer['raw_score']:+.3f}, base {answer['base_value']:+.3f})"
+    typer.echo(
+        f"shopper {answer['user_id']} buys {answer['item_id']} with probability "
+        f"{shown} if they order{margin}"
+    )
+    if answer.get("order_probability") is not None:
+        typer.echo(
+            f"orders in the next 30 days: {answer['order_probability']:.1%}; overall: "
+            f"{answer['overall_probability']:.1%}"
+        )
+    for c in answer["contributions"][:8]:
+        label = c.get("label") or c["feature"]
+        typer.echo(f"  {c['contribution']:+.3f}  {label}")
+    if answer["because_you_bought"]:
+        typer.echo("because you bought:")
+        for b in answer["because_you_bought"]:
+            typer.echo(f"  {b['contribution']:+.3f}  {b['item_id']:<10} {b['title']}")
