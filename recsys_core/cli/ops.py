@@ -46,7 +46,11 @@ def registry_list(
     """Saved versions, newest first: created, models, data checksum, metrics, size, state."""
     from recsys_core.serving import registry
 
+    for path in registry.clean_leftovers():
+        typer.echo(f"removed {path.name}, left behind by a killed run", err=True)
     rows = registry.list_versions(dataset, verify=not quick)
+    for problem in registry.pointer_problems().values():
+        typer.echo(f"warning: {problem}", err=True)
     if as_json:
         echo_json(rows)
         return
@@ -124,9 +128,9 @@ def registry_backup(
     path: Annotated[Path, typer.Argument(help="Archive to write: FILE.tar.zst or FILE.tar.gz.")],
 ) -> None:
     """Write every verified version and the ACTIVE pointers to one checksummed archive."""
-    from recsys_core.serving import registry
+    from recsys_core.serving.backup import backup
 
-    result = registry.backup(path)
+    result = backup(path)
     typer.echo(
         f"wrote {result.path}: {len(result.versions)} version(s), {result.files} files, "
         f"{_size(result.size)} in {result.seconds:.1f} s"
@@ -139,18 +143,28 @@ def registry_backup(
 def registry_restore(
     archive: Annotated[Path, typer.Argument(help="An archive written by `registry backup`.")],
 ) -> None:
-    """Restore a backup; the whole archive is verified before anything changes."""
-    from recsys_core.serving import registry
+    """Restore a backup; the whole archive is verified before anything changes.
 
-    result = registry.restore(archive)
+    Damaged pointer files (``ACTIVE``, ``LAST``) are rewritten; exit 1 when something could
+    not be put right (the message says what).
+    """
+    from recsys_core.serving.backup import restore
+
+    result = restore(archive)
     typer.echo(
         f"restored from {archive} in {result.seconds:.1f} s: {len(result.added)} added, "
         f"{len(result.healed)} healed, {len(result.unchanged)} already intact"
     )
     for name in result.healed:
         typer.echo(f"healed {name}")
+    for name in result.repaired:
+        typer.echo(f"repaired the damaged pointer {name}")
     for ds, version in result.activated.items():
         typer.echo(f"active version of {ds}: {version}")
+    for problem in result.problems:
+        typer.echo(f"error: {problem}", err=True)
+    if result.problems:
+        raise typer.Exit(code=1)
 
 
 @registry_app.command("rollback")

@@ -43,7 +43,7 @@ from recsys_core.evaluation import (
     no_progress,
 )
 from recsys_core.interactions import EventWeights, InteractionMatrix
-from recsys_core.io_utils import atomic_write_text
+from recsys_core.io_utils import atomic_write_text, raise_if_disk_full
 from recsys_core.models import (
     MODEL_NAMES,
     MODEL_REGISTRY,
@@ -447,8 +447,9 @@ def save_lab(
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
         write_checksums(tmp)
         tmp.rename(final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise_if_disk_full(exc, f"version {final.name}", root)  # issue 23: not a traceback
         raise
     lab.path = final
     if activate:

@@ -9,9 +9,13 @@ Layout under ``$RECSYS_HOME``::
     models/history.jsonl                          every change of an active version (who, when, why)
 
 What it does: list versions with their verification state, verify them file by file,
-activate / roll back (recorded in the activation history), prune old versions, and back the
-registry up to one ``tar`` + zstd (or gzip) archive with its own checksum manifest, restored
-only after the whole archive has been verified.
+activate / roll back (recorded in the activation history), prune old versions, and remove
+what killed runs left behind (:func:`clean_leftovers`). Backup and restore live in
+:mod:`recsys_core.serving.backup` (``registry.backup`` and ``registry.restore`` still work).
+
+Pointer files (``ACTIVE``, ``LAST``) are read as strict text: a damaged one (binary bytes, a
+name of the wrong shape) is reported as damaged with how to repair it (``registry rollback``
+or ``registry restore`` rewrite it), never taken for "nothing trained" and never a crash.
 
 Names that come from a command line or a URL (dataset, version) are checked against a
 strict pattern and the registry's folders, so no name can point outside ``$RECSYS_HOME``.
@@ -20,46 +24,64 @@ strict pattern and the registry's folders, so no name can point outside ``$RECSY
 from __future__ import annotations
 
 import getpass
-import hashlib
-import io
 import json
 import os
 import re
 import shutil
-import tarfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from recsys_core.errors import ArtifactError, ConfigError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.paths import recsys_home
+from recsys_core.serving.checksums import CHECKSUMS as CHECKSUMS  # re-exported
+from recsys_core.serving.checksums import Verification as Verification
+from recsys_core.serving.checksums import VerificationState as VerificationState
+from recsys_core.serving.checksums import _version_files as _version_files
+from recsys_core.serving.checksums import sha256_file as sha256_file
+from recsys_core.serving.checksums import update_checksums as update_checksums
+from recsys_core.serving.checksums import verify_version as verify_version
+from recsys_core.serving.checksums import write_checksums as write_checksums
 
-#: Per-version checksum manifest (every file of the version except itself), written last.
-CHECKSUMS = "checksums.json"
+#: Names that moved to :mod:`recsys_core.serving.backup` (still reachable from here).
+_BACKUP_NAMES = frozenset(
+    {"backup", "restore", "BackupResult", "RestoreResult", "BackupRefusedError", "BACKUP_MANIFEST"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    """``registry.backup`` / ``registry.restore`` and their result types, from their module."""
+    if name in _BACKUP_NAMES:
+        from recsys_core.serving import backup as _backup
+
+        return getattr(_backup, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 #: The lab's own description of a version (see recsys_core.serving.lab).
 MANIFEST = "manifest.json"
 #: Append-only activation history, one JSON object per line.
 HISTORY = "history.jsonl"
-#: The checksum manifest inside a backup archive (its first member).
-BACKUP_MANIFEST = "recsys-backup.json"
-BACKUP_FORMAT = "recsys-lab-backup"
-BACKUP_FORMAT_VERSION = 1
 #: Versions kept per dataset by training when $RECSYS_KEEP_VERSIONS is not set.
 DEFAULT_KEEP_VERSIONS = 10
 
-VERSION_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}(?:-[0-9]{1,4})?$")
-DATASET_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+# \A and \Z: ``$`` would also accept a name followed by a newline
+VERSION_PATTERN = re.compile(r"\A[0-9]{8}-[0-9]{6}(?:-[0-9]{1,4})?\Z")
+DATASET_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,120}\Z")
+#: Folders and files killed runs leave behind: a training's ``.<version>.partial``, a
+#: prune's ``.<version>.deleting``, a restore's ``.<version>.replaced-<ns>`` (all in a
+#: dataset folder), a restore's ``.restore-<pid>-<ns>`` staging folder (in the home folder).
+LEFTOVER_PATTERN = re.compile(
+    r"\A\.(?:[0-9]{8}-[0-9]{6}(?:-[0-9]{1,4})?\.(?:partial|deleting|replaced-[0-9]+)"
+    r"|restore-[0-9]+-[0-9]+)\Z"
+)
+#: A leftover untouched for this long belongs to no running process (a save or a restore
+#: writes into its folder all the time); younger ones are only removed when their process
+#: is gone (``.restore-<pid>-...``).
+LEFTOVER_AGE_SECONDS = 600.0
 Why = Literal["train", "rollback", "restore", "automatic", "activate"]
-VerificationState = Literal["ok", "damaged", "unverified"]
-
-_CHUNK = 1 << 20
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 # ---------------------------------------------------------------------------------- names
@@ -153,136 +175,84 @@ def _version_key(name: str) -> tuple[str, int]:
     return stamp, int(suffix) if suffix.isdigit() else 0
 
 
-# ---------------------------------------------------------------------------------- checksums
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _version_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and p.relative_to(folder).as_posix() != CHECKSUMS
-    )
-
-
-def write_checksums(folder: Path) -> dict[str, dict[str, Any]]:
-    """Write ``checksums.json`` (SHA-256 and size of every other file) into ``folder``."""
-    files = {
-        p.relative_to(folder).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
-        for p in _version_files(folder)
-    }
-    payload = {"algorithm": "sha256", "written": _now(), "files": files}
-    atomic_write_text(folder / CHECKSUMS, json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    return files
-
-
-def update_checksums(folder: Path, names: list[str]) -> None:
-    """Refresh the checksum entries of ``names`` only (after a deliberate rewrite of them).
-
-    Other entries are left as they are, so a file damaged earlier still fails verification.
-    A version without ``checksums.json`` is left unverified.
-    """
-    path = folder / CHECKSUMS
-    if not path.exists():
-        return
-    payload = json.loads(path.read_text())
-    for name in names:
-        file = folder / name
-        payload["files"][name] = {"sha256": sha256_file(file), "size": file.stat().st_size}
-    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True) + "\n")
-
-
-@dataclass
-class Verification:
-    """The result of checking one version's files against its ``checksums.json``.
-
-    ``problems`` maps a file (relative to the version folder) to what is wrong with it.
-    """
-
-    folder: Path
-    state: VerificationState
-    problems: dict[str, str] = field(default_factory=dict)
-    size: int = 0
-    files: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """Every file is present and matches its checksum."""
-        return self.state == "ok"
-
-    def broken_parts(self) -> dict[str, str]:
-        """Top-level parts (a model folder or a file) with the first problem found in each."""
-        parts: dict[str, str] = {}
-        for name, problem in self.problems.items():
-            part = name.split("/", 1)[0]
-            parts.setdefault(part, f"{name}: {problem}")
-        return parts
-
-
-def verify_version(folder: Path, *, deep: bool = True) -> Verification:
-    """Check every file listed in ``folder/checksums.json`` (SHA-256 unless ``deep=False``).
-
-    ``state`` is ``ok``, ``damaged`` (a problem per bad or missing file) or ``unverified``
-    (no checksum manifest: a version saved before checksums existed).
-    """
-    try:
-        listed = json.loads((folder / CHECKSUMS).read_text())["files"]
-    except FileNotFoundError:
-        if not folder.is_dir():
-            return Verification(folder, "damaged", {".": "the version folder is missing"})
-        files = _version_files(folder)
-        return Verification(
-            folder, "unverified", size=sum(p.stat().st_size for p in files), files=len(files)
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return Verification(folder, "damaged", {CHECKSUMS: f"unreadable ({exc})"})
-    problems: dict[str, str] = {}
-    size = 0
-    for name, entry in sorted(listed.items()):
-        path = folder / name
-        if not path.is_file():
-            problems[name] = "missing"
-            continue
-        actual_size = path.stat().st_size
-        size += actual_size
-        if actual_size != entry.get("size"):
-            problems[name] = f"size {actual_size:,} bytes, expected {entry.get('size'):,}"
-        elif deep and sha256_file(path) != entry.get("sha256"):
-            problems[name] = "checksum mismatch (the file was changed)"
-    return Verification(folder, "damaged" if problems else "ok", problems, size, len(listed))
-
-
 # ---------------------------------------------------------------------------------- pointers
 
 
-def active_version(dataset: str, home: Path | None = None) -> str | None:
-    """The active version name of ``dataset`` (``None`` when none is active)."""
-    pointer = dataset_folder(dataset, home, must_exist=False) / "ACTIVE"
+class PointerDamagedError(ArtifactError):
+    """A pointer file (``ACTIVE`` or ``LAST``) holds something other than a version name."""
+
+
+def _read_pointer(path: Path) -> tuple[str | None, str | None]:
+    """``(text, problem)`` of a pointer file: ``(None, None)`` when it does not exist."""
     try:
-        text = pointer.read_text().strip()
-    except OSError:
-        return None
-    return text if VERSION_PATTERN.match(text) else None
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"{path} cannot be read ({exc.strerror or exc})"
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None, f"{path} is damaged (it holds binary bytes, not a version name)"
+    return text, None
+
+
+def _repair_hint(dataset: str | None) -> str:
+    where = f" --dataset {dataset}" if dataset else " --dataset NAME"
+    return (
+        f"repair it with `python -m recsys_core registry rollback{where}` (activates the newest "
+        "verified version) or `registry restore ARCHIVE`"
+    )
+
+
+def active_pointer(dataset: str, home: Path | None = None) -> tuple[str | None, str | None]:
+    """``(active version, problem)`` of ``dataset``: a problem when ``ACTIVE`` is damaged."""
+    folder = dataset_folder(dataset, home, must_exist=False)
+    text, problem = _read_pointer(folder / "ACTIVE")
+    if text is not None and not VERSION_PATTERN.match(text):
+        problem, text = f"{folder / 'ACTIVE'} is damaged (it holds {text[:40]!r})", None
+    if problem:
+        return None, f"{problem}: {_repair_hint(folder.name)}"
+    return text, None
+
+
+def active_version(dataset: str, home: Path | None = None) -> str | None:
+    """The active version name of ``dataset`` (``None`` when none is active or the pointer
+    is damaged: :func:`active_pointer` tells the two apart)."""
+    return active_pointer(dataset, home)[0]
+
+
+def last_pointer_state(home: Path | None = None) -> tuple[tuple[str, str] | None, str | None]:
+    """``((dataset folder, version) or None, problem)`` of ``models/LAST``."""
+    path = models_root(home) / "LAST"
+    text, problem = _read_pointer(path)
+    if text is not None:
+        ds, _, version = text.partition("/")
+        if DATASET_PATTERN.match(ds) and VERSION_PATTERN.match(version):
+            return (ds, version), None
+        problem = f"{path} is damaged (it holds {text[:40]!r})"
+    if problem:
+        return None, f"{problem}: {_repair_hint(None)}"
+    return None, None
 
 
 def last_pointer(home: Path | None = None) -> tuple[str, str] | None:
-    """``(dataset folder, version)`` of ``models/LAST`` (the default for the CLI)."""
-    try:
-        text = (models_root(home) / "LAST").read_text().strip()
-    except OSError:
-        return None
-    ds, _, version = text.partition("/")
-    if not DATASET_PATTERN.match(ds) or not VERSION_PATTERN.match(version):
-        return None
-    return ds, version
+    """``(dataset folder, version)`` of ``models/LAST`` (the default for the CLI); ``None``
+    when missing or damaged (:func:`last_pointer_state` says which)."""
+    return last_pointer_state(home)[0]
+
+
+def pointer_problems(home: Path | None = None) -> dict[str, str]:
+    """Every damaged pointer file (``LAST`` and each dataset's ``ACTIVE``) with its problem."""
+    problems: dict[str, str] = {}
+    _, last_problem = last_pointer_state(home)
+    if last_problem:
+        problems["LAST"] = last_problem
+    for ds in datasets(home):
+        _, problem = active_pointer(ds, home)
+        if problem:
+            problems[f"{ds}/ACTIVE"] = problem
+    return problems
 
 
 def activate_version(
@@ -367,10 +337,13 @@ def resolve_version(
     ConfigError
         A malformed dataset or version name.
     ArtifactError
-        The version does not exist.
+        The version does not exist, or a pointer file is damaged
+        (:class:`PointerDamagedError`, with how to repair it).
     """
     if dataset is None:
-        last = last_pointer(home)
+        last, problem = last_pointer_state(home)
+        if problem:
+            raise PointerDamagedError(problem)
         if last is None:
             raise ModelNotTrainedError(
                 "no trained model yet: run `python -m recsys_core train --dataset online-retail` "
@@ -379,7 +352,9 @@ def resolve_version(
         dataset, last_version = last
         version = version or last_version
     if version is None:
-        version = active_version(dataset, home)
+        version, problem = active_pointer(dataset, home)
+        if problem:
+            raise PointerDamagedError(problem)
         if version is None:
             raise ModelNotTrainedError(
                 f"no trained model for dataset {dataset!r}: run `python -m recsys_core train "
@@ -469,7 +444,9 @@ def rollback(
         The named version fails verification, or no older verified version exists.
     """
     if dataset is None:
-        last = last_pointer(home)
+        last, problem = last_pointer_state(home)
+        if problem:
+            raise PointerDamagedError(f"{problem.split(': repair')[0]}: pass --dataset NAME")
         if last is None:
             raise ModelNotTrainedError("no trained model yet: nothing to roll back")
         dataset = last[0]
@@ -515,6 +492,7 @@ def prune(dataset: str, keep: int, home: Path | None = None) -> list[str]:
     if keep < 1:
         raise ConfigError("--keep must be at least 1")
     ds = dataset_folder(dataset, home).name
+    clean_leftovers(home)
     active = active_version(ds, home)
     names = version_names(ds, home)
     doomed = [v for v in names[keep:] if v != active]
@@ -526,322 +504,58 @@ def prune(dataset: str, keep: int, home: Path | None = None) -> list[str]:
     return doomed
 
 
-# ---------------------------------------------------------------------------------- backup
+# ---------------------------------------------------------------------------------- leftovers
 
 
-@dataclass
-class BackupResult:
-    """What :func:`backup` wrote."""
-
-    path: Path
-    size: int
-    files: int
-    versions: list[str]
-    skipped: dict[str, str]
-    seconds: float
-
-
-def _compression(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith((".tar.zst", ".tzst", ".tar.zstd")):
-        return "zst"
-    if name.endswith((".tar.gz", ".tgz")):
-        return "gz"
-    raise ConfigError(f"{path}: the backup file must end in .tar.zst or .tar.gz")
-
-
-@contextmanager
-def _compressed_writer(path: Path, kind: str) -> Iterator[IO[bytes]]:
-    from recsys_core.security.encryption import EncryptingWriter
-    from recsys_core.security.settings import get_settings
-
-    with path.open("wb") as raw:
-        # encrypted at rest as it is written (h11: recsys_core.security.encryption)
-        sink: Any = EncryptingWriter(raw) if get_settings().encrypt_backups else raw
-        if kind == "zst":
-            import zstandard
-
-            cctx = zstandard.ZstdCompressor(level=3, write_checksum=True, threads=-1)
-            with cctx.stream_writer(sink, closefd=False) as zfh:
-                yield zfh
-        else:
-            import gzip
-
-            with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6) as gfh:
-                yield gfh  # type: ignore[misc]
-        if sink is not raw:
-            sink.finish()
-        raw.flush()
-        os.fsync(raw.fileno())
-
-
-def backup(path: Path, home: Path | None = None) -> BackupResult:
-    """Write every verified version and the ACTIVE pointers to one archive at ``path``.
-
-    The archive's first member, ``recsys-backup.json``, lists the SHA-256 and size of every
-    other member and the active versions. Versions that fail verification are left out (and
-    reported in ``skipped``) so a backup never preserves damage.
-    """
-    start = time.perf_counter()
-    kind = _compression(path)
-    root = models_root(home)
-    files: dict[str, dict[str, Any]] = {}
-    sources: dict[str, Path] = {}
-    versions: list[str] = []
-    skipped: dict[str, str] = {}
-    active: dict[str, str] = {}
-    for ds in datasets(home):
-        current = active_version(ds, home)
-        for version in version_names(ds, home):
-            folder = root / ds / version
-            check = verify_version(folder)
-            if check.state == "damaged":
-                first = next(iter(check.problems.items()))
-                skipped[f"{ds}/{version}"] = f"{first[0]}: {first[1]}"
-                continue
-            for file in [*_version_files(folder), folder / CHECKSUMS]:
-                if not file.exists():
-                    continue
-                name = f"models/{ds}/{version}/{file.relative_to(folder).as_posix()}"
-                files[name] = {"sha256": sha256_file(file), "size": file.stat().st_size}
-                sources[name] = file
-            versions.append(f"{ds}/{version}")
-            if version == current:
-                active[ds] = version
-    if not versions:
-        raise ArtifactError(f"nothing to back up: no verified version under {root}")
-    last = last_pointer(home)
-    manifest = {
-        "format": BACKUP_FORMAT,
-        "format_version": BACKUP_FORMAT_VERSION,
-        "created": _now(),
-        "user": _os_user(),
-        "active": active,
-        "last": "/".join(last) if last and last[0] in active else None,
-        "versions": versions,
-        "skipped": skipped,
-        "files": files,
-    }
-    body = json.dumps(manifest, indent=1, sort_keys=True).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+def _pid_alive(pid: int) -> bool:
     try:
-        with _compressed_writer(tmp, kind) as out, tarfile.open(fileobj=out, mode="w|") as tar:
-            info = tarfile.TarInfo(BACKUP_MANIFEST)
-            info.size, info.mtime, info.mode = len(body), int(time.time()), 0o644
-            tar.addfile(info, io.BytesIO(body))
-            for name, source in sources.items():
-                info = tarfile.TarInfo(name)
-                info.size, info.mtime, info.mode = files[name]["size"], int(time.time()), 0o644
-                with source.open("rb") as fh:
-                    tar.addfile(info, fh)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return BackupResult(
-        path, path.stat().st_size, len(files), versions, skipped, time.perf_counter() - start
-    )
-
-
-# ---------------------------------------------------------------------------------- restore
-
-
-@dataclass
-class RestoreResult:
-    """What :func:`restore` changed."""
-
-    added: list[str]
-    healed: list[str]
-    unchanged: list[str]
-    activated: dict[str, str]
-    seconds: float
-
-
-class BackupRefusedError(ArtifactError):
-    """An archive that is not a complete, untampered backup of this lab: nothing was changed."""
-
-
-def _refuse(archive: Path, why: str) -> BackupRefusedError:
-    return BackupRefusedError(
-        f"refused to restore {archive}: {why}. Nothing was changed; use an intact archive "
-        "written by `python -m recsys_core registry backup`"
-    )
-
-
-@contextmanager
-def _compressed_reader(archive: Path) -> Iterator[IO[bytes]]:
-    from recsys_core.security.encryption import STREAM_MAGIC, decrypting_stream
-
-    with archive.open("rb") as raw:
-        source: Any = raw
-        if raw.read(len(STREAM_MAGIC)) == STREAM_MAGIC:  # an encrypted backup (h11)
-            raw.seek(0)
-            source = decrypting_stream(raw, archive.name)
-            magic = source.peek(4)[:4]
-        else:
-            raw.seek(0)
-            magic = raw.read(4)
-            raw.seek(0)
-        if magic == _ZSTD_MAGIC:
-            import zstandard
-
-            with zstandard.ZstdDecompressor().stream_reader(source, closefd=False) as zfh:
-                yield zfh  # type: ignore[misc]
-        elif magic[:2] == _GZIP_MAGIC:
-            import gzip
-
-            with gzip.GzipFile(fileobj=source, mode="rb") as gfh:
-                yield gfh  # type: ignore[misc]
-        else:
-            raise _refuse(archive, "it is neither a tar+zstd nor a tar.gz file")
-
-
-def _member_ok(name: str) -> bool:
-    if name == BACKUP_MANIFEST:
-        return True
-    parts = name.split("/")
-    return (
-        len(parts) >= 4
-        and parts[0] == "models"
-        and bool(DATASET_PATTERN.match(parts[1]))
-        and bool(VERSION_PATTERN.match(parts[2]))
-        and all(p and p not in (".", "..") and "\\" not in p for p in parts[3:])
-    )
-
-
-def _unpack_verified(archive: Path, staging: Path) -> dict[str, Any]:
-    """Unpack ``archive`` into ``staging`` and check every member; the manifest or a refusal."""
-    manifest: dict[str, Any] | None = None
-    seen: dict[str, dict[str, Any]] = {}
-    try:
-        with _compressed_reader(archive) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                if not member.isfile() or not _member_ok(member.name):
-                    raise _refuse(archive, f"it holds an unexpected entry {member.name!r}")
-                if member.name in seen or (manifest is None) != (member.name == BACKUP_MANIFEST):
-                    raise _refuse(archive, "it is not a backup of this lab (no backup manifest)")
-                source = tar.extractfile(member)
-                assert source is not None
-                if member.name == BACKUP_MANIFEST:
-                    try:
-                        manifest = json.loads(source.read(64 << 20))
-                    except ValueError as exc:
-                        raise _refuse(archive, f"its manifest is not valid JSON ({exc})") from exc
-                    if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
-                        raise _refuse(archive, "it is not a backup of this lab")
-                    seen[member.name] = {}
-                    continue
-                target = staging / member.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                digest = hashlib.sha256()
-                size = 0
-                with target.open("wb") as out:
-                    while chunk := source.read(_CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-                seen[member.name] = {"sha256": digest.hexdigest(), "size": size}
-    except BackupRefusedError:
-        raise
-    except Exception as exc:  # truncated or corrupted compression / tar stream
-        raise _refuse(archive, f"it is truncated or damaged ({type(exc).__name__}: {exc})") from exc
-    if manifest is None:
-        raise _refuse(archive, "it is empty or not a backup of this lab")
-    listed = manifest.get("files")
-    if not isinstance(listed, dict):
-        raise _refuse(archive, "its manifest lists no files")
-    for name, entry in listed.items():
-        got = seen.get(name)
-        if got is None:
-            raise _refuse(archive, f"{name} is listed but missing (a truncated archive?)")
-        if got != {"sha256": entry.get("sha256"), "size": entry.get("size")}:
-            raise _refuse(archive, f"{name} does not match its checksum (the archive was changed)")
-    extra = set(seen) - set(listed) - {BACKUP_MANIFEST}
-    if extra:
-        raise _refuse(archive, f"{sorted(extra)[0]} is not listed in the archive's manifest")
-    for entry in manifest.get("versions", []):
-        ds, _, version = str(entry).partition("/")
-        if not (DATASET_PATTERN.match(ds) and VERSION_PATTERN.match(version)):
-            raise _refuse(archive, f"its version list holds {entry!r}")
-        folder = staging / "models" / ds / version
-        check = verify_version(folder)
-        if not folder.is_dir() or check.state == "damaged":
-            raise _refuse(archive, f"version {entry} in it does not verify ({check.problems})")
-    for ds, version in (manifest.get("active") or {}).items():
-        if f"{ds}/{version}" not in manifest.get("versions", []):
-            raise _refuse(archive, f"its active version {ds}/{version} is not in it")
-    return manifest
-
-
-def restore(archive: Path, home: Path | None = None) -> RestoreResult:
-    """Restore the versions and ACTIVE pointers of a backup, verified before anything changes.
-
-    Missing versions are added, damaged ones replaced (healed in place), intact ones kept;
-    newer local versions are kept too. The archive's active versions become active again
-    (recorded in the activation history as ``restore``).
-
-    Raises
-    ------
-    BackupRefusedError
-        A truncated, foreign or tampered archive; nothing under ``$RECSYS_HOME`` changed.
-    """
-    start = time.perf_counter()
-    if not archive.is_file():
-        raise ArtifactError(f"{archive} does not exist or is not a file")
-    home = home or recsys_home()
-    root = models_root(home)
-    staging = home / f".restore-{os.getpid()}-{time.time_ns()}"
-    staging.mkdir(parents=True)
-    try:
-        manifest = _unpack_verified(archive, staging)
-        root.mkdir(parents=True, exist_ok=True)
-        added, healed, unchanged = [], [], []
-        for entry in manifest.get("versions", []):
-            ds, _, version = entry.partition("/")
-            source = staging / "models" / ds / version
-            target = root / ds / version
-            if target.is_dir():
-                if _same_files(source, target):
-                    unchanged.append(entry)
-                    continue
-                trash = target.with_name(f".{version}.replaced-{time.time_ns()}")
-                target.rename(trash)
-                source.rename(target)
-                shutil.rmtree(trash, ignore_errors=True)
-                healed.append(entry)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source.rename(target)
-                added.append(entry)
-        activated: dict[str, str] = {}
-        for ds, version in (manifest.get("active") or {}).items():
-            before = active_version(ds, home)
-            if before != version:
-                activate_version(ds, version, home, why="restore", note=f"from {archive.name}")
-                activated[ds] = version
-            elif f"{ds}/{version}" in healed:
-                record_activation(
-                    ds, before, version, "restore", note=f"healed from {archive.name}", home=home
-                )
-        last = manifest.get("last")
-        if isinstance(last, str) and last_pointer(home) is None:
-            ds, _, version = last.partition("/")
-            if (root / ds / version).is_dir():
-                atomic_write_text(root / "LAST", f"{ds}/{version}\n")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return RestoreResult(added, healed, unchanged, activated, time.perf_counter() - start)
-
-
-def _same_files(source: Path, target: Path) -> bool:
-    """Whether ``target`` verifies and holds exactly the checksummed files of ``source``."""
-    try:
-        wanted = json.loads((source / CHECKSUMS).read_text())["files"]
-        have = json.loads((target / CHECKSUMS).read_text())["files"]
-    except (OSError, ValueError, KeyError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    return wanted == have and verify_version(target).ok
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = path.lstat().st_mtime
+    for child in path.rglob("*"):
+        try:
+            newest = max(newest, child.lstat().st_mtime)
+        except OSError:
+            continue
+    return newest
+
+
+def clean_leftovers(
+    home: Path | None = None, *, max_age: float = LEFTOVER_AGE_SECONDS
+) -> list[Path]:
+    """Remove what killed trainings, prunes and restores left behind; the removed paths.
+
+    A leftover is removed when its process is gone (the pid in a restore's staging name) or
+    when nothing in it changed for ``max_age`` seconds, so a run still in progress in
+    another process keeps its folder. Called at the start of training's prune, backup,
+    restore and ``serve`` (and by ``registry list``).
+    """
+    home = home or recsys_home()
+    candidates = [p for p in home.glob(".restore-*")] if home.is_dir() else []
+    for ds in datasets(home):
+        candidates += [p for p in (models_root(home) / ds).glob(".*")]
+    removed = []
+    now = time.time()
+    for path in candidates:
+        if not LEFTOVER_PATTERN.match(path.name) or not path.is_dir():
+            continue
+        try:
+            stale = now - _newest_mtime(path) > max_age
+        except OSError:
+            continue
+        if path.name.startswith(".restore-"):
+            stale = stale or not _pid_alive(int(path.name.split("-")[1]))
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 # ---------------------------------------------------------------------------------- helpers

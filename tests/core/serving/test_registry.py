@@ -259,3 +259,209 @@ def test_killed_training_leaves_the_previous_version_active(
     assert len(registry.version_names("demo-small", home_copy)) == 2
     assert not list((registry.models_root(home_copy) / "demo-small").glob(".*partial"))
     assert main(["registry", "verify"]) == 0
+
+
+# ------------------------------------------------------------------ issue 23: failing closed
+
+
+@pytest.mark.parametrize("pointer", ["LAST", "ACTIVE"])
+def test_binary_bytes_in_a_pointer_are_named_and_repaired(
+    home_copy: Path, tmp_path: Path, capsys, pointer: str
+) -> None:
+    """``printf '\\x00\\xffgarbage' > models/LAST`` (or ACTIVE): no traceback anywhere,
+    the reason named, and ``restore`` / ``rollback`` repair the pointer."""
+    archive = tmp_path / "lab.tar.zst"
+    registry.backup(archive, home_copy)
+    root = registry.models_root(home_copy)
+    path = root / "LAST" if pointer == "LAST" else root / "demo-small" / "ACTIVE"
+    path.write_bytes(b"\x00\xffgarbage")
+
+    problems = registry.pointer_problems(home_copy)
+    assert any("damaged" in p and "registry rollback" in p for p in problems.values())
+    dataset = "demo-small" if pointer == "ACTIVE" else None
+    with pytest.raises(registry.PointerDamagedError, match="damaged"):
+        registry.resolve_version(dataset, home=home_copy)
+    assert main(["registry", "list", "--quick"]) == 0
+    assert "damaged" in capsys.readouterr().err
+    where = ["--dataset", "demo-small"] if dataset else []
+    assert main(["recommend", "--user", "x", *where]) == 2  # a plain message, no traceback
+    assert "damaged" in capsys.readouterr().err
+
+    assert main(["registry", "restore", str(archive)]) == 0
+    assert "repaired the damaged pointer" in capsys.readouterr().out
+    assert registry.pointer_problems(home_copy) == {}
+    registry.resolve_version(dataset, home=home_copy)
+
+    path.write_bytes(b"\x00\xffgarbage")
+    assert main(["registry", "rollback", "--dataset", "demo-small"]) == 0
+    assert registry.pointer_problems(home_copy) == {}
+
+
+def test_restore_does_not_claim_success_with_last_naming_a_missing_version(
+    home_copy: Path, tmp_path: Path, capsys
+) -> None:
+    archive = tmp_path / "lab.tar.zst"
+    registry.backup(archive, home_copy)
+    root = registry.models_root(home_copy)
+    (root / "LAST").write_text("demo-small/20990101-000000\n")  # a version that is not there
+    assert main(["registry", "restore", str(archive)]) == 0
+    assert registry.resolve_version(home=home_copy).is_dir()  # LAST points somewhere real
+    assert "repaired the damaged pointer LAST" in capsys.readouterr().out
+    # nothing in the registry or the archive can replace it: the restore says so, exit 1
+    import shutil
+
+    shutil.rmtree(root / "demo-small")
+    (root / "other").mkdir()
+    (root / "LAST").write_text("demo-small/20990101-000000\n")
+    from recsys_core.serving.backup import _repair_last
+
+    problems = _repair_last(home_copy, {"last": None}, {}, [])
+    assert problems and "does not exist" in problems[0]
+
+
+def test_version_names_do_not_accept_a_trailing_newline() -> None:
+    with pytest.raises(ConfigError):
+        registry.check_version_name("20240601-120000\n")
+    assert registry.check_version_name("20240601-120000") == "20240601-120000"
+
+
+def test_a_small_archive_cannot_write_more_than_its_manifest_lists(
+    home_copy: Path, tmp_path: Path
+) -> None:
+    """A member whose tar header claims more than the manifest lists is refused before a
+    byte of it is written (the old code wrote 3 GB from a 98 KB archive first)."""
+    name = "models/demo-small/20240101-000000/als/arrays.npz"
+    manifest = {
+        "format": "recsys-lab-backup",
+        "files": {name: {"sha256": "0" * 64, "size": 10}},
+        "versions": ["demo-small/20240101-000000"],
+        "active": {},
+    }
+    bomb = tmp_path / "bomb.tar.gz"
+    size = 64 << 20
+
+    class Zeros(io.RawIOBase):
+        left = size
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+            n = min(len(b), self.left)
+            b[:n] = bytes(n)
+            self.left -= n
+            return n
+
+    with tarfile.open(bomb, "w:gz", compresslevel=1) as tar:
+        body = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("recsys-backup.json")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+        info = tarfile.TarInfo(name)
+        info.size = size
+        tar.addfile(info, io.BufferedReader(Zeros()))
+    assert bomb.stat().st_size < 1 << 20
+    _refused(bomb, home_copy, "claims 67,108,864 bytes, its manifest 10")
+
+
+def test_restore_on_a_full_disk_says_the_disk_is_full(
+    home_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import shutil
+
+    from recsys_core.io_utils import DiskFullError
+    from recsys_core.serving import backup
+
+    archive = tmp_path / "lab.tar.zst"
+    registry.backup(archive, home_copy)
+    before = _tree(home_copy)
+    usage = shutil.disk_usage(home_copy)
+    monkeypatch.setattr(backup.shutil, "disk_usage", lambda _p: usage._replace(free=1 << 20))
+    with pytest.raises(DiskFullError, match="disk is full"):
+        registry.restore(archive, home_copy)
+    assert _tree(home_copy) == before
+    assert main(["registry", "restore", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert "disk is full" in err and "truncated" not in err
+
+
+def _no_space(*_args: object, **_kwargs: object) -> None:
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_backup_and_training_on_a_full_disk_say_so_and_leave_nothing(
+    home_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_store
+) -> None:
+    from recsys_core.io_utils import DiskFullError
+    from recsys_core.serving import lab as lab_module
+
+    monkeypatch.setattr(tarfile, "copyfileobj", _no_space)
+    out = tmp_path / "backups"
+    with pytest.raises(DiskFullError, match="disk is full"):
+        registry.backup(out / "lab.tar.zst", home_copy)
+    assert list(out.iterdir()) == []  # no .partial archive left
+    monkeypatch.undo()
+    monkeypatch.setenv("RECSYS_HOME", str(home_copy))
+
+    config = TrainConfig(models=["popularity"], seed=1)
+    lab = train_lab(small_store, config)
+    monkeypatch.setattr(lab_module, "write_checksums", _no_space)
+    with pytest.raises(DiskFullError, match="disk is full"):
+        save_lab(lab, home=home_copy)
+    assert not list((registry.models_root(home_copy) / "demo-small").glob(".*partial"))
+
+
+def test_leftovers_of_killed_runs_are_removed_at_the_next_start(
+    home_copy: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    ds = registry.models_root(home_copy) / "demo-small"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    old = [ds / ".20240101-000000.partial", ds / ".20240101-000000.deleting"]
+    for folder in old:
+        folder.mkdir()
+        (folder / "x").write_bytes(b"x")
+        os.utime(folder / "x", (1, 1))
+        os.utime(folder, (1, 1))
+    staging = home_copy / f".restore-{dead_pid}-1"  # its process is gone: removed at once
+    staging.mkdir()
+    running = ds / ".20240102-000000.partial"  # fresh: another process may be saving it
+    running.mkdir()
+    partial_archive = tmp_path / f".lab.tar.zst.{dead_pid}.partial"
+    partial_archive.write_bytes(b"half")
+
+    registry.backup(tmp_path / "lab.tar.zst", home_copy)
+    assert not any(p.exists() for p in [*old, staging, partial_archive])
+    assert running.exists()
+    assert registry.verify_version(registry.resolve_version(home=home_copy)).ok
+
+
+def test_atomic_writes_set_modes_without_touching_the_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading the umask means setting it for every thread (folders made meanwhile came out
+    0777): the mode is set explicitly instead."""
+    import os
+    import stat
+
+    from recsys_core.io_utils import atomic_write_bytes
+
+    def no_umask(_mask: int) -> int:
+        raise AssertionError("atomic_write_bytes changed the process umask")
+
+    monkeypatch.setattr(os, "umask", no_umask)
+    atomic_write_bytes(tmp_path / "plain", b"x")
+    atomic_write_bytes(tmp_path / "secret", b"x", mode=0o600)
+    assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "secret").stat().st_mode) == 0o600
