@@ -78,8 +78,17 @@ class ProductSearch:
             lowercase=True, analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
         )
         docs = text.tolist()
-        self._word_matrix = self._words.fit_transform(docs).tocsr()
-        self._char_matrix = self._chars.fit_transform(docs).tocsr()
+        #: Why search finds nothing whatever the query (``None`` when it works): a catalog
+        #: without searchable titles (e.g. the fallback of a damaged catalog).
+        self.problem: str | None = None
+        try:
+            self._word_matrix = self._words.fit_transform(docs).tocsr()
+            self._char_matrix = self._chars.fit_transform(docs).tocsr()
+        except ValueError as exc:  # "empty vocabulary": degrade, never fail every search
+            self.problem = (
+                f"the catalog has no searchable titles ({exc}): search finds nothing until "
+                "the catalog is restored (`python -m recsys_core registry restore ARCHIVE`)"
+            )
 
     def search(self, query: str, k: int = 20) -> pd.DataFrame:
         """Items matching ``query`` by lexical relevance (cosine of TF-IDF vectors).
@@ -91,7 +100,7 @@ class ProductSearch:
             nothing matches.
         """
         query = (query or "").strip()
-        if not query or k < 1:
+        if not query or k < 1 or self.problem is not None:
             return self._frame(np.array([], dtype=np.int64), np.array([]))
         scores = _cosine(self._word_matrix, self._words.transform([query]))
         hits = np.flatnonzero(scores > 0)

@@ -44,6 +44,7 @@ def serve(
 
     from recsys_core.serving.api import check_bind_address
     from recsys_core.serving.lab import resolve_version
+    from recsys_core.serving.registry import clean_leftovers
 
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
@@ -51,7 +52,12 @@ def serve(
         raise ConfigError("--port must be between 1 and 65535")
     check_bind_address(host)
     folder = resolve_version(dataset, version)  # a clear error when nothing is trained
-    os.environ["RECSYS_SERVE_DATASET"] = dataset or ""
+    for leftover in clean_leftovers():
+        typer.echo(f"removed {leftover.name}, left behind by a killed run", err=True)
+    # the dataset announced below is the one served until told otherwise: a later training
+    # of another dataset moves models/LAST, never this server (issue 23)
+    dataset = folder.parent.name
+    os.environ["RECSYS_SERVE_DATASET"] = dataset
     os.environ["RECSYS_SERVE_VERSION"] = version or ""
     if batch_table is not None:
         from recsys_core.serving.batch import BatchTable

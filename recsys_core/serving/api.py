@@ -37,10 +37,15 @@ an unknown item ``404``, nothing trained yet or unreadable files ``503``; input 
 a ``500``. Answers use the pydantic models of :mod:`recsys_core.serving.schemas`, the same
 ones the CLI's ``--json`` goes through.
 
-Access: :func:`authorize` is the one place API keys are checked and requests audited. While
-the lab has no users the API is local-only: ``serve`` refuses to bind anything but a loopback
-address. Once users exist every answer needs an ``X-API-Key`` of a user (``401`` otherwise)
-and is audited as ``api:<user>``.
+Access (:mod:`recsys_core.serving.access`, the one place keys are checked and requests
+audited): while the lab has no users the API is local-only (``serve`` refuses to bind anything
+but a loopback address, and a request from off loopback is refused). Off loopback every path,
+``/health``, ``/metrics``, ``/docs`` and ``/openapi.json`` included, needs an ``X-API-Key``.
+Once users exist every answer needs a key of a user (``401`` otherwise) and is audited as
+``api:<user>`` through one batched writer; wrong keys are audited and throttled per client
+(``429``). A viewer's key sends and receives shopper pseudonyms only (``S-...``), as the app
+shows them to viewers. A model this version does not have is ``400``; nothing served (nothing
+trained, unreadable pointers before a first load) ``503``.
 """
 
 from __future__ import annotations
@@ -53,10 +58,11 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
 from recsys_core.errors import (
     ArtifactError,
@@ -67,6 +73,7 @@ from recsys_core.errors import (
     UnknownUserError,
 )
 from recsys_core.serving import schemas
+from recsys_core.serving.access import Access, Caller
 from recsys_core.serving.batch import BatchTable
 from recsys_core.serving.service import RecommendationService
 
@@ -118,39 +125,21 @@ def api_keys_enabled(*, fresh: bool = False) -> bool:
     return bool(_users_seen["any"])
 
 
-async def authorize(request: Request, api_key: str | None = Security(_API_KEY)) -> str | None:
-    """The one access hook, called by every endpoint but ``/health`` and ``/metrics``.
+async def authorize(request: Request, api_key: str | None = Security(_API_KEY)) -> Caller | None:
+    """The access hook of the answer endpoints (:meth:`Access.check`): the caller, or
+    ``None`` in local mode; ``401``/``403``/``429``/``503`` otherwise. Audited."""
+    access: Access = request.app.state.access
+    return await access.check(request, api_key, answer=True)
 
-    Local mode (no users in the users database): everyone may ask, nothing is audited, and
-    ``serve`` binds loopback addresses only. Once users exist: the ``X-API-Key`` header
-    must hold a key of a user (:mod:`recsys_core.serving.api_keys`) whose role includes
-    ``viewer`` (every role does; a removed user's keys stop working), else ``401``; each
-    request is written to the audit log as ``api:<user>`` with the endpoint and the shopper's
-    pseudonym, like the app's views.
-    """
-    if not api_keys_enabled():
-        return None
-    from recsys_core.security import audit
-    from recsys_core.security.users import role_allows
-    from recsys_core.serving.api_keys import user_for_key
 
-    user = user_for_key(api_key)
-    if user is None:
-        raise HTTPException(
-            401,
-            "this lab has users: send a valid API key in the X-API-Key header (an admin "
-            "creates one with `python -m recsys_core api-key create --user NAME`)",
-        )
-    if not role_allows(user.role, "viewer"):
-        raise HTTPException(403, f"{user.username}'s role {user.role!r} may not use the API")
-    detail: dict[str, Any] = {"endpoint": request.url.path}
-    shopper = request.query_params.get("user_id")
-    if shopper:
-        from recsys_core.security.pseudonyms import pseudonym
+async def guard(request: Request, api_key: str | None = Security(_API_KEY)) -> None:
+    """The access hook of ``/health``, ``/metrics`` and the docs: a key off loopback."""
+    access: Access = request.app.state.access
+    await access.check(request, api_key, answer=False)
 
-        detail["shopper"] = pseudonym(shopper)
-    audit.record(f"api:{user.username}", "api-request", detail)
-    return user.username
+
+class NotServingError(ArtifactError):
+    """Nothing can be served (nothing trained, or unreadable before a first load): ``503``."""
 
 
 def check_bind_address(host: str) -> None:
@@ -253,7 +242,8 @@ def default_provider(dataset: str | None = None, version: str | None = None) -> 
     (:class:`~recsys_core.serving.live.LiveService`: restore, rollback, retrain, damage)."""
     from recsys_core.serving.live import LiveService
 
-    return LiveService(dataset, version).service
+    # reloads in a background thread: the old version answers until the new one is ready
+    return LiveService(dataset, version, background=True).service
 
 
 def _problem(exc: BaseException) -> str:
@@ -283,7 +273,10 @@ def create_app(
     table = BatchTable.read(Path(batch_path)) if batch_path else None
 
     def service_of() -> RecommendationService:
-        service = base_provider()
+        try:
+            service = base_provider()
+        except ModelNotTrainedError as exc:  # nothing served at all: 503, not the caller's 400
+            raise NotServingError(str(exc)) from exc
         if (
             table is not None
             and service.batch is not table
@@ -293,6 +286,7 @@ def create_app(
         return service
 
     metrics = Metrics()
+    access = Access()
     from recsys_core.serving.live import LiveService
 
     # the LiveService behind the provider (the default one is) keeps the health window
@@ -305,12 +299,17 @@ def create_app(
         with suppress(RecsysError):
             service_of().warm_up()
         yield
+        access.close()  # write the queued audit events
 
     app = FastAPI(
         lifespan=lifespan,
         title="E-commerce recommendation lab",
         version="1",
         description=(__doc__ or "").split("\n\n")[0],
+        # served below behind the access guard (a key off loopback)
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
         responses={
             400: {"model": schemas.ErrorAnswer},
             401: {"model": schemas.ErrorAnswer},
@@ -320,7 +319,9 @@ def create_app(
         },
     )
     app.state.metrics = metrics
+    app.state.access = access
     caller = Depends(authorize)
+    guarded = [Depends(guard)]
 
     def observe(endpoint: str, status: int, seconds: float, note: dict[str, Any]) -> None:
         metrics.observe(endpoint, status, seconds)
@@ -344,10 +345,10 @@ def create_app(
 
     @app.exception_handler(RecsysError)
     async def lab_error(request: Request, exc: RecsysError) -> JSONResponse:
-        status = 400
+        status = 400  # a model this version does not have (ModelNotTrainedError) included
         if isinstance(exc, UnknownItemError | UnknownUserError):
             status = 404
-        elif isinstance(exc, ModelNotTrainedError | ArtifactError):
+        elif isinstance(exc, ArtifactError):  # nothing served, broken or unreadable files
             status = 503
         note = _ANSWER_NOTE.get()
         if note is not None and status >= 500:
@@ -355,6 +356,10 @@ def create_app(
         return JSONResponse({"detail": _problem(exc)}, status_code=status)
 
     def degraded(endpoint: str, answer: dict[str, Any]) -> dict[str, Any]:
+        problem = live.problem if live is not None else None
+        if problem and "degraded" in answer:  # e.g. a damaged pointer: said in every answer
+            why = answer.get("reason")
+            answer = {**answer, "degraded": True, "reason": f"{why}; {problem}" if why else problem}
         if answer.get("degraded"):
             metrics.degraded.labels(endpoint).inc()
             note = _ANSWER_NOTE.get()
@@ -362,7 +367,17 @@ def create_app(
                 note["degraded"] = True
         return answer
 
-    @app.get("/health", response_model=schemas.HealthAnswer, tags=["service"])
+    @app.get("/openapi.json", include_in_schema=False, dependencies=guarded)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=guarded)
+    async def docs() -> Response:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @app.get("/health", response_model=schemas.HealthAnswer, tags=["service"], dependencies=guarded)
     async def health() -> Any:
         """What is served and whether it is whole (503 when nothing is trained), with the
         recent answers' health under ``monitoring``."""
@@ -393,50 +408,61 @@ def create_app(
                 "repeat rate, as evaluation uses), named in the answer's already_bought."
             ),
         ] = None,
-        user: str | None = caller,
+        user: Caller | None = caller,
     ) -> Any:
         """A shopper's top ``k`` items (unknown shopper: the popular items, degraded)."""
         service = service_of()
-        answer = service.answer(user_id, k, model, filter_seen=filter_seen)
+        shopper = await access.shopper_in(user, user_id, service)
+        answer = service.answer(shopper, k, model, filter_seen=filter_seen)
         metrics.cache_outcome(answer.cached)
-        return _json(degraded("/recommend", service.answer_json(user_id, answer)))
+        out = access.shopper_out(user, service.answer_json(shopper, answer), user_id, shopper)
+        return _json(degraded("/recommend", out))
 
     @app.get("/similar", response_model=schemas.SimilarAnswer, tags=["answers"])
     async def similar(
         item_id: ItemId,
         k: K = 10,
         model: Annotated[SimilarModel, Query(description="Model to ask.")] = "als",
-        user: str | None = caller,
+        user: Caller | None = caller,
     ) -> Any:
         """Items similar to one item (404 for an unknown item)."""
         return _json(degraded("/similar", service_of().similar(item_id, k, model)))
 
     @app.get("/purchase-probability", response_model=schemas.ProbabilityAnswer, tags=["answers"])
     async def purchase_probability(
-        user_id: UserId, item_id: ItemId, user: str | None = caller
+        user_id: UserId, item_id: ItemId, user: Caller | None = caller
     ) -> Any:
         """How likely the shopper buys the item in the next period."""
-        answer = service_of().purchase_probability_answer(user_id, item_id)
+        service = service_of()
+        shopper = await access.shopper_in(user, user_id, service)
+        answer = service.purchase_probability_answer(shopper, item_id)
+        answer = access.shopper_out(user, answer, user_id, shopper)
         return _json(degraded("/purchase-probability", answer))
 
     @app.get("/explain", response_model=schemas.ExplainAnswer, tags=["answers"])
-    def explain(user_id: UserId, item_id: ItemId, user: str | None = caller) -> Any:
-        """Why the purchase model gives this probability."""
-        return degraded("/explain", service_of().explain_answer(user_id, item_id))
+    async def explain(user_id: UserId, item_id: ItemId, user: Caller | None = caller) -> Any:
+        """Why the purchase model gives this probability (400 when this version has none)."""
+        service = service_of()
+        shopper = await access.shopper_in(user, user_id, service)
+        answer = await run_in_threadpool(service.explain_answer, shopper, item_id)
+        return degraded("/explain", access.shopper_out(user, answer, user_id, shopper))
 
     @app.get("/search", response_model=schemas.SearchAnswer, tags=["answers"])
-    def search(
+    async def search(
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="Query.")],
         user_id: Annotated[
             str | None, Query(min_length=1, max_length=MAX_ID, description="Shopper.")
         ] = None,
         k: K = 20,
-        user: str | None = caller,
+        user: Caller | None = caller,
     ) -> Any:
         """Product search, personalised for a known shopper."""
-        return degraded("/search", service_of().search_answer(q, user_id, k))
+        service = service_of()
+        shopper = await access.shopper_in(user, user_id, service) if user_id else None
+        answer = await run_in_threadpool(service.search_answer, q, shopper, k)
+        return degraded("/search", access.shopper_out(user, answer, user_id, shopper))
 
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"])
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["service"], dependencies=guarded)
     def prometheus() -> Response:
         """Prometheus text format."""
         from prometheus_client import CONTENT_TYPE_LATEST

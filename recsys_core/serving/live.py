@@ -10,8 +10,17 @@ for the active version of a dataset and swaps it for a fresh one, without a rest
   back.
 
 Changes are noticed by comparing a fingerprint (the pointer and each file's size, mtime and
-inode) at most every ``check_interval`` seconds, on the request path; a reload happens in the
-request that notices it. With ``auto_rollback`` (``$RECSYS_AUTO_ROLLBACK=1``; off by
+inode) at most every ``check_interval`` seconds. By default the request that notices a change
+reloads; with ``background=True`` (the REST API) the check and the load run in a background
+thread and the old version keeps answering until the new one is loaded and swapped in whole
+(one assignment), so a reload never stalls the event loop.
+
+A service serves the dataset it started with (the one named, else the one ``models/LAST``
+named at start): training another dataset moves ``LAST`` but never the served dataset. A
+damaged pointer file keeps the loaded version answering, each answer marked degraded with the
+reason (:attr:`LiveService.problem`) until ``registry rollback`` or ``restore`` repairs it.
+
+With ``auto_rollback`` (``$RECSYS_AUTO_ROLLBACK=1``; off by
 default) a reloaded version with broken parts is replaced by the newest older version that
 verifies, recorded in the activation history as ``automatic``.
 
@@ -22,6 +31,7 @@ REST API; it is thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -29,7 +39,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from recsys_core.errors import RecsysError
+from recsys_core.errors import ArtifactError, RecsysError
 from recsys_core.serving import registry
 from recsys_core.serving.lab import load_lab
 from recsys_core.serving.service import RecommendationService
@@ -49,7 +59,8 @@ class LiveService:
     Parameters
     ----------
     dataset:
-        Dataset to serve (default: the last activated one).
+        Dataset to serve (default: the one last activated when the service starts; it
+        stays that one).
     version:
         Pin one version (files are still watched); default: follow ``ACTIVE``.
     home:
@@ -58,6 +69,9 @@ class LiveService:
         Seconds between fingerprint checks (0 checks on every request).
     auto_rollback:
         Roll a broken active version back automatically (default: the environment setting).
+    background:
+        Check and reload in a background thread while the loaded version keeps answering
+        (the first load is still done by the first caller).
     """
 
     def __init__(
@@ -68,9 +82,19 @@ class LiveService:
         *,
         check_interval: float = 1.0,
         auto_rollback: bool | None = None,
+        background: bool = False,
     ) -> None:
+        if dataset is None:  # the dataset announced at start, never a later LAST
+            last = registry.last_pointer(home)
+            dataset = last[0] if last is not None else None
         self.dataset = dataset
         self.pinned = version
+        self.background = background
+        #: Why answers are degraded although a version is loaded (a damaged pointer, a
+        #: version that cannot be reloaded); ``None`` when the last check was clean.
+        self.problem: str | None = None
+        self._reloader: threading.Thread | None = None
+        self._start_lock = threading.Lock()
         self.home = home
         self.check_interval = check_interval
         self.auto_rollback = auto_rollback_setting() if auto_rollback is None else auto_rollback
@@ -106,9 +130,33 @@ class LiveService:
         RecsysError
             Nothing trained, or the version cannot be loaded and none was loaded before.
         """
+        current = self._service
         now = time.monotonic()
-        if self._service is not None and now - self._checked < self.check_interval:
-            return self._service
+        if current is not None and now - self._checked < self.check_interval:
+            return current
+        if current is not None and self.background:
+            self._checked = now
+            self._check_in_background()
+            return current  # the old version answers while the new one loads
+        return self._check()
+
+    def _check_in_background(self) -> None:
+        with self._start_lock:
+            if self._reloader is not None and self._reloader.is_alive():
+                return
+            self._reloader = threading.Thread(
+                target=self._check_quietly, name="recsys-reload", daemon=True
+            )
+            self._reloader.start()
+
+    def _check_quietly(self) -> None:
+        try:
+            self._check()
+        except Exception as exc:  # noqa: BLE001 - recorded; the loaded version answers
+            self._error("reload", exc)
+
+    def _check(self) -> RecommendationService:
+        """Compare the fingerprint and reload on a change (in the calling thread)."""
         with self._lock:
             self._checked = time.monotonic()
             try:
@@ -117,10 +165,19 @@ class LiveService:
                 if self._service is None or fingerprint != self._fingerprint:
                     self._load(folder, fingerprint)
                     self._checked = time.monotonic()
-            except RecsysError as exc:
+                self.problem = None
+            except Exception as exc:
+                if not isinstance(exc, RecsysError | OSError | ValueError):
+                    raise
                 self._error("reload", exc)
                 if self._service is None:
-                    raise
+                    if isinstance(exc, RecsysError):
+                        raise
+                    raise ArtifactError(f"the model files cannot be read: {exc}") from exc
+                self.problem = (
+                    f"{exc} (still answering with {self._service.lab.dataset} "
+                    f"{self._service.lab.version}, loaded before)"
+                )
             assert self._service is not None
             return self._service
 
@@ -143,23 +200,33 @@ class LiveService:
                 folder = self._folder()
                 fingerprint = self._fingerprint_of(folder)
                 lab = load_lab(folder, tolerant=True)
-        self._service = RecommendationService(lab)
+        service = RecommendationService(lab)
+        if self.background:
+            with contextlib.suppress(RecsysError):
+                service.warm_up()  # ready before it is swapped in
+        self._service = service  # one assignment: requests see the old or the new, whole
+        self.dataset = self.dataset or folder.parent.name
         self._fingerprint = fingerprint
         self.reloads += 1
         state = "broken: " + ", ".join(sorted(lab.broken)) if lab.broken else "healthy"
         self._note(f"loaded {folder.parent.name}/{folder.name} ({state})")
 
     def refresh(self) -> RecommendationService:
-        """Check for a change now (ignoring ``check_interval``); reload only if changed."""
-        self._checked = 0.0
-        return self.service()
+        """Check for a change now, in this thread (ignoring ``check_interval``); reload only
+        if changed."""
+        return self._check()
 
     def reload(self) -> RecommendationService:
-        """Reload now, whatever the fingerprint says."""
+        """Reload now, in this thread, whatever the fingerprint says."""
         with self._lock:
             self._fingerprint = None
-            self._checked = 0.0
-        return self.service()
+        return self._check()
+
+    def wait_for_reload(self, timeout: float = 60.0) -> None:
+        """Wait until a background check or reload in progress has finished (tests, tools)."""
+        reloader = self._reloader
+        if reloader is not None:
+            reloader.join(timeout)
 
     def lab_broken(self) -> dict[str, str]:
         """Broken parts of the loaded version (empty when all loaded)."""

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
-from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.errors import ArtifactError, RecsysError, UnknownItemError, UnknownUserError
 from recsys_core.repeats import BoughtRule, bought_rule
 from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
@@ -605,6 +605,12 @@ class RecommendationService:
     def explainer(self) -> Any:
         """The SHAP explainer of the purchase model (built once)."""
         ranker = self.lab.ranker
+        broken = (getattr(self.lab, "broken", None) or {}).get("ranker")
+        if ranker is None and broken:  # issue 23: broken is not "not trained"
+            raise ArtifactError(
+                f"the purchase model of version {self.version} is broken ({broken}): restore "
+                "it (`registry restore ARCHIVE`) or roll back (`registry rollback`)"
+            )
         if ranker is None:
             from recsys_core.errors import ModelNotTrainedError
 
@@ -777,6 +783,8 @@ class RecommendationService:
                 if self.lab.ranker is not None
                 else "no purchase model: plain search order"
             )
+        if self._search is not None and self._search.problem:  # a damaged catalog (issue 23)
+            reason = self._search.problem
         items = []
         for row in frame.to_dict("records"):
             item = {key: _json_value(value) for key, value in row.items()}
