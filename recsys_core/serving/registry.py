@@ -463,6 +463,8 @@ def rollback(
         names = version_names(ds, home)
         older = names[names.index(current) + 1 :] if current in names else names
         target = next((v for v in older if verify_version(models_root(home) / ds / v).ok), "")
+        if not target and current and last_pointer_state(home)[1]:
+            target = current  # nothing older, but re-activating repairs a damaged LAST
         if not target:
             raise ArtifactError(
                 f"no verified version of {ds} older than {current} to roll back to; "

@@ -197,3 +197,47 @@ def test_alerts_command_lists_and_resolves(home: Path, capsys) -> None:
     assert main(["alerts", "--resolve", str(first)]) == 0
     assert main(["alerts", "--resolve", str(first)]) == 2
     assert main(["monitor"]) == 0
+
+
+# ------------------------------------------------------------------ issue 23
+
+
+def test_nothing_servable_is_a_critical_alert_and_exit_1(tmp_path: Path, capsys) -> None:
+    """``monitor`` with nothing trained (or unreadable pointers) said "health: down" and
+    exited 0 without an alert."""
+    assert main(["monitor"]) == 1
+    assert "health: down" in capsys.readouterr().out
+    open_alerts = AlertStore(alerts_db()).alerts()
+    assert [a["severity"] for a in open_alerts] == ["critical"]
+    assert "nothing can be served" in open_alerts[0]["what"]
+
+
+def test_damaged_last_pointer_is_down_and_critical(home: Path, capsys) -> None:
+    assert main(["monitor"]) == 0
+    (registry.models_root(home) / "LAST").write_bytes(b"\x00\xffgarbage")
+    assert main(["monitor"]) == 1
+    out = capsys.readouterr().out
+    assert "health: down" in out and "damaged" in out
+    registry.rollback("drift-store", home=home)  # repairs LAST (nothing older: re-activates)
+    assert main(["monitor"]) == 0  # and the down alert is resolved
+
+
+def test_shopper_activity_is_compared_per_unit_of_time(store_halves, trained_home: Path) -> None:
+    """A random half of the training rows, or its last 60 days, is not a critical activity
+    drift; a log without timestamps is "not comparable"."""
+    train, _ = store_halves
+    reference = json.loads(
+        (registry.resolve_version(home=trained_home) / "drift_reference.json").read_text()
+    )
+    last_60 = train[train["timestamp"] >= train["timestamp"].max() - pd.Timedelta(days=60)]
+    for newer in (train.sample(frac=0.5, random_state=1), last_60):
+        activity = next(
+            m for m in drift_report(reference, newer).metrics if m.name.startswith("shopper")
+        )
+        assert activity.severity != "critical", activity
+        assert "per 90 days" in activity.detail or "per 89 days" in activity.detail
+    undated = train.drop(columns=["timestamp"])
+    report = drift_report(reference, undated)
+    activity = next(m for m in report.metrics if m.name == "shopper_activity")
+    assert not activity.drifted and activity.threshold is None
+    assert "not comparable" in activity.detail

@@ -6,6 +6,7 @@ temporary ``$RECSYS_HOME``; ``python -m recsys_core serve`` serves it in a subpr
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -327,29 +328,185 @@ def test_with_users_every_answer_needs_a_key_and_is_audited(
     from recsys_core.serving.api_keys import create_key, list_keys, revoke_key
 
     monkeypatch.setenv("RECSYS_HOME", str(light_home))
-    add_user("ana", "correct horse battery", "viewer")
+    add_user("ana", "correct horse battery", "analyst")  # viewers: see the pseudonym tests
     key, record = create_key("ana", "test")
     assert [k.key_id for k in list_keys()] == [record.key_id]
     check_bind_address("0.0.0.0")  # with users (and keys) a public address is allowed
     proc, url = _start(light_home)
     try:
         with httpx.Client(base_url=url, timeout=30) as c:
-            assert c.get("/health").status_code == 200  # health and metrics stay open
+            assert c.get("/health").status_code == 200  # on loopback: health stays open
             missing = c.get("/recommend?user_id=U001&k=2")
             assert missing.status_code == 401 and "X-API-Key" in missing.json()["detail"]
             wrong = c.get("/recommend?user_id=U001&k=2", headers={"X-API-Key": "rk_x_nope"})
             assert wrong.status_code == 401
             ok = c.get("/recommend?user_id=U001&k=2", headers={"X-API-Key": key})
             assert ok.status_code == 200 and len(ok.json()["items"]) == 2
-            events = [e for e in audit.read() if e["actor"] == "api:ana"]
+            events = _wait_for(lambda: [e for e in audit.read() if e["actor"] == "api:ana"])
             assert events and "U001" not in str(events[-1])  # the shopper as a pseudonym
-            revoke_key(record.key_id)
-            assert c.get("/similar?item_id=P001", headers={"X-API-Key": key}).status_code == 401
+            revoke_key(record.key_id)  # takes effect within the key cache's second
+            assert _wait_for(
+                lambda: (
+                    c.get("/similar?item_id=P001", headers={"X-API-Key": key}).status_code == 401
+                )
+            )
             key2, _ = create_key("ana")
             remove_user("ana")
-            assert c.get("/similar?item_id=P001", headers={"X-API-Key": key2}).status_code == 401
+            assert _wait_for(
+                lambda: (
+                    c.get("/similar?item_id=P001", headers={"X-API-Key": key2}).status_code == 401
+                )
+            )
     finally:
         _stop(proc)
+
+
+def _status(client: httpx.Client, key: str) -> int:
+    return client.get("/similar?item_id=P001", headers={"X-API-Key": key}).status_code
+
+
+def _wait_for(check, seconds: float = 5.0):  # type: ignore[no-untyped-def]
+    """``check()`` once it is truthy (polled), else its last value."""
+    deadline = time.monotonic() + seconds
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = check()
+    return value
+
+
+# ---------------------------------------------------------------------- access (issue 23)
+
+
+@pytest.fixture()
+def lab_home(light_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the light lab without users, as ``$RECSYS_HOME``."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(light_home, home, ignore=shutil.ignore_patterns("security.db*", "audit.*"))
+    monkeypatch.setenv("RECSYS_HOME", str(home))
+    return home
+
+
+def _in_process(address: str):  # type: ignore[no-untyped-def]
+    """The API in this process, asked from ``address`` (the server's address matches)."""
+    import asyncio
+
+    from recsys_core.serving.api import create_app
+    from recsys_core.serving.live import LiveService
+
+    app = create_app(LiveService(check_interval=0).service)
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    base = "http://127.0.0.1:8000" if address == "127.0.0.1" else "http://203.0.113.9:8000"
+
+    def get(path: str, key: str | None = None, **params: object) -> httpx.Response:
+        async def one() -> httpx.Response:
+            async with httpx.AsyncClient(transport=transport, base_url=base) as c:
+                headers = {"X-API-Key": key} if key else {}
+                return await c.get(path, params=params or None, headers=headers)
+
+        return asyncio.run(one())
+
+    return app, get
+
+
+PATHS = ["/recommend?user_id=U001&k=2", "/health", "/metrics", "/openapi.json", "/docs"]
+
+
+def test_off_loopback_a_key_is_required_always(lab_home: Path) -> None:
+    """No users (never added, the last one removed, or security.db lost) does not open the
+    API off loopback: every path is refused there, and answered on loopback."""
+    from recsys_core.security.users import add_user, remove_user
+    from recsys_core.serving.api_keys import create_key
+
+    _, remote = _in_process("203.0.113.5")
+    _, local = _in_process("127.0.0.1")
+    for path in PATHS:
+        assert remote(path).status_code == 401, path
+        assert local(path).status_code == 200, path
+    add_user("bo", "correct horse battery", "analyst")
+    key, _ = create_key("bo")
+    _, remote = _in_process("203.0.113.5")
+    for path in PATHS:
+        assert remote(path).status_code == 401, path
+        assert remote(path, key).status_code == 200, path
+    remove_user("bo")  # the last user gone: refused, not open
+    _, remote = _in_process("203.0.113.5")
+    for path in PATHS:
+        assert remote(path, key).status_code == 401, path
+    (lab_home / "security.db").unlink()  # a lost users database: the same
+    _, remote = _in_process("203.0.113.5")
+    assert remote(PATHS[0]).status_code == 401
+
+
+def test_wrong_keys_are_audited_and_throttled_per_address(lab_home: Path) -> None:
+    from recsys_core.security import audit
+    from recsys_core.security.users import add_user
+    from recsys_core.serving.access import MAX_FAILURES
+    from recsys_core.serving.api_keys import create_key
+
+    add_user("cy", "correct horse battery", "analyst")
+    key, _ = create_key("cy")
+    app, attacker = _in_process("203.0.113.5")
+    for _ in range(MAX_FAILURES):
+        assert attacker(PATHS[0], "rk_dead_beef").status_code == 401
+    blocked = attacker(PATHS[0], key)  # even a valid key waits: the address is throttled
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    transport = app.state.access
+    assert transport.writer.flush(10)
+    failed = audit.read(action="api-key-failed")
+    events = [e for row in failed for e in json.loads(row["detail"])["events"]]
+    assert len(events) >= MAX_FAILURES
+    assert {e["client"] for e in events} == {"203.0.113.5"} and events[0]["key_id"] == "dead"
+    # another address is not locked out by it
+    app.state.access._failures.pop("203.0.113.6", None)
+    other_app, other = _in_process("203.0.113.6")
+    other_app.state.access = app.state.access  # the same process-wide throttle
+    assert other(PATHS[0], key).status_code == 200
+
+
+def test_every_request_is_audited_through_one_batched_writer(lab_home: Path) -> None:
+    from recsys_core.security import audit
+    from recsys_core.security.users import add_user
+    from recsys_core.serving.api_keys import create_key
+
+    add_user("di", "correct horse battery", "analyst")
+    key, _ = create_key("di")
+    app, local = _in_process("127.0.0.1")
+    for i in range(40):
+        assert local(f"/recommend?user_id=U{i:03d}&k=2", key).status_code == 200
+    assert app.state.access.writer.flush(10)
+    rows = audit.read(actor="api:di", action="api-request")
+    events = [e for row in rows for e in json.loads(row["detail"])["events"]]
+    assert len(events) == 40 and len(rows) < 40  # grouped into fewer chained rows
+    assert all(e["shopper"].startswith("S-") and e["endpoint"] == "/recommend" for e in events)
+    assert audit.verify().ok
+
+
+def test_viewer_keys_send_and_receive_pseudonyms_only(lab_home: Path) -> None:
+    from recsys_core.security.pseudonyms import pseudonym
+    from recsys_core.security.users import add_user
+    from recsys_core.serving.api_keys import create_key
+
+    add_user("eve", "correct horse battery", "viewer")
+    add_user("fay", "correct horse battery", "analyst")
+    viewer, _ = create_key("eve")
+    analyst, _ = create_key("fay")
+    _, local = _in_process("127.0.0.1")
+    for raw in ("U001", "12345", "U999"):  # no enumeration of raw ids
+        for path in ("/recommend", "/purchase-probability", "/explain"):
+            answer = local(path, viewer, user_id=raw, item_id="P001")
+            assert answer.status_code == 400 and "pseudonym" in answer.json()["detail"]
+    alias = pseudonym("U001")
+    mine = local("/recommend", viewer, user_id=alias, k=3, model="als").json()
+    theirs = local("/recommend", analyst, user_id="U001", k=3, model="als").json()
+    assert mine["user_id"] == alias and "U001" not in json.dumps(mine)
+    assert mine["items"] == theirs["items"] and not mine["degraded"]
+    unknown = local("/recommend", viewer, user_id=pseudonym("nobody"), k=3, model="als").json()
+    assert unknown["degraded"] and "nobody" not in json.dumps(unknown)
+    probability = local("/purchase-probability", viewer, user_id=alias, item_id="P001").json()
+    assert probability["user_id"] == alias
 
 
 # ---------------------------------------------------------------------- fuzzing
