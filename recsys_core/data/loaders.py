@@ -14,14 +14,24 @@ import io
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
-from recsys_core.data.schema import Dataset, catalog_from_events, validate_events
-from recsys_core.errors import DataValidationError, InputLimitError
+from recsys_core.data.limits import read_capped, read_parquet_capped
+from recsys_core.data.schema import (
+    Dataset,
+    catalog_from_events,
+    check_column_count,
+    duplicated_names,
+    validate_events,
+)
+from recsys_core.errors import DataValidationError
+
+if TYPE_CHECKING:
+    pass
 
 FileFormat = Literal["auto", "events", "online-retail", "retailrocket"]
 FORMATS: tuple[str, ...] = ("auto", "events", "online-retail", "retailrocket")
@@ -79,100 +89,6 @@ def _fail_open(path: Path, what: str) -> DataValidationError:
     return DataValidationError(f"cannot read {path.name}: {what}")
 
 
-def _check_parquet_size(path: Path) -> None:
-    """Refuse a Parquet file whose metadata says it is larger than the caps (before reading)."""
-    import pyarrow.parquet as pq
-
-    from recsys_core.security.settings import get_settings
-
-    cfg = get_settings()
-    meta = pq.ParquetFile(path).metadata
-    if meta.num_rows > cfg.max_rows:
-        raise InputLimitError(
-            _limit_message(
-                path.name,
-                f"has {meta.num_rows:,} rows, more than {cfg.max_rows:,}",
-                "RECSYS_MAX_ROWS",
-                cfg.max_rows,
-            )
-        )
-    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    if size > cfg.max_decompressed_mb * 1024 * 1024:
-        raise InputLimitError(
-            _limit_message(
-                path.name,
-                f"holds {size / 2**20:,.0f} MB of uncompressed data, more than "
-                f"{cfg.max_decompressed_mb:g} MB",
-                "RECSYS_MAX_DECOMPRESSED_MB",
-                f"{cfg.max_decompressed_mb:g}",
-            )
-        )
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        _check_parquet_size(path)
-        return pd.read_parquet(path)
-    except InputLimitError:
-        raise
-    except Exception as exc:  # pyarrow raises many types for broken files
-        raise _fail_open(
-            path, f"it looks like Parquet but is damaged or truncated ({exc}). Export it again."
-        ) from exc
-
-
-class _Readable(Protocol):
-    def read(self, size: int = ..., /) -> bytes: ...
-
-
-#: Bytes read from a stream at a time while checking the input caps.
-_CHUNK = 1 << 20
-
-
-def _limit_message(name: str, what: str, setting: str, value: object) -> str:
-    return (
-        f"{name} {what}; reading stopped there to protect the machine. If the file is genuine, "
-        f"raise the limit with the environment variable {setting} (now {value}), or split "
-        "the log."
-    )
-
-
-def _read_capped(stream: _Readable, name: str, compressed: bool) -> bytes:
-    """Read a (decompressing) stream, stopping as soon as a size or row cap is passed.
-
-    Raises
-    ------
-    InputLimitError
-        More than ``max_decompressed_mb`` bytes or more than ``max_rows`` lines.
-    """
-    from recsys_core.security.settings import get_settings
-
-    cfg = get_settings()
-    max_bytes = int(cfg.max_decompressed_mb * 1024 * 1024)
-    buf = bytearray()
-    lines = 0
-    while chunk := stream.read(_CHUNK):
-        buf += chunk
-        lines += chunk.count(b"\n")
-        if len(buf) > max_bytes:
-            what = "decompresses to" if compressed else "is"
-            raise InputLimitError(
-                _limit_message(
-                    name,
-                    f"{what} more than {cfg.max_decompressed_mb:g} MB",
-                    "RECSYS_MAX_DECOMPRESSED_MB",
-                    f"{cfg.max_decompressed_mb:g}",
-                )
-            )
-        if lines > cfg.max_rows + 1:  # + the header line
-            raise InputLimitError(
-                _limit_message(
-                    name, f"has more than {cfg.max_rows:,} rows", "RECSYS_MAX_ROWS", cfg.max_rows
-                )
-            )
-    return bytes(buf)
-
-
 def _csv_text(path: Path, kind: str, encoding: str) -> str:
     """Decode a (possibly compressed) text file, pointing at the line of a decoding error.
 
@@ -187,17 +103,17 @@ def _csv_text(path: Path, kind: str, encoding: str) -> str:
                 import gzip
 
                 with gzip.open(path, "rb") as stream:
-                    raw = _read_capped(stream, path.name, True)
+                    raw = read_capped(stream, path.name, True)
             elif kind == "bz2":
                 import bz2
 
                 with bz2.open(path, "rb") as stream:
-                    raw = _read_capped(stream, path.name, True)
+                    raw = read_capped(stream, path.name, True)
             elif kind == "xz":
                 import lzma
 
                 with lzma.open(path, "rb") as stream:
-                    raw = _read_capped(stream, path.name, True)
+                    raw = read_capped(stream, path.name, True)
             elif kind == "zip":
                 import zipfile
 
@@ -210,7 +126,7 @@ def _csv_text(path: Path, kind: str, encoding: str) -> str:
                             "put exactly one CSV file in it.",
                         )
                     with zf.open(names[0]) as stream:
-                        raw = _read_capped(stream, path.name, True)
+                        raw = read_capped(stream, path.name, True)
             else:
                 raise _fail_open(
                     path, "it is zstd-compressed; decompress it (`zstd -d`) and load the CSV."
@@ -221,7 +137,7 @@ def _csv_text(path: Path, kind: str, encoding: str) -> str:
             raise _fail_open(path, f"it is {kind}-compressed but damaged ({exc}).") from exc
     else:
         with open(path, "rb") as stream:
-            raw = _read_capped(stream, path.name, False)
+            raw = read_capped(stream, path.name, False)
     if kind == "utf-16" or raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     elif raw.startswith(b"\xef\xbb\xbf"):
@@ -257,8 +173,9 @@ def _read_csv_text(text: str, name: str) -> pd.DataFrame:
     except StopIteration as exc:  # pragma: no cover - guarded by the strip() check
         raise DataValidationError(f"{name} is empty.") from exc
     width = len(header)
+    check_column_count(width, name)
     names = [h.strip() for h in header]
-    dupes = sorted({h for h in names if names.count(h) > 1})
+    dupes = duplicated_names(names)
     if dupes:
         raise DataValidationError(
             f"duplicated column name(s) {dupes} in the header of {name}: every column needs "
@@ -330,7 +247,7 @@ def read_table(path: str | Path, *, encoding: str = "utf-8") -> tuple[pd.DataFra
     if kind == "parquet":
         if suffix != ".parquet":
             notes.append(f"{path.name} is a Parquet file despite its {suffix or 'missing'} suffix")
-        return _read_parquet(path), notes
+        return read_parquet_capped(path), notes
     if suffix == ".parquet":
         what = "compressed text" if kind in ("gzip", "bz2", "xz", "zip", "zstd") else "text"
         notes.append(f"{path.name} is {what}, not Parquet as its suffix says: read it as CSV")

@@ -47,6 +47,35 @@ EVENT_ALIASES: dict[str, str] = {
 EVENT_DTYPE = pd.CategoricalDtype(categories=list(EVENT_TYPES), ordered=False)
 
 _MAX_LISTED = 5
+#: Most columns an event log may have (a real one has a handful; a file of a million
+#: columns is an attack on the parser, refused before anything else is read).
+MAX_COLUMNS = 1_000
+
+
+def duplicated_names(names: list[str]) -> list[str]:
+    """The names that occur more than once, sorted (linear in the number of names)."""
+    from collections import Counter
+
+    return sorted(name for name, count in Counter(names).items() if count > 1)
+
+
+def check_column_count(count: int, source: str) -> None:
+    """Refuse a table with more than :data:`MAX_COLUMNS` columns.
+
+    Raises
+    ------
+    DataValidationError
+        Too many columns (an :class:`~recsys_core.errors.InputLimitError`).
+    """
+    if count > MAX_COLUMNS:
+        from recsys_core.errors import InputLimitError
+
+        raise InputLimitError(
+            f"{source} has {count:,} columns, more than {MAX_COLUMNS:,}: an event log needs "
+            "a handful (user, item, event, time, quantity, price). Export only the columns "
+            "the lab needs."
+        )
+
 
 #: How a message tells the user to map columns and event names: on the command line, or in
 #: the app's mapping tables (``mapping_hint`` of :func:`validate_events`).
@@ -139,7 +168,8 @@ def _list_rows(positions: np.ndarray, values: pd.Series | None, header_lines: in
 
 def _check_columns(df: pd.DataFrame, source: str, mapping_hint: str = "cli") -> None:
     names = [str(c) for c in df.columns]
-    dupes = sorted({c for c in names if names.count(c) > 1})
+    check_column_count(len(names), f"the event log{_where(source)}")
+    dupes = duplicated_names(names)
     if dupes:
         raise DataValidationError(
             f"duplicated column name(s) {dupes}{_where(source)}: every column needs its own name. "

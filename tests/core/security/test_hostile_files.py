@@ -90,3 +90,69 @@ def test_a_parquet_file_over_the_row_cap_is_refused_before_reading(
     monkeypatch.setenv("RECSYS_MAX_ROWS", "20")
     with pytest.raises(InputLimitError, match="30 rows, more than 20"):
         load_event_file(path)
+
+
+def _dictionary_bomb(path: Path, rows: int = 2_000_000) -> Path:
+    """A small Parquet file of ``rows`` rows of one 1,000-character dictionary value: its
+    metadata claims little, it decodes to 2 GB (issue 23)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def column(value: str) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array([value]))
+
+    table = pa.table(
+        {"user_id": column("u" * 1000), "item_id": column("i1"), "event": column("view")}
+    )
+    pq.write_table(table, path, compression="zstd")
+    return path
+
+
+def test_a_parquet_dictionary_bomb_is_refused_by_its_decoded_size(tmp_path: Path) -> None:
+    bomb = _dictionary_bomb(tmp_path / "events.parquet")
+    assert bomb.stat().st_size < 1_000_000
+    done = _cli("validate", str(bomb))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr
+    assert "decodes to more than 1024 MB" in done.stderr
+    assert "RECSYS_MAX_DECOMPRESSED_MB" in done.stderr
+
+
+def test_genuine_parquet_still_reads_as_plain_text_columns(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "events.parquet"
+    frame = pd.DataFrame(
+        {"user_id": ["a", "b", "a"], "item_id": ["x", "y", "y"], "event": ["view"] * 3}
+    )
+    frame.to_parquet(path)
+    events = load_event_file(path).events
+    assert len(events) == 3 and sorted(events["user_id"].astype(str).unique()) == ["a", "b"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_of_very_many_columns_is_refused_at_once(tmp_path: Path, suffix: str) -> None:
+    """40k columns took 98 s in the quadratic duplicate check; now a column cap refuses
+    them before any row is read."""
+    import pandas as pd
+
+    path = tmp_path / f"wide{suffix}"
+    names = ["user_id", "item_id", "event"] + [f"c{i}" for i in range(40_000)]
+    if suffix == ".csv":
+        path.write_text(",".join(names) + "\n" + ",".join(["1"] * len(names)) + "\n")
+    else:
+        pd.DataFrame([[1] * len(names)], columns=names).to_parquet(path)
+    with pytest.raises(InputLimitError, match="40,003 columns, more than 1,000"):
+        load_event_file(path)
+
+
+def test_duplicate_columns_are_still_named(tmp_path: Path) -> None:
+    from recsys_core.data.schema import duplicated_names
+    from recsys_core.errors import DataValidationError
+
+    names = [f"c{i}" for i in range(900)] + ["c5", "c7", "c5"]
+    assert duplicated_names(names) == ["c5", "c7"]
+    path = tmp_path / "dupes.csv"
+    path.write_text("user_id,item_id,event,event\nu,i,view,view\n")
+    with pytest.raises(DataValidationError, match=r"duplicated column name\(s\) \['event'\]"):
+        load_event_file(path)
