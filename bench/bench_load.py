@@ -13,6 +13,14 @@
    The server's CPU time (every worker, from ``/proc``) per request is printed too: unlike
    the wall-clock figures it hardly depends on what else the machine is running.
    ``--distinct`` asks every request for a different shopper at k=10 (all cache misses).
+   ``--logins`` runs every model twice: without users (local mode) and with log-ins on (a
+   user and an API key in a private ``$RECSYS_HOME`` that links the same models; every
+   request sends the key and is audited through the batched writer), and prints the ratio
+   of the two throughputs and how many audit events were written. ``--kill`` then ends the
+   audited server with ``kill -9`` one second after the last answer (longer than the audit
+   writer's 0.2 s window) and counts the audit events that survived. ``--rollbacks N``
+   rolls the dataset back and forth N times during each run (needs two versions): reloads
+   happen off the event loop, so errors stay 0.
 2. In one process, the seed's pattern (load the saved ALS model inside every prediction
    call) against the service's answer for the same shoppers, as a ratio of mean latencies.
 
@@ -20,6 +28,7 @@ Run after ``python -m recsys_core train --dataset online-retail``::
 
     python bench/bench_load.py [--requests 2000] [--users 600] [--concurrency 16] [--workers 2]
                                [--client aiohttp|httpx] [--distinct] [--models als,ranker]
+                               [--logins] [--kill] [--rollbacks 4]
 """
 
 from __future__ import annotations
@@ -27,9 +36,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +49,8 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+import contextlib
 
 from recsys_core.models import load_model  # noqa: E402
 from recsys_core.serving import RecommendationService, load_lab, resolve_version  # noqa: E402
@@ -48,11 +62,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_server(workers: int, dataset: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(
+    workers: int, dataset: str, home: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     cmd = [sys.executable, "-m", "recsys_core", "serve", "--port", str(port)]
     cmd += ["--workers", str(workers), "--dataset", dataset]
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    if home is not None:
+        env["RECSYS_HOME"] = str(home)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -90,8 +108,45 @@ def _tree_cpu_seconds(root: int) -> float:
     return sum(times.get(pid, 0.0) for pid in tree)
 
 
-def _count(url: str) -> float:
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+def _login_home() -> tuple[Path, str]:
+    """A private ``$RECSYS_HOME`` with a user and an API key, linking the real models."""
+    from recsys_core.paths import recsys_home
+    from recsys_core.security.users import add_user
+    from recsys_core.serving.api_keys import create_key
+
+    home = Path(tempfile.mkdtemp(prefix="recsys-bench-logins-"))
+    (home / "models").symlink_to(recsys_home().resolve() / "models")
+    add_user("bench", "correct horse battery staple", "analyst", home)
+    token, _ = create_key("bench", "bench_load", home)
+    return home, token
+
+
+def _audit_events(home: Path) -> int:
+    """API requests recorded in the audit log of ``home`` (events in grouped rows)."""
+    import json
+
+    from recsys_core.security import audit
+
+    rows = audit.read(action="api-request", limit=1_000_000, home=home)
+    return sum(json.loads(r["detail"]).get("count", 1) for r in rows)
+
+
+def _rollbacks(dataset: str, times: int, seconds: float, stop: threading.Event) -> None:
+    """Roll ``dataset`` back and forth ``times`` times, spread over ``seconds``."""
+    from recsys_core.serving import registry
+
+    first = registry.active_version(dataset)
+    second = registry.version_names(dataset)[1]
+    for i in range(times):
+        if stop.wait(seconds / (times + 1)):
+            return
+        registry.rollback(dataset, second if i % 2 == 0 else first)
+    if times % 2:
+        registry.rollback(dataset, first)
+
+
+def _count(url: str, headers: dict[str, str] | None = None) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10, headers=headers).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
@@ -100,7 +155,7 @@ def _count(url: str) -> float:
 
 
 async def _load_aiohttp(
-    url: str, paths: list[str], concurrency: int, max_seconds: float
+    url: str, paths: list[str], concurrency: int, max_seconds: float, headers: dict[str, str]
 ) -> tuple[list[float], int, float]:
     import aiohttp
 
@@ -110,7 +165,9 @@ async def _load_aiohttp(
     deadline = time.monotonic() + max_seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(url, connector=connector, timeout=timeout) as client:
+    async with aiohttp.ClientSession(
+        url, connector=connector, timeout=timeout, headers=headers
+    ) as client:
 
         async def worker() -> None:
             nonlocal errors
@@ -134,7 +191,7 @@ async def _load_aiohttp(
 
 
 async def _load_httpx(
-    url: str, paths: list[str], concurrency: int, max_seconds: float
+    url: str, paths: list[str], concurrency: int, max_seconds: float, headers: dict[str, str]
 ) -> tuple[list[float], int, float]:
     latencies: list[float] = []
     errors = 0
@@ -142,7 +199,9 @@ async def _load_httpx(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     deadline = time.monotonic() + max_seconds
 
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=limits, headers=headers
+    ) as client:
 
         async def worker() -> None:
             nonlocal errors
@@ -178,6 +237,9 @@ def main() -> None:
     parser.add_argument(
         "--distinct", action="store_true", help="a different shopper per request, k=10"
     )
+    parser.add_argument("--logins", action="store_true", help="also run with log-ins on")
+    parser.add_argument("--kill", action="store_true", help="kill -9 the audited server")
+    parser.add_argument("--rollbacks", type=int, default=0, help="rollbacks during each run")
     args = parser.parse_args()
     load = _load_aiohttp if args.client == "aiohttp" else _load_httpx
 
@@ -197,11 +259,17 @@ def main() -> None:
         "with other jobs\n"
     )
     print(
-        "| model | requests | req/s | p50 ms | p99 ms | errors | /metrics counted | "
+        "| model | log-ins | requests | req/s | p50 ms | p99 ms | errors | /metrics counted | "
         "server CPU ms per request | client CPU ms per request | client share of CPU |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for model in args.models.split(","):
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    login_home, token = _login_home() if args.logins else (None, "")
+    runs = [(m, False) for m in args.models.split(",")]
+    if args.logins:
+        runs = [(m, on) for m in args.models.split(",") for on in (False, True)]
+    throughput: dict[tuple[str, bool], float] = {}
+    notes: list[str] = []
+    for model, logins in runs:
         if args.distinct:
             paths = [
                 f"/recommend?user_id={users[i % len(users)]}&k=10&model={model}"
@@ -213,28 +281,56 @@ def main() -> None:
                 f"&k={(5, 10, 20)[(i // len(users)) % 3]}&model={model}"
                 for i in range(args.requests)
             ]
-        proc, url = _start_server(args.workers, args.dataset)
+        headers = {"X-API-Key": token} if logins else {}
+        proc, url = _start_server(args.workers, args.dataset, login_home if logins else None)
+        stop = threading.Event()
+        roller = threading.Thread(
+            target=_rollbacks, args=(args.dataset, args.rollbacks, 4.0, stop), daemon=True
+        )
+        killed = False
         try:
-            before = _count(url)
+            before = _count(url, headers)
             cpu_before = _tree_cpu_seconds(proc.pid)
             client_before = time.process_time()
+            if args.rollbacks:
+                roller.start()
             latencies, errors, elapsed = asyncio.run(
-                load(url, paths, args.concurrency, args.max_seconds)
+                load(url, paths, args.concurrency, args.max_seconds, headers)
             )
             client_cpu = time.process_time() - client_before
             cpu = _tree_cpu_seconds(proc.pid) - cpu_before
-            counted = _count(url) - before
+            counted = _count(url, headers) - before
+            if logins and args.kill:
+                time.sleep(1.0)  # longer than the audit writer's 0.2 s window
+                _kill9(proc.pid)
+                killed = True
         finally:
-            proc.terminate()
+            stop.set()
+            if roller.is_alive():
+                roller.join()
+            if not killed:
+                proc.terminate()
             proc.wait(timeout=30)
         sent = len(latencies)
+        throughput[model, logins] = sent / elapsed
+        if logins and login_home is not None:
+            audited = _audit_events(login_home)
+            how = "after kill -9" if killed else "after a normal stop"
+            notes.append(f"{model}: {audited} audit events for {sent} requests {how}")
         print(
-            f"| {model} | {sent} | {sent / elapsed:.0f} | {np.percentile(latencies, 50):.1f} | "
+            f"| {model} | {'on' if logins else 'off'} | {sent} | {sent / elapsed:.0f} | "
+            f"{np.percentile(latencies, 50):.1f} | "
             f"{np.percentile(latencies, 99):.1f} | {errors} | {counted:.0f} of {sent} | "
             f"{cpu / max(sent, 1) * 1000:.2f} | {client_cpu / max(sent, 1) * 1000:.2f} | "
             f"{client_cpu / max(client_cpu + cpu, 1e-9):.0%} |",
             flush=True,
         )
+
+    for model in args.models.split(",") if args.logins else []:
+        ratio = throughput[model, True] / throughput[model, False]
+        print(f"\n{model}: throughput with log-ins on is {ratio:.0%} of the throughput without")
+    for note in notes:
+        print(note)
 
     # the seed's pattern: load the model inside every prediction call
     service = RecommendationService(lab)
@@ -254,6 +350,23 @@ def main() -> None:
         f"{naive * 1000:.1f} ms per call; service (titles + purchase probabilities): "
         f"{served * 1000:.2f} ms per call; ratio {naive / served:.0f}x"
     )
+
+
+def _kill9(pid: int) -> None:
+    """``kill -9`` a server and every worker it started."""
+    children = [
+        int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat") if _parent_of(p) == pid
+    ]
+    for child in [pid, *children]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _parent_of(stat: Path) -> int:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 if __name__ == "__main__":

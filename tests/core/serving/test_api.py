@@ -509,6 +509,30 @@ def test_viewer_keys_send_and_receive_pseudonyms_only(lab_home: Path) -> None:
     assert probability["user_id"] == alias
 
 
+def test_kill_9_loses_no_audit_event_older_than_the_window(lab_home: Path) -> None:
+    """Every answered request is in the audit log after ``kill -9`` of the server, once
+    more than the writer's window (0.2 s) has passed since the last answer."""
+    from recsys_core.security import audit
+    from recsys_core.security.audit_writer import DEFAULT_INTERVAL
+    from recsys_core.security.users import add_user
+    from recsys_core.serving.api_keys import create_key
+
+    add_user("gus", "correct horse battery", "analyst")
+    key, _ = create_key("gus")
+    proc, url = _start(lab_home)
+    try:
+        with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key}) as c:
+            for i in range(60):
+                assert c.get(f"/recommend?user_id=U{i % 20:03d}&k=2").status_code == 200
+        time.sleep(DEFAULT_INTERVAL * 5)
+    finally:
+        proc.kill()  # SIGKILL: no shutdown hook runs
+        proc.wait(timeout=20)
+    rows = audit.read(actor="api:gus", action="api-request")
+    assert sum(json.loads(r["detail"])["count"] for r in rows) == 60
+    assert audit.verify().ok
+
+
 # ---------------------------------------------------------------------- fuzzing
 
 
