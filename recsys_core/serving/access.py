@@ -130,8 +130,8 @@ class Access:
 
         try:
             value = bool(await run_in_threadpool(any_users, self.home))
-        except Exception:  # noqa: BLE001 - an unreadable database: treated as no users
-            value = False  # (off loopback that refuses; on loopback it is local mode)
+        except Exception:  # noqa: BLE001 - an unreadable database: fail closed, keys needed
+            value = True  # (and no key can be checked, so requests are refused)
         self._users = (time.monotonic(), value)
         return value
 

@@ -382,6 +382,8 @@ def create_app(
         """What is served and whether it is whole (503 when nothing is trained), with the
         recent answers' health under ``monitoring``."""
         answer = service_of().health()
+        if live is not None and live.problem:  # e.g. a damaged pointer: served, but degraded
+            answer = {**answer, "status": "degraded", "degraded": True, "reason": live.problem}
         if live is not None:
             from recsys_core import monitoring
 

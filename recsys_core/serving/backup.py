@@ -35,6 +35,7 @@ from recsys_core.paths import recsys_home
 from recsys_core.serving.registry import (
     CHECKSUMS,
     DATASET_PATTERN,
+    LEFTOVER_AGE_SECONDS,
     VERSION_PATTERN,
     _now,
     _os_user,
@@ -78,6 +79,12 @@ class BackupResult:
     versions: list[str]
     skipped: dict[str, str]
     seconds: float
+
+
+def _compression_or_none(name: str) -> bool:
+    """Whether ``name`` (possibly followed by ``.<pid>``) is a backup archive's name."""
+    stem = re.sub(r"\.[0-9]+\Z", "", name).lower()
+    return stem.endswith((".tar.zst", ".tzst", ".tar.zstd", ".tar.gz", ".tgz"))
 
 
 def _compression(path: Path) -> str:
@@ -192,8 +199,12 @@ def _clean_partial_archives(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return removed
     for path in folder.glob(".*.partial"):
+        if not path.is_file() or not _compression_or_none(path.name[1:-8]):
+            continue
         match = _PARTIAL.match(path.name)
-        if match and path.is_file() and not _pid_alive(int(match["pid"])):
+        gone = match is not None and not _pid_alive(int(match["pid"]))
+        stale = time.time() - path.stat().st_mtime > LEFTOVER_AGE_SECONDS  # older naming too
+        if gone or stale:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
