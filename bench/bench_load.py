@@ -288,6 +288,7 @@ def main() -> None:
             target=_rollbacks, args=(args.dataset, args.rollbacks, 4.0, stop), daemon=True
         )
         killed = False
+        audited_before = _audit_events(login_home) if logins and login_home else 0
         try:
             before = _count(url, headers)
             cpu_before = _tree_cpu_seconds(proc.pid)
@@ -314,7 +315,7 @@ def main() -> None:
         sent = len(latencies)
         throughput[model, logins] = sent / elapsed
         if logins and login_home is not None:
-            audited = _audit_events(login_home)
+            audited = _audit_events(login_home) - audited_before
             how = "after kill -9" if killed else "after a normal stop"
             notes.append(f"{model}: {audited} audit events for {sent} requests {how}")
         print(

@@ -106,23 +106,17 @@ _API_KEY = APIKeyHeader(
     auto_error=False,
     description="Required once the lab has users: create one with `api-key create --user NAME`.",
 )
-_USERS_CHECK_SECONDS = 2.0
-_users_seen: dict[str, float | bool] = {"at": -1e9, "any": False}
 
 
-def api_keys_enabled(*, fresh: bool = False) -> bool:
-    """Whether requests need an API key: the users database has at least one user.
+def api_keys_enabled() -> bool:
+    """Whether the users database has at least one user (so API keys can exist).
 
-    Checked at most every two seconds per process (adding the first user switches it on),
-    or now with ``fresh``.
+    Used by ``serve`` before it binds; requests are checked by
+    :class:`~recsys_core.serving.access.Access`.
     """
-    now = time.monotonic()
-    if fresh or now - float(_users_seen["at"]) > _USERS_CHECK_SECONDS:
-        from recsys_core.security.users import any_users
+    from recsys_core.security.users import any_users
 
-        _users_seen["any"] = bool(any_users())
-        _users_seen["at"] = now
-    return bool(_users_seen["any"])
+    return bool(any_users())
 
 
 async def authorize(request: Request, api_key: str | None = Security(_API_KEY)) -> Caller | None:
@@ -158,7 +152,7 @@ def check_bind_address(host: str) -> None:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if not loopback and not api_keys_enabled(fresh=True):
+    if not loopback and not api_keys_enabled():
         raise ConfigError(
             f"refusing to listen on {host!r}: without users (and so API keys) the API is "
             "local-only; use --host 127.0.0.1 (or ::1), or add users and API keys first"
