@@ -12,10 +12,8 @@ the app with ``app:<user>``, the REST API with ``api:<key owner>``).
 
 from __future__ import annotations
 
-import csv
 import getpass
 import hashlib
-import io
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -224,14 +222,9 @@ def read(
 
 def export_csv(out: Path, home: Path | None = None) -> int:
     """Write the whole log (oldest first) as CSV, formula-safe; returns the row count."""
-    from recsys_core.security.exports import neutralise_cell
+    from recsys_core.security.exports import csv_text
 
     with connect(home) as conn:
         rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit ORDER BY id").fetchall()
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow([neutralise_cell(v) for v in r])
-    atomic_write_bytes(out, buf.getvalue().encode("utf-8"))
+    atomic_write_bytes(out, csv_text(COLUMNS, rows).encode("utf-8"))
     return len(rows)
