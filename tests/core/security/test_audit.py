@@ -188,3 +188,87 @@ def test_cli_commands_are_audited_with_pseudonyms_and_file_names_only() -> None:
     assert pseudonym("12346") in last["detail"] and "12346" not in last["detail"]
     _cli("validate", "/nowhere/secret-dir/log.csv")  # not an audited command
     assert audit.read(limit=1)[0]["id"] == last["id"]
+
+
+def _attack_script() -> None:
+    """The attack from issue 23 item 9, by someone who can write the files but has no key:
+    drop the triggers, edit row 1, delete the last row, recompute the chain with the public
+    ``row_hash`` and rewrite the head."""
+    import json
+
+    conn = sqlite3.connect(db_path())
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("DROP TRIGGER audit_no_delete")
+    conn.execute("UPDATE audit SET actor = 'app:nobody' WHERE id = 1")
+    last = conn.execute("SELECT max(id) FROM audit").fetchone()[0]
+    conn.execute("DELETE FROM audit WHERE id = ?", (last,))
+    prev = audit.GENESIS
+    rows = conn.execute("SELECT * FROM audit ORDER BY id").fetchall()
+    for r in rows:
+        h = audit.row_hash(r[0], r[1], r[2], r[3], r[4], prev)
+        conn.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", (prev, h, r[0]))
+        prev = h
+    conn.commit()
+    conn.close()
+    old = json.loads(audit.head_path().read_text())
+    forged = {"id": rows[-1][0], "hash": prev, "mac": old.get("mac")}  # the old mac, reused
+    audit.head_path().write_text(json.dumps(forged) + "\n")
+
+
+def test_the_attack_script_from_the_issue_fails_verification() -> None:
+    _write(5)
+    assert audit.verify().ok
+    _attack_script()
+    result = audit.verify()
+    assert not result.ok and "not signed with the lab's audit key" in str(result.problem)
+    # nor does it pass once the next lab command has put the triggers back and appended
+    audit.record("cli:ops", "registry", {"argv": "registry list"})
+    after = audit.verify()
+    assert not after.ok, after
+    actions = [r["action"] for r in audit.read(limit=3)]
+    assert actions == ["registry", audit.TRIGGERS_RECREATED, audit.HEAD_MISMATCH], actions
+    assert "outside the lab" in str(after.problem)
+
+
+def test_re_created_triggers_are_an_audited_event_that_fails_verification() -> None:
+    _write(3)
+    _tamper()  # only drop the triggers
+    assert "trigger" in str(audit.verify().problem)
+    from recsys_core.security.users import any_users
+
+    any_users()  # any lab command opens the database and puts the triggers back
+    rows = audit.read(limit=1)
+    assert rows[0]["action"] == audit.TRIGGERS_RECREATED and "audit_no_update" in rows[0]["detail"]
+    result = audit.verify()
+    assert not result.ok and result.bad_row == 4 and "put them back" in str(result.problem)
+
+
+def test_the_head_is_signed_with_a_key_kept_outside_the_database() -> None:
+    import json
+    import stat
+
+    from recsys_core.security.keys import key_file
+
+    _write(2)
+    head = json.loads(audit.head_path().read_text())
+    key = key_file(audit.AUDIT_KEY_FILE)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert head["mac"] == audit.head_mac(key.read_bytes().strip(), head["id"], head["hash"])
+    assert key.read_bytes().strip() not in db_path().read_bytes()
+    unsigned = {"id": head["id"], "hash": head["hash"]}  # what the old lab wrote
+    audit.head_path().write_text(json.dumps(unsigned))
+    assert not audit.verify().ok  # once a key exists, an unsigned head is a rewritten one
+
+
+def test_a_log_from_before_signed_heads_is_accepted_once_and_signed() -> None:
+    import json
+
+    from recsys_core.security.keys import key_file
+
+    _write(2)
+    key_file(audit.AUDIT_KEY_FILE).unlink()
+    head = json.loads(audit.head_path().read_text())
+    audit.head_path().write_text(json.dumps({"id": head["id"], "hash": head["hash"]}))
+    assert audit.verify().ok  # an older lab's unsigned head: nothing to check it against yet
+    audit.record("app:ann", "login")
+    assert audit.verify().ok and "mac" in json.loads(audit.head_path().read_text())
