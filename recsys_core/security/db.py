@@ -40,6 +40,12 @@ CREATE TABLE IF NOT EXISTS login_failures (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (username, source, at);
+CREATE TABLE IF NOT EXISTS login_sources (
+    username TEXT NOT NULL,
+    source TEXT NOT NULL,
+    last_success REAL NOT NULL,
+    PRIMARY KEY (username, source)
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     ts TEXT NOT NULL,
