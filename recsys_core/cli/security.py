@@ -294,12 +294,17 @@ def keys_drop_retired(also: AlsoPaths = None) -> None:
 def forget(
     user: Annotated[str, typer.Option("--user", help="The shopper id to forget.")],
 ) -> None:
-    """Remove a shopper's events from every stored (uploaded) log and mark the model versions
+    """Never serve the shopper again (a deny-list every service applies, from the moment this
+    returns), remove their events from every stored (uploaded) log and mark the model versions
     trained on them for retraining (audited, with the shopper's pseudonym)."""
-    from recsys_core.security.forget import forget_user
+    from recsys_core.security.forget import SavedVersion, forget_user
     from recsys_core.security.pseudonyms import pseudonym
+    from recsys_core.serving.registry import list_versions
 
-    report = forget_user(user)
+    versions = [
+        SavedVersion(str(v["dataset"]), str(v["version"]), Path(v["path"])) for v in list_versions()
+    ]
+    report = forget_user(user, versions)
     _audit(
         "forget",
         {
@@ -307,7 +312,11 @@ def forget(
             "events_removed": report.events_removed,
             "uploads": len(report.uploads_changed) + len(report.uploads_removed),
             "versions_marked": len(report.versions_marked),
+            "unreadable": len(report.unreadable),
         },
+    )
+    typer.echo(
+        f"shopper {pseudonym(user)} is on the deny-list: nothing is served for them from now on"
     )
     typer.echo(
         f"removed {report.events_removed:,} event(s) of shopper {pseudonym(user)} from "
@@ -315,6 +324,8 @@ def forget(
     )
     for name in report.versions_marked:
         typer.echo(f"needs retraining: {name}")
+    for name, why in report.unreadable.items():
+        typer.echo(f"could not be searched (its version is marked): {name}: {why}", err=True)
     typer.echo(
         "note: the shipped built-in datasets are not changed; versions trained on them that "
         "hold this shopper are marked for retraining above."
