@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +41,13 @@ def denylist_path(home: Path | None = None) -> Path:
     return (home or recsys_home()) / DENYLIST_FILE
 
 
+def _current_path(home: Path | None) -> str:
+    """:func:`denylist_path` without creating the home folder (what each request pays)."""
+    if home is not None:
+        return os.path.join(home, DENYLIST_FILE)
+    return os.path.join(os.path.expanduser(os.environ.get("RECSYS_HOME", ".recsys")), DENYLIST_FILE)
+
+
 def _digest(key: bytes, user_id: object) -> str:
     return hmac.new(key, str(user_id).encode("utf-8"), hashlib.sha256).hexdigest()
 
@@ -60,7 +68,7 @@ def _entries(path: Path) -> list[dict[str, Any]]:
 
 
 _lock = threading.Lock()
-_cache: dict[Path, tuple[tuple[int, int, int], bytes, frozenset[str]]] = {}
+_cache: dict[str, tuple[tuple[int, int, int], bytes, frozenset[str]]] = {}
 
 
 def forget_shopper(user_id: object, home: Path | None = None) -> bool:
@@ -82,24 +90,24 @@ def forget_shopper(user_id: object, home: Path | None = None) -> bool:
         )
         payload = {"algorithm": "hmac-sha256 under the pseudonym key", "entries": entries}
         atomic_write_bytes(path, (json.dumps(payload, indent=1) + "\n").encode(), mode=0o600)
-        _cache.pop(path, None)
+        _cache.clear()
     return True
 
 
 def forgotten_digests(home: Path | None = None) -> tuple[bytes, frozenset[str]]:
     """The pseudonym key and the deny-listed digests (re-read only when the file changed)."""
-    path = denylist_path(home)
+    where = _current_path(home)
     try:
-        st = path.stat()
+        st = os.stat(where)
     except FileNotFoundError:
         return b"", frozenset()
     signature = (st.st_mtime_ns, st.st_size, st.st_ino)
-    cached = _cache.get(path)
+    cached = _cache.get(where)
     if cached is not None and cached[0] == signature:
         return cached[1], cached[2]
-    digests = frozenset(str(e.get("digest")) for e in _entries(path))
+    digests = frozenset(str(e.get("digest")) for e in _entries(Path(where)))
     key = pseudonym_key(home)
-    _cache[path] = (signature, key, digests)
+    _cache[where] = (signature, key, digests)
     return key, digests
 
 
