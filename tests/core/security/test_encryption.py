@@ -287,3 +287,21 @@ def test_rotating_keys_keeps_backups_and_encrypted_models_readable(
     assert encryption.key_counts() == (1, 0)
     registry.restore(fresh)
     assert registry.verify_version(folder).ok
+
+
+def test_cli_drop_retired_names_what_still_needs_an_old_key(tmp_path: Path) -> None:
+    from recsys_core.paths import recsys_home
+
+    path = recsys_home() / "uploads" / "u-616e6e" / "x" / "events.parquet.enc"
+    path.parent.mkdir(parents=True)
+    encryption.write_encrypted(path, SECRET)
+    kept = tmp_path / "elsewhere.enc"  # e.g. a copy kept outside the home
+    kept.write_bytes(path.read_bytes())
+    assert _cli("keys", "rotate").returncode == 0
+    refused = _cli("keys", "drop-retired", "--also", str(tmp_path))
+    assert refused.returncode == 1 and "elsewhere.enc" in refused.stderr
+    assert encryption.read_encrypted(kept) == SECRET  # nothing was dropped
+    kept.unlink()
+    done = _cli("keys", "drop-retired", "--also", str(tmp_path))
+    assert done.returncode == 0 and "dropped 1 retired key" in done.stdout, done.stderr
+    assert encryption.read_encrypted(path) == SECRET
