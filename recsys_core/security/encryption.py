@@ -393,19 +393,20 @@ def drop_retired(files: Iterable[Path], home: Path | None = None) -> dict[Path, 
 
 
 def _rotate_stream(path: Path, fernet: MultiFernet) -> None:
-    """Re-encrypt a chunked file under the first key (chunk by chunk, via a temporary file)."""
-    plain = path.with_name(f".{path.name}.plain")
-    fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Re-encrypt a chunked file under the first key, chunk by chunk in memory (no plaintext
+    copy on disk), into a temporary file that replaces it only when complete."""
+    tmp = path.with_name(f".{path.name}.partial")
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with open(path, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            _decrypt_chunks(fin, fout, fernet, path.name)
-        tmp = path.with_name(f".{path.name}.partial")
-        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(plain, "rb") as fin, os.fdopen(out, "wb") as fout:
-            _encrypt_chunks(fin, fout, fernet)
+        with open(path, "rb") as raw, os.fdopen(out, "wb") as fout:
+            plain = io.BufferedReader(_NewestOnlyReader(raw, path.name, fernet), CHUNK)
+            _encrypt_chunks(plain, fout, fernet)
+            fout.flush()
+            os.fsync(fout.fileno())
         os.replace(tmp, path)
-    finally:
-        plain.unlink(missing_ok=True)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class EncryptingWriter:
