@@ -169,7 +169,9 @@ def audit_verify() -> None:
     if not result.ok:
         typer.echo(f"audit log BROKEN: {result.problem}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"audit log OK: {result.rows} row(s), chain and head intact")
+    typer.echo(f"audit log OK: {result.rows} row(s), chain and signed head intact")
+    if result.note:
+        typer.echo(f"note: {result.note}")
 
 
 @audit_app.command("export")

@@ -8,8 +8,11 @@ database, with an HMAC-SHA256 under the audit key (``$RECSYS_AUDIT_KEY``, else
 who can write the files could recompute a whole chain, but without the key they cannot sign
 its head. :func:`verify` names the first row that breaks the chain.
 
-The lab checks the head before every append: a head that does not match the log (or is not
-signed) is written into the log as an ``audit-head-mismatch`` row before the new one, and
+The head is written before the write's COMMIT and also names the last row committed before
+it, so a lab stopped in between reads as a lost write (an ``audit-write-lost`` row at the next
+append), not as tampering. The lab checks the head before every append: a head that does not
+match the log (or is not signed) is written into the log as an ``audit-head-mismatch`` row
+before the new one, and
 append-only triggers found missing are put back with an ``audit-triggers-recreated`` row.
 Both rows stay in the log and make :func:`verify` fail from then on: what was changed before
 them cannot be trusted. What verify proves, and what it cannot, is in ``docs/privacy.md``.
@@ -26,7 +29,7 @@ import hmac
 import json
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +50,8 @@ AUDIT_KEY_FILE = "audit.key"
 HEAD_MISMATCH = "audit-head-mismatch"
 TRIGGERS_RECREATED = "audit-triggers-recreated"
 INTEGRITY_ACTIONS = frozenset({HEAD_MISMATCH, TRIGGERS_RECREATED})
+#: A row the lab writes when the last write before it never arrived (informational).
+WRITE_LOST = "audit-write-lost"
 
 
 def row_hash(row_id: int, ts: str, actor: str, action: str, detail: str, prev_hash: str) -> str:
@@ -89,38 +94,97 @@ def audit_key(home: Path | None = None) -> bytes:
     return read_or_create(AUDIT_KEY_FILE, env=ENV_AUDIT_KEY, home=home)
 
 
-def head_mac(key: bytes, row_id: int, digest: str) -> str:
-    """The HMAC-SHA256 that signs a chain head (the last row's id and hash)."""
-    message = json.dumps([row_id, digest]).encode("utf-8")
+def head_mac(key: bytes, row_id: int, digest: str, prev_id: int = 0, prev_hash: str = "") -> str:
+    """The HMAC-SHA256 that signs a chain head: the last row's id and hash, and the last row
+    committed before the write that made it (``prev_id``, ``prev_hash``)."""
+    message = json.dumps([row_id, digest, prev_id, prev_hash]).encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def _head_problem(
-    last: tuple[int, str] | None, head: dict[str, Any] | None, key: bytes | None
-) -> str | None:
-    """Why the head file does not vouch for the log's last row ``last`` (None when it does).
+@dataclass(frozen=True)
+class _HeadCheck:
+    """What the head says about the log's last row: a problem, or a write lost in a crash."""
 
-    ``key`` None: no audit key exists yet (a log from before heads were signed), so an
-    unsigned head is accepted once.
+    problem: str | None = None
+    lost_row: int | None = None
+
+
+def _check_head(
+    last: tuple[int, str] | None, head: dict[str, Any] | None, key: bytes | None
+) -> _HeadCheck:
+    """Whether the head file vouches for the log's last row ``last``.
+
+    The head is written inside the write transaction, before its COMMIT, and names the last
+    row committed before that write too. A log that ends at that earlier row lost the last
+    write (a crash before COMMIT, or those rows were deleted: the two cannot be told apart);
+    that is reported as ``lost_row``, not as a problem. ``key`` None: no audit key exists yet
+    (a log from before heads were signed), so an unsigned head is accepted once.
     """
     if head is None:
-        return None if last is None else "the chain head file is missing"
-    if last is None:
-        return f"the chain head says row {head['id']} but the log is empty"
-    if head["id"] != last[0] or head["hash"] != last[1]:
-        return (
-            f"the chain head says row {head['id']} but the log ends at row {last[0]}"
-            if head["id"] != last[0]
-            else f"row {last[0]} does not match the chain head: the chain was rebuilt"
-        )
+        return _HeadCheck(None if last is None else "the chain head file is missing")
+    signed = [head["id"], head["hash"], head["prev_id"], head["prev_hash"]]
     if key is None and head.get("mac") is None:
-        return None
-    if key is None or not hmac.compare_digest(str(head.get("mac")), head_mac(key, *last)):
-        return (
+        pass  # an older lab's head: checked by position only
+    elif key is None or not hmac.compare_digest(str(head.get("mac")), head_mac(key, *signed)):
+        return _HeadCheck(
             "the chain head is not signed with the lab's audit key: it was rewritten outside "
             "the lab"
         )
-    return None
+    at = last or (0, GENESIS)
+    if (head["id"], head["hash"]) == at:
+        return _HeadCheck()
+    if head.get("mac") is not None and (head["prev_id"], head["prev_hash"]) == at:
+        return _HeadCheck(lost_row=int(head["id"]))
+    if head["id"] > at[0]:
+        return _HeadCheck(f"the chain head says row {head['id']} but the log ends at row {at[0]}")
+    if head["id"] < at[0]:
+        return _HeadCheck(
+            f"row {head['id'] + 1} and later are not in the chain head (appended outside the lab)"
+        )
+    return _HeadCheck(f"row {at[0]} does not match the chain head: the chain was rebuilt")
+
+
+def append_rows(
+    conn: sqlite3.Connection,
+    events: Sequence[tuple[str, str, Mapping[str, Any] | str | None]],
+    home: Path | None = None,
+) -> list[int]:
+    """Append ``(actor, action, detail)`` events inside ``conn``'s write transaction and sign
+    the new head once; their row ids (a batched writer calls this with many events).
+
+    The head is checked first: when it does not vouch for the log's last row, an
+    ``audit-head-mismatch`` row saying why goes in before the events (and makes
+    :func:`verify` fail from then on); when the last write was lost (see :func:`_check_head`),
+    an ``audit-write-lost`` row says which row never arrived.
+    """
+    had_key = _has_audit_key(home)
+    key = audit_key(home)
+    found = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    committed = (int(found[0]), str(found[1])) if found else (0, GENESIS)
+    check = _check_head(found and committed, _read_head(home), key if had_key else None)
+    last = committed
+    if check.problem is not None:
+        last = _insert(conn, last, "lab:audit.head", HEAD_MISMATCH, {"problem": check.problem})
+    elif check.lost_row is not None:
+        why = "not committed (the lab stopped during that write) or deleted since"
+        last = _insert(
+            conn, last, "lab:audit.head", WRITE_LOST, {"row": check.lost_row, "why": why}
+        )
+    ids = []
+    for actor, action, detail in events:
+        last = _insert(conn, last, actor, action, detail)
+        ids.append(last[0])
+    # Written while the write lock is held (heads in chain order), before COMMIT: the head
+    # also names `committed`, so a crash before COMMIT reads as a lost write, not tampering.
+    payload = {
+        "id": last[0],
+        "hash": last[1],
+        "prev_id": committed[0],
+        "prev_hash": committed[1],
+        "mac": head_mac(key, last[0], last[1], committed[0], committed[1]),
+    }
+    atomic_write_text(head_path(home), json.dumps(payload) + "\n")
+    return ids
 
 
 def append_row(
@@ -130,35 +194,20 @@ def append_row(
     detail: Mapping[str, Any] | str | None,
     home: Path | None = None,
 ) -> int:
-    """Append one row inside ``conn``'s write transaction and sign the new head; the row id.
-
-    The head is checked first: when it does not vouch for the log's last row, an
-    ``audit-head-mismatch`` row saying why goes in before this one.
-    """
-    had_key = _has_audit_key(home)
-    key = audit_key(home)
-    last = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-    problem = _head_problem(
-        (int(last[0]), str(last[1])) if last else None, _read_head(home), key if had_key else None
-    )
-    if problem is not None:
-        last = _insert(
-            conn, last, "lab:audit.head", HEAD_MISMATCH, _detail_text({"problem": problem})
-        )
-    last = _insert(conn, last, actor, action, _detail_text(detail))
-    # Written while the write lock is held, so heads are written in chain order.
-    row_id, digest = int(last[0]), str(last[1])
-    payload = {"id": row_id, "hash": digest, "mac": head_mac(key, row_id, digest)}
-    atomic_write_text(head_path(home), json.dumps(payload) + "\n")
-    return row_id
+    """:func:`append_rows` for one event; its row id."""
+    return append_rows(conn, [(actor, action, detail)], home)[0]
 
 
 def _insert(
-    conn: sqlite3.Connection, last: Any, actor: str, action: str, text: str
+    conn: sqlite3.Connection,
+    last: tuple[int, str],
+    actor: str,
+    action: str,
+    detail: Mapping[str, Any] | str | None,
 ) -> tuple[int, str]:
     ts = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    row_id = (int(last[0]) + 1) if last else 1
-    prev = str(last[1]) if last else GENESIS
+    text = _detail_text(detail)
+    row_id, prev = last[0] + 1, last[1]
     digest = row_hash(row_id, ts, actor, action, text, prev)
     conn.execute(
         "INSERT INTO audit (id, ts, actor, action, detail, prev_hash, hash) "
@@ -200,6 +249,8 @@ class Verification:
     rows: int
     bad_row: int | None = None
     problem: str | None = None
+    #: Not a break: e.g. the last write named in the head never arrived (a crash).
+    note: str | None = None
 
 
 def _read_head(home: Path | None) -> dict[str, Any] | None:
@@ -212,10 +263,12 @@ def _read_head(home: Path | None) -> dict[str, Any] | None:
         return {
             "id": int(head["id"]),
             "hash": str(head["hash"]),
+            "prev_id": int(head.get("prev_id", 0)),
+            "prev_hash": str(head.get("prev_hash", "")),
             "mac": None if mac is None else str(mac),
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {"id": -1, "hash": "", "mac": None}
+        return {"id": -1, "hash": "", "prev_id": -1, "prev_hash": "", "mac": None}
 
 
 def _rows_and_triggers(home: Path | None) -> tuple[list[Any], list[str]]:
@@ -266,17 +319,22 @@ def verify(home: Path | None = None) -> Verification:
     last_id = expected - 1
     head = _read_head(home)
     key = audit_key(home) if _has_audit_key(home) else None
-    problem = _head_problem((last_id, prev_hash) if rows else None, head, key)
-    if problem is not None:
+    check = _check_head((last_id, prev_hash) if rows else None, head, key)
+    if check.problem is not None:
+        problem = check.problem
         if head is not None and head["id"] > last_id:
-            problem = f"the log was truncated: {problem}"
-            return Verification(False, len(rows), last_id + 1, problem)
+            return Verification(False, len(rows), last_id + 1, f"the log was truncated: {problem}")
         if head is not None and 0 <= head["id"] < last_id:
-            problem = f"row {head['id'] + 1} and later are not in the chain head ({problem})"
             return Verification(False, len(rows), head["id"] + 1, problem)
         if head is None:
             problem = f"the chain head file {head_path(home)} is missing"
         return Verification(False, len(rows), last_id if rows else None, problem)
+    note = None
+    if check.lost_row is not None:
+        note = (
+            f"row {check.lost_row} named in the chain head is not in the log: the lab stopped "
+            "before that write was committed, or that last write was deleted since"
+        )
     if missing and rows:
         return Verification(
             False, len(rows), None, f"the append-only trigger(s) {missing} were removed"
@@ -294,7 +352,7 @@ def verify(home: Path | None = None) -> Verification:
                 row_id,
                 f"row {row_id} ({ts}): {why}; the log was changed outside the lab before this row",
             )
-    return Verification(True, len(rows))
+    return Verification(True, len(rows), note=note)
 
 
 def read(

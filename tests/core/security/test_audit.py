@@ -253,9 +253,10 @@ def test_the_head_is_signed_with_a_key_kept_outside_the_database() -> None:
     head = json.loads(audit.head_path().read_text())
     key = key_file(audit.AUDIT_KEY_FILE)
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert head["mac"] == audit.head_mac(key.read_bytes().strip(), head["id"], head["hash"])
+    signed = [head["id"], head["hash"], head["prev_id"], head["prev_hash"]]
+    assert head["mac"] == audit.head_mac(key.read_bytes().strip(), *signed)
     assert key.read_bytes().strip() not in db_path().read_bytes()
-    unsigned = {"id": head["id"], "hash": head["hash"]}  # what the old lab wrote
+    unsigned = {"id": head["id"], "hash": head["hash"]}  # what an older lab wrote
     audit.head_path().write_text(json.dumps(unsigned))
     assert not audit.verify().ok  # once a key exists, an unsigned head is a rewritten one
 
@@ -272,3 +273,30 @@ def test_a_log_from_before_signed_heads_is_accepted_once_and_signed() -> None:
     assert audit.verify().ok  # an older lab's unsigned head: nothing to check it against yet
     audit.record("app:ann", "login")
     assert audit.verify().ok and "mac" in json.loads(audit.head_path().read_text())
+
+
+def test_a_write_lost_in_a_crash_before_commit_is_a_note_not_a_break() -> None:
+    """The head is written before COMMIT; a lab killed in between must not leave a log that
+    fails verify for ever (the faults helper's kill -9 runs)."""
+    from recsys_core.security.db import connect
+
+    _write(3)
+    with pytest.raises(RuntimeError), connect() as conn:
+        audit.append_rows(conn, [("app:ann", "search", {"q": "mug"}), ("app:ann", "login", None)])
+        raise RuntimeError("the lab stops before COMMIT")
+    result = audit.verify()
+    assert result.ok and result.rows == 3
+    assert "row 5 named in the chain head is not in the log" in str(result.note)
+    audit.record("app:bob", "login")
+    rows = audit.read(limit=2)
+    assert [r["action"] for r in rows] == ["login", audit.WRITE_LOST]
+    assert '"row": 5' in rows[1]["detail"]
+    after = audit.verify()
+    assert after.ok and after.note is None and after.rows == 5
+
+
+def test_rows_deleted_further_back_than_the_last_write_still_break_it() -> None:
+    _write(4)
+    _tamper("DELETE FROM audit WHERE id >= 3")  # two single-row writes: 3 and 4
+    result = audit.verify()
+    assert not result.ok and "truncated" in str(result.problem)
