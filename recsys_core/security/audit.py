@@ -277,7 +277,7 @@ def _rows_and_triggers(home: Path | None) -> tuple[list[Any], list[str]]:
     path = db_path(home)
     if not path.exists():
         return [], []
-    raw = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
+    raw = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         have = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

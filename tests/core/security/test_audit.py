@@ -300,3 +300,12 @@ def test_rows_deleted_further_back_than_the_last_write_still_break_it() -> None:
     _tamper("DELETE FROM audit WHERE id >= 3")  # two single-row writes: 3 and 4
     result = audit.verify()
     assert not result.ok and "truncated" in str(result.problem)
+
+
+def test_verify_works_with_the_default_relative_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECSYS_HOME", ".recsys")  # the default: relative to the working folder
+    _write(2)
+    assert audit.verify().ok
