@@ -144,7 +144,10 @@ def users_passwd(
         raise ConfigError(f"no user {username!r}; `python -m recsys_core users list` shows them")
     set_password(username, read_password(password_stdin, "New password"))
     _audit("user-passwd", {"user": username})
-    typer.echo(f"password of {username} changed; their sessions have ended")
+    typer.echo(
+        f"password of {username} changed; their sessions have ended and their failed "
+        "log-ins are cleared"
+    )
 
 
 @users_app.command("role")
