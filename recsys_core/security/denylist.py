@@ -19,6 +19,7 @@ import hmac
 import json
 import os
 import threading
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,14 @@ def is_forgotten(user_id: object, home: Path | None = None) -> bool:
     """Whether ``user_id`` asked to be forgotten."""
     key, digests = forgotten_digests(home)
     return bool(digests) and _digest(key, user_id) in digests
+
+
+def forgotten_among(user_ids: Iterable[object], home: Path | None = None) -> set[str]:
+    """The ids among ``user_ids`` that asked to be forgotten (one file read for all)."""
+    key, digests = forgotten_digests(home)
+    if not digests:
+        return set()
+    return {str(u) for u in user_ids if _digest(key, u) in digests}
 
 
 def refuse_forgotten(user_id: object, home: Path | None = None) -> None:

@@ -108,6 +108,10 @@ def test_with_encrypted_versions_forget_marks_them_and_the_service_refuses_her_a
     with pytest.raises(ForgottenShopperError):
         service.recommend_frame("17850", 3, "popularity")
     assert service.recommend("c9", 3, "popularity")["items"]  # the others are served
+    from recsys_core.serving.batch import score_batch
+
+    scored = set(score_batch(lab, "popularity", 3).frame["user_id"].astype(str))
+    assert "17850" not in scored and {"c9", "c8"} <= scored  # nor in a new batch file
     cli = subprocess.run(
         [sys.executable, "-m", "recsys_core", "recommend", "--user", "17850", "--model"]
         + ["popularity", "--json"],
