@@ -163,18 +163,27 @@ RAW_ID = re.compile(r"\bU\d{3}\b")
 
 @pytest.fixture()
 def downloads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The bytes of every download button the pages render."""
+    """The bytes of every download button the pages render (deferred downloads, made on the
+    click, are made here as if clicked)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
     seen: list[bytes] = []
     original = MemoryMediaFileStorage.load_and_get_id
+    original_deferred = MediaFileManager.add_deferred
 
     def capture(self: Any, path_or_data: Any, *args: Any, **kwargs: Any) -> str:
         if isinstance(path_or_data, bytes):
             seen.append(path_or_data)
         return original(self, path_or_data, *args, **kwargs)
 
+    def click(self: Any, make: Any, *args: Any, **kwargs: Any) -> str:
+        data = make()
+        seen.append(data.encode("utf-8") if isinstance(data, str) else bytes(data))
+        return original_deferred(self, make, *args, **kwargs)
+
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", click)
     return seen
 
 
