@@ -86,12 +86,16 @@ def server_address() -> str | None:
 
 
 def source() -> str:
-    """Where this session connects from (the throttling key beside the account)."""
+    """Where this session connects from (the throttling key beside the account): the
+    connecting address (Streamlit reports loopback as ``None``), or the client named in
+    ``X-Forwarded-For`` when the connection comes from a proxy in ``RECSYS_TRUSTED_PROXIES``
+    (:func:`recsys_core.security.sessions.client_source`)."""
     try:
         ip = st.context.ip_address
+        forwarded = list(st.context.headers.get_all("X-Forwarded-For"))
     except Exception:  # pragma: no cover - older Streamlit or no request context
-        ip = None
-    return str(ip or "unknown")
+        ip, forwarded = None, []
+    return sessions.client_source(ip, forwarded)
 
 
 def current_user() -> User | None:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from recsys_core.business import BusinessFilters, catalog_prices, currency_symbol
 from recsys_core.columns import Columns
+from recsys_core.security import audit, sessions
 from recsys_core.security.exports import to_csv_bytes
 from recsys_core.security.pseudonyms import find_by_pseudonym
 from ui import auth, frames, state
@@ -54,27 +55,66 @@ MISSING = "—"
 CSV_DECIMALS = 4
 
 
+def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    floats = frame.select_dtypes(include="floating").columns
+    return frame.assign(**{c: frame[c].round(CSV_DECIMALS) for c in floats})
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """A frame as UTF-8 CSV without the index: floats rounded to :data:`CSV_DECIMALS`
     decimals, missing values left empty, shopper ids as this session may see them, and
     cells that a spreadsheet would run as formulas neutralised."""
-    floats = frame.select_dtypes(include="floating").columns
-    rounded = frame.assign(**{c: frame[c].round(CSV_DECIMALS) for c in floats})
-    return to_csv_bytes(auth.shown_frame(rounded))
+    return to_csv_bytes(auth.shown_frame(_rounded(frame)))
+
+
+def audited_download(
+    make: Callable[[], bytes],
+    action: str,
+    detail: Mapping[str, Any],
+    *,
+    who: str,
+    token: str | None,
+) -> Callable[[], bytes]:
+    """Download data made when the user clicks, with the audit row written then.
+
+    Streamlit calls it on its own thread when the button is clicked (deferred data, with
+    ``on_click="ignore"``: the page does not rerun), so the click is never lost the way
+    ``on_click="ignore"`` alone lost it. ``who`` and ``token`` are taken while the page is
+    drawn (that thread has no session); a session that has ended by the click gets no data,
+    and the refusal is audited too.
+    """
+    facts = dict(detail)
+
+    def produce() -> bytes:
+        if token is not None and sessions.current_user(token) is None:
+            audit.record(who, f"{action}-refused", {**facts, "why": "the session has ended"})
+            return b"Your session has ended: log in again, then download once more.\n"
+        data = make()
+        audit.record(who, action, {**facts, "bytes": len(data)})
+        return data
+
+    return produce
 
 
 def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Download CSV") -> None:
-    """A download button for ``frame`` as ``<name>.csv`` (does not rerun the page)."""
-    if st.download_button(
+    """A download button for ``frame`` as ``<name>.csv`` (does not rerun the page); the
+    download is audited as ``export`` when it happens (:func:`audited_download`)."""
+    shown = auth.shown_frame(_rounded(frame))  # as this session may see it, taken now
+    st.download_button(
         label,
-        csv_bytes(frame),
+        audited_download(
+            lambda: to_csv_bytes(shown),
+            "export",
+            {"file": f"{name}.csv", "rows": len(frame)},
+            who=auth.actor(),
+            token=st.session_state.get(auth.TOKEN),
+        ),
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"download_{key}",
         on_click="ignore",
         icon=":material/download:",
-    ):  # pragma: no cover - with on_click="ignore" the click is not seen by the script
-        auth.record("export", {"file": f"{name}.csv"})
+    )
 
 
 def table(

@@ -1,4 +1,5 @@
-"""Security commands: ``users add|list|remove|passwd|role``, ``audit verify|export``, ``forget``.
+"""Security commands: ``users add|list|remove|passwd|role``, ``audit verify|export``,
+``keys rotate|drop-retired``, ``forget``.
 
 Passwords are read from a hidden prompt (asked twice) or, with ``--password-stdin``, from the
 first line of standard input -- never from an argument, which would end up in shell history
@@ -143,7 +144,10 @@ def users_passwd(
         raise ConfigError(f"no user {username!r}; `python -m recsys_core users list` shows them")
     set_password(username, read_password(password_stdin, "New password"))
     _audit("user-passwd", {"user": username})
-    typer.echo(f"password of {username} changed; their sessions have ended")
+    typer.echo(
+        f"password of {username} changed; their sessions have ended and their failed "
+        "log-ins are cleared"
+    )
 
 
 @users_app.command("role")
@@ -168,7 +172,9 @@ def audit_verify() -> None:
     if not result.ok:
         typer.echo(f"audit log BROKEN: {result.problem}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"audit log OK: {result.rows} row(s), chain and head intact")
+    typer.echo(f"audit log OK: {result.rows} row(s), chain and signed head intact")
+    if result.note:
+        typer.echo(f"note: {result.note}")
 
 
 @audit_app.command("export")
@@ -187,29 +193,123 @@ keys_app = typer.Typer(help="Encryption keys of stored uploads and backups.")
 app.add_typer(keys_app, name="keys")
 
 
-@keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Make a new encryption key, re-encrypt every encrypted file under $RECSYS_HOME with it,
-    then drop the old keys."""
-    from recsys_core.paths import recsys_home
-    from recsys_core.security.encryption import SUFFIX, rotate
+AlsoPaths = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--also",
+        help="Another file or folder to include (e.g. where backups are kept); repeatable.",
+    ),
+]
 
-    files = sorted(p for p in recsys_home().rglob(f"*{SUFFIX}") if p.is_file())
-    n = rotate(files)
-    _audit("keys-rotate", {"files": n})
-    typer.echo(f"new encryption key in use; {n} file(s) re-encrypted, old keys dropped")
+
+def _version_parts(files: list[Path]) -> dict[Path, list[Path]]:
+    """Encrypted files inside saved model versions, by version folder."""
+    from recsys_core.serving.registry import models_root
+
+    root = models_root()
+    grouped: dict[Path, list[Path]] = {}
+    for path in files:
+        if path.is_relative_to(root) and len(path.relative_to(root).parts) >= 3:
+            ds, version = path.relative_to(root).parts[:2]
+            grouped.setdefault(root / ds / version, []).append(path)
+    return grouped
+
+
+@keys_app.command("rotate")
+def keys_rotate(also: AlsoPaths = None) -> None:
+    """Make a new encryption key and re-encrypt every encrypted file under $RECSYS_HOME with it
+    (uploads, encrypted model parts, backups kept there; found by their first bytes, not their
+    names). The older keys are kept, retired: they only decrypt, so backups stored elsewhere and
+    the model parts inside backups stay readable. `keys drop-retired` removes them once nothing
+    needs them."""
+    from recsys_core.paths import recsys_home
+    from recsys_core.security.encryption import find_encrypted, rotate
+    from recsys_core.serving.registry import update_checksums, verify_version
+
+    files = find_encrypted([recsys_home(), *(also or [])])
+    versions = _version_parts(files)
+    damaged: dict[Path, str] = {}
+    for folder, parts in versions.items():  # never re-checksum a part that was changed
+        problems = verify_version(folder).problems
+        for path in parts:
+            name = path.relative_to(folder).as_posix()
+            if name in problems:
+                damaged[path] = f"it fails its checksum ({problems[name]}); left as it is"
+    result = rotate([p for p in files if p not in damaged])
+    done = set(result.re_encrypted)
+    for folder, parts in versions.items():
+        names = [p.relative_to(folder).as_posix() for p in parts if p in done]
+        if names:
+            update_checksums(folder, names)
+    failed = {**damaged, **result.failed}
+    _audit(
+        "keys-rotate",
+        {
+            "files": len(result.re_encrypted),
+            "failed": len(failed),
+            "retired_keys": result.retired_keys,
+            "new_key": result.new_key,
+        },
+    )
+    first = "new encryption key in use" if result.new_key else "the first key of the list in use"
+    typer.echo(
+        f"{first}; {len(result.re_encrypted)} file(s) re-encrypted; {result.retired_keys} "
+        "retired key(s) kept for decryption only (backups elsewhere and the model parts "
+        "inside backups may need them; `keys drop-retired` removes them when nothing does)"
+    )
+    if failed:
+        for path, why in failed.items():
+            typer.echo(f"not re-encrypted: {path}: {why}", err=True)
+        typer.echo(
+            f"{len(failed)} file(s) were not re-encrypted; no key was dropped, so they stay "
+            "readable as before",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+@keys_app.command("drop-retired")
+def keys_drop_retired(also: AlsoPaths = None) -> None:
+    """Remove the retired keys, but only when every encrypted file under $RECSYS_HOME and the
+    --also paths (backups: read through, down to the model parts inside them) reads under the
+    newest key alone; otherwise name the files that still need a retired key and keep all."""
+    from recsys_core.paths import recsys_home
+    from recsys_core.security.encryption import drop_retired, find_encrypted, key_counts
+
+    _, retired = key_counts()
+    if retired == 0:
+        typer.echo("no retired key to drop")
+        return
+    blocked = drop_retired(find_encrypted([recsys_home(), *(also or [])]))
+    _audit("keys-drop-retired", {"dropped": 0 if blocked else retired, "blocked": len(blocked)})
+    if blocked:
+        for path, why in blocked.items():
+            typer.echo(f"still needs a retired key: {path}: {why}", err=True)
+        typer.echo(
+            f"kept all {retired} retired key(s): {len(blocked)} file(s) still need them. Run "
+            "`keys rotate` (with --also for backups kept elsewhere), make new backups and "
+            "delete the old ones, then try again.",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(f"dropped {retired} retired key(s); every file found reads under the newest key")
 
 
 @app.command()
 def forget(
     user: Annotated[str, typer.Option("--user", help="The shopper id to forget.")],
 ) -> None:
-    """Remove a shopper's events from every stored (uploaded) log and mark the model versions
+    """Never serve the shopper again (a deny-list every service applies, from the moment this
+    returns), remove their events from every stored (uploaded) log and mark the model versions
     trained on them for retraining (audited, with the shopper's pseudonym)."""
-    from recsys_core.security.forget import forget_user
+    from recsys_core.security.forget import SavedVersion, forget_user
     from recsys_core.security.pseudonyms import pseudonym
+    from recsys_core.serving.registry import list_versions
 
-    report = forget_user(user)
+    versions = [
+        SavedVersion(str(v["dataset"]), str(v["version"]), Path(v["path"])) for v in list_versions()
+    ]
+    report = forget_user(user, versions)
     _audit(
         "forget",
         {
@@ -217,7 +317,11 @@ def forget(
             "events_removed": report.events_removed,
             "uploads": len(report.uploads_changed) + len(report.uploads_removed),
             "versions_marked": len(report.versions_marked),
+            "unreadable": len(report.unreadable),
         },
+    )
+    typer.echo(
+        f"shopper {pseudonym(user)} is on the deny-list: nothing is served for them from now on"
     )
     typer.echo(
         f"removed {report.events_removed:,} event(s) of shopper {pseudonym(user)} from "
@@ -225,6 +329,8 @@ def forget(
     )
     for name in report.versions_marked:
         typer.echo(f"needs retraining: {name}")
+    for name, why in report.unreadable.items():
+        typer.echo(f"could not be searched (its version is marked): {name}: {why}", err=True)
     typer.echo(
         "note: the shipped built-in datasets are not changed; versions trained on them that "
         "hold this shopper are marked for retraining above."

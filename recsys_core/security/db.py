@@ -40,6 +40,12 @@ CREATE TABLE IF NOT EXISTS login_failures (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (username, source, at);
+CREATE TABLE IF NOT EXISTS login_sources (
+    username TEXT NOT NULL,
+    source TEXT NOT NULL,
+    last_success REAL NOT NULL,
+    PRIMARY KEY (username, source)
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     ts TEXT NOT NULL,
@@ -49,11 +55,36 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be deleted'); END;
 """
+
+#: The triggers that keep the audit table append-only (created inside the write transaction,
+#: so finding one missing and putting it back is recorded in the log, never silent).
+TRIGGERS: dict[str, str] = {
+    "audit_no_update": "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be changed'); END",
+    "audit_no_delete": "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: rows cannot be deleted'); END",
+}
+
+
+def missing_triggers(conn: sqlite3.Connection) -> list[str]:
+    """The append-only triggers that are not in the database."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    return [name for name in TRIGGERS if name not in have]
+
+
+def _restore_triggers(conn: sqlite3.Connection, home: Path | None) -> None:
+    """Put missing append-only triggers back; when the log already had rows, someone removed
+    them, so that is written to the log itself (``audit-triggers-recreated``)."""
+    missing = missing_triggers(conn)
+    if not missing:
+        return
+    for name in missing:
+        conn.execute(TRIGGERS[name])
+    if conn.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None:
+        from recsys_core.security.audit import TRIGGERS_RECREATED, append_row
+
+        append_row(conn, "lab:security.db", TRIGGERS_RECREATED, {"triggers": missing}, home)
 
 
 def db_path(home: Path | None = None) -> Path:
@@ -76,6 +107,7 @@ def connect(home: Path | None = None) -> Iterator[sqlite3.Connection]:
         conn.executescript(_SCHEMA)
         conn.execute("BEGIN IMMEDIATE")
         try:
+            _restore_triggers(conn, home)
             yield conn
         except BaseException:
             conn.execute("ROLLBACK")

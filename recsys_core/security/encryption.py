@@ -1,9 +1,19 @@
 """Encryption at rest with Fernet (AES-128-CBC + HMAC-SHA256), keys rotated with MultiFernet.
 
 Keys: ``$RECSYS_ENCRYPTION_KEYS`` (comma-separated Fernet keys, newest first) when set, else
-``$RECSYS_HOME/keys/fernet.keys`` (one key per line, newest first; made on first use, 0600).
-The newest key encrypts; every listed key decrypts. :func:`rotate` puts a new key first,
-re-encrypts every file given under the new key, and then drops the old keys.
+``$RECSYS_HOME/keys/fernet.keys`` (one key per line, newest first, ``#`` lines are comments;
+made on first use, 0600). The newest key encrypts; every listed key decrypts.
+
+:func:`rotate` puts a new key first and re-encrypts every file given under it. The older keys
+stay in the file as *retired* keys: they never encrypt again, but they still decrypt, because
+files the lab cannot rewrite may need them -- a backup copied elsewhere, or the encrypted model
+parts *inside* a backup, which keep the key they were written with. Dropping a key that a file
+still needs would destroy that file, so :func:`drop_retired` drops retired keys only after it
+checked that every file it is shown (backups included, down to the parts inside them) reads
+under the newest key alone.
+
+Encrypted files are found by their first bytes (:func:`encrypted_format`), never by name:
+uploads end in ``.enc``, backups in ``.tar.zst`` and encrypted model parts keep their names.
 
 A file changed on disk or encrypted under a key that is not listed is refused with
 :class:`~recsys_core.errors.EncryptionError`, never read as garbage.
@@ -15,6 +25,7 @@ import io
 import os
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,7 +46,8 @@ def _keys(home: Path | None = None) -> list[bytes]:
         raw = os.environ[ENV_KEYS].replace("\n", ",").encode("ascii")
     else:
         raw = read_or_create(KEY_FILE, Fernet.generate_key(), home=home)
-    keys = [k.strip() for k in raw.replace(b"\n", b",").split(b",") if k.strip()]
+    lines = [line for line in raw.splitlines() if not line.strip().startswith(b"#")]
+    keys = [k.strip() for k in b",".join(lines).split(b",") if k.strip()]
     if not keys:
         raise ConfigError(f"no encryption key in ${ENV_KEYS} or {key_file(KEY_FILE, home)}")
     return keys
@@ -179,54 +191,222 @@ def decrypt_file(src: Path, dst: Path, home: Path | None = None) -> None:
         raise
 
 
-def rotate(files: Iterable[Path], home: Path | None = None) -> int:
-    """Make a new key, re-encrypt ``files`` under it, then keep only the new key.
+#: The first bytes of a single Fernet token (version 0x80 and a timestamp below 2**32).
+TOKEN_MAGIC = b"gAAAAA"
+_KEY_FILE_NOTE = (
+    b"# Fernet keys of this lab, newest first: the first encrypts, every key decrypts.\n"
+    b"# Keys after the first are retired by `keys rotate`: kept because backups and the model\n"
+    b"# parts inside them may still need them. `keys drop-retired` removes them once nothing\n"
+    b"# it can see needs them.\n"
+)
 
-    Only for keys kept in the key file (keys from the environment are rotated by whoever
-    sets them). Returns the number of files re-encrypted. A file that cannot be decrypted
-    stops the rotation before any key is dropped.
+
+def encrypted_format(path: Path) -> str | None:
+    """``"stream"`` (:func:`encrypt_file`), ``"token"`` (:func:`write_encrypted`) or ``None``,
+    from the file's first bytes (never from its name)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(STREAM_MAGIC))
+    except OSError:
+        return None
+    if head == STREAM_MAGIC:
+        return "stream"
+    if head.startswith(TOKEN_MAGIC):
+        return "token"
+    return None
+
+
+def find_encrypted(roots: Iterable[Path], home: Path | None = None) -> list[Path]:
+    """Every file under ``roots`` (files or folders) that the lab encrypted, by header.
+
+    Left out: the key folder, the security database, and names starting with ``.`` (partial
+    writes, restore staging, decrypted temporaries), which the lab cleans up itself.
+    """
+    from recsys_core.paths import recsys_home
+
+    keys = (home or recsys_home()) / "keys"
+    found: set[Path] = set()
+    for root in roots:
+        candidates = [root] if root.is_file() else sorted(root.rglob("*"))
+        for path in candidates:
+            rel = path.relative_to(root) if path != root else Path(path.name)
+            if any(part.startswith(".") for part in rel.parts):
+                continue
+            if path.is_relative_to(keys) or path.name.startswith("security.db"):
+                continue
+            if path.is_file() and not path.is_symlink() and encrypted_format(path):
+                found.add(path)
+    return sorted(found)
+
+
+def key_counts(home: Path | None = None) -> tuple[int, int]:
+    """``(1, retired)``: the key that encrypts and how many retired keys still decrypt."""
+    return 1, len(_keys(home)) - 1
+
+
+@dataclass
+class Rotation:
+    """What :func:`rotate` did: files re-encrypted under the newest key, files it could not
+    read (left as they were: every key they may need is still kept), retired keys kept."""
+
+    re_encrypted: list[Path] = field(default_factory=list)
+    failed: dict[Path, str] = field(default_factory=dict)
+    retired_keys: int = 0
+    new_key: bool = True
+
+
+def rotate(files: Iterable[Path], home: Path | None = None) -> Rotation:
+    """Put a new key first and re-encrypt ``files`` under it; the older keys are kept, retired
+    (they decrypt, they never encrypt again).
+
+    With keys from ``$RECSYS_ENCRYPTION_KEYS`` no key is made: whoever sets the variable puts
+    the new key first there, and this re-encrypts the files under it. A file that cannot be
+    read is reported in :attr:`Rotation.failed` and left as it is; the others go on.
+    """
+    from_env = bool(os.environ.get(ENV_KEYS, "").strip())
+    old = _keys(home)
+    result = Rotation(new_key=not from_env)
+    if not from_env:
+        write_key(KEY_FILE, _KEY_FILE_NOTE + b"\n".join([Fernet.generate_key(), *old]), home)
+    result.retired_keys = len(_keys(home)) - 1
+    fernet = cipher(home)
+    for path in files:
+        kind = encrypted_format(path)
+        try:
+            if kind == "stream":
+                _rotate_stream(path, fernet)
+            elif kind == "token":
+                try:
+                    token = fernet.rotate(path.read_bytes())
+                except InvalidToken:
+                    raise EncryptionError(
+                        f"{path.name} cannot be decrypted with the lab's keys"
+                    ) from None
+                atomic_write_bytes(path, token, mode=0o600)
+            else:
+                result.failed[path] = "it is not a file encrypted by the lab"
+                continue
+        except (EncryptionError, OSError) as exc:
+            result.failed[path] = str(exc)
+            continue
+        result.re_encrypted.append(path)
+    return result
+
+
+def needs_retired_key(path: Path, home: Path | None = None) -> str | None:
+    """Why ``path`` still needs a retired key, or ``None`` when the newest key alone reads it.
+
+    A backup archive is read through: the model parts encrypted inside it are checked too.
+    """
+    newest = MultiFernet([Fernet(_keys(home)[0])])
+    kind = encrypted_format(path)
+    try:
+        if kind == "token":
+            newest.decrypt(path.read_bytes())
+            return None
+        if kind != "stream":
+            return "it is not a file encrypted by the lab"
+        with open(path, "rb") as raw:
+            stream = io.BufferedReader(_NewestOnlyReader(raw, path.name, newest), CHUNK)
+            return _archive_needs_retired(stream, path.name, newest)
+    except (InvalidToken, EncryptionError):
+        return "it is encrypted under a retired key (or changed on disk)"
+    except OSError as exc:
+        return f"it cannot be read ({exc})"
+
+
+def _archive_needs_retired(stream: Any, name: str, newest: MultiFernet) -> str | None:
+    """Read a decrypted stream to its end; when it is a tar (zstd or gzip) archive, check every
+    encrypted member with ``newest`` too."""
+    import tarfile
+
+    magic = stream.peek(4)[:4]
+    if magic == b"\x28\xb5\x2f\xfd":
+        import zstandard
+
+        source: Any = zstandard.ZstdDecompressor().stream_reader(stream, closefd=False)
+    elif magic[:2] == b"\x1f\x8b":
+        import gzip
+
+        source = gzip.GzipFile(fileobj=stream, mode="rb")
+    else:
+        while stream.read(CHUNK):  # a plain encrypted file: every chunk must decrypt
+            pass
+        return None
+    try:
+        with tarfile.open(fileobj=source, mode="r|") as tar:
+            for member in tar:
+                data = tar.extractfile(member) if member.isfile() else None
+                if data is None:
+                    continue
+                if data.read(len(STREAM_MAGIC)) != STREAM_MAGIC:
+                    while data.read(CHUNK):
+                        pass
+                    continue
+                inner = io.BufferedReader(
+                    _NewestOnlyReader(
+                        _Prefixed(STREAM_MAGIC, data), f"{name}:{member.name}", newest
+                    ),
+                    CHUNK,
+                )
+                try:
+                    while inner.read(CHUNK):
+                        pass
+                except EncryptionError:
+                    return f"{member.name} inside it is encrypted under a retired key"
+    except tarfile.TarError:
+        while stream.read(CHUNK):
+            pass
+    return None
+
+
+class _Prefixed(io.RawIOBase):
+    """``prefix`` followed by the rest of ``raw`` (to re-read bytes already consumed)."""
+
+    def __init__(self, prefix: bytes, raw: Any) -> None:
+        self._prefix, self._raw = prefix, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            n = len(self._prefix) if size < 0 else min(size, len(self._prefix))
+            out, self._prefix = self._prefix[:n], self._prefix[n:]
+            return out
+        return bytes(self._raw.read(size))
+
+
+def drop_retired(files: Iterable[Path], home: Path | None = None) -> dict[Path, str]:
+    """Drop the retired keys when every one of ``files`` reads under the newest key alone.
+
+    Returns the files that still need a retired key (why, per file); when there is any,
+    no key is dropped.
     """
     if os.environ.get(ENV_KEYS, "").strip():
-        raise ConfigError(
-            f"the keys come from ${ENV_KEYS}: put a new key first there, then re-run to re-encrypt"
-        )
-    old = _keys(home)
-    new = Fernet.generate_key()
-    write_key(KEY_FILE, b"\n".join([new, *old]), home)
-    both = cipher(home)
-    count = 0
-    for path in files:
-        if is_stream_encrypted(path):
-            _rotate_stream(path, both)
-            count += 1
-            continue
-        try:
-            token = both.rotate(path.read_bytes())
-        except InvalidToken:
-            raise EncryptionError(
-                f"{path} cannot be decrypted with the current keys; rotation stopped (the old "
-                "keys are kept, the new key is already first)"
-            ) from None
-        atomic_write_bytes(path, token, mode=0o600)
-        count += 1
-    write_key(KEY_FILE, new, home)
-    return count
+        raise ConfigError(f"the keys come from ${ENV_KEYS}: remove retired keys there")
+    keys = _keys(home)
+    blocked = {p: why for p in files if (why := needs_retired_key(p, home)) is not None}
+    if not blocked and len(keys) > 1:
+        write_key(KEY_FILE, _KEY_FILE_NOTE + keys[0], home)
+    return blocked
 
 
 def _rotate_stream(path: Path, fernet: MultiFernet) -> None:
-    """Re-encrypt a chunked file under the first key (chunk by chunk, via a temporary file)."""
-    plain = path.with_name(f".{path.name}.plain")
-    fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Re-encrypt a chunked file under the first key, chunk by chunk in memory (no plaintext
+    copy on disk), into a temporary file that replaces it only when complete."""
+    tmp = path.with_name(f".{path.name}.partial")
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with open(path, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            _decrypt_chunks(fin, fout, fernet, path.name)
-        tmp = path.with_name(f".{path.name}.partial")
-        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(plain, "rb") as fin, os.fdopen(out, "wb") as fout:
-            _encrypt_chunks(fin, fout, fernet)
+        with open(path, "rb") as raw, os.fdopen(out, "wb") as fout:
+            plain = io.BufferedReader(_NewestOnlyReader(raw, path.name, fernet), CHUNK)
+            _encrypt_chunks(plain, fout, fernet)
+            fout.flush()
+            os.fsync(fout.fileno())
         os.replace(tmp, path)
-    finally:
-        plain.unlink(missing_ok=True)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class EncryptingWriter:
@@ -322,6 +502,21 @@ class DecryptingReader(io.RawIOBase):
         buffer[:n] = self._plain[self._pos : self._pos + n]
         self._pos += n
         return n
+
+
+class _NewestOnlyReader(DecryptingReader):
+    """A :class:`DecryptingReader` that uses the given Fernet (e.g. the newest key alone)."""
+
+    def __init__(self, raw: Any, what: str, fernet: MultiFernet) -> None:
+        self._raw = raw
+        self._what = what
+        self._fernet = fernet
+        self._plain = b""
+        self._pos = 0
+        self._expected = 0
+        self._ended = False
+        if raw.read(len(STREAM_MAGIC)) != STREAM_MAGIC:
+            raise self._broken("it is not a file encrypted by the lab")
 
 
 def decrypting_stream(raw: BinaryIO, what: str, home: Path | None = None) -> io.BufferedReader:

@@ -4,17 +4,28 @@
   ``session_idle_minutes`` without use or ``session_max_hours`` after log-in (settings),
   at log-out (every session of that user) and when the user's password changes or the user is
   removed.
-- ``login_max_failures`` failed log-ins for one account from one source within
-  ``login_window_minutes`` lock further tries for that account and source until
-  ``login_lock_minutes`` after the last failure -- the right password included.
-- Log-ins, failures, locks and log-outs are written to the audit log.
+- Failed log-ins slow further tries of that *account* down, from anywhere: after
+  ``login_max_failures`` failures within ``login_window_minutes`` each try must wait 1 s, 2 s,
+  4 s, ... (at most ``login_backoff_max_seconds``) after the last failure; a try inside the
+  wait is refused unchecked and not counted, so it does not lengthen the wait. It is a
+  back-off, never a lock: the next try after the wait is checked.
+- A source (client address) this account logged in from before, with fewer than
+  ``login_max_failures`` failures of its own, is not slowed down by failures from elsewhere:
+  someone guessing from another address cannot keep the owner out.
+- The source is the connecting address; ``X-Forwarded-For`` is believed only when the
+  connection comes from a proxy listed in ``trusted_proxies`` (:func:`client_source`), so a
+  client cannot pick its own source, and a same-host proxy does not make everyone one source.
+- An admin's password reset (``users passwd``) clears the account's failures.
+- Log-ins, failures, throttled tries and log-outs are written to the audit log.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +52,68 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else now
 
 
+#: How long a source counts as one the account logged in from before.
+KNOWN_SOURCE_DAYS = 90
+
+
+def _networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    nets = []
+    for part in (p.strip() for p in text.split(",")):
+        if part:
+            try:
+                nets.append(ipaddress.ip_network(part, strict=False))
+            except ValueError as exc:
+                from recsys_core.errors import ConfigError
+
+                raise ConfigError(
+                    f"RECSYS_TRUSTED_PROXIES: {part!r} is not an address or network ({exc}); "
+                    "list proxies like '127.0.0.1,::1,10.0.0.0/8'"
+                ) from None
+    return nets
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def client_source(
+    peer: str | None,
+    forwarded_for: Iterable[str] = (),
+    *,
+    settings: SecuritySettings | None = None,
+) -> str:
+    """The client address a request comes from, as the throttling key.
+
+    ``peer`` is the connecting address (``None`` is loopback, as Streamlit reports it).
+    ``X-Forwarded-For`` values are believed only hop by hop from the right while the hop that
+    added them is a trusted proxy (``trusted_proxies``); the first untrusted address is the
+    client. Without trusted proxies the header is ignored.
+    """
+    cfg = settings or get_settings()
+    proxies = _networks(cfg.trusted_proxies)
+    hop = _address(peer or "127.0.0.1")
+    if hop is None:
+        return str(peer)
+    chain = [a.strip() for value in forwarded_for for a in str(value).split(",") if a.strip()]
+    while proxies and chain and any(hop in net for net in proxies):
+        previous = _address(chain.pop())
+        if previous is None:  # a malformed entry: the last trusted hop is all we know
+            break
+        hop = previous
+    return str(hop)
+
+
+def _backoff(failures: int, cfg: SecuritySettings) -> float:
+    """Seconds a try must wait after the last of ``failures`` recent failures."""
+    extra = failures - cfg.login_max_failures
+    if extra < 0:
+        return 0.0
+    return float(min(cfg.login_backoff_max_seconds, 2.0 ** min(extra, 30)))
+
+
 def lock_remaining(
     username: str,
     source: str,
@@ -49,18 +122,30 @@ def lock_remaining(
     settings: SecuritySettings | None = None,
     home: Path | None = None,
 ) -> float:
-    """Seconds until ``username`` may try again from ``source`` (0 when not locked)."""
+    """Seconds until ``username`` may try again from ``source`` (0 when it may now).
+
+    The wait is the account's back-off, skipped for a source the account logged in from
+    within :data:`KNOWN_SOURCE_DAYS` that has fewer than ``login_max_failures`` recent
+    failures of its own.
+    """
     cfg = settings or get_settings()
     t = _now(now)
     with connect(home) as conn:
         rows = conn.execute(
-            "SELECT at FROM login_failures WHERE username = ? AND source = ? AND at > ? "
-            "ORDER BY at",
-            (username, source, t - cfg.login_window_minutes * 60),
+            "SELECT source, at FROM login_failures WHERE username = ? AND at > ?",
+            (username, t - cfg.login_window_minutes * 60),
         ).fetchall()
-    if len(rows) < cfg.login_max_failures:
+        known = conn.execute(
+            "SELECT 1 FROM login_sources WHERE username = ? AND source = ? AND last_success > ?",
+            (username, source, t - KNOWN_SOURCE_DAYS * 86400),
+        ).fetchone()
+    if not rows:
         return 0.0
-    return max(0.0, rows[-1][0] + cfg.login_lock_minutes * 60 - t)
+    own = sum(1 for s, _ in rows if s == source)
+    if known and own < cfg.login_max_failures:
+        return 0.0
+    last = max(at for _, at in rows)
+    return max(0.0, last + _backoff(len(rows), cfg) - t)
 
 
 def login(
@@ -77,16 +162,16 @@ def login(
     Raises
     ------
     AuthError
-        Wrong name or password (one message for both), or too many recent failures.
+        Wrong name or password (one message for both), or a try inside the back-off.
     """
     cfg = settings or get_settings()
     t = _now(now)
     wait = lock_remaining(username, source, now=t, settings=cfg, home=home)
     if wait > 0:
-        audit.record(f"app:{username}", "login-locked", {"source": source}, home=home)
+        audit.record(f"app:{username}", "login-throttled", {"source": source}, home=home)
         raise AuthError(
-            f"too many failed log-ins for {username!r}; try again in {wait / 60:.0f} minute(s) "
-            "or ask an admin to reset the password"
+            f"too many failed log-ins for {username!r}; try again in {max(1, round(wait))} "
+            "second(s) (an admin's password reset clears this at once)"
         )
     user = check_password(username, password, home=home)
     if user is None:
@@ -97,7 +182,7 @@ def login(
             )
             conn.execute(
                 "DELETE FROM login_failures WHERE at < ?",
-                (t - 2 * (cfg.login_window_minutes + cfg.login_lock_minutes) * 60,),
+                (t - 2 * cfg.login_window_minutes * 60,),
             )
         audit.record(f"app:{username}", "login-failed", {"source": source}, home=home)
         raise AuthError("wrong user name or password")
@@ -105,6 +190,11 @@ def login(
     with connect(home) as conn:
         conn.execute(
             "DELETE FROM login_failures WHERE username = ? AND source = ?", (username, source)
+        )
+        conn.execute(
+            "INSERT INTO login_sources (username, source, last_success) VALUES (?, ?, ?) "
+            "ON CONFLICT (username, source) DO UPDATE SET last_success = excluded.last_success",
+            (username, source, t),
         )
         conn.execute(
             "INSERT INTO sessions (token_hash, username, source, created, last_seen) "

@@ -18,11 +18,27 @@ class SecuritySettings(BaseSettings):
     session_idle_minutes: float = Field(30.0, gt=0, description="Idle time that ends a session.")
     session_max_hours: float = Field(12.0, gt=0, description="Absolute lifetime of a session.")
     login_max_failures: int = Field(
-        5, ge=1, description="Failed log-ins per account and source that lock further tries."
+        5, ge=1, description="Failed log-ins per account after which each try must wait."
     )
     login_window_minutes: float = Field(15.0, gt=0, description="Window the failures count in.")
+    login_backoff_max_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait the back-off asks for after a failure (it doubles from 1 s "
+        "with each failure past login_max_failures). Never a lock: a try after the wait is "
+        "checked.",
+    )
     login_lock_minutes: float = Field(
-        15.0, gt=0, description="How long the lock lasts after the last failure."
+        15.0,
+        gt=0,
+        description="Unused since log-ins back off instead of locking (kept so an "
+        "existing environment still parses).",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For header is believed, e.g. '127.0.0.1,::1' for a proxy on the same host. "
+        "Empty: the header is ignored and the connecting address is the client.",
     )
     max_upload_mb: float = Field(
         200.0, gt=0, description="Largest file (as stored, compressed or not) the app accepts."

@@ -125,6 +125,8 @@ def remove_user(username: str, home: Path | None = None) -> None:
         _require(conn, username)
         conn.execute("DELETE FROM users WHERE username = ?", (username,))
         conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+        conn.execute("DELETE FROM login_sources WHERE username = ?", (username,))
 
 
 def set_role(username: str, role: str, home: Path | None = None) -> None:
@@ -136,7 +138,8 @@ def set_role(username: str, role: str, home: Path | None = None) -> None:
 
 
 def set_password(username: str, password: str, home: Path | None = None) -> None:
-    """Change a user's password and end every session of theirs."""
+    """Change a user's password, end every session of theirs and clear their failed log-ins
+    (an admin's reset lifts the back-off, as the log-in message says)."""
     digest = HASHER.hash(_check_password(password))
     with connect(home) as conn:
         _require(conn, username)
@@ -145,6 +148,7 @@ def set_password(username: str, password: str, home: Path | None = None) -> None
             (digest, time.time(), username),
         )
         conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
 
 
 def check_password(username: str, password: str, home: Path | None = None) -> User | None:

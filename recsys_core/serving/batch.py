@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from recsys_core.columns import Columns
 from recsys_core.errors import ArtifactError, ConfigError, DataValidationError
 from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
+from recsys_core.security.denylist import forgotten_among
 from recsys_core.serving.hot_path import PreparedRanker, check_k
 from recsys_core.serving.lab import TrainedLab
 
@@ -136,6 +137,9 @@ def score_batch(
     engine = lab.model(model)  # ConfigError for an untrained or unknown model
     # the given shoppers once each, else every training shopper in the model's id-map order
     ids = list(dict.fromkeys(str(u) for u in users)) if users is not None else all_users(lab, model)
+    forgotten = forgotten_among(ids)  # `forget` (issue 23, h31-secure): never scored again
+    if forgotten:
+        ids = users = [u for u in ids if u not in forgotten]
     if isinstance(engine, MatrixRecommender) and not engine.stage_one_models:
         # ALS, BPR, item-kNN, popularity: the model's own batch scoring, one call per block
         started = time.perf_counter()

@@ -33,6 +33,7 @@ import pandas as pd
 from recsys_core.columns import Columns
 from recsys_core.errors import ArtifactError, RecsysError, UnknownItemError, UnknownUserError
 from recsys_core.repeats import BoughtRule, bought_rule
+from recsys_core.security.denylist import refuse_forgotten
 from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
     PreparedRanker,
@@ -295,6 +296,7 @@ class RecommendationService:
         ``filter_seen``: leave out the items the shopper already bought (``True``), keep them
         (``False``), or ``None`` for the lab's rule (:meth:`bought_rule`).
         """
+        refuse_forgotten(user_id)  # `forget`: never served again (issue 23, h31-secure)
         rule = self.bought_rule(filter_seen)
         answer, hit = self.cache.get(str(user_id), check_k(k), str(model), rule.remove)
         return replace(answer, bought=rule, cached=hit)
@@ -647,6 +649,7 @@ class RecommendationService:
         One path: :meth:`recsys_core.explain.PurchaseExplainer.explain_dict` on the served
         ranker (SHAP of its classifier, "because you bought" from its stage-one ALS).
         """
+        refuse_forgotten(user_id)
         payload = self.explainer().explain_dict(
             str(user_id), str(item_id), self.lab.catalog, k_reasons
         )
@@ -666,6 +669,7 @@ class RecommendationService:
             No purchase model in this version.
         """
         user_id, item_id = str(user_id), str(item_id)
+        refuse_forgotten(user_id)
         self.explainer()  # ModelNotTrainedError without a ranker
         if not self.knows_item(item_id):
             raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
@@ -729,6 +733,7 @@ class RecommendationService:
             An item the lab does not know.
         """
         user_id, item_id = str(user_id), str(item_id)
+        refuse_forgotten(user_id)
         if not self.knows_item(item_id):
             raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
         answer: dict[str, Any] = {

@@ -163,18 +163,27 @@ RAW_ID = re.compile(r"\bU\d{3}\b")
 
 @pytest.fixture()
 def downloads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The bytes of every download button the pages render."""
+    """The bytes of every download button the pages render (deferred downloads, made on the
+    click, are made here as if clicked)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
     seen: list[bytes] = []
     original = MemoryMediaFileStorage.load_and_get_id
+    original_deferred = MediaFileManager.add_deferred
 
     def capture(self: Any, path_or_data: Any, *args: Any, **kwargs: Any) -> str:
         if isinstance(path_or_data, bytes):
             seen.append(path_or_data)
         return original(self, path_or_data, *args, **kwargs)
 
+    def click(self: Any, make: Any, *args: Any, **kwargs: Any) -> str:
+        data = make()
+        seen.append(data.encode("utf-8") if isinstance(data, str) else bytes(data))
+        return original_deferred(self, make, *args, **kwargs)
+
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", click)
     return seen
 
 
@@ -308,3 +317,37 @@ def test_an_analysts_upload_does_not_change_what_recommend_serves(
     assert [u.name for u in list_uploads("analyst")] == [
         trained.session_state[state.UPLOADS][outcome.key].name
     ]
+
+
+def test_a_csv_download_is_audited_when_it_happens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23 item 11 (app half): downloads used on_click="ignore", so the click was never
+    seen and no download was ever audited. Now the data is made, and audited, on the click."""
+    import streamlit as st
+
+    from ui import components
+
+    buttons: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        components.st, "download_button", lambda *a, **k: buttons.append({"args": a, **k})
+    )
+    token = sessions.login("viewer", PW, "test").token
+    st.session_state[auth.TOKEN] = token
+    try:
+        frame = pd.DataFrame({"user_id": ["12346"], "title": ["Mug\r=cmd|' /C calc'!A0"]})
+        components.download_csv(frame, "history", "t")
+    finally:
+        st.session_state.pop(auth.TOKEN, None)
+    (button,) = buttons
+    assert button["on_click"] == "ignore"  # the page does not rerun ...
+    make = button["args"][1]
+    assert callable(make)  # ... but the data is made on the click, which is audited
+    before = audit.read(limit=1)[0]["id"]
+    data = make()
+    assert pseudonym("12346").encode() in data and b"12346" not in data
+    assert b"\r=" not in data
+    row = audit.read(limit=1)[0]
+    assert row["id"] > before and row["action"] == "export" and row["actor"] == "app:viewer"
+    assert "history.csv" in row["detail"]
+    sessions.end_sessions("viewer")  # the session ends before a later click
+    assert b"session has ended" in make()
+    assert audit.read(limit=1)[0]["action"] == "export-refused"

@@ -188,3 +188,124 @@ def test_cli_commands_are_audited_with_pseudonyms_and_file_names_only() -> None:
     assert pseudonym("12346") in last["detail"] and "12346" not in last["detail"]
     _cli("validate", "/nowhere/secret-dir/log.csv")  # not an audited command
     assert audit.read(limit=1)[0]["id"] == last["id"]
+
+
+def _attack_script() -> None:
+    """The attack from issue 23 item 9, by someone who can write the files but has no key:
+    drop the triggers, edit row 1, delete the last row, recompute the chain with the public
+    ``row_hash`` and rewrite the head."""
+    import json
+
+    conn = sqlite3.connect(db_path())
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("DROP TRIGGER audit_no_delete")
+    conn.execute("UPDATE audit SET actor = 'app:nobody' WHERE id = 1")
+    last = conn.execute("SELECT max(id) FROM audit").fetchone()[0]
+    conn.execute("DELETE FROM audit WHERE id = ?", (last,))
+    prev = audit.GENESIS
+    rows = conn.execute("SELECT * FROM audit ORDER BY id").fetchall()
+    for r in rows:
+        h = audit.row_hash(r[0], r[1], r[2], r[3], r[4], prev)
+        conn.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE id = ?", (prev, h, r[0]))
+        prev = h
+    conn.commit()
+    conn.close()
+    old = json.loads(audit.head_path().read_text())
+    forged = {"id": rows[-1][0], "hash": prev, "mac": old.get("mac")}  # the old mac, reused
+    audit.head_path().write_text(json.dumps(forged) + "\n")
+
+
+def test_the_attack_script_from_the_issue_fails_verification() -> None:
+    _write(5)
+    assert audit.verify().ok
+    _attack_script()
+    result = audit.verify()
+    assert not result.ok and "not signed with the lab's audit key" in str(result.problem)
+    # nor does it pass once the next lab command has put the triggers back and appended
+    audit.record("cli:ops", "registry", {"argv": "registry list"})
+    after = audit.verify()
+    assert not after.ok, after
+    actions = [r["action"] for r in audit.read(limit=3)]
+    assert actions == ["registry", audit.TRIGGERS_RECREATED, audit.HEAD_MISMATCH], actions
+    assert "outside the lab" in str(after.problem)
+
+
+def test_re_created_triggers_are_an_audited_event_that_fails_verification() -> None:
+    _write(3)
+    _tamper()  # only drop the triggers
+    assert "trigger" in str(audit.verify().problem)
+    from recsys_core.security.users import any_users
+
+    any_users()  # any lab command opens the database and puts the triggers back
+    rows = audit.read(limit=1)
+    assert rows[0]["action"] == audit.TRIGGERS_RECREATED and "audit_no_update" in rows[0]["detail"]
+    result = audit.verify()
+    assert not result.ok and result.bad_row == 4 and "put them back" in str(result.problem)
+
+
+def test_the_head_is_signed_with_a_key_kept_outside_the_database() -> None:
+    import json
+    import stat
+
+    from recsys_core.security.keys import key_file
+
+    _write(2)
+    head = json.loads(audit.head_path().read_text())
+    key = key_file(audit.AUDIT_KEY_FILE)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    signed = [head["id"], head["hash"], head["prev_id"], head["prev_hash"]]
+    assert head["mac"] == audit.head_mac(key.read_bytes().strip(), *signed)
+    assert key.read_bytes().strip() not in db_path().read_bytes()
+    unsigned = {"id": head["id"], "hash": head["hash"]}  # what an older lab wrote
+    audit.head_path().write_text(json.dumps(unsigned))
+    assert not audit.verify().ok  # once a key exists, an unsigned head is a rewritten one
+
+
+def test_a_log_from_before_signed_heads_is_accepted_once_and_signed() -> None:
+    import json
+
+    from recsys_core.security.keys import key_file
+
+    _write(2)
+    key_file(audit.AUDIT_KEY_FILE).unlink()
+    head = json.loads(audit.head_path().read_text())
+    audit.head_path().write_text(json.dumps({"id": head["id"], "hash": head["hash"]}))
+    assert audit.verify().ok  # an older lab's unsigned head: nothing to check it against yet
+    audit.record("app:ann", "login")
+    assert audit.verify().ok and "mac" in json.loads(audit.head_path().read_text())
+
+
+def test_a_write_lost_in_a_crash_before_commit_is_a_note_not_a_break() -> None:
+    """The head is written before COMMIT; a lab killed in between must not leave a log that
+    fails verify for ever (the faults helper's kill -9 runs)."""
+    from recsys_core.security.db import connect
+
+    _write(3)
+    with pytest.raises(RuntimeError), connect() as conn:
+        audit.append_rows(conn, [("app:ann", "search", {"q": "mug"}), ("app:ann", "login", None)])
+        raise RuntimeError("the lab stops before COMMIT")
+    result = audit.verify()
+    assert result.ok and result.rows == 3
+    assert "row 5 named in the chain head is not in the log" in str(result.note)
+    audit.record("app:bob", "login")
+    rows = audit.read(limit=2)
+    assert [r["action"] for r in rows] == ["login", audit.WRITE_LOST]
+    assert '"row": 5' in rows[1]["detail"]
+    after = audit.verify()
+    assert after.ok and after.note is None and after.rows == 5
+
+
+def test_rows_deleted_further_back_than_the_last_write_still_break_it() -> None:
+    _write(4)
+    _tamper("DELETE FROM audit WHERE id >= 3")  # two single-row writes: 3 and 4
+    result = audit.verify()
+    assert not result.ok and "truncated" in str(result.problem)
+
+
+def test_verify_works_with_the_default_relative_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECSYS_HOME", ".recsys")  # the default: relative to the working folder
+    _write(2)
+    assert audit.verify().ok

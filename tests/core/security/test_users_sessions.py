@@ -100,21 +100,77 @@ def test_a_password_change_ends_every_session_of_the_user() -> None:
     assert sessions.current_user(third.token) is None
 
 
-def test_five_failures_per_account_and_source_lock_further_tries() -> None:
+def test_failures_back_off_the_account_and_the_wait_is_never_a_lock() -> None:
     users.add_user("ann", PW, "viewer")
     cfg = SecuritySettings()
     for i in range(5):
         with pytest.raises(AuthError, match="wrong user name or password"):
             sessions.login("ann", f"guess {i}", "10.0.0.9", now=T0 + i, settings=cfg)
-    # the right password is refused too while locked, from that source
-    with pytest.raises(AuthError, match="too many failed log-ins"):
-        sessions.login("ann", PW, "10.0.0.9", now=T0 + 60, settings=cfg)
-    # another source is not locked out by this one
-    assert sessions.login("ann", PW, "10.0.0.10", now=T0 + 60, settings=cfg)
-    # the lock lifts after login_lock_minutes
-    assert sessions.login("ann", PW, "10.0.0.9", now=T0 + 4 + 15 * 60 + 1, settings=cfg)
+    # inside the back-off every try is refused unchecked (the right password too) ...
+    with pytest.raises(AuthError, match="try again in 1 second"):
+        sessions.login("ann", PW, "10.0.0.10", now=T0 + 4.5, settings=cfg)
+    # ... and refused tries do not lengthen it: after the wait the try is checked
+    assert sessions.login("ann", PW, "10.0.0.9", now=T0 + 6, settings=cfg)
     actions = [r["action"] for r in audit.read(actor="app:ann", limit=100)]
-    assert actions.count("login-failed") == 5 and "login-locked" in actions
+    assert actions.count("login-failed") == 5 and "login-throttled" in actions
+
+
+def test_the_wait_doubles_and_is_capped() -> None:
+    users.add_user("ann", PW, "viewer")
+    cfg = SecuritySettings(login_backoff_max_seconds=8)
+    t = T0
+    waits = []
+    for i in range(10):
+        t += sessions.lock_remaining("ann", "10.0.0.9", now=t, settings=cfg)
+        with pytest.raises(AuthError, match="wrong"):
+            sessions.login("ann", f"guess {i}", "10.0.0.9", now=t, settings=cfg)
+        waits.append(sessions.lock_remaining("ann", "10.0.0.9", now=t, settings=cfg))
+    assert waits == [0, 0, 0, 0, 1, 2, 4, 8, 8, 8]
+
+
+def test_someone_guessing_from_a_shared_proxy_cannot_lock_the_admin_out() -> None:
+    """Issue 23 item 8: behind a same-host proxy every try came from "unknown"; five wrong
+    passwords locked the admin out for 15 minutes and `users passwd` did not clear it."""
+    users.add_user("root", PW, "admin")
+    cfg = SecuritySettings()
+    proxy = SecuritySettings(trusted_proxies="127.0.0.1,::1")
+    admin = sessions.client_source(None, ["203.0.113.7"], settings=proxy)
+    attacker = sessions.client_source(None, ["198.51.100.66"], settings=proxy)
+    assert (admin, attacker) == ("203.0.113.7", "198.51.100.66")
+    assert sessions.login("root", PW, admin, now=T0, settings=cfg)  # a source used before
+    for i in range(50):  # the attacker keeps guessing, never waiting
+        with pytest.raises(AuthError):
+            sessions.login("root", f"guess {i}", attacker, now=T0 + 10 + i, settings=cfg)
+    assert sessions.lock_remaining("root", attacker, now=T0 + 60, settings=cfg) > 0
+    assert sessions.login("root", PW, admin, now=T0 + 60, settings=cfg)  # not kept out
+    # a source the admin never used waits at most the back-off's cap, never 15 minutes
+    assert sessions.lock_remaining("root", "192.0.2.1", now=T0 + 60, settings=cfg) <= 60
+    assert sessions.login("root", PW, "192.0.2.1", now=T0 + 60 + 61, settings=cfg)
+    # an admin's password reset clears the failures at once, as the message says
+    for i in range(6):
+        t = T0 + 200 + i * 100
+        with pytest.raises(AuthError):
+            sessions.login("root", f"again {i}", attacker, now=t, settings=cfg)
+    assert sessions.lock_remaining("root", "192.0.2.2", now=t + 0.5, settings=cfg) > 0
+    users.set_password("root", "a fresh passphrase")
+    assert sessions.lock_remaining("root", "192.0.2.2", now=t + 0.5, settings=cfg) == 0
+
+
+def test_forwarded_addresses_are_believed_only_from_a_configured_proxy() -> None:
+    none = SecuritySettings()
+    proxy = SecuritySettings(trusted_proxies="127.0.0.1, ::1, 10.0.0.0/8")
+    # no proxy configured: the header is the client's own claim and is ignored
+    assert sessions.client_source("198.51.100.5", ["203.0.113.7"], settings=none) == (
+        "198.51.100.5"
+    )
+    assert sessions.client_source(None, ["203.0.113.7"], settings=none) == "127.0.0.1"
+    # from a trusted proxy: the right-most untrusted hop is the client, a spoofed left part is not
+    spoofed = ["1.2.3.4, 203.0.113.7", "10.0.0.2"]
+    assert sessions.client_source(None, spoofed, settings=proxy) == "203.0.113.7"
+    assert sessions.client_source("198.51.100.5", spoofed, settings=proxy) == "198.51.100.5"
+    assert sessions.client_source("::1", ["garbage"], settings=proxy) == "::1"
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+        sessions.client_source(None, [], settings=SecuritySettings(trusted_proxies="nope"))
 
 
 def test_four_failures_do_not_lock_and_old_failures_fall_out_of_the_window() -> None:
