@@ -22,6 +22,7 @@ import pandas as pd
 from recsys_core.columns import Columns
 from recsys_core.data.schema import Dataset, catalog_from_events, validate_events
 from recsys_core.errors import DataValidationError, InputLimitError
+from recsys_core.settings import lab_settings
 
 FileFormat = Literal["auto", "events", "online-retail", "retailrocket"]
 FORMATS: tuple[str, ...] = ("auto", "events", "online-retail", "retailrocket")
@@ -83,9 +84,7 @@ def _check_parquet_size(path: Path) -> None:
     """Refuse a Parquet file whose metadata says it is larger than the caps (before reading)."""
     import pyarrow.parquet as pq
 
-    from recsys_core.security.settings import get_settings
-
-    cfg = get_settings()
+    cfg = lab_settings()
     meta = pq.ParquetFile(path).metadata
     if meta.num_rows > cfg.max_rows:
         raise InputLimitError(
@@ -145,9 +144,7 @@ def _read_capped(stream: _Readable, name: str, compressed: bool) -> bytes:
     InputLimitError
         More than ``max_decompressed_mb`` bytes or more than ``max_rows`` lines.
     """
-    from recsys_core.security.settings import get_settings
-
-    cfg = get_settings()
+    cfg = lab_settings()
     max_bytes = int(cfg.max_decompressed_mb * 1024 * 1024)
     buf = bytearray()
     lines = 0
@@ -177,7 +174,7 @@ def _csv_text(path: Path, kind: str, encoding: str) -> str:
     """Decode a (possibly compressed) text file, pointing at the line of a decoding error.
 
     Compressed files are decompressed as a stream under the caps of
-    :class:`~recsys_core.security.settings.SecuritySettings` (decompressed size, rows), so a
+    :class:`~recsys_core.settings.LabSettings` (decompressed size, rows), so a
     decompression bomb stops early with a plain message instead of exhausting memory.
     """
     raw: bytes

@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from recsys_core.errors import ConfigError, EncryptionError
 from recsys_core.io_utils import atomic_write_bytes
 from recsys_core.security.keys import key_file, read_or_create, write_key
+from recsys_core.settings import lab_settings
 
 ENV_KEYS = "RECSYS_ENCRYPTION_KEYS"
 KEY_FILE = "fernet.keys"
@@ -31,8 +32,8 @@ SUFFIX = ".enc"
 
 
 def _keys(home: Path | None = None) -> list[bytes]:
-    if os.environ.get(ENV_KEYS, "").strip():
-        raw = os.environ[ENV_KEYS].replace("\n", ",").encode("ascii")
+    if (lab_settings().secret(ENV_KEYS) or "").strip():
+        raw = str(lab_settings().secret(ENV_KEYS)).replace("\n", ",").encode("ascii")
     else:
         raw = read_or_create(KEY_FILE, Fernet.generate_key(), home=home)
     keys = [k.strip() for k in raw.replace(b"\n", b",").split(b",") if k.strip()]
@@ -186,7 +187,7 @@ def rotate(files: Iterable[Path], home: Path | None = None) -> int:
     sets them). Returns the number of files re-encrypted. A file that cannot be decrypted
     stops the rotation before any key is dropped.
     """
-    if os.environ.get(ENV_KEYS, "").strip():
+    if (lab_settings().secret(ENV_KEYS) or "").strip():
         raise ConfigError(
             f"the keys come from ${ENV_KEYS}: put a new key first there, then re-run to re-encrypt"
         )

@@ -38,6 +38,7 @@ from typing import IO, Any, Literal
 from recsys_core.errors import ArtifactError, ConfigError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.paths import recsys_home
+from recsys_core.settings import lab_settings
 
 #: Per-version checksum manifest (every file of the version except itself), written last.
 CHECKSUMS = "checksums.json"
@@ -497,14 +498,7 @@ def rollback(
 
 def keep_versions_setting() -> int:
     """Versions kept per dataset by training: ``$RECSYS_KEEP_VERSIONS`` (default 10)."""
-    raw = os.environ.get("RECSYS_KEEP_VERSIONS", str(DEFAULT_KEEP_VERSIONS))
-    try:
-        keep = int(raw)
-    except ValueError:
-        raise ConfigError(f"RECSYS_KEEP_VERSIONS={raw!r} must be a whole number >= 1") from None
-    if keep < 1:
-        raise ConfigError(f"RECSYS_KEEP_VERSIONS={raw!r} must be a whole number >= 1")
-    return keep
+    return lab_settings().keep_versions
 
 
 def prune(dataset: str, keep: int, home: Path | None = None) -> list[str]:
