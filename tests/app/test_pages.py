@@ -472,19 +472,21 @@ def test_an_uploaded_log_trains_on_first_use_then_is_reused() -> None:
     assert len(list_versions(name)) == trained
 
 
-def _wait_for_background(key: str, checksum: str, timeout: float = 240) -> Any:
-    """The background training job of a dataset, once it has finished."""
-    import time
+def _wait_for_background(key: str, checksum: str) -> Any:
+    """The background training job of a dataset, once its thread has finished.
 
+    No clock: exactly one job was started for the dataset, and its thread is joined (a hung
+    thread is stopped by pytest-timeout, with every thread's stack in the report).
+    """
     from ui.resources import _jobs
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = _jobs().get((key, checksum))
-        if job is not None and not job.running:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"no finished background training for {key}")
+    jobs = [job for (k, c), job in _jobs().items() if (k, c) == (key, checksum)]
+    assert len(jobs) == 1, f"expected one background training job for {key}, found {len(jobs)}"
+    job = jobs[0]
+    assert job.thread is not None, "the job was registered but its thread never started"
+    job.thread.join()
+    assert not job.running
+    return job
 
 
 def test_first_start_serves_single_stage_models_then_switches_to_the_ranker(
