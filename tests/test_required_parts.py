@@ -27,7 +27,7 @@ def test_not_applicable():
 """
 
 
-def _run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nmarkers =\n    required: x\n    spark: x\n    e2e: x\n", encoding="utf-8"
     )
@@ -39,8 +39,9 @@ def _run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_demo.py").write_text(DEMO, encoding="utf-8")
     ours = ("RECSYS_REQUIRE_ALL", "RECSYS_REQUIRE_SPARK")
     clean = {k: v for k, v in os.environ.items() if k not in ours}
+    command = [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", *args]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", str(tmp_path)],
+        [*command, str(tmp_path)],
         cwd=tmp_path,
         env={**clean, **env},
         capture_output=True,
@@ -67,3 +68,9 @@ def test_required_skips_fail_in_ci(
     assert f"{failed} failed, {skipped} skipped" in done.stdout
     assert "required part not tested" in done.stdout
     assert "FAILED" in done.stdout and "test_not_applicable" not in done.stdout.split("FAILED")[1]
+
+
+def test_the_rule_holds_in_parallel_runs(tmp_path: Path) -> None:
+    done = _run(tmp_path, "-n", "2", RECSYS_REQUIRE_ALL="1")
+    assert done.returncode == 1, done.stdout
+    assert "2 failed, 1 skipped" in done.stdout and "required part not tested" in done.stdout
