@@ -50,6 +50,7 @@ def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_skips_pass_on_a_developer_machine(tmp_path: Path) -> None:
     done = _run(tmp_path)
     assert done.returncode == 0, done.stdout
@@ -70,6 +71,7 @@ def test_required_skips_fail_in_ci(
     assert "FAILED" in done.stdout and "test_not_applicable" not in done.stdout.split("FAILED")[1]
 
 
+@pytest.mark.slow
 def test_the_rule_holds_in_parallel_runs(tmp_path: Path) -> None:
     done = _run(tmp_path, "-n", "2", RECSYS_REQUIRE_ALL="1")
     assert done.returncode == 1, done.stdout

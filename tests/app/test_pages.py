@@ -489,6 +489,7 @@ def _wait_for_background(key: str, checksum: str) -> Any:
     return job
 
 
+@pytest.mark.slow
 def test_first_start_serves_single_stage_models_then_switches_to_the_ranker(
     app_data: AppData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

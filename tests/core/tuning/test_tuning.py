@@ -185,6 +185,7 @@ def _validation_ndcg(dataset: Dataset, preset: Preset, model: str, config: TuneC
     return score
 
 
+@pytest.mark.slow
 def test_tuned_settings_do_at_least_as_well_on_validation_as_the_defaults(
     variants: dict[str, Dataset],
 ) -> None:
