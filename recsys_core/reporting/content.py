@@ -14,15 +14,7 @@ from typing import Any
 from recsys_core.reporting import shop_sections
 from recsys_core.reporting.baseline import MetricChange, baseline_warnings
 from recsys_core.reporting.data import ReportData, display_user_id
-from recsys_core.reporting.document import (  # noqa: F401  (re-exported: renderers import them here)
-    Block,
-    Chart,
-    Section,
-    Table,
-    Text,
-    Tone,
-    key_value_table,
-)
+from recsys_core.reporting.document import Block, Chart, Section, Table, Text, key_value_table
 from recsys_core.reporting.formatting import format_change, format_threshold, format_value
 
 #: Version of the report layout and of the JSON ``report`` block.
