@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recsys_core.serving import registry  # noqa: E402
+from recsys_core.serving import backup, registry  # noqa: E402
 from recsys_core.serving.live import LiveService  # noqa: E402
 
 
@@ -68,14 +68,14 @@ def main() -> None:
         print(f"verify: {time.perf_counter() - start:.2f} s ({check.files} files, {check.state})")
 
         archive = Path(tmp) / "backup.tar.zst"
-        result = registry.backup(archive, home)
+        result = backup.backup(archive, home)
         print(
             f"backup: {result.seconds:.2f} s, archive {result.size / 1e6:.1f} MB "
             f"({result.size / size:.0%} of the files)"
         )
 
         empty = Path(tmp) / "empty"
-        restored = registry.restore(archive, empty)
+        restored = backup.restore(archive, empty)
         print(f"restore into an empty home: {restored.seconds:.2f} s")
 
         second = f"{source.name[:15]}-9"
@@ -101,7 +101,7 @@ def main() -> None:
         waited = _until(live, user, degraded=True)
         print(f"one changed byte in the ALS factors -> first degraded answer: {waited:.2f} s")
         start = time.perf_counter()
-        healed = registry.restore(archive, home)
+        healed = backup.restore(archive, home)
         restore_s = time.perf_counter() - start
         waited = _until(live, user, degraded=False)
         print(

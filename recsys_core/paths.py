@@ -6,8 +6,9 @@ All state (models, databases, keys, backups) lives under ``$RECSYS_HOME``, defau
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from recsys_core.settings import lab_settings
 
 #: The repository root (the folder that holds ``recsys_core/`` and ``data/``).
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
@@ -18,6 +19,6 @@ DATA_DIR: Path = PROJECT_ROOT / "data"
 
 def recsys_home() -> Path:
     """Return the state folder, ``$RECSYS_HOME`` or ``./.recsys``, creating it if needed."""
-    home = Path(os.environ.get("RECSYS_HOME", ".recsys")).expanduser()
+    home = lab_settings().home.expanduser()
     home.mkdir(parents=True, exist_ok=True)
     return home

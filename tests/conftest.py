@@ -1,4 +1,14 @@
-"""Shared fixtures: small real data (a slice of Online Retail, a seeded demo store)."""
+"""Shared fixtures (small real data: a slice of Online Retail, a seeded demo store) and the
+rule that a skipped required part fails the run in CI.
+
+Required parts: a test marked ``spark``, ``e2e`` or ``required`` tests a part the lab ships
+(Spark, the browser app, anything a marker names). Where it cannot run it skips with the
+reason on a developer's machine; with ``RECSYS_REQUIRE_ALL=1`` (CI) that skip is a failure,
+and ``RECSYS_REQUIRE_SPARK=1`` does the same for the ``spark`` tests alone.
+
+Parallel runs (pytest-xdist): every worker gets its own $RECSYS_HOME per test (below) and the
+browser test its own port; session fixtures are built once per worker.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,41 @@ import pandas as pd
 import pytest
 
 from recsys_core.paths import DATA_DIR
+from recsys_core.settings import lab_settings
+
+#: Markers whose tests exercise a required part: their skips fail under RECSYS_REQUIRE_ALL=1.
+REQUIRED_MARKERS: tuple[str, ...] = ("required", "spark", "e2e")
+
+
+def required_part(item: pytest.Item) -> str | None:
+    """The marker that makes ``item`` a required part in this run, or ``None``."""
+    settings = lab_settings()
+    for name in REQUIRED_MARKERS:
+        if item.get_closest_marker(name) is None:
+            continue
+        if settings.require_all or (name == "spark" and settings.require_spark):
+            return name
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Turn the skip of a required part into a failure (CI: RECSYS_REQUIRE_ALL=1)."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    part = required_part(item)
+    if part is None:
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = (
+        f"required part not tested ({part} marker) but skipped: {reason}. "
+        "Install what the reason names (see .ci/run), or unset RECSYS_REQUIRE_ALL / "
+        "RECSYS_REQUIRE_SPARK on a machine without it."
+    )
+
 
 #: One pseudonymisation key for the whole test run, so fixtures built outside a test's own
 #: $RECSYS_HOME (module- and session-scoped ones) give the pseudonyms the test computes.

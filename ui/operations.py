@@ -17,7 +17,7 @@ import streamlit as st
 
 from recsys_core.monitoring import AlertStore, MonitorResult, health, run_monitor
 from recsys_core.paths import recsys_home
-from recsys_core.serving import registry
+from recsys_core.serving import backup, registry
 from recsys_core.serving.live import LiveService
 
 
@@ -79,14 +79,14 @@ def health_of(dataset: str) -> dict[str, Any]:
     return health(dataset, live=live)
 
 
-def make_backup() -> tuple[str, bytes, registry.BackupResult]:
+def make_backup() -> tuple[str, bytes, backup.BackupResult]:
     """A fresh backup archive (file name, bytes, what was written), kept under $RECSYS_HOME."""
     from datetime import datetime, timezone
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = recsys_home() / "backups"
     path = folder / f"recsys-backup-{stamp}.tar.zst"
-    result = registry.backup(path)
+    result = backup.backup(path)
     return path.name, path.read_bytes(), result
 
 
@@ -99,11 +99,11 @@ def _spooled(name: str, data: bytes) -> Path:
     return Path(fh.name)
 
 
-def restore_upload(name: str, data: bytes) -> registry.RestoreResult:
+def restore_upload(name: str, data: bytes) -> backup.RestoreResult:
     """Restore an uploaded backup (verified completely before anything changes)."""
     path = _spooled(name, data)
     try:
-        return registry.restore(path)
+        return backup.restore(path)
     finally:
         path.unlink(missing_ok=True)
 

@@ -122,18 +122,14 @@ def active_data() -> ActiveData:
 
 
 def model_available(name: str) -> bool:
-    """Whether this install provides model ``name`` (the ranker's ``recsys_core.ranking`` is
-    an optional part)."""
+    """Whether ``name`` is a model this lab knows. Every model's code is a required part of
+    the install: one that fails to import raises here, so a broken install shows as an error,
+    never as a model that is simply not offered."""
     try:
         model_class(name)
-    except (ImportError, AttributeError, ConfigError):
+    except ConfigError:
         return False
     return True
-
-
-def ranker_available() -> bool:
-    """Whether this install provides the two-stage purchase model (``recsys_core.ranking``)."""
-    return model_available("ranker")
 
 
 def can_train(name: str, dataset: Dataset) -> bool:

@@ -16,7 +16,6 @@ tested with a plain ``dict``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, cast
@@ -24,6 +23,7 @@ from typing import Any, cast
 import streamlit as st
 
 from recsys_core.data.builtin import BUILTIN_DATASETS, DEFAULT_DATASET
+from recsys_core.settings import lab_settings
 
 #: Session-state names.
 DATASET_KEY = "dataset_key"
@@ -55,7 +55,10 @@ def initial_dataset_key(environ: Mapping[str, str] | None = None) -> tuple[str, 
     ``$RECSYS_APP_DATA`` (a CSV/Parquet path) if set, else ``$RECSYS_APP_DATASET`` (a built-in
     name) if set, else :data:`~recsys_core.data.builtin.DEFAULT_DATASET`.
     """
-    env = os.environ if environ is None else environ
+    if environ is None:  # the lab's settings (recsys_core.settings), read once
+        cfg = lab_settings()
+        environ = {ENV_DATA: str(cfg.app_data or ""), ENV_DATASET: cfg.app_dataset or ""}
+    env = environ
     path = env.get(ENV_DATA, "").strip()
     if path:
         return FILE_PREFIX + str(Path(path).expanduser().resolve()), None

@@ -5,7 +5,6 @@ Registered on the main CLI by one import line in :mod:`recsys_core.cli`.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ import typer
 
 from recsys_core.cli.app import TrainedDatasetOption, app, stderr_progress
 from recsys_core.errors import ConfigError
+from recsys_core.settings import set_environment
 
 VersionOption = Annotated[
     str | None, typer.Option("--version", help="A trained version (default: the active one).")
@@ -57,8 +57,7 @@ def serve(
     # the dataset announced below is the one served until told otherwise: a later training
     # of another dataset moves models/LAST, never this server (issue 23)
     dataset = folder.parent.name
-    os.environ["RECSYS_SERVE_DATASET"] = dataset
-    os.environ["RECSYS_SERVE_VERSION"] = version or ""
+    set_environment({"RECSYS_SERVE_DATASET": dataset, "RECSYS_SERVE_VERSION": version or ""})
     if batch_table is not None:
         from recsys_core.serving.batch import BatchTable
 
@@ -68,16 +67,16 @@ def serve(
             f"{table.computed_at} by {table.model_version}",
             err=True,
         )
-        os.environ["RECSYS_SERVE_BATCH"] = str(batch_table.resolve())
+        set_environment({"RECSYS_SERVE_BATCH": str(batch_table.resolve())})
     # one BLAS thread per process: requests run side by side, a thread pool per call only
     # makes them wait for each other on two cores
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+    threads = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    set_environment(dict.fromkeys(threads, "1"), only_if_unset=True)
     threadpoolctl.threadpool_limits(1)
     metrics_dir = None
     if workers > 1:  # Prometheus multiprocess mode: every worker writes, /metrics adds up
         metrics_dir = tempfile.mkdtemp(prefix="recsys-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        set_environment({"PROMETHEUS_MULTIPROC_DIR": metrics_dir})
     typer.echo(
         f"serving {folder.parent.name} {folder.name} on http://{host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs",

@@ -5,7 +5,7 @@ is read as a stream and stopped past ``max_decompressed_mb`` or ``max_rows``
 (:func:`read_capped`), a Parquet file is read in batches of rows with its decoded bytes
 counted (:func:`read_parquet_capped`), and a table with more than
 :data:`~recsys_core.data.schema.MAX_COLUMNS` columns is refused before its rows are read.
-The caps are :class:`~recsys_core.security.settings.SecuritySettings`
+The caps are :class:`~recsys_core.settings.LabSettings`
 (``RECSYS_MAX_DECOMPRESSED_MB``, ``RECSYS_MAX_ROWS``).
 """
 
@@ -18,6 +18,7 @@ import pandas as pd
 
 from recsys_core.data.schema import check_column_count
 from recsys_core.errors import DataValidationError, InputLimitError
+from recsys_core.settings import lab_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,9 +48,7 @@ def read_capped(stream: _Readable, name: str, compressed: bool) -> bytes:
     InputLimitError
         More than ``max_decompressed_mb`` bytes or more than ``max_rows`` lines.
     """
-    from recsys_core.security.settings import get_settings
-
-    cfg = get_settings()
+    cfg = lab_settings()
     max_bytes = int(cfg.max_decompressed_mb * 1024 * 1024)
     buf = bytearray()
     lines = 0
@@ -80,9 +79,7 @@ _PARQUET_BATCH_ROWS = 8192
 
 
 def _parquet_limit(name: str, what: str) -> InputLimitError:
-    from recsys_core.security.settings import get_settings
-
-    cfg = get_settings()
+    cfg = lab_settings()
     if "rows" in what:
         return InputLimitError(limit_message(name, what, "RECSYS_MAX_ROWS", cfg.max_rows))
     return InputLimitError(
@@ -121,9 +118,7 @@ def read_parquet_capped(path: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from recsys_core.security.settings import get_settings
-
-    cfg = get_settings()
+    cfg = lab_settings()
     max_bytes = int(cfg.max_decompressed_mb * 1024 * 1024)
     try:
         schema = pq.read_schema(path)

@@ -93,7 +93,7 @@ def _csv_text(path: Path, kind: str, encoding: str) -> str:
     """Decode a (possibly compressed) text file, pointing at the line of a decoding error.
 
     Compressed files are decompressed as a stream under the caps of
-    :class:`~recsys_core.security.settings.SecuritySettings` (decompressed size, rows), so a
+    :class:`~recsys_core.settings.LabSettings` (decompressed size, rows), so a
     decompression bomb stops early with a plain message instead of exhausting memory.
     """
     raw: bytes

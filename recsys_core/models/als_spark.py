@@ -67,6 +67,7 @@ from recsys_core.interactions import write_matrix_parquet
 from recsys_core.models.als import ALSConfig, ALSRecommender
 from recsys_core.models.interface import RecommenderConfig
 from recsys_core.paths import recsys_home
+from recsys_core.settings import lab_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -90,7 +91,7 @@ _sessions: dict[str, SparkSession] = {}
 
 def java_executable() -> str | None:
     """The ``java`` Spark would start: ``$JAVA_HOME/bin/java`` if JAVA_HOME is set, else PATH."""
-    java_home = os.environ.get("JAVA_HOME")
+    java_home = lab_settings().java_home
     if java_home:
         candidate = Path(java_home) / "bin" / "java"
         return str(candidate) if os.access(candidate, os.X_OK) else None
@@ -109,7 +110,7 @@ def spark_unavailable_reason() -> str | None:
             f"installed: run `{PYSPARK_INSTALL}` (or use the 'als' model, which needs no Spark)"
         )
     if java_executable() is None:
-        java_home = os.environ.get("JAVA_HOME")
+        java_home = lab_settings().java_home
         where = (
             f"JAVA_HOME={java_home} has no bin/java"
             if java_home
@@ -139,12 +140,12 @@ def require_spark() -> None:
 
 def spark_master(master: str | None = None) -> str:
     """The master URL to use: ``master``, else ``$RECSYS_SPARK_MASTER``, else ``local[*]``."""
-    return master or os.environ.get("RECSYS_SPARK_MASTER") or DEFAULT_MASTER
+    return master or lab_settings().spark_master or DEFAULT_MASTER
 
 
 def spark_work_dir() -> Path:
     """Folder for exchanged Parquet files and checkpoints (shared storage on a cluster)."""
-    configured = os.environ.get("RECSYS_SPARK_WORK_DIR")
+    configured = lab_settings().spark_work_dir
     folder = Path(configured) if configured else recsys_home() / "spark-work"
     folder.mkdir(parents=True, exist_ok=True)
     return folder.resolve()
@@ -181,7 +182,7 @@ def spark_session(master: str | None = None) -> SparkSession:
             .config("spark.ui.showConsoleProgress", "false")
             .config(
                 "spark.driver.memory",
-                os.environ.get("RECSYS_SPARK_DRIVER_MEMORY", DEFAULT_DRIVER_MEMORY),
+                lab_settings().spark_driver_memory or DEFAULT_DRIVER_MEMORY,
             )
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         )
@@ -189,7 +190,7 @@ def spark_session(master: str | None = None) -> SparkSession:
             builder = builder.config(
                 "spark.sql.shuffle.partitions", str(max(2, os.cpu_count() or 2))
             )
-        executor_memory = os.environ.get("RECSYS_SPARK_EXECUTOR_MEMORY")
+        executor_memory = lab_settings().spark_executor_memory
         if executor_memory:
             builder = builder.config("spark.executor.memory", executor_memory)
         try:

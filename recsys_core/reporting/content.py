@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from recsys_core.reporting import shop_sections
 from recsys_core.reporting.baseline import MetricChange, baseline_warnings
 from recsys_core.reporting.data import ReportData, display_user_id
+from recsys_core.reporting.document import Block, Chart, Section, Table, Text, key_value_table
 from recsys_core.reporting.formatting import format_change, format_threshold, format_value
 
 #: Version of the report layout and of the JSON ``report`` block.
@@ -39,57 +40,6 @@ CLASSIFIER_METRICS: tuple[tuple[str, str], ...] = (
 )
 #: SHAP features shown in the chart and table.
 TOP_FEATURES = 15
-
-Tone = Literal["normal", "muted", "warning", "ok"]
-
-
-@dataclass(frozen=True)
-class Text:
-    """A paragraph of plain text (renderers escape it)."""
-
-    text: str
-    tone: Tone = "normal"
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of strings with a title; ``numeric`` columns are right-aligned."""
-
-    title: str
-    header: list[str]
-    rows: list[list[str]]
-    numeric: list[bool] = field(default_factory=list)
-    flagged_rows: frozenset[int] = frozenset()
-
-    def is_numeric(self, column: int) -> bool:
-        """Whether column ``column`` holds numbers."""
-        return column < len(self.numeric) and self.numeric[column]
-
-
-@dataclass(frozen=True)
-class Chart:
-    """A chart drawn by both renderers from the same data.
-
-    ``kind`` is one of ``"bars"`` (grouped bars: ``categories`` and ``series``),
-    ``"scatter"`` (labelled points, one panel per ``panels`` entry), ``"calibration"``
-    (reliability curve) and ``"importance"`` (horizontal bars).
-    """
-
-    kind: Literal["bars", "scatter", "calibration", "importance"]
-    title: str
-    data: dict[str, Any]
-
-
-Block = Text | Table | Chart
-
-
-@dataclass(frozen=True)
-class Section:
-    """A titled part of the report; ``anchor`` is its id in the HTML."""
-
-    anchor: str
-    title: str
-    blocks: list[Block]
 
 
 def _number_or_none(value: object) -> float | None:
@@ -133,16 +83,8 @@ def model_table(evaluation: Mapping[str, Any], title: str, columns: Sequence[str
     return Table(title, ["model", *columns], rows, [False] + [True] * len(columns))
 
 
-def key_value_table(title: str, pairs: Sequence[tuple[str, object]]) -> Table:
-    """A two-column table of labels and values."""
-    rows = [[label, format_value(value)] for label, value in pairs]
-    return Table(title, ["field", "value"], rows, [False, False])
-
-
 def build_sections(data: ReportData) -> list[Section]:
     """The whole report, section by section."""
-    from recsys_core.reporting import shop_sections  # shop-facing sections (own module)
-
     sections = [
         shop_sections.plain_summary_section(data),
         _summary_section(data),

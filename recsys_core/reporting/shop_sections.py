@@ -12,8 +12,8 @@ from typing import Any
 from recsys_core.business import currency_symbol, format_money
 from recsys_core.errors import ConfigError
 from recsys_core.models import model_class
-from recsys_core.reporting.content import Block, Section, Table, Text, key_value_table
 from recsys_core.reporting.data import ReportData
+from recsys_core.reporting.document import Block, Section, Table, Text, key_value_table
 from recsys_core.reporting.formatting import format_value
 
 #: Order-model metrics, with their names in the report.

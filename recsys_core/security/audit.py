@@ -27,7 +27,6 @@ import getpass
 import hashlib
 import hmac
 import json
-import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from recsys_core.io_utils import atomic_write_bytes, atomic_write_text
 from recsys_core.paths import recsys_home
 from recsys_core.security.db import TRIGGERS, connect, db_path
 from recsys_core.security.keys import key_file, read_or_create
+from recsys_core.settings import lab_settings
 
 HEAD_NAME = "audit.head"
 GENESIS = "0" * 64
@@ -84,7 +84,8 @@ def _detail_text(detail: Mapping[str, Any] | str | None) -> str:
 
 def _has_audit_key(home: Path | None) -> bool:
     return (
-        bool(os.environ.get(ENV_AUDIT_KEY, "").strip()) or key_file(AUDIT_KEY_FILE, home).exists()
+        bool((lab_settings().secret(ENV_AUDIT_KEY) or "").strip())
+        or key_file(AUDIT_KEY_FILE, home).exists()
     )
 
 

@@ -28,6 +28,7 @@ from recsys_core.errors import UnknownUserError
 from recsys_core.io_utils import atomic_write_bytes
 from recsys_core.paths import recsys_home
 from recsys_core.security.pseudonyms import pseudonym, pseudonym_key
+from recsys_core.settings import lab_settings
 
 DENYLIST_FILE = "forgotten.json"
 
@@ -46,7 +47,7 @@ def _current_path(home: Path | None) -> str:
     """:func:`denylist_path` without creating the home folder (what each request pays)."""
     if home is not None:
         return os.path.join(home, DENYLIST_FILE)
-    return os.path.join(os.path.expanduser(os.environ.get("RECSYS_HOME", ".recsys")), DENYLIST_FILE)
+    return os.path.join(lab_settings().home.expanduser(), DENYLIST_FILE)
 
 
 def _digest(key: bytes, user_id: object) -> str:

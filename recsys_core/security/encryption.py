@@ -34,6 +34,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from recsys_core.errors import ConfigError, EncryptionError
 from recsys_core.io_utils import atomic_write_bytes
 from recsys_core.security.keys import key_file, read_or_create, write_key
+from recsys_core.settings import lab_settings
 
 ENV_KEYS = "RECSYS_ENCRYPTION_KEYS"
 KEY_FILE = "fernet.keys"
@@ -42,8 +43,8 @@ SUFFIX = ".enc"
 
 
 def _keys(home: Path | None = None) -> list[bytes]:
-    if os.environ.get(ENV_KEYS, "").strip():
-        raw = os.environ[ENV_KEYS].replace("\n", ",").encode("ascii")
+    if (lab_settings().secret(ENV_KEYS) or "").strip():
+        raw = str(lab_settings().secret(ENV_KEYS)).replace("\n", ",").encode("ascii")
     else:
         raw = read_or_create(KEY_FILE, Fernet.generate_key(), home=home)
     lines = [line for line in raw.splitlines() if not line.strip().startswith(b"#")]
@@ -263,7 +264,7 @@ def rotate(files: Iterable[Path], home: Path | None = None) -> Rotation:
     the new key first there, and this re-encrypts the files under it. A file that cannot be
     read is reported in :attr:`Rotation.failed` and left as it is; the others go on.
     """
-    from_env = bool(os.environ.get(ENV_KEYS, "").strip())
+    from_env = bool((lab_settings().secret(ENV_KEYS) or "").strip())
     old = _keys(home)
     result = Rotation(new_key=not from_env)
     if not from_env:
@@ -383,7 +384,7 @@ def drop_retired(files: Iterable[Path], home: Path | None = None) -> dict[Path, 
     Returns the files that still need a retired key (why, per file); when there is any,
     no key is dropped.
     """
-    if os.environ.get(ENV_KEYS, "").strip():
+    if (lab_settings().secret(ENV_KEYS) or "").strip():
         raise ConfigError(f"the keys come from ${ENV_KEYS}: remove retired keys there")
     keys = _keys(home)
     blocked = {p: why for p in files if (why := needs_retired_key(p, home)) is not None}

@@ -14,6 +14,7 @@ from pathlib import Path
 from recsys_core.errors import ConfigError
 from recsys_core.io_utils import atomic_write_bytes
 from recsys_core.paths import recsys_home
+from recsys_core.settings import lab_settings
 
 
 def keys_dir(home: Path | None = None) -> Path:
@@ -40,8 +41,8 @@ def read_or_create(
     ConfigError
         The key file is readable by others (it must be 0600) or empty.
     """
-    if env and os.environ.get(env, "").strip():
-        return os.environ[env].strip().encode("utf-8")
+    if env and (lab_settings().secret(env) or "").strip():
+        return str(lab_settings().secret(env)).strip().encode("utf-8")
     path = key_file(name, home)
     if not path.exists():
         value = make if make is not None else secrets.token_hex(32).encode("ascii")

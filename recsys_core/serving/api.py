@@ -50,7 +50,6 @@ trained, unreadable pointers before a first load) ``503``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
@@ -76,6 +75,7 @@ from recsys_core.serving import schemas
 from recsys_core.serving.access import Access, Caller
 from recsys_core.serving.batch import BatchTable
 from recsys_core.serving.service import RecommendationService
+from recsys_core.settings import lab_settings
 
 #: Largest ``k`` a request may ask for.
 MAX_K = 100
@@ -168,7 +168,7 @@ class Metrics:
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.multiprocess = lab_settings().prometheus_multiproc_dir is not None
         # in multiprocess mode values live in files; the registry only names them
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -260,9 +260,9 @@ def create_app(
     which ``serve`` sets for its worker processes) choose what the default provider serves;
     ``batch`` (``$RECSYS_SERVE_BATCH``) a batch table answering the questions it covers.
     """
-    dataset = dataset or os.environ.get("RECSYS_SERVE_DATASET") or None
-    version = version or os.environ.get("RECSYS_SERVE_VERSION") or None
-    batch_path = batch or os.environ.get("RECSYS_SERVE_BATCH") or None
+    dataset = dataset or lab_settings().serve_dataset or None
+    version = version or lab_settings().serve_version or None
+    batch_path = batch or lab_settings().serve_batch or None
     base_provider = provider or default_provider(dataset, version)
     table = BatchTable.read(Path(batch_path)) if batch_path else None
 

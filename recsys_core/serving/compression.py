@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import copy
 import io
-import os
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_core.errors import ConfigError
+from recsys_core.settings import lab_settings
 
 Codec = Literal["float32", "float16", "int8"]
 CODECS: tuple[str, ...] = ("float32", "float16", "int8")
@@ -51,8 +51,8 @@ class ServingConfig(BaseModel):
             An unknown codec name.
         """
         settings: dict[str, Any] = {}
-        if os.environ.get("RECSYS_ALS_FACTORS"):
-            settings["als_factors"] = os.environ["RECSYS_ALS_FACTORS"].strip().lower()
+        if lab_settings().als_factors:
+            settings["als_factors"] = str(lab_settings().als_factors).strip().lower()
         try:
             return cls(**settings)
         except ValidationError:

@@ -32,7 +32,6 @@ REST API; it is thread-safe.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections import deque
@@ -43,6 +42,7 @@ from recsys_core.errors import ArtifactError, RecsysError
 from recsys_core.serving import registry
 from recsys_core.serving.lab import load_lab
 from recsys_core.serving.service import RecommendationService
+from recsys_core.settings import lab_settings
 
 #: Answers kept for the health window.
 WINDOW = 1000
@@ -50,7 +50,7 @@ WINDOW = 1000
 
 def auto_rollback_setting() -> bool:
     """Whether ``$RECSYS_AUTO_ROLLBACK`` allows automatic rollback (off by default)."""
-    return os.environ.get("RECSYS_AUTO_ROLLBACK", "").strip().lower() in ("1", "true", "yes", "on")
+    return lab_settings().auto_rollback
 
 
 class LiveService:

@@ -11,7 +11,7 @@ Layout under ``$RECSYS_HOME``::
 What it does: list versions with their verification state, verify them file by file,
 activate / roll back (recorded in the activation history), prune old versions, and remove
 what killed runs left behind (:func:`clean_leftovers`). Backup and restore live in
-:mod:`recsys_core.serving.backup` (``registry.backup`` and ``registry.restore`` still work).
+:mod:`recsys_core.serving.backup`.
 
 Pointer files (``ACTIVE``, ``LAST``) are read as strict text: a damaged one (binary bytes, a
 name of the wrong shape) is reported as damaged with how to repair it (``registry rollback``
@@ -44,21 +44,7 @@ from recsys_core.serving.checksums import sha256_file as sha256_file
 from recsys_core.serving.checksums import update_checksums as update_checksums
 from recsys_core.serving.checksums import verify_version as verify_version
 from recsys_core.serving.checksums import write_checksums as write_checksums
-
-#: Names that moved to :mod:`recsys_core.serving.backup` (still reachable from here).
-_BACKUP_NAMES = frozenset(
-    {"backup", "restore", "BackupResult", "RestoreResult", "BackupRefusedError", "BACKUP_MANIFEST"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    """``registry.backup`` / ``registry.restore`` and their result types, from their module."""
-    if name in _BACKUP_NAMES:
-        from recsys_core.serving import backup as _backup
-
-        return getattr(_backup, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from recsys_core.settings import lab_settings
 
 #: The lab's own description of a version (see recsys_core.serving.lab).
 MANIFEST = "manifest.json"
@@ -476,14 +462,7 @@ def rollback(
 
 def keep_versions_setting() -> int:
     """Versions kept per dataset by training: ``$RECSYS_KEEP_VERSIONS`` (default 10)."""
-    raw = os.environ.get("RECSYS_KEEP_VERSIONS", str(DEFAULT_KEEP_VERSIONS))
-    try:
-        keep = int(raw)
-    except ValueError:
-        raise ConfigError(f"RECSYS_KEEP_VERSIONS={raw!r} must be a whole number >= 1") from None
-    if keep < 1:
-        raise ConfigError(f"RECSYS_KEEP_VERSIONS={raw!r} must be a whole number >= 1")
-    return keep
+    return lab_settings().keep_versions
 
 
 def prune(dataset: str, keep: int, home: Path | None = None) -> list[str]:

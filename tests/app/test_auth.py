@@ -271,6 +271,7 @@ def test_a_session_ended_elsewhere_is_noticed_on_the_next_interaction() -> None:
     assert [t.value for t in at.title] == ["Log in"]
 
 
+@pytest.mark.slow
 def test_an_analysts_upload_does_not_change_what_recommend_serves(
     app_data: AppData,  # noqa: F811
 ) -> None:

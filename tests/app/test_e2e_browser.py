@@ -113,9 +113,9 @@ def _search(page: Page, data: DemoData) -> None:
     page.get_by_text("By relevance").first.wait_for(timeout=WAIT_MS)
     _wait_for_table(page, "relevance", data.search_title)
     _wait_for_run(page)
-    if _ranker_available():  # re-ranked for the shopper, but only among relevant matches
-        page.get_by_text("Only relevant matches are re-ranked").first.wait_for(timeout=WAIT_MS)
-        _wait_for_table(page, "if they order")
+    # re-ranked for the shopper, but only among relevant matches
+    page.get_by_text("Only relevant matches are re-ranked").first.wait_for(timeout=WAIT_MS)
+    _wait_for_table(page, "if they order")
     _no_none_cells(page)
 
 
@@ -152,19 +152,10 @@ def _evaluate(page: Page, _data: DemoData) -> None:
     _wait_for_run(page)
 
 
-def _ranker_available() -> bool:
-    """Whether this install has the purchase model (the app then trains and shows it)."""
-    from ui.resources import ranker_available
-
-    return ranker_available()
-
-
-#: The Explanations page shows SHAP importance and effect plots, or a notice without the
-#: purchase model.
+#: The Explanations page shows SHAP importance and effect plots (the ranker is required).
 _EXPLANATIONS: tuple[tuple[str, ...], tuple[str, ...]] = (
-    (("What drives the purchase probability", "Effect of one feature"), ("mean |SHAP|",))
-    if _ranker_available()
-    else (("Purchase model not trained",), ())
+    ("What drives the purchase probability", "Effect of one feature"),
+    ("mean |SHAP|",),
 )
 
 #: Every page of the app. Extend this list when a page is added.

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from recsys_core.serving import registry
+from recsys_core.serving import backup, registry
 from ui import state
 
 #: Run on its own: through app.py the default page (Overview) would train the app's dataset.
@@ -114,7 +114,7 @@ def test_damage_is_shown_and_a_backup_restore_heals_it(home: Path) -> None:
     assert any("**als**" in w.value for w in at.warning)
     assert {m.label: m.value for m in at.metric}["Status"] == "degraded"
 
-    with pytest.raises(registry.BackupRefusedError):
+    with pytest.raises(backup.BackupRefusedError):
         restore_upload("junk.tar.zst", b"\x28\xb5\x2f\xfd" + b"junk" * 100)
     result = restore_upload(name, data)
     assert result.healed == [f"ops-store/{folder.name}"]

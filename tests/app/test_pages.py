@@ -37,7 +37,7 @@ from recsys_core.serving.lab import models_root
 from ui import state
 from ui.charts import timeline_days, timeline_figure, waterfall_figure, waterfall_frame
 from ui.frames import co_counts, other_model_ranks
-from ui.resources import ranker_available, wanted_models
+from ui.resources import wanted_models
 from ui.upload import guess_column_map, guess_event_map, handle_upload, mapping_problems
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -144,12 +144,8 @@ def test_shopper_page_shows_k_recommendations_with_probabilities() -> None:
     assert reco["rank"].tolist() == list(range(1, 8))
     assert reco["title"].str.len().gt(0).all()
     probs = reco["purchase_probability"].to_numpy(dtype=float)
-    if ranker_available():
-        assert np.isfinite(probs).all()
-        assert ((probs >= 0) & (probs <= 1)).all()
-    else:  # no purchase model in this install: probabilities are missing and the page says so
-        assert np.isnan(probs).all()
-        assert any("Purchase model not trained" in i.value for i in at.info)
+    assert np.isfinite(probs).all()
+    assert ((probs >= 0) & (probs <= 1)).all()
     # where the other models rank each item: "model #rank" parts, or a dash for none
     others = reco["other_ranks"].astype(str)
     pattern = r"^(—|[a-z]+ #\d+( · [a-z]+ #\d+)*)$"
@@ -212,10 +208,9 @@ def test_search_finds_items_for_a_word_from_a_title(app_data: AppData) -> None:
     plain = at.dataframe[0].value
     assert title in plain["title"].tolist()
     assert plain["title"].str.contains(word, case=False).any()
-    if ranker_available():
-        personal = at.dataframe[1].value
-        assert set(personal["item_id"]) <= set(plain["item_id"]) | set(personal["item_id"])
-        assert personal["purchase_probability"].between(0, 1).all()
+    personal = at.dataframe[1].value
+    assert set(personal["item_id"]) <= set(plain["item_id"]) | set(personal["item_id"])
+    assert personal["purchase_probability"].between(0, 1).all()
 
 
 def test_similar_items_shows_both_models_with_co_counts() -> None:
@@ -289,7 +284,6 @@ def test_model_lab_offers_als_spark_only_when_spark_can_run(
     assert "als-spark" not in at.multiselect(key="lab_models").options
 
 
-@pytest.mark.skipif(not ranker_available(), reason="needs the ranker")
 def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData) -> None:
     at = _run("app_pages/model_lab.py")
     at.multiselect(key="lab_models").set_value(["popularity", "ranker"])
@@ -314,22 +308,6 @@ def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData)
     assert shown["count"].tolist() == evaluated.reliability_quantile["count"].tolist()
 
 
-def _explanations_available() -> bool:
-    if not ranker_available():
-        return False
-    try:
-        import recsys_core.explain  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_explanations = pytest.mark.skipif(
-    not _explanations_available(), reason="needs the ranker and recsys_core.explain"
-)
-
-
-@needs_explanations
 def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
     at = _run("app_pages/shopper.py")
     assert not _errors(at)
@@ -344,7 +322,6 @@ def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
     assert traces.count("waterfall") == 2  # the item's purchase SHAP and the order model's
 
 
-@needs_explanations
 def test_explanations_page_shows_global_importance_and_effects() -> None:
     at = _run("app_pages/explanations.py")
     at.slider(key="expl_n").set_value(10).run()
@@ -366,7 +343,6 @@ def test_explanations_page_shows_global_importance_and_effects() -> None:
     assert top != second
 
 
-@needs_explanations
 def test_shap_sample_importance_is_the_explainers_global_importance(app_data: AppData) -> None:
     from ui.explanations import shap_sample
 
@@ -496,27 +472,28 @@ def test_an_uploaded_log_trains_on_first_use_then_is_reused() -> None:
     assert len(list_versions(name)) == trained
 
 
-def _wait_for_background(key: str, checksum: str, timeout: float = 240) -> Any:
-    """The background training job of a dataset, once it has finished."""
-    import time
+def _wait_for_background(key: str, checksum: str) -> Any:
+    """The background training job of a dataset, once its thread has finished.
 
+    No clock: exactly one job was started for the dataset, and its thread is joined (a hung
+    thread is stopped by pytest-timeout, with every thread's stack in the report).
+    """
     from ui.resources import _jobs
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = _jobs().get((key, checksum))
-        if job is not None and not job.running:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"no finished background training for {key}")
+    jobs = [job for (k, c), job in _jobs().items() if (k, c) == (key, checksum)]
+    assert len(jobs) == 1, f"expected one background training job for {key}, found {len(jobs)}"
+    job = jobs[0]
+    assert job.thread is not None, "the job was registered but its thread never started"
+    job.thread.join()
+    assert not job.running
+    return job
 
 
+@pytest.mark.slow
 def test_first_start_serves_single_stage_models_then_switches_to_the_ranker(
     app_data: AppData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A fresh home: the pages work at once on the quick models; the ranker follows."""
-    if not ranker_available():
-        pytest.skip("needs the ranker")
     monkeypatch.setenv("RECSYS_HOME", str(tmp_path / "fresh"))
     first = _run(None)  # the Overview trains the quick models
     assert not _errors(first)
@@ -685,7 +662,6 @@ def test_typed_id_lists_the_exact_id_first() -> None:
     assert match_ids(ids, "").tolist() == ids.tolist()
 
 
-@pytest.mark.skipif(not ranker_available(), reason="personalised search needs the ranker")
 def test_personalised_search_keeps_relevant_matches_first(app_data: AppData) -> None:
     word = str(app_data.catalog["title"].iloc[0]).split()[-1]
     at = _run("app_pages/search.py")

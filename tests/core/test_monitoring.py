@@ -19,7 +19,7 @@ from recsys_core.monitoring import (
     psi,
     reference_profile,
 )
-from recsys_core.serving import registry
+from recsys_core.serving import backup, registry
 from recsys_core.serving.lab import TrainConfig, record_metrics, save_lab, train_lab
 
 
@@ -144,13 +144,13 @@ def test_damaged_active_version_is_a_critical_alert_until_restored(
     home: Path, tmp_path: Path, capsys
 ) -> None:
     archive = tmp_path / "b.tar.gz"
-    registry.backup(archive, home)
+    backup.backup(archive, home)
     folder = registry.resolve_version(home=home)
     target = folder / "itemknn" / "arrays.npz"
     target.write_bytes(target.read_bytes()[:-10])
     assert main(["monitor"]) == 1
     assert "itemknn" in capsys.readouterr().out
-    registry.restore(archive, home)
+    backup.restore(archive, home)
     assert main(["monitor"]) == 0
 
 

@@ -83,10 +83,18 @@ def test_absent_or_undirected_metrics_are_skipped() -> None:
     baseline["models"]["bpr"] = {"ndcg@10": 0.2}
     baseline["classifier"] = None
     metrics = {(c.model, c.metric) for c in compare_to_baseline(current, baseline)}
-    assert ("als", "mrr@10") not in metrics  # only in the current run
-    assert not any(model == "bpr" for model, _ in metrics)  # only in the baseline
-    assert ("als", "arp@10") not in metrics  # no better direction
-    assert not any(metric.startswith("classifier/") for _, metric in metrics)
+    # exactly the directed metrics both runs have: not mrr@10 (only in the current run), not
+    # bpr (only in the baseline), not arp@10 (no better direction), no classifier (baseline
+    # has none)
+    both = {("als", "ndcg@10"), ("als", "coverage@10"), ("als", "fit_seconds")}
+    assert metrics == both | {("als", "new_items_only/ndcg@10")}
+    # the control: once both runs have them, bpr, mrr@10 and the classifier are compared
+    current["models"]["bpr"] = {"ndcg@10": 0.25}
+    baseline = _run(0.3, **{"mrr@10": 0.1})
+    baseline["models"]["bpr"] = {"ndcg@10": 0.2}
+    metrics = {(c.model, c.metric) for c in compare_to_baseline(current, baseline)}
+    assert {("als", "mrr@10"), ("bpr", "ndcg@10"), ("ranker", "classifier/auc")} <= metrics
+    assert ("als", "arp@10") not in metrics  # still no better direction
 
 
 def test_zero_baseline_value() -> None:

@@ -178,6 +178,7 @@ def test_cli_user_commands_are_audited_with_the_os_user() -> None:
     assert bad.returncode == 2 and "unknown role" in bad.stderr
 
 
+@pytest.mark.slow
 def test_cli_commands_are_audited_with_pseudonyms_and_file_names_only() -> None:
     from recsys_core.security.pseudonyms import pseudonym
 

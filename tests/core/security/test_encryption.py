@@ -158,29 +158,29 @@ def test_registry_backups_are_encrypted_at_rest_and_a_changed_byte_is_refused(
 
     from recsys_core.data.demo_store import generate_demo_store
     from recsys_core.data.schema import Dataset
-    from recsys_core.serving import TrainConfig, registry, save_lab, train_lab
+    from recsys_core.serving import TrainConfig, backup, save_lab, train_lab
 
     events, catalog = generate_demo_store(n_users=40, n_items=20, n_events=600, seed=3)
     save_lab(train_lab(Dataset("tiny", events, catalog), TrainConfig(models=["popularity"])))
     archive = tmp_path / "lab.tar.zst"
-    registry.backup(archive)
+    backup.backup(archive)
     assert encryption.is_stream_encrypted(archive)
     with pytest.raises(tarfile.TarError), tarfile.open(archive):
         pass
-    assert registry.restore(archive).unchanged  # our own key reads it back
+    assert backup.restore(archive).unchanged  # our own key reads it back
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0x01
     changed = tmp_path / "changed.tar.zst"
     changed.write_bytes(bytes(data))
-    with pytest.raises(registry.BackupRefusedError, match="cannot be decrypted"):
-        registry.restore(changed)
+    with pytest.raises(backup.BackupRefusedError, match="cannot be decrypted"):
+        backup.restore(changed)
     monkeypatch.setenv(encryption.ENV_KEYS, Fernet.generate_key().decode())
-    with pytest.raises(registry.BackupRefusedError, match="cannot be decrypted"):
-        registry.restore(archive)
+    with pytest.raises(backup.BackupRefusedError, match="cannot be decrypted"):
+        backup.restore(archive)
     monkeypatch.delenv(encryption.ENV_KEYS)
     monkeypatch.setenv("RECSYS_ENCRYPT_BACKUPS", "0")
     plain = tmp_path / "plain.tar.zst"
-    registry.backup(plain)
+    backup.backup(plain)
     assert not encryption.is_stream_encrypted(plain)
 
 
@@ -240,7 +240,7 @@ def test_rotating_keys_keeps_backups_and_encrypted_models_readable(
     """Issue 23 item 1: train encrypted, back up, rotate, then restore and `similar` still work
     (before: "0 file(s) re-encrypted, old keys dropped", then "chunk 0 does not decrypt")."""
     from recsys_core.paths import recsys_home
-    from recsys_core.serving import TrainConfig, registry, save_lab, train_lab
+    from recsys_core.serving import TrainConfig, backup, registry, save_lab, train_lab
 
     monkeypatch.setenv("RECSYS_ENCRYPT_ARTIFACTS", "1")
     lab = train_lab(small_store, TrainConfig(models=["popularity", "itemknn"]))  # type: ignore[arg-type]
@@ -251,7 +251,7 @@ def test_rotating_keys_keeps_backups_and_encrypted_models_readable(
     before = _cli("similar", "--item", item, "--model", "itemknn", "--json")
     assert before.returncode == 0, before.stderr
     archive = tmp_path / "b1.tar.zst"  # outside $RECSYS_HOME, as in the report
-    registry.backup(archive)
+    backup.backup(archive)
     old_key = _newest_key()
     done = _cli("keys", "rotate")
     assert done.returncode == 0, done.stderr
@@ -267,7 +267,7 @@ def test_rotating_keys_keeps_backups_and_encrypted_models_readable(
     assert registry.verify_version(folder).ok
     # the backup written before the rotation restores, and `similar` answers as before
     shutil.rmtree(folder)
-    registry.restore(archive)
+    backup.restore(archive)
     after = _cli("similar", "--item", item, "--model", "itemknn", "--json")
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["items"] == json.loads(before.stdout)["items"]
@@ -282,10 +282,10 @@ def test_rotating_keys_keeps_backups_and_encrypted_models_readable(
     assert _cli("keys", "rotate").returncode == 0
     archive.unlink()
     fresh = tmp_path / "b2.tar.zst"
-    registry.backup(fresh)
+    backup.backup(fresh)
     assert encryption.drop_retired([*encryption.find_encrypted([recsys_home()]), fresh]) == {}
     assert encryption.key_counts() == (1, 0)
-    registry.restore(fresh)
+    backup.restore(fresh)
     assert registry.verify_version(folder).ok
 
 

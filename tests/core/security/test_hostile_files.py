@@ -44,6 +44,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
 def test_a_decompression_bomb_is_refused_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
     bomb = _bomb(tmp_path / "events.csv.gz")
     assert bomb.stat().st_size < 2_000_000

@@ -236,6 +236,7 @@ def light_home(small_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.mark.slow
 def test_metrics_add_up_across_workers(light_home: Path) -> None:
     proc, url = _start(light_home, "--workers", "2")
     try:
@@ -248,6 +249,7 @@ def test_metrics_add_up_across_workers(light_home: Path) -> None:
         _stop(proc)
 
 
+@pytest.mark.slow
 def test_health_reports_the_api_answers_window(light_home: Path) -> None:
     """Every answer of a fresh server goes into /health's window: N answers, one degraded
     (an unknown shopper); a 404 (the caller's mistake) and /health itself are not counted."""
@@ -319,6 +321,7 @@ def test_a_damaged_model_degrades_answers_until_restored(light_home: Path) -> No
         _stop(proc)
 
 
+@pytest.mark.slow
 def test_with_users_every_answer_needs_a_key_and_is_audited(
     light_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -551,6 +554,7 @@ fuzz = schemathesis.pytest.from_fixture("api_schema")
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
+@pytest.mark.slow
 def test_no_input_causes_a_server_error(case) -> None:
     response = case.call(timeout=30)
     assert response.status_code < 500, response.text

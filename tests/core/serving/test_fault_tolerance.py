@@ -10,7 +10,7 @@ import pytest
 
 from recsys_core.cli import main
 from recsys_core.errors import ArtifactError
-from recsys_core.serving import registry
+from recsys_core.serving import backup, registry
 from recsys_core.serving.lab import load_lab
 from recsys_core.serving.live import LiveService
 
@@ -36,7 +36,7 @@ def _damage_heal_cycle(
 ) -> None:
     """Back up, damage, check verify + degraded answers, restore, check healthy answers."""
     archive = tmp_path / "backup.tar.zst"
-    registry.backup(archive, home)
+    backup.backup(archive, home)
     live = LiveService(check_interval=0)
     healthy = live.recommend("U001", 10, model)
     assert not healthy["degraded"] and healthy["model"] == model

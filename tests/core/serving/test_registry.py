@@ -12,7 +12,7 @@ import pytest
 
 from recsys_core.cli import main
 from recsys_core.errors import ArtifactError, ConfigError, RecsysError
-from recsys_core.serving import registry
+from recsys_core.serving import backup, registry
 from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
 
 
@@ -102,11 +102,11 @@ def test_restore_of_a_deleted_registry_and_gzip(home_copy: Path, tmp_path: Path)
     import shutil
 
     archive = tmp_path / "lab.tar.gz"
-    result = registry.backup(archive, home_copy)
+    result = backup.backup(archive, home_copy)
     assert len(result.versions) == 2
     active_before = registry.active_version("demo-small", home_copy)
     shutil.rmtree(registry.models_root(home_copy))
-    restored = registry.restore(archive, home_copy)
+    restored = backup.restore(archive, home_copy)
     assert len(restored.added) == 2
     assert registry.active_version("demo-small", home_copy) == active_before
     assert registry.resolve_version(home=home_copy).name == active_before
@@ -114,8 +114,8 @@ def test_restore_of_a_deleted_registry_and_gzip(home_copy: Path, tmp_path: Path)
 
 def _refused(archive: Path, home: Path, match: str) -> None:
     before = _tree(home)
-    with pytest.raises(registry.BackupRefusedError, match=match):
-        registry.restore(archive, home)
+    with pytest.raises(backup.BackupRefusedError, match=match):
+        backup.restore(archive, home)
     assert _tree(home) == before
     assert main(["registry", "restore", str(archive)]) == 2
 
@@ -125,7 +125,7 @@ def test_truncated_foreign_and_tampered_archives_are_refused(
 ) -> None:
     active, _ = _versions(home_copy)
     good = tmp_path / "lab.tar.zst"
-    registry.backup(good, home_copy)
+    backup.backup(good, home_copy)
     _flip_byte(active / "als" / "arrays.npz")  # damage that a good restore would heal
     data = good.read_bytes()
 
@@ -160,7 +160,7 @@ def test_truncated_foreign_and_tampered_archives_are_refused(
 
     # the damaged file is still damaged: nothing was changed by the refused restores
     assert not registry.verify_version(active).ok
-    registry.restore(good, home_copy)
+    backup.restore(good, home_copy)
     assert registry.verify_version(active).ok
 
 
@@ -171,7 +171,7 @@ def test_tampered_member_with_recomputed_compression_is_refused(
     from recsys_core.security.encryption import decrypt_file
 
     good = tmp_path / "lab.tar.gz"
-    registry.backup(good, home_copy)
+    backup.backup(good, home_copy)
     plain = tmp_path / "plain.tar.gz"  # backups are encrypted at rest: a tamperer with the key
     decrypt_file(good, plain)
     tampered = tmp_path / "tampered.tar.gz"
@@ -271,7 +271,7 @@ def test_binary_bytes_in_a_pointer_are_named_and_repaired(
     """``printf '\\x00\\xffgarbage' > models/LAST`` (or ACTIVE): no traceback anywhere,
     the reason named, and ``restore`` / ``rollback`` repair the pointer."""
     archive = tmp_path / "lab.tar.zst"
-    registry.backup(archive, home_copy)
+    backup.backup(archive, home_copy)
     root = registry.models_root(home_copy)
     path = root / "LAST" if pointer == "LAST" else root / "demo-small" / "ACTIVE"
     path.write_bytes(b"\x00\xffgarbage")
@@ -301,7 +301,7 @@ def test_restore_does_not_claim_success_with_last_naming_a_missing_version(
     home_copy: Path, tmp_path: Path, capsys
 ) -> None:
     archive = tmp_path / "lab.tar.zst"
-    registry.backup(archive, home_copy)
+    backup.backup(archive, home_copy)
     root = registry.models_root(home_copy)
     (root / "LAST").write_text("demo-small/20990101-000000\n")  # a version that is not there
     assert main(["registry", "restore", str(archive)]) == 0
@@ -373,12 +373,12 @@ def test_restore_on_a_full_disk_says_the_disk_is_full(
     from recsys_core.serving import backup
 
     archive = tmp_path / "lab.tar.zst"
-    registry.backup(archive, home_copy)
+    backup.backup(archive, home_copy)
     before = _tree(home_copy)
     usage = shutil.disk_usage(home_copy)
     monkeypatch.setattr(backup.shutil, "disk_usage", lambda _p: usage._replace(free=1 << 20))
     with pytest.raises(DiskFullError, match="disk is full"):
-        registry.restore(archive, home_copy)
+        backup.restore(archive, home_copy)
     assert _tree(home_copy) == before
     assert main(["registry", "restore", str(archive)]) == 2
     err = capsys.readouterr().err
@@ -400,7 +400,7 @@ def test_backup_and_training_on_a_full_disk_say_so_and_leave_nothing(
     monkeypatch.setattr(tarfile, "copyfileobj", _no_space)
     out = tmp_path / "backups"
     with pytest.raises(DiskFullError, match="disk is full"):
-        registry.backup(out / "lab.tar.zst", home_copy)
+        backup.backup(out / "lab.tar.zst", home_copy)
     assert list(out.iterdir()) == []  # no .partial archive left
     monkeypatch.undo()
     monkeypatch.setenv("RECSYS_HOME", str(home_copy))
@@ -441,7 +441,7 @@ def test_leftovers_of_killed_runs_are_removed_at_the_next_start(
     partial_archive = tmp_path / f".lab.tar.zst.{dead_pid}.partial"
     partial_archive.write_bytes(b"half")
 
-    registry.backup(tmp_path / "lab.tar.zst", home_copy)
+    backup.backup(tmp_path / "lab.tar.zst", home_copy)
     assert not any(p.exists() for p in [*old, staging, partial_archive])
     assert running.exists()
     assert registry.verify_version(registry.resolve_version(home=home_copy)).ok

@@ -1,17 +1,21 @@
-"""Record the service's answers on a small lab, to prove a faster service answers the same.
+"""Record the service's answers on a small lab, so that a change to the service that alters
+an answer shows up as a failing test (``test_service_golden.py``).
 
-The answers come from ``reference_service.py``, the service as it was before the hot path
-(with one deliberate change, :func:`expected_answers`: ``filter_seen=True`` leaves out the
-*bought* items, the rule evaluation uses, where the original removed every seen item).
-Run from the repository root (it rewrites ``answers.json`` next to this file)::
+Run from the repository root after a deliberate change of answers (it rewrites
+``answers.json`` next to this file, and the commit says why the answers changed)::
 
     python tests/core/serving/golden/make_golden.py
 
 The lab is trained on the ``small_store`` fixture's data (300 shoppers, 150 items) with the
 tests' small ranker. Training is deterministic (seeded, single-threaded stage one and
-classifier), so the test retrains the same lab; ``fingerprint`` holds checksums of the
-trained models, so that on a machine whose BLAS trains slightly different factors the test
-says so and skips the golden comparison instead of failing for the wrong reason.
+classifier); ``fingerprint`` holds checksums of the trained models: on the recording machine
+the answers must match to the last digit, on a machine whose BLAS trains slightly different
+factors they must match within the tolerances of the test.
+
+History: the first recording (before the hot path was rewritten) came from a frozen copy of
+the original service; the hot path matched it, with one deliberate change (``filter_seen``
+leaves out *bought* items), and the copy was deleted once the recorded file held those
+answers.
 """
 
 from __future__ import annotations
@@ -73,40 +77,6 @@ def answer_all(service: Any, asked: dict[str, list[dict[str, Any]]]) -> dict:
     }
 
 
-def expected_answers(reference: Any, asked: dict[str, list[dict[str, Any]]]) -> dict:
-    """The answers the service owes, from the original service (``reference_service.py``).
-
-    One deliberate change since the recording of the original service: ``filter_seen=True``
-    leaves out the items the shopper *bought* (the already-bought rule evaluation uses,
-    :mod:`recsys_core.repeats`), not every item they interacted with. On this log (with views)
-    its answer is the original service's unfiltered list, asked ``k + bought`` deep, without
-    the bought items, ranks renumbered.
-    """
-    lab = reference.lab
-    bought: dict[str, set[str]] = {}
-    if lab.bought is not None:
-        for user, item in zip(lab.bought["user_id"], lab.bought["item_id"], strict=True):
-            bought.setdefault(str(user), set()).add(str(item))
-    plain = [q for q in asked["recommend"] if not q["filter_seen"] or lab.bought is None]
-    out = answer_all(reference, {"recommend": plain, "similar": asked["similar"]})
-    answers = iter(out["recommend"])
-    recommend = []
-    for q in asked["recommend"]:
-        if not q["filter_seen"] or lab.bought is None:
-            recommend.append(next(answers))
-            continue
-        mine = bought.get(str(q["user_id"]), set())
-        deep = answer_all(
-            reference,
-            {"recommend": [{**q, "k": q["k"] + len(mine), "filter_seen": False}], "similar": []},
-        )["recommend"][0]
-        items = [dict(it) for it in deep["items"] if it["item_id"] not in mine][: q["k"]]
-        for rank, item in enumerate(items, start=1):
-            item["rank"] = rank
-        recommend.append({**deep, "items": items})
-    return {"recommend": recommend, "similar": out["similar"]}
-
-
 def train_golden_lab() -> TrainedLab:
     """The small lab the answers are recorded on (deterministic)."""
     events, catalog = generate_demo_store(n_users=300, n_items=150, n_events=20_000, seed=1)
@@ -130,15 +100,15 @@ def fingerprint(lab: TrainedLab) -> dict[str, str]:
 
 
 def main() -> None:
-    from reference_service import RecommendationService as ReferenceService
+    from recsys_core.serving import RecommendationService
 
     lab = train_golden_lab()
-    service = ReferenceService(lab)
+    service = RecommendationService(lab)
     asked = questions(service)
     payload = {
         "fingerprint": fingerprint(lab),
         "questions": asked,
-        "answers": expected_answers(service, asked),
+        "answers": answer_all(service, asked),
     }
     lines = json.dumps(payload, separators=(",", ":"))
     (HERE / "answers.json").write_text(lines + "\n")
