@@ -36,7 +36,7 @@ from typing import Any
 
 from recsys_core.io_utils import atomic_write_bytes, atomic_write_text
 from recsys_core.paths import recsys_home
-from recsys_core.security.db import TRIGGERS, connect, db_path
+from recsys_core.security.db import TRIGGERS, connect, db_path, on_triggers_recreated
 from recsys_core.security.keys import key_file, read_or_create
 from recsys_core.settings import lab_settings
 
@@ -393,3 +393,12 @@ def export_csv(out: Path, home: Path | None = None) -> int:
         rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit ORDER BY id").fetchall()
     atomic_write_bytes(out, csv_text(COLUMNS, rows).encode("utf-8"))
     return len(rows)
+
+
+def _log_triggers_recreated(
+    conn: sqlite3.Connection, missing: list[str], home: Path | None
+) -> None:
+    append_row(conn, "lab:security.db", TRIGGERS_RECREATED, {"triggers": missing}, home)
+
+
+on_triggers_recreated(_log_triggers_recreated)

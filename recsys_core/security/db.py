@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,16 +75,35 @@ def missing_triggers(conn: sqlite3.Connection) -> list[str]:
 
 def _restore_triggers(conn: sqlite3.Connection, home: Path | None) -> None:
     """Put missing append-only triggers back; when the log already had rows, someone removed
-    them, so that is written to the log itself (``audit-triggers-recreated``)."""
+    them, so that is written to the log itself (``audit-triggers-recreated``).
+
+    The row is written by :mod:`recsys_core.security.audit` through the hook it registers when
+    imported; a process that never imported it leaves damaged triggers as they are (``audit
+    verify`` reports them) rather than putting them back silently.
+    """
     missing = missing_triggers(conn)
     if not missing:
         return
+    has_rows = conn.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None
+    if has_rows and _triggers_recreated_hook is None:
+        return
     for name in missing:
         conn.execute(TRIGGERS[name])
-    if conn.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None:
-        from recsys_core.security.audit import TRIGGERS_RECREATED, append_row
+    if has_rows and _triggers_recreated_hook is not None:
+        _triggers_recreated_hook(conn, missing, home)
 
-        append_row(conn, "lab:security.db", TRIGGERS_RECREATED, {"triggers": missing}, home)
+
+#: Writes the ``audit-triggers-recreated`` row; set by :mod:`recsys_core.security.audit` (the
+#: audit log owns its rows; this module only owns the connection and schema).
+_triggers_recreated_hook: Callable[[sqlite3.Connection, list[str], Path | None], None] | None = None
+
+
+def on_triggers_recreated(
+    hook: Callable[[sqlite3.Connection, list[str], Path | None], None],
+) -> None:
+    """Register what writes the log row when missing triggers were put back."""
+    global _triggers_recreated_hook
+    _triggers_recreated_hook = hook
 
 
 def db_path(home: Path | None = None) -> Path:
