@@ -292,13 +292,13 @@ def _ranker_chunk(
     """The ranker's own batch path (candidates and features for the whole chunk at once,
     stage one as one matrix product per block of shoppers) with the compiled trees."""
     from recsys_core.ranking.features import FEATURE_NAMES
-    from recsys_core.ranking.ranker import _candidate_features
+    from recsys_core.ranking.training_frame import candidate_features
 
     ranker = prepared.ranker
     ids, warm = ranker._warm_users(users)
     parts = []
     if warm.any():
-        frame = _candidate_features(ranker.generator_, ranker.snapshot_, list(ids[warm]))
+        frame = candidate_features(ranker.generator_, ranker.snapshot_, list(ids[warm]))
         matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
         margin = prepared.margins(matrix)
         probability = prepared._probability(margin)
