@@ -171,6 +171,16 @@ class RankerConfig(BaseModel):
             "the probability is then conditional on placing an order) or 'all'."
         ),
     )
+    training_shoppers: int | None = Field(
+        None,
+        ge=2,
+        description=(
+            "Train on a seeded random sample of this many shoppers (drawn once from the "
+            "shoppers with history before the cutoff; each window keeps those of them it "
+            "would train on). Stage one and the features still see every event, and every "
+            "shopper is scored. None: every shopper (bounds training memory on big logs)."
+        ),
+    )
     n_als: int = Field(100, ge=0, description="Candidates from the ALS top list per user.")
     n_itemknn: int = Field(200, ge=0, description="Candidates from the item-kNN top list per user.")
     n_history: int = Field(

@@ -7,6 +7,7 @@ features see only events before ``c_w``; the label is a purchase in ``[c_w, c_w 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -22,12 +23,16 @@ from recsys_core.ranking.features import (
     events_before,
 )
 
+#: Shoppers whose training candidates are built at once.
+TRAINING_CHUNK: Final = 5_000
+
 __all__ = [
     "build_training_frame",
     "candidate_features",
     "cold_start_rates",
     "make_generator",
     "purchases_between",
+    "training_sample",
 ]
 
 
@@ -57,6 +62,35 @@ def candidate_features(
     for name in STAGE_ONE_FEATURES:
         frame[name] = candidates[name].to_numpy(dtype=np.float64)
     return frame
+
+
+def training_sample(past: pd.DataFrame, size: int | None, seed: int) -> pd.Index | None:
+    """A seeded uniform sample of ``size`` shoppers of ``past`` (None: every shopper).
+
+    Drawn from the sorted distinct shopper ids, so the same log, size and seed give the
+    same sample whatever the row order.
+    """
+    if size is None:
+        return None
+    shoppers = np.sort(past[Columns.USER].astype(str).unique())
+    if size >= len(shoppers):
+        return None
+    rng = np.random.default_rng(seed)
+    return pd.Index(shoppers[np.sort(rng.choice(len(shoppers), size=size, replace=False))])
+
+
+def _chunked_candidate_features(
+    generator: CandidateGenerator, snapshot: BehaviourSnapshot, user_ids: list[str]
+) -> pd.DataFrame:
+    """:func:`candidate_features` built :data:`TRAINING_CHUNK` shoppers at a time (the same
+    rows in the same order; the intermediate frames stay the size of a chunk)."""
+    if len(user_ids) <= TRAINING_CHUNK:
+        return candidate_features(generator, snapshot, user_ids)
+    parts = [
+        candidate_features(generator, snapshot, user_ids[i : i + TRAINING_CHUNK])
+        for i in range(0, len(user_ids), TRAINING_CHUNK)
+    ]
+    return pd.concat(parts, ignore_index=True)
 
 
 def purchases_between(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -98,6 +132,7 @@ def build_training_frame(
     step = pd.Timedelta(days=config.window_step_days or config.horizon_days)
     past = events_before(events, cutoff)
     start = past[Columns.TIMESTAMP].min() if len(past) else cutoff
+    sample = training_sample(past, config.training_shoppers, config.seed)
     frames: list[pd.DataFrame] = []
     for w in range(1, config.training_windows + 1):
         window_cutoff = cutoff - horizon - (w - 1) * step
@@ -118,9 +153,11 @@ def build_training_frame(
         )
         if config.training_users == "buyers":
             users = users.intersection(pd.Index(labels[Columns.USER].unique()))
+        if sample is not None:
+            users = users.intersection(sample)
         if users.empty:
             continue
-        frame = candidate_features(generator, snapshot, list(users))
+        frame = _chunked_candidate_features(generator, snapshot, list(users))
         bought = pd.MultiIndex.from_frame(labels[[Columns.USER, Columns.ITEM]])
         pairs = pd.MultiIndex.from_frame(frame[[Columns.USER, Columns.ITEM]])
         frame[LABEL] = pairs.isin(bought).astype(np.int64)
