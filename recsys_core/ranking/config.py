@@ -181,6 +181,18 @@ class RankerConfig(BaseModel):
             "shopper is scored. None: every shopper (bounds training memory on big logs)."
         ),
     )
+    feature_engine: Literal["embedded", "spark"] = Field(
+        "embedded",
+        description=(
+            "Where the feature groups written in Narwhals run: 'embedded' (pandas in this "
+            "process, no server) or 'spark' (the same definitions on Spark; `train --engine "
+            "spark`). Both give the same features."
+        ),
+    )
+    spark_master: str | None = Field(
+        None,
+        description="Spark master URL with feature_engine='spark' (default local[*]).",
+    )
     n_als: int = Field(100, ge=0, description="Candidates from the ALS top list per user.")
     n_itemknn: int = Field(200, ge=0, description="Candidates from the item-kNN top list per user.")
     n_history: int = Field(

@@ -250,7 +250,13 @@ class TwoStageRanker(Recommender):
         )
         report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
         self.generator_ = make_generator(self.config).fit(past, cut)
-        self.snapshot_ = BehaviourSnapshot.from_events(past, cut, catalog)
+        self.snapshot_ = BehaviourSnapshot.from_events(
+            past,
+            cut,
+            catalog,
+            engine=self.config.feature_engine,
+            spark_master=self.config.spark_master,
+        )
         self._set_cold_start(past, cut)
         self.cutoff_ = cut
         self.purchase_model_ = model

@@ -146,7 +146,13 @@ def build_training_frame(
         labels = purchases_between(past, window_cutoff, window_cutoff + horizon)
         if labels.empty:
             continue
-        snapshot = BehaviourSnapshot.from_events(past, window_cutoff, catalog)
+        snapshot = BehaviourSnapshot.from_events(
+            past,
+            window_cutoff,
+            catalog,
+            engine=config.feature_engine,
+            spark_master=config.spark_master,
+        )
         generator = make_generator(config).fit(past, window_cutoff)
         users = pd.Index(snapshot.users.external_ids).intersection(
             pd.Index(generator.users_.external_ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from recsys_core.ranking.features.frames import gather, item_popularity_table
 from recsys_core.ranking.features.labels import (
     _days_ago,
     _missing,
@@ -50,25 +51,19 @@ from recsys_core.ranking.features.registry import REGISTRY, Feature
 def item_popularity(past: PastEvents) -> dict[str, np.ndarray]:
     """Distinct buyers overall and in the last 30 / 7 days, share of the last 30 days'
     buyers who bought it, events in the last 30 days, trend (buyers in the last 30 days vs
-    the 60 days before, smoothed)."""
-    n_items = past.n_items
-
-    def buyers_within(lo: float, hi: float) -> np.ndarray:
-        window = past.is_purchase & (past.age >= lo) & (past.age < hi)
-        return np.bincount(np.unique(past.key[window]) % n_items, minlength=n_items).astype(
-            np.float64
-        )
-
-    buyers_30d = buyers_within(0.0, 30.0)
-    buyers_before = buyers_within(30.0, 90.0)
-    active_buyers = len(np.unique(past.u[past.is_purchase & past.recent]))
+    the 60 days before, smoothed). Written once in Narwhals (:mod:`.frames`): runs on pandas
+    or on Spark."""
+    table, active_buyers = item_popularity_table(past.table)
+    names = ("item_buyers", "item_buyers_30d", "item_buyers_7d", "buyers_before", "item_events_30d")
+    counts = gather(table, "i", past.n_items, names)
+    buyers_30d = counts["item_buyers_30d"]
     return {
-        "item_buyers": past.item_buyers,
+        "item_buyers": counts["item_buyers"],
         "item_buyers_30d": buyers_30d,
-        "item_buyers_7d": buyers_within(0.0, 7.0),
+        "item_buyers_7d": counts["item_buyers_7d"],
         "item_buyer_share_30d": buyers_30d / max(active_buyers, 1),
-        "item_events_30d": np.bincount(past.i[past.recent], minlength=n_items).astype(np.float64),
-        "item_trend": (buyers_30d + 1.0) / (buyers_before / 2.0 + 1.0),
+        "item_events_30d": counts["item_events_30d"],
+        "item_trend": (buyers_30d + 1.0) / (counts["buyers_before"] / 2.0 + 1.0),
     }
 
 

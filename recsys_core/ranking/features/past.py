@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ import pandas as pd
 from recsys_core.columns import EVENT_TYPES, Columns
 from recsys_core.errors import DataValidationError
 from recsys_core.interactions import IdMap
+from recsys_core.ranking.features.frames import FeatureEngine, event_table
 from recsys_core.ranking.features.registry import FeatureRegistry
 
 __all__ = ["PairLookup", "PastEvents", "events_before", "require_timestamps"]
@@ -169,6 +170,12 @@ class PastEvents:
     catalog:
         Optional catalog (``item_id`` and where known ``category``, ``brand``); catalog
         items without events are items too. Its ``price`` is never read.
+    engine:
+        Where the groups written in Narwhals (:mod:`.frames`) run: ``embedded`` (pandas,
+        in this process) or ``spark``.
+    spark_master:
+        Spark master URL with ``engine="spark"`` (default ``$RECSYS_SPARK_MASTER`` or
+        ``local[*]``).
 
     Raises
     ------
@@ -177,7 +184,13 @@ class PastEvents:
     """
 
     def __init__(
-        self, events: pd.DataFrame, cutoff: pd.Timestamp, catalog: pd.DataFrame | None = None
+        self,
+        events: pd.DataFrame,
+        cutoff: pd.Timestamp,
+        catalog: pd.DataFrame | None = None,
+        *,
+        engine: FeatureEngine = "embedded",
+        spark_master: str | None = None,
     ) -> None:
         cutoff = pd.Timestamp(cutoff)
         past = events_before(events, cutoff)
@@ -196,6 +209,8 @@ class PastEvents:
         items = IdMap.from_values(item_values_seen)
 
         self.cutoff = cutoff
+        self.engine: FeatureEngine = engine
+        self.spark_master = spark_master
         self.events = past
         self.catalog = catalog
         self.users, self.items = users, items
@@ -217,6 +232,12 @@ class PastEvents:
         self.key = self.u * np.int64(self.n_items) + self.i
 
     # ------------------------------------------------------------------ events
+
+    @cached_property
+    def table(self) -> Any:
+        """The events as a Narwhals frame on :attr:`engine`, for the groups written in
+        :mod:`.frames`."""
+        return event_table(self)
 
     @cached_property
     def recent(self) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.interactions import IdMap
+from recsys_core.ranking.features.frames import FeatureEngine
 from recsys_core.ranking.features.names import _BEHAVIOUR_LEVELS
 from recsys_core.ranking.features.past import PairLookup, PastEvents, _lookup
 from recsys_core.ranking.features.persistence import CORE_ARRAYS, load_snapshot, save_snapshot
@@ -60,6 +61,9 @@ class BehaviourSnapshot:
         cutoff: pd.Timestamp,
         catalog: pd.DataFrame | None = None,
         registry: FeatureRegistry = REGISTRY,
+        *,
+        engine: FeatureEngine = "embedded",
+        spark_master: str | None = None,
     ) -> BehaviourSnapshot:
         """Aggregate the events strictly before ``cutoff`` into every group's table.
 
@@ -76,13 +80,16 @@ class BehaviourSnapshot:
             prices come from the events before the cutoff only.
         registry:
             The feature groups (default :data:`REGISTRY`).
+        engine, spark_master:
+            Where the groups written in Narwhals run (:mod:`.frames`): ``embedded`` (default,
+            pandas in this process) or ``spark`` (the same expressions on Spark).
 
         Raises
         ------
         DataValidationError
             No timestamps, or no event before the cutoff.
         """
-        past = PastEvents(events, cutoff, catalog)
+        past = PastEvents(events, cutoff, catalog, engine=engine, spark_master=spark_master)
         tables: dict[str, np.ndarray] = {}
         for group in registry.groups_at("lookup"):
             if group.tables is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from recsys_core.ranking.features.frames import gather, user_activity_table
 from recsys_core.ranking.features.labels import (
     _days,
     _days_ago,
@@ -17,6 +18,17 @@ from recsys_core.ranking.features.past import (
     PastEvents,
 )
 from recsys_core.ranking.features.registry import REGISTRY, Feature
+
+#: The user_activity group's columns, in declared order.
+USER_ACTIVITY = (
+    "user_events",
+    "user_items",
+    "user_orders",
+    "user_events_30d",
+    "user_days_since_last_event",
+    "user_days_since_last_purchase",
+    "user_tenure_days",
+)
 
 
 @REGISTRY.group(
@@ -54,24 +66,12 @@ from recsys_core.ranking.features.registry import REGISTRY, Feature
 def user_activity(past: PastEvents) -> dict[str, np.ndarray]:
     """How active the user is: events, distinct items, order days, events in the last 30
     days, days since their last event and last purchase, tenure (days since their first
-    event)."""
-    n_users, u, age = past.n_users, past.u, past.age
-    last_event = np.full(n_users, np.inf)
-    np.minimum.at(last_event, u, age)
-    first_event = np.zeros(n_users)
-    np.maximum.at(first_event, u, age)
-    last_purchase = np.full(n_users, np.inf)
-    np.minimum.at(last_purchase, u[past.is_purchase], age[past.is_purchase])
-    last_purchase[np.isinf(last_purchase)] = np.nan
-    return {
-        "user_events": np.bincount(u, minlength=n_users).astype(np.float64),
-        "user_items": np.bincount(past.pair_user, minlength=n_users).astype(np.float64),
-        "user_orders": past.user_order_days,
-        "user_events_30d": np.bincount(u[past.recent], minlength=n_users).astype(np.float64),
-        "user_days_since_last_event": last_event,
-        "user_days_since_last_purchase": last_purchase,
-        "user_tenure_days": first_event,
-    }
+    event). Written once in Narwhals (:mod:`.frames`): runs on pandas or on Spark."""
+    table = user_activity_table(past.table)
+    counts = [n for n in USER_ACTIVITY if n != "user_days_since_last_purchase"]
+    out = gather(table, "u", past.n_users, counts)
+    out.update(gather(table, "u", past.n_users, ["user_days_since_last_purchase"], np.nan))
+    return {name: out[name] for name in USER_ACTIVITY}
 
 
 @REGISTRY.group(
