@@ -93,8 +93,8 @@ def _collect(frame: Any) -> pd.DataFrame:
     """A Narwhals frame (eager or lazy, any backend) as a pandas frame."""
     if isinstance(frame, nw.LazyFrame):
         frame = frame.collect(backend="pandas")
-    native = nw.to_native(frame)
-    return native if isinstance(native, pd.DataFrame) else native.toPandas()
+    collected: pd.DataFrame = frame.to_pandas()
+    return collected
 
 
 def gather(
