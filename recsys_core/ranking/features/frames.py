@@ -1,6 +1,7 @@
 """Feature groups written once in Narwhals, run on pandas (embedded) or on Spark.
 
-The groups defined here (:func:`user_activity_table`, :func:`item_popularity_table`) are
+The groups defined here (:func:`pair_history_table` for the ``interactions``, ``recency`` and
+``first_contact`` groups, :func:`user_activity_table`, :func:`item_popularity_table`) are
 dataframe expressions over one table of the events before the cutoff (:func:`event_table`:
 user and item index, days before the cutoff ``age``, calendar ``day``, ``buy``). The same
 expression runs on
@@ -20,11 +21,13 @@ import uuid
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
+
+from recsys_core.columns import EVENT_TYPES
 
 if TYPE_CHECKING:
     from recsys_core.ranking.features.past import PastEvents
@@ -34,7 +37,9 @@ __all__ = [
     "FeatureEngine",
     "event_table",
     "gather",
+    "gather_pairs",
     "item_popularity_table",
+    "pair_history_table",
     "user_activity_table",
 ]
 
@@ -47,7 +52,7 @@ def event_table(past: PastEvents) -> Any:
     """The events before the cutoff as a Narwhals frame on ``past.engine``.
 
     Columns: ``u``, ``i`` (snapshot indices), ``age`` (days before the cutoff), ``day``
-    (calendar day), ``buy`` (a purchase).
+    (calendar day), ``buy`` (a purchase), ``code`` (index in ``EVENT_TYPES``), ``qty``.
 
     Raises
     ------
@@ -61,6 +66,8 @@ def event_table(past: PastEvents) -> Any:
             "age": past.age,
             "day": past.day,
             "buy": past.is_purchase,
+            "code": np.asarray(past.codes, dtype=np.int64),
+            "qty": past.qty,
         }
     )
     if past.engine == "embedded":
@@ -106,6 +113,52 @@ def gather(
     out = {}
     for name in names:
         column = np.full(n, fill, dtype=np.float64)
+        column[rows] = table[name].to_numpy(dtype=np.float64, na_value=fill)
+        out[name] = column
+    return out
+
+
+#: Pair-history columns per event type: (count column, days-since column).
+PAIR_EVENT_COLUMNS: Final = {
+    "view": ("ui_views", "ui_days_since_view"),
+    "cart": ("ui_carts", "ui_days_since_cart"),
+    "favorite": ("ui_favorites", "ui_days_since_favorite"),
+    "purchase": ("ui_purchases", "ui_days_since_purchase"),
+}
+
+
+def pair_history_table(events: Any) -> pd.DataFrame:
+    """Per (user ``u``, item ``i``) with history: events of each type, units bought, days
+    since the newest event of each type (null: none) and since the first event."""
+    flags, ages = {}, {}
+    for event, (count, since) in PAIR_EVENT_COLUMNS.items():
+        is_event = nw.col("code") == EVENT_TYPES.index(event)
+        flags[count] = is_event.cast(nw.Int64)
+        ages[since] = nw.when(is_event).then(nw.col("age"))
+    flagged = events.with_columns(
+        bought_qty=nw.when(nw.col("buy")).then(nw.col("qty")).otherwise(0.0), **flags, **ages
+    )
+    table = flagged.group_by("u", "i").agg(
+        *(nw.col(name).sum() for name in flags),
+        nw.col("bought_qty").sum().alias("ui_quantity"),
+        *(nw.col(name).min() for name in ages),
+        nw.col("age").max().alias("ui_days_since_first"),
+    )
+    return _collect(table)
+
+
+def gather_pairs(
+    table: pd.DataFrame, pair_keys: np.ndarray, n_items: int, names: Sequence[str], fill: float
+) -> dict[str, np.ndarray]:
+    """Columns ``names`` of a per-(``u``, ``i``) table as arrays aligned with the sorted
+    ``pair_keys`` (``u * n_items + i``); ``fill`` where a pair has no row or a null."""
+    keys = table["u"].to_numpy(dtype=np.int64) * np.int64(n_items) + table["i"].to_numpy(
+        dtype=np.int64
+    )
+    rows = np.searchsorted(pair_keys, keys)
+    out = {}
+    for name in names:
+        column = np.full(len(pair_keys), fill, dtype=np.float64)
         column[rows] = table[name].to_numpy(dtype=np.float64, na_value=fill)
         out[name] = column
     return out

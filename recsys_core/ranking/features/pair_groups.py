@@ -17,12 +17,8 @@ from recsys_core.ranking.features.labels import (
     _since_label,
 )
 from recsys_core.ranking.features.past import (
-    _CART,
     _DAY_NS,
-    _FAVORITE,
-    _N_EVENTS,
     _PURCHASE,
-    _VIEW,
     PastEvents,
     _interval,
 )
@@ -78,18 +74,15 @@ _NAN: Final = math.nan
     ),
 )
 def interactions(past: PastEvents) -> dict[str, np.ndarray]:
-    """What the user did with the item: events of each type, units bought, order days."""
-    n_pairs = past.n_pairs
-    counts = np.bincount(
-        past.pair_of * _N_EVENTS + past.codes, minlength=n_pairs * _N_EVENTS
-    ).reshape(n_pairs, _N_EVENTS)
-    buys = past.is_purchase
+    """What the user did with the item: events of each type, units bought (written once in
+    Narwhals, :mod:`.frames`), order days (numpy, shared with the rhythm groups)."""
+    history = past.pair_history
     return {
-        "ui_views": counts[:, _VIEW],
-        "ui_carts": counts[:, _CART],
-        "ui_favorites": counts[:, _FAVORITE],
-        "ui_purchases": counts[:, _PURCHASE],
-        "ui_quantity": np.bincount(past.pair_of[buys], weights=past.qty[buys], minlength=n_pairs),
+        "ui_views": history["ui_views"],
+        "ui_carts": history["ui_carts"],
+        "ui_favorites": history["ui_favorites"],
+        "ui_purchases": history["ui_purchases"],
+        "ui_quantity": history["ui_quantity"],
         "ui_orders": past.ui_orders,
     }
 
@@ -122,14 +115,16 @@ def interactions(past: PastEvents) -> dict[str, np.ndarray]:
     ),
 )
 def recency(past: PastEvents) -> dict[str, np.ndarray]:
-    """Days since the user's newest view, cart, favourite and purchase of the item."""
-    newest = past.days_since_event
-    return {
-        "ui_days_since_view": newest[:, _VIEW],
-        "ui_days_since_cart": newest[:, _CART],
-        "ui_days_since_favorite": newest[:, _FAVORITE],
-        "ui_days_since_purchase": newest[:, _PURCHASE],
-    }
+    """Days since the user's newest view, cart, favourite and purchase of the item (written
+    once in Narwhals, :mod:`.frames`)."""
+    history = past.pair_history
+    names = (
+        "ui_days_since_view",
+        "ui_days_since_cart",
+        "ui_days_since_favorite",
+        "ui_days_since_purchase",
+    )
+    return {name: history[name] for name in names}
 
 
 @REGISTRY.group(
@@ -199,10 +194,8 @@ def purchase_rhythm(past: PastEvents) -> dict[str, np.ndarray]:
     ),
 )
 def first_contact(past: PastEvents) -> dict[str, np.ndarray]:
-    """Days since the user's first event on the item."""
-    oldest = np.zeros(past.n_pairs)
-    np.maximum.at(oldest, past.pair_of, past.age)
-    return {"ui_days_since_first": oldest}
+    """Days since the user's first event on the item (written once in Narwhals)."""
+    return {"ui_days_since_first": past.pair_history["ui_days_since_first"]}
 
 
 @REGISTRY.group(

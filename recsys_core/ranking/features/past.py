@@ -14,7 +14,12 @@ import pandas as pd
 from recsys_core.columns import EVENT_TYPES, Columns
 from recsys_core.errors import DataValidationError
 from recsys_core.interactions import IdMap
-from recsys_core.ranking.features.frames import FeatureEngine, event_table
+from recsys_core.ranking.features.frames import (
+    FeatureEngine,
+    event_table,
+    gather_pairs,
+    pair_history_table,
+)
 from recsys_core.ranking.features.registry import FeatureRegistry
 
 __all__ = ["PairLookup", "PastEvents", "events_before", "require_timestamps"]
@@ -245,6 +250,24 @@ class PastEvents:
         return self.age < 30
 
     # ------------------------------------------------------------------ pairs
+
+    @cached_property
+    def pair_history(self) -> dict[str, np.ndarray]:
+        """Per pair (aligned with :attr:`pair_keys`): :func:`.frames.pair_history_table`'s
+        counts (0 where none) and days since (NaN where none), computed once for the
+        ``interactions``, ``recency`` and ``first_contact`` groups."""
+        table = pair_history_table(self.table)
+        counts = ["ui_views", "ui_carts", "ui_favorites", "ui_purchases", "ui_quantity"]
+        since = [
+            "ui_days_since_view",
+            "ui_days_since_cart",
+            "ui_days_since_favorite",
+            "ui_days_since_purchase",
+            "ui_days_since_first",
+        ]
+        out = gather_pairs(table, self.pair_keys, self.n_items, counts, 0.0)
+        out.update(gather_pairs(table, self.pair_keys, self.n_items, since, np.nan))
+        return out
 
     @cached_property
     def _pairs(self) -> tuple[np.ndarray, np.ndarray]:
