@@ -71,3 +71,29 @@ def test_the_rankers_training_rows_are_equal_on_spark(spark: object, small_store
         RankerConfig(**settings, feature_engine="spark", spark_master="local[2]"),
     )
     pd.testing.assert_frame_equal(on_spark, embedded)
+
+
+@pytest.mark.spark
+def test_train_engine_spark_builds_the_rankers_features_on_spark(
+    spark: object, small_store: object
+) -> None:
+    from recsys_core.serving.lab import TrainConfig, train_lab
+
+    settings = {**SMALL_RANKER, "training_windows": 1}
+    config = TrainConfig(
+        models=["ranker"],
+        model_params={"ranker": settings},
+        engine="spark",
+        spark_master="local[2]",
+        headline_metrics=False,
+    )
+    lab = train_lab(small_store, config)  # type: ignore[arg-type]
+    ranker = lab.models["ranker"]
+    assert ranker.config.feature_engine == "spark"
+    assert ranker.config.spark_master == "local[2]"
+    embedded = BehaviourSnapshot.from_events(
+        small_store.events,  # type: ignore[attr-defined]
+        ranker.cutoff_,
+        small_store.catalog,  # type: ignore[attr-defined]
+    )
+    np.testing.assert_array_equal(ranker.snapshot_.user_values, embedded.user_values)
