@@ -244,8 +244,8 @@ def train(
     engine: Annotated[
         str,
         typer.Option(
-            help="Training engine of the served ALS: implicit (this machine) or spark "
-            "(Spark MLlib; needs `pip install -r requirements-spark.txt` and Java)."
+            help="Training engine of the served ALS and of the ranker's features: implicit "
+            "(this machine) or spark (needs `pip install -r requirements-spark.txt` and Java)."
         ),
     ] = "implicit",
     spark_master: Annotated[

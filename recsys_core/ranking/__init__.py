@@ -4,10 +4,12 @@
 >>> ranker = TwoStageRanker().fit(events, catalog)              # doctest: +SKIP
 >>> ranker.recommend(["12347"], k=10)                           # doctest: +SKIP
 >>> ranker.purchase_probability("12347", ["85123A", "22423"])   # doctest: +SKIP
+>>> score_all_shoppers(ranker, k=10, chunk_size=2000)          # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from recsys_core.ranking.batch_scoring import score_all_shoppers
 from recsys_core.ranking.candidates import CandidateGenerator
 from recsys_core.ranking.features import (
     BEHAVIOUR_FEATURES,
@@ -45,4 +47,5 @@ __all__ = [
     "build_training_frame",
     "describe_feature",
     "feature_description",
+    "score_all_shoppers",
 ]

@@ -45,7 +45,6 @@ import math
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Self
 
@@ -53,17 +52,19 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit
+from sklearn.model_selection import GroupKFold
 
 from recsys_core.errors import ArtifactError, DataValidationError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
+from recsys_core.ranking.calibration import (
+    CalibrationMethod,
+    Calibrator,
+    _group_split,
+    _require_both_classes,
+)
 
 __all__ = ["Calibrator", "CalibrationMethod", "PurchaseModel"]
-
-CalibrationMethod = Literal["isotonic", "sigmoid"]
 
 #: Version of the saved-folder layout (2: separate fold boosters, calibrated on held-out
 #: margins of their mean; 1 held one hand-averaged booster and cannot be read).
@@ -71,101 +72,8 @@ PURCHASE_MODEL_FORMAT: Final = 2
 BOOSTER_FILE: Final = "booster_{}.txt"
 CALIBRATOR_FILE: Final = "calibrator.json"
 
-_EPS: Final = 1e-6
 #: Whether this LightGBM's scikit-learn ``fit`` takes ``eval_X``/``eval_y`` (4.7+).
 _EVAL_XY: Final = "eval_X" in inspect.signature(lgb.LGBMClassifier.fit).parameters
-
-
-@dataclass(frozen=True)
-class Calibrator:
-    """A fitted map from the classifier's margin to a probability.
-
-    Attributes
-    ----------
-    method:
-        ``isotonic`` or ``sigmoid``.
-    x, y:
-        Isotonic thresholds (margins, increasing) and their probabilities.
-    coef, intercept:
-        Platt scaling parameters.
-    """
-
-    method: CalibrationMethod
-    x: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    y: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    coef: float = 1.0
-    intercept: float = 0.0
-
-    @classmethod
-    def fit(cls, method: CalibrationMethod, margin: np.ndarray, label: np.ndarray) -> Calibrator:
-        """Fit a calibrator of the given ``method`` on margins and 0/1 labels."""
-        margin = np.asarray(margin, dtype=np.float64)
-        label = np.asarray(label, dtype=np.float64)
-        if method == "isotonic":
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(margin, label)
-            return cls(
-                "isotonic",
-                x=np.asarray(iso.X_thresholds_, dtype=np.float64),
-                y=np.asarray(iso.y_thresholds_, dtype=np.float64),
-            )
-        platt = LogisticRegression(C=np.inf).fit(margin[:, None], label.astype(np.int64))
-        return cls("sigmoid", coef=float(platt.coef_[0, 0]), intercept=float(platt.intercept_[0]))
-
-    def predict(self, margin: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities of ``margin`` (clipped to ``[1e-6, 1 - 1e-6]``)."""
-        margin = np.asarray(margin, dtype=np.float64)
-        if self.method == "isotonic":
-            prob = np.interp(margin, self.x, self.y)
-        else:
-            prob = 1.0 / (1.0 + np.exp(-(self.coef * margin + self.intercept)))
-        return np.clip(prob, _EPS, 1.0 - _EPS)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready parameters."""
-        if self.method == "isotonic":
-            return {"method": "isotonic", "x": self.x.tolist(), "y": self.y.tolist()}
-        return {"method": "sigmoid", "coef": self.coef, "intercept": self.intercept}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Calibrator:
-        """Rebuild from :meth:`to_dict` output (``KeyError``/``ValueError`` if malformed)."""
-        method = data["method"]
-        if method == "isotonic":
-            x = np.asarray(data["x"], dtype=np.float64)
-            y = np.asarray(data["y"], dtype=np.float64)
-            if x.ndim != 1 or x.shape != y.shape or len(x) == 0:
-                raise ValueError("isotonic thresholds must be two equal-length lists")
-            return cls("isotonic", x=x, y=y)
-        if method == "sigmoid":
-            return cls("sigmoid", coef=float(data["coef"]), intercept=float(data["intercept"]))
-        raise ValueError(f"unknown calibration method {method!r}")
-
-
-def _require_both_classes(label: np.ndarray, name: str) -> None:
-    """DataValidationError unless ``label`` holds both purchases and non-purchases."""
-    if len(np.unique(label)) < 2:
-        raise DataValidationError(
-            f"the purchase model's {name} part has no "
-            f"{'purchases' if label.sum() == 0 else 'non-purchases'}: the label "
-            "period is too short or there are too few shoppers; use a longer log"
-        )
-
-
-def _group_split(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (first part, second part) splitting whole groups at random.
-
-    :class:`sklearn.model_selection.GroupShuffleSplit` with ``round(fraction * groups)``
-    groups (at least one, at most all but one) in the second part.
-    """
-    n_groups = len(np.unique(groups))
-    n_second = min(n_groups - 1, max(1, int(round(fraction * n_groups))))
-    second = np.zeros(len(groups), dtype=bool)
-    if n_second < 1:
-        return ~second, second
-    splitter = GroupShuffleSplit(n_splits=1, test_size=n_second, random_state=seed)
-    _, second_rows = next(splitter.split(np.zeros((len(groups), 1)), groups=groups))
-    second[second_rows] = True
-    return ~second, second
 
 
 class PurchaseModel(ClassifierMixin, BaseEstimator):

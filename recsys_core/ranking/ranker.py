@@ -54,11 +54,11 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal, Self
+from typing import Any, ClassVar, Final, Self
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 
 from recsys_core.columns import Columns
 from recsys_core.errors import (
@@ -67,320 +67,52 @@ from recsys_core.errors import (
     UnknownItemError,
     UnknownUserError,
 )
-from recsys_core.interactions import EventWeights, InteractionMatrix
+from recsys_core.interactions import InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
-from recsys_core.models import ALSConfig, ItemKNNConfig
 from recsys_core.models.interface import (
     Progress,
     Recommender,
     check_k,
     check_pairs,
-    recommendation_frame,
 )
 from recsys_core.models.persistence import check_format_version, model_from_config
 from recsys_core.ranking.candidates import CandidateGenerator
+from recsys_core.ranking.config import (
+    LABEL,
+    PURCHASE_PROBABILITY,
+    RAW_SCORE,
+    WINDOW_CUTOFF,
+    PurchaseModelConfig,
+    RankerConfig,
+)
 from recsys_core.ranking.features import (
-    BEHAVIOUR_FEATURES,
     FEATURE_NAMES,
     SEEN_FEATURES,
-    STAGE_ONE_FEATURES,
     BehaviourSnapshot,
     events_before,
     require_timestamps,
 )
 from recsys_core.ranking.purchase_model import PurchaseModel
+from recsys_core.ranking.scoring import cold_start_frame, probability_frame
+from recsys_core.ranking.training_frame import (
+    build_training_frame,
+    candidate_features,
+    cold_start_rates,
+    make_generator,
+)
 
 __all__ = [
     "LABEL",
     "PURCHASE_PROBABILITY",
     "RAW_SCORE",
+    "WINDOW_CUTOFF",
     "PurchaseModelConfig",
     "RankerConfig",
     "TwoStageRanker",
     "build_training_frame",
 ]
 
-#: Column of training frames: 1 if the shopper bought the item in the label window.
-LABEL: Final = "label"
-#: Column of candidate frames: the classifier's margin (log-odds before calibration).
-RAW_SCORE: Final = "raw_score"
-#: Column of candidate and recommendation frames: the calibrated purchase probability.
-PURCHASE_PROBABILITY: Final = "purchase_probability"
-#: Column of training frames: the window cutoff the row's features describe.
-WINDOW_CUTOFF: Final = "window_cutoff"
-
 RANKER_FORMAT_VERSION: Final = 3  # 3: fold models kept apart, past-only prices
-
-
-class PurchaseModelConfig(BaseModel):
-    """Settings of the LightGBM purchase classifier and its calibration.
-
-    The defaults (2 fold models, learning rate 0.1, 63 leaves, early stopping after 30 trees
-    without improvement) were chosen on Online Retail's validation window (cutoff
-    2011-10-09) with ``bench/tune_ranker.py --validation --sweep``, against the previous 4
-    fold models of 300 trees (learning rate 0.05, 31 leaves): NDCG@10 0.3328 vs 0.3329
-    (paired difference -0.0002 [-0.0038, +0.0037]; with seed 7 -0.0073), about 120 trees
-    served instead of 1,200, a quarter of the training CPU time. ``learning_rate=0.05``
-    matches the old NDCG@10 on both seeds for about three times the trees. The other
-    settings were chosen earlier (see the README's ranker section for which window chose
-    what).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    n_estimators: int = Field(
-        500,
-        ge=1,
-        description=(
-            "Boosted trees per model; with early stopping (the default) a cap, each model "
-            "keeping the trees up to its best one (about 60 on Online Retail)."
-        ),
-    )
-    learning_rate: float = Field(0.1, gt=0, le=1, description="Shrinkage of each tree.")
-    num_leaves: int = Field(63, ge=2, description="Maximum leaves per tree.")
-    min_child_samples: int = Field(
-        100, ge=1, description="Minimum training rows in a leaf (guards against overfitting)."
-    )
-    subsample: float = Field(0.8, gt=0, le=1, description="Share of rows each tree sees.")
-    colsample_bytree: float = Field(
-        0.8, gt=0, le=1, description="Share of features each tree sees."
-    )
-    reg_lambda: float = Field(1.0, ge=0, description="L2 regularisation of leaf values.")
-    calibration: Literal["auto", "isotonic", "sigmoid"] = Field(
-        "auto",
-        description=(
-            "Probability calibration: 'auto' picks isotonic or sigmoid (Platt) by "
-            "cross-validated log loss on the held-out shoppers."
-        ),
-    )
-    calibration_fraction: float = Field(
-        0.25,
-        gt=0,
-        lt=1,
-        description=(
-            "Share of training shoppers held out of LightGBM to fit the calibrator on the "
-            "served (fold-averaged) margin."
-        ),
-    )
-    cross_fit_folds: int = Field(
-        2,
-        ge=0,
-        le=10,
-        description=(
-            "0: one LightGBM model. K >= 2: one model per shopper fold trained on the "
-            "other folds, their margins averaged (less variance; about K-1 times the fit "
-            "time). Either way the calibrator learns from the held-out shoppers."
-        ),
-    )
-    n_jobs: int = Field(
-        1,
-        ge=1,
-        description=(
-            "LightGBM threads. 1 by default: on shared, busy cores OpenMP threads wait for "
-            "each other and a 2-thread fit can take 3-5x longer than a 1-thread one."
-        ),
-    )
-    fold_workers: int = Field(
-        2,
-        ge=1,
-        le=16,
-        description=(
-            "Cross-fitted fold models trained at the same time, each in its own thread with "
-            "n_jobs LightGBM threads. The models and the result do not depend on it; 2 "
-            "nearly halves the fit on two free cores, 1 trains them one after another."
-        ),
-    )
-    early_stopping_rounds: int = Field(
-        30,
-        ge=0,
-        description=(
-            "0: every model has n_estimators trees. R >= 1: n_estimators is a cap; each "
-            "model stops when the log loss of shoppers it does not train on (its left-out "
-            "fold, or early_stopping_fraction of the shoppers for one model) has not "
-            "improved for R trees, and keeps the trees up to its best one."
-        ),
-    )
-    early_stopping_fraction: float = Field(
-        0.2,
-        gt=0,
-        lt=1,
-        description=(
-            "Share of the (non-calibration) training shoppers held out to stop a single "
-            "model early (cross_fit_folds=0 with early_stopping_rounds > 0)."
-        ),
-    )
-
-    @field_validator("cross_fit_folds")
-    @classmethod
-    def _folds(cls, value: int) -> int:
-        if value == 1:
-            raise ValueError("use 0 (held-out calibration) or at least 2 folds")
-        return value
-
-
-class RankerConfig(BaseModel):
-    """Settings of :class:`TwoStageRanker`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    horizon_days: float = Field(
-        30.0,
-        gt=0,
-        description=(
-            "Length of the period the purchase probability is about (and of each training "
-            "label window), in days."
-        ),
-    )
-    training_windows: int = Field(
-        6,
-        ge=1,
-        le=12,
-        description=(
-            "Consecutive label windows before the cutoff used as training rows; each one "
-            "refits stage one on the events before it."
-        ),
-    )
-    window_step_days: float | None = Field(
-        None,
-        gt=0,
-        description=(
-            "Days between consecutive training window cutoffs (default: horizon_days, i.e. "
-            "back-to-back windows; smaller steps give overlapping windows and more rows)."
-        ),
-    )
-    training_users: Literal["buyers", "all"] = Field(
-        "buyers",
-        description=(
-            "Training shoppers of a window: 'buyers' (those who order in the label window; "
-            "the probability is then conditional on placing an order) or 'all'."
-        ),
-    )
-    n_als: int = Field(100, ge=0, description="Candidates from the ALS top list per user.")
-    n_itemknn: int = Field(200, ge=0, description="Candidates from the item-kNN top list per user.")
-    n_history: int = Field(
-        500, ge=0, description="Most recently used items of the user's history added as candidates."
-    )
-    als: ALSConfig = Field(
-        default_factory=lambda: ALSConfig(factors=64, num_threads=1),
-        description="Settings of the stage-one ALS model (single-threaded by default).",
-    )
-    itemknn: ItemKNNConfig = Field(
-        default_factory=lambda: ItemKNNConfig(num_threads=1),
-        description="Settings of the stage-one item-kNN model (single-threaded by default).",
-    )
-    event_weights: EventWeights = Field(
-        default_factory=EventWeights,
-        description="Event weights of the interaction matrix stage one learns from.",
-    )
-    classifier: PurchaseModelConfig = Field(
-        default_factory=PurchaseModelConfig, description="Settings of the purchase classifier."
-    )
-    seed: int = Field(42, ge=0, description="Seed of the classifier and the calibration split.")
-
-
-def _generator(config: RankerConfig) -> CandidateGenerator:
-    return CandidateGenerator(
-        als=config.als,
-        itemknn=config.itemknn,
-        event_weights=config.event_weights,
-        n_als=config.n_als,
-        n_itemknn=config.n_itemknn,
-        n_history=config.n_history,
-    )
-
-
-def _candidate_features(
-    generator: CandidateGenerator, snapshot: BehaviourSnapshot, user_ids: Sequence[str]
-) -> pd.DataFrame:
-    """Candidates of ``user_ids`` with every feature of :data:`FEATURE_NAMES`."""
-    candidates = generator.candidates(user_ids)
-    u = snapshot.users.to_internal(candidates[Columns.USER])
-    i = snapshot.items.to_internal(candidates[Columns.ITEM])
-    keep = (u >= 0) & (i >= 0)  # stage one and features come from the same events
-    candidates = candidates[keep].reset_index(drop=True)
-    behaviour = pd.DataFrame(snapshot.features(u[keep], i[keep]), columns=list(BEHAVIOUR_FEATURES))
-    frame = pd.concat([candidates[[Columns.USER, Columns.ITEM]], behaviour], axis=1)
-    for name in STAGE_ONE_FEATURES:
-        frame[name] = candidates[name].to_numpy(dtype=np.float64)
-    return frame
-
-
-def _purchases_between(
-    events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
-) -> pd.DataFrame:
-    """Distinct (user_id, item_id) purchased in ``[start, end)`` (as strings)."""
-    ts = events[Columns.TIMESTAMP]
-    window = (
-        (ts >= start) & (ts < end) & (events[Columns.EVENT].astype(str) == "purchase")
-    ).to_numpy()
-    pairs = events.loc[window, [Columns.USER, Columns.ITEM]].astype(str)
-    return pairs.drop_duplicates().reset_index(drop=True)
-
-
-def build_training_frame(
-    events: pd.DataFrame,
-    catalog: pd.DataFrame | None,
-    cutoff: pd.Timestamp,
-    config: RankerConfig | None = None,
-    progress: Callable[[str, float], None] | None = None,
-) -> pd.DataFrame:
-    """Labelled candidate rows of the training windows before ``cutoff``.
-
-    For window ``w`` (``c_w = cutoff - horizon - (w - 1) * step``) stage one and the
-    features see only events ``< c_w``; the label is a purchase in ``[c_w, c_w + horizon)``.
-    Events at or after ``cutoff`` are never read.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``user_id``, ``item_id``, ``window_cutoff``, :data:`FEATURE_NAMES` and ``label``.
-
-    Raises
-    ------
-    DataValidationError
-        The log is too short for one training window before the cutoff.
-    """
-    config = config or RankerConfig()
-    cutoff = pd.Timestamp(cutoff)
-    horizon = pd.Timedelta(days=config.horizon_days)
-    step = pd.Timedelta(days=config.window_step_days or config.horizon_days)
-    past = events_before(events, cutoff)
-    start = past[Columns.TIMESTAMP].min() if len(past) else cutoff
-    frames: list[pd.DataFrame] = []
-    for w in range(1, config.training_windows + 1):
-        window_cutoff = cutoff - horizon - (w - 1) * step
-        if window_cutoff <= start:
-            break
-        if progress is not None:
-            progress(
-                f"training window {w} of {config.training_windows}: stage one and features",
-                (w - 1) / config.training_windows,
-            )
-        labels = _purchases_between(past, window_cutoff, window_cutoff + horizon)
-        if labels.empty:
-            continue
-        snapshot = BehaviourSnapshot.from_events(past, window_cutoff, catalog)
-        generator = _generator(config).fit(past, window_cutoff)
-        users = pd.Index(snapshot.users.external_ids).intersection(
-            pd.Index(generator.users_.external_ids)
-        )
-        if config.training_users == "buyers":
-            users = users.intersection(pd.Index(labels[Columns.USER].unique()))
-        if users.empty:
-            continue
-        frame = _candidate_features(generator, snapshot, list(users))
-        bought = pd.MultiIndex.from_frame(labels[[Columns.USER, Columns.ITEM]])
-        pairs = pd.MultiIndex.from_frame(frame[[Columns.USER, Columns.ITEM]])
-        frame[LABEL] = pairs.isin(bought).astype(np.int64)
-        frame.insert(2, WINDOW_CUTOFF, window_cutoff)
-        frames.append(frame)
-    if not frames:
-        raise DataValidationError(
-            f"the log has no purchases in a {config.horizon_days:g}-day window before {cutoff} "
-            "by shoppers with earlier history: the purchase model needs a longer log (at "
-            "least two periods) or a shorter horizon_days"
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 class TwoStageRanker(Recommender):
@@ -517,8 +249,14 @@ class TwoStageRanker(Recommender):
             progress=lambda m, f: report(f"classifier: {m}", f, 0.55, 0.9),
         )
         report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
-        self.generator_ = _generator(self.config).fit(past, cut)
-        self.snapshot_ = BehaviourSnapshot.from_events(past, cut, catalog)
+        self.generator_ = make_generator(self.config).fit(past, cut)
+        self.snapshot_ = BehaviourSnapshot.from_events(
+            past,
+            cut,
+            catalog,
+            engine=self.config.feature_engine,
+            spark_master=self.config.spark_master,
+        )
         self._set_cold_start(past, cut)
         self.cutoff_ = cut
         self.purchase_model_ = model
@@ -569,17 +307,7 @@ class TwoStageRanker(Recommender):
     def _set_cold_start(self, past: pd.DataFrame, cutoff: pd.Timestamp) -> None:
         """Base rates: share of the last period's buyers who bought each item."""
         horizon = pd.Timedelta(days=self.config.horizon_days)
-        bought = _purchases_between(past, cutoff - horizon, cutoff)
-        if bought.empty:  # no recent orders: all-time buyers instead
-            bought = _purchases_between(past, past[Columns.TIMESTAMP].min(), cutoff)
-        if bought.empty:
-            self.cold_start_items_ = np.array([], dtype=object)
-            self.cold_start_rates_ = np.array([], dtype=np.float64)
-            return
-        rates = bought.groupby(Columns.ITEM).size() / bought[Columns.USER].nunique()
-        order = np.lexsort((rates.index.to_numpy(dtype=str), -rates.to_numpy()))
-        self.cold_start_items_ = rates.index.to_numpy(dtype=object)[order]
-        self.cold_start_rates_ = rates.to_numpy(dtype=np.float64)[order]
+        self.cold_start_items_, self.cold_start_rates_ = cold_start_rates(past, cutoff, horizon)
 
     # ------------------------------------------------------------------ features and scores
 
@@ -705,7 +433,7 @@ class TwoStageRanker(Recommender):
         users, warm = self._warm_users(user_ids)
         if (~warm).any():
             raise self._unknown_user(users[~warm])
-        frame = _candidate_features(self.generator_, self.snapshot_, list(users))
+        frame = candidate_features(self.generator_, self.snapshot_, list(users))
         matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
         margin = self.purchase_model_.decision_function(matrix)
         frame[RAW_SCORE] = margin
@@ -764,7 +492,7 @@ class TwoStageRanker(Recommender):
         if (~warm).any():
             parts.append(self._recommend_cold(users[~warm], int(k)))
         if not parts:
-            return _recommendation_frame([], [], [], [], cold_start=False)
+            return probability_frame([], [], [], [], cold_start=False)
         reco = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return reco.sort_values([Columns.USER, Columns.RANK], kind="stable", ignore_index=True)
 
@@ -787,7 +515,7 @@ class TwoStageRanker(Recommender):
         rank = frame.groupby(Columns.USER, sort=False).cumcount().to_numpy() + 1
         top = rank <= k
         frame = frame[top]
-        return _recommendation_frame(
+        return probability_frame(
             frame[Columns.USER].to_numpy(),
             frame[Columns.ITEM].to_numpy(),
             frame[PURCHASE_PROBABILITY].to_numpy(),
@@ -796,16 +524,7 @@ class TwoStageRanker(Recommender):
         )
 
     def _recommend_cold(self, users: np.ndarray, k: int) -> pd.DataFrame:
-        items = self.cold_start_items_[:k]
-        rates = self.cold_start_rates_[:k]
-        n = len(items)
-        return _recommendation_frame(
-            np.repeat(users, n),
-            np.tile(items, len(users)),
-            np.tile(rates, len(users)),
-            np.tile(np.arange(1, n + 1), len(users)),
-            cold_start=True,
-        )
+        return cold_start_frame(users, self.cold_start_items_[:k], self.cold_start_rates_[:k])
 
     # ------------------------------------------------------------------ persistence
 
@@ -856,7 +575,7 @@ class TwoStageRanker(Recommender):
                 cold_rates = data["rates"].astype(np.float64)
         except Exception as exc:  # missing key, bad date, bad or missing archive
             raise ArtifactError(f"cannot read the ranker in {folder}: {exc}") from exc
-        ranker.generator_ = _generator(ranker.config).load(folder / "stage_one")
+        ranker.generator_ = make_generator(ranker.config).load(folder / "stage_one")
         ranker.snapshot_ = BehaviourSnapshot.load(folder / "behaviour")
         ranker.purchase_model_ = PurchaseModel.load(folder / "purchase_model")
         if list(ranker.purchase_model_.feature_names_in_) != list(FEATURE_NAMES):
@@ -865,24 +584,3 @@ class TwoStageRanker(Recommender):
         ranker.cold_start_items_, ranker.cold_start_rates_ = cold_items, cold_rates
         ranker.training_summary_ = dict(metadata.get("training") or {})
         return ranker
-
-
-def _recommendation_frame(
-    users: Sequence[object] | np.ndarray,
-    items: Sequence[object] | np.ndarray,
-    probability: Sequence[float] | np.ndarray,
-    ranks: Sequence[int] | np.ndarray,
-    *,
-    cold_start: bool,
-) -> pd.DataFrame:
-    """A recommendation frame whose score is the probability, with its own column too."""
-    prob = np.asarray(probability, dtype=np.float64)
-    frame = recommendation_frame(
-        np.asarray(users, dtype=object),
-        np.asarray(items, dtype=object),
-        prob,
-        np.asarray(ranks, dtype=np.int64),
-        cold_start=cold_start,
-    )
-    frame.insert(4, PURCHASE_PROBABILITY, prob)
-    return frame

@@ -5,8 +5,8 @@
 * single-stage models (``als``, ``bpr``, ``itemknn``, ``popularity``) with the model's own
   batch scoring, one call for up to 65,536 shoppers on the model's threads (what a bare
   implicit batch call does), ids kept as categorical codes (:func:`_matrix_batch`);
-* the ``ranker`` in chunks on a thread pool (its candidate features and compiled trees
-  release the GIL), through its batch candidate path.
+* the ``ranker`` in chunks on a thread pool with its compiled trees, through
+  :func:`~recsys_core.ranking.batch_scoring.score_all_shoppers`.
 
 :func:`write_batch` writes ``user_id, item_id, score, rank, cold_start`` (plus
 ``purchase_probability`` for the ranker) and records in the Parquet metadata which model and
@@ -162,24 +162,38 @@ def score_batch(
             extra={"filter_seen": filter_seen, "workers": "model threads", "chunk_size": block},
         )
     chunk_size = chunk_size or DEFAULT_CHUNK
-    chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     workers = workers or os.cpu_count() or 1
-    if engine.stage_one_models:  # a two-stage model: the service's prepared hot path
+    if engine.stage_one_models:  # a two-stage model: chunked, with the compiled trees
+        from recsys_core.ranking.batch_scoring import score_all_shoppers
         from recsys_core.serving.service import RecommendationService
 
         prepared = RecommendationService(lab).prepared(model)
         if not isinstance(prepared, PreparedRanker):  # pragma: no cover - older rankers
             raise ConfigError("this ranker cannot be batch-scored: retrain it")
-        prepared.margins(np.zeros((1, len(engine.purchase_model_.feature_names_in_))))
+        started = time.perf_counter()
+        computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        reco = score_all_shoppers(
+            engine, ids, k, filter_seen=filter_seen, chunk_size=chunk_size, workers=workers,
+            margins=prepared.margins, progress=progress,
+        )  # fmt: skip
+        columns = [Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK, "cold_start"]
+        frame = reco[[*columns, "purchase_probability"]].astype({Columns.RANK: np.int32})
+        return BatchResult(
+            frame=frame,
+            model=model,
+            model_version=lab.version,
+            dataset=lab.dataset,
+            k=k,
+            computed_at=computed_at,
+            seconds=time.perf_counter() - started,
+            users=len(ids),
+            extra={"filter_seen": filter_seen, "workers": workers, "chunk_size": chunk_size},
+        )
+    chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
 
-        def run(chunk: list[str]) -> pd.DataFrame:
-            return _ranker_chunk(prepared, chunk, k, filter_seen)
-
-    else:
-
-        def run(chunk: list[str]) -> pd.DataFrame:
-            reco = engine.recommend(chunk, k, filter_seen=filter_seen)
-            return reco[[Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK, "cold_start"]]
+    def run(chunk: list[str]) -> pd.DataFrame:
+        reco = engine.recommend(chunk, k, filter_seen=filter_seen)
+        return reco[[Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK, "cold_start"]]
 
     started = time.perf_counter()
     computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -288,64 +302,6 @@ def _matrix_batch(
             ],
         }
     )
-
-
-def _ranker_chunk(
-    prepared: PreparedRanker, users: list[str], k: int, filter_seen: bool
-) -> pd.DataFrame:
-    """The ranker's own batch path (candidates and features for the whole chunk at once,
-    stage one as one matrix product per block of shoppers) with the compiled trees."""
-    from recsys_core.ranking.features import FEATURE_NAMES
-    from recsys_core.ranking.ranker import _candidate_features
-
-    ranker = prepared.ranker
-    ids, warm = ranker._warm_users(users)
-    parts = []
-    if warm.any():
-        frame = _candidate_features(ranker.generator_, ranker.snapshot_, list(ids[warm]))
-        matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-        margin = prepared.margins(matrix)
-        probability = prepared._probability(margin)
-        keep = np.ones(len(frame), dtype=bool)
-        if filter_seen:
-            seen = matrix[:, prepared.seen_columns]
-            keep = ~(np.nansum(seen, axis=1) > 0)
-        codes = pd.Categorical(frame[Columns.USER], categories=ids[warm]).codes[keep]
-        margin, probability = margin[keep], probability[keep]
-        items = frame[Columns.ITEM].to_numpy(dtype=object)[keep]
-        order = np.lexsort((-margin, -probability, codes))
-        codes, items, probability = codes[order], items[order], probability[order]
-        starts = np.searchsorted(codes, codes, side="left")
-        rank = np.arange(len(codes)) - starts + 1
-        top = rank <= k
-        parts.append(
-            pd.DataFrame(
-                {
-                    Columns.USER: ids[warm][codes[top]].astype(str),
-                    Columns.ITEM: items[top].astype(str),
-                    Columns.SCORE: probability[top],
-                    Columns.RANK: rank[top],
-                    "cold_start": False,
-                    "purchase_probability": probability[top],
-                }
-            )
-        )
-    for user in ids[~warm]:
-        cold = prepared.top(str(user), k, filter_seen)
-        n = len(cold.item_ids)
-        parts.append(
-            pd.DataFrame(
-                {
-                    Columns.USER: [str(user)] * n,
-                    Columns.ITEM: cold.item_ids.astype(str),
-                    Columns.SCORE: cold.scores,
-                    Columns.RANK: np.arange(1, n + 1),
-                    "cold_start": True,
-                    "purchase_probability": cold.scores,
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def write_batch(result: BatchResult, path: Path) -> Path:

@@ -129,8 +129,8 @@ class TrainConfig(BaseModel):
     engine: Literal["implicit", "spark"] = Field(
         "implicit",
         description="Who trains the served 'als' model: implicit on this machine, or Spark "
-        "MLlib (the 'als-spark' model, saved in the same format). The ranker's own stage-one "
-        "ALS stays on implicit.",
+        "MLlib (the 'als-spark' model, saved in the same format). With 'spark' the ranker's "
+        "Narwhals feature groups run on Spark too; its own stage-one ALS stays on implicit.",
     )
     spark_master: str | None = Field(
         None, description="Spark master URL with engine='spark' (default local[*])."
@@ -233,6 +233,11 @@ def train_lab(
     for i, name in enumerate(order):
         progress(f"training {name}", (i + 1) / steps)
         params = dict(config.model_params.get(name, {}))
+        if (
+            config.engine == "spark"
+            and "feature_engine" in model_class(name).config_class.model_fields
+        ):
+            params.update(feature_engine="spark", spark_master=config.spark_master)
         start = time.perf_counter()
         if name in models:  # served from a two-stage model's stage one: trained with it
             continue

@@ -1,0 +1,216 @@
+"""Settings of the two-stage ranker and the column names of its frames."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from recsys_core.interactions import EventWeights
+from recsys_core.models import ALSConfig, ItemKNNConfig
+
+__all__ = [
+    "LABEL",
+    "PURCHASE_PROBABILITY",
+    "RAW_SCORE",
+    "WINDOW_CUTOFF",
+    "PurchaseModelConfig",
+    "RankerConfig",
+]
+
+#: Column of training frames: 1 if the shopper bought the item in the label window.
+LABEL: Final = "label"
+#: Column of candidate frames: the classifier's margin (log-odds before calibration).
+RAW_SCORE: Final = "raw_score"
+#: Column of candidate and recommendation frames: the calibrated purchase probability.
+PURCHASE_PROBABILITY: Final = "purchase_probability"
+#: Column of training frames: the window cutoff the row's features describe.
+WINDOW_CUTOFF: Final = "window_cutoff"
+
+
+class PurchaseModelConfig(BaseModel):
+    """Settings of the LightGBM purchase classifier and its calibration.
+
+    The defaults (2 fold models, learning rate 0.1, 63 leaves, early stopping after 30 trees
+    without improvement) were chosen on Online Retail's validation window (cutoff
+    2011-10-09) with ``bench/tune_ranker.py --validation --sweep``, against the previous 4
+    fold models of 300 trees (learning rate 0.05, 31 leaves): NDCG@10 0.3328 vs 0.3329
+    (paired difference -0.0002 [-0.0038, +0.0037]; with seed 7 -0.0073), about 120 trees
+    served instead of 1,200, a quarter of the training CPU time. ``learning_rate=0.05``
+    matches the old NDCG@10 on both seeds for about three times the trees. The other
+    settings were chosen earlier (see the README's ranker section for which window chose
+    what).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_estimators: int = Field(
+        500,
+        ge=1,
+        description=(
+            "Boosted trees per model; with early stopping (the default) a cap, each model "
+            "keeping the trees up to its best one (about 60 on Online Retail)."
+        ),
+    )
+    learning_rate: float = Field(0.1, gt=0, le=1, description="Shrinkage of each tree.")
+    num_leaves: int = Field(63, ge=2, description="Maximum leaves per tree.")
+    min_child_samples: int = Field(
+        100, ge=1, description="Minimum training rows in a leaf (guards against overfitting)."
+    )
+    subsample: float = Field(0.8, gt=0, le=1, description="Share of rows each tree sees.")
+    colsample_bytree: float = Field(
+        0.8, gt=0, le=1, description="Share of features each tree sees."
+    )
+    reg_lambda: float = Field(1.0, ge=0, description="L2 regularisation of leaf values.")
+    calibration: Literal["auto", "isotonic", "sigmoid"] = Field(
+        "auto",
+        description=(
+            "Probability calibration: 'auto' picks isotonic or sigmoid (Platt) by "
+            "cross-validated log loss on the held-out shoppers."
+        ),
+    )
+    calibration_fraction: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description=(
+            "Share of training shoppers held out of LightGBM to fit the calibrator on the "
+            "served (fold-averaged) margin."
+        ),
+    )
+    cross_fit_folds: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description=(
+            "0: one LightGBM model. K >= 2: one model per shopper fold trained on the "
+            "other folds, their margins averaged (less variance; about K-1 times the fit "
+            "time). Either way the calibrator learns from the held-out shoppers."
+        ),
+    )
+    n_jobs: int = Field(
+        1,
+        ge=1,
+        description=(
+            "LightGBM threads. 1 by default: on shared, busy cores OpenMP threads wait for "
+            "each other and a 2-thread fit can take 3-5x longer than a 1-thread one."
+        ),
+    )
+    fold_workers: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description=(
+            "Cross-fitted fold models trained at the same time, each in its own thread with "
+            "n_jobs LightGBM threads. The models and the result do not depend on it; 2 "
+            "nearly halves the fit on two free cores, 1 trains them one after another."
+        ),
+    )
+    early_stopping_rounds: int = Field(
+        30,
+        ge=0,
+        description=(
+            "0: every model has n_estimators trees. R >= 1: n_estimators is a cap; each "
+            "model stops when the log loss of shoppers it does not train on (its left-out "
+            "fold, or early_stopping_fraction of the shoppers for one model) has not "
+            "improved for R trees, and keeps the trees up to its best one."
+        ),
+    )
+    early_stopping_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description=(
+            "Share of the (non-calibration) training shoppers held out to stop a single "
+            "model early (cross_fit_folds=0 with early_stopping_rounds > 0)."
+        ),
+    )
+
+    @field_validator("cross_fit_folds")
+    @classmethod
+    def _folds(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("use 0 (held-out calibration) or at least 2 folds")
+        return value
+
+
+class RankerConfig(BaseModel):
+    """Settings of :class:`TwoStageRanker`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon_days: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Length of the period the purchase probability is about (and of each training "
+            "label window), in days."
+        ),
+    )
+    training_windows: int = Field(
+        6,
+        ge=1,
+        le=12,
+        description=(
+            "Consecutive label windows before the cutoff used as training rows; each one "
+            "refits stage one on the events before it."
+        ),
+    )
+    window_step_days: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Days between consecutive training window cutoffs (default: horizon_days, i.e. "
+            "back-to-back windows; smaller steps give overlapping windows and more rows)."
+        ),
+    )
+    training_users: Literal["buyers", "all"] = Field(
+        "buyers",
+        description=(
+            "Training shoppers of a window: 'buyers' (those who order in the label window; "
+            "the probability is then conditional on placing an order) or 'all'."
+        ),
+    )
+    training_shoppers: int | None = Field(
+        None,
+        ge=2,
+        description=(
+            "Train on a seeded random sample of this many shoppers (drawn once from the "
+            "shoppers with history before the cutoff; each window keeps those of them it "
+            "would train on). Stage one and the features still see every event, and every "
+            "shopper is scored. None: every shopper (bounds training memory on big logs)."
+        ),
+    )
+    feature_engine: Literal["embedded", "spark"] = Field(
+        "embedded",
+        description=(
+            "Where the feature groups written in Narwhals run: 'embedded' (pandas in this "
+            "process, no server) or 'spark' (the same definitions on Spark; `train --engine "
+            "spark`). Both give the same features."
+        ),
+    )
+    spark_master: str | None = Field(
+        None,
+        description="Spark master URL with feature_engine='spark' (default local[*]).",
+    )
+    n_als: int = Field(100, ge=0, description="Candidates from the ALS top list per user.")
+    n_itemknn: int = Field(200, ge=0, description="Candidates from the item-kNN top list per user.")
+    n_history: int = Field(
+        500, ge=0, description="Most recently used items of the user's history added as candidates."
+    )
+    als: ALSConfig = Field(
+        default_factory=lambda: ALSConfig(factors=64, num_threads=1),
+        description="Settings of the stage-one ALS model (single-threaded by default).",
+    )
+    itemknn: ItemKNNConfig = Field(
+        default_factory=lambda: ItemKNNConfig(num_threads=1),
+        description="Settings of the stage-one item-kNN model (single-threaded by default).",
+    )
+    event_weights: EventWeights = Field(
+        default_factory=EventWeights,
+        description="Event weights of the interaction matrix stage one learns from.",
+    )
+    classifier: PurchaseModelConfig = Field(
+        default_factory=PurchaseModelConfig, description="Settings of the purchase classifier."
+    )
+    seed: int = Field(42, ge=0, description="Seed of the classifier and the calibration split.")

@@ -1,0 +1,194 @@
+"""Labelled training rows of the ranker: stage one and features per time window.
+
+See :mod:`recsys_core.ranking.ranker` for the windows: for window ``w`` stage one and the
+features see only events before ``c_w``; the label is a purchase in ``[c_w, c_w + horizon)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from recsys_core.columns import Columns
+from recsys_core.errors import DataValidationError
+from recsys_core.ranking.candidates import CandidateGenerator
+from recsys_core.ranking.config import LABEL, WINDOW_CUTOFF, RankerConfig
+from recsys_core.ranking.features import (
+    BEHAVIOUR_FEATURES,
+    STAGE_ONE_FEATURES,
+    BehaviourSnapshot,
+    events_before,
+)
+
+#: Shoppers whose training candidates are built at once.
+TRAINING_CHUNK: Final = 5_000
+
+__all__ = [
+    "build_training_frame",
+    "candidate_features",
+    "cold_start_rates",
+    "make_generator",
+    "purchases_between",
+    "training_sample",
+]
+
+
+def make_generator(config: RankerConfig) -> CandidateGenerator:
+    """An unfitted stage one with the ranker's settings."""
+    return CandidateGenerator(
+        als=config.als,
+        itemknn=config.itemknn,
+        event_weights=config.event_weights,
+        n_als=config.n_als,
+        n_itemknn=config.n_itemknn,
+        n_history=config.n_history,
+    )
+
+
+def candidate_features(
+    generator: CandidateGenerator, snapshot: BehaviourSnapshot, user_ids: Sequence[str]
+) -> pd.DataFrame:
+    """Candidates of ``user_ids`` with every feature of :data:`FEATURE_NAMES`."""
+    candidates = generator.candidates(user_ids)
+    u = snapshot.users.to_internal(candidates[Columns.USER])
+    i = snapshot.items.to_internal(candidates[Columns.ITEM])
+    keep = (u >= 0) & (i >= 0)  # stage one and features come from the same events
+    candidates = candidates[keep].reset_index(drop=True)
+    behaviour = pd.DataFrame(snapshot.features(u[keep], i[keep]), columns=list(BEHAVIOUR_FEATURES))
+    frame = pd.concat([candidates[[Columns.USER, Columns.ITEM]], behaviour], axis=1)
+    for name in STAGE_ONE_FEATURES:
+        frame[name] = candidates[name].to_numpy(dtype=np.float64)
+    return frame
+
+
+def training_sample(past: pd.DataFrame, size: int | None, seed: int) -> pd.Index | None:
+    """A seeded uniform sample of ``size`` shoppers of ``past`` (None: every shopper).
+
+    Drawn from the sorted distinct shopper ids, so the same log, size and seed give the
+    same sample whatever the row order.
+    """
+    if size is None:
+        return None
+    shoppers = np.sort(past[Columns.USER].astype(str).unique())
+    if size >= len(shoppers):
+        return None
+    rng = np.random.default_rng(seed)
+    return pd.Index(shoppers[np.sort(rng.choice(len(shoppers), size=size, replace=False))])
+
+
+def _chunked_candidate_features(
+    generator: CandidateGenerator, snapshot: BehaviourSnapshot, user_ids: list[str]
+) -> pd.DataFrame:
+    """:func:`candidate_features` built :data:`TRAINING_CHUNK` shoppers at a time (the same
+    rows in the same order; the intermediate frames stay the size of a chunk)."""
+    if len(user_ids) <= TRAINING_CHUNK:
+        return candidate_features(generator, snapshot, user_ids)
+    parts = [
+        candidate_features(generator, snapshot, user_ids[i : i + TRAINING_CHUNK])
+        for i in range(0, len(user_ids), TRAINING_CHUNK)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def purchases_between(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Distinct (user_id, item_id) purchased in ``[start, end)`` (as strings)."""
+    ts = events[Columns.TIMESTAMP]
+    window = (
+        (ts >= start) & (ts < end) & (events[Columns.EVENT].astype(str) == "purchase")
+    ).to_numpy()
+    pairs = events.loc[window, [Columns.USER, Columns.ITEM]].astype(str)
+    return pairs.drop_duplicates().reset_index(drop=True)
+
+
+def build_training_frame(
+    events: pd.DataFrame,
+    catalog: pd.DataFrame | None,
+    cutoff: pd.Timestamp,
+    config: RankerConfig | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> pd.DataFrame:
+    """Labelled candidate rows of the training windows before ``cutoff``.
+
+    For window ``w`` (``c_w = cutoff - horizon - (w - 1) * step``) stage one and the
+    features see only events ``< c_w``; the label is a purchase in ``[c_w, c_w + horizon)``.
+    Events at or after ``cutoff`` are never read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``user_id``, ``item_id``, ``window_cutoff``, :data:`FEATURE_NAMES` and ``label``.
+
+    Raises
+    ------
+    DataValidationError
+        The log is too short for one training window before the cutoff.
+    """
+    config = config or RankerConfig()
+    cutoff = pd.Timestamp(cutoff)
+    horizon = pd.Timedelta(days=config.horizon_days)
+    step = pd.Timedelta(days=config.window_step_days or config.horizon_days)
+    past = events_before(events, cutoff)
+    start = past[Columns.TIMESTAMP].min() if len(past) else cutoff
+    sample = training_sample(past, config.training_shoppers, config.seed)
+    frames: list[pd.DataFrame] = []
+    for w in range(1, config.training_windows + 1):
+        window_cutoff = cutoff - horizon - (w - 1) * step
+        if window_cutoff <= start:
+            break
+        if progress is not None:
+            progress(
+                f"training window {w} of {config.training_windows}: stage one and features",
+                (w - 1) / config.training_windows,
+            )
+        labels = purchases_between(past, window_cutoff, window_cutoff + horizon)
+        if labels.empty:
+            continue
+        snapshot = BehaviourSnapshot.from_events(
+            past,
+            window_cutoff,
+            catalog,
+            engine=config.feature_engine,
+            spark_master=config.spark_master,
+        )
+        generator = make_generator(config).fit(past, window_cutoff)
+        users = pd.Index(snapshot.users.external_ids).intersection(
+            pd.Index(generator.users_.external_ids)
+        )
+        if config.training_users == "buyers":
+            users = users.intersection(pd.Index(labels[Columns.USER].unique()))
+        if sample is not None:
+            users = users.intersection(sample)
+        if users.empty:
+            continue
+        frame = _chunked_candidate_features(generator, snapshot, list(users))
+        bought = pd.MultiIndex.from_frame(labels[[Columns.USER, Columns.ITEM]])
+        pairs = pd.MultiIndex.from_frame(frame[[Columns.USER, Columns.ITEM]])
+        frame[LABEL] = pairs.isin(bought).astype(np.int64)
+        frame.insert(2, WINDOW_CUTOFF, window_cutoff)
+        frames.append(frame)
+    if not frames:
+        raise DataValidationError(
+            f"the log has no purchases in a {config.horizon_days:g}-day window before {cutoff} "
+            "by shoppers with earlier history: the purchase model needs a longer log (at "
+            "least two periods) or a shorter horizon_days"
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def cold_start_rates(
+    past: pd.DataFrame, cutoff: pd.Timestamp, horizon: pd.Timedelta
+) -> tuple[np.ndarray, np.ndarray]:
+    """Items by decreasing base rate and those rates: the share of the shoppers who ordered in
+    ``[cutoff - horizon, cutoff)`` who bought the item (all-time buyers when nobody ordered
+    in that period; ties by item id)."""
+    bought = purchases_between(past, cutoff - horizon, cutoff)
+    if bought.empty:  # no recent orders: all-time buyers instead
+        bought = purchases_between(past, past[Columns.TIMESTAMP].min(), cutoff)
+    if bought.empty:
+        return np.array([], dtype=object), np.array([], dtype=np.float64)
+    rates = bought.groupby(Columns.ITEM).size() / bought[Columns.USER].nunique()
+    order = np.lexsort((rates.index.to_numpy(dtype=str), -rates.to_numpy()))
+    return rates.index.to_numpy(dtype=object)[order], rates.to_numpy(dtype=np.float64)[order]

@@ -1,0 +1,55 @@
+"""Scoring every shopper in chunks answers what recommend answers for all of them at once."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from recsys_core.errors import ConfigError
+from recsys_core.ranking.batch_scoring import score_all_shoppers
+
+
+@pytest.mark.parametrize("filter_seen", [False, True])
+def test_chunked_scoring_equals_recommend(small_ranker: object, filter_seen: bool) -> None:
+    shoppers = [*small_ranker.known_users()[:120], "never-seen-shopper"]  # type: ignore[attr-defined]
+    whole = small_ranker.recommend(shoppers, 7, filter_seen=filter_seen)  # type: ignore[attr-defined]
+    seen: list[float] = []
+    chunked = score_all_shoppers(
+        small_ranker,  # type: ignore[arg-type]
+        shoppers,
+        7,
+        filter_seen=filter_seen,
+        chunk_size=23,
+        workers=2,
+        progress=lambda message, fraction: seen.append(fraction),
+    )
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    assert chunked["cold_start"].sum() == 7  # the unknown shopper got the cold-start list
+
+
+def test_every_known_shopper_by_default(small_ranker: object) -> None:
+    reco = score_all_shoppers(small_ranker, k=3, chunk_size=100)  # type: ignore[arg-type]
+    known = small_ranker.known_users()  # type: ignore[attr-defined]
+    assert set(reco["user_id"]) == set(known)
+    assert reco.groupby("user_id").size().max() == 3
+    assert not reco["cold_start"].any()
+
+
+def test_margins_function_is_used(small_ranker: object) -> None:
+    model = small_ranker.purchase_model_  # type: ignore[attr-defined]
+    calls: list[int] = []
+
+    def margins(matrix):  # type: ignore[no-untyped-def]
+        calls.append(len(matrix))
+        return model.decision_function(matrix)
+
+    shoppers = small_ranker.known_users()[:10]  # type: ignore[attr-defined]
+    score_all_shoppers(small_ranker, shoppers, 5, chunk_size=4, margins=margins)  # type: ignore[arg-type]
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("bad", [{"chunk_size": 0}, {"workers": 0}])
+def test_bad_settings_are_refused(small_ranker: object, bad: dict[str, int]) -> None:
+    with pytest.raises(ConfigError):
+        score_all_shoppers(small_ranker, ["x"], 5, **bad)  # type: ignore[arg-type]
