@@ -157,7 +157,6 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
         typed = text.lower() in (first.lower(), auth.shown_id(first).lower())
         if typed or pseudonymous is not None:  # a typed id selects that shopper
             st.session_state[state.SHOPPER] = first
-            st.session_state.pop(select_key, None)
     st.session_state[last_key] = query
     counts = dict(zip(activity[Columns.USER], activity["events"], strict=True))
     return _choose(
@@ -246,15 +245,39 @@ def _choose(
     if current in set(matches) and current not in options:
         options.insert(0, current)
     plural = "es" if len(matches) != 1 else ""
+    _sync_select(key, current, options)
     choice = st.selectbox(
         f"{noun} ({len(matches):,} match{plural}, {order})",
         options,
-        index=options.index(current) if current in options else 0,
+        index=0 if key in st.session_state else _position(current, options),
         format_func=format_func,
         key=key,
     )
+    st.session_state[f"{key}_shown"] = choice
     st.session_state[state_key] = choice
     return None if choice is None else str(choice)
+
+
+def _position(value: object, options: list[str]) -> int:
+    return options.index(str(value)) if value in options else 0
+
+
+def _sync_select(key: str, current: object, options: list[str]) -> None:
+    """Make the select at ``key`` show ``current`` when the choice changed elsewhere.
+
+    A typed id, a shared link or another page may change the shared choice; the select's
+    own state must then be *set* through the session state (a new ``index`` is ignored once
+    the widget exists, and the browser kept showing the previous shopper, issue 24). A
+    change made in the select itself (its value differs from what it showed last run) wins.
+    """
+    shown = st.session_state.get(f"{key}_shown")
+    value = st.session_state.get(key)
+    if key in st.session_state and value not in options:
+        del st.session_state[key]  # e.g. the query no longer matches it
+        value = None
+    changed_here = key in st.session_state and value != shown
+    if current in options and not changed_here and value != current:
+        st.session_state[key] = current
 
 
 def item_picker(data: ActiveData, *, key: str = "item") -> str | None:

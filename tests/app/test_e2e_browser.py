@@ -16,6 +16,7 @@ Playwright's own browser download is not used.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,12 +135,17 @@ def _find_shopper(page: Page, data: DemoData) -> None:
     page.get_by_text(f"{data.quiet_shopper}:").first.wait_for(timeout=WAIT_MS)
     _wait_for_run(page)
     _no_none_cells(page)
+    # the select below the box shows the typed shopper too, not the one chosen before
+    select = page.get_by_role("combobox", name=re.compile(r"^Shopper \("))
+    expect(select).to_have_value(re.compile(rf"^{re.escape(data.quiet_shopper)} ·"))
 
 
 def _similar_k(page: Page, _data: DemoData) -> None:
     """Each similar-items list has k = 10 rows (filled from the next model when short)."""
-    for header in ("ALS cosine", "co-purchase score"):
-        rows = _table(page, header).locator('[role="row"]')
+    tables = _table(page, "similarity")
+    expect(tables).to_have_count(2, timeout=WAIT_MS)  # ALS and item-kNN
+    for i in range(2):
+        rows = tables.nth(i).locator('[role="row"]')
         expect(rows).to_have_count(11, timeout=WAIT_MS)  # the header row + 10
     _no_none_cells(page)
 
@@ -183,7 +189,7 @@ PAGES: list[PageCase] = [
         "similar",
         "Similar items",
         ("ALS (latent factors)",),
-        ("ALS cosine", "bought both"),
+        ("similarity", "bought both"),
         action=lambda page, data: _similar_k(page, data),
     ),
     PageCase("search", "Search", ("Search products",), action=_search),

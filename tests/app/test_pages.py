@@ -231,8 +231,24 @@ def test_similar_items_shows_both_models_with_co_counts() -> None:
     tables = [f.value for f in at.dataframe if "co_shoppers" in f.value.columns]
     assert [len(frame) for frame in tables] == [30, 30]
     assert all(
-        frame["source"].isin(["als", "itemknn", "bpr", "popularity"]).all() for frame in tables
+        frame["source"].isin(["ALS", "item-kNN", "BPR", "popularity"]).all() for frame in tables
     )
+
+
+def test_similar_items_have_one_comparable_score_whatever_the_source() -> None:
+    """Issue 24 (4): rows filled from another model are on the same 0-1 similarity scale as
+    the asked model's rows; no column mixes an item-kNN count with an ALS cosine."""
+    at = _run("app_pages/similar.py")
+    at.slider(key="similar_k").set_value(30).run()
+    tables = [f.value for f in at.dataframe if "co_shoppers" in f.value.columns]
+    assert tables
+    for frame in tables:
+        assert "score" not in frame.columns
+        similarity = frame["similarity"].astype(float)
+        assert similarity.between(0.0, 1.0).all(), similarity.tolist()
+        assert similarity.iloc[0] == pytest.approx(1.0)  # the asked model's best match
+    assert any(frame["source"].nunique() > 1 for frame in tables), "no filled rows to compare"
+    assert not any("ⓘ" in c.value for c in at.caption)  # a glyph Chromium lacks
 
 
 def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> None:
