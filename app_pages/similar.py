@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import frames, state
-from ui.frames import relative_similarity
 from ui.components import item_card, item_picker, table
 from ui.errors import show_errors
+from ui.frames import relative_similarity
 from ui.resources import active_data, service
 
 #: The models compared, one full-width list each (side by side, columns were cut off).
@@ -61,9 +61,7 @@ for model, label in SIMILARITY_MODELS:
             data.key, data.checksum, data.dataset.events, item_id, similar["item_id"].tolist()
         )
         similar = similar.merge(counts, on="item_id", how="left")
-        similar = similar[
-            ["rank", "title", "similarity", "source", "co_buyers", "co_shoppers"]
-        ]
+        similar = similar[["rank", "title", "similarity", "source", "co_buyers", "co_shoppers"]]
         similar["source"] = similar["source"].map(lambda s: SOURCE_LABELS.get(s, s))
         table(
             similar,
