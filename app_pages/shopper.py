@@ -50,6 +50,21 @@ with show_errors():
 ranker = has_ranker(svc)
 
 
+#: Session-state name of the model the Shopper page offered by default last time.
+_LAST_DEFAULT = "shopper_model_default"
+
+
+def follow_default(default_model: str) -> None:
+    """Switch the model select to a new default (the ranker once its background training
+    has finished) unless the user picked another model themselves (issue 24: the page
+    stayed on ALS after the purchase model was saved)."""
+    previous = st.session_state.get(_LAST_DEFAULT)
+    chosen = st.session_state.get("shopper_model")
+    if previous is not None and previous != default_model and chosen in (None, previous):
+        st.session_state["shopper_model"] = default_model
+    st.session_state[_LAST_DEFAULT] = default_model
+
+
 @st.fragment
 def shopper_view() -> None:
     """Everything that depends on the chosen shopper.
@@ -75,6 +90,7 @@ def shopper_view() -> None:
         if st.session_state.get("shopper_model") not in (None, *models):
             del st.session_state["shopper_model"]  # e.g. BPR before the background training
         default_model = "ranker" if ranker else ("als" if "als" in models else models[0])
+        follow_default(default_model)
         model = st.selectbox(
             "Model",
             models,

@@ -79,7 +79,8 @@ def user_activity_figure(activity: pd.DataFrame) -> go.Figure:
         log_y=True,
         labels={"events": "events per shopper"},
     )
-    fig.update_layout(yaxis_title="shoppers")
+    # one label per power of ten (1, 10, 100, ...): minor labels read "5 2 1000 5 2 100"
+    fig.update_yaxes(title="shoppers (log scale)", dtick=1, tickformat=",")
     return _layout(fig, "Shopper activity: events per shopper")
 
 

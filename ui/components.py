@@ -169,6 +169,28 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     )
 
 
+def funnel_chart(data: ActiveData, key: str) -> None:
+    """The funnel of the log: views -> carts -> purchases, or, when the log records one
+    stage only (Online Retail: purchases), how many shoppers order again (a one-box funnel
+    of 100 % says nothing)."""
+    from ui import charts
+
+    counts = frames.event_counts(data.key, data.checksum, data.dataset.events)
+    funnel = frames.funnel_frame(counts)
+    if len(funnel) > 1:
+        st.plotly_chart(charts.funnel_figure(funnel), key=key)
+        return
+    repeat = frames.repeat_funnel(data.key, data.checksum, data.dataset.events)
+    st.plotly_chart(
+        charts.funnel_figure(repeat, "Repeat-purchase funnel: shoppers by orders"), key=key
+    )
+    stage = funnel["stage"].iloc[0].lower() if len(funnel) else "one kind of event"
+    st.caption(
+        f"This log records only {stage}, so the funnel shows how many shoppers order again "
+        "(an order: a day with a purchase)."
+    )
+
+
 def plural(n: int, noun: str) -> str:
     """'1 event', '2 events', '1,234 events' (nouns that take an 's')."""
     return f"{n:,} {noun}" + ("" if n == 1 else "s")

@@ -557,10 +557,21 @@ def test_first_start_serves_single_stage_models_then_switches_to_the_ranker(
     assert Path(job.folder).name in trained[0]["detail"]
     first.run()  # the next rerun switches to the complete version
     assert not _errors(first)
+    # the page follows the switch: it now lists by the ranker, not still by ALS (issue 24)
+    assert first.selectbox(key="shopper_model").value == "ranker"
+    assert any("by **ranker**" in c.value for c in first.caption)
     reco = _recommendations(first)
     assert np.isfinite(reco["purchase_probability"].to_numpy(dtype=float)).all()
     versions = list_versions(home=tmp_path / "fresh")
     assert len(versions) == 2 and "ranker" in versions[0]["models"] and versions[0]["active"]
+    # the ranker's headline metrics are recorded at training time, not by a button (issue 24)
+    assert job.metrics_recorded.wait(240)
+    recorded = load_lab(Path(job.folder)).manifest["metrics"]["models"]
+    assert np.isfinite(float(recorded["ranker"]["ndcg@10"]))
+    first.switch_page("app_pages/overview.py").run()
+    overview = next(f.value for f in first.dataframe if "fit time" in f.value.columns)
+    ranker_row = overview[overview["model"] == "ranker"].iloc[0]
+    assert np.isfinite(float(ranker_row["ndcg@10"]))
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -841,3 +852,38 @@ def test_purchase_only_logs_get_a_repeat_purchase_funnel() -> None:
     funnel = repeat_funnel("test-repeat", "c1", events)
     assert funnel["shoppers"].tolist() == [3, 2, 0, 0]
     assert funnel["stage"].iloc[1] == "Ordered 2+ times"
+
+
+def _funnel_script(csv: str) -> None:
+    """An AppTest script: the shared funnel chart of the log at ``csv``."""
+    from recsys_core.data.loaders import load_event_file
+    from recsys_core.evaluation import data_checksum
+    from ui.components import funnel_chart
+    from ui.resources import ActiveData
+
+    dataset = load_event_file(csv)
+    funnel_chart(ActiveData("file:" + csv, dataset, data_checksum(dataset.events)), "funnel")
+
+
+def test_a_purchase_only_log_shows_the_repeat_funnel_not_one_full_box(
+    app_data: AppData, tmp_path: Path
+) -> None:
+    """Issue 24 (8): the Data page and Overview share the funnel; a log of purchases only
+    gets the repeat-purchase funnel, not one 100 % box."""
+    events = pd.read_csv(app_data.csv)
+    csv = tmp_path / "purchases_only.csv"
+    events[events["event"] == "purchase"].to_csv(csv, index=False)
+    at = AppTest.from_function(_funnel_script, args=(str(csv),), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "Repeat-purchase funnel" in json.dumps(spec["layout"]["title"])
+    assert any("records only purchases" in c.value for c in at.caption)
+
+
+def test_shopper_activity_axis_labels_only_powers_of_ten() -> None:
+    """Issue 24 (8): the log axis had minor labels ("5 2 1000 5 2 100")."""
+    from ui.charts import user_activity_figure
+
+    activity = pd.DataFrame({"user_id": list("abcdef"), "events": [1, 2, 3, 50, 400, 9000]})
+    axis = user_activity_figure(activity).layout.yaxis
+    assert axis.dtick == 1 and axis.tickformat == ","
