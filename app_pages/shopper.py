@@ -39,7 +39,7 @@ from ui.components import (
     table,
 )
 from ui.errors import show_errors
-from ui.glossary import METRICS, RECOMMEND_SCORES
+from ui.glossary import METRICS, RECOMMEND_SCORES, money_unit
 from ui.resources import active_data, has_ranker, service
 
 st.title("Shopper")
@@ -152,16 +152,20 @@ def shopper_view() -> None:
         "—" if order != order else f"{order:.1%}",
         help=METRICS["order_probability"][1],
     )
+    prices = reco["price"].to_numpy(dtype=float)
+    priced = bool(np.isfinite(prices).any())
     cols[1].metric(
         "Expected revenue of this list",
-        format_money(revenue, currency),
+        format_money(revenue, currency) if priced else "—",
         help=METRICS["expected_revenue"][1],
     )
     cols[2].metric(
         "List value at full price",
-        format_money(float(np.nansum(reco["price"].to_numpy(dtype=float))), currency),
+        format_money(float(np.nansum(prices)), currency) if priced else "—",
         help="Sum of the listed items' unit prices.",
     )
+    if not priced:
+        st.caption("This log has no prices, so the lab cannot put money on these lists.")
     if order == order:
         st.caption(
             "**If they order**: the chance the item is in the shopper's order if they order in "
@@ -181,7 +185,7 @@ def shopper_view() -> None:
         f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
         f"and where the other models rank it in their own top {k} (— : in none of them)."
     )
-    money = f"{currency}%.2f" if currency else "%.2f"
+    money = "accounting"  # thousands separators; the header names the currency
     st.dataframe(
         shown,
         hide_index=True,
@@ -192,12 +196,12 @@ def shopper_view() -> None:
             "rank": st.column_config.NumberColumn("rank", width="small"),
             "title": st.column_config.TextColumn("product", width="medium"),
             "price": st.column_config.NumberColumn(
-                f"price ({currency or 'log units'})", format=money, width="small"
+                f"price ({money_unit(currency)})", format=money, width="small"
             ),
             "purchase_probability": PROBABILITY_COLUMN,
             "probability": OVERALL_COLUMN,
             "expected_revenue": st.column_config.NumberColumn(
-                "expected revenue",
+                f"expected revenue ({money_unit(currency)})",
                 format=money,
                 help=METRICS["expected_revenue"][1],
                 width="small",

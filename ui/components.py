@@ -220,7 +220,7 @@ def business_filters(data: ActiveData, *, key: str = "shopper") -> BusinessFilte
             top = float(np.ceil(prices.quantile(0.99)))
             symbol = currency_symbol(data.dataset.name)
             low, high = cols[1].slider(
-                f"Price band ({symbol or 'log units'})",
+                f"Price band ({symbol or 'currency not given'})",
                 0.0,
                 max(top, 1.0),
                 (0.0, max(top, 1.0)),

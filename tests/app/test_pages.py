@@ -768,6 +768,22 @@ def test_shopper_page_shows_prices_and_expected_revenue() -> None:
             reco["expected_revenue"], reco["probability"] * reco["price"], rtol=1e-9
         )
     assert "score" not in reco.columns or not reco["score"].equals(reco["purchase_probability"])
+    # issue 24 (7): a log without a known currency says so, not "log units"
+    table_config = next(f.proto.columns for f in at.dataframe if "expected_revenue" in f.value)
+    assert "price (currency not given)" in table_config
+    assert "log units" not in table_config
+
+
+def test_money_metric_columns_name_the_currency_and_every_key_has_a_plain_name() -> None:
+    """Issue 24 (7): ``revenue_total@10`` was shown as a raw key, without £ or separators."""
+    from ui.glossary import describe, metric_columns
+
+    config = metric_columns(["revenue@10", "revenue_total@10", "ndcg@10"], currency="£")
+    assert config["revenue_total@10"]["label"] == "revenue, all test shoppers @10 (£)"
+    assert config["revenue@10"]["type_config"]["format"] == "accounting"
+    assert describe("revenue_total@10") is not None
+    unknown = metric_columns(["revenue@10"])
+    assert unknown["revenue@10"]["label"].endswith("(currency not given)")
 
 
 def test_business_filters_on_the_shopper_page(app_data: AppData) -> None:
