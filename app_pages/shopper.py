@@ -39,6 +39,7 @@ from ui.components import (
     table,
 )
 from ui.errors import show_errors
+from ui.explanations import plain_reasons
 from ui.glossary import METRICS, RECOMMEND_SCORES, money_unit
 from ui.resources import active_data, has_ranker, service
 
@@ -241,10 +242,23 @@ def shopper_view() -> None:
                         st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
                 if explanation is not None:
                     probability_metrics(explanation)
-                    st.plotly_chart(charts.waterfall_figure(explanation), key="shopper_waterfall")
-                    order_detail = explanation.get("order_explanation")
-                    if order_detail:
-                        with st.expander("Why this order chance? (SHAP of the order model)"):
+                    up, down = plain_reasons(explanation)
+                    if up:
+                        st.markdown(
+                            "**Likely because the shopper** "
+                            + "; ".join(up)
+                            + ("." if not down else f". **Held back by**: {'; '.join(down)}.")
+                        )
+                    if st.toggle(
+                        "Details: how each reason moves the score (SHAP chart)",
+                        key="shopper_shap_details",
+                    ):
+                        st.plotly_chart(
+                            charts.waterfall_figure(explanation), key="shopper_waterfall"
+                        )
+                        order_detail = explanation.get("order_explanation")
+                        if order_detail:
+                            st.markdown("**Why this order chance** (the order model)")
                             st.plotly_chart(
                                 charts.waterfall_figure(order_detail), key="shopper_order_shap"
                             )
@@ -259,9 +273,8 @@ def shopper_view() -> None:
         with right:
             st.markdown("**Because you bought**")
             if bought:
-                for past in bought:
-                    share = float(past["contribution"])
-                    st.markdown(f"- {past['title']} (`{past['item_id']}`, {share:+.3f})")
+                for past in bought:  # strongest first; the ALS weights mean nothing to a PM
+                    st.markdown(f"- {past['title']} (`{past['item_id']}`)")
             else:
                 st.caption("No single past item explains this one (or ALS is not trained).")
 

@@ -213,12 +213,12 @@ def waterfall_figure(explanation: Mapping[str, Any], top: int = 10) -> go.Figure
     # The numbers go into the axis labels, not onto the bars: text beside a bar was clipped
     # or overlapped the labels whenever a bar reached the plot's edge.
     labels = [
-        f"base value (average shopper and item): {base:+.3f}",
+        "starting point: the average shopper and item",
         *[
-            f"{label}: {c:+.3f}"
+            f"{label} ({'raises' if c > 0 else 'lowers'} it)"
             for label, c in zip(steps["label"], steps["contribution"], strict=True)
         ],
-        f"score in log-odds: {raw:+.3f} (≈ {1 / (1 + np.exp(-raw)):.0%} before calibration)",
+        "this shopper and item",
     ]
     values = [None, *steps["value"], None]
     fig = go.Figure(

@@ -356,8 +356,25 @@ def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
     # overall = order chance x purchase chance if they order (shown rounded to 0.1 %)
     product = float(order[:-1]) * float(conditional[:-1]) / 100
     assert abs(float(overall[:-1]) - product) < 0.1
-    traces = [t["type"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
-    assert traces.count("waterfall") == 2  # the item's purchase SHAP and the order model's
+    # issue 24 (10): plain reasons first, no log-odds or base value; SHAP behind "details"
+    reasons = [m.value for m in at.markdown if "Likely because the shopper" in m.value]
+    assert reasons and not any(w in reasons[0] for w in ("log-odds", "base value", "score "))
+
+    def waterfalls() -> list[str]:
+        charts = at.get("plotly_chart")
+        return [t["type"] for c in charts for t in json.loads(c.proto.spec)["data"]]
+
+    assert waterfalls().count("waterfall") == 0
+    at.toggle(key="shopper_shap_details").set_value(True).run()
+    assert waterfalls().count("waterfall") == 2  # the item's purchase SHAP and the order model's
+    labels = " ".join(
+        str(label)
+        for c in at.get("plotly_chart")
+        for t in json.loads(c.proto.spec)["data"]
+        if t["type"] == "waterfall"
+        for label in t["y"]
+    )
+    assert "base value" not in labels and "log-odds" not in labels
 
 
 @needs_explanations
