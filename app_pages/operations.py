@@ -38,13 +38,14 @@ with show_errors(stop=False):
         st.error(f"Nothing to serve: {state.get('error')}")
     else:
         answers = state["answers"]
-        cols = st.columns(5)
+        # the version (a long timestamp) on its own line: in a metric column it was cut off
+        st.markdown(f"Active version **{state['version']}**")
+        cols = st.columns(4)
         cols[0].metric("Status", state["status"])
-        cols[1].metric("Active version", state["version"])
-        cols[2].metric("Age (hours)", f"{state['age_hours']:.1f}" if state["age_hours"] else "?")
-        cols[3].metric("Verification", state["verification"])
+        cols[1].metric("Age (hours)", f"{state['age_hours']:.1f}" if state["age_hours"] else "—")
+        cols[2].metric("Verification", state["verification"])
         share = answers.get("degraded_share")
-        cols[4].metric("Degraded answers", "-" if share is None else f"{share:.0%}")
+        cols[3].metric("Degraded answers", "—" if share is None else f"{share:.0%}")
         p50, p95 = answers["latency_ms"]["p50"], answers["latency_ms"]["p95"]
         st.caption(
             f"Over the last {answers['answers']} answers of this app process's live service: "

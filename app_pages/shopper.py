@@ -101,7 +101,7 @@ def shopper_view() -> None:
         )
         rule = svc.bought_rule()  # the lab's default: the rule evaluation applies
         filter_seen = st.checkbox(
-            "Hide items the shopper already bought",
+            "Hide items already bought",
             value=rule.remove,
             key="shopper_bought",
             help=f"Default ({rule.source}): {rule.why}",
@@ -195,23 +195,19 @@ def shopper_view() -> None:
         placeholder=MISSING,
         column_config={
             "rank": st.column_config.NumberColumn("rank", width="small"),
-            "title": st.column_config.TextColumn("product", width="medium"),
-            "price": st.column_config.NumberColumn(
-                f"price ({money_unit(currency)})", format=money, width="small"
-            ),
+            "title": st.column_config.TextColumn("product"),
+            "price": st.column_config.NumberColumn(f"price ({money_unit(currency)})", format=money),
             "purchase_probability": PROBABILITY_COLUMN,
             "probability": OVERALL_COLUMN,
             "expected_revenue": st.column_config.NumberColumn(
                 f"expected revenue ({money_unit(currency)})",
                 format=money,
                 help=METRICS["expected_revenue"][1],
-                width="small",
             ),
             "score": st.column_config.NumberColumn(
                 RECOMMEND_SCORES.get(served_by, (f"{served_by} score", ""))[0],
                 format="compact",
                 help=RECOMMEND_SCORES.get(served_by, ("", "The model's own ranking score."))[1],
-                width="small",
             ),
             "other_ranks": st.column_config.TextColumn(
                 "ranked by other models", help=f"Model #rank in that model's top {k}."
@@ -231,17 +227,19 @@ def shopper_view() -> None:
         key="shopper_explain_item",
     )
     if item_id is not None:
-        left, right = st.columns([3, 2])
         explanation: dict[str, Any] | None = None
+        if ranker:
+            with show_errors(stop=False):
+                try:
+                    explanation = svc.explain(user_id, item_id)
+                except ImportError:
+                    st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
+            if explanation is not None:  # full width: in a column the labels were cut off
+                probability_metrics(explanation)
+        left, right = st.columns([3, 2])
         with left:
             if ranker:
-                with show_errors(stop=False):
-                    try:
-                        explanation = svc.explain(user_id, item_id)
-                    except ImportError:
-                        st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
                 if explanation is not None:
-                    probability_metrics(explanation)
                     up, down = plain_reasons(explanation)
                     if up:
                         st.markdown(

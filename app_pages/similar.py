@@ -77,7 +77,6 @@ for model, label in SIMILARITY_MODELS:
                     min_value=0.0,
                     max_value=1.0,
                     format="percent",
-                    width="small",
                 ),
                 "source": st.column_config.TextColumn(
                     "from", help="The model that found this item.", width="small"
@@ -85,12 +84,10 @@ for model, label in SIMILARITY_MODELS:
                 "co_buyers": st.column_config.NumberColumn(
                     "bought both",
                     help="Shoppers who bought both products (support).",
-                    width="small",
                 ),
                 "co_shoppers": st.column_config.NumberColumn(
                     "with both",
                     help="Shoppers who interacted with both products.",
-                    width="small",
                 ),
             },
         )

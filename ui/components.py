@@ -77,6 +77,15 @@ def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Downloa
         auth.record("export", {"file": f"{name}.csv"})
 
 
+#: Height of one ``st.dataframe`` row (and of the header) in px.
+ROW_PX = 35
+
+
+def full_height(rows: int, most: int = 50) -> int:
+    """A table height showing ``rows`` rows (up to ``most``) without an inner scroll box."""
+    return ROW_PX * (min(rows, most) + 1) + 3
+
+
 def table(
     frame: pd.DataFrame,
     *,

@@ -184,9 +184,7 @@ def metric_columns(columns: list[str], decimals: int = 4, currency: str = "") ->
                 f"{label} ({money_unit(currency)})", help=text, format="accounting"
             )
             continue
-        config[column] = st.column_config.NumberColumn(
-            label, help=text, format=f"%.{decimals}f", width="small"
-        )
+        config[column] = st.column_config.NumberColumn(label, help=text, format=f"%.{decimals}f")
     return config
 
 

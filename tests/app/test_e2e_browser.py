@@ -336,3 +336,39 @@ def test_switching_to_the_demo_store_shows_its_funnel(
         assert errors.count() == 0, f"exception shown:\n{errors.first.inner_text()}"
     finally:
         context.close()
+
+
+#: Elements whose text must never be cut with an ellipsis ("Active version 2026120…").
+_CLIPPABLE = (
+    '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *, '
+    '[data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] *'
+)
+
+
+def _clipped_texts(page: Page) -> list[str]:
+    """Texts that their box cuts off (wider content than the box, overflow hidden)."""
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)]
+            .filter(e => e.textContent.trim()
+                && getComputedStyle(e).textOverflow === 'ellipsis'
+                && e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.textContent.trim())""",
+        _CLIPPABLE,
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+@pytest.mark.parametrize("path", ["shopper", "search", "operations", "decision"])
+def test_no_metric_or_label_is_cut(path: str, width: int, app_url: str, browser: Browser) -> None:
+    """Issue 24 (6): metric values and labels were cut ("Active version 2026120…") at
+    common window widths."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/{path}", wait_until="domcontentloaded", timeout=WAIT_MS)
+        page.locator("h1").first.wait_for(timeout=WAIT_MS)
+        _wait_for_run(page)
+        page.wait_for_timeout(500)
+        assert _clipped_texts(page) == []
+    finally:
+        context.close()

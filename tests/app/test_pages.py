@@ -160,7 +160,7 @@ def test_shopper_bought_checkbox_starts_at_the_labs_rule() -> None:
     """The list's already-bought default is the lab's rule (evaluation's), named in the help."""
     at = _run("app_pages/shopper.py")
     box = at.checkbox(key="shopper_bought")
-    assert box.label == "Hide items the shopper already bought"
+    assert box.label == "Hide items already bought"
     assert box.help.startswith("Default (")
     remove = box.value
     box.set_value(not remove).run()
@@ -920,3 +920,32 @@ def test_shopper_activity_axis_labels_only_powers_of_ten() -> None:
     activity = pd.DataFrame({"user_id": list("abcdef"), "events": [1, 2, 3, 50, 400, 9000]})
     axis = user_activity_figure(activity).layout.yaxis
     assert axis.dtick == 1 and axis.tickformat == ","
+
+
+#: Column widths Streamlit gives "small", "medium" and "large" (px).
+_WIDTH_PX = {"small": 75, "medium": 200, "large": 400}
+
+
+def _clipped_headers(at: AppTest) -> list[str]:
+    """Column headers that a fixed column width cuts off ("expected re…").
+
+    A header needs about 7.5 px per character plus room for the sort arrow and padding;
+    columns without a fixed width are sized by Streamlit to fit their header.
+    """
+    clipped = []
+    for frame in at.dataframe:
+        for name, cfg in json.loads(frame.proto.columns or "{}").items():
+            label = str(cfg.get("label") or name.removeprefix("col:"))
+            width = cfg.get("width")
+            px = _WIDTH_PX.get(width, width) if width is not None else None
+            if isinstance(px, int) and len(label) * 7.5 + 28 > px:
+                clipped.append(f"{label!r} in {width} ({px} px)")
+    return clipped
+
+
+@pytest.mark.parametrize("page", [*PAGES, "app_pages/operations.py"])
+def test_no_table_header_is_cut_by_a_fixed_width(page: str) -> None:
+    """Issue 24 (6): headers such as "expected re…", "ALS taste m…" were cut off."""
+    at = _run(page)
+    assert not _errors(at)
+    assert not _clipped_headers(at)
