@@ -15,6 +15,7 @@ from ui.components import (
     table,
 )
 from ui.errors import show_errors
+from ui.glossary import category_label
 from ui.resources import active_data, has_ranker, service
 
 st.title("Search")
@@ -58,7 +59,10 @@ with plain_col:
         plain[["rank", "title", "category", "relevance", "item_id"]],
         name=f"search-{query}",
         key="search_plain",
-        column_config={"relevance": st.column_config.NumberColumn(format="%.3f")},
+        column_config={
+            "relevance": st.column_config.NumberColumn(format="%.3f"),
+            "category": st.column_config.TextColumn(category_label(data.dataset.name)),
+        },
         height=full_height(len(plain)),
     )
 with personal_col:

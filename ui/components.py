@@ -15,6 +15,7 @@ from recsys_core.columns import Columns
 from recsys_core.security.exports import to_csv_bytes
 from recsys_core.security.pseudonyms import find_by_pseudonym
 from ui import auth, frames, state
+from ui.glossary import category_label
 from ui.resources import ActiveData
 
 #: Most options a picker lists at once (type in its search box to reach the others).
@@ -217,8 +218,15 @@ def business_filters(data: ActiveData, *, key: str = "shopper") -> BusinessFilte
         categories: list[str] = []
         if Columns.CATEGORY in catalog.columns:
             options = sorted(catalog[Columns.CATEGORY].dropna().astype(str).unique())
+            words = category_label(data.dataset.name, plural=True)
             categories = cols[0].multiselect(
-                "Categories", options, key=f"{key}_categories", placeholder="all categories"
+                words.capitalize(),
+                options,
+                key=f"{key}_categories",
+                placeholder=f"all {words}",
+                help="Keywords are taken from the product titles (this log has no categories)."
+                if words == "keywords"
+                else None,
             )
         else:
             cols[0].caption("This catalog has no categories.")
@@ -352,10 +360,12 @@ def item_card(data: ActiveData, item_id: str) -> None:
         st.markdown(f"**{info[Columns.TITLE]}**  \n`{item_id}`")
         cols = st.columns(4)
         fields = (Columns.CATEGORY, Columns.BRAND, Columns.PRICE)
+        names = {Columns.CATEGORY: category_label(data.dataset.name)}
         for col, field in zip(cols[:3], fields, strict=True):
             if field in info.index and pd.notna(info[field]):
                 value = info[field]
-                col.metric(field, f"{value:,.2f}" if field == Columns.PRICE else str(value))
+                shown = f"{value:,.2f}" if field == Columns.PRICE else str(value)
+                col.metric(names.get(field, field), shown)
         if str(item_id) in popularity.index:
             stats = popularity.loc[str(item_id)]
             cols[3].metric(

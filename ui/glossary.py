@@ -156,6 +156,20 @@ def describe(column: str) -> tuple[str, str] | None:
     return (f"{label} @{k}" if k else label), text
 
 
+#: Datasets whose "category" is a word taken from the product title (Online Retail has no
+#: categories: lunch bags land in "Girl" or "Skull"), so the app calls it a keyword.
+TITLE_KEYWORD_DATASETS: frozenset[str] = frozenset({"online-retail"})
+
+
+def category_label(dataset_name: str, plural: bool = False) -> str:
+    """What the app calls a dataset's ``category`` column: "category", or "keyword" when
+    it is derived from titles and a shop would not recognise it as a category."""
+    word = "keyword" if dataset_name in TITLE_KEYWORD_DATASETS else "category"
+    if not plural:
+        return word
+    return "keywords" if word == "keyword" else "categories"
+
+
 #: Metric families that are amounts of money.
 MONEY_FAMILIES: frozenset[str] = frozenset({"revenue", "revenue_total", "expected_revenue"})
 #: A price column's unit when the lab does not know the log's currency.

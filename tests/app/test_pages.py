@@ -949,3 +949,15 @@ def test_no_table_header_is_cut_by_a_fixed_width(page: str) -> None:
     at = _run(page)
     assert not _errors(at)
     assert not _clipped_headers(at)
+
+
+def test_title_words_are_called_keywords_not_categories() -> None:
+    """Issue 24 (9): Online Retail's "categories" are words from the titles (lunch bags in
+    "Girl", a cake stand in "Tier"): the app calls them keywords; real ones stay categories."""
+    from ui.glossary import category_label
+
+    assert category_label("online-retail") == "keyword"
+    assert category_label("online-retail", plural=True) == "keywords"
+    assert category_label("demo-store", plural=True) == "categories"
+    at = _run("app_pages/shopper.py")
+    assert at.multiselect(key="shopper_categories").label == "Categories"
