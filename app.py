@@ -30,12 +30,14 @@ def _home() -> None:
 # Titles and URL paths are relied on by the browser test (tests/app/test_e2e_browser.py).
 # (file, title, icon, url path); the role each page needs is ui.auth.PAGE_ROLES[url path].
 PAGE_FILES: list[tuple[str, str, str, str]] = [
+    ("app_pages/decision.py", "Decision", ":material/gavel:", "decision"),
     OVERVIEW_PAGE,
     ("app_pages/data.py", "Data", ":material/table_chart:", "data"),
     ("app_pages/shopper.py", "Shopper", ":material/person:", "shopper"),
     ("app_pages/similar.py", "Similar items", ":material/hub:", "similar"),
     ("app_pages/search.py", "Search", ":material/search:", "search"),
     ("app_pages/model_lab.py", "Model lab", ":material/science:", "model_lab"),
+    ("app_pages/planner.py", "Test planner", ":material/biotech:", "planner"),
     ("app_pages/explanations.py", "Explanations", ":material/lightbulb:", "explanations"),
     ("app_pages/operations.py", "Operations", ":material/build:", "operations"),
     ("app_pages/users.py", "Users", ":material/group:", "users"),
@@ -83,7 +85,7 @@ for file, title, icon, path in PAGE_FILES:
             visibility="visible" if path in allowed else "hidden",
         )
     )
-OVERVIEW = pages[0]
+OVERVIEW = next(p for p in pages if p.url_path == OVERVIEW_PAGE[3])
 PAGES = [
     st.Page(_home, title="Overview", url_path="home", default=True, visibility="hidden"),
     *pages,

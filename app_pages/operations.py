@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from recsys_core.business import currency_symbol
 from recsys_core.security.forget import needs_retraining
 from recsys_core.serving import registry
-from ui import auth
+from ui import auth, charts
 from ui import operations as ops
 from ui.components import table
 from ui.errors import show_errors
@@ -106,6 +107,13 @@ for mark in retrain:  # written by `forget --user` (h11)
 
 with st.expander("Activation history"):
     table(ops.history_frame(dataset), name=f"history-{dataset}", key="ops_history")
+
+with show_errors(stop=False):
+    history = ops.metric_history(list(reversed(ops.dataset_versions(dataset))))
+    if not history.empty:
+        st.plotly_chart(
+            charts.metric_history_figure(history, currency_symbol(dataset)), key="ops_metric_hist"
+        )
 
 # ---------------------------------------------------------------------------------- backup
 st.subheader("Backup and restore")

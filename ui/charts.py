@@ -343,3 +343,33 @@ def overlap_figure(overlap: pd.DataFrame) -> go.Figure:
     )
     fig.update_layout(yaxis={"autorange": "reversed"})
     return _layout(fig, "Overlap of the models' lists (Jaccard)", height=320)
+
+
+def metric_history_figure(history: pd.DataFrame, currency: str = "") -> go.Figure:
+    """NDCG, money per shopper and calibration error per trained version, one line per model
+    (``ui.operations.metric_history``'s frame)."""
+    from plotly.subplots import make_subplots
+
+    panels = [
+        ("ndcg", "ranking quality (NDCG)"),
+        ("revenue_per_shopper", f"revenue per shopper{f' ({currency})' if currency else ''}"),
+        ("calibration_error", "calibration error (ECE)"),
+    ]
+    panels = [(c, t) for c, t in panels if history[c].notna().any()]
+    fig = make_subplots(rows=1, cols=max(len(panels), 1), subplot_titles=[t for _, t in panels])
+    for i, (column, _) in enumerate(panels, start=1):
+        for model, part in history.dropna(subset=[column]).groupby("model", sort=True):
+            fig.add_trace(
+                go.Scatter(
+                    x=part["version"],
+                    y=part[column],
+                    mode="lines+markers",
+                    name=str(model),
+                    legendgroup=str(model),
+                    showlegend=i == 1,
+                ),
+                row=1,
+                col=i,
+            )
+    fig.update_xaxes(type="category", title="version")
+    return _layout(fig, "Metric history: recorded metrics per trained version", height=360)

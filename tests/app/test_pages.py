@@ -45,6 +45,7 @@ TIMEOUT = 120
 
 #: Page file -> the title it must show (and the browser test's url path).
 PAGES: dict[str, str] = {
+    "app_pages/decision.py": "Decision",
     "app_pages/overview.py": "Overview",
     "app_pages/data.py": "Data",
     "app_pages/shopper.py": "Shopper",
@@ -52,6 +53,7 @@ PAGES: dict[str, str] = {
     "app_pages/search.py": "Search",
     "app_pages/model_lab.py": "Model lab",
     "app_pages/explanations.py": "Explanations",
+    "app_pages/planner.py": "Test planner",
 }
 
 
@@ -961,3 +963,39 @@ def test_title_words_are_called_keywords_not_categories() -> None:
     assert category_label("demo-store", plural=True) == "categories"
     at = _run("app_pages/shopper.py")
     assert at.multiselect(key="shopper_categories").label == "Categories"
+
+
+def test_decision_page_says_what_to_ship_from_the_recorded_metrics(app_data: AppData) -> None:
+    """Issue 24 (12): the report's "In short", live, with money and uplift, and a PDF."""
+    from recsys_core.planning import decision_summary
+
+    at = _run("app_pages/decision.py")
+    assert not _errors(at)
+    lab = load_lab(resolve_version(app_data.dataset_name, home=app_data.home))
+    summary = decision_summary(lab.manifest["metrics"])
+    assert summary is not None
+    assert any("ship" in s.value for s in at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Model to ship"] == summary.ship
+    assert "Uplift over best sellers" in metrics
+    assert at.get("plotly_chart"), "the metric history chart"
+    at.button(key="decision_pdf").click().run()
+    assert not _errors(at)
+    assert at.get("download_button")
+
+
+def test_test_planner_sizes_the_test_with_statsmodels() -> None:
+    """Issue 24 (14): sample size and duration from the inputs, exportable."""
+    from recsys_core.planning import plan_ab_test
+
+    at = _run("app_pages/planner.py")
+    assert not _errors(at)
+    at.number_input(key="plan_uplift").set_value(10.0)
+    at.number_input(key="plan_baseline").set_value(5.0)
+    at.number_input(key="plan_traffic").set_value(1000).run()
+    assert not _errors(at)
+    plan = plan_ab_test(baseline_conversion=0.05, relative_uplift=0.10, traffic_per_day=1000)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Shoppers per arm"] == f"{plan.shoppers_per_arm:,}"
+    assert metrics["Days to run"] == f"{plan.days:,}"
+    assert at.get("download_button")
