@@ -176,6 +176,8 @@ _EXPLANATIONS: tuple[tuple[str, ...], tuple[str, ...]] = (
 #: Every page of the app. Extend this list when a page is added.
 PAGES: list[PageCase] = [
     PageCase("", "Overview", ("Trained models", "Where to go next"), ("fit time",)),
+    PageCase("decision", "Decision", ("In short", "Model to ship", "Forward it")),
+    PageCase("planner", "Test planner", ("Shoppers per arm", "Days to run")),
     PageCase("overview", "Overview", ("Trained models",)),
     PageCase("data", "Data", ("Upload your own log",), ("events",)),
     PageCase(
@@ -358,7 +360,7 @@ def _clipped_texts(page: Page) -> list[str]:
 
 
 @pytest.mark.parametrize("width", [1280, 1920])
-@pytest.mark.parametrize("path", ["shopper", "search", "operations", "decision"])
+@pytest.mark.parametrize("path", ["shopper", "search", "operations", "decision", "planner"])
 def test_no_metric_or_label_is_cut(path: str, width: int, app_url: str, browser: Browser) -> None:
     """Issue 24 (6): metric values and labels were cut ("Active version 2026120…") at
     common window widths."""
