@@ -374,3 +374,39 @@ def test_no_metric_or_label_is_cut(path: str, width: int, app_url: str, browser:
         assert _clipped_texts(page) == []
     finally:
         context.close()
+
+
+def test_a_shared_link_survives_the_log_in(
+    demo_data: DemoData, browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 24 (2): with log-ins on, a shared link opened the log-in form under a "Page not
+    found" dialog, dropped its path, and landed on Overview with the default model and k.
+    Now the form opens at the link's own address and the log-in lands on the linked view."""
+    import shutil
+
+    from recsys_core.security import users
+
+    home = tmp_path_factory.mktemp("e2e_login") / "home"
+    shutil.copytree(demo_data.home, home)  # the other tests' server stays in local mode
+    users.add_user("pm", "a long enough password 1", "viewer", home=home)
+    log = home.parent / "streamlit.log"
+    env = {**os.environ, "RECSYS_HOME": str(home), "RECSYS_APP_DATA": str(demo_data.csv)}
+    env.pop("RECSYS_APP_DATASET", None)
+    with streamlit_server(env, log, ("--server.fileWatcherType", "none")) as (proc, base):
+        wait_healthy(proc, base, log, HEALTH_TIMEOUT_S)
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        try:
+            page.goto(f"{base}/shopper?model=als&k=7", wait_until="domcontentloaded")
+            page.get_by_label("User name").wait_for(timeout=WAIT_MS)
+            _wait_for_run(page)
+            expect(page.get_by_text("Page not found")).to_have_count(0)
+            assert "/shopper" in page.url
+            page.get_by_label("User name").fill("pm")
+            page.get_by_label("Password").fill("a long enough password 1")
+            page.get_by_role("button", name="Log in").click()
+            page.locator("h1").filter(has_text="Shopper").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("by als").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("Top 7 by").first.wait_for(timeout=WAIT_MS)
+        finally:
+            context.close()
