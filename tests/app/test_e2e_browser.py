@@ -403,7 +403,7 @@ def test_a_shared_link_survives_the_log_in(
             expect(page.get_by_text("Page not found")).to_have_count(0)
             assert "/shopper" in page.url
             page.get_by_label("User name").fill("pm")
-            page.get_by_label("Password").fill("a long enough password 1")
+            page.get_by_label("Password", exact=True).fill("a long enough password 1")
             page.get_by_role("button", name="Log in").click()
             page.locator("h1").filter(has_text="Shopper").first.wait_for(timeout=WAIT_MS)
             page.get_by_text("by als").first.wait_for(timeout=WAIT_MS)
