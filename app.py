@@ -13,6 +13,9 @@ after ``switch_page``) would bypass this router.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import streamlit as st
 
 from ui import auth, resources, state
@@ -30,12 +33,14 @@ def _home() -> None:
 # Titles and URL paths are relied on by the browser test (tests/app/test_e2e_browser.py).
 # (file, title, icon, url path); the role each page needs is ui.auth.PAGE_ROLES[url path].
 PAGE_FILES: list[tuple[str, str, str, str]] = [
+    ("app_pages/decision.py", "Decision", ":material/gavel:", "decision"),
     OVERVIEW_PAGE,
     ("app_pages/data.py", "Data", ":material/table_chart:", "data"),
     ("app_pages/shopper.py", "Shopper", ":material/person:", "shopper"),
     ("app_pages/similar.py", "Similar items", ":material/hub:", "similar"),
     ("app_pages/search.py", "Search", ":material/search:", "search"),
     ("app_pages/model_lab.py", "Model lab", ":material/science:", "model_lab"),
+    ("app_pages/planner.py", "Test planner", ":material/biotech:", "planner"),
     ("app_pages/explanations.py", "Explanations", ":material/lightbulb:", "explanations"),
     ("app_pages/operations.py", "Operations", ":material/build:", "operations"),
     ("app_pages/users.py", "Users", ":material/group:", "users"),
@@ -55,8 +60,30 @@ if not login_on and not auth.is_loopback(auth.server_address()):
     )
     st.stop()
 
+
+def _login_at(path: str) -> Callable[[], None]:
+    """The log-in form served at a page's own address (see :func:`_login_pages`)."""
+
+    def login() -> None:
+        auth.login_form()
+
+    login.__name__ = f"login_{path}"
+    return login
+
+
+def _login_pages() -> list[Any]:
+    """The log-in form at ``/login`` and at every page's address (issue 24): a shared link
+    such as ``/shopper?shopper=...&k=7`` opens the form, not a "Page not found" dialog over
+    it, and keeps its path and query, so after the log-in the rerun lands on the linked page
+    with the linked state."""
+    pages = [st.Page(auth.login_form, title="Log in", url_path="login", default=True)]
+    for _, _, _, path in PAGE_FILES:
+        pages.append(st.Page(_login_at(path), title="Log in", url_path=path, visibility="hidden"))
+    return pages
+
+
 if login_on and user is None:
-    st.navigation([st.Page(auth.login_form, title="Log in", url_path="login")]).run()
+    st.navigation(_login_pages()).run()
     st.stop()
 
 role = user.role if user else "admin"  # local single-user mode: the one user may do anything
@@ -83,7 +110,7 @@ for file, title, icon, path in PAGE_FILES:
             visibility="visible" if path in allowed else "hidden",
         )
     )
-OVERVIEW = pages[0]
+OVERVIEW = next(p for p in pages if p.url_path == OVERVIEW_PAGE[3])
 PAGES = [
     st.Page(_home, title="Overview", url_path="home", default=True, visibility="hidden"),
     *pages,

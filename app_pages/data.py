@@ -9,7 +9,7 @@ import streamlit as st
 
 from recsys_core.errors import RecsysError
 from ui import auth, charts, frames, state
-from ui.components import table
+from ui.components import funnel_chart, table
 from ui.errors import show_errors
 from ui.resources import active_data
 from ui.upload import (
@@ -83,8 +83,9 @@ else:
 
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.funnel_figure(frames.funnel_frame(counts)), key="data_funnel")
-    table(counts, name=f"{data.dataset.name}-events-by-type", key="data_counts")
+    funnel_chart(data, "data_funnel")
+    recorded = counts[counts["events"] > 0]  # no rows of 0 for stages the log lacks
+    table(recorded, name=f"{data.dataset.name}-events-by-type", key="data_counts")
 popularity = frames.item_popularity(data.key, data.checksum, events, data.dataset.catalog)
 with right:
     st.plotly_chart(charts.long_tail_figure(popularity), key="data_long_tail")

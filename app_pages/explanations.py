@@ -97,14 +97,14 @@ table(
     key="expl_effect_table",
     height=250,
     column_config={
-        "title": st.column_config.TextColumn("product", width="medium"),
+        "title": st.column_config.TextColumn("product"),
         "value": st.column_config.NumberColumn(
             "feature value", format="%.4g", help="— : missing (e.g. never bought)."
         ),
         "contribution": st.column_config.NumberColumn(
             "effect (log-odds)", format="%+.3f", help=METRICS["log_odds"][1]
         ),
-        "user_id": st.column_config.TextColumn("shopper", width="small"),
+        "user_id": st.column_config.TextColumn("shopper"),
         "item_id": st.column_config.TextColumn("item", width="small"),
     },
 )

@@ -9,6 +9,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from recsys_core.business import currency_symbol
 from recsys_core.evaluation import ALL_MODELS, evaluate
 from recsys_core.models.als_spark import spark_available
 from recsys_core.serving.lab import record_metrics
@@ -43,7 +44,16 @@ SEGMENT_NAMES = {
     "country": "country",
 }
 #: Metric families of the accuracy table (the others go to the beyond-accuracy table).
-ACCURACY_FAMILIES = ("ndcg", "precision", "recall", "map", "mrr", "hit_rate", "revenue")
+ACCURACY_FAMILIES = (
+    "ndcg",
+    "precision",
+    "recall",
+    "map",
+    "mrr",
+    "hit_rate",
+    "revenue",
+    "revenue_total",
+)
 
 with show_errors():
     data = active_data()
@@ -256,7 +266,7 @@ table(
     metrics[accuracy_cols].reset_index(),
     name=f"metrics-{result.dataset}-k{k}",
     key="lab_metrics",
-    column_config=metric_columns(accuracy_cols),
+    column_config=metric_columns(accuracy_cols, currency=currency_symbol(data.dataset.name)),
     download=False,
 )
 st.markdown("**Beyond accuracy and cost**")

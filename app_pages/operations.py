@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from recsys_core.business import currency_symbol
 from recsys_core.security.forget import needs_retraining
 from recsys_core.serving import registry
-from ui import auth
+from ui import auth, charts
 from ui import operations as ops
 from ui.components import table
 from ui.errors import show_errors
@@ -38,13 +39,14 @@ with show_errors(stop=False):
         st.error(f"Nothing to serve: {state.get('error')}")
     else:
         answers = state["answers"]
-        cols = st.columns(5)
+        # the version (a long timestamp) on its own line: in a metric column it was cut off
+        st.markdown(f"Active version **{state['version']}**")
+        cols = st.columns(4)
         cols[0].metric("Status", state["status"])
-        cols[1].metric("Active version", state["version"])
-        cols[2].metric("Age (hours)", f"{state['age_hours']:.1f}" if state["age_hours"] else "?")
-        cols[3].metric("Verification", state["verification"])
+        cols[1].metric("Age (hours)", f"{state['age_hours']:.1f}" if state["age_hours"] else "—")
+        cols[2].metric("Verification", state["verification"])
         share = answers.get("degraded_share")
-        cols[4].metric("Degraded answers", "-" if share is None else f"{share:.0%}")
+        cols[3].metric("Degraded answers", "—" if share is None else f"{share:.0%}")
         p50, p95 = answers["latency_ms"]["p50"], answers["latency_ms"]["p95"]
         st.caption(
             f"Over the last {answers['answers']} answers of this app process's live service: "
@@ -105,6 +107,13 @@ for mark in retrain:  # written by `forget --user` (h11)
 
 with st.expander("Activation history"):
     table(ops.history_frame(dataset), name=f"history-{dataset}", key="ops_history")
+
+with show_errors(stop=False):
+    history = ops.metric_history(list(reversed(ops.dataset_versions(dataset))))
+    if not history.empty:
+        st.plotly_chart(
+            charts.metric_history_figure(history, currency_symbol(dataset)), key="ops_metric_hist"
+        )
 
 # ---------------------------------------------------------------------------------- backup
 st.subheader("Backup and restore")

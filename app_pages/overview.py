@@ -8,7 +8,7 @@ import streamlit as st
 
 from recsys_core.models import MODEL_NAMES, model_class
 from ui import charts, frames
-from ui.components import table
+from ui.components import funnel_chart, table
 from ui.errors import show_errors
 from ui.glossary import metric_columns
 from ui.model_lab import headline_table
@@ -91,22 +91,9 @@ with show_errors(stop=False):
     if not has_ranker(svc):
         st.info("Purchase model not trained: probabilities and SHAP explanations are off.")
 
-counts = frames.event_counts(data.key, data.checksum, data.dataset.events)
 left, right = st.columns(2)
 with left:
-    funnel = frames.funnel_frame(counts)
-    if len(funnel) > 1:
-        st.plotly_chart(charts.funnel_figure(funnel), key="overview_funnel")
-    else:  # one recorded stage (e.g. only purchases): how many shoppers come back instead
-        repeat = frames.repeat_funnel(data.key, data.checksum, data.dataset.events)
-        st.plotly_chart(
-            charts.funnel_figure(repeat, "Repeat-purchase funnel: shoppers by orders"),
-            key="overview_funnel",
-        )
-        st.caption(
-            f"This log records only {funnel['stage'].iloc[0].lower()}, so the funnel shows "
-            "how many shoppers order again (an order: a day with a purchase)."
-        )
+    funnel_chart(data, "overview_funnel")
 with right:
     weekly = frames.weekly_activity(data.key, data.checksum, data.dataset.events)
     if weekly.empty:

@@ -7,8 +7,15 @@ import streamlit as st
 from recsys_core.search import RELEVANCE_FLOOR
 from recsys_core.security.pseudonyms import pseudonym
 from ui import auth, state
-from ui.components import PROBABILITY_COLUMN, ranker_notice, shopper_picker, table
+from ui.components import (
+    PROBABILITY_COLUMN,
+    full_height,
+    ranker_notice,
+    shopper_picker,
+    table,
+)
 from ui.errors import show_errors
+from ui.glossary import category_label
 from ui.resources import active_data, has_ranker, service
 
 st.title("Search")
@@ -43,14 +50,20 @@ if plain.empty:
     st.warning(f"No product matches {query!r}.")
     st.stop()
 
-plain_col, personal_col = st.columns(2)
+# one list above the other, each showing every result (side by side, headers were cut and
+# half the results hid in a small scroll box)
+plain_col, personal_col = st.container(), st.container()
 with plain_col:
     st.subheader("By relevance")
     table(
         plain[["rank", "title", "category", "relevance", "item_id"]],
         name=f"search-{query}",
         key="search_plain",
-        column_config={"relevance": st.column_config.NumberColumn(format="%.3f")},
+        column_config={
+            "relevance": st.column_config.NumberColumn(format="%.3f"),
+            "category": st.column_config.TextColumn(category_label(data.dataset.name)),
+        },
+        height=full_height(len(plain)),
     )
 with personal_col:
     st.subheader(f"For shopper {auth.shown_id(user_id)}")
@@ -70,6 +83,7 @@ with personal_col:
             ],
             name=f"search-{query}-{auth.shown_id(user_id)}",
             key="search_personal",
+            height=full_height(len(personal)),
             column_config={
                 "purchase_probability": PROBABILITY_COLUMN,
                 "lexical_rank": st.column_config.NumberColumn(

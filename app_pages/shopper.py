@@ -39,7 +39,8 @@ from ui.components import (
     table,
 )
 from ui.errors import show_errors
-from ui.glossary import METRICS, RECOMMEND_SCORES
+from ui.explanations import plain_reasons
+from ui.glossary import METRICS, RECOMMEND_SCORES, money_unit
 from ui.resources import active_data, has_ranker, service
 
 st.title("Shopper")
@@ -48,6 +49,21 @@ with show_errors():
     data = active_data()
     svc = service(data)
 ranker = has_ranker(svc)
+
+
+#: Session-state name of the model the Shopper page offered by default last time.
+_LAST_DEFAULT = "shopper_model_default"
+
+
+def follow_default(default_model: str) -> None:
+    """Switch the model select to a new default (the ranker once its background training
+    has finished) unless the user picked another model themselves (issue 24: the page
+    stayed on ALS after the purchase model was saved)."""
+    previous = st.session_state.get(_LAST_DEFAULT)
+    chosen = st.session_state.get("shopper_model")
+    if previous is not None and previous != default_model and chosen in (None, previous):
+        st.session_state["shopper_model"] = default_model
+    st.session_state[_LAST_DEFAULT] = default_model
 
 
 @st.fragment
@@ -75,6 +91,7 @@ def shopper_view() -> None:
         if st.session_state.get("shopper_model") not in (None, *models):
             del st.session_state["shopper_model"]  # e.g. BPR before the background training
         default_model = "ranker" if ranker else ("als" if "als" in models else models[0])
+        follow_default(default_model)
         model = st.selectbox(
             "Model",
             models,
@@ -84,7 +101,7 @@ def shopper_view() -> None:
         )
         rule = svc.bought_rule()  # the lab's default: the rule evaluation applies
         filter_seen = st.checkbox(
-            "Hide items the shopper already bought",
+            "Hide items already bought",
             value=rule.remove,
             key="shopper_bought",
             help=f"Default ({rule.source}): {rule.why}",
@@ -136,16 +153,20 @@ def shopper_view() -> None:
         "—" if order != order else f"{order:.1%}",
         help=METRICS["order_probability"][1],
     )
+    prices = reco["price"].to_numpy(dtype=float)
+    priced = bool(np.isfinite(prices).any())
     cols[1].metric(
         "Expected revenue of this list",
-        format_money(revenue, currency),
+        format_money(revenue, currency) if priced else "—",
         help=METRICS["expected_revenue"][1],
     )
     cols[2].metric(
         "List value at full price",
-        format_money(float(np.nansum(reco["price"].to_numpy(dtype=float))), currency),
+        format_money(float(np.nansum(prices)), currency) if priced else "—",
         help="Sum of the listed items' unit prices.",
     )
+    if not priced:
+        st.caption("This log has no prices, so the lab cannot put money on these lists.")
     if order == order:
         st.caption(
             "**If they order**: the chance the item is in the shopper's order if they order in "
@@ -165,7 +186,7 @@ def shopper_view() -> None:
         f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
         f"and where the other models rank it in their own top {k} (— : in none of them)."
     )
-    money = f"{currency}%.2f" if currency else "%.2f"
+    money = "accounting"  # thousands separators; the header names the currency
     st.dataframe(
         shown,
         hide_index=True,
@@ -174,23 +195,19 @@ def shopper_view() -> None:
         placeholder=MISSING,
         column_config={
             "rank": st.column_config.NumberColumn("rank", width="small"),
-            "title": st.column_config.TextColumn("product", width="medium"),
-            "price": st.column_config.NumberColumn(
-                f"price ({currency or 'log units'})", format=money, width="small"
-            ),
+            "title": st.column_config.TextColumn("product"),
+            "price": st.column_config.NumberColumn(f"price ({money_unit(currency)})", format=money),
             "purchase_probability": PROBABILITY_COLUMN,
             "probability": OVERALL_COLUMN,
             "expected_revenue": st.column_config.NumberColumn(
-                "expected revenue",
+                f"expected revenue ({money_unit(currency)})",
                 format=money,
                 help=METRICS["expected_revenue"][1],
-                width="small",
             ),
             "score": st.column_config.NumberColumn(
                 RECOMMEND_SCORES.get(served_by, (f"{served_by} score", ""))[0],
                 format="compact",
                 help=RECOMMEND_SCORES.get(served_by, ("", "The model's own ranking score."))[1],
-                width="small",
             ),
             "other_ranks": st.column_config.TextColumn(
                 "ranked by other models", help=f"Model #rank in that model's top {k}."
@@ -210,21 +227,36 @@ def shopper_view() -> None:
         key="shopper_explain_item",
     )
     if item_id is not None:
-        left, right = st.columns([3, 2])
         explanation: dict[str, Any] | None = None
+        if ranker:
+            with show_errors(stop=False):
+                try:
+                    explanation = svc.explain(user_id, item_id)
+                except ImportError:
+                    st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
+            if explanation is not None:  # full width: in a column the labels were cut off
+                probability_metrics(explanation)
+        left, right = st.columns([3, 2])
         with left:
             if ranker:
-                with show_errors(stop=False):
-                    try:
-                        explanation = svc.explain(user_id, item_id)
-                    except ImportError:
-                        st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
                 if explanation is not None:
-                    probability_metrics(explanation)
-                    st.plotly_chart(charts.waterfall_figure(explanation), key="shopper_waterfall")
-                    order_detail = explanation.get("order_explanation")
-                    if order_detail:
-                        with st.expander("Why this order chance? (SHAP of the order model)"):
+                    up, down = plain_reasons(explanation)
+                    if up:
+                        st.markdown(
+                            "**Likely because the shopper** "
+                            + "; ".join(up)
+                            + ("." if not down else f". **Held back by**: {'; '.join(down)}.")
+                        )
+                    if st.toggle(
+                        "Details: how each reason moves the score (SHAP chart)",
+                        key="shopper_shap_details",
+                    ):
+                        st.plotly_chart(
+                            charts.waterfall_figure(explanation), key="shopper_waterfall"
+                        )
+                        order_detail = explanation.get("order_explanation")
+                        if order_detail:
+                            st.markdown("**Why this order chance** (the order model)")
                             st.plotly_chart(
                                 charts.waterfall_figure(order_detail), key="shopper_order_shap"
                             )
@@ -239,9 +271,8 @@ def shopper_view() -> None:
         with right:
             st.markdown("**Because you bought**")
             if bought:
-                for past in bought:
-                    share = float(past["contribution"])
-                    st.markdown(f"- {past['title']} (`{past['item_id']}`, {share:+.3f})")
+                for past in bought:  # strongest first; the ALS weights mean nothing to a PM
+                    st.markdown(f"- {past['title']} (`{past['item_id']}`)")
             else:
                 st.caption("No single past item explains this one (or ALS is not trained).")
 

@@ -36,6 +36,8 @@ LAST_AUDITED = "auth_last_audited"
 PAGE_ROLES: dict[str, str] = {
     "": "viewer",  # the root URL (the default page's url path is empty): opens the Overview
     "home": "viewer",
+    "decision": "viewer",
+    "planner": "viewer",
     "overview": "viewer",
     "shopper": "viewer",
     "similar": "viewer",

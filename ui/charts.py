@@ -79,7 +79,8 @@ def user_activity_figure(activity: pd.DataFrame) -> go.Figure:
         log_y=True,
         labels={"events": "events per shopper"},
     )
-    fig.update_layout(yaxis_title="shoppers")
+    # one label per power of ten (1, 10, 100, ...): minor labels read "5 2 1000 5 2 100"
+    fig.update_yaxes(title="shoppers (log scale)", dtick=1, tickformat=",")
     return _layout(fig, "Shopper activity: events per shopper")
 
 
@@ -212,12 +213,12 @@ def waterfall_figure(explanation: Mapping[str, Any], top: int = 10) -> go.Figure
     # The numbers go into the axis labels, not onto the bars: text beside a bar was clipped
     # or overlapped the labels whenever a bar reached the plot's edge.
     labels = [
-        f"base value (average shopper and item): {base:+.3f}",
+        "starting point: the average shopper and item",
         *[
-            f"{label}: {c:+.3f}"
+            f"{label} ({'raises' if c > 0 else 'lowers'} it)"
             for label, c in zip(steps["label"], steps["contribution"], strict=True)
         ],
-        f"score in log-odds: {raw:+.3f} (≈ {1 / (1 + np.exp(-raw)):.0%} before calibration)",
+        "this shopper and item",
     ]
     values = [None, *steps["value"], None]
     fig = go.Figure(
@@ -342,3 +343,33 @@ def overlap_figure(overlap: pd.DataFrame) -> go.Figure:
     )
     fig.update_layout(yaxis={"autorange": "reversed"})
     return _layout(fig, "Overlap of the models' lists (Jaccard)", height=320)
+
+
+def metric_history_figure(history: pd.DataFrame, currency: str = "") -> go.Figure:
+    """NDCG, money per shopper and calibration error per trained version, one line per model
+    (``ui.operations.metric_history``'s frame)."""
+    from plotly.subplots import make_subplots
+
+    panels = [
+        ("ndcg", "ranking quality (NDCG)"),
+        ("revenue_per_shopper", f"revenue per shopper{f' ({currency})' if currency else ''}"),
+        ("calibration_error", "calibration error (ECE)"),
+    ]
+    panels = [(c, t) for c, t in panels if history[c].notna().any()]
+    fig = make_subplots(rows=1, cols=max(len(panels), 1), subplot_titles=[t for _, t in panels])
+    for i, (column, _) in enumerate(panels, start=1):
+        for model, part in history.dropna(subset=[column]).groupby("model", sort=True):
+            fig.add_trace(
+                go.Scatter(
+                    x=part["version"],
+                    y=part[column],
+                    mode="lines+markers",
+                    name=str(model),
+                    legendgroup=str(model),
+                    showlegend=i == 1,
+                ),
+                row=1,
+                col=i,
+            )
+    fig.update_xaxes(type="category", title="version")
+    return _layout(fig, "Metric history: recorded metrics per trained version", height=360)

@@ -16,6 +16,7 @@ from recsys_core.security import audit, sessions
 from recsys_core.security.exports import to_csv_bytes
 from recsys_core.security.pseudonyms import find_by_pseudonym
 from ui import auth, frames, state
+from ui.glossary import category_label
 from ui.resources import ActiveData
 
 #: Most options a picker lists at once (type in its search box to reach the others).
@@ -117,6 +118,15 @@ def download_csv(frame: pd.DataFrame, name: str, key: str, label: str = "Downloa
     )
 
 
+#: Height of one ``st.dataframe`` row (and of the header) in px.
+ROW_PX = 35
+
+
+def full_height(rows: int, most: int = 50) -> int:
+    """A table height showing ``rows`` rows (up to ``most``) without an inner scroll box."""
+    return ROW_PX * (min(rows, most) + 1) + 3
+
+
 def table(
     frame: pd.DataFrame,
     *,
@@ -197,7 +207,6 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
         typed = text.lower() in (first.lower(), auth.shown_id(first).lower())
         if typed or pseudonymous is not None:  # a typed id selects that shopper
             st.session_state[state.SHOPPER] = first
-            st.session_state.pop(select_key, None)
     st.session_state[last_key] = query
     counts = dict(zip(activity[Columns.USER], activity["events"], strict=True))
     return _choose(
@@ -207,6 +216,28 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
         state_key=state.SHOPPER,
         format_func=lambda u: f"{auth.shown_id(u)} · {_events_label(counts.get(u, 0))}",
         key=select_key,
+    )
+
+
+def funnel_chart(data: ActiveData, key: str) -> None:
+    """The funnel of the log: views -> carts -> purchases, or, when the log records one
+    stage only (Online Retail: purchases), how many shoppers order again (a one-box funnel
+    of 100 % says nothing)."""
+    from ui import charts
+
+    counts = frames.event_counts(data.key, data.checksum, data.dataset.events)
+    funnel = frames.funnel_frame(counts)
+    if len(funnel) > 1:
+        st.plotly_chart(charts.funnel_figure(funnel), key=key)
+        return
+    repeat = frames.repeat_funnel(data.key, data.checksum, data.dataset.events)
+    st.plotly_chart(
+        charts.funnel_figure(repeat, "Repeat-purchase funnel: shoppers by orders"), key=key
+    )
+    stage = funnel["stage"].iloc[0].lower() if len(funnel) else "one kind of event"
+    st.caption(
+        f"This log records only {stage}, so the funnel shows how many shoppers order again "
+        "(an order: a day with a purchase)."
     )
 
 
@@ -227,8 +258,15 @@ def business_filters(data: ActiveData, *, key: str = "shopper") -> BusinessFilte
         categories: list[str] = []
         if Columns.CATEGORY in catalog.columns:
             options = sorted(catalog[Columns.CATEGORY].dropna().astype(str).unique())
+            words = category_label(data.dataset.name, plural=True)
             categories = cols[0].multiselect(
-                "Categories", options, key=f"{key}_categories", placeholder="all categories"
+                words.capitalize(),
+                options,
+                key=f"{key}_categories",
+                placeholder=f"all {words}",
+                help="Keywords are taken from the product titles (this log has no categories)."
+                if words == "keywords"
+                else None,
             )
         else:
             cols[0].caption("This catalog has no categories.")
@@ -239,7 +277,7 @@ def business_filters(data: ActiveData, *, key: str = "shopper") -> BusinessFilte
             top = float(np.ceil(prices.quantile(0.99)))
             symbol = currency_symbol(data.dataset.name)
             low, high = cols[1].slider(
-                f"Price band ({symbol or 'log units'})",
+                f"Price band ({symbol or 'currency not given'})",
                 0.0,
                 max(top, 1.0),
                 (0.0, max(top, 1.0)),
@@ -286,15 +324,39 @@ def _choose(
     if current in set(matches) and current not in options:
         options.insert(0, current)
     plural = "es" if len(matches) != 1 else ""
+    _sync_select(key, current, options)
     choice = st.selectbox(
         f"{noun} ({len(matches):,} match{plural}, {order})",
         options,
-        index=options.index(current) if current in options else 0,
+        index=0 if key in st.session_state else _position(current, options),
         format_func=format_func,
         key=key,
     )
+    st.session_state[f"{key}_shown"] = choice
     st.session_state[state_key] = choice
     return None if choice is None else str(choice)
+
+
+def _position(value: object, options: list[str]) -> int:
+    return options.index(str(value)) if value in options else 0
+
+
+def _sync_select(key: str, current: object, options: list[str]) -> None:
+    """Make the select at ``key`` show ``current`` when the choice changed elsewhere.
+
+    A typed id, a shared link or another page may change the shared choice; the select's
+    own state must then be *set* through the session state (a new ``index`` is ignored once
+    the widget exists, and the browser kept showing the previous shopper, issue 24). A
+    change made in the select itself (its value differs from what it showed last run) wins.
+    """
+    shown = st.session_state.get(f"{key}_shown")
+    value = st.session_state.get(key)
+    if key in st.session_state and value not in options:
+        del st.session_state[key]  # e.g. the query no longer matches it
+        value = None
+    changed_here = key in st.session_state and value != shown
+    if current in options and not changed_here and value != current:
+        st.session_state[key] = current
 
 
 def item_picker(data: ActiveData, *, key: str = "item") -> str | None:
@@ -338,10 +400,12 @@ def item_card(data: ActiveData, item_id: str) -> None:
         st.markdown(f"**{info[Columns.TITLE]}**  \n`{item_id}`")
         cols = st.columns(4)
         fields = (Columns.CATEGORY, Columns.BRAND, Columns.PRICE)
+        names = {Columns.CATEGORY: category_label(data.dataset.name)}
         for col, field in zip(cols[:3], fields, strict=True):
             if field in info.index and pd.notna(info[field]):
                 value = info[field]
-                col.metric(field, f"{value:,.2f}" if field == Columns.PRICE else str(value))
+                shown = f"{value:,.2f}" if field == Columns.PRICE else str(value)
+                col.metric(names.get(field, field), shown)
         if str(item_id) in popularity.index:
             stats = popularity.loc[str(item_id)]
             cols[3].metric(

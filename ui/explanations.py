@@ -7,7 +7,9 @@ the ranker's ``candidate_frame``. This module only picks the sample and caches t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,3 +124,37 @@ def shap_sample(
         }
     )
     return ShapSample(pairs=pairs, features=features, shap=shap_frame, importance=importance)
+
+
+#: Stage-one scores in words: their raw values (an item-kNN score of 1,441,630) mean nothing
+#: to a shopper or a product manager.
+PLAIN_SCORES: dict[str, str] = {
+    "als_score": "close to their taste (ALS)",
+    "als_rank": "high on the taste model's list (ALS)",
+    "itemknn_score": "often bought together with what they bought (item-kNN)",
+    "itemknn_rank": "high among items bought with theirs (item-kNN)",
+}
+
+
+def plain_reasons(explanation: Mapping[str, Any], n: int = 4) -> tuple[list[str], list[str]]:
+    """The reasons behind a purchase probability in the shop's words, strongest first.
+
+    Returns ``(for, against)``: up to ``n`` features that raise the probability and up to two
+    that lower it, as the explainer's labels ("reorders this about every 11 days", "last
+    bought 2 days ago"); raw model scores are replaced by what they mean
+    (:data:`PLAIN_SCORES`). The numbers (log-odds, base value) stay in the SHAP chart.
+    """
+    rows = [c for c in explanation.get("contributions") or [] if c.get("contribution")]
+    ranked = sorted(rows, key=lambda c: -abs(float(c["contribution"])))
+
+    def words(c: Mapping[str, Any]) -> str:
+        return PLAIN_SCORES.get(str(c.get("name")), str(c.get("feature", "")))
+
+    up: list[str] = []
+    down: list[str] = []
+    for c in ranked:
+        side, most = (up, n) if float(c["contribution"]) > 0 else (down, 2)
+        text = words(c)
+        if text and text not in side and len(side) < most:
+            side.append(text)
+    return up, down

@@ -246,3 +246,17 @@ def shopper_segments(
     from recsys_core.segments import shopper_segments as segments_of
 
     return segments_of(_events, countries=shopper_countries(dataset_name))
+
+
+def relative_similarity(frame: pd.DataFrame, best: dict[str, float]) -> pd.Series:
+    """Each row's score as a share of the best score its own model gives this product.
+
+    Similar-items lists are filled from several models whose scores are on different scales
+    (an item-kNN co-purchase score in the thousands, an ALS cosine below 1); dividing by
+    the model's score for its closest match puts every row on one 0-1 scale ("1 = as close
+    as the model's best match"). ``best`` maps each ``source`` to that top score; rows whose
+    model has no positive best score get NaN.
+    """
+    tops = frame["source"].map(best).astype(float)
+    ratio = frame["score"].astype(float) / tops.where(tops > 0)
+    return ratio.clip(lower=0.0, upper=1.0)

@@ -61,8 +61,14 @@ METRICS: dict[str, tuple[str, str]] = {
         "suggested item. Higher = more best-sellers.",
     ),
     "revenue": (
-        "revenue",
-        "Money of the suggested items the shopper went on to buy in the test period.",
+        "revenue per shopper",
+        "Money of the suggested items the shopper went on to buy in the test period "
+        "(mean over test shoppers).",
+    ),
+    "revenue_total": (
+        "revenue, all test shoppers",
+        "Money of the suggested items the test shoppers went on to buy in the test period, "
+        "summed over every test shopper.",
     ),
     "fit_seconds": ("fit time (s)", "Seconds to train the model on this machine."),
     "recommend_seconds": (
@@ -150,17 +156,49 @@ def describe(column: str) -> tuple[str, str] | None:
     return (f"{label} @{k}" if k else label), text
 
 
-def metric_columns(columns: list[str], decimals: int = 4) -> dict[str, Any]:
-    """``column_config`` giving each known metric column its plain label, format and help."""
+#: Datasets whose "category" is a word taken from the product title (Online Retail has no
+#: categories: lunch bags land in "Girl" or "Skull"), so the app calls it a keyword.
+TITLE_KEYWORD_DATASETS: frozenset[str] = frozenset({"online-retail"})
+
+
+def category_label(dataset_name: str, plural: bool = False) -> str:
+    """What the app calls a dataset's ``category`` column: "category", or "keyword" when
+    it is derived from titles and a shop would not recognise it as a category."""
+    word = "keyword" if dataset_name in TITLE_KEYWORD_DATASETS else "category"
+    if not plural:
+        return word
+    return "keywords" if word == "keyword" else "categories"
+
+
+#: Metric families that are amounts of money.
+MONEY_FAMILIES: frozenset[str] = frozenset({"revenue", "revenue_total", "expected_revenue"})
+#: A price column's unit when the lab does not know the log's currency.
+UNKNOWN_CURRENCY = "currency not given"
+
+
+def money_unit(currency: str) -> str:
+    """What a money column's header says its unit is: the symbol, or that it is unknown."""
+    return currency or UNKNOWN_CURRENCY
+
+
+def metric_columns(columns: list[str], decimals: int = 4, currency: str = "") -> dict[str, Any]:
+    """``column_config`` giving each known metric column its plain label, format and help.
+
+    Money columns say their currency in the header ("revenue per shopper @10 (£)") and show
+    thousands separators with two decimals.
+    """
     config: dict[str, Any] = {}
     for column in columns:
         described = describe(column)
         if described is None:
             continue
         label, text = described
-        config[column] = st.column_config.NumberColumn(
-            label, help=text, format=f"%.{decimals}f", width="small"
-        )
+        if column.split("@")[0] in MONEY_FAMILIES:
+            config[column] = st.column_config.NumberColumn(
+                f"{label} ({money_unit(currency)})", help=text, format="accounting"
+            )
+            continue
+        config[column] = st.column_config.NumberColumn(label, help=text, format=f"%.{decimals}f")
     return config
 
 

@@ -149,3 +149,40 @@ def alerts_frame() -> pd.DataFrame:
 def resolve_alert(alert_id: int) -> bool:
     """Acknowledge (resolve) an open alert."""
     return AlertStore().resolve_id(alert_id, "acknowledged on the Operations page")
+
+
+def metric_history(versions: list[dict[str, Any]]) -> pd.DataFrame:
+    """Recorded headline metrics per trained version (oldest first), one row per (version,
+    model): ``version, created, model, ndcg, revenue_per_shopper, calibration_error``.
+
+    ``versions`` is :func:`recsys_core.serving.registry.list_versions`'s answer; versions
+    without recorded metrics are left out. The calibration error (ECE) is the purchase
+    model's, on the ranker's row.
+    """
+    rows = []
+    for version in versions:
+        metrics = version.get("metrics") or {}
+        k = metrics.get("k", 10)
+        classifier = metrics.get("classifier") or {}
+        for model, entry in (metrics.get("models") or {}).items():
+            rows.append(
+                {
+                    "version": version["version"],
+                    "created": version.get("created"),
+                    "model": model,
+                    "ndcg": entry.get(f"ndcg@{k}"),
+                    "revenue_per_shopper": entry.get(f"revenue@{k}"),
+                    "calibration_error": classifier.get("ece") if model == "ranker" else None,
+                }
+            )
+    columns = ["version", "created", "model", "ndcg", "revenue_per_shopper", "calibration_error"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["created"] = pd.to_datetime(frame["created"], utc=True, errors="coerce")
+    for column in columns[3:]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame.sort_values(["created", "version", "model"], kind="stable", ignore_index=True)
+
+
+def dataset_versions(dataset: str) -> list[dict[str, Any]]:
+    """The saved versions of ``dataset`` (newest first), unverified (quick)."""
+    return registry.list_versions(dataset)

@@ -36,7 +36,7 @@ from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.evaluation import data_checksum
-from recsys_core.models import model_class
+from recsys_core.models import MODEL_NAMES, model_class
 from recsys_core.security import audit
 from recsys_core.serving import (
     RecommendationService,
@@ -271,6 +271,8 @@ class RankerJob:
     error: str | None = None
     lab: TrainedLab | None = None  # handed to the page cache once, then dropped
     thread: threading.Thread | None = None
+    #: Set once the purchase model's headline metrics are recorded (or could not be).
+    metrics_recorded: threading.Event = field(default_factory=threading.Event)
 
     @property
     def running(self) -> bool:
@@ -310,6 +312,7 @@ def start_ranker_job(data: ActiveData, models: list[str], *, activate: bool = Tr
             job.message, job.fraction = message, min(max(float(fraction), 0.0), 1.0)
 
         def run() -> None:
+            lab: TrainedLab | None = None
             try:
                 try:
                     lab = train_lab(dataset, TrainConfig(models=models), progress=report)
@@ -332,11 +335,54 @@ def start_ranker_job(data: ActiveData, models: list[str], *, activate: bool = Tr
                 job.error = f"{type(exc).__name__}: {exc}"
             finally:
                 job.finished = time.monotonic()
+            # after the switch (the pages use the ranker already): its metrics for Overview
+            try:
+                if job.error is None and lab is not None and lab.ranker is not None:
+                    record_ranker_metrics(dataset, lab)
+            except Exception as exc:  # noqa: BLE001 - the version stays usable without them
+                lab.manifest.setdefault("notes", []).append(
+                    f"the purchase model's headline metrics could not be recorded: {exc}"
+                )
+            finally:
+                job.metrics_recorded.set()
 
         job.thread = threading.Thread(target=run, name=f"ranker-{dataset.name}", daemon=True)
         jobs[(data.key, data.checksum)] = job
         job.thread.start()
     return job
+
+
+def record_ranker_metrics(dataset: Dataset, lab: TrainedLab) -> None:
+    """Evaluate the purchase model the way training evaluates the single-stage models (the
+    last 30 days held out, the version's own settings) and add it to the version's recorded
+    headline metrics, so Overview and Decision show its figures without a visit to the
+    Model lab (issue 24). The manifest of ``lab`` (the object the pages serve) is updated
+    in place and on disk."""
+    from recsys_core.evaluation import EvaluationConfig, evaluate
+    from recsys_core.serving.lab import headline_metrics, record_metrics
+
+    metrics = dict(lab.manifest.get("metrics") or {})
+    recorded = dict(metrics.get("models") or {})
+    if "ranker" in recorded:
+        return
+    config = lab.manifest.get("config") or {}
+    names = ["ranker"] + ([] if "popularity" in recorded else ["popularity"])
+    eval_config = EvaluationConfig(
+        models=names,
+        weights=config.get("weights"),
+        model_params={
+            n: p for n, p in (config.get("model_params") or {}).items() if n in MODEL_NAMES
+        },
+        seed=int(config.get("seed", 42)),
+        new_items_variant=False,
+    )
+    result = headline_metrics(evaluate(dataset, eval_config))
+    recorded.update(result["models"])
+    merged = {**result, **metrics, "models": recorded}
+    if not merged.get("classifier"):
+        merged["classifier"] = result.get("classifier")
+    merged["recorded_by"] = "train (every model, last 30 days held out)"
+    record_metrics(lab, merged)
 
 
 def _ready_lab(job: RankerJob) -> TrainedLab:

@@ -15,7 +15,15 @@ from recsys_core.reporting import shop_sections
 from recsys_core.reporting.baseline import MetricChange, baseline_warnings
 from recsys_core.reporting.data import ReportData, display_user_id
 from recsys_core.reporting.document import Block, Chart, Section, Table, Text, key_value_table
-from recsys_core.reporting.formatting import format_change, format_threshold, format_value
+from recsys_core.reporting.formatting import (
+    MONEY_METRICS,
+    format_change,
+    format_interval,
+    format_money,
+    format_threshold,
+    format_value,
+    metric_name,
+)
 
 #: Version of the report layout and of the JSON ``report`` block.
 REPORT_FORMAT_VERSION = 1
@@ -75,12 +83,23 @@ def metric_columns(evaluation: Mapping[str, Any]) -> tuple[list[str], list[str]]
 
 
 def model_table(evaluation: Mapping[str, Any], title: str, columns: Sequence[str]) -> Table:
-    """One row per model with ``columns`` from the evaluate JSON."""
+    """One row per model with ``columns`` from the evaluate JSON, under their plain names
+    (:func:`~recsys_core.reporting.formatting.metric_name`); amounts of money with the
+    dataset's currency and thousands separators."""
+    from recsys_core.business import currency_symbol
+
+    currency = currency_symbol(str(evaluation.get("dataset", "")))
+
+    def cell(entry: Mapping[str, Any], column: str) -> str:
+        if column.split("@")[0] in MONEY_METRICS:
+            return format_money(entry.get(column), currency)
+        return format_value(entry.get(column))
+
     rows = [
-        [name, *(format_value(entry.get(c)) for c in columns)]
-        for name, entry in _models(evaluation).items()
+        [name, *(cell(entry, c) for c in columns)] for name, entry in _models(evaluation).items()
     ]
-    return Table(title, ["model", *columns], rows, [False] + [True] * len(columns))
+    header = ["model", *(metric_name(c, currency) for c in columns)]
+    return Table(title, header, rows, [False] + [True] * len(columns))
 
 
 def build_sections(data: ReportData) -> list[Section]:
@@ -132,7 +151,7 @@ def _summary_section(data: ReportData) -> Section:
         interval = (_models(ev)[best[0]].get("ci95") or {}).get(f"ndcg@{k}")
         blocks.append(
             Text(
-                f"Best ndcg@{k}: {best[0]} ({format_value(best[1])}"
+                f"Best {metric_name(f'ndcg@{k}')}: {best[0]} ({format_value(best[1])}"
                 + (f", 95 % interval {_interval(interval)}" if interval else "")
                 + ")."
             )
@@ -157,18 +176,16 @@ def _summary_section(data: ReportData) -> Section:
 
 
 def _interval(values: object, digits: int = 4) -> str:
-    """``[low, high]`` as text ("n/a" when missing)."""
+    """``[low, high]`` as text that never breaks between its numbers ("n/a" when missing)."""
     if not isinstance(values, Sequence) or len(values) != 2:
         return "n/a"
-    low, high = (_number_or_none(v) for v in values)
-    if low is None or high is None:
-        return "n/a"
-    return f"[{low:.{digits}f}, {high:.{digits}f}]"
+    return format_interval(values[0], values[1], digits)
 
 
 def _ratio_text(ratio: Mapping[str, Any]) -> str:
     return (
-        f"The ranker's {ratio.get('metric')} is {format_value(ratio.get('ratio'), 3)}x the best "
+        f"The ranker's {metric_name(str(ratio.get('metric')))} is "
+        f"{format_value(ratio.get('ratio'), 3)}x the best "
         f"single-stage model's ({ratio.get('best_single_stage')}), 95 % interval "
         f"{_interval(ratio.get('ci95'), 3)}; difference {format_value(ratio.get('difference'))} "
         f"{_interval(ratio.get('difference_ci95'))} (paired bootstrap over test shoppers)."
@@ -264,7 +281,7 @@ def _comparison_section(data: ReportData) -> Section:
         blocks.append(
             Table(
                 "95 % intervals (bootstrap over test shoppers)",
-                ["model", *keys],
+                ["model", *(metric_name(c) for c in keys)],
                 rows,
                 [False] + [True] * len(keys),
             )
@@ -285,7 +302,7 @@ def _comparison_section(data: ReportData) -> Section:
         if diff_rows:
             blocks.append(
                 Table(
-                    f"Paired differences in {metric}",
+                    f"Paired differences in {metric_name(metric)}",
                     ["models", "difference", "95 % interval"],
                     diff_rows,
                     [False, True, True],
@@ -302,7 +319,8 @@ def _comparison_section(data: ReportData) -> Section:
     if new_items:
         keys = list(dict.fromkeys(key for entry in new_items.values() for key in entry))
         rows = [[n, *(format_value(e.get(c)) for c in keys)] for n, e in new_items.items()]
-        blocks.append(Table("New items only", ["model", *keys], rows, [False] + [True] * len(keys)))
+        header = ["model", *(metric_name(c) for c in keys)]
+        blocks.append(Table("New items only", header, rows, [False] + [True] * len(keys)))
     overlap = ev.get("overlap") or {}
     if overlap:
         rows = [[pair.replace("~", " / "), format_value(v)] for pair, v in overlap.items()]
@@ -488,7 +506,7 @@ def _baseline_verdict(data: ReportData) -> Text:
     flagged = [c for c in changes if c.flagged]
     limit = format_threshold(data.threshold)
     if flagged:
-        names = ", ".join(f"{c.model} {c.metric}" for c in flagged[:5])
+        names = ", ".join(f"{c.model} {metric_name(c.metric)}" for c in flagged[:5])
         more = f" and {len(flagged) - 5} more" if len(flagged) > 5 else ""
         return Text(
             f"REGRESSION: {len(flagged)} of {len(changes)} metrics dropped by more than "
@@ -514,7 +532,7 @@ def change_row(change: MetricChange) -> list[str]:
         verdict = "worse" if change.worse else "better"
     return [
         change.model,
-        change.metric,
+        metric_name(change.metric),
         format_value(change.old),
         format_value(change.new),
         format_change(change.relative_change),

@@ -68,3 +68,74 @@ def format_change(relative: float | None) -> str:
 def format_threshold(threshold: float) -> str:
     """A regression threshold as a percentage (``5%``)."""
     return f"{threshold:.1%}".replace(".0%", "%")
+
+
+#: Plain names of the evaluate JSON's metric keys (``<family>@k`` or a plain key), so a
+#: report never shows ``arp@10`` or ``fit_seconds``.
+METRIC_NAMES: dict[str, str] = {
+    "precision": "precision",
+    "recall": "recall",
+    "ndcg": "ranking quality (NDCG)",
+    "map": "mean average precision (MAP)",
+    "mrr": "first-hit score (MRR)",
+    "hit_rate": "hit rate",
+    "coverage": "catalogue coverage",
+    "novelty": "novelty",
+    "diversity": "diversity",
+    "arp": "average popularity (shoppers)",
+    "revenue": "revenue per shopper",
+    "revenue_total": "revenue, all test shoppers",
+    "fit_seconds": "fit time (s)",
+    "recommend_seconds": "scoring time (s)",
+    "model_mb": "model size (MB)",
+    "auc": "AUC",
+    "logloss": "log loss",
+    "brier": "Brier score",
+    "ece": "calibration error (ECE)",
+    "ece_quantile": "calibration error (ECE, equal-mass bins)",
+}
+#: Metric families that are amounts of money.
+MONEY_METRICS: frozenset[str] = frozenset({"revenue", "revenue_total"})
+
+
+def metric_name(key: str, currency: str = "") -> str:
+    """The plain name of a metric key: ``ndcg@10`` -> ``ranking quality (NDCG) @10``,
+    ``revenue@10`` -> ``revenue per shopper @10 (£)``; unknown keys read with spaces.
+
+    Examples
+    --------
+    >>> metric_name("fit_seconds"), metric_name("revenue@10", "£")
+    ('fit time (s)', 'revenue per shopper @10 (£)')
+    """
+    family, _, k = key.partition("@")
+    name = METRIC_NAMES.get(family, family.replace("_", " "))
+    if k:
+        name = f"{name} @{k}"
+    if family in MONEY_METRICS and currency:
+        name = f"{name} ({currency})"
+    return name
+
+
+def format_money(value: object, currency: str) -> str:
+    """An amount as ``£1,234.50`` (``1,234.50`` without a known currency; ``n/a`` missing).
+
+    Examples
+    --------
+    >>> format_money(51150.2, "£"), format_money(None, "£")
+    ('£51,150.20', 'n/a')
+    """
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        return MISSING
+    return f"{currency}{float(value):,.2f}"
+
+
+def format_interval(low: object, high: object, digits: int = DECIMALS) -> str:
+    """``[low, high]`` with a no-break space after the comma, so a table cell never breaks
+    an interval between its numbers ("[0.074 4, 0.08 70]" in the old PDF); ``n/a`` when
+    either end is missing."""
+    ends = []
+    for value in (low, high):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            return MISSING
+        ends.append(f"{float(value):.{digits}f}")
+    return f"[{ends[0]},\u00a0{ends[1]}]"

@@ -47,7 +47,7 @@ TABLE_FONT_SIZE = 7.5
 CELL_PADDING = 4.0
 CHART_ASPECT = 3.4 / 7.0
 #: Tables up to this height (points) are never split; longer ones split between rows.
-KEEP_TOGETHER_UP_TO = 160.0
+KEEP_TOGETHER_UP_TO = 320.0  # no lone row of a split table at a page's top
 CAPTION_HEIGHT = 24.0
 #: Room (points) a section needs left on the page to start there.
 SECTION_START_ROOM = 120.0
@@ -94,12 +94,24 @@ def _styles() -> dict[str, ParagraphStyle]:
             leading=12,
             textColor=colors.HexColor("#1f6f3b"),
         ),
-        "cell": style("Cell", "BodyText", fontSize=TABLE_FONT_SIZE, leading=9.5),
+        # splitLongWords=0: a word (a number, "popularity") is never cut in two; the
+        # column widths leave room for the longest one (column_widths, split_columns)
+        "cell": style("Cell", "BodyText", fontSize=TABLE_FONT_SIZE, leading=9.5, splitLongWords=0),
         "cell_num": style(
-            "CellNum", "BodyText", fontSize=TABLE_FONT_SIZE, leading=9.5, alignment=TA_RIGHT
+            "CellNum",
+            "BodyText",
+            fontSize=TABLE_FONT_SIZE,
+            leading=9.5,
+            alignment=TA_RIGHT,
+            splitLongWords=0,
         ),
         "head": style(
-            "Head", "BodyText", fontName=FONT_BOLD, fontSize=TABLE_FONT_SIZE, leading=9.5
+            "Head",
+            "BodyText",
+            fontName=FONT_BOLD,
+            fontSize=TABLE_FONT_SIZE,
+            leading=9.5,
+            splitLongWords=0,
         ),
     }
 
@@ -121,7 +133,7 @@ def column_widths(table: Table, available: float) -> list[float]:
     if sum(natural) <= available:
         return natural
     minimum = [
-        max([_width(word) for cell in col for word in str(cell).split()] or [2 * CELL_PADDING])
+        max(_minimum_width(list(col[1:]) or [""]), _minimum_width([col[0]], FONT_BOLD))
         for col in columns
     ]
     spare = available - sum(minimum)
@@ -131,7 +143,58 @@ def column_widths(table: Table, available: float) -> list[float]:
     return [m + spare * w / sum(wrap) for m, w in zip(minimum, wrap, strict=True)]
 
 
+def _words(text: str) -> list[str]:
+    """The unbreakable pieces of a cell (a no-break space joins an interval's numbers)."""
+    return text.split() or [""]
+
+
+def _minimum_width(cells: list[str], font: str = FONT) -> float:
+    return max(_width(word, font) for cell in cells for word in _words(str(cell)))
+
+
+def split_columns(table: Table, available: float) -> list[Table]:
+    """``table``, or several tables with its first column repeated, so that every column
+    is at least as wide as its longest word: a table too wide for the page is cut between
+    columns, never through a number or a word."""
+    columns = list(zip(table.header, *table.rows, strict=True))
+    needs = [
+        max(_minimum_width(list(col[1:]) or [""]), _minimum_width([col[0]], FONT_BOLD))
+        for col in columns
+    ]
+    if sum(needs) <= available or len(columns) <= 2:
+        return [table]
+    parts: list[list[int]] = [[]]
+    used = needs[0]
+    for j in range(1, len(columns)):
+        if parts[-1] and used + needs[j] > available:
+            parts.append([])
+            used = needs[0]
+        parts[-1].append(j)
+        used += needs[j]
+    out = []
+    for n, part in enumerate(parts):
+        keep = [0, *part]
+        title = table.title if n == 0 else f"{table.title} (continued)"
+        out.append(
+            Table(
+                title,
+                [table.header[j] for j in keep],
+                [[row[j] for j in keep] for row in table.rows],
+                [table.is_numeric(j) for j in keep],
+                flagged_rows=table.flagged_rows,
+            )
+        )
+    return out
+
+
 def _table_flowables(table: Table, available: float) -> list[Flowable]:
+    parts = split_columns(table, available)
+    if len(parts) > 1:
+        return [f for part in parts for f in _single_table_flowables(part, available)]
+    return _single_table_flowables(table, available)
+
+
+def _single_table_flowables(table: Table, available: float) -> list[Flowable]:
     styles = _styles()
     head = [Paragraph(escape(h), styles["head"]) for h in table.header]
     rows = [

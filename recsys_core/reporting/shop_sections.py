@@ -126,7 +126,8 @@ def plain_summary_section(data: ReportData) -> Section | None:
         lines.append(
             Text(
                 f"These lists hold {format_money(revenue, currency)} of what shoppers went on "
-                f"to buy (revenue@{k}, see the comparison table for how it is counted)."
+                f"to buy (revenue per shopper @{k}, see the comparison table for how it is "
+                "counted)."
             )
         )
     if len(ranked) > 1:

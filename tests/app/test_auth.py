@@ -23,10 +23,14 @@ from tests.app.test_pages import APP, TIMEOUT, AppData, app_data  # noqa: F401
 from ui import auth, state
 
 PW = "a long enough password"
-BROWSE = ["Overview", "Shopper", "Similar items", "Search", "Explanations"]
-ANALYST = ["Overview", "Data", "Shopper", "Similar items", "Search", "Model lab", "Explanations"]
+BROWSE = ["Decision", "Overview", "Shopper", "Similar items", "Search", "Test planner"]
+BROWSE.append("Explanations")
+ANALYST = ["Decision", "Overview", "Data", "Shopper", "Similar items", "Search", "Model lab"]
+ANALYST += ["Test planner", "Explanations"]
 ADMIN = [*ANALYST, "Operations", "Users", "Audit log"]
 PAGE_FILES = {
+    "Decision": "app_pages/decision.py",
+    "Test planner": "app_pages/planner.py",
     "Overview": "app_pages/overview.py",
     "Data": "app_pages/data.py",
     "Shopper": "app_pages/shopper.py",

@@ -16,6 +16,7 @@ Playwright's own browser download is not used.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,12 +135,17 @@ def _find_shopper(page: Page, data: DemoData) -> None:
     page.get_by_text(f"{data.quiet_shopper}:").first.wait_for(timeout=WAIT_MS)
     _wait_for_run(page)
     _no_none_cells(page)
+    # the select below the box shows the typed shopper too, not the one chosen before
+    select = page.get_by_role("combobox", name=re.compile(r"^Shopper \("))
+    expect(select).to_have_value(re.compile(rf"^{re.escape(data.quiet_shopper)} ·"))
 
 
 def _similar_k(page: Page, _data: DemoData) -> None:
     """Each similar-items list has k = 10 rows (filled from the next model when short)."""
-    for header in ("ALS cosine", "co-purchase score"):
-        rows = _table(page, header).locator('[role="row"]')
+    tables = _table(page, "similarity")
+    expect(tables).to_have_count(2, timeout=WAIT_MS)  # ALS and item-kNN
+    for i in range(2):
+        rows = tables.nth(i).locator('[role="row"]')
         expect(rows).to_have_count(11, timeout=WAIT_MS)  # the header row + 10
     _no_none_cells(page)
 
@@ -161,6 +167,8 @@ _EXPLANATIONS: tuple[tuple[str, ...], tuple[str, ...]] = (
 #: Every page of the app. Extend this list when a page is added.
 PAGES: list[PageCase] = [
     PageCase("", "Overview", ("Trained models", "Where to go next"), ("fit time",)),
+    PageCase("decision", "Decision", ("In short", "Model to ship", "Forward it")),
+    PageCase("planner", "Test planner", ("Shoppers per arm", "Days to run")),
     PageCase("overview", "Overview", ("Trained models",)),
     PageCase("data", "Data", ("Upload your own log",), ("events",)),
     PageCase(
@@ -174,7 +182,7 @@ PAGES: list[PageCase] = [
         "similar",
         "Similar items",
         ("ALS (latent factors)",),
-        ("ALS cosine", "bought both"),
+        ("similarity", "bought both"),
         action=lambda page, data: _similar_k(page, data),
     ),
     PageCase("search", "Search", ("Search products",), action=_search),
@@ -321,3 +329,75 @@ def test_switching_to_the_demo_store_shows_its_funnel(
         assert errors.count() == 0, f"exception shown:\n{errors.first.inner_text()}"
     finally:
         context.close()
+
+
+#: Elements whose text must never be cut with an ellipsis ("Active version 2026120…").
+_CLIPPABLE = (
+    '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *, '
+    '[data-testid="stMetricLabel"] *, [data-testid="stWidgetLabel"] *'
+)
+
+
+def _clipped_texts(page: Page) -> list[str]:
+    """Texts that their box cuts off (wider content than the box, overflow hidden)."""
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)]
+            .filter(e => e.textContent.trim()
+                && getComputedStyle(e).textOverflow === 'ellipsis'
+                && e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.textContent.trim())""",
+        _CLIPPABLE,
+    )
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+@pytest.mark.parametrize("path", ["shopper", "search", "operations", "decision", "planner"])
+def test_no_metric_or_label_is_cut(path: str, width: int, app_url: str, browser: Browser) -> None:
+    """Issue 24 (6): metric values and labels were cut ("Active version 2026120…") at
+    common window widths."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/{path}", wait_until="domcontentloaded", timeout=WAIT_MS)
+        page.locator("h1").first.wait_for(timeout=WAIT_MS)
+        _wait_for_run(page)
+        page.wait_for_timeout(500)
+        assert _clipped_texts(page) == []
+    finally:
+        context.close()
+
+
+def test_a_shared_link_survives_the_log_in(
+    demo_data: DemoData, browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 24 (2): with log-ins on, a shared link opened the log-in form under a "Page not
+    found" dialog, dropped its path, and landed on Overview with the default model and k.
+    Now the form opens at the link's own address and the log-in lands on the linked view."""
+    import shutil
+
+    from recsys_core.security import users
+
+    home = tmp_path_factory.mktemp("e2e_login") / "home"
+    shutil.copytree(demo_data.home, home)  # the other tests' server stays in local mode
+    users.add_user("pm", "a long enough password 1", "viewer", home=home)
+    log = home.parent / "streamlit.log"
+    env = {**os.environ, "RECSYS_HOME": str(home), "RECSYS_APP_DATA": str(demo_data.csv)}
+    env.pop("RECSYS_APP_DATASET", None)
+    with streamlit_server(env, log, ("--server.fileWatcherType", "none")) as (proc, base):
+        wait_healthy(proc, base, log, HEALTH_TIMEOUT_S)
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        try:
+            page.goto(f"{base}/shopper?model=als&k=7", wait_until="domcontentloaded")
+            page.get_by_label("User name").wait_for(timeout=WAIT_MS)
+            _wait_for_run(page)
+            expect(page.get_by_text("Page not found")).to_have_count(0)
+            assert "/shopper" in page.url
+            page.get_by_label("User name").fill("pm")
+            page.get_by_label("Password", exact=True).fill("a long enough password 1")
+            page.get_by_role("button", name="Log in").click()
+            page.locator("h1").filter(has_text="Shopper").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("by als").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("Top 7 by").first.wait_for(timeout=WAIT_MS)
+        finally:
+            context.close()

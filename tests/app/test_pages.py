@@ -45,6 +45,7 @@ TIMEOUT = 120
 
 #: Page file -> the title it must show (and the browser test's url path).
 PAGES: dict[str, str] = {
+    "app_pages/decision.py": "Decision",
     "app_pages/overview.py": "Overview",
     "app_pages/data.py": "Data",
     "app_pages/shopper.py": "Shopper",
@@ -52,6 +53,7 @@ PAGES: dict[str, str] = {
     "app_pages/search.py": "Search",
     "app_pages/model_lab.py": "Model lab",
     "app_pages/explanations.py": "Explanations",
+    "app_pages/planner.py": "Test planner",
 }
 
 
@@ -156,7 +158,7 @@ def test_shopper_bought_checkbox_starts_at_the_labs_rule() -> None:
     """The list's already-bought default is the lab's rule (evaluation's), named in the help."""
     at = _run("app_pages/shopper.py")
     box = at.checkbox(key="shopper_bought")
-    assert box.label == "Hide items the shopper already bought"
+    assert box.label == "Hide items already bought"
     assert box.help.startswith("Default (")
     remove = box.value
     box.set_value(not remove).run()
@@ -226,8 +228,24 @@ def test_similar_items_shows_both_models_with_co_counts() -> None:
     tables = [f.value for f in at.dataframe if "co_shoppers" in f.value.columns]
     assert [len(frame) for frame in tables] == [30, 30]
     assert all(
-        frame["source"].isin(["als", "itemknn", "bpr", "popularity"]).all() for frame in tables
+        frame["source"].isin(["ALS", "item-kNN", "BPR", "popularity"]).all() for frame in tables
     )
+
+
+def test_similar_items_have_one_comparable_score_whatever_the_source() -> None:
+    """Issue 24 (4): rows filled from another model are on the same 0-1 similarity scale as
+    the asked model's rows; no column mixes an item-kNN count with an ALS cosine."""
+    at = _run("app_pages/similar.py")
+    at.slider(key="similar_k").set_value(30).run()
+    tables = [f.value for f in at.dataframe if "co_shoppers" in f.value.columns]
+    assert tables
+    for frame in tables:
+        assert "score" not in frame.columns
+        similarity = frame["similarity"].astype(float)
+        assert similarity.between(0.0, 1.0).all(), similarity.tolist()
+        assert similarity.iloc[0] == pytest.approx(1.0)  # the asked model's best match
+    assert any(frame["source"].nunique() > 1 for frame in tables), "no filled rows to compare"
+    assert not any("ⓘ" in c.value for c in at.caption)  # a glyph Chromium lacks
 
 
 def test_model_lab_evaluates_and_records_headline_metrics(app_data: AppData) -> None:
@@ -318,8 +336,25 @@ def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
     # overall = order chance x purchase chance if they order (shown rounded to 0.1 %)
     product = float(order[:-1]) * float(conditional[:-1]) / 100
     assert abs(float(overall[:-1]) - product) < 0.1
-    traces = [t["type"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
-    assert traces.count("waterfall") == 2  # the item's purchase SHAP and the order model's
+    # issue 24 (10): plain reasons first, no log-odds or base value; SHAP behind "details"
+    reasons = [m.value for m in at.markdown if "Likely because the shopper" in m.value]
+    assert reasons and not any(w in reasons[0] for w in ("log-odds", "base value", "score "))
+
+    def waterfalls() -> list[str]:
+        charts = at.get("plotly_chart")
+        return [t["type"] for c in charts for t in json.loads(c.proto.spec)["data"]]
+
+    assert waterfalls().count("waterfall") == 0
+    at.toggle(key="shopper_shap_details").set_value(True).run()
+    assert waterfalls().count("waterfall") == 2  # the item's purchase SHAP and the order model's
+    labels = " ".join(
+        str(label)
+        for c in at.get("plotly_chart")
+        for t in json.loads(c.proto.spec)["data"]
+        if t["type"] == "waterfall"
+        for label in t["y"]
+    )
+    assert "base value" not in labels and "log-odds" not in labels
 
 
 def test_explanations_page_shows_global_importance_and_effects() -> None:
@@ -518,10 +553,21 @@ def test_first_start_serves_single_stage_models_then_switches_to_the_ranker(
     assert Path(job.folder).name in trained[0]["detail"]
     first.run()  # the next rerun switches to the complete version
     assert not _errors(first)
+    # the page follows the switch: it now lists by the ranker, not still by ALS (issue 24)
+    assert first.selectbox(key="shopper_model").value == "ranker"
+    assert any("by **ranker**" in c.value for c in first.caption)
     reco = _recommendations(first)
     assert np.isfinite(reco["purchase_probability"].to_numpy(dtype=float)).all()
     versions = list_versions(home=tmp_path / "fresh")
     assert len(versions) == 2 and "ranker" in versions[0]["models"] and versions[0]["active"]
+    # the ranker's headline metrics are recorded at training time, not by a button (issue 24)
+    assert job.metrics_recorded.wait(240)
+    recorded = load_lab(Path(job.folder)).manifest["metrics"]["models"]
+    assert np.isfinite(float(recorded["ranker"]["ndcg@10"]))
+    first.switch_page("app_pages/overview.py").run()
+    overview = next(f.value for f in first.dataframe if "fit time" in f.value.columns)
+    ranker_row = overview[overview["model"] == "ranker"].iloc[0]
+    assert np.isfinite(float(ranker_row["ndcg@10"]))
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -717,6 +763,22 @@ def test_shopper_page_shows_prices_and_expected_revenue() -> None:
             reco["expected_revenue"], reco["probability"] * reco["price"], rtol=1e-9
         )
     assert "score" not in reco.columns or not reco["score"].equals(reco["purchase_probability"])
+    # issue 24 (7): a log without a known currency says so, not "log units"
+    table_config = next(f.proto.columns for f in at.dataframe if "expected_revenue" in f.value)
+    assert "price (currency not given)" in table_config
+    assert "log units" not in table_config
+
+
+def test_money_metric_columns_name_the_currency_and_every_key_has_a_plain_name() -> None:
+    """Issue 24 (7): ``revenue_total@10`` was shown as a raw key, without £ or separators."""
+    from ui.glossary import describe, metric_columns
+
+    config = metric_columns(["revenue@10", "revenue_total@10", "ndcg@10"], currency="£")
+    assert config["revenue_total@10"]["label"] == "revenue, all test shoppers @10 (£)"
+    assert config["revenue@10"]["type_config"]["format"] == "accounting"
+    assert describe("revenue_total@10") is not None
+    unknown = metric_columns(["revenue@10"])
+    assert unknown["revenue@10"]["label"].endswith("(currency not given)")
 
 
 def test_business_filters_on_the_shopper_page(app_data: AppData) -> None:
@@ -801,3 +863,115 @@ def test_purchase_only_logs_get_a_repeat_purchase_funnel() -> None:
     funnel = repeat_funnel("test-repeat", "c1", events)
     assert funnel["shoppers"].tolist() == [3, 2, 0, 0]
     assert funnel["stage"].iloc[1] == "Ordered 2+ times"
+
+
+def _funnel_script(csv: str) -> None:
+    """An AppTest script: the shared funnel chart of the log at ``csv``."""
+    from recsys_core.data.loaders import load_event_file
+    from recsys_core.evaluation import data_checksum
+    from ui.components import funnel_chart
+    from ui.resources import ActiveData
+
+    dataset = load_event_file(csv)
+    funnel_chart(ActiveData("file:" + csv, dataset, data_checksum(dataset.events)), "funnel")
+
+
+def test_a_purchase_only_log_shows_the_repeat_funnel_not_one_full_box(
+    app_data: AppData, tmp_path: Path
+) -> None:
+    """Issue 24 (8): the Data page and Overview share the funnel; a log of purchases only
+    gets the repeat-purchase funnel, not one 100 % box."""
+    events = pd.read_csv(app_data.csv)
+    csv = tmp_path / "purchases_only.csv"
+    events[events["event"] == "purchase"].to_csv(csv, index=False)
+    at = AppTest.from_function(_funnel_script, args=(str(csv),), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "Repeat-purchase funnel" in json.dumps(spec["layout"]["title"])
+    assert any("records only purchases" in c.value for c in at.caption)
+
+
+def test_shopper_activity_axis_labels_only_powers_of_ten() -> None:
+    """Issue 24 (8): the log axis had minor labels ("5 2 1000 5 2 100")."""
+    from ui.charts import user_activity_figure
+
+    activity = pd.DataFrame({"user_id": list("abcdef"), "events": [1, 2, 3, 50, 400, 9000]})
+    axis = user_activity_figure(activity).layout.yaxis
+    assert axis.dtick == 1 and axis.tickformat == ","
+
+
+#: Column widths Streamlit gives "small", "medium" and "large" (px).
+_WIDTH_PX = {"small": 75, "medium": 200, "large": 400}
+
+
+def _clipped_headers(at: AppTest) -> list[str]:
+    """Column headers that a fixed column width cuts off ("expected re…").
+
+    A header needs about 7.5 px per character plus room for the sort arrow and padding;
+    columns without a fixed width are sized by Streamlit to fit their header.
+    """
+    clipped = []
+    for frame in at.dataframe:
+        for name, cfg in json.loads(frame.proto.columns or "{}").items():
+            label = str(cfg.get("label") or name.removeprefix("col:"))
+            width = cfg.get("width")
+            px = _WIDTH_PX.get(width, width) if width is not None else None
+            if isinstance(px, int) and len(label) * 7.5 + 28 > px:
+                clipped.append(f"{label!r} in {width} ({px} px)")
+    return clipped
+
+
+@pytest.mark.parametrize("page", [*PAGES, "app_pages/operations.py"])
+def test_no_table_header_is_cut_by_a_fixed_width(page: str) -> None:
+    """Issue 24 (6): headers such as "expected re…", "ALS taste m…" were cut off."""
+    at = _run(page)
+    assert not _errors(at)
+    assert not _clipped_headers(at)
+
+
+def test_title_words_are_called_keywords_not_categories() -> None:
+    """Issue 24 (9): Online Retail's "categories" are words from the titles (lunch bags in
+    "Girl", a cake stand in "Tier"): the app calls them keywords; real ones stay categories."""
+    from ui.glossary import category_label
+
+    assert category_label("online-retail") == "keyword"
+    assert category_label("online-retail", plural=True) == "keywords"
+    assert category_label("demo-store", plural=True) == "categories"
+    at = _run("app_pages/shopper.py")
+    assert at.multiselect(key="shopper_categories").label == "Categories"
+
+
+def test_decision_page_says_what_to_ship_from_the_recorded_metrics(app_data: AppData) -> None:
+    """Issue 24 (12): the report's "In short", live, with money and uplift, and a PDF."""
+    at = _run("app_pages/decision.py")
+    assert not _errors(at)
+    ship = [s.value for s in at.success if "ship" in s.value]
+    assert ship, "the In short's recommendation"
+    metrics = {m.label: m.value for m in at.metric}
+    # the figure and the In short name the same model (the best NDCG recorded)
+    from recsys_core.reporting.shop_sections import MODEL_WORDS
+
+    shown = metrics["Model to ship"]
+    assert MODEL_WORDS.get(shown, shown) in ship[0]
+    assert "Uplift over best sellers" in metrics
+    assert at.get("plotly_chart"), "the metric history chart"
+    at.button(key="decision_pdf").click().run()
+    assert not _errors(at)
+    assert at.get("download_button")
+
+
+def test_test_planner_sizes_the_test_with_statsmodels() -> None:
+    """Issue 24 (14): sample size and duration from the inputs, exportable."""
+    from recsys_core.planning import plan_ab_test
+
+    at = _run("app_pages/planner.py")
+    assert not _errors(at)
+    at.number_input(key="plan_uplift").set_value(10.0)
+    at.number_input(key="plan_baseline").set_value(5.0)
+    at.number_input(key="plan_traffic").set_value(1000).run()
+    assert not _errors(at)
+    plan = plan_ab_test(baseline_conversion=0.05, relative_uplift=0.10, traffic_per_day=1000)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Shoppers per arm"] == f"{plan.shoppers_per_arm:,}"
+    assert metrics["Days to run"] == f"{plan.days:,}"
+    assert at.get("download_button")

@@ -39,6 +39,12 @@ from recsys_core.reporting.explanations import (
     reasons_of,
     select_example_users,
 )
+from recsys_core.reporting.formatting import (
+    MONEY_METRICS,
+    format_interval,
+    format_money,
+    metric_name,
+)
 
 MODELS = ["popularity", "itemknn", "als"]
 TABLE_HEADINGS = (
@@ -188,9 +194,17 @@ def full_pdf_text(full: ReportData) -> str:
     return "\n".join(page.extract_text() for page in reader.pages)
 
 
+def _cell(value: object, column: str) -> str:
+    """A model table's cell as the reports show it (money with separators, no currency on
+    the demo store)."""
+    if column.split("@")[0] in MONEY_METRICS:
+        return format_money(value, "")
+    return format_value(value)
+
+
 def _expected_model_rows(result: EvaluationResult, columns: list[str]) -> list[list[str]]:
     evaluation = result.to_json()["models"]
-    return [[name, *(format_value(evaluation[name][c]) for c in columns)] for name in result.models]
+    return [[name, *(_cell(evaluation[name][c], c) for c in columns)] for name in result.models]
 
 
 def test_html_links_nothing_outside_the_file(full_html: _Collector) -> None:
@@ -219,7 +233,7 @@ def test_html_tables_hold_every_metric_as_in_the_result(
         ("Model comparison: beyond accuracy and cost", beyond),
     ):
         rows = full_html.tables[title]
-        assert rows[0] == ["model", *columns]
+        assert rows[0] == ["model", *(metric_name(c) for c in columns)]
         assert rows[1:] == _expected_model_rows(result, columns)
     # every metric the evaluation measured is shown
     for res in result.models.values():
@@ -271,7 +285,7 @@ def test_pdf_has_the_headings_and_the_same_numbers(
     evaluation = result.to_json()["models"]
     for name in result.models:
         for metric in (*result.models[name].metrics, "fit_seconds"):
-            assert format_value(evaluation[name][metric]) in tokens, (name, metric)
+            assert _cell(evaluation[name][metric], metric) in tokens, (name, metric)
     assert result.provenance["data_sha256"] in tokens
 
 
@@ -417,15 +431,56 @@ def test_reports_show_intervals_the_ranker_ratio_and_skipped_models(
 ) -> None:
     k = result.k
     table = full_html.tables["95 % intervals (bootstrap over test shoppers)"]
-    column = table[0].index(f"ndcg@{k}")
+    column = table[0].index(metric_name(f"ndcg@{k}"))
     rows = {row[0]: row for row in table[1:]}
     for name, res in result.models.items():
         low, high = res.ci95[f"ndcg@{k}"]
-        assert rows[name][column] == f"[{low:.4f}, {high:.4f}]"
+        assert rows[name][column] == format_interval(low, high)
     ratio = result.comparisons["ranker_vs_best_single_stage"]
     html = render_html(full)
-    assert f"{ratio['ci95'][0]:.3f}, {ratio['ci95'][1]:.3f}" in html
-    assert f"Paired differences in ndcg@{k}" in full_html.tables
+    assert f"{ratio['ci95'][0]:.3f},\u00a0{ratio['ci95'][1]:.3f}" in html
+    assert f"Paired differences in {metric_name(f'ndcg@{k}')}" in full_html.tables
     evaluation = dict(full.evaluation, skipped={"bpr": "a reason the log gave"})
     skipped = render_html(ReportData.from_evaluation(evaluation))
     assert "Not evaluated on this log: bpr (a reason the log gave)." in skipped
+
+
+def test_pdf_reads_in_plain_words_with_money_and_unbroken_numbers(result: EvaluationResult) -> None:
+    """Issue 24 (11): pages 2-10 showed raw keys (``arp@10``, ``fit_seconds``), amounts
+    without £ and intervals broken mid-number ("[0.074 4, 0.08 70]", "popular ity")."""
+    evaluation = result.to_json()
+    evaluation["dataset"] = "online-retail"  # a dataset whose currency is known (£)
+    data = ReportData.from_evaluation(evaluation)
+    pages = [p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf_bytes(data))).pages]
+    text = "\n".join(pages)
+    for raw in ("ndcg@10", "arp@10", "fit_seconds", "revenue_total@10", "hit_rate@10"):
+        assert raw not in text, raw
+    assert "ranking quality (NDCG) @10" in " ".join(text.split())
+    revenue = evaluation["models"]["popularity"]["revenue_total@10"]
+    assert format_money(revenue, "£") in text
+    lines = text.splitlines()
+    # every interval the report prints stays on one line, whole
+    intervals = [
+        format_interval(*bounds).replace("\u00a0", " ")
+        for entry in evaluation["models"].values()
+        for bounds in (entry.get("ci95") or {}).values()
+    ]
+    flat = [" ".join(line.split()) for line in lines]
+    printed = [i for i in intervals if i.split()[0] in text]  # its first number is shown
+    assert printed, "no interval in the PDF"
+    for interval in printed:  # ... then the whole interval is on one line
+        assert any(interval in line for line in flat), interval
+    words = set(" ".join(text.split()).split())
+    assert not ({"popular", "ity"} <= words)
+
+
+def test_a_table_too_wide_for_the_page_is_cut_between_columns() -> None:
+    from recsys_core.reporting.content import Table
+    from recsys_core.reporting.pdf import split_columns
+
+    header = ["model", *(f"a rather long metric name {i}" for i in range(12))]
+    rows = [["popularity", *(f"[0.{i:04d},\u00a00.{i + 1:04d}]" for i in range(12))]]
+    parts = split_columns(Table("Wide", header, rows, [False] + [True] * 12), 500.0)
+    assert len(parts) > 1
+    assert all(part.header[0] == "model" for part in parts)
+    assert sum(len(part.header) - 1 for part in parts) == 12
