@@ -99,11 +99,20 @@ class SequenceNetwork(nn.Module):
             self.event.weight[0].zero_()
 
     def embed_steps(self, items: Tensor, events: Tensor, gaps: Tensor, start: int = 0) -> Tensor:
-        """Input vectors ``(b, t, d)`` of steps ``(b, t, s)`` at positions ``start..``."""
-        mask = (items > 0).unsqueeze(-1).to(self.item.weight.dtype)
-        bag = ((self.item(items) + self.event(events)) * mask).sum(2)
-        bag = bag / mask.sum(2).clamp(min=1.0)
-        positions = torch.arange(start, start + items.shape[1], device=items.device)
+        """Input vectors ``(b, t, d)`` of steps ``(b, t, s)`` at positions ``start..``.
+
+        ``embedding_bag`` sums each step's item and event embeddings without materialising
+        the ``(b, t, s, d)`` tensor (the largest cost of a naive bag).
+        """
+        b, t, s = items.shape
+        flat_items = items.reshape(b * t, s)
+        summed = F.embedding_bag(flat_items, self.item.weight, mode="sum", padding_idx=0)
+        summed = summed + F.embedding_bag(
+            events.reshape(b * t, s), self.event.weight, mode="sum", padding_idx=0
+        )
+        count = (flat_items > 0).sum(1, keepdim=True).clamp(min=1).to(summed.dtype)
+        bag = (summed / count).reshape(b, t, -1)
+        positions = torch.arange(start, start + t, device=items.device)
         return bag + self.gap(gaps) + self.position(positions)[None]
 
     def forward(self, items: Tensor, events: Tensor, gaps: Tensor) -> Tensor:

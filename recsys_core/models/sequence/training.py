@@ -115,7 +115,7 @@ def encode_last(
     tensors: StepTensors,
     windows: np.ndarray,
     length: int,
-    batch_size: int = 512,
+    batch_size: int = 128,
 ) -> np.ndarray:
     """Hidden state after each window's last step, ``(n, d)`` float32 (eval mode)."""
     net.eval()

@@ -268,3 +268,66 @@ def test_rebuilt_network_reproduces_the_cached_shopper_states() -> None:
     with torch.no_grad():
         hidden = encode_last(net, StepTensors.of(steps, torch.device("cpu")), windows, 16)
     np.testing.assert_allclose(hidden, model.user_state_, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- serving (torch)
+
+
+@pytest.mark.usefixtures("torch_present")
+def test_exported_encoders_score_like_the_model(tmp_path: Path) -> None:
+    import torch
+
+    from recsys_core.models.sequence.serving import export_encoder, save_encoder
+    from recsys_core.models.sequence.training import StepTensors
+
+    events = cycle_log()
+    model = SASRecRecommender(cycle_params()).fit_log(events)
+    net = model.network()
+    steps = model.steps_
+    windows = np.stack([steps.user_offsets[:-1], steps.user_offsets[1:]], axis=1)
+    items, evs, gaps = StepTensors.of(steps, torch.device("cpu")).window_batch(windows, 16)
+    last = torch.from_numpy(windows[:, 1] - windows[:, 0] - 1)
+    expected = model._scores(np.arange(len(windows))) - model.repeat_.toarray()
+
+    fp32 = export_encoder(net, quantize=False)
+    int8 = export_encoder(net, quantize=True)
+    with torch.no_grad():
+        scores32, _ = fp32(items, evs, gaps, last)
+        scores8, _ = int8(items, evs, gaps, last)
+    np.testing.assert_allclose(scores32.numpy(), expected, rtol=1e-4, atol=1e-4)
+    # int8 keeps the learnt ranking: the same top item for nearly every shopper
+    same_top = (scores8.numpy().argmax(1) == expected.argmax(1)).mean()
+    assert same_top >= 0.9
+    # (sizes on disk are compared in bench/bench_sasrec.py: on this toy model the
+    # TorchScript code outweighs the weights)
+    assert save_encoder(fp32, tmp_path / "fp32.pt") > 0
+    save_encoder(int8, tmp_path / "int8.pt")
+    reloaded = torch.jit.load(str(tmp_path / "int8.pt"))
+    with torch.no_grad():
+        np.testing.assert_allclose(reloaded(items, evs, gaps, last)[0].numpy(), scores8.numpy())
+
+
+@pytest.mark.usefixtures("torch_present")
+def test_cached_sequence_state_appends_one_step_like_a_full_pass() -> None:
+    import torch
+
+    from recsys_core.models.sequence.serving import SequenceCache
+    from recsys_core.models.sequence.training import StepTensors
+
+    events = cycle_log()
+    model = SASRecRecommender(cycle_params(max_epochs=2)).fit_log(events)
+    net = model.network()
+    steps = model.steps_
+    tensors = StepTensors.of(steps, torch.device("cpu"))
+    user = int(np.argmax(np.diff(steps.user_offsets)))  # the longest history
+    start, end = steps.steps_of(user)
+    window = np.array([[start, end]])
+    items, evs, gaps = tensors.window_batch(window, end - start)
+
+    cache = SequenceCache(net)
+    cache.start("u", items[:, :-1], evs[:, :-1], gaps[:, :-1])
+    stepped = cache.append("u", items[:, -1:], evs[:, -1:], gaps[:, -1:])
+    with torch.no_grad():
+        full = net(items, evs, gaps)[:, -1]
+    np.testing.assert_allclose(stepped.numpy(), full.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(full.numpy()[0], model.user_state_[user], rtol=1e-4, atol=1e-5)
