@@ -14,9 +14,10 @@ Retail suggested (docs/sequence-model.md):
 
 Early stopping on a validation window carved from the training data (the last
 ``validation_days``), then, with ``refit``, a refit on all of it for the chosen number of
-epochs. Training needs PyTorch (``requirements-seq.txt``); a saved model loads and serves
-without it, because fitting caches every shopper's encoded state (``user_state_``) and
-repeat logits (``repeat_``): an answer is one dot product per item. The network weights are
+epochs (off by default: it doubles the training time). Training needs PyTorch
+(``requirements-seq.txt``); a saved model loads and serves without it, because fitting
+caches every shopper's encoded state (``user_state_``) and repeat logits (``repeat_``): an
+answer is one dot product per item. The network weights are
 saved in ``arrays.npz`` (``weight__<name>``) and rebuilt by :meth:`network` for export,
 quantisation and incremental updates (:mod:`recsys_core.models.sequence.serving`).
 """
@@ -57,8 +58,8 @@ class SASRecConfig(RecommenderConfig):
     learning_rate: float = Field(1e-3, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     batch_size: int = Field(64, ge=1, description="Windows per optimiser step.")
-    max_epochs: int = Field(20, ge=1, description="Most epochs (early stopping may stop sooner).")
-    patience: int = Field(3, ge=1, description="Epochs without validation gain before stopping.")
+    max_epochs: int = Field(8, ge=1, description="Most epochs (early stopping may stop sooner).")
+    patience: int = Field(2, ge=1, description="Epochs without validation gain before stopping.")
     max_basket: int = Field(32, ge=1, description="Items of one step the network reads.")
     max_history: int = Field(
         64, ge=1, description="History items with a repeat logit (most bought, then recent)."
@@ -73,7 +74,9 @@ class SASRecConfig(RecommenderConfig):
         30.0, ge=0, description="Last N days of training data for early stopping (0: none)."
     )
     refit: bool = Field(
-        True, description="After early stopping, refit on all data for the chosen epochs."
+        False,
+        description="After early stopping, refit on all data for the chosen epochs (twice "
+        "the training time; off: the best epoch's weights are kept).",
     )
     full_softmax_max_items: int = Field(
         50_000, ge=1, description="Above this catalog size the loss uses sampled softmax."

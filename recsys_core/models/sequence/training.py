@@ -119,17 +119,20 @@ def encode_last(
 ) -> np.ndarray:
     """Hidden state after each window's last step, ``(n, d)`` float32 (eval mode)."""
     net.eval()
-    out = []
+    out = np.zeros((len(windows), net.item.weight.shape[1]), dtype=np.float32)
+    sizes = windows[:, 1] - windows[:, 0]
+    order = np.argsort(sizes, kind="stable")  # similar lengths share a batch: less padding
     with torch.no_grad():
-        for b in range(0, len(windows), batch_size):
-            win = windows[b : b + batch_size]
-            items, events, gaps = tensors.window_batch(win, length)
+        for b in range(0, len(order), batch_size):
+            chosen = order[b : b + batch_size]
+            win = windows[chosen]
+            width = int(min(length, max(1, sizes[chosen].max())))
+            items, events, gaps = tensors.window_batch(win, width)
             hidden = net(items, events, gaps)
             last = torch.from_numpy(np.maximum(win[:, 1] - win[:, 0] - 1, 0)).to(hidden.device)
-            out.append(hidden[torch.arange(len(win), device=hidden.device), last].float().cpu())
-    if not out:
-        return np.zeros((0, net.item.weight.shape[1]), dtype=np.float32)
-    return torch.cat(out).numpy().astype(np.float32)
+            picked = hidden[torch.arange(len(win), device=hidden.device), last]
+            out[chosen] = picked.float().cpu().numpy()
+    return out
 
 
 def repeat_values(net: SequenceNetwork, hidden: np.ndarray, repeats: Ragged) -> np.ndarray:
@@ -234,9 +237,8 @@ def train_network(
         best_epoch, best_score, since_best = 0, -math.inf, 0
         for epoch in range(1, n_epochs + 1):
             net.train()
-            order = rng.permutation(len(windows))
-            for b in range(0, len(order), settings.batch_size):
-                win = windows[order[b : b + settings.batch_size]]
+            for batch in _length_batches(windows, settings.batch_size, rng):
+                win = windows[batch]
                 loss = _batch_loss(
                     net, tensors, win, settings, targets, repeats, repeat_row, full, rng
                 )
@@ -277,6 +279,25 @@ def train_network(
     return net, report
 
 
+def _length_batches(
+    windows: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Shuffled batches of windows of similar length (less padding, same epoch).
+
+    Windows are shuffled, cut into chunks of 32 batches, sorted by length inside a chunk and
+    batched; the batches are shuffled again.
+    """
+    order = rng.permutation(len(windows))
+    sizes = windows[:, 1] - windows[:, 0]
+    batches: list[np.ndarray] = []
+    chunk = 32 * batch_size
+    for c in range(0, len(order), chunk):
+        part = order[c : c + chunk]
+        part = part[np.argsort(sizes[part], kind="stable")]
+        batches.extend(part[b : b + batch_size] for b in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def _batch_loss(
     net: SequenceNetwork,
     tensors: StepTensors,
@@ -289,7 +310,7 @@ def _batch_loss(
     rng: np.random.Generator,
 ) -> Tensor:
     """Multi-label softmax loss of one batch of windows."""
-    length = settings.max_len
+    length = int((win[:, 1] - win[:, 0]).max())  # pad to the batch's longest window only
     device = tensors.items.device
     items, events, gaps = tensors.window_batch(win, length)
     hidden = net(items, events, gaps).reshape(-1, net.item.weight.shape[1])

@@ -331,3 +331,18 @@ def test_cached_sequence_state_appends_one_step_like_a_full_pass() -> None:
         full = net(items, evs, gaps)[:, -1]
     np.testing.assert_allclose(stepped.numpy(), full.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(full.numpy()[0], model.user_state_[user], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.usefixtures("torch_present")
+def test_length_batches_cover_every_window_once_with_similar_lengths() -> None:
+    from recsys_core.models.sequence.training import _length_batches
+
+    rng = np.random.default_rng(0)
+    starts = np.arange(1000) * 100
+    windows = np.stack([starts, starts + rng.integers(1, 50, size=1000)], axis=1)
+    batches = _length_batches(windows, 10, np.random.default_rng(1))
+
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    sizes = windows[:, 1] - windows[:, 0]
+    spread = np.mean([np.ptp(sizes[b]) for b in batches])
+    assert spread < 0.5 * np.ptp(sizes)  # sorted within chunks: batches are homogeneous
