@@ -17,6 +17,9 @@ items (``recsys_core.evaluation.relevant_items``), NDCG@10 by
 
 Run: ``OMP_NUM_THREADS=2 python bench/bench_sasrec.py [--max-epochs 8] [--threads 2]``
 (``--device cuda`` on a GPU machine). Figures on a shared machine are noisy: note the load.
+
+``--folds N`` prints only the quality table over N rolling 30-day test windows (fold ``f``
+ends where fold ``f - 1``'s test window starts; fold 0 is the evaluate split) and the mean.
 """
 
 from __future__ import annotations
@@ -92,13 +95,55 @@ def frame_from_scores(users: np.ndarray, items: np.ndarray, scores: np.ndarray) 
     )
 
 
+def fold_quality(
+    events: pd.DataFrame, cutoff: pd.Timestamp, args: argparse.Namespace
+) -> dict[str, float]:
+    """NDCG@10 of buy-again, ALS and sasrec on the 30 days from ``cutoff``."""
+    window = events[events[Columns.TIMESTAMP] < cutoff + pd.Timedelta(days=30)]
+    split = temporal_split(window, cutoff=cutoff, test_events=("purchase",))
+    relevant = relevant_items(split, ("purchase",))
+    users = sorted(relevant[Columns.USER].unique())
+    preset = preset_for("online-retail")
+    matrix = InteractionMatrix.from_events(split.train, preset.weights)
+    als = create_model("als", **preset.model_params["als"], seed=42).fit(matrix)
+    started = time.perf_counter()
+    model = SASRecRecommender(
+        max_epochs=args.max_epochs, threads=args.threads, device=args.device
+    ).fit_log(split.train)
+    print(f"  fold at {cutoff.date()}: sasrec fit {time.perf_counter() - started:.0f}s")
+    return {
+        "buy-again": ndcg(buy_again(split.train, users), relevant)["ndcg"],
+        "als": ndcg(als.recommend(users, K, filter_seen=False), relevant)["ndcg"],
+        "sasrec": ndcg(model.recommend(users, K, filter_seen=False), relevant)["ndcg"],
+    }
+
+
+def run_folds(args: argparse.Namespace) -> None:
+    dataset = load_dataset("online-retail")
+    first = temporal_split(dataset.events, test_days=30).cutoff
+    assert first is not None
+    rows = {}
+    for fold in range(args.folds):
+        cutoff = first - pd.Timedelta(days=30 * fold)
+        rows[str(cutoff.date())] = fold_quality(dataset.events, cutoff, args)
+        print(f"  {cutoff.date()}: {rows[str(cutoff.date())]}")
+    table = pd.DataFrame(rows).T
+    print(f"\nNDCG@10 per fold (already-bought items kept):\n{table.to_string()}")
+    print(f"mean over {args.folds} folds:\n{table.mean().round(4).to_string()}")
+    print(f"load average at the end: {os.getloadavg()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--latency-users", type=int, default=300)
+    parser.add_argument("--folds", type=int, default=0, help="quality over N folds only")
     args = parser.parse_args()
+    if args.folds:
+        run_folds(args)
+        return
 
     import torch
 
