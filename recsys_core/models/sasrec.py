@@ -14,7 +14,7 @@ Retail suggested (docs/sequence-model.md):
 
 Early stopping on a validation window carved from the training data (the last
 ``validation_days``), then, with ``refit``, a refit on all of it for the chosen number of
-epochs (off by default: it doubles the training time). Training needs PyTorch
+epochs (on Online Retail: NDCG@10 0.3207 instead of 0.3067). Training needs PyTorch
 (``requirements-seq.txt``); a saved model loads and serves without it, because fitting
 caches every shopper's encoded state (``user_state_``) and repeat logits (``repeat_``): an
 answer is one dot product per item. The network weights are
@@ -74,9 +74,9 @@ class SASRecConfig(RecommenderConfig):
         30.0, ge=0, description="Last N days of training data for early stopping (0: none)."
     )
     refit: bool = Field(
-        False,
-        description="After early stopping, refit on all data for the chosen epochs (twice "
-        "the training time; off: the best epoch's weights are kept).",
+        True,
+        description="After early stopping, refit on all data for the chosen epochs (about "
+        "1.6x the training time; off: the best epoch's weights are kept).",
     )
     full_softmax_max_items: int = Field(
         50_000, ge=1, description="Above this catalog size the loss uses sampled softmax."

@@ -234,6 +234,20 @@ def test_early_stopping_uses_the_validation_window() -> None:
 
 
 @pytest.mark.usefixtures("torch_present")
+def test_refit_trains_on_everything_for_the_chosen_epochs() -> None:
+    events = cycle_log()
+    early = SASRecRecommender(cycle_params(validation_days=14, max_epochs=4, refit=False))
+    refit = SASRecRecommender(cycle_params(validation_days=14, max_epochs=4, refit=True))
+    early.fit_log(events)
+    refit.fit_log(events)
+
+    np.testing.assert_array_equal(early.validation_ndcg_, refit.validation_ndcg_)
+    assert early.epochs_ == refit.epochs_
+    assert not np.allclose(early.user_state_, refit.user_state_)  # other weights
+    assert next_in_cycle_accuracy(refit, events) >= 0.5
+
+
+@pytest.mark.usefixtures("torch_present")
 def test_saved_model_serves_without_torch(tmp_path: Path) -> None:
     events = cycle_log()
     model = SASRecRecommender(cycle_params(max_epochs=3)).fit_log(events)
