@@ -33,6 +33,7 @@ from recsys_core.models.interface import (
 from recsys_core.models.itemknn import ItemKNNConfig, ItemKNNRecommender
 from recsys_core.models.persistence import FORMAT_VERSION
 from recsys_core.models.popularity import PopularityConfig, PopularityRecommender
+from recsys_core.models.sasrec import SASRecRecommender  # torch only inside fit (optional extra)
 
 #: Single-stage model name (command line, JSON, saved folders) -> recommender class.
 MODEL_REGISTRY: Final[dict[str, type[MatrixRecommender]]] = {
@@ -43,6 +44,7 @@ MODEL_REGISTRY: Final[dict[str, type[MatrixRecommender]]] = {
         BPRRecommender,
         ALSRecommender,
         ALSSparkRecommender,  # trains on Spark (optional install); loads and serves without it
+        SASRecRecommender,  # trains with torch (requirements-seq.txt); serves without it
     )
 }
 

@@ -12,6 +12,7 @@ Hyperparameters are kept small so the whole module runs in seconds.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,19 @@ from recsys_core.models import (
     load_model,
     model_class,
 )
+from recsys_core.models.sequence import torch_unavailable_reason
 from recsys_core.ranking import PURCHASE_PROBABILITY
 
 N_USERS, N_ITEMS, K, WEEKS = 50, 30, 5, 4
-MODEL_NAMES = ("popularity", "itemknn", "bpr", "als", "ranker")
+MODEL_NAMES = ("popularity", "itemknn", "bpr", "als", "ranker", "sasrec")
+
+#: ``sasrec`` needs torch (an optional extra): skipped without it, unless CI asks for it
+#: (``RECSYS_REQUIRE_SEQ=1``), where the missing extra fails the run.
+_NO_TORCH = torch_unavailable_reason()
+_needs_torch = pytest.mark.skipif(
+    _NO_TORCH is not None and os.environ.get("RECSYS_REQUIRE_SEQ") != "1", reason=str(_NO_TORCH)
+)
+MODEL_PARAMS = [pytest.param(n, marks=_needs_torch) if n == "sasrec" else n for n in MODEL_NAMES]
 
 #: Small, fast settings per model (seed set explicitly to make the contract visible).
 FAST_PARAMS: dict[str, dict[str, Any]] = {
@@ -59,6 +69,16 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
             "cross_fit_folds": 0,
             "n_jobs": 1,
         },
+    },
+    "sasrec": {
+        "dim": 16,
+        "max_len": 16,
+        "blocks": 1,
+        "heads": 1,
+        "max_epochs": 5,
+        "batch_size": 16,
+        "validation_days": 0,
+        "threads": 1,
     },
 }
 
@@ -110,7 +130,7 @@ def make_model(name: str, **extra: Any) -> Recommender:
     return create_model(name, seed=7, **FAST_PARAMS[name], **extra)
 
 
-@pytest.fixture(scope="module", params=MODEL_NAMES)
+@pytest.fixture(scope="module", params=MODEL_PARAMS)
 def model(request: pytest.FixtureRequest, events: pd.DataFrame) -> Recommender:
     """A fitted model of each kind (shared by the read-only tests)."""
     return make_model(request.param).fit_log(events)
@@ -267,7 +287,7 @@ def test_score_items_needs_same_length(model: Recommender) -> None:
 # ---------------------------------------------------------------- determinism and persistence
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", MODEL_PARAMS)
 def test_refit_with_same_seed_is_identical(
     name: str, events: pd.DataFrame, matrix: InteractionMatrix, all_users: list[str]
 ) -> None:
@@ -384,7 +404,7 @@ def test_loading_as_another_model_raises_artifact_error(model: Recommender, tmp_
 # ---------------------------------------------------------------- construction
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", MODEL_PARAMS)
 def test_unfitted_model_raises_model_not_trained(name: str, tmp_path: Path) -> None:
     model = make_model(name)
 
@@ -395,7 +415,7 @@ def test_unfitted_model_raises_model_not_trained(name: str, tmp_path: Path) -> N
         model.save(tmp_path)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", MODEL_PARAMS)
 def test_init_only_stores_settings(name: str) -> None:
     model = make_model(name)
 
