@@ -49,9 +49,17 @@ from recsys_core.repeats import bought_pairs, bought_rule, recommend_unbought, r
 from recsys_core.split import Split, split_events
 
 #: Models ``evaluate`` knows, in the order they are reported.
-ALL_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
+ALL_MODELS: tuple[str, ...] = (
+    "popularity",
+    "buy-again",
+    "itemknn",
+    "ease",
+    "bpr",
+    "als",
+    "ranker",
+)
 #: The single-stage recommenders (everything but the two-stage ranker).
-SINGLE_STAGE_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als")
+SINGLE_STAGE_MODELS: tuple[str, ...] = ("popularity", "buy-again", "itemknn", "ease", "bpr", "als")
 #: Models ``evaluate`` runs only when asked by name (not part of ``all``): ALS on Spark needs
 #: the optional pyspark install and a Java runtime.
 OPTIONAL_MODELS: tuple[str, ...] = ("als-spark",)

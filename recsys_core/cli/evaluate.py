@@ -28,8 +28,11 @@ def evaluate(
     data: DataOption = None,
     models: Annotated[
         str,
-        typer.Option(help="Comma-separated models: popularity,itemknn,bpr,als,ranker (or 'all')."),
-    ] = "popularity,itemknn,bpr,als",
+        typer.Option(
+            help="Comma-separated models: popularity,buy-again,itemknn,ease,bpr,als,ranker "
+            "(or 'all')."
+        ),
+    ] = "popularity,buy-again,itemknn,ease,bpr,als",
     k: Annotated[int, typer.Option("--k", help="Length of each recommendation list.")] = 10,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the result JSON to this file.")
@@ -239,7 +242,10 @@ def train(
     dataset: DatasetOption = None,
     data: DataOption = None,
     models: Annotated[
-        str, typer.Option(help="Comma-separated models to train (default: all five).")
+        str,
+        typer.Option(
+            help="Comma-separated models to train (buy-again and ease too; 'all' for every one)."
+        ),
     ] = "popularity,itemknn,bpr,als,ranker",
     engine: Annotated[
         str,

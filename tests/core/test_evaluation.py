@@ -174,7 +174,7 @@ def test_all_models_without_timestamps_skip_the_ranker_and_keep_the_rest(
     captured = capsys.readouterr()
     assert "skipped ranker: the two-stage ranker needs timestamps" in captured.out
     data = json.loads(out.read_text())
-    assert set(data["models"]) == {"popularity", "itemknn", "bpr", "als"}
+    assert set(data["models"]) == {"popularity", "buy-again", "itemknn", "ease", "bpr", "als"}
     assert set(data["skipped"]) == {"ranker"} and "timestamps" in data["skipped"]["ranker"]
     assert data["split"]["method"] == "random"
 

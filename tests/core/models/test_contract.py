@@ -37,11 +37,13 @@ from recsys_core.models import (
 from recsys_core.ranking import PURCHASE_PROBABILITY
 
 N_USERS, N_ITEMS, K, WEEKS = 50, 30, 5, 4
-MODEL_NAMES = ("popularity", "itemknn", "bpr", "als", "ranker")
+MODEL_NAMES = ("popularity", "buy-again", "itemknn", "ease", "bpr", "als", "ranker")
 
 #: Small, fast settings per model (seed set explicitly to make the contract visible).
 FAST_PARAMS: dict[str, dict[str, Any]] = {
     "popularity": {},
+    "buy-again": {},
+    "ease": {"l2": 10.0},
     "itemknn": {"neighbours": 20},
     "bpr": {"factors": 8, "iterations": 30, "learning_rate": 0.05},
     "als": {"factors": 8, "iterations": 5},
@@ -405,7 +407,9 @@ def test_init_only_stores_settings(name: str) -> None:
 
 
 def test_create_model_unknown_name_lists_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="als, als-spark, bpr, itemknn, popularity, ranker"):
+    with pytest.raises(
+        ConfigError, match="als, als-spark, bpr, buy-again, ease, itemknn, popularity, ranker"
+    ):
         create_model("svd")
 
 
