@@ -40,12 +40,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from recsys_core.columns import Columns
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, DataValidationError
-from recsys_core.evaluation import data_checksum, json_safe, relevant_items
+from recsys_core.evaluation import json_safe, relevant_items
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.metrics import ranking_metrics
 from recsys_core.models import MODEL_REGISTRY, Recommender
 from recsys_core.models.adapters import single_threaded_blas
 from recsys_core.presets import PRESETS, Preset, preset_for
+from recsys_core.provenance import data_checksum
 from recsys_core.repeats import bought_pairs, recommend_unbought
 from recsys_core.split import Split, random_split, split_events, temporal_split
 from recsys_core.tuning.defaults import scaled_defaults
@@ -192,6 +193,15 @@ def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
+
+
+def _window_of(summary: dict[str, Any]) -> dict[str, str | None] | None:
+    """The validation window of a search: its start and the first instant it did not see."""
+    end = (summary.get("split") or {}).get("test_cutoff")
+    if end is None:
+        return None
+    start = (summary.get("validation") or {}).get("cutoff")
+    return {"start": None if start is None else str(start), "end": str(end)}
 
 
 # --------------------------------------------------------------------------- data the tuner sees
@@ -609,6 +619,7 @@ def tune_dataset(
         created=result.created,
         preset=result.preset,
         search=json_safe(summary),
+        validation_window=_window_of(summary),
     )
     if save:
         save_tuned(tuned)
