@@ -108,6 +108,19 @@ def evaluate(
     if n > 1:
         main.folds = [fold_entry(r) for r in results]
         main.summary = fold_summary(main.folds)
+        ratios = [
+            fold["ranker_vs_best_single_stage"]["ratio"]
+            for fold in main.folds
+            if fold.get("ranker_vs_best_single_stage")
+        ]
+        if ratios:
+            main.comparisons["ranker_vs_best_single_stage_over_folds"] = {
+                "ratios": ratios,
+                "mean": sum(ratios) / len(ratios),
+                "min": min(ratios),
+                "max": max(ratios),
+                "best_in_every_fold": all(r > 1 for r in ratios),
+            }
         main.notes.append(
             f"{n} rolling-origin folds of {config.test_days:g} days"
             if main.split.get("method") == "temporal"
