@@ -232,3 +232,29 @@ def test_built_in_datasets_get_their_preset_with_its_spark_settings() -> None:
     applied = settings_for(load_dataset("online-retail"))
     assert applied.origin == "preset" and applied.label == "preset"
     assert applied.preset == preset_for("online-retail")
+
+
+def test_settings_tuned_on_a_window_that_reaches_the_test_window_are_refused(
+    variants: dict[str, Dataset],
+) -> None:
+    dataset = variants["no-repurchases"]
+    late = "2024-06-20"
+    _, tuned = tune_dataset(
+        dataset, TuneConfig(models=["itemknn"], trials=2, cutoff=late), save=True
+    )
+    assert tuned.validation_window is not None
+    assert tuned.validation_window["end"] == str(pd.Timestamp(late))
+    assert settings_for(dataset).origin == "tuned"  # no test window: usable
+
+    # evaluate's own (earlier) test window starts before the search's data ended: refused
+    result = evaluate(dataset, EvaluationConfig(models=["itemknn"], new_items_variant=False))
+    assert pd.Timestamp(result.split["cutoff"]) < pd.Timestamp(late)
+    assert not result.provenance["settings"].startswith("tuned")
+    assert any("reaches this test window" in note and "ignored" in note for note in result.notes)
+
+    # a test window from the search's end on may use them
+    later = settings_for(dataset, test_cutoff=late)
+    assert later.origin == "tuned" and later.preset == tuned.preset
+    refused = settings_for(dataset, test_cutoff="2024-06-19")
+    assert refused.origin == "scaled defaults"
+    assert any("--cutoff 2024-06-19" in note for note in refused.notes)
