@@ -148,6 +148,8 @@ def list_rule(
             asked = False
         rule = bought_rule(asked, settings.preset.filter_seen, repeats.to_dict())
         removes = "bought" if rule.remove else "nothing"
+        if rule.source == "repeat rate" and repeats.removes == "seen":
+            removes = "seen"  # shoppers do not come back to what they interacted with
         if rule.source == "request":
             flag = (
                 "--keep-seen"
@@ -176,7 +178,7 @@ def list_rule(
     }
     removed_what = {
         "seen": "already-bought items removed from lists"
-        + ("" if bought_is_seen else " (with every item the shopper interacted with)")
+        + ("" if bought_is_seen else " with every item the shopper interacted with")
         + ": ",
         "bought": "already-bought items (purchases before the cutoff) removed from lists; "
         "viewed, carted and favourited items stay: ",
