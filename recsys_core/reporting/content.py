@@ -8,7 +8,7 @@ decide how it looks. Every table cell is already a string made by
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -139,6 +139,11 @@ def key_value_table(title: str, pairs: Sequence[tuple[str, object]]) -> Table:
     return Table(title, ["field", "value"], rows, [False, False])
 
 
+#: Sections other reporting modules add after the model comparison (e.g. the per-fold
+#: chart of :mod:`recsys_core.reporting.folds`); each returns ``None`` when it has nothing.
+EXTRA_SECTIONS: list[Callable[[ReportData], Section | None]] = []
+
+
 def build_sections(data: ReportData) -> list[Section]:
     """The whole report, section by section."""
     from recsys_core.reporting import shop_sections  # shop-facing sections (own module)
@@ -148,6 +153,7 @@ def build_sections(data: ReportData) -> list[Section]:
         _summary_section(data),
         _protocol_section(data),
         _comparison_section(data),
+        *(extra(data) for extra in EXTRA_SECTIONS),
         shop_sections.segments_section(data),
         _purchase_section(data),
         shop_sections.order_model_section(data),
