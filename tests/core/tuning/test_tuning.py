@@ -258,3 +258,35 @@ def test_settings_tuned_on_a_window_that_reaches_the_test_window_are_refused(
     refused = settings_for(dataset, test_cutoff="2024-06-19")
     assert refused.origin == "scaled defaults"
     assert any("--cutoff 2024-06-19" in note for note in refused.notes)
+
+
+def test_a_tuned_setting_is_kept_only_when_its_gain_is_beyond_chance() -> None:
+    from recsys_core.tuning.guard import keep_only_real_gains
+
+    @dataclasses.dataclass
+    class Setting:
+        params: dict[str, Any]
+        weights: Any = None
+
+    rng = np.random.default_rng(0)
+    base = rng.random(100)
+    scores = {
+        ("lucky", "tuned"): base + rng.normal(0.0, 0.2, 100),  # noise around the defaults
+        ("lucky", "default"): base,
+        ("better", "tuned"): base + 0.1 + rng.normal(0.0, 0.05, 100),
+        ("better", "default"): base,
+    }
+    best = {m: Setting({"which": "tuned"}) for m in ("lucky", "better", "same")}
+    defaults = {m: Setting({"which": "default"}) for m in ("lucky", "better")}
+    defaults["same"] = best["same"]
+
+    guard = keep_only_real_gains(
+        best, defaults, lambda m, s: scores[(m, s.params["which"])], seed=1
+    )
+
+    assert guard["lucky"]["kept"] == "defaults" and best["lucky"] is defaults["lucky"]
+    low, high = guard["lucky"]["ci95"]
+    assert low <= 0 <= high and "defaults are kept" in guard["lucky"]["why"]
+    assert guard["better"]["kept"] == "tuned" and best["better"].params["which"] == "tuned"
+    assert guard["better"]["ci95"][0] > 0 and guard["better"]["validation_shoppers"] == 100
+    assert guard["same"]["kept"] == "defaults"
