@@ -162,6 +162,9 @@ def format_result(result: Any) -> str:
                 f"{overall['ece_quantile']:.4f} (equal-mass)"
             )
     lines.extend(format_folds(result))
+    selection = getattr(result, "selection", None)
+    if selection:
+        lines.append(f"the lab's recommendation: {selection['recommendation']}")
     for name, why in getattr(result, "skipped", {}).items():
         lines.append(f"skipped {name}: {why}")
     for note in result.notes:

@@ -61,6 +61,9 @@ class EvaluationResult:
     folds: list[dict[str, Any]] = field(default_factory=list)
     #: With folds: ``{model: {metric: {"mean", "min", "max"}}}`` over the folds.
     summary: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    #: The one-table answer: quality, cost and explanations per model, and the lab's
+    #: recommendation (:func:`recsys_core.evaluation.selection.selection_table`).
+    selection: dict[str, Any] | None = None
 
     def metrics_table(self) -> pd.DataFrame:
         """One row per model: every metric, fit and recommend time and model size."""
@@ -97,6 +100,7 @@ class EvaluationResult:
             "classifier": self.classifier,
             "order_classifier": self.order_classifier,
             "overall_probability": self.overall_probability,
+            "selection": self.selection,
             "segments": self.segments,
             "overlap": self.overlap,
             "config": self.config,

@@ -29,6 +29,7 @@ from recsys_core.evaluation.config import (
 from recsys_core.evaluation.fold import evaluate_split
 from recsys_core.evaluation.protocol import fold_splits
 from recsys_core.evaluation.result import EvaluationResult, fold_entry, fold_summary
+from recsys_core.evaluation.selection import selection_table
 from recsys_core.provenance import data_checksum
 from recsys_core.split import Split, temporal_split
 
@@ -126,6 +127,7 @@ def evaluate(
             if main.split.get("method") == "temporal"
             else f"{n} seeded random hold-outs"
         )
+    main.selection = selection_table(main)
     return main
 
 

@@ -61,6 +61,12 @@ def test_json_has_the_design_keys(result) -> None:
     assert out["classifier"] is None
     assert out["overall_probability"] is None  # no probability model here
     assert "folds" not in out and "summary" not in out  # one fold: the output is unchanged
+    table = out["selection"]
+    assert [r["model"] for r in table["rows"]] == ["popularity", "itemknn", "als"]
+    for row in table["rows"]:
+        assert row["low"] <= row["ndcg@5"] <= row["high"] and row["spread"] == "95% interval"
+        assert row["train_seconds"] >= 0 and row["size_mb"] > 0 and row["explains"]
+    assert table["recommendation"].split(":")[0] in ("popularity", "itemknn", "als")
     assert set(out["overlap"]) == {"popularity~itemknn", "popularity~als", "itemknn~als"}
 
 
@@ -276,3 +282,24 @@ def test_overall_probability_needs_one_horizon() -> None:
     assert horizon_mismatch(ranker, 14) is None
     why = horizon_mismatch(ranker, 30)
     assert why is not None and "--test-days 14" in why and "horizon_days=30" in why
+
+
+def test_the_recommendation_prefers_a_faster_model_within_the_spread() -> None:
+    from recsys_core.evaluation.selection import recommend
+
+    def row(model: str, mean: float, low: float, high: float, seconds: float) -> dict:
+        return {
+            "model": model,
+            "ndcg@10": mean,
+            "low": low,
+            "high": high,
+            "spread": "folds",
+            "train_seconds": seconds,
+            "explains": "x",
+        }
+
+    close = [row("ranker", 0.33, 0.31, 0.35, 300.0), row("buy-again", 0.32, 0.30, 0.34, 1.0)]
+    assert recommend(close, "ndcg@10").startswith("buy-again: its ndcg@10 (0.3200) is within")
+    apart = [row("ranker", 0.39, 0.37, 0.41, 300.0), row("buy-again", 0.32, 0.30, 0.34, 1.0)]
+    sentence = recommend(apart, "ndcg@10")
+    assert sentence.startswith("ranker: the best ndcg@10 (0.3900), ahead of buy-again")
