@@ -174,12 +174,14 @@ def format_result(result: Any) -> str:
 
 def format_folds(result: Any) -> list[str]:
     """The per-fold NDCG table and the mean [min, max] over folds (nothing with one fold)."""
+    from recsys_core.evaluation.result import fold_label
+
     folds = getattr(result, "folds", None)
     if not folds:
         return []
     metric = f"ndcg@{result.k}"
     names = list(result.summary)
-    lines = [f"{metric} per fold (cutoff, test shoppers):"]
+    lines = [f"{metric} per fold (test window start or seed, test shoppers):"]
     lines.append(f"{'fold':<24}" + "".join(f"{n:>12}" for n in names) + f"{'ratio':>9}")
     for fold in folds:
         cells = "".join(
@@ -187,7 +189,7 @@ def format_folds(result: Any) -> list[str]:
         )
         ratio = (fold.get("ranker_vs_best_single_stage") or {}).get("ratio")
         shown = f"{ratio:>8.3f}x" if ratio is not None else f"{'':>9}"
-        label = f"{str(fold['cutoff'])[:10]} ({fold['test_users']})"
+        label = f"{fold_label(fold)} ({fold['test_users']})"
         lines.append(f"{label:<24}{cells}{shown}")
     lines.append(f"mean [min, max] of {metric} over {len(folds)} folds:")
     for name in names:

@@ -140,6 +140,7 @@ def fold_entry(result: EvaluationResult) -> dict[str, Any]:
         {
             "cutoff": result.split.get("cutoff"),
             "method": result.split.get("method"),
+            "seed": result.split.get("seed"),
             "test_users": result.split.get("test_users"),
             "models": {
                 name: {**res.metrics, "fit_seconds": round(res.fit_seconds, 4)}
@@ -150,6 +151,13 @@ def fold_entry(result: EvaluationResult) -> dict[str, Any]:
             "overall_probability": result.overall_probability,
         }
     )
+
+
+def fold_label(fold: dict[str, Any]) -> str:
+    """How a fold is named in tables and charts: its test window's start date, or its seed."""
+    if fold.get("cutoff"):
+        return str(fold["cutoff"])[:10]
+    return f"seed {fold.get('seed')}"
 
 
 def fold_summary(folds: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from recsys_core.evaluation.result import fold_label
 from recsys_core.reporting.content import Block, Chart, Section, Table, Text, key_value_table
 from recsys_core.reporting.data import ReportData
 from recsys_core.reporting.formatting import format_value
@@ -39,7 +40,7 @@ def fold_chart(evaluation: dict[str, Any]) -> Chart | None:
         "bars",
         f"{metric} per fold (test window start)",
         {
-            "categories": [str(f.get("cutoff"))[:10] for f in folds],
+            "categories": [fold_label(f) for f in folds],
             "series": {n: [f["models"].get(n, {}).get(metric) for f in folds] for n in names},
             "y_label": metric,
         },
@@ -59,7 +60,7 @@ def folds_blocks(evaluation: dict[str, Any]) -> list[Block]:
         ratio = (fold.get("ranker_vs_best_single_stage") or {}).get("ratio")
         rows.append(
             [
-                str(fold.get("cutoff"))[:10],
+                fold_label(fold),
                 format_value(fold.get("test_users")),
                 *(format_value(fold["models"].get(n, {}).get(metric)) for n in names),
                 "" if ratio is None else f"{ratio:.3f}x",
@@ -84,7 +85,7 @@ def folds_blocks(evaluation: dict[str, Any]) -> list[Block]:
         chart,
         Table(
             f"{metric} per fold",
-            ["test window from", "test shoppers", *names, "ranker / best"],
+            ["test window from (or seed)", "test shoppers", *names, "ranker / best"],
             rows,
             [False, True, *([True] * len(names)), True],
         ),
