@@ -48,7 +48,7 @@ from recsys_core.models import MODEL_REGISTRY, Recommender
 from recsys_core.models.adapters import single_threaded_blas
 from recsys_core.presets import PRESETS, Preset, preset_for
 from recsys_core.provenance import data_checksum
-from recsys_core.repeats import bought_pairs, recommend_unbought
+from recsys_core.repeats import bought_pairs, recommend_unbought, repeat_profile
 from recsys_core.split import Split, random_split, split_events, temporal_split
 from recsys_core.tuning.defaults import scaled_defaults
 from recsys_core.tuning.guard import keep_only_real_gains
@@ -253,6 +253,9 @@ class _Validation:
     k: int
     bought: pd.DataFrame
     bought_is_seen: bool
+    #: Shoppers never come back to an item (the repeat rule's "seen"): the filtered lists
+    #: leave out every seen item, as evaluate's do.
+    removes_seen: bool = False
     _matrices: dict[EventWeights, InteractionMatrix] = field(default_factory=dict)
 
     def matrix(self, weights: EventWeights) -> InteractionMatrix:
@@ -268,23 +271,25 @@ class _Validation:
     def per_user(self, model: Recommender, setting: _Best) -> np.ndarray:
         """NDCG@k of each validation shopper (same repeat rule as the setting's score)."""
         if setting.filter_seen:
-            reco = recommend_unbought(
-                model, self.users, self.k, self.bought, same_as_seen=self.bought_is_seen
-            )
+            reco = self.filtered_lists(model)
         else:
             reco = model.recommend(self.users, self.k, filter_seen=False)
         column = per_user_ranking_metrics(reco, self.relevant, self.k)[f"ndcg@{self.k}"]
         return column.reindex(self.users).fillna(0.0).to_numpy(dtype=np.float64)
 
+    def filtered_lists(self, model: Recommender) -> pd.DataFrame:
+        """Lists without already-bought items (every seen item when shoppers never return)."""
+        if self.removes_seen:
+            return model.recommend(self.users, self.k, filter_seen=True)
+        return recommend_unbought(
+            model, self.users, self.k, self.bought, same_as_seen=self.bought_is_seen
+        )
+
     def score(self, model: Recommender) -> tuple[float, bool]:
         """NDCG of the lists with and without the items the shopper already bought (what
         ``evaluate``'s repeat rule does); the better one, and whether filtering won."""
         keep = self.ndcg(model.recommend(self.users, self.k, filter_seen=False))
-        filtered = self.ndcg(
-            recommend_unbought(
-                model, self.users, self.k, self.bought, same_as_seen=self.bought_is_seen
-            )
-        )
+        filtered = self.ndcg(self.filtered_lists(model))
         return (filtered, True) if filtered > keep else (keep, False)
 
 
@@ -300,7 +305,10 @@ def _prepare(train: pd.DataFrame, config: TuneConfig) -> _Validation:
         )
     bought = bought_pairs(split.train)
     seen = split.train[[Columns.USER, Columns.ITEM]].astype(str).drop_duplicates()
-    return _Validation(split, relevant, users, config.k, bought, len(bought) == len(seen))
+    removes_seen = repeat_profile(split.train).removes == "seen"
+    return _Validation(
+        split, relevant, users, config.k, bought, len(bought) == len(seen), removes_seen
+    )
 
 
 # --------------------------------------------------------------------------- search spaces
