@@ -148,9 +148,10 @@ def list_rule(
             asked = False
         rule = bought_rule(asked, settings.preset.filter_seen, repeats.to_dict())
         removes = "bought" if rule.remove else "nothing"
-        if rule.remove and repeats.removes == "seen":
-            # removing is decided (by the settings or the repeat rate), and shoppers do not
-            # come back to anything they interacted with: viewed items leave too
+        if rule.remove and rule.source != "request" and repeats.removes == "seen":
+            # removing is decided (by the settings or the repeat rate; a caller's
+            # --filter-bought stays as asked), and shoppers do not come back to anything
+            # they interacted with: viewed items leave too
             removes = "seen"
         if rule.source == "request":
             flag = (

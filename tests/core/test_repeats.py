@@ -170,3 +170,6 @@ def test_settings_that_remove_bought_items_remove_seen_ones_where_shoppers_never
 
     assert rule.description["source"] == "settings"
     assert rule.removes == "seen" and rule.description["lists_without_seen"]
+
+    asked = list_rule(EvaluationConfig(filter_bought=True), settings, train, seen_pairs(train))
+    assert asked.removes == "bought"  # the caller's --filter-bought wins: viewed items stay
