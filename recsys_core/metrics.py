@@ -19,25 +19,34 @@ user without recommendations scores 0 on every metric, and recommended users tha
 test users are ignored. With no test users at all the averages are ``nan``.
 
 Beyond-accuracy metrics describe the lists themselves and do not need ``relevant``.
-Classifier metrics score the purchase-probability model on ``(y_true, y_prob)``.
+Classifier metrics score the purchase-probability model on ``(y_true, y_prob)``; they live in
+:mod:`recsys_core.calibration` and the bootstrap in :mod:`recsys_core.bootstrap`, both
+re-exported here (import them from ``recsys_core.metrics``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Literal, TypeAlias
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.preprocessing import normalize
 
+from recsys_core.bootstrap import UserBootstrap, percentile_interval
+from recsys_core.calibration import (
+    BinningStrategy,
+    classifier_metrics,
+    expected_calibration_error,
+    reliability_table,
+)
 from recsys_core.columns import Columns
 from recsys_core.interactions import IdMap
 
 __all__ = [
     "RANKING_METRIC_NAMES",
+    "BinningStrategy",
     "average_recommendation_popularity",
     "UserBootstrap",
     "beyond_accuracy_metrics",
@@ -63,8 +72,6 @@ RANKING_METRIC_NAMES: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "
 ItemVectors: TypeAlias = np.ndarray | sp.spmatrix | sp.sparray | pd.DataFrame
 #: Maps an item id to its row in the item vectors.
 ItemIndex: TypeAlias = pd.Index | Mapping[object, int] | IdMap
-
-BinningStrategy: TypeAlias = Literal["uniform", "quantile"]
 
 _USER = Columns.USER
 _ITEM = Columns.ITEM
@@ -541,84 +548,6 @@ def revenue_metrics(
     return {f"revenue@{k}": float(per_user.mean()), f"revenue_total@{k}": float(per_user.sum())}
 
 
-# --------------------------------------------------------------------------------------
-# Bootstrap intervals over test users
-# --------------------------------------------------------------------------------------
-
-
-class UserBootstrap:
-    """Seeded bootstrap resamples of ``n_users`` test users, the same for every call.
-
-    Each resample draws ``n_users`` users with replacement. Because the draws depend only
-    on ``(n_users, n_resamples, seed)``, every metric and every model evaluated on the same
-    (identically ordered) test users sees the *same* resamples: intervals of one model are
-    consistent with each other, and differences or ratios between models computed from the
-    resampled statistics form a **paired** bootstrap.
-
-    Parameters
-    ----------
-    n_users:
-        Number of test users (rows of the per-user values).
-    n_resamples:
-        Bootstrap resamples.
-    seed:
-        Seed of the draws.
-    """
-
-    def __init__(self, n_users: int, n_resamples: int = 1000, seed: int = 42) -> None:
-        if n_users < 1:
-            raise ValueError(f"the bootstrap needs at least one user, got {n_users}")
-        if n_resamples < 1:
-            raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
-        self.n_users = int(n_users)
-        self.n_resamples = int(n_resamples)
-        self.seed = int(seed)
-
-    def _weights(self) -> Iterator[sp.csr_matrix]:
-        """Resample-by-user count matrices, in chunks that keep memory bounded."""
-        rng = np.random.default_rng(self.seed)
-        chunk = max(1, min(self.n_resamples, 2_000_000 // self.n_users))
-        done = 0
-        while done < self.n_resamples:
-            size = min(chunk, self.n_resamples - done)
-            draws = rng.integers(0, self.n_users, size=(size, self.n_users))
-            rows = np.repeat(np.arange(size), self.n_users)
-            yield sp.csr_matrix(
-                (np.ones(draws.size), (rows, draws.ravel())), shape=(size, self.n_users)
-            )
-            done += size
-
-    def means(self, values: np.ndarray | pd.DataFrame) -> np.ndarray:
-        """Resampled means of each column, ``(n_resamples, n_columns)``; NaN values are
-        left out of their column's mean (as in ``nanmean``)."""
-        matrix = np.asarray(values, dtype=np.float64)
-        if matrix.ndim == 1:
-            matrix = matrix[:, None]
-        if matrix.shape[0] != self.n_users:
-            raise ValueError(f"expected {self.n_users} rows, got {matrix.shape[0]}")
-        present = ~np.isnan(matrix)
-        filled = np.where(present, matrix, 0.0)
-        parts = []
-        for weights in self._weights():
-            totals = np.asarray(weights @ filled)
-            counts = np.asarray(weights @ present.astype(np.float64))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                parts.append(totals / counts)
-        return np.vstack(parts)
-
-
-def percentile_interval(samples: np.ndarray, level: float = 0.95) -> list[float]:
-    """``[low, high]``: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of
-    bootstrap statistics (the percentile interval); NaN statistics are left out."""
-    values = np.asarray(samples, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return [float("nan"), float("nan")]
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(values, [tail, 100.0 - tail])
-    return [float(low), float(high)]
-
-
 def jaccard_overlap(reco_a: pd.DataFrame, reco_b: pd.DataFrame, k: int) -> float:
     r"""How much two models agree: mean per-user Jaccard index of their top-``k`` sets.
 
@@ -640,126 +569,3 @@ def jaccard_overlap(reco_a: pd.DataFrame, reco_b: pd.DataFrame, k: int) -> float
     b = size_b.reindex(common).to_numpy(dtype=np.float64)
     inter = n_shared.to_numpy(dtype=np.float64)
     return float(np.mean(inter / (a + b - inter)))
-
-
-# --------------------------------------------------------------------------------------
-# Classifier metrics (purchase probability)
-# --------------------------------------------------------------------------------------
-
-
-def _binary_inputs(y_true: object, y_prob: object) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y_true).ravel()
-    p = np.asarray(y_prob, dtype=np.float64).ravel()
-    if y.shape != p.shape:
-        raise ValueError(f"y_true and y_prob differ in length: {y.size} vs {p.size}")
-    if y.size == 0:
-        raise ValueError("y_true and y_prob are empty")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError("y_true must hold only 0/1 (or False/True) labels")
-    if np.isnan(p).any() or p.min() < 0.0 or p.max() > 1.0:
-        raise ValueError("y_prob must be probabilities in [0, 1] without NaN")
-    return y.astype(np.int64), p
-
-
-def reliability_table(
-    y_true: object,
-    y_prob: object,
-    n_bins: int = 10,
-    strategy: BinningStrategy = "uniform",
-) -> pd.DataFrame:
-    """Reliability (calibration) table: predicted vs observed purchase rate per bin.
-
-    Binning is that of :func:`sklearn.calibration.calibration_curve`:
-
-    - ``"uniform"`` (default): ``n_bins`` equal-width bins on ``[0, 1]``;
-    - ``"quantile"``: edges at the quantiles of ``y_prob``, so bins hold about equally many
-      predictions (tied edges give empty bins).
-
-    Bins are closed on the right, ``(lower, upper]``, except the first, which also holds
-    its lower edge. Empty bins are left out.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per non-empty bin: ``bin_lower, bin_upper, count`` (predictions in the bin),
-        ``mean_predicted`` (mean ``y_prob``) and ``fraction_positive`` (mean ``y_true``).
-    """
-    y, p = _binary_inputs(y_true, y_prob)
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    if strategy == "uniform":
-        edges = np.linspace(0.0, 1.0, n_bins + 1)
-    elif strategy == "quantile":
-        edges = np.percentile(p, np.linspace(0.0, 100.0, n_bins + 1))
-    else:
-        raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
-    bin_id = np.searchsorted(edges[1:-1], p)
-    count = np.bincount(bin_id, minlength=n_bins)
-    predicted = np.bincount(bin_id, weights=p, minlength=n_bins)
-    positive = np.bincount(bin_id, weights=y.astype(np.float64), minlength=n_bins)
-    filled = count > 0
-    return pd.DataFrame(
-        {
-            "bin_lower": edges[:-1][filled],
-            "bin_upper": edges[1:][filled],
-            "count": count[filled],
-            "mean_predicted": predicted[filled] / count[filled],
-            "fraction_positive": positive[filled] / count[filled],
-        }
-    )
-
-
-def expected_calibration_error(
-    y_true: object,
-    y_prob: object,
-    n_bins: int = 10,
-    strategy: BinningStrategy = "uniform",
-) -> float:
-    r"""Expected calibration error over the bins of :func:`reliability_table`.
-
-    :math:`ECE = \sum_b \frac{n_b}{N} \lvert \bar y_b - \bar p_b \rvert`, with ``n_b`` the
-    predictions in bin ``b``, ``\bar y_b`` their fraction of positives and ``\bar p_b``
-    their mean predicted probability. Default: 10 equal-width bins.
-    """
-    table = reliability_table(y_true, y_prob, n_bins=n_bins, strategy=strategy)
-    weights = table["count"].to_numpy(dtype=np.float64)
-    gaps = np.abs(
-        table["fraction_positive"].to_numpy(dtype=np.float64)
-        - table["mean_predicted"].to_numpy(dtype=np.float64)
-    )
-    return float(np.sum(weights * gaps) / weights.sum())
-
-
-def classifier_metrics(y_true: object, y_prob: object, n_bins: int = 10) -> dict[str, float]:
-    """Quality of predicted purchase probabilities.
-
-    Parameters
-    ----------
-    y_true
-        1 if the user bought the item in the next period, else 0.
-    y_prob
-        Predicted purchase probability in ``[0, 1]``.
-    n_bins
-        Bins of both ECEs (see :func:`reliability_table`).
-
-    Returns
-    -------
-    dict[str, float]
-        ``auc`` (:func:`sklearn.metrics.roc_auc_score`; ``nan`` if ``y_true`` has a single
-        class), ``logloss`` (:func:`sklearn.metrics.log_loss`, mean negative log-likelihood
-        with probabilities clipped by scikit-learn), ``brier``
-        (:func:`sklearn.metrics.brier_score_loss`, mean of ``(p - y)^2``), ``ece``
-        (:func:`expected_calibration_error` over ``n_bins`` equal-width bins) and
-        ``ece_quantile`` (the same over ``n_bins`` equal-mass bins). At a low base rate
-        most predictions fall in the first equal-width bin, where a miscalibration among
-        small probabilities averages out; equal-mass bins resolve it.
-    """
-    y, p = _binary_inputs(y_true, y_prob)
-    auc = float(roc_auc_score(y, p)) if np.unique(y).size == 2 else float("nan")
-    return {
-        "auc": auc,
-        "logloss": float(log_loss(y, p, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, p)),
-        "ece": expected_calibration_error(y, p, n_bins=n_bins, strategy="uniform"),
-        "ece_quantile": expected_calibration_error(y, p, n_bins=n_bins, strategy="quantile"),
-    }

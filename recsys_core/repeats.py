@@ -10,9 +10,14 @@ default follows:
 * **repeat rate** = share of the (shopper, item) pairs with a purchase that were bought on
   two or more distinct days (with timestamps) or in two or more purchase events (without).
   Logs without purchases use every event instead (and say so).
-* below :data:`REPEAT_RATE_THRESHOLD` (shoppers rarely re-buy) the default is to **remove
-  already-bought items** from lists; otherwise lists keep them. A caller's explicit choice
-  (e.g. ``evaluate --filter-bought`` / ``--keep-bought``) always wins.
+* **return rate** = share of the (shopper, item) pairs with *any* event (view, cart,
+  favourite, purchase) that had events on two or more distinct days (two or more events
+  without timestamps).
+* return rate below :data:`REPEAT_RATE_THRESHOLD` (shoppers practically never come back to an
+  item they interacted with, e.g. a log where every item is consumed once): lists **leave out
+  every seen item**; else repeat rate below it (shoppers rarely re-buy): lists **leave out
+  already-bought items**; otherwise lists keep them. A caller's explicit choice (e.g.
+  ``evaluate --filter-bought`` / ``--keep-bought``) always wins.
 
 "Already bought" means *purchase events* before the cutoff, not every item the shopper
 viewed, carted or favourited: on a log with views, removing every seen item also removes the
@@ -68,6 +73,13 @@ class RepeatProfile:
         The default that follows: ``True`` removes already-bought items from lists.
     reason:
         One sentence saying why.
+    return_rate:
+        Share of (shopper, item) pairs with any event that had events on two or more days
+        (NaN: no pairs).
+    removes:
+        ``"seen"`` (every item the shopper interacted with leaves the lists: the return
+        rate is below the threshold), ``"bought"`` (already-bought items leave) or
+        ``"nothing"``.
     """
 
     repeat_rate: float
@@ -77,12 +89,32 @@ class RepeatProfile:
     threshold: float
     filter_seen: bool
     reason: str
+    return_rate: float = float("nan")
+    removes: str = "nothing"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         out = asdict(self)
         out["repeat_rate"] = None if np.isnan(self.repeat_rate) else round(self.repeat_rate, 6)
+        out["return_rate"] = None if np.isnan(self.return_rate) else round(self.return_rate, 6)
         return out
+
+
+def _repeated_share(frame: pd.DataFrame, has_time: bool) -> tuple[int, int]:
+    """(pairs, pairs seen on two or more days / in two or more events) of ``frame``."""
+    pairs = pd.DataFrame(
+        {
+            "u": frame[Columns.USER].astype(str).to_numpy(),
+            "i": frame[Columns.ITEM].astype(str).to_numpy(),
+        }
+    )
+    if has_time:
+        ts = frame[Columns.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        pairs["occasion"] = ts // _DAY_NS
+        occasions = pairs.drop_duplicates().groupby(["u", "i"], sort=False).size()
+    else:
+        occasions = pairs.groupby(["u", "i"], sort=False).size()
+    return int(len(occasions)), int((occasions >= 2).sum())
 
 
 def repeat_profile(
@@ -106,20 +138,14 @@ def repeat_profile(
         counted = "purchase days" if has_time else "purchase events"
     else:
         counted = "event days" if has_time else "events"
-    pairs = pd.DataFrame(
-        {
-            "u": chosen[Columns.USER].astype(str).to_numpy(),
-            "i": chosen[Columns.ITEM].astype(str).to_numpy(),
-        }
-    )
-    if has_time:
-        ts = chosen[Columns.TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        pairs["occasion"] = ts // _DAY_NS
-        occasions = pairs.drop_duplicates().groupby(["u", "i"], sort=False).size()
+    n_pairs, repeated = _repeated_share(chosen, has_time)
+    # with purchases and other events, "seen" is more than "bought": measure both
+    mixed = bool(purchases.any() and not purchases.all())
+    if mixed:
+        n_any, returned = _repeated_share(events, has_time)
     else:
-        occasions = pairs.groupby(["u", "i"], sort=False).size()
-    n_pairs = int(len(occasions))
-    repeated = int((occasions >= 2).sum())
+        n_any, returned = n_pairs, repeated
+    back = returned / n_any if n_any else float("nan")
     rate = repeated / n_pairs if n_pairs else float("nan")
     what = "bought" if purchases.any() else "used"
     if n_pairs == 0:
@@ -132,19 +158,34 @@ def repeat_profile(
             False,
             "no events to measure re-buying: lists keep already-bought items",
         )
+    days = "days" if has_time else "events"
+    if mixed and back < threshold:
+        reason = (
+            f"shoppers practically never come back to an item: {back:.1%} of shopper-item "
+            f"pairs had events (any type) on two or more {days} (below {threshold:.0%}), so "
+            "lists leave out every item the shopper interacted with (viewed ones too)"
+        )
+        return RepeatProfile(
+            rate, n_pairs, repeated, counted, threshold, True, reason, back, "seen"
+        )
     if rate < threshold:
         reason = (
             f"shoppers rarely re-buy: {rate:.1%} of shopper-item pairs were {what} on two or "
             f"more {counted.split()[-1]} (below {threshold:.0%}), so lists leave out items the "
-            "shopper already bought"
+            f"shopper already bought (they come back to {back:.1%} of the items they "
+            "interact with, so viewed items stay)"
         )
-        return RepeatProfile(rate, n_pairs, repeated, counted, threshold, True, reason)
+        return RepeatProfile(
+            rate, n_pairs, repeated, counted, threshold, True, reason, back, "bought"
+        )
     reason = (
         f"shoppers re-buy: {rate:.1%} of shopper-item pairs were {what} on two or more "
         f"{counted.split()[-1]} (at least {threshold:.0%}), so lists keep items the shopper "
         "already bought (reorders count as hits)"
     )
-    return RepeatProfile(rate, n_pairs, repeated, counted, threshold, False, reason)
+    return RepeatProfile(
+        rate, n_pairs, repeated, counted, threshold, False, reason, back, "nothing"
+    )
 
 
 def bought_pairs(events: pd.DataFrame) -> pd.DataFrame:

@@ -4,9 +4,13 @@
   default the last 30 days). Test users must have events before the cutoff; test events of
   users without any history are kept aside as ``cold_test`` (so nothing is lost).
 * :func:`random_split` — for logs without timestamps: a seeded per-user random hold-out.
+* :func:`rolling_origin_splits` — ``n`` folds: consecutive test windows of ``test_days``
+  each, the last ending at the log's end, each trained on everything before it (RecTools'
+  ``TimeRangeSplitter``); without timestamps, ``n`` seeded random hold-outs.
 
-Both return a :class:`Split` whose ``train``, ``test`` and ``cold_test`` together hold each
-input row exactly once.
+Each returns :class:`Split` objects whose ``train``, ``test`` and ``cold_test`` together hold
+each input row exactly once, except a temporal fold with a ``test_end``: its events from
+``test_end`` on are in no part (they are later folds' data).
 """
 
 from __future__ import annotations
@@ -74,8 +78,9 @@ def temporal_split(
     test_days: float = 30,
     cutoff: str | pd.Timestamp | None = None,
     test_events: tuple[str, ...] | None = None,
+    test_end: str | pd.Timestamp | None = None,
 ) -> Split:
-    """Split at a cutoff: events before it train, events from it on test.
+    """Split at a cutoff: events before it train, events from it on (until ``test_end``) test.
 
     Parameters
     ----------
@@ -90,6 +95,9 @@ def temporal_split(
         Event types that count as test interactions (e.g. ``("purchase",)``). Other test-period
         events stay in ``test`` too but the evaluator decides what is relevant; this only
         decides which users count as test users (those with at least one such event).
+    test_end:
+        End of the test window (exclusive); events from it on are left out of every part.
+        ``None``: the test period runs to the end of the log.
 
     Raises
     ------
@@ -108,6 +116,11 @@ def temporal_split(
     before = (ts < cut).to_numpy()
     train = events[before]
     after = events[~before]
+    params: dict[str, Any] = {"test_days": test_days}
+    if test_end is not None:
+        end = pd.Timestamp(test_end)
+        after = after[(after[Columns.TIMESTAMP] < end).to_numpy()]
+        params["test_end"] = str(end)
     if train.empty or after.empty:
         raise DataValidationError(
             f"the cutoff {cut} leaves {len(train)} training and {len(after)} test events; the "
@@ -129,7 +142,7 @@ def temporal_split(
         cold_test=cold,
         method="temporal",
         cutoff=cut,
-        params={"test_days": test_days},
+        params=params,
     )
 
 
@@ -177,3 +190,64 @@ def split_events(events: pd.DataFrame, **kwargs: Any) -> Split:
         return temporal_split(events, **{k: v for k, v in kwargs.items() if k in names})
     names = ("test_fraction", "seed", "min_events")
     return random_split(events, **{k: v for k, v in kwargs.items() if k in names})
+
+
+def rolling_origin_splits(
+    events: pd.DataFrame,
+    n_folds: int,
+    *,
+    test_days: float = 30,
+    cutoff: str | pd.Timestamp | None = None,
+    test_events: tuple[str, ...] | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+) -> list[Split]:
+    """``n_folds`` splits, oldest first; the last is :func:`split_events`' own split.
+
+    With timestamps the last fold's cutoff is ``cutoff`` (default: the midnight on or before
+    ``last_event - test_days``) and its test period runs to the log's end; fold ``i`` of
+    ``n`` starts ``(n - 1 - i) * test_days`` earlier and its test window is ``test_days``
+    long, ending where the next one starts. Every fold trains on everything before its
+    cutoff. Without timestamps fold ``i`` is the seeded random hold-out with seed
+    ``seed + i`` (the last fold, like one split, uses ``seed``).
+
+    Raises
+    ------
+    DataValidationError
+        ``n_folds`` < 1, or a fold whose cutoff leaves no training or no test events (the
+        message names the fold; use fewer folds or shorter windows).
+    """
+    if n_folds < 1:
+        raise DataValidationError(f"the number of folds must be at least 1, got {n_folds}")
+    if Columns.TIMESTAMP not in events.columns:
+        return [
+            random_split(events, test_fraction=test_fraction, seed=seed + (n_folds - 1 - i))
+            for i in range(n_folds)
+        ]
+    ts = events[Columns.TIMESTAMP]
+    last = (
+        pd.Timestamp(cutoff)
+        if cutoff is not None
+        else (ts.max() - pd.Timedelta(days=test_days)).normalize()
+    )
+    window = pd.Timedelta(days=test_days)
+    splits = []
+    for i in range(n_folds):
+        back = n_folds - 1 - i
+        start = last - back * window
+        try:
+            splits.append(
+                temporal_split(
+                    events,
+                    test_days=test_days,
+                    cutoff=start,
+                    test_events=test_events,
+                    test_end=start + window if back else None,
+                )
+            )
+        except DataValidationError as exc:
+            raise DataValidationError(
+                f"fold {i + 1} of {n_folds} (test window from {start}) cannot be cut: {exc} "
+                "Use fewer folds (--folds) or a shorter --test-days."
+            ) from None
+    return splits

@@ -28,8 +28,11 @@ def evaluate(
     data: DataOption = None,
     models: Annotated[
         str,
-        typer.Option(help="Comma-separated models: popularity,itemknn,bpr,als,ranker (or 'all')."),
-    ] = "popularity,itemknn,bpr,als",
+        typer.Option(
+            help="Comma-separated models: popularity,buy-again,itemknn,ease,bpr,als,ranker "
+            "(or 'all')."
+        ),
+    ] = "popularity,buy-again,itemknn,ease,bpr,als",
     k: Annotated[int, typer.Option("--k", help="Length of each recommendation list.")] = 10,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the result JSON to this file.")
@@ -55,6 +58,17 @@ def evaluate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every model and of the random split.")] = 42,
+    folds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=24,
+            help="Rolling-origin folds: N consecutive test windows of --test-days each, the "
+            "last ending at the log's end, each trained on everything before it (N seeded "
+            "random hold-outs without timestamps). Reports each fold and the mean, min and "
+            "max.",
+        ),
+    ] = 1,
     fmt: FormatOption = "auto",
     column_map: MapOption = None,
     event_map: EventMapOption = None,
@@ -72,6 +86,7 @@ def evaluate(
         filter_seen=filter_seen,
         filter_bought=filter_bought,
         seed=seed,
+        folds=folds,
     )
     result = run_evaluation(ds, config, progress=stderr_progress)
     typer.echo(format_result(result))
@@ -117,6 +132,8 @@ def format_result(result: Any) -> str:
             f"difference {ratio['difference']:+.4f} "
             f"[{ratio['difference_ci95'][0]:+.4f}, {ratio['difference_ci95'][1]:+.4f}] (paired)"
         )
+        if ratio.get("chosen_on"):
+            lines.append(f"  best single-stage model {ratio['chosen_on']}")
     if any(r.new_items_metrics for r in result.models.values()):
         lines.append("new items only (seen items removed from lists and from relevant sets):")
         for name, res in result.models.items():
@@ -131,11 +148,55 @@ def format_result(result: Any) -> str:
             f"Brier {c['brier']:.4f}  ECE {c['ece']:.4f} (10 equal-width bins), "
             f"{c.get('ece_quantile', float('nan')):.4f} (10 equal-mass bins)"
         )
+    overall = getattr(result, "overall_probability", None)
+    if overall:
+        if "refused" in overall:
+            lines.append(
+                f"overall probability (order x purchase): not scored: {overall['refused']}"
+            )
+        else:
+            lines.append(
+                f"overall probability (order x purchase, {overall['shoppers']:,.0f} known "
+                f"shoppers' lists): AUC {overall['auc']:.4f}  log loss {overall['logloss']:.4f}  "
+                f"Brier {overall['brier']:.4f}  ECE {overall['ece']:.4f} (equal-width), "
+                f"{overall['ece_quantile']:.4f} (equal-mass)"
+            )
+    lines.extend(format_folds(result))
+    selection = getattr(result, "selection", None)
+    if selection:
+        lines.append(f"the lab's recommendation: {selection['recommendation']}")
     for name, why in getattr(result, "skipped", {}).items():
         lines.append(f"skipped {name}: {why}")
     for note in result.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def format_folds(result: Any) -> list[str]:
+    """The per-fold NDCG table and the mean [min, max] over folds (nothing with one fold)."""
+    from recsys_core.evaluation.result import fold_label
+
+    folds = getattr(result, "folds", None)
+    if not folds:
+        return []
+    metric = f"ndcg@{result.k}"
+    names = list(result.summary)
+    lines = [f"{metric} per fold (test window start or seed, test shoppers):"]
+    lines.append(f"{'fold':<24}" + "".join(f"{n:>12}" for n in names) + f"{'ratio':>9}")
+    for fold in folds:
+        cells = "".join(
+            f"{fold['models'].get(n, {}).get(metric) or float('nan'):>12.4f}" for n in names
+        )
+        ratio = (fold.get("ranker_vs_best_single_stage") or {}).get("ratio")
+        shown = f"{ratio:>8.3f}x" if ratio is not None else f"{'':>9}"
+        label = f"{fold_label(fold)} ({fold['test_users']})"
+        lines.append(f"{label:<24}{cells}{shown}")
+    lines.append(f"mean [min, max] of {metric} over {len(folds)} folds:")
+    for name in names:
+        s = result.summary[name].get(metric)
+        if s:
+            lines.append(f"  {name:<11} {s['mean']:.4f} [{s['min']:.4f}, {s['max']:.4f}]")
+    return lines
 
 
 @app.command()
@@ -239,7 +300,10 @@ def train(
     dataset: DatasetOption = None,
     data: DataOption = None,
     models: Annotated[
-        str, typer.Option(help="Comma-separated models to train (default: all five).")
+        str,
+        typer.Option(
+            help="Comma-separated models to train (buy-again and ease too; 'all' for every one)."
+        ),
     ] = "popularity,itemknn,bpr,als,ranker",
     engine: Annotated[
         str,

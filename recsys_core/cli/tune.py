@@ -156,6 +156,14 @@ def tune(
         default = result.default_ndcg.get(name, float("nan"))
         best = result.best_ndcg.get(name, float("nan"))
         typer.echo(f"{name:<10}{result.popularity_ndcg:>12.4f}{default:>12.4f}{best:>12.4f}")
+    for name, check in result.guard.items():
+        typer.echo(f"{name}: {check['kept']} kept: {check['why']}")
+    if tuned.validation_window:
+        window = tuned.validation_window
+        typer.echo(
+            f"validation window: {window.get('start')} .. {window.get('end')} (evaluate ignores "
+            "these settings for a test window that starts before its end)"
+        )
     typer.echo(f"settings: {tuned.label}")
     reason = f"chosen by tune on its validation window ({tuned.label})"
     for line in _settings_lines(result.preset, reason):

@@ -1,5 +1,5 @@
-"""Recommenders behind one interface: popularity, item-kNN, BPR, ALS (implicit), ALS on Spark
-and the two-stage ranker.
+"""Recommenders behind one interface: popularity, buy-again, item-kNN, EASE, BPR, ALS
+(implicit), ALS on Spark and the two-stage ranker.
 
 >>> from recsys_core.models import create_model, load_model
 >>> model = create_model("als", factors=32).fit(matrix)      # doctest: +SKIP
@@ -21,6 +21,8 @@ from recsys_core.errors import ConfigError
 from recsys_core.models.als import ALSConfig, ALSRecommender
 from recsys_core.models.als_spark import ALSSparkConfig, ALSSparkRecommender
 from recsys_core.models.bpr import BPRConfig, BPRRecommender
+from recsys_core.models.buy_again import BuyAgainConfig, BuyAgainRecommender
+from recsys_core.models.ease import EASEConfig, EASERecommender
 from recsys_core.models.interface import (
     COLD_START,
     RECOMMENDATION_COLUMNS,
@@ -40,7 +42,9 @@ MODEL_REGISTRY: Final[dict[str, type[MatrixRecommender]]] = {
     cls.name: cls
     for cls in (
         PopularityRecommender,
+        BuyAgainRecommender,
         ItemKNNRecommender,
+        EASERecommender,
         BPRRecommender,
         ALSRecommender,
         ALSSparkRecommender,  # trains on Spark (optional install); loads and serves without it
@@ -82,8 +86,8 @@ def create_model(name: str, **params: Any) -> Recommender:
     Parameters
     ----------
     name:
-        One of :data:`MODEL_NAMES` (``popularity``, ``itemknn``, ``bpr``, ``als``,
-        ``als-spark``, ``ranker``).
+        One of :data:`MODEL_NAMES` (``popularity``, ``buy-again``, ``itemknn``, ``ease``,
+        ``bpr``, ``als``, ``als-spark``, ``ranker``).
     **params:
         Settings of that model's config (e.g. ``factors=32``, ``seed=7``).
 
@@ -120,6 +124,10 @@ __all__ = [
     "ALSSparkRecommender",
     "BPRConfig",
     "BPRRecommender",
+    "BuyAgainConfig",
+    "BuyAgainRecommender",
+    "EASEConfig",
+    "EASERecommender",
     "ItemKNNConfig",
     "ItemKNNRecommender",
     "MatrixRecommender",

@@ -25,7 +25,7 @@ from recsys_core.reporting.baseline import (
     compare_to_baseline,
     load_baseline,
 )
-from recsys_core.reporting.content import REPORT_FORMAT_VERSION, build_sections
+from recsys_core.reporting.content import EXTRA_SECTIONS, REPORT_FORMAT_VERSION, build_sections
 from recsys_core.reporting.data import (
     ReportData,
     build_report_data,
@@ -42,9 +42,12 @@ from recsys_core.reporting.export import (
     summary_lines,
     write_report,
 )
+from recsys_core.reporting.folds import model_selection_section
 from recsys_core.reporting.formatting import format_change, format_value
 from recsys_core.reporting.html import render_html
 from recsys_core.reporting.pdf import pdf_bytes, render_pdf
+
+EXTRA_SECTIONS.append(model_selection_section)  # per-fold chart, overall probability
 
 __all__ = [
     "DEFAULT_THRESHOLD",

@@ -8,7 +8,7 @@ decide how it looks. Every table cell is already a string made by
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from recsys_core.reporting import shop_sections
@@ -16,6 +16,10 @@ from recsys_core.reporting.baseline import MetricChange, baseline_warnings
 from recsys_core.reporting.data import ReportData, display_user_id
 from recsys_core.reporting.document import Block, Chart, Section, Table, Text, key_value_table
 from recsys_core.reporting.formatting import (
+    ACCURACY_METRICS,
+    CLASSIFIER_METRICS,
+    COST_COLUMNS,
+    COUNT_LABEL,
     MONEY_METRICS,
     format_change,
     format_interval,
@@ -23,37 +27,14 @@ from recsys_core.reporting.formatting import (
     format_threshold,
     format_value,
     metric_name,
+    number_or_none,
 )
 
 #: Version of the report layout and of the JSON ``report`` block.
 REPORT_FORMAT_VERSION = 1
 
-#: Ranking-accuracy metric families, in the order the comparison table shows them.
-ACCURACY_METRICS: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
-#: Cost columns of the comparison table (after the beyond-accuracy metrics).
-COST_COLUMNS: tuple[str, ...] = ("fit_seconds", "recommend_seconds", "model_mb")
-#: Label of the classifier's candidate count (shown as a whole number).
-COUNT_LABEL = "candidates scored"
-#: Purchase-classifier metrics, with their names in the report.
-CLASSIFIER_METRICS: tuple[tuple[str, str], ...] = (
-    ("auc", "AUC"),
-    ("logloss", "log loss"),
-    ("brier", "Brier score"),
-    ("ece", "ECE (10 equal-width bins)"),
-    ("ece_quantile", "ECE (10 equal-mass bins)"),
-    ("mean_predicted", "mean predicted probability"),
-    ("candidates", COUNT_LABEL),
-    ("positive_rate", "positive rate"),
-    ("candidate_recall", "candidate recall"),
-)
 #: SHAP features shown in the chart and table.
 TOP_FEATURES = 15
-
-
-def _number_or_none(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
 
 
 def _models(evaluation: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -70,7 +51,7 @@ def metric_columns(evaluation: Mapping[str, Any]) -> tuple[list[str], list[str]]
     models = _models(evaluation)
     keys: list[str] = []
     for entry in models.values():
-        keys += [key for key, value in entry.items() if _number_or_none(value) is not None]
+        keys += [key for key, value in entry.items() if number_or_none(value) is not None]
     keys = list(dict.fromkeys(keys))
     accuracy = [f"{m}@{k}" for m in ACCURACY_METRICS if f"{m}@{k}" in keys]
     accuracy += [
@@ -102,6 +83,11 @@ def model_table(evaluation: Mapping[str, Any], title: str, columns: Sequence[str
     return Table(title, header, rows, [False] + [True] * len(columns))
 
 
+#: Sections other reporting modules add after the model comparison (e.g. the per-fold
+#: chart of :mod:`recsys_core.reporting.folds`); each returns ``None`` when it has nothing.
+EXTRA_SECTIONS: list[Callable[[ReportData], Section | None]] = []
+
+
 def build_sections(data: ReportData) -> list[Section]:
     """The whole report, section by section."""
     sections = [
@@ -109,6 +95,7 @@ def build_sections(data: ReportData) -> list[Section]:
         _summary_section(data),
         _protocol_section(data),
         _comparison_section(data),
+        *(extra(data) for extra in EXTRA_SECTIONS),
         shop_sections.segments_section(data),
         _purchase_section(data),
         shop_sections.order_model_section(data),
@@ -128,7 +115,7 @@ def _best(evaluation: Mapping[str, Any], metric: str) -> tuple[str, float] | Non
     scored = [
         (name, value)
         for name, entry in _models(evaluation).items()
-        if (value := _number_or_none(entry.get(metric))) is not None
+        if (value := number_or_none(entry.get(metric))) is not None
     ]
     return max(scored, key=lambda pair: pair[1]) if scored else None
 
@@ -193,7 +180,7 @@ def _ratio_text(ratio: Mapping[str, Any]) -> str:
 
 
 def _days(value: object) -> str:
-    number = _number_or_none(value)
+    number = number_or_none(value)
     return "n/a" if number is None else f"{number:g}"
 
 
@@ -342,7 +329,7 @@ def _comparison_section(data: ReportData) -> Section:
             {
                 "categories": names,
                 "series": {
-                    m: [_number_or_none(models[n].get(m)) for n in names] for m in bar_metrics
+                    m: [number_or_none(models[n].get(m)) for n in names] for m in bar_metrics
                 },
                 "y_label": "value",
             },
@@ -350,7 +337,7 @@ def _comparison_section(data: ReportData) -> Section:
     )
     y_metric = f"ndcg@{k}"
     panels = [
-        {"x_metric": x, "x": [_number_or_none(models[n].get(x)) for n in names]}
+        {"x_metric": x, "x": [number_or_none(models[n].get(x)) for n in names]}
         for x in (f"novelty@{k}", f"coverage@{k}")
         if any(x in e for e in models.values())
     ]
@@ -362,7 +349,7 @@ def _comparison_section(data: ReportData) -> Section:
                 {
                     "labels": names,
                     "y_metric": y_metric,
-                    "y": [_number_or_none(models[n].get(y_metric)) for n in names],
+                    "y": [number_or_none(models[n].get(y_metric)) for n in names],
                     "panels": panels,
                 },
             )

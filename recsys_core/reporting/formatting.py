@@ -139,3 +139,30 @@ def format_interval(low: object, high: object, digits: int = DECIMALS) -> str:
             return MISSING
         ends.append(f"{float(value):.{digits}f}")
     return f"[{ends[0]},\u00a0{ends[1]}]"
+
+
+#: Ranking-accuracy metric families, in the order the comparison table shows them.
+ACCURACY_METRICS: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+#: Cost columns of the comparison table (after the beyond-accuracy metrics).
+COST_COLUMNS: tuple[str, ...] = ("fit_seconds", "recommend_seconds", "model_mb")
+#: Label of the classifier's candidate count (shown as a whole number).
+COUNT_LABEL = "candidates scored"
+#: Purchase-classifier metrics, with their names in the report.
+CLASSIFIER_METRICS: tuple[tuple[str, str], ...] = (
+    ("auc", "AUC"),
+    ("logloss", "log loss"),
+    ("brier", "Brier score"),
+    ("ece", "ECE (10 equal-width bins)"),
+    ("ece_quantile", "ECE (10 equal-mass bins)"),
+    ("mean_predicted", "mean predicted probability"),
+    ("candidates", COUNT_LABEL),
+    ("positive_rate", "positive rate"),
+    ("candidate_recall", "candidate recall"),
+)
+
+
+def number_or_none(value: object) -> float | None:
+    """``value`` as a float when it is a real number (not a bool), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

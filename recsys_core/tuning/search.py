@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,15 +41,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from recsys_core.columns import Columns
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, DataValidationError
-from recsys_core.evaluation import data_checksum, json_safe, relevant_items
+from recsys_core.evaluation import json_safe, relevant_items
 from recsys_core.interactions import EventWeights, InteractionMatrix
-from recsys_core.metrics import ranking_metrics
+from recsys_core.metrics import per_user_ranking_metrics, ranking_metrics
 from recsys_core.models import MODEL_REGISTRY, Recommender
 from recsys_core.models.adapters import single_threaded_blas
 from recsys_core.presets import PRESETS, Preset, preset_for
-from recsys_core.repeats import bought_pairs, recommend_unbought
+from recsys_core.provenance import data_checksum
+from recsys_core.repeats import bought_pairs, recommend_unbought, repeat_profile
 from recsys_core.split import Split, random_split, split_events, temporal_split
 from recsys_core.tuning.defaults import scaled_defaults
+from recsys_core.tuning.guard import keep_only_real_gains
 from recsys_core.tuning.settings import TunedSettings, save_tuned
 
 #: Models the search knows, in the order it tunes them.
@@ -148,6 +151,10 @@ class TuneResult:
     validation: dict[str, Any]
     stopped: str
     k: int = 10
+    #: Per tuned model: the chosen settings' NDCG gain over the defaults on the validation
+    #: shoppers, its paired-bootstrap interval and which settings were kept (see
+    #: :func:`recsys_core.tuning.guard.keep_only_real_gains`).
+    guard: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
@@ -185,6 +192,7 @@ class TuneResult:
                 "defaults": self.default_ndcg,
                 "tuned": self.best_ndcg,
             },
+            "kept_only_real_gains": self.guard,
         }
 
 
@@ -192,6 +200,15 @@ def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
+
+
+def _window_of(summary: dict[str, Any]) -> dict[str, str | None] | None:
+    """The validation window of a search: its start and the first instant it did not see."""
+    end = (summary.get("split") or {}).get("test_cutoff")
+    if end is None:
+        return None
+    start = (summary.get("validation") or {}).get("cutoff")
+    return {"start": None if start is None else str(start), "end": str(end)}
 
 
 # --------------------------------------------------------------------------- data the tuner sees
@@ -236,6 +253,9 @@ class _Validation:
     k: int
     bought: pd.DataFrame
     bought_is_seen: bool
+    #: Shoppers never come back to an item (the repeat rule's "seen"): the filtered lists
+    #: leave out every seen item, as evaluate's do.
+    removes_seen: bool = False
     _matrices: dict[EventWeights, InteractionMatrix] = field(default_factory=dict)
 
     def matrix(self, weights: EventWeights) -> InteractionMatrix:
@@ -248,15 +268,28 @@ class _Validation:
     def ndcg(self, reco: pd.DataFrame) -> float:
         return float(ranking_metrics(reco, self.relevant, self.k)[f"ndcg@{self.k}"])
 
+    def per_user(self, model: Recommender, setting: _Best) -> np.ndarray:
+        """NDCG@k of each validation shopper (same repeat rule as the setting's score)."""
+        if setting.filter_seen:
+            reco = self.filtered_lists(model)
+        else:
+            reco = model.recommend(self.users, self.k, filter_seen=False)
+        column = per_user_ranking_metrics(reco, self.relevant, self.k)[f"ndcg@{self.k}"]
+        return column.reindex(self.users).fillna(0.0).to_numpy(dtype=np.float64)
+
+    def filtered_lists(self, model: Recommender) -> pd.DataFrame:
+        """Lists without already-bought items (every seen item when shoppers never return)."""
+        if self.removes_seen:
+            return model.recommend(self.users, self.k, filter_seen=True)
+        return recommend_unbought(
+            model, self.users, self.k, self.bought, same_as_seen=self.bought_is_seen
+        )
+
     def score(self, model: Recommender) -> tuple[float, bool]:
         """NDCG of the lists with and without the items the shopper already bought (what
         ``evaluate``'s repeat rule does); the better one, and whether filtering won."""
         keep = self.ndcg(model.recommend(self.users, self.k, filter_seen=False))
-        filtered = self.ndcg(
-            recommend_unbought(
-                model, self.users, self.k, self.bought, same_as_seen=self.bought_is_seen
-            )
-        )
+        filtered = self.ndcg(self.filtered_lists(model))
         return (filtered, True) if filtered > keep else (keep, False)
 
 
@@ -272,7 +305,10 @@ def _prepare(train: pd.DataFrame, config: TuneConfig) -> _Validation:
         )
     bought = bought_pairs(split.train)
     seen = split.train[[Columns.USER, Columns.ITEM]].astype(str).drop_duplicates()
-    return _Validation(split, relevant, users, config.k, bought, len(bought) == len(seen))
+    removes_seen = repeat_profile(split.train).removes == "seen"
+    return _Validation(
+        split, relevant, users, config.k, bought, len(bought) == len(seen), removes_seen
+    )
 
 
 # --------------------------------------------------------------------------- search spaces
@@ -470,6 +506,7 @@ def tune_training_events(
     records: list[TrialRecord] = []
     best: dict[str, _Best] = {}
     default_ndcg: dict[str, float] = {}
+    defaults_of: dict[str, _Best] = {}
     stopped = "every model used its share of the budget"
     if config.trials is not None:
         stopped = f"{config.trials} trials per model or the budget, whichever came first"
@@ -519,6 +556,7 @@ def tune_training_events(
                     best[model_name] = _Best(score, filtered, params, weights)
                 if trial.number == 0:  # the scaled defaults
                     default_ndcg[model_name] = score
+                    defaults_of[model_name] = _Best(score, filtered, params, weights)
             except optuna.TrialPruned:
                 state = "pruned"
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -532,6 +570,12 @@ def tune_training_events(
             )
             records.append(record)
             report(model_name, f"{model_name} trial {trial.number}: {state}", record)
+
+    def per_user_ndcg(model_name: str, setting: _Best) -> np.ndarray:
+        model = MODEL_REGISTRY[model_name](**setting.params, seed=config.seed)
+        return validation.per_user(model.fit(validation.matrix(setting.weights)), setting)
+
+    guard = keep_only_real_gains(best, defaults_of, per_user_ndcg, seed=config.seed)
     preset = _chosen_preset(defaults, best)
     return TuneResult(
         preset=preset,
@@ -544,6 +588,7 @@ def tune_training_events(
         validation=_describe_validation(validation),
         stopped=stopped,
         k=config.k,
+        guard=guard,
     )
 
 
@@ -609,6 +654,7 @@ def tune_dataset(
         created=result.created,
         preset=result.preset,
         search=json_safe(summary),
+        validation_window=_window_of(summary),
     )
     if save:
         save_tuned(tuned)

@@ -3,7 +3,7 @@
 In order:
 
 1. **tuned**: a saved ``tune`` result for this data (``$RECSYS_HOME/tuned/<dataset>.json``,
-   matched by the data's SHA-256, :func:`recsys_core.evaluation.data_checksum`). A saved
+   matched by the data's SHA-256, :func:`recsys_core.provenance.data_checksum`). A saved
    result for the same dataset name but other data is *stale*: ignored, with a note.
 2. **preset**: the built-in dataset's preset (:mod:`recsys_core.presets`).
 3. **scaled defaults**: settings scaled to the log (:mod:`recsys_core.tuning.defaults`).
@@ -27,6 +27,7 @@ from recsys_core.data.schema import Dataset
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.paths import recsys_home
 from recsys_core.presets import PRESETS, Preset, preset_for
+from recsys_core.provenance import data_checksum
 from recsys_core.tuning.defaults import SCALED_DEFAULTS, scaled_defaults
 
 #: Version of the saved-settings file layout.
@@ -51,6 +52,23 @@ class TunedSettings(BaseModel):
         description="How they were chosen: models, trials, budget, seconds, seed, validation "
         "window, validation NDCG of the defaults and of the chosen settings.",
     )
+    validation_window: dict[str, str | None] | None = Field(
+        None,
+        description="The window the settings were chosen on: 'start' (validation cutoff) and "
+        "'end' (the first instant the search did not see: the tune run's test cutoff). "
+        "None without timestamps.",
+    )
+
+    def seen_until(self) -> pd.Timestamp | None:
+        """The first instant the search did not see (``None``: unknown, no timestamps).
+
+        Files written before ``validation_window`` existed are read from ``search``.
+        """
+        window = self.validation_window or {}
+        end = window.get("end") or (self.search.get("split") or {}).get("test_cutoff")
+        if end is None:
+            end = (self.search.get("validation") or {}).get("end")
+        return None if end is None else pd.Timestamp(end)
 
     @property
     def label(self) -> str:
@@ -115,7 +133,10 @@ def load_tuned(path: Path) -> TunedSettings | None:
 
 
 def _find_tuned(
-    dataset: Dataset, checksum: str | None, home: Path | None
+    dataset: Dataset,
+    checksum: str | None,
+    home: Path | None,
+    test_cutoff: pd.Timestamp | str | None = None,
 ) -> tuple[TunedSettings | None, Path | None, list[str]]:
     folder = tuned_dir(home)
     if not folder.is_dir():
@@ -125,8 +146,6 @@ def _find_tuned(
     if not files:
         return None, None, []
     if checksum is None:
-        from recsys_core.evaluation import data_checksum
-
         checksum = data_checksum(dataset.events)
     notes: list[str] = []
     # the dataset's own file first, then any other result for exactly this data
@@ -137,6 +156,19 @@ def _find_tuned(
                 notes.append(f"saved settings {path} are unreadable and were ignored")
             continue
         if saved.data_sha256 == checksum:
+            seen_until = saved.seen_until()
+            if test_cutoff is not None and (
+                seen_until is None or seen_until > pd.Timestamp(test_cutoff)
+            ):
+                seen = "an unknown window" if seen_until is None else f"events up to {seen_until}"
+                notes.append(
+                    f"saved settings {path} ({saved.label}) were chosen on {seen}, which "
+                    f"reaches this test window (from {pd.Timestamp(test_cutoff)}): ignored, so "
+                    "no setting is chosen on the data it is measured on; tune with "
+                    f"--cutoff {pd.Timestamp(test_cutoff).date()} or earlier to use tuned "
+                    "settings here"
+                )
+                continue
             return saved, path, notes
         if path == own:
             notes.append(
@@ -152,6 +184,7 @@ def settings_for(
     checksum: str | None = None,
     home: Path | None = None,
     scale_on: pd.DataFrame | None = None,
+    test_cutoff: pd.Timestamp | str | None = None,
 ) -> ResolvedSettings:
     """The settings that apply to ``dataset``: tuned, else preset, else scaled defaults.
 
@@ -160,15 +193,19 @@ def settings_for(
     dataset:
         The log (its name picks the preset and the saved file).
     checksum:
-        The log's :func:`~recsys_core.evaluation.data_checksum` if already known (computed
+        The log's :func:`~recsys_core.provenance.data_checksum` if already known (computed
         here only when saved settings exist).
     home:
         The state folder (default ``$RECSYS_HOME``).
     scale_on:
         The events the scaled defaults are computed from (default: the whole log; evaluation
         passes its training part so no test-period count shapes the settings).
+    test_cutoff:
+        Start of the test window the settings will be measured on (evaluation passes its
+        cutoff). A saved result whose search saw events from this instant on is ignored,
+        and a note says so.
     """
-    saved, path, notes = _find_tuned(dataset, checksum, home)
+    saved, path, notes = _find_tuned(dataset, checksum, home, test_cutoff)
     builtin = preset_for(dataset.name) if dataset.name in PRESETS else None
     if saved is not None:
         preset = saved.preset

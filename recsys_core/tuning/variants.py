@@ -8,6 +8,12 @@ Each is derived from :func:`recsys_core.data.demo_store.generate_demo_store` by 
   favourites);
 * ``no-timestamps``: the timestamp column is removed (evaluation and tuning use the seeded
   per-user split).
+
+And, outside :data:`VARIANTS` (its rule differs: lists leave out every seen item):
+
+* ``consumed-once``: every (shopper, item) pair keeps one event, at its first time: a
+  purchase when the shopper ever bought the item, else a view — like a ratings log mapped to
+  purchases (high ratings) and views (the rest), where nobody comes back to an item.
 """
 
 from __future__ import annotations
@@ -24,6 +30,23 @@ from recsys_core.errors import ConfigError
 
 #: Names of the variants, in the order benchmarks report them.
 VARIANTS: Final[tuple[str, ...]] = ("no-repurchases", "views-few-purchases", "no-timestamps")
+#: The variant where every item is consumed once (see the module docstring).
+CONSUMED_ONCE: Final = "consumed-once"
+
+
+def _consumed_once(events: pd.DataFrame) -> pd.DataFrame:
+    keys = [Columns.USER, Columns.ITEM]
+    bought = events[events[Columns.EVENT] == "purchase"].drop_duplicates(keys)
+    first = events.drop_duplicates(keys)
+    viewed = first.merge(bought[keys], on=keys, how="left", indicator=True)
+    viewed = viewed[(viewed["_merge"] == "left_only").to_numpy()].drop(columns="_merge")
+    viewed[Columns.EVENT] = (
+        pd.Categorical(["view"] * len(viewed), categories=events[Columns.EVENT].cat.categories)
+        if isinstance(events[Columns.EVENT].dtype, pd.CategoricalDtype)
+        else "view"
+    )
+    once = pd.concat([bought, viewed], ignore_index=True)
+    return once.sort_values(Columns.TIMESTAMP, kind="stable", ignore_index=True)
 
 
 def _no_repurchases(events: pd.DataFrame) -> pd.DataFrame:
@@ -63,8 +86,9 @@ def demo_variant(
     ConfigError
         An unknown variant name.
     """
-    if variant not in (*VARIANTS, "demo"):
-        raise ConfigError(f"unknown demo variant {variant!r}; choose from {['demo', *VARIANTS]}")
+    known = ("demo", *VARIANTS, CONSUMED_ONCE)
+    if variant not in known:
+        raise ConfigError(f"unknown demo variant {variant!r}; choose from {list(known)}")
     events, catalog = generate_demo_store(
         n_users=n_users, n_items=n_items, n_events=n_events, seed=seed
     )
@@ -72,6 +96,8 @@ def demo_variant(
         events = _no_repurchases(events)
     elif variant == "views-few-purchases":
         events = _views_few_purchases(events, seed)
+    elif variant == CONSUMED_ONCE:
+        events = _consumed_once(events)
     elif variant == "no-timestamps":
         events = events.drop(columns=[Columns.TIMESTAMP])
     return Dataset(

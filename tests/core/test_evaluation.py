@@ -10,7 +10,10 @@ import pytest
 
 from recsys_core.cli import main
 from recsys_core.evaluation import EvaluationConfig, evaluate, relevant_items
+from recsys_core.evaluation.probability import horizon_mismatch, overall_probability_block
+from recsys_core.models import create_model
 from recsys_core.split import temporal_split
+from tests.conftest import SMALL_RANKER
 
 METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "coverage", "novelty")
 
@@ -56,6 +59,14 @@ def test_json_has_the_design_keys(result) -> None:
     assert "ranker_vs_best_single_stage" not in out["comparisons"]  # no ranker here
     assert "library_versions" in out["provenance"] and len(out["provenance"]["data_sha256"]) == 64
     assert out["classifier"] is None
+    assert out["overall_probability"] is None  # no probability model here
+    assert "folds" not in out and "summary" not in out  # one fold: the output is unchanged
+    table = out["selection"]
+    assert [r["model"] for r in table["rows"]] == ["popularity", "itemknn", "als"]
+    for row in table["rows"]:
+        assert row["low"] <= row["ndcg@5"] <= row["high"] and row["spread"] == "95% interval"
+        assert row["train_seconds"] >= 0 and row["size_mb"] > 0 and row["explains"]
+    assert table["recommendation"].split(":")[0] in ("popularity", "itemknn", "als")
     assert set(out["overlap"]) == {"popularity~itemknn", "popularity~als", "itemknn~als"}
 
 
@@ -174,7 +185,7 @@ def test_all_models_without_timestamps_skip_the_ranker_and_keep_the_rest(
     captured = capsys.readouterr()
     assert "skipped ranker: the two-stage ranker needs timestamps" in captured.out
     data = json.loads(out.read_text())
-    assert set(data["models"]) == {"popularity", "itemknn", "bpr", "als"}
+    assert set(data["models"]) == {"popularity", "buy-again", "itemknn", "ease", "bpr", "als"}
     assert set(data["skipped"]) == {"ranker"} and "timestamps" in data["skipped"]["ranker"]
     assert data["split"]["method"] == "random"
 
@@ -186,3 +197,111 @@ def test_a_log_no_model_can_use_is_one_clear_error(small_store) -> None:
     ds = Dataset("no-time", small_store.events.drop(columns="timestamp"), small_store.catalog)
     with pytest.raises(DataValidationError, match="no model could run.*ranker: .*timestamps"):
         evaluate(ds, EvaluationConfig(models=["ranker"], k=5))
+
+
+# ---------------------------------------------------------------- folds
+
+
+def test_folds_report_each_fold_and_the_mean_min_max(small_store) -> None:
+    config = EvaluationConfig(
+        models=["popularity", "buy-again"], k=5, folds=3, test_days=20, bootstrap_resamples=20
+    )
+    res = evaluate(small_store, config)
+    out = json.loads(res.dumps())
+
+    cutoffs = [pd.Timestamp(f["cutoff"]) for f in out["folds"]]
+    assert len(cutoffs) == 3
+    assert all(b - a == pd.Timedelta(days=20) for a, b in zip(cutoffs, cutoffs[1:], strict=False))
+    # the top level is the last (most recent) fold, as with one fold
+    assert str(cutoffs[-1]) == out["split"]["cutoff"]
+    assert out["folds"][-1]["models"]["buy-again"]["ndcg@5"] == out["models"]["buy-again"]["ndcg@5"]
+    for model in ("popularity", "buy-again"):
+        values = [f["models"][model]["ndcg@5"] for f in out["folds"]]
+        summary = out["summary"][model]["ndcg@5"]
+        assert summary["mean"] == pytest.approx(sum(values) / 3)
+        assert summary["min"] == min(values) and summary["max"] == max(values)
+    # on a shop where shoppers re-buy, their own items beat popularity in every fold
+    assert all(
+        f["models"]["buy-again"]["ndcg@5"] > f["models"]["popularity"]["ndcg@5"]
+        for f in out["folds"]
+    )
+
+
+def test_the_ratio_best_is_chosen_before_the_test_window_and_overall_probability_is_scored(
+    small_store,
+) -> None:
+    config = EvaluationConfig(
+        models=["popularity", "buy-again", "ranker"],
+        k=5,
+        new_items_variant=False,
+        bootstrap_resamples=50,
+        model_params={"ranker": dict(SMALL_RANKER)},
+    )
+    out = json.loads(evaluate(small_store, config).dumps())
+
+    ratio = out["comparisons"]["ranker_vs_best_single_stage"]
+    assert ratio["chosen_on"].startswith("chosen on the validation window")
+    cutoff = pd.Timestamp(out["split"]["cutoff"])
+    assert f".. {cutoff.date()}" in ratio["chosen_on"]
+    assert ratio["best_single_stage"] in ("popularity", "buy-again")
+    overall = out["overall_probability"]
+    for key in ("auc", "logloss", "brier", "ece", "ece_quantile"):
+        assert overall[key] is not None
+    # every known shopper's list, not only the test buyers'
+    assert overall["shoppers"] > out["split"]["test_users"]
+    assert 0 < overall["mean_predicted"] < 1 and overall["reliability_quantile"]
+
+
+def test_overall_probability_by_hand() -> None:
+    served = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "c"],
+            "item_id": ["x", "y", "x", "x"],
+            "purchase_probability": [0.5, 0.25, 1.0, 0.8],
+        }
+    )
+    order = pd.Series({"a": 0.8, "b": 0.5}, name="order_probability")
+    relevant = pd.DataFrame({"user_id": ["a"], "item_id": ["x"]})
+
+    metrics, tables = overall_probability_block(served, order, relevant)
+
+    # c has no order probability (not a known shopper): left out; b did not order: a 0
+    p = [0.4, 0.2, 0.5]
+    y = [1, 0, 0]
+    assert metrics["pairs"] == 3 and metrics["shoppers"] == 2
+    assert metrics["brier"] == pytest.approx(
+        sum((pi - yi) ** 2 for pi, yi in zip(p, y, strict=True)) / 3
+    )
+    assert metrics["mean_predicted"] == pytest.approx(sum(p) / 3)
+    assert set(tables) == {"uniform", "quantile"}
+
+
+def test_overall_probability_needs_one_horizon() -> None:
+    ranker = create_model("ranker", horizon_days=14)
+
+    assert horizon_mismatch(ranker, 14) is None
+    why = horizon_mismatch(ranker, 30)
+    assert why is not None and "--test-days 14" in why and "horizon_days=30" in why
+
+
+def test_the_recommendation_prefers_a_faster_model_within_the_spread() -> None:
+    from recsys_core.evaluation.selection import recommend
+
+    def row(model: str, mean: float, low: float, high: float, seconds: float) -> dict:
+        return {
+            "model": model,
+            "ndcg@10": mean,
+            "low": low,
+            "high": high,
+            "spread": "folds",
+            "train_seconds": seconds,
+            "explains": "x",
+        }
+
+    close = [row("ranker", 0.33, 0.31, 0.35, 300.0), row("buy-again", 0.32, 0.30, 0.34, 1.0)]
+    assert recommend(close, "ndcg@10").startswith("buy-again: its ndcg@10 (0.3200) is not clearly")
+    # paired: the ranker wins every fold, so overlapping spreads do not make buy-again close
+    assert recommend(close, "ndcg@10", close_to_best=set()).startswith("ranker: the best")
+    apart = [row("ranker", 0.39, 0.37, 0.41, 300.0), row("buy-again", 0.32, 0.30, 0.34, 1.0)]
+    sentence = recommend(apart, "ndcg@10")
+    assert sentence.startswith("ranker: the best ndcg@10 (0.3900), ahead of buy-again")

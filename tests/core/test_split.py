@@ -9,7 +9,7 @@ import pytest
 from recsys_core.data.loaders import online_retail_from_frame
 from recsys_core.data.schema import validate_events
 from recsys_core.errors import DataValidationError
-from recsys_core.split import random_split, split_events, temporal_split
+from recsys_core.split import random_split, rolling_origin_splits, split_events, temporal_split
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,57 @@ def test_split_events_falls_back_to_random_without_timestamps() -> None:
         )
     )
     assert split_events(df).method == "random"
+
+
+# ---------------------------------------------------------------- rolling-origin folds
+
+
+def test_rolling_origin_folds_are_consecutive_windows_ending_at_the_log_end(
+    retail_events: pd.DataFrame,
+) -> None:
+    folds = rolling_origin_splits(retail_events, 3, test_days=10)
+
+    last = split_events(retail_events, test_days=10)
+    assert folds[-1].cutoff == last.cutoff and len(folds[-1].test) == len(last.test)
+    assert "test_end" not in folds[-1].params  # the last window runs to the log's end
+    window = pd.Timedelta(days=10)
+    for earlier, later in zip(folds, folds[1:], strict=False):
+        assert later.cutoff - earlier.cutoff == window
+        assert earlier.params["test_end"] == str(later.cutoff)
+        # the earlier fold's test window is exactly what the later fold adds to training
+        assert (earlier.test.timestamp < later.cutoff).all()
+        assert (earlier.cold_test.timestamp < later.cutoff).all()
+        added = later.train[later.train.timestamp >= earlier.cutoff]
+        assert len(added) == len(earlier.test) + len(earlier.cold_test)
+    for fold in folds:
+        assert (fold.train.timestamp < fold.cutoff).all()
+        assert (fold.test.timestamp >= fold.cutoff).all()
+
+
+def test_one_fold_is_the_plain_split(retail_events: pd.DataFrame) -> None:
+    (only,) = rolling_origin_splits(retail_events, 1, test_days=30, test_events=("purchase",))
+    plain = split_events(retail_events, test_days=30, test_events=("purchase",))
+
+    assert only.describe() == plain.describe()
+    pd.testing.assert_frame_equal(only.test, plain.test)
+
+
+def test_folds_without_timestamps_are_seeded_random_hold_outs(
+    retail_events: pd.DataFrame,
+) -> None:
+    untimed = retail_events.drop(columns="timestamp")
+    folds = rolling_origin_splits(untimed, 3, seed=5)
+    again = rolling_origin_splits(untimed, 3, seed=5)
+
+    assert [f.method for f in folds] == ["random"] * 3
+    assert [f.params["seed"] for f in folds] == [7, 6, 5]  # the last is the one-split seed
+    for a, b in zip(folds, again, strict=True):
+        pd.testing.assert_index_equal(a.test.index, b.test.index)
+    assert not folds[0].test.index.equals(folds[1].test.index)
+
+
+def test_too_many_folds_name_the_fold_and_the_fix(retail_events: pd.DataFrame) -> None:
+    with pytest.raises(DataValidationError, match=r"fold 1 of 40 .*--folds"):
+        rolling_origin_splits(retail_events, 40, test_days=30)
+    with pytest.raises(DataValidationError, match="at least 1"):
+        rolling_origin_splits(retail_events, 0)

@@ -39,7 +39,7 @@ from recsys_core.models.sequence import torch_unavailable_reason
 from recsys_core.ranking import PURCHASE_PROBABILITY
 
 N_USERS, N_ITEMS, K, WEEKS = 50, 30, 5, 4
-MODEL_NAMES = ("popularity", "itemknn", "bpr", "als", "ranker", "sasrec")
+MODEL_NAMES = ("popularity", "buy-again", "itemknn", "ease", "bpr", "als", "ranker", "sasrec")
 
 #: ``sasrec`` needs torch (an optional extra): skipped without it, unless CI asks for it
 #: (``RECSYS_REQUIRE_SEQ=1``), where the missing extra fails the run.
@@ -52,6 +52,8 @@ MODEL_PARAMS = [pytest.param(n, marks=_needs_torch) if n == "sasrec" else n for 
 #: Small, fast settings per model (seed set explicitly to make the contract visible).
 FAST_PARAMS: dict[str, dict[str, Any]] = {
     "popularity": {},
+    "buy-again": {},
+    "ease": {"l2": 10.0},
     "itemknn": {"neighbours": 20},
     "bpr": {"factors": 8, "iterations": 30, "learning_rate": 0.05},
     "als": {"factors": 8, "iterations": 5},
@@ -425,7 +427,9 @@ def test_init_only_stores_settings(name: str) -> None:
 
 
 def test_create_model_unknown_name_lists_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="als, als-spark, bpr, itemknn, popularity, ranker"):
+    with pytest.raises(
+        ConfigError, match="als, als-spark, bpr, buy-again, ease, itemknn, popularity, ranker"
+    ):
         create_model("svd")
 
 

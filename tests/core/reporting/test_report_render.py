@@ -71,6 +71,7 @@ def plain(result: EvaluationResult, dataset: Dataset) -> ReportData:
     """A report without the optional parts (no SHAP, no examples, no classifier)."""
     evaluation = result.to_json()
     evaluation["classifier"] = None
+    evaluation["overall_probability"] = None
     evaluation.pop("reliability", None)
     evaluation.pop("reliability_quantile", None)
     return ReportData.from_evaluation(
@@ -218,8 +219,9 @@ def test_html_inlines_plotly_once_for_several_charts(full: ReportData) -> None:
     bundles = [s for s in _parse(html).scripts if len(s) > 1_000_000]
     assert len(bundles) == 1
     assert len(re.findall(r"plotly\.js v\d", html)) == 1
-    # bars, scatter, calibration with equal-width and with equal-mass bins, SHAP
-    assert html.count('class="plotly-graph-div"') == 5
+    # bars, scatter, calibration with equal-width and with equal-mass bins, SHAP, and the
+    # overall probability's two reliability charts (recsys_core.reporting.folds)
+    assert html.count('class="plotly-graph-div"') == 7
 
 
 def test_html_tables_hold_every_metric_as_in_the_result(

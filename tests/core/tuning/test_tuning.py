@@ -258,3 +258,61 @@ def test_built_in_datasets_get_their_preset_with_its_spark_settings() -> None:
     applied = settings_for(load_dataset("online-retail"))
     assert applied.origin == "preset" and applied.label == "preset"
     assert applied.preset == preset_for("online-retail")
+
+
+def test_settings_tuned_on_a_window_that_reaches_the_test_window_are_refused(
+    variants: dict[str, Dataset],
+) -> None:
+    dataset = variants["no-repurchases"]
+    late = "2024-06-20"
+    _, tuned = tune_dataset(
+        dataset, TuneConfig(models=["itemknn"], trials=2, cutoff=late), save=True
+    )
+    assert tuned.validation_window is not None
+    assert tuned.validation_window["end"] == str(pd.Timestamp(late))
+    assert settings_for(dataset).origin == "tuned"  # no test window: usable
+
+    # evaluate's own (earlier) test window starts before the search's data ended: refused
+    result = evaluate(dataset, EvaluationConfig(models=["itemknn"], new_items_variant=False))
+    assert pd.Timestamp(result.split["cutoff"]) < pd.Timestamp(late)
+    assert not result.provenance["settings"].startswith("tuned")
+    assert any("reaches this test window" in note and "ignored" in note for note in result.notes)
+
+    # a test window from the search's end on may use them
+    later = settings_for(dataset, test_cutoff=late)
+    assert later.origin == "tuned" and later.preset == tuned.preset
+    refused = settings_for(dataset, test_cutoff="2024-06-19")
+    assert refused.origin == "scaled defaults"
+    assert any("--cutoff 2024-06-19" in note for note in refused.notes)
+
+
+def test_a_tuned_setting_is_kept_only_when_its_gain_is_beyond_chance() -> None:
+    from recsys_core.tuning.guard import keep_only_real_gains
+
+    @dataclasses.dataclass
+    class Setting:
+        params: dict[str, Any]
+        weights: Any = None
+
+    rng = np.random.default_rng(0)
+    base = rng.random(100)
+    scores = {
+        ("lucky", "tuned"): base + rng.normal(0.0, 0.2, 100),  # noise around the defaults
+        ("lucky", "default"): base,
+        ("better", "tuned"): base + 0.1 + rng.normal(0.0, 0.05, 100),
+        ("better", "default"): base,
+    }
+    best = {m: Setting({"which": "tuned"}) for m in ("lucky", "better", "same")}
+    defaults = {m: Setting({"which": "default"}) for m in ("lucky", "better")}
+    defaults["same"] = best["same"]
+
+    guard = keep_only_real_gains(
+        best, defaults, lambda m, s: scores[(m, s.params["which"])], seed=1
+    )
+
+    assert guard["lucky"]["kept"] == "defaults" and best["lucky"] is defaults["lucky"]
+    low, high = guard["lucky"]["ci95"]
+    assert low <= 0 <= high and "defaults are kept" in guard["lucky"]["why"]
+    assert guard["better"]["kept"] == "tuned" and best["better"].params["which"] == "tuned"
+    assert guard["better"]["ci95"][0] > 0 and guard["better"]["validation_shoppers"] == 100
+    assert guard["same"]["kept"] == "defaults"

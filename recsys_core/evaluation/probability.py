@@ -1,0 +1,136 @@
+"""Probability quality: the purchase classifier on its candidates, the order model on every
+known shopper, and the number a product manager acts on, the overall probability
+(order x purchase), over every known shopper's served list.
+
+The overall probability is evaluated where it is used: for every shopper with training
+history (not only the test buyers), each item of the list the lab would serve gets
+``order_probability(shopper) x purchase_probability(shopper, item)``, and the label is 1 when
+the shopper bought that item in the test window (a shopper who does not order makes every
+item a 0). Both models must predict the same horizon, the test window's ``test_days``;
+otherwise the block says so instead of scoring a mismatched product.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys_core.columns import Columns
+from recsys_core.metrics import classifier_metrics, reliability_table
+
+#: Column of the ranker's lists holding the purchase probability.
+PURCHASE_PROBABILITY = "purchase_probability"
+
+
+def classifier_block(
+    frame: pd.DataFrame, relevant: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """AUC, log loss, Brier and ECE (both binnings) of the ranker's scored test candidates.
+
+    Returns the metrics and the reliability tables by binning (``uniform``, ``quantile``).
+    """
+    keys = pd.MultiIndex.from_frame(relevant[[Columns.USER, Columns.ITEM]].astype(str))
+    cand = pd.MultiIndex.from_arrays(
+        [frame[Columns.USER].astype(str), frame[Columns.ITEM].astype(str)]
+    )
+    y_true = cand.isin(keys).astype(np.int8)
+    y_prob = frame["purchase_probability"].to_numpy(dtype=np.float64)
+    metrics = classifier_metrics(y_true, y_prob)
+    metrics["candidates"] = float(len(frame))
+    metrics["positive_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
+    metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
+    metrics["candidate_recall"] = float(
+        len(cand[cand.isin(keys)].unique()) / max(len(keys.unique()), 1)
+    )
+    tables = {
+        strategy: reliability_table(y_true, y_prob, strategy=strategy)
+        for strategy in ("uniform", "quantile")
+    }
+    return metrics, tables
+
+
+def order_block(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    *,
+    test_days: float,
+    seed: int,
+) -> tuple[dict[str, float], pd.Series]:
+    """Fit the order model on ``train`` and score every shopper with history.
+
+    Returns the metrics of :func:`recsys_core.ranking.order_model.evaluate_order_model`
+    (same fit, same population) and each shopper's order probability.
+    """
+    from recsys_core.ranking.order_model import OrderModel, order_labels
+
+    model = OrderModel(horizon_days=test_days, seed=seed).fit(train, cutoff=cutoff)
+    features = model.features_
+    buyers = order_labels(test, cutoff, cutoff + pd.Timedelta(days=test_days))
+    y_true = np.asarray(features.index.isin(buyers), dtype=np.int8)
+    y_prob = model.predict_frame(features)
+    metrics = classifier_metrics(y_true, y_prob)
+    metrics["shoppers"] = float(len(y_true))
+    metrics["order_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
+    metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
+    return metrics, pd.Series(y_prob, index=features.index.astype(str), name="order_probability")
+
+
+def overall_probability_block(
+    served: pd.DataFrame,
+    order_probability: pd.Series,
+    relevant: pd.DataFrame,
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Log loss, Brier, AUC and ECE (both binnings) of order x purchase.
+
+    Parameters
+    ----------
+    served:
+        The served lists of every known shopper (``user_id, item_id`` and
+        ``purchase_probability``).
+    order_probability:
+        Each shopper's probability of ordering in the window (index: ``user_id``).
+    relevant:
+        ``user_id, item_id`` bought in the test window.
+
+    Returns
+    -------
+    The metrics (with ``pairs``, ``shoppers``, ``positive_rate``, ``mean_predicted``) and the
+    reliability tables by binning (``uniform``, ``quantile``).
+    """
+    users = served[Columns.USER].astype(str)
+    order = order_probability.reindex(users).to_numpy(dtype=np.float64)
+    known = np.isfinite(order)
+    purchase = served[PURCHASE_PROBABILITY].to_numpy(dtype=np.float64)
+    y_prob = np.clip(order[known] * purchase[known], 0.0, 1.0)
+    keys = pd.MultiIndex.from_frame(relevant[[Columns.USER, Columns.ITEM]].astype(str))
+    pairs = pd.MultiIndex.from_arrays([users[known], served[Columns.ITEM].astype(str)[known]])
+    y_true = pairs.isin(keys).astype(np.int8)
+    metrics: dict[str, Any] = classifier_metrics(y_true, y_prob)
+    metrics["pairs"] = float(len(y_prob))
+    metrics["shoppers"] = float(users[known].nunique())
+    metrics["positive_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
+    metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
+    metrics["population"] = (
+        "every shopper with training history x the list served to them; a shopper who "
+        "does not order in the test window makes each of their items a 0"
+    )
+    tables = {
+        strategy: reliability_table(y_true, y_prob, strategy=strategy)
+        for strategy in ("uniform", "quantile")
+    }
+    return metrics, tables
+
+
+def horizon_mismatch(model: Any, test_days: float) -> str | None:
+    """Why order x purchase cannot be scored for ``model`` (``None`` when it can)."""
+    horizon = getattr(getattr(model, "config", None), "horizon_days", None)
+    if horizon is None or float(horizon) == float(test_days):
+        return None
+    return (
+        f"the purchase model predicts {horizon:g} days ahead but the test window (and the "
+        f"order model) is {test_days:g} days: the product would mix two horizons. Evaluate "
+        f"with --test-days {horizon:g} or set ranker.horizon_days={test_days:g}"
+    )
