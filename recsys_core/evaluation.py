@@ -9,7 +9,7 @@ recommends ``k`` items to every test user. Whether lists keep the items a shoppe
 repeat rate (:func:`recsys_core.repeats.repeat_profile`; kept on Online Retail, where
 repurchases count) unless the settings, ``filter_bought`` or ``filter_seen`` (which removes
 every seen item) say otherwise; the lists are filtered by
-:func:`recsys_core.repeats.recommend_unbought`. The "new items only" variant filters seen
+:func:`recsys_core.policy.recommend_with_policy`. The "new items only" variant filters seen
 items from the lists *and* from the relevant sets.
 """
 
@@ -45,7 +45,8 @@ from recsys_core.metrics import (
     ranking_metrics,
     reliability_table,
 )
-from recsys_core.repeats import bought_pairs, bought_rule, recommend_unbought, repeat_profile
+from recsys_core.policy import ListContext, ListPolicy, recommend_with_policy
+from recsys_core.repeats import bought_pairs, bought_rule, repeat_profile
 from recsys_core.split import Split, split_events
 
 #: Models ``evaluate`` knows, in the order they are reported.
@@ -490,6 +491,14 @@ def evaluate(
         + (" (already-bought items removed from lists)" if filter_seen else " (repurchases count)")
     )
     split_info["already_bought"] = seen_rule
+    repeats_rule = {"nothing": "keep", "bought": "leave-out-bought", "seen": "leave-out-seen"}
+    policy = ListPolicy(
+        repeats_rule[removes],  # type: ignore[arg-type]
+        source=str(seen_rule["source"]),
+        why=str(seen_rule["why"]),
+    )
+    context = ListContext(bought=None if bought_is_seen else bought, catalog=dataset.catalog)
+    split_info["list_policy"] = policy.to_dict()
 
     user_index = pd.Index(sorted(str(u) for u in test_users), name=Columns.USER)
     purchases = test_purchase_revenue(split.test)
@@ -527,10 +536,7 @@ def evaluate(
             extra: dict[str, Any] = {}
             if model.scores_are_probabilities:
                 extra["candidates"] = model.warm_candidate_frame(list(test_users))
-            if removes == "bought":
-                reco = recommend_unbought(model, list(test_users), k, bought, **extra)
-            else:
-                reco = model.recommend(list(test_users), k, filter_seen=filter_seen, **extra)
+            reco = recommend_with_policy(model, list(test_users), k, policy, context, **extra)
         except DataValidationError as exc:  # this log cannot feed this model: skip, keep the rest
             skipped[name] = str(exc)
             progress(f"skipping {name}: {exc}", base)
@@ -567,7 +573,8 @@ def evaluate(
             per_user.append(revenue.to_frame())
         new_metrics: dict[str, float] = {}
         if config.new_items_variant and not lists_without_seen:
-            reco_new = model.recommend(list(test_users), k, filter_seen=True, **extra)
+            unseen = ListPolicy("leave-out-seen")
+            reco_new = recommend_with_policy(model, list(test_users), k, unseen, context, **extra)
             users_new = relevant_new[Columns.USER].unique()
             reco_new = reco_new[reco_new[Columns.USER].astype(str).isin(users_new)]
             new_metrics = ranking_metrics(reco_new, relevant_new, k)

@@ -15,6 +15,17 @@ from recsys_core.cli.app import (
     to_json,
 )
 from recsys_core.errors import ConfigError
+from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice
+
+
+def list_policy(filter_bought: bool | None, filter_seen: bool) -> PolicyChoice:
+    """The list policy of the ``--filter-bought/--keep-bought`` and ``--filter-seen`` flags;
+    the lab's rule when neither is given."""
+    if filter_seen and filter_bought is False:
+        raise ConfigError("--filter-seen and --keep-bought contradict each other: pick one")
+    if filter_seen or filter_bought is not None:
+        return ListPolicy.from_flags(filter_bought, filter_seen=filter_seen)
+    return LAB_RULE
 
 
 @app.command()
@@ -24,7 +35,7 @@ def recommend(
     model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = (
         "ranker"
     ),
-    filter_seen: Annotated[
+    filter_bought: Annotated[
         bool | None,
         typer.Option(
             "--filter-bought/--keep-bought",
@@ -33,6 +44,14 @@ def recommend(
             "evaluate's --filter-bought/--keep-bought default).",
         ),
     ] = None,
+    filter_seen: Annotated[
+        bool,
+        typer.Option(
+            "--filter-seen",
+            help="Leave out every item the shopper interacted with (viewed, carted, "
+            "favourited or bought).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
@@ -40,18 +59,18 @@ def recommend(
     """Top-k items for a shopper with titles, scores and purchase probabilities."""
     if k < 1:
         raise ConfigError("--k must be at least 1")
-    answer = _service(dataset, version).recommend(user, k, model, filter_seen=filter_seen)
+    policy = list_policy(filter_bought, filter_seen)
+    answer = _service(dataset, version).recommend(user, k, model, policy=policy)
     if as_json:
         echo_json(to_json("recommend", answer))
         return
     typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
     if answer["degraded"]:
         typer.echo(f"note: {answer['reason']}")
-    rule = answer.get("already_bought")
+    rule = answer.get("list_policy")
     if rule:
-        typer.echo(
-            f"already-bought items {'left out' if rule['remove'] else 'kept'}: {rule['why']}"
-        )
+        kept = "kept" if rule["repeats"] == "keep" else "left out"
+        typer.echo(f"list policy {rule['name']}: already-bought items {kept}: {rule['why']}")
     order = answer.get("order_probability")
     if order is not None:
         typer.echo(f"orders in the next 30 days: {order:.1%}")

@@ -14,8 +14,8 @@ two-stage ranker (:class:`~recsys_core.ranking.ranker.TwoStageRanker`) — is a
   whose scores are probabilities adds ``purchase_probability`` = ``score``), at most ``k``
   rows per user, ranks ``1..k``, scores not increasing with rank, sorted by user then rank.
   Users the model cannot personalise for get a non-personalised list flagged
-  ``cold_start=True``. ``filter_seen`` leaves out items the user interacted with in
-  training (each model documents its default).
+  ``cold_start=True``. ``filter_seen`` (required: no model has a filtering default of its
+  own) leaves out items the user interacted with in training.
 * :meth:`Recommender.similar_items` returns a similar-items frame
   (:data:`SIMILAR_ITEMS_COLUMNS`), the item itself excluded;
   :class:`~recsys_core.errors.UnknownItemError` for an item the model does not know.
@@ -277,10 +277,14 @@ class Recommender(ABC):
     # ------------------------------------------------------------------ answering
 
     @abstractmethod
-    def recommend(
-        self, user_ids: Sequence[str], k: int = 10, *, filter_seen: bool = True
-    ) -> pd.DataFrame:
-        """Top-``k`` items for each user (a recommendation frame, see the module docstring)."""
+    def recommend(self, user_ids: Sequence[str], k: int = 10, *, filter_seen: bool) -> pd.DataFrame:
+        """Top-``k`` items for each user (a recommendation frame, see the module docstring).
+
+        ``filter_seen`` has no default: the caller says whether the items the user
+        interacted with in training may be listed (lists for shoppers are produced under
+        a :class:`~recsys_core.policy.ListPolicy` by
+        :func:`~recsys_core.policy.recommend_with_policy`).
+        """
 
     @abstractmethod
     def similar_items(self, item_ids: Sequence[str], k: int = 10) -> pd.DataFrame:
@@ -520,9 +524,7 @@ class MatrixRecommender(Recommender):
 
     # ------------------------------------------------------------------ recommending
 
-    def recommend(
-        self, user_ids: Sequence[str], k: int = 10, *, filter_seen: bool = True
-    ) -> pd.DataFrame:
+    def recommend(self, user_ids: Sequence[str], k: int = 10, *, filter_seen: bool) -> pd.DataFrame:
         """Top-``k`` items for each user.
 
         Parameters

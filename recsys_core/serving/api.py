@@ -66,6 +66,7 @@ from recsys_core.errors import (
     UnknownItemError,
     UnknownUserError,
 )
+from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice, Repeats
 from recsys_core.serving import schemas
 from recsys_core.serving.batch import BatchTable
 from recsys_core.serving.service import RecommendationService
@@ -390,14 +391,23 @@ def create_app(
             Query(
                 description="Leave out (true) or keep (false) the items the shopper already "
                 "bought; default: the lab's rule (its settings, else the training data's "
-                "repeat rate, as evaluation uses), named in the answer's already_bought."
+                "repeat rate, as evaluation uses), named in the answer's list_policy."
             ),
+        ] = None,
+        repeats: Annotated[
+            Repeats | None,
+            Query(description="The list policy's repeat rule (wins over filter_seen)."),
         ] = None,
         user: str | None = caller,
     ) -> Any:
         """A shopper's top ``k`` items (unknown shopper: the popular items, degraded)."""
         service = service_of()
-        answer = service.answer(user_id, k, model, filter_seen=filter_seen)
+        policy: PolicyChoice = LAB_RULE
+        if repeats is not None:
+            policy = ListPolicy(repeats)
+        elif filter_seen is not None:
+            policy = ListPolicy.from_flags(filter_seen)
+        answer = service.answer(user_id, k, model, policy=policy)
         metrics.cache_outcome(answer.cached)
         return _json(degraded("/recommend", service.answer_json(user_id, answer)))
 

@@ -192,9 +192,10 @@ def train_lab(
 ) -> TrainedLab:
     """Fit the configured models on every event of ``dataset``.
 
-    The ranker is fitted for "now" (one second after the last event); its stage-one ALS and
-    item-kNN are served as the ``als`` and ``itemknn`` models so the same factors explain
-    and generate candidates.
+    The ranker is fitted for "now" (one second after the last event). Every model is its own
+    fit: the served ``als`` and ``itemknn`` are not the ranker's stage-one models (those are
+    sized for candidate generation), and each list is explained by the model that served it
+    (:mod:`recsys_core.explain`).
     """
     from recsys_core.tuning import ResolvedSettings, settings_for
 
@@ -228,14 +229,10 @@ def train_lab(
     steps = len(names) + 1
     progress("building the interaction matrix", 0.0)
     matrix = InteractionMatrix.from_events(dataset.events, weights)
-    # models built on stage-one models first: their stage one is served as those models
-    order = sorted(names, key=lambda n: not model_class(n).stage_one_models)
-    for i, name in enumerate(order):
+    for i, name in enumerate(names):
         progress(f"training {name}", (i + 1) / steps)
         params = dict(config.model_params.get(name, {}))
         start = time.perf_counter()
-        if name in models:  # served from a two-stage model's stage one: trained with it
-            continue
         if name == "als" and config.engine == "spark":
             models["als"] = _fit_spark_als(config, params_by_model, fit_on=matrix)
             notes.append(
@@ -258,12 +255,6 @@ def train_lab(
             dataset.events, dataset.catalog, matrix=fit_on, progress=fit_progress
         )
         models[name] = model
-        # Serve a two-stage model's own stage-one models: one set of factors everywhere
-        # (unless they have settings of their own, or the served ALS is Spark's).
-        for stage in model.stage_one_models:
-            spark_als = stage == "als" and config.engine != "implicit"
-            if stage in names and stage not in config.model_params and not spark_als:
-                models[stage] = model.stage_one_model(stage)
         timings[name] = round(time.perf_counter() - start, 3)
     # the shopper-level order model completes a model scoring conditional purchase chances
     needs_order_model = any(model_class(n).scores_are_probabilities for n in names)
@@ -630,9 +621,7 @@ class StoredPopularity:
         popularity = reference.get("item_shoppers") or {}
         return cls(list(popularity), [float(v) for v in popularity.values()])
 
-    def recommend(
-        self, user_ids: list[str], k: int = 10, *, filter_seen: bool = True
-    ) -> pd.DataFrame:
+    def recommend(self, user_ids: list[str], k: int = 10, *, filter_seen: bool) -> pd.DataFrame:
         """The ``k`` most popular items for each shopper (``cold_start`` is False)."""
         rows = []
         for user in dict.fromkeys(str(u) for u in user_ids):

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys_core.errors import RecsysError
+from recsys_core.policy import PolicyChoice
 from recsys_core.serving import registry
 from recsys_core.serving.lab import load_lab
 from recsys_core.serving.service import RecommendationService
@@ -167,11 +168,11 @@ class LiveService:
 
     # ------------------------------------------------------------------ answers
 
-    def recommend(self, user_id: str, k: int = 10, model: str = "ranker", **kwargs: Any) -> Any:
+    def recommend(self, user_id: str, k: int, model: str, *, policy: PolicyChoice) -> Any:
         """:meth:`RecommendationService.recommend` on the current version, measured."""
         start = time.perf_counter()
         try:
-            answer = self.service().recommend(user_id, k, model, **kwargs)
+            answer = self.service().recommend(user_id, k, model, policy=policy)
         except Exception as exc:
             self._answers.append((time.time(), time.perf_counter() - start, False, True))
             self._error("recommend", exc)

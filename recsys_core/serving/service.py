@@ -32,6 +32,14 @@ import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.policy import (
+    LAB_RULE,
+    ListContext,
+    ListPolicy,
+    PolicyChoice,
+    top_with_policy,
+    uses_model_seen_filter,
+)
 from recsys_core.repeats import BoughtRule, bought_rule
 from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
@@ -94,7 +102,7 @@ class RecommendationAnswer:
     probabilities: np.ndarray
     served_by: str
     reason: str | None
-    bought: BoughtRule | None = None
+    policy: ListPolicy | None = None
     cached: bool = False
     source: str = "live"
     computed_at: str | None = None
@@ -118,7 +126,7 @@ class RecommendationService:
         self._search: Any = None
         self._explainer: Any = None
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
-        self._bought: dict[str, np.ndarray] | None = None
+        self._context: ListContext | None = None
         self._order: dict[str, float] | None = None
         self.batch: BatchTable | None = None
         self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
@@ -144,9 +152,7 @@ class RecommendationService:
         """Model ``name`` prepared for one-shopper calls (built on first use; ``None`` when
         the model is not one the hot path knows: its own methods answer then)."""
         if name not in self._prepared:
-            model = self.lab.model(name)
-            if name == "als":  # compressed factors when configured (the ranker keeps its own)
-                model = with_codec(model, self.config.als_factors)
+            model = self.served_model(name)
             prepared: PreparedRecommender | PreparedRanker | None = None
             try:
                 if model.stage_one_models:
@@ -157,6 +163,14 @@ class RecommendationService:
                 prepared = None
             self._prepared[name] = prepared
         return self._prepared[name]
+
+    def served_model(self, name: str) -> Any:
+        """Model ``name`` as this service answers with it (ALS with compressed factors when
+        configured; the ranker keeps its own)."""
+        model = self.lab.model(name)
+        if name == "als":
+            model = with_codec(model, self.config.als_factors)
+        return model
 
     def attach_batch(self, table: BatchTable | None) -> bool:
         """Answer from a precomputed batch table where it covers the question.
@@ -224,9 +238,19 @@ class RecommendationService:
     # ------------------------------------------------------------------ recommendations
 
     def recommend_frame(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
+        self,
+        user_id: str,
+        k: int,
+        model: str,
+        *,
+        policy: PolicyChoice,
+        purchases: pd.DataFrame | None = None,
     ) -> tuple[pd.DataFrame, str, str | None]:
-        """Top-``k`` items for one shopper with titles and purchase probabilities.
+        """Top-``k`` items for one shopper under ``policy``, with titles and probabilities.
+
+        ``purchases``: the shopper's purchase events with timestamps, for a policy that
+        hides items bought in the last N days (the lab stores bought pairs, not times).
+        ``frame.attrs["list_policy"]`` names the policy.
 
         Returns
         -------
@@ -235,7 +259,8 @@ class RecommendationService:
             ``served_by`` is the model that answered; ``reason`` says why it is not the one
             asked for (``None`` when it is).
         """
-        answer = self.answer(user_id, k, model, filter_seen=filter_seen)
+        answer = self.answer(user_id, k, model, policy=policy, purchases=purchases)
+        policy = self.resolve_policy(policy)
         order = self.order_probability(user_id)
         frame = pd.DataFrame(
             {
@@ -248,6 +273,7 @@ class RecommendationService:
                 "rank": answer.ranks,
             }
         )
+        frame.attrs["list_policy"] = policy.to_dict()
         return frame, answer.served_by, answer.reason
 
     # ---- order model (issue 16, owned by h16-app): begin
@@ -288,16 +314,67 @@ class RecommendationService:
     # ---- order model: end
 
     def answer(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
+        self,
+        user_id: str,
+        k: int,
+        model: str,
+        *,
+        policy: PolicyChoice,
+        purchases: pd.DataFrame | None = None,
     ) -> RecommendationAnswer:
         """The answer behind :meth:`recommend` and :meth:`recommend_frame` (cached).
 
-        ``filter_seen``: leave out the items the shopper already bought (``True``), keep them
-        (``False``), or ``None`` for the lab's rule (:meth:`bought_rule`).
+        ``policy``: what the list may contain (:meth:`default_policy` is the lab's rule);
+        ``purchases``: see :meth:`recommend_frame` (such answers are not cached).
         """
-        rule = self.bought_rule(filter_seen)
-        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), rule.remove)
-        return replace(answer, bought=rule, cached=hit)
+        policy = self.resolve_policy(policy)
+        if purchases is not None:
+            context = replace(self.list_context(), purchases=purchases, _lookups={})
+            answer = self._answer_uncached(str(user_id), check_k(k), str(model), policy, context)
+            return replace(answer, policy=policy, cached=False)
+        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), policy)
+        return replace(answer, policy=policy, cached=hit)
+
+    def resolve_policy(self, policy: PolicyChoice) -> ListPolicy:
+        """``policy`` itself, or the lab's (:meth:`default_policy`) for :data:`LAB_RULE`;
+        its ``why`` says so when this version's bought pairs cannot be read."""
+        if isinstance(policy, ListPolicy):
+            broken = (getattr(self.lab, "broken", None) or {}).get("bought")
+            if (
+                policy.repeats == "leave-out-bought"
+                and broken
+                and "cannot be read" not in policy.why
+            ):
+                policy = replace(
+                    policy,
+                    why=f"{policy.why}; this version's bought pairs cannot be read ({broken}), "
+                    "so every item the shopper interacted with is left out instead (restore "
+                    "the version or retrain)",
+                )
+            return policy
+        if policy == LAB_RULE:
+            return self.default_policy()
+        raise TypeError(
+            f"policy must be a ListPolicy or {LAB_RULE!r} (the lab's rule), got {policy!r}"
+        )
+
+    def default_policy(self) -> ListPolicy:
+        """The lab's list policy: already-bought items left out or kept as the repeat rule
+        decides (:meth:`bought_rule`: the lab's settings, else the training data's repeat
+        rate, the order evaluation uses)."""
+        rule = self.bought_rule(None)
+        return ListPolicy(
+            "leave-out-bought" if rule.remove else "keep", source=rule.source, why=rule.why
+        )
+
+    def list_context(self) -> ListContext:
+        """What applying a policy needs: the lab's bought pairs (``None`` where they are
+        every seen pair) and its catalog."""
+        if self._context is None:
+            self._context = ListContext(
+                bought=getattr(self.lab, "bought", None), catalog=self.lab.catalog
+            )
+        return self._context
 
     # ---- already-bought items (the lab's repeat rule, recsys_core.repeats): begin
     def bought_rule(self, filter_seen: bool | None = None) -> BoughtRule:
@@ -324,33 +401,24 @@ class RecommendationService:
         """Item ids the shopper bought before training ended; ``None`` when they are every
         item the shopper interacted with (a purchase-only log, or an older version: the
         models' own seen filter removes exactly them)."""
-        bought = getattr(self.lab, "bought", None)
-        if bought is None:
-            return None
-        if self._bought is None:
-            users = bought["user_id"].astype(str).to_numpy()
-            items = bought["item_id"].astype(str).to_numpy(dtype=object)
-            order = np.argsort(users, kind="stable")
-            users, items = users[order], items[order]
-            starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else ()
-            ends = np.r_[starts[1:], len(users)] if len(users) else ()
-            self._bought = {str(users[a]): items[a:b] for a, b in zip(starts, ends, strict=True)}
-        return self._bought.get(user_id, np.zeros(0, dtype=object))
+        return self.list_context().bought_items(str(user_id))
 
-    def _top_rule(self, name: str, user_id: str, k: int, remove: bool) -> TopItems:
-        """``_top`` without the shopper's already-bought items when ``remove``: the list is
-        asked ``k + bought`` deep and the bought items dropped (as evaluation's
-        :func:`recsys_core.repeats.recommend_unbought` does)."""
-        if not remove:
-            return self._top(name, user_id, k, False)
-        bought = self.bought_items(user_id)
-        if bought is None:
-            return self._top(name, user_id, k, True)
-        if not len(bought):
-            return self._top(name, user_id, k, False)
-        top = self._top(name, user_id, k + len(bought), False)
-        keep = ~np.isin(top.item_ids.astype(str), bought)
-        keep &= np.cumsum(keep) <= k
+    def _top_policy(
+        self, name: str, user_id: str, k: int, policy: ListPolicy, context: ListContext
+    ) -> TopItems:
+        """``_top`` under ``policy`` (:func:`recsys_core.policy.top_with_policy`: the list is
+        asked deep enough that ``k`` items pass)."""
+        native = uses_model_seen_filter(policy, context)
+        top, keep = top_with_policy(
+            lambda depth: self._top(name, user_id, depth, native),
+            lambda found: found.item_ids,
+            user_id,
+            k,
+            policy,
+            context,
+        )
+        if keep.all():
+            return top
         return TopItems(
             item_ids=top.item_ids[keep],
             titles=top.titles[keep],
@@ -363,16 +431,18 @@ class RecommendationService:
     # ---- already-bought items: end
 
     def _answer_uncached(
-        self, user_id: str, k: int, model: str, remove: bool
+        self,
+        user_id: str,
+        k: int,
+        model: str,
+        policy: ListPolicy,
+        context: ListContext | None = None,
     ) -> RecommendationAnswer:
         """A precomputed batch row when one covers the question, else the fallback chain
-        from ``model`` until a step knows the shopper (``remove``: leave out already-bought
-        items)."""
+        from ``model`` until a step knows the shopper, under ``policy``."""
+        context = context or self.list_context()
         batch = self.batch
-        # a batch table filters with the models' own seen filter: the same only when bought
-        # items are every seen item
-        batch_ok = not remove or getattr(self.lab, "bought", None) is None
-        if batch is not None and batch_ok and batch.covers(user_id, k, model, remove, self.version):
+        if batch is not None and batch.covers(user_id, k, model, policy, self.version):
             items, scores, probabilities = batch.lookup(user_id, k)
             if probabilities is None:
                 probabilities = self.purchase_probability(user_id, items)
@@ -393,7 +463,7 @@ class RecommendationService:
             reason = self._unavailable(model)
         for name in self._chain(model):
             try:
-                top = self._top_rule(name, user_id, k, remove)
+                top = self._top_policy(name, user_id, k, policy, context)
             except RecsysError as exc:
                 reason = f"{name} could not answer: {exc}"
                 continue
@@ -447,10 +517,49 @@ class RecommendationService:
             return out
 
     def recommend(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
+        self, user_id: str, k: int, model: str, *, policy: PolicyChoice
     ) -> dict[str, Any]:
-        """The ``recommend`` JSON of DESIGN.md."""
-        return self.answer_json(user_id, self.answer(user_id, k, model, filter_seen=filter_seen))
+        """The ``recommend`` JSON of DESIGN.md, naming the policy (``list_policy``)."""
+        return self.answer_json(user_id, self.answer(user_id, k, model, policy=policy))
+
+    def recommend_many(
+        self, user_ids: Sequence[str], k: int, model: str, *, policy: PolicyChoice
+    ) -> pd.DataFrame:
+        """Many shoppers' answers as one table (``user_id, rank, item_id, title, score,
+        purchase_probability, model``): each row is what :meth:`answer` gives that shopper
+        (the bulk export).
+
+        Raises
+        ------
+        ConfigError
+            ``model`` is not trained (a bulk export does not fall back wholesale).
+        """
+        self.lab.model(model)
+        k = check_k(k)
+        policy = self.resolve_policy(policy)
+        parts = []
+        for user in dict.fromkeys(str(u) for u in user_ids):
+            answer = self.answer(user, k, model, policy=policy)
+            n = len(answer.top.item_ids)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "user_id": np.full(n, user, dtype=object),
+                        "rank": answer.ranks,
+                        "item_id": answer.top.item_ids.astype(str),
+                        "title": answer.top.titles.astype(str),
+                        "score": np.asarray(answer.top.scores, dtype=float),
+                        "purchase_probability": np.asarray(answer.probabilities, dtype=float),
+                        "model": np.full(n, answer.served_by, dtype=object),
+                    }
+                )
+            )
+        if not parts:
+            columns = ["user_id", "rank", "item_id", "title", "score", "purchase_probability"]
+            return pd.DataFrame(columns=[*columns, "model"])
+        frame = pd.concat(parts, ignore_index=True)
+        frame.attrs["list_policy"] = policy.to_dict()
+        return frame
 
     def answer_json(self, user_id: str, answer: RecommendationAnswer) -> dict[str, Any]:
         """The ``recommend`` JSON of an answer (built fresh: callers may modify it)."""
@@ -488,22 +597,35 @@ class RecommendationService:
             "items": items,
             "source": answer.source,
             "computed_at": answer.computed_at,
-            "already_bought": None if answer.bought is None else answer.bought.to_dict(),
+            "already_bought": None if answer.policy is None else _already_bought(answer.policy),
+            "list_policy": None if answer.policy is None else answer.policy.to_dict(),
         }
 
-    def compare_models(self, user_id: str, k: int = 10) -> pd.DataFrame:
-        """Each trained model's top-``k`` for one shopper, side by side.
+    def compare_models(
+        self,
+        user_id: str,
+        k: int,
+        *,
+        policy: PolicyChoice,
+        purchases: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Each trained model's top-``k`` for one shopper under ``policy``, side by side
+        (``purchases``: see :meth:`recommend_frame`).
 
         Returns one row per recommended item with the rank each model gives it (NaN when
         it is not in that model's top ``k``), its title and purchase probability.
         """
         user_id = str(user_id)
+        policy = self.resolve_policy(policy)
+        context = self.list_context()
+        if purchases is not None:
+            context = replace(context, purchases=purchases, _lookups={})
         ranks: dict[str, pd.Series] = {}
         known: pd.Series | None = None  # the ranker's own probabilities of its top k
         k = check_k(k)
         for name in self.lab.models:
             try:
-                top = self._top(name, user_id, k, False)
+                top = self._top_policy(name, user_id, k, policy, context)
             except RecsysError:
                 continue
             items = top.item_ids.astype(str)
@@ -617,23 +739,80 @@ class RecommendationService:
             self._explainer = PurchaseExplainer(ranker)
         return self._explainer
 
-    def because_you_bought(self, user_id: str, item_id: str, k: int = 3) -> list[dict[str, Any]]:
-        """ALS's "because you bought X": the shopper's past items that most support the item.
+    def explaining_model(self, model: str) -> Any | None:
+        """The model whose factors or neighbours explain a list served by ``model``: that
+        model itself (ALS: the served factors; item-kNN: its neighbours), or for a model
+        built on stage-one models (the ranker) its own stage-one ALS. ``None`` when the
+        model cannot split a score over the shopper's history (popularity, BPR)."""
+        engine = self.lab.model(model)
+        if engine.stage_one_models and "als" in engine.stage_one_models:
+            return engine.stage_one_model("als")
+        return engine if callable(getattr(engine, "explain", None)) else None
 
-        With a ranker trained, its own stage-one ALS answers (the model that ranked, the
-        same factors as :mod:`recsys_core.explain`), not a separately trained ``als``.
-        Empty when no ALS is trained or it does not know the shopper or the item.
+    def because(self, user_id: str, item_id: str, model: str, k: int = 3) -> list[dict[str, Any]]:
+        """The shopper's past items behind ``item_id`` in the list ``model`` served
+        (:meth:`explaining_model`), each saying what was counted (``"bought"`` /
+        ``"viewed"``). Empty when the model cannot explain, or does not know the shopper
+        or the item.
         """
-        ranker = self.lab.ranker
-        als = ranker.generator_.als_ if ranker is not None else self.lab.models.get("als")
-        if als is None:
+        explainer = self.explaining_model(model)
+        if explainer is None:
             return []
         from recsys_core.explain import because_you_bought
 
+        bought = self.bought_items(str(user_id))
         try:
-            return because_you_bought(als, str(user_id), str(item_id), self.lab.catalog, k=k)
+            return because_you_bought(
+                explainer, str(user_id), str(item_id), self.lab.catalog, k=k, bought=bought
+            )
         except (UnknownUserError, UnknownItemError):
             return []
+
+    def because_you_bought(self, user_id: str, item_id: str, k: int = 3) -> list[dict[str, Any]]:
+        """:meth:`because` of the ranker's list when one is trained, else of ALS's."""
+        model = "ranker" if self.lab.ranker is not None else "als"
+        if model not in self.lab.models:
+            return []
+        return self.because(user_id, item_id, model, k)
+
+    def explain_served(
+        self, user_id: str, item_id: str, model: str, k_reasons: int = 3
+    ) -> dict[str, Any]:
+        """Why ``model`` put ``item_id`` in the shopper's list, by the model that served it.
+
+        A probability model (the ranker): :meth:`explain_answer` (SHAP of its served trees
+        plus its own stage-one reasons). Any other model: its own reasons
+        (:meth:`because`: ALS's factors, item-kNN's neighbours) and no SHAP contributions.
+        Keys: ``user_id, item_id, model, model_version, shap`` (whether ``contributions``
+        are SHAP values), ``contributions``, ``because_you_bought`` (the reasons; each with
+        ``counted``), ``reasons_label`` ("Because you bought / viewed"), ``reasons_from``.
+        """
+        from recsys_core.explain import reasons_label
+
+        engine = self.lab.model(model)
+        if engine.scores_are_probabilities:
+            payload = self.explain_answer(user_id, item_id, k_reasons)
+            payload["shap"] = True
+        else:
+            payload = {
+                "user_id": str(user_id),
+                "item_id": str(item_id),
+                "model_version": self.version,
+                "contributions": [],
+                "because_you_bought": self.because(user_id, item_id, model, k_reasons),
+                "shap": False,
+                "degraded": False,
+                "reason": None,
+            }
+        explainer = self.explaining_model(model)
+        payload["model"] = model
+        payload["reasons_from"] = (
+            None
+            if explainer is None
+            else (model if explainer is engine else f"{model}'s own stage-one {explainer.name}")
+        )
+        payload["reasons_label"] = reasons_label(payload["because_you_bought"])
+        return payload
 
     def explain(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
         """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought".
@@ -642,7 +821,7 @@ class RecommendationService:
         ranker (SHAP of its classifier, "because you bought" from its stage-one ALS).
         """
         payload = self.explainer().explain_dict(
-            str(user_id), str(item_id), self.lab.catalog, k_reasons
+            str(user_id), str(item_id), self.lab.catalog, k_reasons, self.bought_items(user_id)
         )
         payload["model_version"] = self.version
         payload.update(self.order_explanation(user_id, payload["probability"]))
@@ -813,6 +992,11 @@ class RecommendationService:
                 "misses": self.cache.misses,
             },
         }
+
+
+def _already_bought(policy: ListPolicy) -> dict[str, Any]:
+    """The ``already_bought`` block of an answer (kept for older clients)."""
+    return {"remove": policy.removes_bought, "source": policy.source, "why": policy.why}
 
 
 def _json_value(value: Any) -> Any:

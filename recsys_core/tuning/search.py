@@ -11,7 +11,7 @@ Protocol
    weights and the model's hyperparameters; each trial fits on the validation window's
    training part and is scored by NDCG@k of its lists for the validation shoppers, with and
    without the items they already bought (purchases only, the filter ``evaluate`` applies:
-   :func:`recsys_core.repeats.recommend_unbought`; the better one decides the repeat
+   :func:`recsys_core.policy.recommend_with_policy`; the better one decides the repeat
    default). The
    first trial is always the scaled defaults (and the built-in preset, if any), so the
    chosen settings are never worse on validation than those.
@@ -45,8 +45,9 @@ from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.metrics import ranking_metrics
 from recsys_core.models import MODEL_REGISTRY, Recommender
 from recsys_core.models.adapters import single_threaded_blas
+from recsys_core.policy import ListContext, ListPolicy, recommend_with_policy
 from recsys_core.presets import PRESETS, Preset, preset_for
-from recsys_core.repeats import bought_pairs, recommend_unbought
+from recsys_core.repeats import bought_pairs
 from recsys_core.split import Split, random_split, split_events, temporal_split
 from recsys_core.tuning.defaults import scaled_defaults
 from recsys_core.tuning.settings import TunedSettings, save_tuned
@@ -251,12 +252,12 @@ class _Validation:
     def score(self, model: Recommender) -> tuple[float, bool]:
         """NDCG of the lists with and without the items the shopper already bought (what
         ``evaluate``'s repeat rule does); the better one, and whether filtering won."""
-        keep = self.ndcg(model.recommend(self.users, self.k, filter_seen=False))
-        filtered = self.ndcg(
-            recommend_unbought(
-                model, self.users, self.k, self.bought, same_as_seen=self.bought_is_seen
-            )
-        )
+        context = ListContext(bought=None if self.bought_is_seen else self.bought)
+        lists = [
+            recommend_with_policy(model, self.users, self.k, ListPolicy(repeats), context)
+            for repeats in ("keep", "leave-out-bought")
+        ]
+        keep, filtered = (self.ndcg(reco) for reco in lists)
         return (filtered, True) if filtered > keep else (keep, False)
 
 
