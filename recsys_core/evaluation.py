@@ -45,17 +45,24 @@ from recsys_core.metrics import (
     ranking_metrics,
     reliability_table,
 )
+from recsys_core.models.registry import (
+    ALS_SPARK,
+    evaluated_by_default,
+    optional_models,
+    purchase_model,
+    single_stage_models,
+)
 from recsys_core.policy import ListContext, ListPolicy, recommend_with_policy
 from recsys_core.repeats import bought_pairs, bought_rule, repeat_profile
 from recsys_core.split import Split, split_events
 
-#: Models ``evaluate`` knows, in the order they are reported.
-ALL_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
-#: The single-stage recommenders (everything but the two-stage ranker).
-SINGLE_STAGE_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als")
-#: Models ``evaluate`` runs only when asked by name (not part of ``all``): ALS on Spark needs
-#: the optional pyspark install and a Java runtime.
-OPTIONAL_MODELS: tuple[str, ...] = ("als-spark",)
+#: Models ``evaluate`` runs by default, in the order they are reported (the registry's).
+ALL_MODELS: tuple[str, ...] = evaluated_by_default()
+#: The single-stage recommenders among them (everything but the two-stage ranker).
+SINGLE_STAGE_MODELS: tuple[str, ...] = tuple(m for m in ALL_MODELS if m in single_stage_models())
+#: Models ``evaluate`` runs only when asked by name (not part of ``all``): they need an
+#: optional extra (ALS on Spark: pyspark and a Java runtime).
+OPTIONAL_MODELS: tuple[str, ...] = optional_models()
 
 #: Receives a short description of the step and the overall fraction done (0..1).
 ProgressCallback = Callable[[str, float], None]
@@ -392,7 +399,7 @@ def evaluate(
         raise ConfigError(
             f"unknown model(s) {unknown}; choose from {[*ALL_MODELS, *OPTIONAL_MODELS]}"
         )
-    if "als-spark" in config.models:
+    if ALS_SPARK in config.models:
         from recsys_core.models.als_spark import require_spark
 
         require_spark()  # say what to install before any work is done
@@ -752,12 +759,13 @@ def bootstrap_intervals(
     }
     singles = [n for n in names if n in SINGLE_STAGE_MODELS]
     metric = f"ndcg@{k}"
-    if "ranker" in results and singles:
+    purchase = purchase_model()
+    if purchase in results and singles:
         best = max(singles, key=lambda n: results[n].metrics[metric])
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = samples["ranker"][metric] / samples[best][metric]
+            ratio = samples[purchase][metric] / samples[best][metric]
         point_best = results[best].metrics[metric]
-        point = results["ranker"].metrics[metric]
+        point = results[purchase].metrics[metric]
         out["ranker_vs_best_single_stage"] = {
             "best_single_stage": best,
             "metric": metric,
@@ -765,7 +773,7 @@ def bootstrap_intervals(
             "ci95": percentile_interval(ratio),
             "difference": point - point_best,
             "difference_ci95": percentile_interval(
-                samples["ranker"][metric] - samples[best][metric]
+                samples[purchase][metric] - samples[best][metric]
             ),
             "note": "the best single-stage model is chosen by its point estimate on this test "
             "period",

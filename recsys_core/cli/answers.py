@@ -15,6 +15,7 @@ from recsys_core.cli.app import (
     to_json,
 )
 from recsys_core.errors import ConfigError
+from recsys_core.models.registry import ALS, RANKER, recommendable_models, similar_item_models
 from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice
 
 
@@ -32,9 +33,7 @@ def list_policy(filter_bought: bool | None, filter_seen: bool) -> PolicyChoice:
 def recommend(
     user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
     k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
-    model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = (
-        "ranker"
-    ),
+    model: Annotated[str, typer.Option(help=" | ".join(recommendable_models()))] = RANKER,
     filter_bought: Annotated[
         bool | None,
         typer.Option(
@@ -90,7 +89,7 @@ def recommend(
 def similar(
     item: Annotated[str, typer.Option("--item", help="The product's id.")],
     k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
-    model: Annotated[str, typer.Option(help="als | itemknn | bpr | popularity")] = "als",
+    model: Annotated[str, typer.Option(help=" | ".join(similar_item_models()))] = ALS,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
@@ -114,16 +113,25 @@ def similar(
 def explain(
     user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
     item: Annotated[str, typer.Option("--item", help="The product's id.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="The model whose list is explained (it gives the reasons): "
+            + " | ".join(recommendable_models())
+        ),
+    ] = RANKER,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
 ) -> None:
-    """Why the purchase model gives this probability: SHAP reasons and "because you bought".
+    """Why the item is in the model's list: for the purchase model SHAP reasons and its own
+    stage-one "because you bought"; for another model its own reasons (ALS's factors,
+    item-kNN's neighbours), each saying what was counted (bought / viewed).
 
     An unknown shopper gets the API's documented cold-start answer (the item's base rate,
     no reasons, ``degraded``): both go through :meth:`RecommendationService.explain_answer`.
     """
-    answer = _service(dataset, version).explain_answer(user, item)
+    answer = _service(dataset, version).explain_served(user, item, model)
     if as_json:
         echo_json(to_json("explain", answer))
         return
@@ -147,6 +155,7 @@ def explain(
         label = c.get("label") or c["feature"]
         typer.echo(f"  {c['contribution']:+.3f}  {label}")
     if answer["because_you_bought"]:
-        typer.echo("because you bought:")
+        typer.echo(f"{answer.get('reasons_label', 'Because you bought').lower()} (from {model}):")
         for b in answer["because_you_bought"]:
-            typer.echo(f"  {b['contribution']:+.3f}  {b['item_id']:<10} {b['title']}")
+            counted = b.get("counted", "bought")
+            typer.echo(f"  {b['contribution']:+.3f}  {b['item_id']:<10} {counted:<7} {b['title']}")

@@ -15,6 +15,7 @@ import typer
 
 from recsys_core.cli.app import TrainedDatasetOption, app, stderr_progress
 from recsys_core.errors import ConfigError
+from recsys_core.models.registry import ALS, recommendable_models
 
 VersionOption = Annotated[
     str | None, typer.Option("--version", help="A trained version (default: the active one).")
@@ -97,7 +98,7 @@ def serve(
 @app.command()
 def batch(
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
-    model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = "als",
+    model: Annotated[str, typer.Option(help=" | ".join(recommendable_models()))] = ALS,
     k: Annotated[int, typer.Option("--k", help="Items per shopper.")] = 10,
     users: Annotated[
         Path | None,

@@ -79,6 +79,7 @@ from recsys_core.errors import (
     UnknownItemError,
 )
 from recsys_core.interactions import IdMap, InteractionMatrix
+from recsys_core.models.persistence import load_folder, load_matrix_model, save_matrix_model
 
 #: Extra boolean column of recommendation frames: True for cold-start (popularity) rows.
 COLD_START: Final = "cold_start"
@@ -337,8 +338,6 @@ class Recommender(ABC):
             The folder is missing, incomplete, corrupted, of another format version, or
             holds a different model.
         """
-        from recsys_core.models.persistence import load_folder
-
         return load_folder(Path(path), cls)
 
     @classmethod
@@ -714,15 +713,11 @@ class MatrixRecommender(Recommender):
         ModelNotTrainedError
             The model has not been fitted.
         """
-        from recsys_core.models.persistence import save_matrix_model
-
         self._check_fitted()
         save_matrix_model(self, Path(path))
 
     @classmethod
     def _load_folder(cls, folder: Path, metadata: Mapping[str, Any]) -> Self:
-        from recsys_core.models.persistence import load_matrix_model
-
         return load_matrix_model(cls, folder, metadata)
 
 

@@ -51,7 +51,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -66,6 +66,7 @@ from recsys_core.errors import (
     UnknownItemError,
     UnknownUserError,
 )
+from recsys_core.models.registry import ALS, RANKER, recommendable_models, similar_item_models
 from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice, Repeats
 from recsys_core.serving import schemas
 from recsys_core.serving.batch import BatchTable
@@ -79,8 +80,12 @@ MAX_QUERY = 200
 MAX_ID = 100
 
 ServiceProvider = Callable[[], RecommendationService]
-RecommendModel = Literal["ranker", "als", "itemknn", "bpr", "popularity", "als-spark"]
-SimilarModel = Literal["als", "itemknn", "bpr", "popularity", "als-spark"]
+if TYPE_CHECKING:
+    RecommendModel = str
+    SimilarModel = str
+else:  # the registry's names, validated by FastAPI (and listed in the OpenAPI schema)
+    RecommendModel = Literal[recommendable_models()]
+    SimilarModel = Literal[similar_item_models()]
 
 UserId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The shopper's id.")]
 ItemId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The item's id.")]
@@ -385,7 +390,7 @@ def create_app(
     async def recommend(
         user_id: UserId,
         k: K = 10,
-        model: Annotated[RecommendModel, Query(description="Model to ask first.")] = "ranker",
+        model: Annotated[RecommendModel, Query(description="Model to ask first.")] = RANKER,
         filter_seen: Annotated[
             bool | None,
             Query(
@@ -415,7 +420,7 @@ def create_app(
     async def similar(
         item_id: ItemId,
         k: K = 10,
-        model: Annotated[SimilarModel, Query(description="Model to ask.")] = "als",
+        model: Annotated[SimilarModel, Query(description="Model to ask.")] = ALS,
         user: str | None = caller,
     ) -> Any:
         """Items similar to one item (404 for an unknown item)."""

@@ -52,6 +52,14 @@ from recsys_core.models import (
     load_model,
     model_class,
 )
+from recsys_core.models.registry import (
+    ALS,
+    ALS_SPARK,
+    POPULARITY,
+    cold_start_model,
+    purchase_model,
+    trained_by_default,
+)
 from recsys_core.presets import Preset
 from recsys_core.serving.registry import (
     MANIFEST,
@@ -92,7 +100,7 @@ ORDER_MODEL_DIR = "order_model"
 BOUGHT_PAIRS = "bought.parquet"
 FORMAT_VERSION = 1
 #: Models a lab trains by default (the ranker brings its own ALS and item-kNN).
-DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
+DEFAULT_MODELS: tuple[str, ...] = trained_by_default()
 
 
 class TrainConfig(BaseModel):
@@ -162,7 +170,7 @@ class TrainedLab:
     @property
     def ranker(self) -> Any | None:
         """The two-stage purchase model, if trained."""
-        return self.models.get("ranker")
+        return self.models.get(purchase_model())
 
     @property
     def model_names(self) -> list[str]:
@@ -233,11 +241,11 @@ def train_lab(
         progress(f"training {name}", (i + 1) / steps)
         params = dict(config.model_params.get(name, {}))
         start = time.perf_counter()
-        if name == "als" and config.engine == "spark":
-            models["als"] = _fit_spark_als(config, params_by_model, fit_on=matrix)
+        if name == ALS and config.engine == "spark":
+            models[ALS] = _fit_spark_als(config, params_by_model, fit_on=matrix)
             notes.append(
                 "the served ALS was trained by Spark MLlib (model 'als-spark', master "
-                f"{models['als'].config.spark_master or 'default'}); the purchase model's "
+                f"{models[ALS].config.spark_master or 'default'}); the purchase model's "
                 "candidates come from its own implicit ALS"
             )
             timings[name] = round(time.perf_counter() - start, 3)
@@ -341,11 +349,11 @@ def _fit_spark_als(
     config: TrainConfig, params_by_model: dict[str, dict[str, Any]], fit_on: InteractionMatrix
 ) -> MatrixRecommender:
     """The lab's 'als' model trained on Spark, with the dataset's Spark preset."""
-    params = dict(params_by_model.get("als-spark", {}))
+    params = dict(params_by_model.get(ALS_SPARK, {}))
     params.setdefault("seed", config.seed)
     if config.spark_master is not None:
         params["spark_master"] = config.spark_master
-    return MODEL_REGISTRY["als-spark"](**params).fit(fit_on)
+    return MODEL_REGISTRY[ALS_SPARK](**params).fit(fit_on)
 
 
 def _training_metrics(
@@ -540,8 +548,8 @@ def _load_parts(
                     raise
                 raise ArtifactError(f"cannot load model {name!r} from {path}: {exc}") from exc
             broken[name] = str(exc) if isinstance(exc, RecsysError) else f"cannot load: {exc}"
-    if tolerant and "popularity" not in models and reference is not None:
-        models["popularity"] = StoredPopularity.from_reference(reference)
+    if tolerant and cold_start_model() not in models and reference is not None:
+        models[cold_start_model()] = StoredPopularity.from_reference(reference)
     order_model = None
     if manifest.get("order_model"):
         from recsys_core.ranking.order_model import OrderModel
@@ -602,7 +610,7 @@ class StoredPopularity:
     histories, so ``filter_seen`` cannot remove anything.
     """
 
-    name = "popularity"
+    name = POPULARITY
     # the capabilities every served model declares (recsys_core.models.interface)
     requires_timestamps = False
     scores_are_probabilities = False

@@ -20,7 +20,6 @@ probabilities) cached per question.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -31,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
-from recsys_core.errors import RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.errors import RecsysError, UnknownUserError
+from recsys_core.models.registry import ALS, cold_start_model, fallback_chain
 from recsys_core.policy import (
     LAB_RULE,
     ListContext,
@@ -42,6 +42,7 @@ from recsys_core.policy import (
 )
 from recsys_core.repeats import BoughtRule, bought_rule
 from recsys_core.serving.compression import ServingConfig, with_codec
+from recsys_core.serving.explanations import ServiceExplanations
 from recsys_core.serving.hot_path import (
     PreparedRanker,
     PreparedRecommender,
@@ -50,11 +51,13 @@ from recsys_core.serving.hot_path import (
     titles_for,
 )
 from recsys_core.serving.lab import TrainedLab
+from recsys_core.serving.probabilities import json_number
 
 if TYPE_CHECKING:
     from recsys_core.serving.batch import BatchTable
 
-FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "itemknn", "popularity")
+#: The fallback chain, first to last (the registry's fallback ranks).
+FALLBACK_CHAIN: tuple[str, ...] = fallback_chain()
 
 #: Answers kept per service (model, shopper, k, filter): a lab version never changes once
 #: trained, so a repeated question (the app redrawing a page) is answered from memory.
@@ -113,7 +116,7 @@ class RecommendationAnswer:
         return np.arange(1, len(self.top.item_ids) + 1, dtype=np.int64)
 
 
-class RecommendationService:
+class RecommendationService(ServiceExplanations):
     """Recommendations, similar items, explanations and search over one :class:`TrainedLab`."""
 
     def __init__(self, lab: TrainedLab, config: ServingConfig | None = None) -> None:
@@ -168,7 +171,7 @@ class RecommendationService:
         """Model ``name`` as this service answers with it (ALS with compressed factors when
         configured; the ranker keeps its own)."""
         model = self.lab.model(name)
-        if name == "als":
+        if name == ALS:
             model = with_codec(model, self.config.als_factors)
         return model
 
@@ -231,8 +234,8 @@ class RecommendationService:
             chain = list(FALLBACK_CHAIN[FALLBACK_CHAIN.index(model) :])
         else:
             chain = [model]
-        if "popularity" not in chain:
-            chain.append("popularity")
+        if cold_start_model() not in chain:
+            chain.append(cold_start_model())
         return [m for m in chain if m in self.lab.models]
 
     # ------------------------------------------------------------------ recommendations
@@ -275,43 +278,6 @@ class RecommendationService:
         )
         frame.attrs["list_policy"] = policy.to_dict()
         return frame, answer.served_by, answer.reason
-
-    # ---- order model (issue 16, owned by h16-app): begin
-    def order_probability(self, user_id: str) -> float:
-        """Calibrated chance the shopper orders at all in the next period (NaN if unknown).
-
-        The purchase probability is conditional on an order; the overall chance of buying
-        an item is ``order_probability * purchase_probability``.
-        """
-        order_model = getattr(self.lab, "order_model", None)
-        if order_model is None:
-            return float("nan")
-        if self._order is None:  # every known shopper's in one batch, then dict lookups
-            known = getattr(order_model, "features_", None)
-            ids = [str(u) for u in known.index] if known is not None else []
-            self._order = dict(zip(ids, order_model.order_probability(ids).tolist(), strict=True))
-        found = self._order.get(str(user_id))
-        if found is None:  # not in the batch: the model's own answer (NaN when unknown)
-            return float(order_model.order_probability([str(user_id)])[0])
-        return float(found)
-
-    def order_explanation(self, user_id: str, purchase_probability: float) -> dict[str, Any]:
-        """``purchase_probability`` (conditional), ``order_probability``, their product
-        ``overall_probability`` and the order model's SHAP explanation (``order_explanation``,
-        ``None`` without an order model or for an unknown shopper)."""
-        order = self.order_probability(user_id)
-        detail = None
-        order_model = getattr(self.lab, "order_model", None)
-        if order_model is not None and np.isfinite(order):
-            detail = order_model.explain(str(user_id))
-        return {
-            "purchase_probability": _num(purchase_probability),
-            "order_probability": _num(order),
-            "overall_probability": _num(order * float(purchase_probability)),
-            "order_explanation": detail,
-        }
-
-    # ---- order model: end
 
     def answer(
         self,
@@ -467,7 +433,7 @@ class RecommendationService:
             except RecsysError as exc:
                 reason = f"{name} could not answer: {exc}"
                 continue
-            if top.cold_start and name != "popularity":
+            if top.cold_start and name != cold_start_model():
                 reason = f"shopper {user_id!r} is unknown to {name}: showing the fallback"
                 continue
             if name != model and reason is None:
@@ -490,31 +456,6 @@ class RecommendationService:
         return f"{model} is not trained in version {self.version}: showing the fallback"
 
     # ---- broken models: end
-
-    def purchase_probability(
-        self, user_id: str, item_ids: Sequence[str] | np.ndarray
-    ) -> np.ndarray:
-        """Calibrated purchase probabilities; NaN where the ranker cannot score."""
-        ranker = self.lab.ranker
-        items = np.asarray([str(i) for i in item_ids], dtype=object)
-        if ranker is None or not len(items):
-            return np.full(len(items), np.nan)
-        prepared = self.prepared("ranker")
-        if isinstance(prepared, PreparedRanker):
-            return prepared.probabilities(str(user_id), items)
-        try:
-            return np.asarray(ranker.purchase_probability(str(user_id), list(items)), dtype=float)
-        except (UnknownUserError, UnknownItemError):
-            out = np.full(len(items), np.nan)
-            known = [i for i in items if i in self.catalog.index]
-            if len(known) != len(items) and known:
-                try:
-                    probs = ranker.purchase_probability(str(user_id), known)
-                except RecsysError:
-                    return out
-                lookup = dict(zip(known, probs, strict=True))
-                out = np.array([lookup.get(i, np.nan) for i in items], dtype=float)
-            return out
 
     def recommend(
         self, user_id: str, k: int, model: str, *, policy: PolicyChoice
@@ -649,7 +590,7 @@ class RecommendationService:
 
     # ------------------------------------------------------------------ similar items
 
-    def similar_frame(self, item_id: str, k: int = 10, model: str = "als") -> pd.DataFrame:
+    def similar_frame(self, item_id: str, k: int = 10, model: str = ALS) -> pd.DataFrame:
         """Up to ``k`` items similar to ``item_id``, filled from the next model when ``model``
         has fewer (:func:`recsys_core.similar.similar_items_filled`), with titles.
 
@@ -682,7 +623,7 @@ class RecommendationService:
             cold_start=False,
         )
 
-    def similar(self, item_id: str, k: int = 10, model: str = "als") -> dict[str, Any]:
+    def similar(self, item_id: str, k: int = 10, model: str = ALS) -> dict[str, Any]:
         """The ``similar`` JSON of DESIGN.md (plus ``score_label``, ``source``, ``support``
         and a ``note`` when the list was filled from another model)."""
         from recsys_core.similar import SCORE_LABELS, support_for
@@ -721,212 +662,6 @@ class RecommendationService:
             "note": note,
             "items": items,
         }
-
-    # ------------------------------------------------------------------ explanations
-
-    def explainer(self) -> Any:
-        """The SHAP explainer of the purchase model (built once)."""
-        ranker = self.lab.ranker
-        if ranker is None:
-            from recsys_core.errors import ModelNotTrainedError
-
-            raise ModelNotTrainedError(
-                "explanations need the purchase model: train with the 'ranker' model"
-            )
-        if self._explainer is None:
-            from recsys_core.explain import PurchaseExplainer
-
-            self._explainer = PurchaseExplainer(ranker)
-        return self._explainer
-
-    def explaining_model(self, model: str) -> Any | None:
-        """The model whose factors or neighbours explain a list served by ``model``: that
-        model itself (ALS: the served factors; item-kNN: its neighbours), or for a model
-        built on stage-one models (the ranker) its own stage-one ALS. ``None`` when the
-        model cannot split a score over the shopper's history (popularity, BPR)."""
-        engine = self.lab.model(model)
-        if engine.stage_one_models and "als" in engine.stage_one_models:
-            return engine.stage_one_model("als")
-        return engine if callable(getattr(engine, "explain", None)) else None
-
-    def because(self, user_id: str, item_id: str, model: str, k: int = 3) -> list[dict[str, Any]]:
-        """The shopper's past items behind ``item_id`` in the list ``model`` served
-        (:meth:`explaining_model`), each saying what was counted (``"bought"`` /
-        ``"viewed"``). Empty when the model cannot explain, or does not know the shopper
-        or the item.
-        """
-        explainer = self.explaining_model(model)
-        if explainer is None:
-            return []
-        from recsys_core.explain import because_you_bought
-
-        bought = self.bought_items(str(user_id))
-        try:
-            return because_you_bought(
-                explainer, str(user_id), str(item_id), self.lab.catalog, k=k, bought=bought
-            )
-        except (UnknownUserError, UnknownItemError):
-            return []
-
-    def because_you_bought(self, user_id: str, item_id: str, k: int = 3) -> list[dict[str, Any]]:
-        """:meth:`because` of the ranker's list when one is trained, else of ALS's."""
-        model = "ranker" if self.lab.ranker is not None else "als"
-        if model not in self.lab.models:
-            return []
-        return self.because(user_id, item_id, model, k)
-
-    def explain_served(
-        self, user_id: str, item_id: str, model: str, k_reasons: int = 3
-    ) -> dict[str, Any]:
-        """Why ``model`` put ``item_id`` in the shopper's list, by the model that served it.
-
-        A probability model (the ranker): :meth:`explain_answer` (SHAP of its served trees
-        plus its own stage-one reasons). Any other model: its own reasons
-        (:meth:`because`: ALS's factors, item-kNN's neighbours) and no SHAP contributions.
-        Keys: ``user_id, item_id, model, model_version, shap`` (whether ``contributions``
-        are SHAP values), ``contributions``, ``because_you_bought`` (the reasons; each with
-        ``counted``), ``reasons_label`` ("Because you bought / viewed"), ``reasons_from``.
-        """
-        from recsys_core.explain import reasons_label
-
-        engine = self.lab.model(model)
-        if engine.scores_are_probabilities:
-            payload = self.explain_answer(user_id, item_id, k_reasons)
-            payload["shap"] = True
-        else:
-            payload = {
-                "user_id": str(user_id),
-                "item_id": str(item_id),
-                "model_version": self.version,
-                "contributions": [],
-                "because_you_bought": self.because(user_id, item_id, model, k_reasons),
-                "shap": False,
-                "degraded": False,
-                "reason": None,
-            }
-        explainer = self.explaining_model(model)
-        payload["model"] = model
-        payload["reasons_from"] = (
-            None
-            if explainer is None
-            else (model if explainer is engine else f"{model}'s own stage-one {explainer.name}")
-        )
-        payload["reasons_label"] = reasons_label(payload["because_you_bought"])
-        return payload
-
-    def explain(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
-        """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought".
-
-        One path: :meth:`recsys_core.explain.PurchaseExplainer.explain_dict` on the served
-        ranker (SHAP of its classifier, "because you bought" from its stage-one ALS).
-        """
-        payload = self.explainer().explain_dict(
-            str(user_id), str(item_id), self.lab.catalog, k_reasons, self.bought_items(user_id)
-        )
-        payload["model_version"] = self.version
-        payload.update(self.order_explanation(user_id, payload["probability"]))
-        return payload
-
-    def explain_answer(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
-        """:meth:`explain`, or for a shopper the purchase model does not know the documented
-        cold-start answer: ``degraded``, the item's base rate as ``probability``, no reasons.
-
-        Raises
-        ------
-        UnknownItemError
-            An item the lab does not know.
-        ModelNotTrainedError
-            No purchase model in this version.
-        """
-        user_id, item_id = str(user_id), str(item_id)
-        self.explainer()  # ModelNotTrainedError without a ranker
-        if not self.knows_item(item_id):
-            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
-        try:
-            payload = self.explain(user_id, item_id, k_reasons)
-        except UnknownUserError:
-            return {
-                "user_id": user_id,
-                "item_id": item_id,
-                "probability": _num(self.base_rate(item_id)),
-                "raw_score": None,
-                "base_value": None,
-                "contributions": [],
-                "because_you_bought": [],
-                "model_version": self.version,
-                "degraded": True,
-                "reason": f"shopper {user_id!r} is unknown: the probability is the item's "
-                "base rate and there is no personal explanation",
-            }
-        payload.setdefault("degraded", False)
-        payload.setdefault("reason", None)
-        return payload
-
-    # ------------------------------------------------------------------ one item
-
-    def knows_item(self, item_id: str) -> bool:
-        """Whether the catalog or any trained model knows the item."""
-        item_id = str(item_id)
-        if item_id in self.catalog.index:
-            return True
-        for name in self.lab.models:
-            prepared = self.prepared(name)
-            if isinstance(prepared, PreparedRecommender) and item_id in prepared.item_row:
-                return True
-            if isinstance(prepared, PreparedRanker) and item_id in prepared.snap_item_row:
-                return True
-        return False
-
-    def base_rate(self, item_id: str) -> float:
-        """The ranker's cold-start probability of an item: the share of the last period's
-        buyers who bought it (0 when none did; NaN without a ranker)."""
-        ranker = self.lab.ranker
-        if ranker is None:
-            return float("nan")
-        prepared = self.prepared("ranker")
-        if isinstance(prepared, PreparedRanker):
-            lookup = prepared.cold_rate
-        else:
-            items = [str(i) for i in ranker.cold_start_items_]
-            lookup = dict(zip(items, ranker.cold_start_rates_, strict=True))
-        return float(lookup.get(str(item_id), 0.0))
-
-    def purchase_probability_answer(self, user_id: str, item_id: str) -> dict[str, Any]:
-        """The ``purchase-probability`` answer of one shopper and one item.
-
-        A shopper the purchase model does not know gets the item's base rate (degraded).
-
-        Raises
-        ------
-        UnknownItemError
-            An item the lab does not know.
-        """
-        user_id, item_id = str(user_id), str(item_id)
-        if not self.knows_item(item_id):
-            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
-        answer: dict[str, Any] = {
-            "user_id": user_id,
-            "item_id": item_id,
-            "title": self.title(item_id),
-            "model_version": self.version,
-            "purchase_probability": None,
-            "degraded": False,
-            "reason": None,
-        }
-        if self.lab.ranker is None:
-            answer["degraded"] = True
-            answer["reason"] = f"the purchase model (ranker) is not trained in {self.version}"
-            return answer
-        probability = float(self.purchase_probability(user_id, [item_id])[0])
-        if np.isnan(probability):
-            probability = self.base_rate(item_id)
-            answer["degraded"] = True
-            answer["reason"] = (
-                f"shopper {user_id!r} is unknown to the purchase model: showing the item's "
-                "base rate (share of the last period's buyers who bought it)"
-            )
-        answer["purchase_probability"] = _num(probability)
-        return answer
 
     # ------------------------------------------------------------------ search
 
@@ -1008,6 +743,4 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return round(value, 6) if math.isfinite(value) else None
+_num = json_number
