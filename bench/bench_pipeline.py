@@ -211,7 +211,7 @@ def run_pipeline(
     als = stage("als fit (implicit)", lambda: create_model("als", **als_params).fit(matrix))
     print(f"  ALS settings {als_params}", flush=True)
     shoppers = list(matrix.users.external_ids)
-    reco = stage("top-10 all shoppers", lambda: als.recommend(shoppers, 10))
+    reco = stage("top-10 all shoppers", lambda: als.recommend(shoppers, 10, filter_seen=False))
     print(f"  {len(reco):,} rows for {len(shoppers):,} shoppers", flush=True)
     reco = None
 
@@ -229,7 +229,7 @@ def run_pipeline(
         flush=True,
     )
     ranker = stage("ranker fit", lambda: TwoStageRanker(seed=args.seed).fit(sampled, catalog))
-    scored = stage("ranker scoring", lambda: ranker.recommend(list(sample), 10))
+    scored = stage("ranker scoring", lambda: ranker.recommend(list(sample), 10, filter_seen=False))
     print(f"  {len(scored):,} scored rows", flush=True)
     total = time.perf_counter() - total_start
     ranker = scored = sampled = als = None  # free them before the engine comparison

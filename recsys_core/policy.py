@@ -144,6 +144,13 @@ class MerchandisingRule:
     position: int | None = None
     weight: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.action not in ("pin", "boost", "block"):
+            raise ConfigError(
+                f"unknown merchandising action {self.action!r}: choose pin, boost or block"
+            )
+        object.__setattr__(self, "item_ids", tuple(str(i) for i in self.item_ids))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return {
@@ -413,11 +420,7 @@ def policy_mask(
     if not len(items):
         return keep
     if policy.repeats == "leave-out-bought" and context.bought is not None:
-        for user in pd.unique(users):
-            mine = users == user
-            bought = context.bought_items(user)
-            if bought is not None and len(bought):
-                keep[mine] &= ~np.isin(items[mine], bought)
+        keep &= ~_bought_rows(context, users, items)
     blocked = set(policy.exclude_items)
     for rule in policy.rules:
         blocked.update(str(i) for i in rule.item_ids)
@@ -445,6 +448,29 @@ def policy_mask(
         recent = context.recent_purchases(int(filters.exclude_bought_days))
         keep &= ~pd.MultiIndex.from_arrays([users, items]).isin(recent)
     return keep
+
+
+#: Above this many shoppers in one call, bought pairs are matched as one pair index.
+_PAIR_INDEX_FROM: Final = 64
+
+
+def _bought_rows(context: ListContext, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Which (user, item) rows are purchase pairs of :attr:`ListContext.bought`."""
+    shoppers = pd.unique(users)
+    if len(shoppers) <= _PAIR_INDEX_FROM:  # one shopper (the hot path): plain lookups
+        out = np.zeros(len(items), dtype=bool)
+        for user in shoppers:
+            mine = users == user
+            bought = context.bought_items(str(user))
+            if bought is not None and len(bought):
+                out[mine] = np.isin(items[mine], bought)
+        return out
+    bought = context.bought
+    assert bought is not None
+    owned = pd.MultiIndex.from_arrays(
+        [bought[Columns.USER].astype(str), bought[Columns.ITEM].astype(str)]
+    )
+    return np.asarray(pd.MultiIndex.from_arrays([users, items]).isin(owned), dtype=bool)
 
 
 def _first_depth(policy: ListPolicy, context: ListContext, user_id: str, k: int) -> int:

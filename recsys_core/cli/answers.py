@@ -15,7 +15,13 @@ from recsys_core.cli.app import (
     to_json,
 )
 from recsys_core.errors import ConfigError
-from recsys_core.models.registry import ALS, RANKER, recommendable_models, similar_item_models
+from recsys_core.models.registry import (
+    ALS,
+    RANKER,
+    purchase_model,
+    recommendable_models,
+    similar_item_models,
+)
 from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice
 
 
@@ -131,7 +137,11 @@ def explain(
     An unknown shopper gets the API's documented cold-start answer (the item's base rate,
     no reasons, ``degraded``): both go through :meth:`RecommendationService.explain_answer`.
     """
-    answer = _service(dataset, version).explain_served(user, item, model)
+    service = _service(dataset, version)
+    if model == purchase_model():  # the API's /explain answer, as is
+        answer = service.explain_answer(user, item)
+    else:  # the reasons of the model that served the list
+        answer = service.explain_served(user, item, model)
     if as_json:
         echo_json(to_json("explain", answer))
         return

@@ -25,11 +25,11 @@ from recsys_core.models.interface import (
     RECOMMENDATION_COLUMNS,
     SIMILAR_ITEM,
     SIMILAR_ITEMS_COLUMNS,
-    MatrixRecommender,
     Recommender,
     RecommenderConfig,
 )
 from recsys_core.models.itemknn import ItemKNNConfig, ItemKNNRecommender
+from recsys_core.models.matrix import MatrixRecommender
 from recsys_core.models.persistence import FORMAT_VERSION
 from recsys_core.models.popularity import PopularityConfig, PopularityRecommender
 from recsys_core.models.registry import model_class, model_names, single_stage_models

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from recsys_core.interactions import InteractionMatrix
 from recsys_core.models.blas import single_threaded_blas
-from recsys_core.models.interface import MatrixRecommender
+from recsys_core.models.matrix import MatrixRecommender
 
 __all__ = ["FactorRecommender", "ImplicitRecommender", "single_threaded_blas"]
 

@@ -15,7 +15,7 @@ Every model of the lab is registered here once, with
 
 Nothing else in ``recsys_core`` spells a model name as a string: callers use the constants
 below (``ALS``, ``RANKER``, ...) or ask the registry (:func:`fallback_chain`,
-:func:`purchase_model`, :func:`tunable_models`, ...). ``tests/core/models/test_registry.py``
+:func:`purchase_model`, :func:`tunable_models`, ...). ``tests/core/models/test_model_registry.py``
 fails when a model name appears as a string literal outside this module and the model's own
 module (or, for a model living in its own package such as :mod:`recsys_core.ranking`, that
 package).
@@ -23,7 +23,7 @@ package).
 Adding a model
 --------------
 1. Write the class (a :class:`~recsys_core.models.interface.Recommender`, usually a
-   :class:`~recsys_core.models.interface.MatrixRecommender` with its hooks) in its own
+   :class:`~recsys_core.models.matrix.MatrixRecommender` with its hooks) in its own
    module, e.g. ``recsys_core/models/ease.py``, with ``name: ClassVar[str] = "ease"``.
 2. Register it at the end of this module, one call::
 

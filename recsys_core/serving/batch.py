@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 
 from recsys_core.columns import Columns
 from recsys_core.errors import ArtifactError, ConfigError, DataValidationError
-from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
+from recsys_core.models.interface import PADDING_SCORE
+from recsys_core.models.matrix import MatrixRecommender
 from recsys_core.policy import (
     ListContext,
     ListPolicy,

@@ -31,7 +31,8 @@ import scipy.sparse as sp
 from recsys_core.errors import ConfigError, UnknownItemError
 from recsys_core.models.adapters import ImplicitRecommender
 from recsys_core.models.blas import blas_controller, single_threaded_blas
-from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
+from recsys_core.models.interface import PADDING_SCORE
+from recsys_core.models.matrix import MatrixRecommender
 from recsys_core.models.registry import POPULARITY
 from recsys_core.serving.compiled_trees import CompiledTrees
 

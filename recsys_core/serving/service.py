@@ -20,11 +20,9 @@ probabilities) cached per question.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +39,8 @@ from recsys_core.policy import (
     uses_model_seen_filter,
 )
 from recsys_core.repeats import BoughtRule, bought_rule
+from recsys_core.serving.answers import AnswerCache, RecommendationAnswer
 from recsys_core.serving.compression import ServingConfig, with_codec
-from recsys_core.serving.explanations import ServiceExplanations
 from recsys_core.serving.hot_path import (
     PreparedRanker,
     PreparedRecommender,
@@ -50,6 +48,7 @@ from recsys_core.serving.hot_path import (
     check_k,
     titles_for,
 )
+from recsys_core.serving.item_answers import ItemAnswers
 from recsys_core.serving.lab import TrainedLab
 from recsys_core.serving.probabilities import json_number
 
@@ -64,59 +63,7 @@ FALLBACK_CHAIN: tuple[str, ...] = fallback_chain()
 RECOMMENDATION_CACHE_SIZE = 1024
 
 
-_V = TypeVar("_V")
-
-
-class AnswerCache(Generic[_V]):
-    """A thread-safe LRU cache of answers that says whether each lookup was a hit."""
-
-    def __init__(self, compute: Callable[..., _V], maxsize: int) -> None:
-        self._compute = compute
-        self._maxsize = maxsize
-        self._store: OrderedDict[Hashable, _V] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, *key: Hashable) -> tuple[_V, bool]:
-        """``(answer, hit)``; computes (outside the lock) and stores on a miss."""
-        with self._lock:
-            if key in self._store:
-                self._store.move_to_end(key)
-                self.hits += 1
-                return self._store[key], True
-        value = self._compute(*key)
-        with self._lock:
-            self.misses += 1
-            self._store[key] = value
-            if len(self._store) > self._maxsize:
-                self._store.popitem(last=False)
-        return value, False
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-
-@dataclass(frozen=True)
-class RecommendationAnswer:
-    """One answered question (cached as is; shared between callers, never modified)."""
-
-    top: TopItems
-    probabilities: np.ndarray
-    served_by: str
-    reason: str | None
-    policy: ListPolicy | None = None
-    cached: bool = False
-    source: str = "live"
-    computed_at: str | None = None
-
-    @property
-    def ranks(self) -> np.ndarray:
-        """1..n: every list is ranked from its first item."""
-        return np.arange(1, len(self.top.item_ids) + 1, dtype=np.int64)
-
-
-class RecommendationService(ServiceExplanations):
+class RecommendationService(ItemAnswers):
     """Recommendations, similar items, explanations and search over one :class:`TrainedLab`."""
 
     def __init__(self, lab: TrainedLab, config: ServingConfig | None = None) -> None:
@@ -588,124 +535,6 @@ class RecommendationService(ServiceExplanations):
         table.insert(2, "purchase_probability", probability)
         return table.sort_values("purchase_probability", ascending=False, na_position="last")
 
-    # ------------------------------------------------------------------ similar items
-
-    def similar_frame(self, item_id: str, k: int = 10, model: str = ALS) -> pd.DataFrame:
-        """Up to ``k`` items similar to ``item_id``, filled from the next model when ``model``
-        has fewer (:func:`recsys_core.similar.similar_items_filled`), with titles.
-
-        Columns ``item_id, title, score, score_label, source, support, rank``; the note on
-        how the list was filled is in ``frame.attrs["note"]``.
-
-        Raises
-        ------
-        UnknownItemError
-            The item is not known to the model.
-        """
-        from recsys_core.similar import similar_items_filled
-
-        frame, note = similar_items_filled(self.lab.models, str(item_id), check_k(k), model)
-        frame.insert(1, "title", self.titles(frame["item_id"].tolist()))
-        frame.attrs["note"] = note
-        return frame
-
-    def _similar(self, item_id: str, k: int, model: str) -> TopItems:
-        engine = self.lab.model(model)
-        prepared = self.prepared(model)
-        if isinstance(prepared, PreparedRecommender):
-            return prepared.similar(item_id, k)
-        sim = engine.similar_items([item_id], k)
-        ids = sim["similar_item_id"].astype(str).to_numpy(dtype=object)
-        return TopItems(
-            item_ids=ids,
-            titles=np.asarray(self.titles(list(ids)), dtype=object),
-            scores=sim[Columns.SCORE].to_numpy(dtype=float),
-            cold_start=False,
-        )
-
-    def similar(self, item_id: str, k: int = 10, model: str = ALS) -> dict[str, Any]:
-        """The ``similar`` JSON of DESIGN.md (plus ``score_label``, ``source``, ``support``
-        and a ``note`` when the list was filled from another model)."""
-        from recsys_core.similar import SCORE_LABELS, support_for
-
-        top = self._similar(str(item_id), check_k(k), model)
-        note: str | None = None
-        if len(top.item_ids) >= check_k(k):  # the fast path gave k: no fill needed
-            rows = list(zip(top.item_ids, top.titles, top.scores, strict=True))
-            sources = [model] * len(rows)
-        else:
-            frame = self.similar_frame(item_id, k, model)
-            rows = list(zip(frame["item_id"], frame["title"], frame["score"], strict=True))
-            sources = frame["source"].astype(str).tolist()
-            note = frame.attrs.get("note")
-        ids = [str(r[0]) for r in rows]
-        support = support_for(self.lab.models, model, str(item_id), ids)
-        items: list[dict[str, Any]] = [
-            {
-                "item_id": str(i),
-                "title": str(t),
-                "score": _num(score),
-                "score_label": SCORE_LABELS.get(source, f"{source} score"),
-                "source": source,
-                "support": int(count),
-                "rank": rank,
-            }
-            for rank, ((i, t, score), source, count) in enumerate(
-                zip(rows, sources, support, strict=True), start=1
-            )
-        ]
-        return {
-            "item_id": str(item_id),
-            "title": self.title(item_id),
-            "model_version": self.version,
-            "model": model,
-            "note": note,
-            "items": items,
-        }
-
-    # ------------------------------------------------------------------ search
-
-    def search(
-        self, query: str, user_id: str | None = None, k: int = 20
-    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        """Plain lexical results and, for a shopper, the same re-ranked by purchase probability."""
-        if self._search is None:
-            from recsys_core.search import ProductSearch
-
-            self._search = ProductSearch(self.lab.catalog)
-        plain = self._search.search(query, k)
-        if user_id is None or self.lab.ranker is None:
-            return plain, None
-        mine = self._search.personalised(query, str(user_id), self.purchase_probability, k=k)
-        return plain, mine
-
-    def search_answer(self, query: str, user_id: str | None = None, k: int = 20) -> dict[str, Any]:
-        """The ``search`` answer: personalised hits for a known shopper, plain ones otherwise."""
-        plain, mine = self.search(query, user_id, check_k(k))
-        personalised = mine is not None and user_id is not None and self.knows_user(user_id)
-        frame = mine if personalised and mine is not None else plain
-        reason = None
-        if user_id is not None and not personalised:
-            reason = (
-                f"shopper {user_id!r} is unknown: plain search order"
-                if self.lab.ranker is not None
-                else "no purchase model: plain search order"
-            )
-        items = []
-        for row in frame.to_dict("records"):
-            item = {key: _json_value(value) for key, value in row.items()}
-            item["item_id"], item["title"] = str(row["item_id"]), str(row["title"])
-            items.append(item)
-        return {
-            "query": query,
-            "user_id": user_id,
-            "model_version": self.version,
-            "personalised": personalised,
-            "degraded": reason is not None,
-            "reason": reason,
-            "items": items,
-        }
-
     # ------------------------------------------------------------------ health
 
     def health(self) -> dict[str, Any]:
@@ -732,15 +561,6 @@ class RecommendationService(ServiceExplanations):
 def _already_bought(policy: ListPolicy) -> dict[str, Any]:
     """The ``already_bought`` block of an answer (kept for older clients)."""
     return {"remove": policy.removes_bought, "source": policy.source, "why": policy.why}
-
-
-def _json_value(value: Any) -> Any:
-    """NumPy scalars as Python numbers, NaN as None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 _num = json_number

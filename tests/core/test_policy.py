@@ -142,3 +142,18 @@ def test_models_have_no_filtering_default_of_their_own(name: str) -> None:
     """implicit's habit: the filter is an argument of every call, never a default."""
     parameter = inspect.signature(model_class(name).recommend).parameters["filter_seen"]
     assert parameter.default is inspect.Parameter.empty
+
+
+def test_bought_pairs_are_matched_the_same_for_one_or_many_shoppers() -> None:
+    rng = np.random.default_rng(0)
+    users = np.array([f"u{i}" for i in rng.integers(0, 200, 3000)], dtype=object)
+    items = np.array([f"i{i}" for i in rng.integers(0, 50, 3000)], dtype=object)
+    bought = pd.DataFrame({"user_id": users[::7], "item_id": items[::7]})
+    context = ListContext(bought=bought)
+    policy = ListPolicy("leave-out-bought")
+    many = policy_mask(policy, context, users, items)  # one pair index
+    one_by_one = np.concatenate(
+        [policy_mask(policy, context, users[i : i + 1], items[i : i + 1]) for i in range(300)]
+    )
+    np.testing.assert_array_equal(many[:300], one_by_one)
+    assert (~many).sum() >= len(users[::7])  # every bought row (and its repeats) left out

@@ -120,3 +120,23 @@ def test_reason_labels_say_what_was_counted(service) -> None:
         service.lab.models["als"].known_users()[0], "x", "popularity"
     )
     assert popularity["reasons_from"] is None and popularity["because_you_bought"] == []
+
+
+def test_cli_explain_gives_the_reasons_of_the_model_asked(
+    home_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from recsys_core.cli import main
+
+    lab = load_lab(resolve_version(None, None))
+    service = RecommendationService(lab)
+    user = lab.models["als"].known_users()[0]
+    item = service.recommend_frame(user, 5, "als", policy="lab-rule")[0]["item_id"].iloc[0]
+    assert main(["explain", "--user", user, "--item", item, "--model", "als", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["reasons_from"] == "als" and answer["contributions"] == []
+    expected = service.explain_served(user, item, "als")["because_you_bought"]
+    assert [r["item_id"] for r in answer["because_you_bought"]] == [r["item_id"] for r in expected]
+    assert main(["explain", "--user", user, "--item", item, "--model", "als"]) == 0
+    assert "(from als)" in capsys.readouterr().out
