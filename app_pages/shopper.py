@@ -123,7 +123,10 @@ def shopper_view() -> None:
         ops.record_answer(svc.lab.path, time.perf_counter() - start, reason is not None)
         compare = svc.compare_models(user_id, k, policy=policy, purchases=purchases)
     if filters.active:
-        st.caption(f"List policy: {policy.name}.")
+        st.caption(
+            f"Business filters: showing {len(reco)} items that pass (list policy: "
+            f"{policy.name}; the list was asked deep enough to fill k)."
+        )
     if reason:
         st.warning(f"Served by **{served_by}**: {reason}")
     if not ranker:
