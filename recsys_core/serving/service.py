@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from recsys_core.policy import (
 )
 from recsys_core.repeats import BoughtRule, bought_rule
 from recsys_core.serving.answers import AnswerCache, RecommendationAnswer
+from recsys_core.serving.batch import BatchTable
 from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
     PreparedRanker,
@@ -51,9 +52,6 @@ from recsys_core.serving.hot_path import (
 from recsys_core.serving.item_answers import ItemAnswers
 from recsys_core.serving.lab import TrainedLab
 from recsys_core.serving.probabilities import json_number
-
-if TYPE_CHECKING:
-    from recsys_core.serving.batch import BatchTable
 
 #: The fallback chain, first to last (the registry's fallback ranks).
 FALLBACK_CHAIN: tuple[str, ...] = fallback_chain()
