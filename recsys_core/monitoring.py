@@ -40,7 +40,6 @@ is open, so cron or a scheduler can act on it.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -617,11 +616,3 @@ def run_monitor(
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) of ``values`` or ``None`` when empty."""
-    if not values:
-        return None
-    value = float(np.percentile(np.asarray(values, dtype=float), q))
-    return None if math.isnan(value) else value

@@ -22,12 +22,15 @@ REST API; it is thread-safe.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from recsys_core.errors import RecsysError
 from recsys_core.policy import PolicyChoice
@@ -190,8 +193,6 @@ class LiveService:
 
     def stats(self) -> dict[str, Any]:
         """Recent answers: count, degraded share, error share, latency percentiles (ms)."""
-        from recsys_core.monitoring import percentile
-
         answers = list(self._answers)
         latencies = [a[1] * 1000 for a in answers]
         n = len(answers)
@@ -230,3 +231,11 @@ def _now() -> str:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) of ``values`` or ``None`` when empty."""
+    if not values:
+        return None
+    value = float(np.percentile(np.asarray(values, dtype=float), q))
+    return None if math.isnan(value) else value
