@@ -61,7 +61,9 @@ with show_errors(stop=False):
         user = probe_cols[1].text_input("Shopper id for a test answer", "", key="ops_probe_user")
         if probe_cols[0].button("Test answer", key="ops_probe"):
             with show_errors(stop=False):
-                answer = ops.live_service(dataset).recommend(user or "unknown shopper", 10)
+                answer = ops.live_service(dataset).recommend(
+                    user or "unknown shopper", 10, "ranker", policy="lab-rule"
+                )
                 note = f" (degraded: {answer['reason']})" if answer["degraded"] else ""
                 st.info(
                     f"{len(answer['items'])} items from {answer['model']} of version "

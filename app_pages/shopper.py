@@ -14,7 +14,6 @@ import pandas as pd
 import streamlit as st
 
 from recsys_core.business import (
-    apply_filters,
     currency_symbol,
     expected_revenue,
     format_money,
@@ -22,6 +21,7 @@ from recsys_core.business import (
 )
 from recsys_core.metrics import jaccard_overlap
 from recsys_core.models import model_class
+from recsys_core.policy import ListPolicy
 from recsys_core.security.pseudonyms import pseudonym
 from ui import auth, charts, frames, state
 from ui import operations as ops
@@ -121,24 +121,29 @@ def shopper_view() -> None:
 
     # ------------------------------------------------------------------ recommendations
     st.subheader("Recommendations")
-    # with business filters, ask for a longer list and keep the first k items that pass
-    asked = k if not filters.active else min(max(5 * k, 100), 500)
+    # one list policy (repeats + business filters), applied by the service as everywhere
+    policy = ListPolicy(
+        "leave-out-bought" if filter_seen else "keep",
+        filters,
+        source="request" if filter_seen != rule.remove else rule.source,
+        why=rule.why if filter_seen == rule.remove else "",
+    )
+    purchases = None
+    if filters.exclude_bought_days and data.dataset.has_timestamps:
+        purchases = history.assign(user_id=user_id)
     with show_errors():
         start = time.perf_counter()
         reco, served_by, reason = svc.recommend_frame(
-            user_id, asked, model, filter_seen=filter_seen
+            user_id, k, model, policy=policy, purchases=purchases
         )
         # the Operations page's health window sees the app's answers too
         ops.record_answer(svc.lab.path, time.perf_counter() - start, reason is not None)
-        compare = svc.compare_models(user_id, k)
+        compare = svc.compare_models(user_id, k, policy=policy, purchases=purchases)
     if filters.active:
-        now = data.dataset.events["timestamp"].max() if data.dataset.has_timestamps else None
-        passed = apply_filters(reco, data.dataset.catalog, history, filters, now=now)
         st.caption(
-            f"Business filters: {len(passed)} of the first {len(reco)} items pass; "
-            f"showing {min(k, len(passed))}."
+            f"Business filters: showing {len(reco)} items that pass (list policy: "
+            f"{policy.name}; the list was asked deep enough to fill k)."
         )
-        reco = passed.head(k)
     if reason:
         st.warning(f"Served by **{served_by}**: {reason}")
     if not ranker:
@@ -228,17 +233,16 @@ def shopper_view() -> None:
     )
     if item_id is not None:
         explanation: dict[str, Any] | None = None
-        if ranker:
+        # the model that served the list explains it: SHAP only under the ranker's lists
+        served_shap = ranker and model_class(served_by).scores_are_probabilities
+        if served_shap:
             with show_errors(stop=False):
-                try:
-                    explanation = svc.explain(user_id, item_id)
-                except ImportError:
-                    st.info("SHAP explanations need `recsys_core.explain`, not installed yet.")
+                explanation = svc.explain_served(user_id, item_id, served_by)
             if explanation is not None:  # full width: in a column the labels were cut off
                 probability_metrics(explanation)
         left, right = st.columns([3, 2])
         with left:
-            if ranker:
+            if served_shap:
                 if explanation is not None:
                     up, down = plain_reasons(explanation)
                     if up:
@@ -261,20 +265,22 @@ def shopper_view() -> None:
                                 charts.waterfall_figure(order_detail), key="shopper_order_shap"
                             )
             else:
-                st.info("Purchase model not trained: no SHAP waterfall; the reasons come from ALS.")
-        # the explanation already holds ALS's reasons: ask ALS only when there is none
-        bought: list[dict[str, Any]] = (
-            list(explanation.get("because_you_bought") or [])
-            if explanation is not None
-            else svc.because_you_bought(user_id, item_id)
-        )
+                st.info(
+                    f"This list was served by **{served_by}**: its own reasons are on the "
+                    "right (the purchase model's SHAP waterfall explains the ranker's lists)."
+                )
+        if explanation is None:
+            with show_errors(stop=False):
+                explanation = svc.explain_served(user_id, item_id, served_by)
+        bought: list[dict[str, Any]] = list((explanation or {}).get("because_you_bought") or [])
         with right:
-            st.markdown("**Because you bought**")
+            st.markdown(f"**{(explanation or {}).get('reasons_label') or 'Because you bought'}**")
             if bought:
-                for past in bought:  # strongest first; the ALS weights mean nothing to a PM
-                    st.markdown(f"- {past['title']} (`{past['item_id']}`)")
+                for past in bought:  # strongest first; the model's weights mean nothing to a PM
+                    counted = past.get("counted", "bought")
+                    st.markdown(f"- {past['title']} (`{past['item_id']}`, {counted})")
             else:
-                st.caption("No single past item explains this one (or ALS is not trained).")
+                st.caption(f"No single past item explains this one in {served_by}'s list.")
 
     # ------------------------------------------------------------------ models side by side
     st.subheader("Models side by side")

@@ -70,11 +70,11 @@ def main() -> None:
         base_ndcg = ndcg if base_ndcg is None else base_ndcg
         base_bytes = size if base_bytes is None else base_bytes
         service = RecommendationService(replace(lab), ServingConfig(als_factors=codec))
-        service.recommend(shoppers[0], args.k, "als")
+        service.recommend(shoppers[0], args.k, "als", policy="lab-rule")
         times = []
         for user in shoppers[1:]:
             start = time.perf_counter()
-            service.recommend(user, args.k, "als")
+            service.recommend(user, args.k, "als", policy="lab-rule")
             times.append((time.perf_counter() - start) * 1000)
         print(
             f"| {codec} | {size / 1e6:.2f} MB | {size / base_bytes:.2f}x | {ndcg:.4f} | "

@@ -335,7 +335,7 @@ def main() -> None:
 
     # the seed's pattern: load the model inside every prediction call
     service = RecommendationService(lab)
-    service.recommend(users[-1], 10, "als")
+    service.recommend(users[-1], 10, "als", policy="lab-rule")
     calls = users[: args.naive_calls]
     start = time.perf_counter()
     for user in calls:
@@ -344,7 +344,7 @@ def main() -> None:
     naive = (time.perf_counter() - start) / len(calls)
     start = time.perf_counter()
     for user in calls:
-        service.recommend(user, 11, "als")  # k=11: not in the cache
+        service.recommend(user, 11, "als", policy="lab-rule")  # k=11: not in the cache
     served = (time.perf_counter() - start) / len(calls)
     print(
         f"\nnaive (load the ALS model per call, no titles or probabilities): "

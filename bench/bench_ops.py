@@ -42,7 +42,7 @@ def _flip(path: Path) -> None:
 def _until(live: LiveService, user: str, degraded: bool, limit: float = 120.0) -> float:
     start = time.perf_counter()
     while time.perf_counter() - start < limit:
-        if bool(live.recommend(user, 10, "als")["degraded"]) == degraded:
+        if bool(live.recommend(user, 10, "als", policy="lab-rule")["degraded"]) == degraded:
             return time.perf_counter() - start
         time.sleep(0.01)
     raise TimeoutError("no change seen")
@@ -96,7 +96,7 @@ def main() -> None:
         print(f"live service first load (verify + load every model): {loaded:.2f} s")
         user = next(iter(live.service().lab.models["als"].users_.external_ids))
         for _ in range(20):
-            live.recommend(user, 10, "als")
+            live.recommend(user, 10, "als", policy="lab-rule")
         _flip(active / "als" / "arrays.npz")
         waited = _until(live, user, degraded=True)
         print(f"one changed byte in the ALS factors -> first degraded answer: {waited:.2f} s")

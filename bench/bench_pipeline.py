@@ -235,7 +235,7 @@ def run_pipeline(
         als_params = {"iterations": args.iterations, **preset.model_params.get("als", {})}
         als = stage("als fit (implicit)", lambda: create_model("als", **als_params).fit(matrix))
         print(f"  ALS settings {als_params}", flush=True)
-        reco = stage("top-10 all shoppers", lambda: als.recommend(shoppers, 10))
+        reco = stage("top-10 all shoppers", lambda: als.recommend(shoppers, 10, filter_seen=False))
         print(f"  {len(reco):,} rows for {len(shoppers):,} shoppers", flush=True)
         reco = None
 
@@ -299,7 +299,7 @@ def sample_sweep(
             ),
             pipeline=False,
         )
-        reco = ranker.recommend(users, 10)
+        reco = ranker.recommend(users, 10, filter_seen=False)
         ndcg = per_user_ranking_metrics(reco, relevant, 10)["ndcg@10"]
         half = 1.96 * float(ndcg.std(ddof=1)) / math.sqrt(len(ndcg))
         print(

@@ -1,6 +1,6 @@
 """Validation NDCG@10 of the scaled defaults: keep, remove already-bought, remove all seen.
 
-Why the repeat rule removes only *bought* items (``recsys_core.repeats.recommend_unbought``),
+Why the repeat rule removes only *bought* items (``recsys_core.policy.recommend_with_policy``),
 not every seen one: on 500-shopper demo-store variants, ALS and item-kNN with the scaled
 defaults are scored on the validation window before the test period (the test period is not
 read), with lists that keep everything, leave out the items the shopper bought (purchase
@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recsys_core.evaluation import EvaluationConfig, evaluate  # noqa: E402
 from recsys_core.interactions import InteractionMatrix  # noqa: E402
 from recsys_core.models import create_model  # noqa: E402
-from recsys_core.repeats import bought_pairs, recommend_unbought, repeat_profile  # noqa: E402
+from recsys_core.policy import ListContext, ListPolicy, recommend_with_policy  # noqa: E402
+from recsys_core.repeats import bought_pairs, repeat_profile  # noqa: E402
 from recsys_core.tuning import scaled_defaults  # noqa: E402
 from recsys_core.tuning.search import TuneConfig, _prepare, training_part  # noqa: E402
 from recsys_core.tuning.variants import demo_variant  # noqa: E402
@@ -40,7 +41,11 @@ def main() -> None:
         for name in ("als", "itemknn"):
             model = create_model(name, **preset.model_params[name]).fit(matrix)
             keep = validation.ndcg(model.recommend(validation.users, 10, filter_seen=False))
-            unbought = validation.ndcg(recommend_unbought(model, validation.users, 10, bought))
+            unbought = validation.ndcg(
+                recommend_with_policy(
+                    model, validation.users, 10, ListPolicy("leave-out-bought"), ListContext(bought)
+                )
+            )
             remove = validation.ndcg(model.recommend(validation.users, 10, filter_seen=True))
             print(f"| {variant} | {name} | {rule} | {keep:.4f} | {unbought:.4f} | {remove:.4f} |")
 

@@ -73,9 +73,13 @@ def main() -> None:
     for model in MODELS:
         if model not in lab.models:
             continue
-        service.recommend(warm_user, 10, model)
-        cold = _timed([lambda u=u, m=model: service.recommend(u, 10, m) for u in users])
-        cached = _timed([lambda u=u, m=model: service.recommend(u, 10, m) for u in users])
+        service.recommend(warm_user, 10, model, policy="lab-rule")
+        cold = _timed(
+            [lambda u=u, m=model: service.recommend(u, 10, m, policy="lab-rule") for u in users]
+        )
+        cached = _timed(
+            [lambda u=u, m=model: service.recommend(u, 10, m, policy="lab-rule") for u in users]
+        )
         results[model] = {**_row(cold), **{f"cached_{k}": v for k, v in _row(cached).items()}}
     for model in ("als", "itemknn"):
         if model not in lab.models:

@@ -10,8 +10,10 @@ Two kinds of explanation:
   purchase probability of that margin. Each contribution carries the feature in the shop's
   words, built from its name and value ("bought this item 3 times", "viewed it 2 days ago",
   "ALS score 0.42 (rank 3)").
-* :func:`because_you_bought` — implicit's ALS ``explain()``: the shopper's past items that
-  contribute most to the ALS score of an item, with their titles.
+* :func:`because_you_bought` — the shopper's past items that contribute most to an item's
+  score in the model that served the list: an ALS list by that ALS's factors (implicit's
+  ``explain()``), an item-kNN list by its neighbours, a ranker list by SHAP of its trees plus
+  its own stage-one ALS. Each reason says what was counted (``"bought"`` / ``"viewed"``).
 
 :meth:`Explanation.to_dict` gives the ``explain`` JSON of DESIGN.md::
 
@@ -26,24 +28,25 @@ missing) and ``name`` the technical feature name (an extra key).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import ModelNotTrainedError, UnknownItemError, UnknownUserError
-from recsys_core.models import ALSRecommender
 from recsys_core.ranking.features import FEATURE_NAMES, describe_feature, feature_description
 from recsys_core.ranking.ranker import TwoStageRanker
 
 __all__ = [
     "Contribution",
     "Explanation",
+    "HistoryExplainer",
     "PurchaseExplainer",
     "because_you_bought",
+    "reasons_label",
 ]
 
 
@@ -122,21 +125,33 @@ def _titles(catalog: pd.DataFrame | None, item_ids: Sequence[str]) -> list[str]:
     ]
 
 
+class HistoryExplainer(Protocol):
+    """A model that splits its score of an item over the user's past items (ALS: its
+    factors, implicit's ``explain``; item-kNN: its neighbours)."""
+
+    def explain(self, user_id: str, item_id: str, k: int = 5) -> list[tuple[str, float]]:
+        """``(past item id, contribution)``, largest first."""
+        ...
+
+
 def because_you_bought(
-    als_model: ALSRecommender,
+    als_model: HistoryExplainer,
     user_id: str,
     item_id: str,
     catalog: pd.DataFrame | None = None,
     k: int = 3,
     *,
     include_item: bool = False,
+    bought: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """The shopper's past items that contribute most to the ALS score of ``item_id``.
+    """The shopper's past items that contribute most to ``item_id``'s score in the model
+    that explains (the served ALS's factors, item-kNN's neighbours, the ranker's stage-one
+    ALS).
 
     Parameters
     ----------
     als_model:
-        A fitted ALS recommender (e.g. ``ranker.generator_.als_``).
+        A fitted model with ``explain(user_id, item_id, k)`` (:class:`HistoryExplainer`).
     user_id, item_id:
         A shopper and an item the model knows.
     catalog:
@@ -148,24 +163,47 @@ def because_you_bought(
         default: "because you bought X" should name *other* items; a reorder is explained
         by the SHAP features "bought this item ...").
 
+    bought:
+        The items the shopper bought (``None``: every item the model counted was bought, a
+        purchase-only log); each reason says what was counted.
+
     Returns
     -------
     list of dict
-        ``{"item_id", "title", "contribution"}``, largest contribution first.
+        ``{"item_id", "title", "contribution", "counted"}``, largest contribution first;
+        ``counted`` is ``"bought"`` or ``"viewed"`` (viewed, carted or favourited, not
+        bought): the model counts every interaction, and the label says which it was.
 
     Raises
     ------
     UnknownUserError, UnknownItemError
-        The shopper or item is not in the ALS training data.
+        The shopper or item is not in the model's training data.
     """
     pairs = als_model.explain(str(user_id), str(item_id), k=k + (0 if include_item else 1))
     if not include_item:
         pairs = [(item, score) for item, score in pairs if item != str(item_id)][:k]
     items = [item for item, _ in pairs]
+    owned = None if bought is None else {str(i) for i in bought}
     return [
-        {"item_id": item, "title": title, "contribution": float(score)}
+        {
+            "item_id": item,
+            "title": title,
+            "contribution": float(score),
+            "counted": "bought" if owned is None or item in owned else "viewed",
+        }
         for (item, score), title in zip(pairs, _titles(catalog, items), strict=True)
     ]
+
+
+def reasons_label(reasons: Sequence[Mapping[str, Any]]) -> str:
+    """The heading of a list of reasons, saying what was counted ("Because you bought",
+    "Because you viewed", "Because you bought / viewed")."""
+    counted = {str(r.get("counted", "bought")) for r in reasons}
+    if counted == {"viewed"}:
+        return "Because you viewed"
+    if counted == {"bought", "viewed"}:
+        return "Because you bought / viewed"
+    return "Because you bought"
 
 
 class PurchaseExplainer:
@@ -212,6 +250,7 @@ class PurchaseExplainer:
         *,
         catalog: pd.DataFrame | None = None,
         because_k: int = 0,
+        bought: np.ndarray | None = None,
     ) -> Explanation:
         """Why the shopper would (not) buy the item.
 
@@ -254,7 +293,12 @@ class PurchaseExplainer:
         if because_k > 0:
             try:
                 because = because_you_bought(
-                    self.ranker.generator_.als_, str(user_id), str(item_id), catalog, because_k
+                    self.ranker.generator_.als_,
+                    str(user_id),
+                    str(item_id),
+                    catalog,
+                    because_k,
+                    bought=bought,
                 )
             except (UnknownUserError, UnknownItemError):
                 because = []  # e.g. a catalog item nobody has interacted with yet
@@ -274,9 +318,11 @@ class PurchaseExplainer:
         item_id: str,
         catalog: pd.DataFrame | None = None,
         k: int = 3,
+        bought: np.ndarray | None = None,
     ) -> dict[str, Any]:
-        """The DESIGN.md ``explain`` JSON, with ``k`` "because you bought" items."""
-        return self.explain(user_id, item_id, catalog=catalog, because_k=k).to_dict()
+        """The DESIGN.md ``explain`` JSON, with ``k`` "because you bought" items (the
+        ranker's own stage-one ALS; ``bought`` labels what was counted)."""
+        return self.explain(user_id, item_id, catalog=catalog, because_k=k, bought=bought).to_dict()
 
     def global_importance(
         self, sample: pd.DataFrame | Sequence[str], *, shap_values: np.ndarray | None = None

@@ -13,7 +13,6 @@ is open, so cron or a scheduler can act on it.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
@@ -389,11 +387,3 @@ def run_monitor(
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) of ``values`` or ``None`` when empty."""
-    if not values:
-        return None
-    value = float(np.percentile(np.asarray(values, dtype=float), q))
-    return None if math.isnan(value) else value

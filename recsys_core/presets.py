@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_core.interactions import EventWeights
+from recsys_core.models.registry import ALS, ALS_SPARK, BPR, ITEMKNN
 
 
 class Preset(BaseModel):
@@ -42,20 +43,20 @@ PRESETS: dict[str, Preset] = {
     "online-retail": Preset(
         weights=EventWeights(log_scale=True),
         model_params={
-            "als": {"factors": 256, "regularization": 10.0, "alpha": 0.5},
-            "itemknn": {"weighting": "bm25", "neighbours": 5, "b": 0.75},
-            "bpr": {"factors": 128, "learning_rate": 0.01, "regularization": 0.001},
+            ALS: {"factors": 256, "regularization": 10.0, "alpha": 0.5},
+            ITEMKNN: {"weighting": "bm25", "neighbours": 5, "b": 0.75},
+            BPR: {"factors": 128, "learning_rate": 0.01, "regularization": 0.001},
         },
         # BM25 does its own damping: item-kNN was best on raw counts.
-        model_weights={"itemknn": EventWeights()},
+        model_weights={ITEMKNN: EventWeights()},
         source="bench/tune_als.py on the 2011-10-09..2011-11-08 validation window",
     ),
     # Validation NDCG@10 0.288 (ALS) / 0.304 (item-kNN).
     "demo-store": Preset(
         weights=EventWeights(),
         model_params={
-            "als": {"factors": 256, "regularization": 10.0, "alpha": 1.0},
-            "itemknn": {"weighting": "cosine", "neighbours": 5},
+            ALS: {"factors": 256, "regularization": 10.0, "alpha": 1.0},
+            ITEMKNN: {"weighting": "cosine", "neighbours": 5},
         },
         source="bench/tune_als.py --dataset demo-store (validation window before the cutoff)",
     ),
@@ -92,5 +93,5 @@ def preset_for(dataset: str) -> Preset:
     if spark is None:
         return preset
     return preset.model_copy(
-        update={"model_params": {**preset.model_params, "als-spark": dict(spark)}}
+        update={"model_params": {**preset.model_params, ALS_SPARK: dict(spark)}}
     )

@@ -20,20 +20,15 @@ import scipy.sparse as sp
 
 from recsys_core.columns import Columns
 from recsys_core.errors import ConfigError, RecsysError
+from recsys_core.models.registry import all_specs
 
-#: What each model's similarity score is, in words.
+#: What each model's similarity score is, in words (the registry's similarity labels).
 SCORE_LABELS: Final[dict[str, str]] = {
-    "itemknn": "co-purchase score (item-kNN)",
-    "als": "ALS cosine",
-    "bpr": "BPR cosine",
-    "popularity": "shoppers with both",
+    s.name: s.similarity_label for s in all_specs() if s.similarity_label is not None
 }
 #: Where a short list is filled from, per asked model (the first trained one with items).
 FILL_ORDER: Final[dict[str, tuple[str, ...]]] = {
-    "itemknn": ("als", "bpr", "popularity"),
-    "als": ("itemknn", "bpr", "popularity"),
-    "bpr": ("als", "itemknn", "popularity"),
-    "popularity": ("als", "itemknn"),
+    s.name: s.similar_fill for s in all_specs() if s.similar_fill
 }
 SIMILAR_COLUMNS: Final = ("item_id", "score", "score_label", "source", "support", "rank")
 

@@ -491,6 +491,7 @@ def bulk_export(data: ActiveData, svc: Any) -> None:
             list(users),
             k,
             model,
+            "lab-rule",  # the lab's list policy, as the Shopper page's default
             progress=lambda message, fraction: bar.progress(min(fraction, 1.0), text=message),
         )
         bar.empty()

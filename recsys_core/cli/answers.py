@@ -15,16 +15,32 @@ from recsys_core.cli.app import (
     to_json,
 )
 from recsys_core.errors import ConfigError
+from recsys_core.models.registry import (
+    ALS,
+    RANKER,
+    purchase_model,
+    recommendable_models,
+    similar_item_models,
+)
+from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice
+
+
+def list_policy(filter_bought: bool | None, filter_seen: bool) -> PolicyChoice:
+    """The list policy of the ``--filter-bought/--keep-bought`` and ``--filter-seen`` flags;
+    the lab's rule when neither is given."""
+    if filter_seen and filter_bought is False:
+        raise ConfigError("--filter-seen and --keep-bought contradict each other: pick one")
+    if filter_seen or filter_bought is not None:
+        return ListPolicy.from_flags(filter_bought, filter_seen=filter_seen)
+    return LAB_RULE
 
 
 @app.command()
 def recommend(
     user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
     k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
-    model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = (
-        "ranker"
-    ),
-    filter_seen: Annotated[
+    model: Annotated[str, typer.Option(help=" | ".join(recommendable_models()))] = RANKER,
+    filter_bought: Annotated[
         bool | None,
         typer.Option(
             "--filter-bought/--keep-bought",
@@ -33,6 +49,14 @@ def recommend(
             "evaluate's --filter-bought/--keep-bought default).",
         ),
     ] = None,
+    filter_seen: Annotated[
+        bool,
+        typer.Option(
+            "--filter-seen",
+            help="Leave out every item the shopper interacted with (viewed, carted, "
+            "favourited or bought).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
@@ -40,18 +64,18 @@ def recommend(
     """Top-k items for a shopper with titles, scores and purchase probabilities."""
     if k < 1:
         raise ConfigError("--k must be at least 1")
-    answer = _service(dataset, version).recommend(user, k, model, filter_seen=filter_seen)
+    policy = list_policy(filter_bought, filter_seen)
+    answer = _service(dataset, version).recommend(user, k, model, policy=policy)
     if as_json:
         echo_json(to_json("recommend", answer))
         return
     typer.echo(f"shopper {answer['user_id']} (model {answer['model']}, {answer['model_version']})")
     if answer["degraded"]:
         typer.echo(f"note: {answer['reason']}")
-    rule = answer.get("already_bought")
+    rule = answer.get("list_policy")
     if rule:
-        typer.echo(
-            f"already-bought items {'left out' if rule['remove'] else 'kept'}: {rule['why']}"
-        )
+        kept = "kept" if rule["repeats"] == "keep" else "left out"
+        typer.echo(f"list policy {rule['name']}: already-bought items {kept}: {rule['why']}")
     order = answer.get("order_probability")
     if order is not None:
         typer.echo(f"orders in the next 30 days: {order:.1%}")
@@ -71,7 +95,7 @@ def recommend(
 def similar(
     item: Annotated[str, typer.Option("--item", help="The product's id.")],
     k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
-    model: Annotated[str, typer.Option(help="als | itemknn | bpr | popularity")] = "als",
+    model: Annotated[str, typer.Option(help=" | ".join(similar_item_models()))] = ALS,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
@@ -95,16 +119,29 @@ def similar(
 def explain(
     user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
     item: Annotated[str, typer.Option("--item", help="The product's id.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="The model whose list is explained (it gives the reasons): "
+            + " | ".join(recommendable_models())
+        ),
+    ] = RANKER,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
 ) -> None:
-    """Why the purchase model gives this probability: SHAP reasons and "because you bought".
+    """Why the item is in the model's list: for the purchase model SHAP reasons and its own
+    stage-one "because you bought"; for another model its own reasons (ALS's factors,
+    item-kNN's neighbours), each saying what was counted (bought / viewed).
 
     An unknown shopper gets the API's documented cold-start answer (the item's base rate,
     no reasons, ``degraded``): both go through :meth:`RecommendationService.explain_answer`.
     """
-    answer = _service(dataset, version).explain_answer(user, item)
+    service = _service(dataset, version)
+    if model == purchase_model():  # the API's /explain answer, as is
+        answer = service.explain_answer(user, item)
+    else:  # the reasons of the model that served the list
+        answer = service.explain_served(user, item, model)
     if as_json:
         echo_json(to_json("explain", answer))
         return
@@ -128,6 +165,7 @@ def explain(
         label = c.get("label") or c["feature"]
         typer.echo(f"  {c['contribution']:+.3f}  {label}")
     if answer["because_you_bought"]:
-        typer.echo("because you bought:")
+        typer.echo(f"{answer.get('reasons_label', 'Because you bought').lower()} (from {model}):")
         for b in answer["because_you_bought"]:
-            typer.echo(f"  {b['contribution']:+.3f}  {b['item_id']:<10} {b['title']}")
+            counted = b.get("counted", "bought")
+            typer.echo(f"  {b['contribution']:+.3f}  {b['item_id']:<10} {counted:<7} {b['title']}")

@@ -14,6 +14,7 @@ import typer
 
 from recsys_core.cli.app import TrainedDatasetOption, app, stderr_progress
 from recsys_core.errors import ConfigError
+from recsys_core.models.registry import ALS, recommendable_models
 from recsys_core.settings import set_environment
 
 VersionOption = Annotated[
@@ -102,7 +103,7 @@ def serve(
 @app.command()
 def batch(
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write.")],
-    model: Annotated[str, typer.Option(help="ranker | als | itemknn | bpr | popularity")] = "als",
+    model: Annotated[str, typer.Option(help=" | ".join(recommendable_models()))] = ALS,
     k: Annotated[int, typer.Option("--k", help="Items per shopper.")] = 10,
     users: Annotated[
         Path | None,
@@ -120,32 +121,52 @@ def batch(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Chunks scored at once (0: one per core).")] = 0,
-    filter_seen: Annotated[bool, typer.Option(help="Leave out items already bought.")] = False,
+    filter_bought: Annotated[
+        bool | None,
+        typer.Option(
+            "--filter-bought/--keep-bought",
+            help="Leave out / keep the items the shopper already bought (viewed items stay; "
+            "default: the lab's rule, as `recommend` and the Shopper page).",
+        ),
+    ] = None,
+    filter_seen: Annotated[
+        bool,
+        typer.Option(
+            "--filter-seen",
+            help="Leave out every item the shopper interacted with (viewed, carted, "
+            "favourited or bought), not only the bought ones.",
+        ),
+    ] = False,
     dataset: TrainedDatasetOption = None,
     version: VersionOption = None,
 ) -> None:
-    """Score every shopper (or a list) in parallel chunks, with progress, to Parquet."""
+    """Score every shopper (or a list) in parallel chunks, with progress, to Parquet, under
+    the same list policy as `recommend` (named in the file's metadata)."""
+    from recsys_core.cli.answers import list_policy
     from recsys_core.serving.batch import read_user_ids, score_batch, write_batch
     from recsys_core.serving.lab import load_lab, resolve_version
+    from recsys_core.serving.service import RecommendationService
 
     if out.suffix.lower() != ".parquet":
         raise ConfigError(f"--out must be a .parquet file, got {out}")
     lab = load_lab(resolve_version(dataset, version))
     ids = read_user_ids(users) if users is not None else None
+    policy = RecommendationService(lab).resolve_policy(list_policy(filter_bought, filter_seen))
     result = score_batch(
         lab,
         model,
         k,
         ids,
+        policy=policy,
         chunk_size=chunk_size,
         workers=workers or None,
-        filter_seen=filter_seen,
         progress=stderr_progress,
     )
     write_batch(result, out)
     typer.echo(
-        f"scored {result.users:,} shoppers with {model} ({lab.dataset} {lab.version}) in "
-        f"{result.seconds:.2f} s: {len(result.frame):,} rows written to {out}"
+        f"scored {result.users:,} shoppers with {model} ({lab.dataset} {lab.version}) under "
+        f"list policy {policy.name} in {result.seconds:.2f} s: {len(result.frame):,} rows "
+        f"written to {out}"
     )
 
 

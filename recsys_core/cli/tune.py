@@ -21,6 +21,7 @@ from recsys_core.cli.app import (
     load_input,
 )
 from recsys_core.errors import ConfigError
+from recsys_core.models.registry import cold_start_model
 
 
 def _clock(seconds: float) -> str:
@@ -151,7 +152,8 @@ def tune(
         f"{ds.name}: {len(result.trials)} trials in {result.seconds:.0f} s "
         f"(budget {result.budget_seconds:.0f} s); {where}"
     )
-    typer.echo(f"{'model':<10}{'popularity':>12}{'defaults':>12}{'tuned':>12}   NDCG@{k}")
+    baseline = cold_start_model()
+    typer.echo(f"{'model':<10}{baseline:>12}{'defaults':>12}{'tuned':>12}   NDCG@{k}")
     for name in config.models:
         default = result.default_ndcg.get(name, float("nan"))
         best = result.best_ndcg.get(name, float("nan"))

@@ -8,22 +8,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys_core.interactions import EventWeights
+from recsys_core.models.registry import evaluated_by_default, optional_models, single_stage_models
 
-#: Models ``evaluate`` knows, in the order they are reported.
-ALL_MODELS: tuple[str, ...] = (
-    "popularity",
-    "buy-again",
-    "itemknn",
-    "ease",
-    "bpr",
-    "als",
-    "ranker",
-)
-#: The single-stage recommenders (everything but the two-stage ranker).
-SINGLE_STAGE_MODELS: tuple[str, ...] = ("popularity", "buy-again", "itemknn", "ease", "bpr", "als")
-#: Models ``evaluate`` runs only when asked by name (not part of ``all``): ALS on Spark needs
-#: the optional pyspark install and a Java runtime.
-OPTIONAL_MODELS: tuple[str, ...] = ("als-spark",)
+#: Models ``evaluate`` runs by default, in the order they are reported (the registry's).
+ALL_MODELS: tuple[str, ...] = evaluated_by_default()
+#: The single-stage recommenders among them (everything but the two-stage ranker).
+SINGLE_STAGE_MODELS: tuple[str, ...] = tuple(m for m in ALL_MODELS if m in single_stage_models())
+#: Models ``evaluate`` runs only when asked by name (not part of ``all``): they need an
+#: optional extra (ALS on Spark: pyspark and a Java runtime; sasrec: torch).
+OPTIONAL_MODELS: tuple[str, ...] = optional_models()
 
 #: Receives a short description of the step and the overall fraction done (0..1).
 ProgressCallback = Callable[[str, float], None]

@@ -44,9 +44,17 @@ from recsys_core.metrics import (
     per_user_revenue,
     ranking_metrics,
 )
+from recsys_core.policy import ListContext, ListPolicy, Repeats, recommend_with_policy
 from recsys_core.provenance import library_versions
-from recsys_core.repeats import recommend_unbought
 from recsys_core.split import Split
+
+#: The evaluation's repeat rule (:class:`~recsys_core.evaluation.protocol.ListRule`) as the
+#: list policy's ``repeats`` setting.
+REPEATS_OF_RULE: dict[str, Repeats] = {
+    "nothing": "keep",
+    "bought": "leave-out-bought",
+    "seen": "leave-out-seen",
+}
 
 
 def evaluate_split(
@@ -117,10 +125,19 @@ def evaluate_split(
     if purchases is None:
         notes.append("the log has no prices: revenue@k is not computed")
 
+    # the one list policy of this split, applied by the one function every list path uses
+    policy = ListPolicy(
+        REPEATS_OF_RULE[rule.removes],
+        source=str(rule.description.get("source", "")),
+        why=str(rule.description.get("why", "")),
+    )
+    context = ListContext(
+        bought=None if len(rule.bought) == len(seen) else rule.bought, catalog=dataset.catalog
+    )
+    split_info["list_policy"] = policy.to_dict()
+
     def serve(model: Any, users: list[str], extra: dict[str, Any]) -> pd.DataFrame:
-        if rule.removes == "bought":
-            return recommend_unbought(model, users, k, rule.bought, **extra)
-        return model.recommend(users, k, filter_seen=filter_seen, **extra)
+        return recommend_with_policy(model, users, k, policy, context, **extra)
 
     results: dict[str, ModelResult] = {}
     classifier: dict[str, float] | None = None
@@ -190,7 +207,8 @@ def evaluate_split(
             per_user.append(revenue.to_frame())
         new_metrics: dict[str, float] = {}
         if config.new_items_variant and not light and rule.removes != "seen":
-            reco_new = model.recommend(list(test_users), k, filter_seen=True, **extra)
+            unseen = ListPolicy("leave-out-seen")
+            reco_new = recommend_with_policy(model, list(test_users), k, unseen, context, **extra)
             users_new = relevant_new[Columns.USER].unique()
             reco_new = reco_new[reco_new[Columns.USER].astype(str).isin(users_new)]
             new_metrics = ranking_metrics(reco_new, relevant_new, k)

@@ -12,6 +12,7 @@ import pandas as pd
 from recsys_core.evaluation.config import SINGLE_STAGE_MODELS
 from recsys_core.evaluation.result import ModelResult
 from recsys_core.metrics import UserBootstrap, percentile_interval
+from recsys_core.models.registry import purchase_model
 
 
 def bootstrap_intervals(
@@ -84,7 +85,8 @@ def bootstrap_intervals(
     }
     singles = [n for n in names if n in SINGLE_STAGE_MODELS]
     metric = f"ndcg@{k}"
-    if "ranker" in results and singles:
+    purchase = purchase_model()
+    if purchase in results and singles:
         if best_single_stage in singles:
             best = str(best_single_stage)
             how = chosen_on or "chosen on a validation window before the test window"
@@ -96,9 +98,9 @@ def bootstrap_intervals(
             )
         test_best = max(singles, key=lambda n: results[n].metrics[metric])
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = samples["ranker"][metric] / samples[best][metric]
+            ratio = samples[purchase][metric] / samples[best][metric]
         point_best = results[best].metrics[metric]
-        point = results["ranker"].metrics[metric]
+        point = results[purchase].metrics[metric]
         out["ranker_vs_best_single_stage"] = {
             "best_single_stage": best,
             "metric": metric,
@@ -106,7 +108,7 @@ def bootstrap_intervals(
             "ci95": percentile_interval(ratio),
             "difference": point - point_best,
             "difference_ci95": percentile_interval(
-                samples["ranker"][metric] - samples[best][metric]
+                samples[purchase][metric] - samples[best][metric]
             ),
             "chosen_on": how,
             "best_on_test_window": test_best,

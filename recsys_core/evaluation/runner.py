@@ -30,6 +30,7 @@ from recsys_core.evaluation.fold import evaluate_split
 from recsys_core.evaluation.protocol import fold_splits
 from recsys_core.evaluation.result import EvaluationResult, fold_entry, fold_summary
 from recsys_core.evaluation.selection import selection_table
+from recsys_core.models.registry import ALS_SPARK, purchase_model
 from recsys_core.provenance import data_checksum
 from recsys_core.split import Split, temporal_split
 
@@ -66,7 +67,7 @@ def evaluate(
         raise ConfigError(
             f"unknown model(s) {unknown}; choose from {[*ALL_MODELS, *OPTIONAL_MODELS]}"
         )
-    if "als-spark" in config.models:
+    if ALS_SPARK in config.models:
         from recsys_core.models.als_spark import require_spark
 
         require_spark()  # say what to install before any work is done
@@ -133,7 +134,7 @@ def evaluate(
 
 def _needs_choice(config: EvaluationConfig) -> bool:
     singles = [m for m in config.models if m in SINGLE_STAGE_MODELS]
-    return "ranker" in config.models and bool(singles)
+    return purchase_model() in config.models and bool(singles)
 
 
 def _best_on_validation(

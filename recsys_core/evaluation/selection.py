@@ -16,18 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from recsys_core.evaluation.result import EvaluationResult
-
-#: What each model's lists can be explained by (shown in the table).
-EXPLAINS: dict[str, str] = {
-    "popularity": "nothing personal: the shop's bestsellers",
-    "buy-again": "the shopper's own past purchases (how often, how recently)",
-    "itemknn": "'because you bought X' (item-to-item similarity)",
-    "ease": "'because you bought X' (learned item-to-item weights)",
-    "bpr": "latent factors only (no per-item reason)",
-    "als": "latent factors; similar items",
-    "als-spark": "latent factors; similar items",
-    "ranker": "per-feature SHAP contributions and 'because you bought X'",
-}
+from recsys_core.models.registry import spec
 
 
 def selection_table(result: EvaluationResult) -> dict[str, Any]:
@@ -54,7 +43,7 @@ def selection_table(result: EvaluationResult) -> dict[str, Any]:
                 "train_seconds": fit,
                 "ms_per_shopper": 1000.0 * res.recommend_seconds / test_users,
                 "size_mb": res.model_mb,
-                "explains": EXPLAINS.get(name, ""),
+                "explains": spec(name).explains,
             }
         )
     best = max(rows, key=lambda r: r[metric])["model"] if rows else None

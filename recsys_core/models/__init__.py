@@ -1,83 +1,46 @@
-"""Recommenders behind one interface: popularity, buy-again, item-kNN, EASE, BPR, ALS
-(implicit), ALS on Spark and the two-stage ranker.
+"""Recommenders behind one interface: popularity, item-kNN, BPR, ALS (implicit), ALS on Spark
+and the two-stage ranker.
 
 >>> from recsys_core.models import create_model, load_model
 >>> model = create_model("als", factors=32).fit(matrix)      # doctest: +SKIP
 >>> model.recommend(["u1"], k=10)                            # doctest: +SKIP
 >>> model.save(path); load_model(path)                       # doctest: +SKIP
 
-The contract and the capabilities every model declares: :mod:`recsys_core.models.interface`;
-the implicit wrappers: :mod:`recsys_core.models.adapters`; saved folders:
-:mod:`recsys_core.models.persistence`.
+Model names, labels, capabilities, fallback rank, similarity labels and search spaces:
+:mod:`recsys_core.models.registry` (adding a model is one class plus one registration there).
+The contract: :mod:`recsys_core.models.interface`; the implicit wrappers:
+:mod:`recsys_core.models.adapters`; saved folders: :mod:`recsys_core.models.persistence`.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
 from typing import Any, Final
 
-from recsys_core.errors import ConfigError
 from recsys_core.models.als import ALSConfig, ALSRecommender
 from recsys_core.models.als_spark import ALSSparkConfig, ALSSparkRecommender
 from recsys_core.models.bpr import BPRConfig, BPRRecommender
-from recsys_core.models.buy_again import BuyAgainConfig, BuyAgainRecommender
-from recsys_core.models.ease import EASEConfig, EASERecommender
 from recsys_core.models.interface import (
     COLD_START,
     RECOMMENDATION_COLUMNS,
     SIMILAR_ITEM,
     SIMILAR_ITEMS_COLUMNS,
-    MatrixRecommender,
     Recommender,
     RecommenderConfig,
 )
 from recsys_core.models.itemknn import ItemKNNConfig, ItemKNNRecommender
+from recsys_core.models.matrix import MatrixRecommender
 from recsys_core.models.persistence import FORMAT_VERSION
 from recsys_core.models.popularity import PopularityConfig, PopularityRecommender
-from recsys_core.models.sasrec import SASRecRecommender  # torch only inside fit (optional extra)
+from recsys_core.models.registry import model_class, model_names, single_stage_models
 
-#: Single-stage model name (command line, JSON, saved folders) -> recommender class.
+#: Single-stage model name -> recommender class (from :mod:`recsys_core.models.registry`).
 MODEL_REGISTRY: Final[dict[str, type[MatrixRecommender]]] = {
-    cls.name: cls
-    for cls in (
-        PopularityRecommender,
-        BuyAgainRecommender,
-        ItemKNNRecommender,
-        EASERecommender,
-        BPRRecommender,
-        ALSRecommender,
-        ALSSparkRecommender,  # trains on Spark (optional install); loads and serves without it
-        SASRecRecommender,  # trains with torch (requirements-seq.txt); serves without it
-    )
+    name: model_class(name) for name in single_stage_models()
 }
 
-#: Models defined outside this package, imported on first use: name -> (module, class).
-#: (The ranker pulls in LightGBM and scikit-learn; ``import recsys_core.models`` stays light.)
-_ELSEWHERE: Final[dict[str, tuple[str, str]]] = {
-    "ranker": ("recsys_core.ranking.ranker", "TwoStageRanker"),
-}
-
-#: Every model name :func:`create_model` and :func:`load_model` know.
-MODEL_NAMES: Final[tuple[str, ...]] = (*MODEL_REGISTRY, *_ELSEWHERE)
-
-
-def model_class(name: str) -> type[Recommender]:
-    """The recommender class of model ``name`` (its capabilities are class attributes).
-
-    Raises
-    ------
-    ConfigError
-        Unknown model name (the message lists the valid ones).
-    """
-    cls = MODEL_REGISTRY.get(name)
-    if cls is not None:
-        return cls
-    if name in _ELSEWHERE:
-        module, attribute = _ELSEWHERE[name]
-        found: type[Recommender] = getattr(import_module(module), attribute)
-        return found
-    raise ConfigError(f"unknown model {name!r}; choose one of: " + ", ".join(sorted(MODEL_NAMES)))
+#: Every model name :func:`create_model` and :func:`load_model` know (the registry's).
+MODEL_NAMES: Final[tuple[str, ...]] = model_names()
 
 
 def create_model(name: str, **params: Any) -> Recommender:
@@ -86,8 +49,7 @@ def create_model(name: str, **params: Any) -> Recommender:
     Parameters
     ----------
     name:
-        One of :data:`MODEL_NAMES` (``popularity``, ``buy-again``, ``itemknn``, ``ease``,
-        ``bpr``, ``als``, ``als-spark``, ``ranker``).
+        One of :data:`MODEL_NAMES` (the registry's names).
     **params:
         Settings of that model's config (e.g. ``factors=32``, ``seed=7``).
 
@@ -124,10 +86,6 @@ __all__ = [
     "ALSSparkRecommender",
     "BPRConfig",
     "BPRRecommender",
-    "BuyAgainConfig",
-    "BuyAgainRecommender",
-    "EASEConfig",
-    "EASERecommender",
     "ItemKNNConfig",
     "ItemKNNRecommender",
     "MatrixRecommender",

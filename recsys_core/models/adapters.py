@@ -1,42 +1,24 @@
 """Adapters around the ``implicit`` library: shared code of the item-kNN, BPR and ALS wrappers.
 
 implicit runs its own OpenMP thread pool, so every call into it here runs with BLAS limited
-to one thread (:func:`single_threaded_blas`); fitting, batch recommendation and similar
-items go through implicit's own batch calls.
+to one thread (:func:`recsys_core.models.blas.single_threaded_blas`); fitting, batch
+recommendation and similar items go through implicit's own batch calls.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
-import threadpoolctl
 
 from recsys_core.interactions import InteractionMatrix
-from recsys_core.models.interface import MatrixRecommender
+from recsys_core.models.blas import single_threaded_blas
+from recsys_core.models.matrix import MatrixRecommender
 
-
-@contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Limit BLAS (OpenBLAS/MKL) to one thread for the duration of the block.
-
-    implicit runs its own OpenMP thread pool; letting BLAS start another one on top of it
-    oversubscribes the cores (implicit warns about this) and can make training ~10x slower.
-    """
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        yield
-
-
-@lru_cache(maxsize=1)
-def _blas_controller() -> threadpoolctl.ThreadpoolController:
-    """The process's BLAS libraries, found once: ``threadpool_limits`` rescans every loaded
-    library on each call (~10 ms, more than an ALS answer takes)."""
-    return threadpoolctl.ThreadpoolController()
+__all__ = ["FactorRecommender", "ImplicitRecommender", "single_threaded_blas"]
 
 
 class ImplicitRecommender(MatrixRecommender):

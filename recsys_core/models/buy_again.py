@@ -18,7 +18,8 @@ from pydantic import Field
 
 from recsys_core.columns import Columns
 from recsys_core.interactions import EventWeights, InteractionMatrix
-from recsys_core.models.interface import MatrixRecommender, Progress, RecommenderConfig
+from recsys_core.models.interface import Progress, RecommenderConfig
+from recsys_core.models.matrix import MatrixRecommender
 from recsys_core.models.popularity import PopularityRecommender
 
 #: Width of the recency tie-break added to a count: always below one count step.

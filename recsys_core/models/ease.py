@@ -20,7 +20,8 @@ from pydantic import Field
 
 from recsys_core.errors import ConfigError, DataValidationError
 from recsys_core.interactions import IdMap
-from recsys_core.models.interface import MatrixRecommender, RecommenderConfig
+from recsys_core.models.interface import RecommenderConfig
+from recsys_core.models.matrix import MatrixRecommender
 
 #: Users scored per dense block in recommend / score_items.
 _BATCH = 2048

@@ -17,8 +17,9 @@ from implicit.nearest_neighbours import (
 from implicit.utils import ParameterWarning
 from pydantic import Field
 
+from recsys_core.errors import UnknownUserError
 from recsys_core.models.adapters import ImplicitRecommender
-from recsys_core.models.interface import RecommenderConfig
+from recsys_core.models.interface import RecommenderConfig, check_k
 
 
 class ItemKNNConfig(RecommenderConfig):
@@ -107,6 +108,40 @@ class ItemKNNRecommender(ImplicitRecommender):
         user_rows = self.user_items_[users].astype(np.float64)
         neighbour_rows = self._similarity_t[items]
         return np.asarray(user_rows.multiply(neighbour_rows).sum(axis=1), dtype=np.float64).ravel()
+
+    def explain(self, user_id: str, item_id: str, k: int = 5) -> list[tuple[str, float]]:
+        """Which of the user's past items make the model recommend ``item_id``: its
+        neighbours in the user's history, each with its share of the score (the user's
+        weight of that item x its similarity to ``item_id``; the shares add up to the score).
+
+        Returns
+        -------
+        list of (str, float)
+            ``(past item id, contribution)``, largest first, at most ``k``; only items with a
+            positive contribution (an item that is not a neighbour adds nothing).
+
+        Raises
+        ------
+        UnknownUserError, UnknownItemError
+            The user or item is not in the training data.
+        """
+        self._check_fitted()
+        k = check_k(k)
+        user = int(self.users_.to_internal([user_id])[0])
+        if user < 0:
+            raise UnknownUserError(
+                f"unknown user id {user_id!r}: the {self.name!r} model knows {self.n_users} "
+                "users; explanations need a user from the training data"
+            )
+        item = int(self._item_rows([item_id])[1][0])  # UnknownItemError for a stranger
+        start, end = self.user_items_.indptr[user], self.user_items_.indptr[user + 1]
+        history = self.user_items_.indices[start:end]
+        weights = self.user_items_.data[start:end].astype(np.float64)
+        similarity = np.asarray(self._similarity_t[item].toarray(), dtype=np.float64).ravel()
+        shares = weights * similarity[history]
+        order = np.lexsort((history, -shares))
+        top = [j for j in order if shares[j] > 0][:k]
+        return [(str(self.items_.to_external([history[j]])[0]), float(shares[j])) for j in top]
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         sim = self.model_.similarity

@@ -2,7 +2,7 @@
 
 Every model folder has a ``config.json`` naming the model (``"model"``) and its
 ``"format_version"``; :func:`load_folder` reads it, picks the model class by that name
-(:func:`recsys_core.models.model_class`, the two-stage ranker included) and lets the class
+(:func:`recsys_core.models.registry.model_class`, the two-stage ranker included) and lets the class
 rebuild itself, checking its own format version with :func:`check_format_version`.
 
 Single-stage folder layout (format version 1)
@@ -22,23 +22,22 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys_core.errors import ArtifactError, ConfigError
 from recsys_core.interactions import IdMap
-from recsys_core.models.adapters import single_threaded_blas
+from recsys_core.models.blas import single_threaded_blas
+from recsys_core.models.registry import model_class, model_names
 
-if TYPE_CHECKING:
-    from recsys_core.models.interface import MatrixRecommender, Recommender
-
-    M = TypeVar("M", bound=MatrixRecommender)
-    R = TypeVar("R", bound=Recommender)
+#: A model class (this module does not import the interface: the interface imports it).
+M = TypeVar("M")
+R = TypeVar("R")
 
 #: Version of the single-stage folder layout; bump when it changes incompatibly.
 FORMAT_VERSION: Final = 1
@@ -69,13 +68,11 @@ def load_folder(folder: Path, expected: type[R]) -> R:
         a different model.
     """
     metadata = read_metadata(folder)
-    from recsys_core.models import MODEL_NAMES, model_class  # the registry imports this module
-
     name = metadata["model"]
-    if name not in MODEL_NAMES:
+    if name not in model_names():
         raise ArtifactError(
             f"{folder} holds an unknown model {name!r}; known models: "
-            + ", ".join(sorted(MODEL_NAMES))
+            + ", ".join(sorted(model_names()))
         )
     target = model_class(name)
     if not issubclass(target, expected):
@@ -83,7 +80,9 @@ def load_folder(folder: Path, expected: type[R]) -> R:
             f"{folder} holds a {name!r} model, not {getattr(expected, 'name', 'any')!r}; use "
             "load_model() to load any model"
         )
-    return target._load_folder(folder, metadata)
+    builder: Any = target  # a Recommender class: it rebuilds itself
+    loaded: R = builder._load_folder(folder, metadata)
+    return loaded
 
 
 def read_metadata(folder: Path, format_version: int | None = None) -> dict[str, Any]:
@@ -135,7 +134,7 @@ def check_format_version(
         )
 
 
-def model_from_config(cls: type[R], folder: Path, metadata: Mapping[str, Any]) -> R:
+def model_from_config(cls: Callable[..., R], folder: Path, metadata: Mapping[str, Any]) -> R:
     """An unfitted ``cls`` with the settings saved in ``metadata`` (ArtifactError if invalid)."""
     try:
         return cls(metadata.get("config") or {})
@@ -174,7 +173,7 @@ def package_version(package: str) -> str | None:
 # ---------------------------------------------------------------------------------- single-stage
 
 
-def save_matrix_model(model: MatrixRecommender, folder: Path) -> None:
+def save_matrix_model(model: Any, folder: Path) -> None:
     """Write a fitted single-stage model in the layout of this module's docstring."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CONFIG_FILE).unlink(missing_ok=True)  # an interrupted save stays unloadable
@@ -209,7 +208,7 @@ def load_matrix_model(cls: type[M], folder: Path, metadata: Mapping[str, Any]) -
     check_format_version(folder, metadata, FORMAT_VERSION)
     if not isinstance(metadata.get("config", {}), dict):
         raise ArtifactError(f"{folder / CONFIG_FILE}: 'config' must be an object")
-    model = model_from_config(cls, folder, metadata)
+    model: Any = model_from_config(cls, folder, metadata)
     users = IdMap.load(folder / USERS_FILE)
     items = IdMap.load(folder / ITEMS_FILE)
     arrays = read_arrays(folder / ARRAYS_FILE)
@@ -233,7 +232,7 @@ def load_matrix_model(cls: type[M], folder: Path, metadata: Mapping[str, Any]) -
             model._restore_state(state)
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise ArtifactError(
-            f"saved {cls.name!r} model in {folder} is inconsistent ({exc}); "
+            f"saved {getattr(cls, 'name', '?')!r} model in {folder} is inconsistent ({exc}); "
             "save it again or restore a backup"
         ) from exc
     return model

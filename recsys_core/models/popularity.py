@@ -7,7 +7,8 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_core.models.interface import MatrixRecommender, RecommenderConfig
+from recsys_core.models.interface import RecommenderConfig
+from recsys_core.models.matrix import MatrixRecommender
 
 
 class PopularityConfig(RecommenderConfig):

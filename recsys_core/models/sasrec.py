@@ -35,7 +35,8 @@ from pydantic import Field, model_validator
 from recsys_core.columns import EVENT_TYPES, Columns
 from recsys_core.errors import ConfigError, DataValidationError, EngineUnavailableError
 from recsys_core.interactions import InteractionMatrix
-from recsys_core.models.interface import MatrixRecommender, Progress, RecommenderConfig
+from recsys_core.models.interface import Progress, RecommenderConfig
+from recsys_core.models.matrix import MatrixRecommender
 from recsys_core.models.sequence import INSTALL_HINT, torch_unavailable_reason
 from recsys_core.models.sequence.steps import StepLog, build_steps, last_windows, repeat_signals
 

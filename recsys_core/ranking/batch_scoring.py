@@ -118,7 +118,8 @@ def score_all_shoppers(
             if progress is not None:
                 progress(f"scored {done:,} of {len(users):,} shoppers", done / max(len(users), 1))
     if (~warm).any():
-        parts.append(ranker.recommend(list(users[~warm]), k))  # the cold-start list
+        # the cold-start list
+        parts.append(ranker.recommend(list(users[~warm]), k, filter_seen=filter_seen))
     if not parts:
         return probability_frame([], [], [], [], cold_start=False)
     reco = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

@@ -457,7 +457,7 @@ class TwoStageRanker(Recommender):
         user_ids: Sequence[str],
         k: int = 10,
         *,
-        filter_seen: bool = False,
+        filter_seen: bool,
         candidates: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Top-``k`` items per shopper by purchase probability.
@@ -469,8 +469,8 @@ class TwoStageRanker(Recommender):
         k:
             Items per shopper (fewer if fewer candidates).
         filter_seen:
-            Leave out items the shopper interacted with before the cutoff (off by default:
-            reorders are most of what wholesalers buy).
+            Leave out items the shopper interacted with before the cutoff (required: the
+            caller's list policy decides, :mod:`recsys_core.policy`).
         candidates:
             Scored candidates from :meth:`warm_candidate_frame` holding every warm shopper
             of ``user_ids`` (saves scoring them again); computed when omitted.

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys_core.errors import ConfigError
+from recsys_core.models.registry import purchase_model
 
 #: Metric families where a higher value is better (the name before ``@k``).
 HIGHER_IS_BETTER: frozenset[str] = frozenset(
@@ -141,7 +142,7 @@ def iter_metrics(evaluation: Mapping[str, Any]) -> Iterator[tuple[str, str, floa
                 for metric, value in new_items.items():
                     yield str(model), metric, value
     for metric, value in _comparable(evaluation.get("classifier"), CLASSIFIER_PREFIX).items():
-        yield "ranker", metric, value
+        yield purchase_model(), metric, value
 
 
 def compare_to_baseline(

@@ -25,6 +25,7 @@ from recsys_core.evaluation import (
     ProgressCallback,
     evaluate,
 )
+from recsys_core.models.registry import purchase_model
 from recsys_core.reporting.baseline import DEFAULT_THRESHOLD, MetricChange, compare_to_baseline
 
 #: Columns of :attr:`ReportData.shap_importance`.
@@ -51,7 +52,7 @@ def display_user_id(user_id: object, *, reveal: bool = False) -> str:
 
 def default_models() -> list[str]:
     """Models a report compares by default: every single-stage model and the ranker."""
-    return [*SINGLE_STAGE_MODELS, "ranker"]
+    return [*SINGLE_STAGE_MODELS, purchase_model()]
 
 
 def describe_dataset(dataset: Dataset) -> dict[str, Any]:

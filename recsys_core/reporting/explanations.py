@@ -18,6 +18,7 @@ import pandas as pd
 from recsys_core.columns import Columns
 from recsys_core.data.schema import Dataset
 from recsys_core.evaluation import EvaluationConfig, EvaluationResult
+from recsys_core.models.registry import purchase_model
 from recsys_core.reporting.formatting import format_value
 
 #: Items shown per example shopper, and reasons per item.
@@ -65,7 +66,7 @@ def ranker_explanations(
     Explanations
         Filled parts, and the reason for each part left out.
     """
-    ranker_result = result.models.get("ranker")
+    ranker_result = result.models.get(purchase_model())
     if ranker_result is None or ranker_result.model is None:
         return _missing("the purchase model (ranker) was not among the evaluated models")
     from recsys_core.explain import PurchaseExplainer
@@ -79,7 +80,7 @@ def ranker_explanations(
         dataset.catalog,
         users,
         lambda user, item: explainer.explain_dict(user, item, dataset.catalog),
-        model="ranker",
+        model=purchase_model(),
     )
     return Explanations(importance=importance, examples=examples)
 

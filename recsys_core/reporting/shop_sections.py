@@ -12,6 +12,7 @@ from typing import Any
 from recsys_core.business import currency_symbol, format_money
 from recsys_core.errors import ConfigError
 from recsys_core.models import model_class
+from recsys_core.models.registry import labels
 from recsys_core.reporting.data import ReportData
 from recsys_core.reporting.document import Block, Section, Table, Text, key_value_table
 from recsys_core.reporting.formatting import format_value
@@ -55,13 +56,7 @@ def order_model_section(data: ReportData) -> Section | None:
 
 
 #: Model names in a product manager's words.
-MODEL_WORDS: dict[str, str] = {
-    "ranker": "the two-stage purchase model (ranker)",
-    "itemknn": "item-kNN (bought-together)",
-    "als": "ALS (taste factors)",
-    "bpr": "BPR (taste factors)",
-    "popularity": "best sellers (popularity)",
-}
+MODEL_WORDS: dict[str, str] = dict(labels())
 
 
 def _number(value: object) -> float | None:

@@ -55,7 +55,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -71,6 +71,8 @@ from recsys_core.errors import (
     UnknownItemError,
     UnknownUserError,
 )
+from recsys_core.models.registry import ALS, RANKER, recommendable_models, similar_item_models
+from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice, Repeats
 from recsys_core.serving import schemas
 from recsys_core.serving.access import Access, Caller
 from recsys_core.serving.batch import BatchTable
@@ -85,8 +87,12 @@ MAX_QUERY = 200
 MAX_ID = 100
 
 ServiceProvider = Callable[[], RecommendationService]
-RecommendModel = Literal["ranker", "als", "itemknn", "bpr", "popularity", "als-spark"]
-SimilarModel = Literal["als", "itemknn", "bpr", "popularity", "als-spark"]
+if TYPE_CHECKING:
+    RecommendModel = str
+    SimilarModel = str
+else:  # the registry's names, validated by FastAPI (and listed in the OpenAPI schema)
+    RecommendModel = Literal[recommendable_models()]
+    SimilarModel = Literal[similar_item_models()]
 
 UserId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The shopper's id.")]
 ItemId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The item's id.")]
@@ -395,21 +401,30 @@ def create_app(
     async def recommend(
         user_id: UserId,
         k: K = 10,
-        model: Annotated[RecommendModel, Query(description="Model to ask first.")] = "ranker",
+        model: Annotated[RecommendModel, Query(description="Model to ask first.")] = RANKER,
         filter_seen: Annotated[
             bool | None,
             Query(
                 description="Leave out (true) or keep (false) the items the shopper already "
                 "bought; default: the lab's rule (its settings, else the training data's "
-                "repeat rate, as evaluation uses), named in the answer's already_bought."
+                "repeat rate, as evaluation uses), named in the answer's list_policy."
             ),
+        ] = None,
+        repeats: Annotated[
+            Repeats | None,
+            Query(description="The list policy's repeat rule (wins over filter_seen)."),
         ] = None,
         user: Caller | None = caller,
     ) -> Any:
         """A shopper's top ``k`` items (unknown shopper: the popular items, degraded)."""
         service = service_of()
         shopper = await access.shopper_in(user, user_id, service)
-        answer = service.answer(shopper, k, model, filter_seen=filter_seen)
+        policy: PolicyChoice = LAB_RULE
+        if repeats is not None:
+            policy = ListPolicy(repeats)
+        elif filter_seen is not None:
+            policy = ListPolicy.from_flags(filter_seen)
+        answer = service.answer(shopper, k, model, policy=policy)
         metrics.cache_outcome(answer.cached)
         out = access.shopper_out(user, service.answer_json(shopper, answer), user_id, shopper)
         return _json(degraded("/recommend", out))
@@ -418,7 +433,7 @@ def create_app(
     async def similar(
         item_id: ItemId,
         k: K = 10,
-        model: Annotated[SimilarModel, Query(description="Model to ask.")] = "als",
+        model: Annotated[SimilarModel, Query(description="Model to ask.")] = ALS,
         user: Caller | None = caller,
     ) -> Any:
         """Items similar to one item (404 for an unknown item)."""

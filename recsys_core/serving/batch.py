@@ -5,8 +5,8 @@
 * single-stage models (``als``, ``bpr``, ``itemknn``, ``popularity``) with the model's own
   batch scoring, one call for up to 65,536 shoppers on the model's threads (what a bare
   implicit batch call does), ids kept as categorical codes (:func:`_matrix_batch`);
-* the ``ranker`` in chunks on a thread pool with its compiled trees, through
-  :func:`~recsys_core.ranking.batch_scoring.score_all_shoppers`.
+* the ``ranker`` in chunks on a thread pool (its candidate features and compiled trees
+  release the GIL), through its batch candidate path.
 
 :func:`write_batch` writes ``user_id, item_id, score, rank, cold_start`` (plus
 ``purchase_probability`` for the ranker) and records in the Parquet metadata which model and
@@ -34,7 +34,15 @@ import pyarrow.parquet as pq
 
 from recsys_core.columns import Columns
 from recsys_core.errors import ArtifactError, ConfigError, DataValidationError
-from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
+from recsys_core.models.interface import PADDING_SCORE
+from recsys_core.models.matrix import MatrixRecommender
+from recsys_core.policy import (
+    ListContext,
+    ListPolicy,
+    recommend_with_policy,
+    uses_model_seen_filter,
+)
+from recsys_core.ranking.batch_scoring import score_all_shoppers
 from recsys_core.security.denylist import forgotten_among
 from recsys_core.serving.hot_path import PreparedRanker, check_k
 from recsys_core.serving.lab import TrainedLab
@@ -63,6 +71,7 @@ class BatchResult:
     computed_at: str
     seconds: float
     users: int
+    policy: ListPolicy
     extra: dict[str, Any] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
@@ -75,6 +84,7 @@ class BatchResult:
             "computed_at": self.computed_at,
             "seconds": round(self.seconds, 3),
             "users": self.users,
+            "list_policy": self.policy.to_dict(),
             **self.extra,
         }
 
@@ -113,18 +123,36 @@ def all_users(lab: TrainedLab, model: str) -> list[str]:
     return list(lab.model(model).known_users())
 
 
+def lab_context(lab: TrainedLab) -> ListContext:
+    """The :class:`~recsys_core.policy.ListContext` of a lab (its bought pairs and catalog):
+    the one the service builds too."""
+    return ListContext(bought=getattr(lab, "bought", None), catalog=lab.catalog)
+
+
+class _Lists:
+    """A ``recommend(users, k, filter_seen=...)`` over one of the batch paths, so that
+    :func:`recommend_with_policy` applies the policy to it."""
+
+    def __init__(self, fetch: Callable[[list[str], int, bool], pd.DataFrame]) -> None:
+        self._fetch = fetch
+
+    def recommend(self, users: Sequence[str], k: int, *, filter_seen: bool) -> pd.DataFrame:
+        return self._fetch([str(u) for u in users], int(k), filter_seen)
+
+
 def score_batch(
     lab: TrainedLab,
-    model: str = "als",
-    k: int = 10,
+    model: str,
+    k: int,
     users: Sequence[str] | None = None,
     *,
+    policy: ListPolicy,
     chunk_size: int | None = None,
     workers: int | None = None,
-    filter_seen: bool = False,
     progress: Progress | None = None,
 ) -> BatchResult:
-    """Top-``k`` of ``model`` for every shopper (or ``users``), in parallel chunks.
+    """Top-``k`` of ``model`` for every shopper (or ``users``) under ``policy``, in
+    parallel chunks (the same lists the service answers one shopper at a time).
 
     Raises
     ------
@@ -137,19 +165,25 @@ def score_batch(
     engine = lab.model(model)  # ConfigError for an untrained or unknown model
     # the given shoppers once each, else every training shopper in the model's id-map order
     ids = list(dict.fromkeys(str(u) for u in users)) if users is not None else all_users(lab, model)
-    forgotten = forgotten_among(ids)  # `forget` (issue 23, h31-secure): never scored again
+    forgotten = forgotten_among(ids)  # `forget`: a forgotten shopper is never scored again
     if forgotten:
-        ids = users = [u for u in ids if u not in forgotten]
+        ids = [u for u in ids if u not in forgotten]
+    context = lab_context(lab)
+    native = uses_model_seen_filter(policy, context)
     if isinstance(engine, MatrixRecommender) and not engine.stage_one_models:
         # ALS, BPR, item-kNN, popularity: the model's own batch scoring, one call per block
         started = time.perf_counter()
         computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        if users is not None:
-            rows = engine.users_.to_internal(ids)
-        else:  # id-map order: row i is shopper i
-            rows = np.arange(len(ids), dtype=np.int64)
         block = chunk_size or DEFAULT_MATRIX_CHUNK
-        frame = _matrix_batch(engine, ids, rows, k, filter_seen, block, progress)
+        matrix_engine: MatrixRecommender = engine
+
+        def fetch(chunk: list[str], depth: int, filter_seen: bool) -> pd.DataFrame:
+            rows = matrix_engine.users_.to_internal(chunk)
+            return _matrix_batch(matrix_engine, chunk, rows, depth, filter_seen, block, progress)
+
+        frame = recommend_with_policy(_Lists(fetch), ids, k, policy, context)
+        if not isinstance(frame[Columns.USER].dtype, pd.CategoricalDtype):
+            frame = _categorical_ids(frame)
         return BatchResult(
             frame=frame,
             model=model,
@@ -159,41 +193,37 @@ def score_batch(
             computed_at=computed_at,
             seconds=time.perf_counter() - started,
             users=len(ids),
-            extra={"filter_seen": filter_seen, "workers": "model threads", "chunk_size": block},
+            policy=policy,
+            extra={"filter_seen": native, "workers": "model threads", "chunk_size": block},
         )
     chunk_size = chunk_size or DEFAULT_CHUNK
-    workers = workers or os.cpu_count() or 1
-    if engine.stage_one_models:  # a two-stage model: chunked, with the compiled trees
-        from recsys_core.ranking.batch_scoring import score_all_shoppers
-        from recsys_core.serving.service import RecommendationService
-
-        prepared = RecommendationService(lab).prepared(model)
-        if not isinstance(prepared, PreparedRanker):  # pragma: no cover - older rankers
-            raise ConfigError("this ranker cannot be batch-scored: retrain it")
-        started = time.perf_counter()
-        computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        reco = score_all_shoppers(
-            engine, ids, k, filter_seen=filter_seen, chunk_size=chunk_size, workers=workers,
-            margins=prepared.margins, progress=progress,
-        )  # fmt: skip
-        columns = [Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK, "cold_start"]
-        frame = reco[[*columns, "purchase_probability"]].astype({Columns.RANK: np.int32})
-        return BatchResult(
-            frame=frame,
-            model=model,
-            model_version=lab.version,
-            dataset=lab.dataset,
-            k=k,
-            computed_at=computed_at,
-            seconds=time.perf_counter() - started,
-            users=len(ids),
-            extra={"filter_seen": filter_seen, "workers": workers, "chunk_size": chunk_size},
-        )
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    workers = workers or os.cpu_count() or 1
+    if engine.stage_one_models:  # a two-stage model: the service's prepared hot path
+        try:
+            prepared = PreparedRanker(engine, _titles(lab))
+        except (AttributeError, ValueError):  # pragma: no cover - older rankers
+            raise ConfigError("this ranker cannot be batch-scored: retrain it") from None
+        prepared.margins(np.zeros((1, len(engine.purchase_model_.feature_names_in_))))
+        ranker, margins = engine, prepared.margins
+
+        def ranker_lists(chunk: list[str], depth: int, seen: bool) -> pd.DataFrame:
+            # the ranker's chunked batch path with the compiled trees, one chunk per worker
+            return score_all_shoppers(
+                ranker, chunk, depth, filter_seen=seen, chunk_size=len(chunk) or 1,
+                workers=1, margins=margins,
+            )  # fmt: skip
+
+        lists = _Lists(ranker_lists)
+    else:
+        lists = _Lists(lambda chunk, depth, seen: engine.recommend(chunk, depth, filter_seen=seen))
 
     def run(chunk: list[str]) -> pd.DataFrame:
-        reco = engine.recommend(chunk, k, filter_seen=filter_seen)
-        return reco[[Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK, "cold_start"]]
+        reco = recommend_with_policy(lists, chunk, k, policy, context)
+        columns = [Columns.USER, Columns.ITEM, Columns.SCORE, Columns.RANK, "cold_start"]
+        if "purchase_probability" in reco.columns:
+            columns.append("purchase_probability")
+        return reco[[c for c in columns if c in reco.columns]]
 
     started = time.perf_counter()
     computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -220,7 +250,27 @@ def score_batch(
         computed_at=computed_at,
         seconds=time.perf_counter() - started,
         users=len(ids),
-        extra={"filter_seen": filter_seen, "workers": workers, "chunk_size": chunk_size},
+        policy=policy,
+        extra={"filter_seen": native, "workers": workers, "chunk_size": chunk_size},
+    )
+
+
+def _categorical_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Shopper and item ids as categorical columns (dictionary-encoded in Parquet)."""
+    return frame.assign(
+        **{
+            Columns.USER: frame[Columns.USER].astype(str).astype("category"),
+            Columns.ITEM: frame[Columns.ITEM].astype(str).astype("category"),
+        }
+    )
+
+
+def _titles(lab: TrainedLab) -> pd.Series:
+    """Titles by item id (str), as the service keeps them."""
+    catalog = lab.catalog
+    return pd.Series(
+        catalog[Columns.TITLE].astype(str).to_numpy(),
+        index=catalog[Columns.ITEM].astype(str).to_numpy(),
     )
 
 
@@ -326,7 +376,12 @@ class BatchTable:
         self.model_version = str(metadata["model_version"])
         self.k = int(metadata["k"])
         self.computed_at = str(metadata["computed_at"])
-        self.filter_seen = bool(metadata.get("filter_seen", False))
+        described = metadata.get("list_policy")
+        if described is not None:
+            self.policy = ListPolicy.from_dict(described)
+        else:  # an older table: the models' own seen filter, or nothing
+            seen = bool(metadata.get("filter_seen", False))
+            self.policy = ListPolicy("leave-out-seen" if seen else "keep")
         frame = frame[~frame["cold_start"].to_numpy(dtype=bool)] if "cold_start" in frame else frame
         frame = frame.sort_values([Columns.USER, Columns.RANK], kind="stable")
         users = frame[Columns.USER].astype(str).to_numpy()
@@ -375,12 +430,13 @@ class BatchTable:
         probabilities = None if self.probabilities is None else self.probabilities[start:end]
         return self.items[start:end], self.scores[start:end], probabilities
 
-    def covers(self, user_id: str, k: int, model: str, filter_seen: bool, version: str) -> bool:
-        """Whether this table answers the question exactly as a live request would."""
+    def covers(self, user_id: str, k: int, model: str, policy: ListPolicy, version: str) -> bool:
+        """Whether this table answers the question exactly as a live request would (the
+        same model, version and list policy, at least ``k`` deep)."""
         return (
             model == self.model
             and version == self.model_version
             and k <= self.k
-            and filter_seen == self.filter_seen
+            and policy.same_lists(self.policy)
             and user_id in self._rows
         )

@@ -29,12 +29,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_core.errors import ConfigError, UnknownItemError
-from recsys_core.models.adapters import (
-    ImplicitRecommender,
-    _blas_controller,  # noqa: PLC2701 - one owner
-    single_threaded_blas,
-)
-from recsys_core.models.interface import PADDING_SCORE, MatrixRecommender
+from recsys_core.models.adapters import ImplicitRecommender
+from recsys_core.models.blas import blas_controller, single_threaded_blas
+from recsys_core.models.interface import PADDING_SCORE
+from recsys_core.models.matrix import MatrixRecommender
+from recsys_core.models.registry import POPULARITY
 from recsys_core.serving.compiled_trees import CompiledTrees
 
 #: Shoppers whose ranked candidates a prepared ranker keeps (about 5 KB each).
@@ -80,7 +79,7 @@ def _blas_single_threaded() -> bool:
     """Whether every BLAS library of this process already runs one thread (``serve`` starts
     its workers so), checked once: then the per-answer limit (~20-50 µs of threadpoolctl
     bookkeeping) is skipped."""
-    infos = _blas_controller().select(user_api="blas").info()
+    infos = blas_controller().select(user_api="blas").info()
     return bool(infos) and all(int(i.get("num_threads", 0)) == 1 for i in infos)
 
 
@@ -149,7 +148,7 @@ class PreparedRecommender:
 
     def _candidates(self, row: int, n: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
         model = self.model
-        if model.name == "popularity" and not filter_seen:
+        if model.name == POPULARITY and not filter_seen:
             return self._popular_rows[:n], self._popular_scores[:n]
         if isinstance(model, ImplicitRecommender):
             with nullcontext() if _blas_single_threaded() else single_threaded_blas():

@@ -52,6 +52,14 @@ from recsys_core.models import (
     load_model,
     model_class,
 )
+from recsys_core.models.registry import (
+    ALS,
+    ALS_SPARK,
+    POPULARITY,
+    cold_start_model,
+    purchase_model,
+    trained_by_default,
+)
 from recsys_core.presets import Preset
 from recsys_core.serving.registry import (
     MANIFEST,
@@ -92,7 +100,7 @@ ORDER_MODEL_DIR = "order_model"
 BOUGHT_PAIRS = "bought.parquet"
 FORMAT_VERSION = 1
 #: Models a lab trains by default (the ranker brings its own ALS and item-kNN).
-DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "bpr", "als", "ranker")
+DEFAULT_MODELS: tuple[str, ...] = trained_by_default()
 
 
 class TrainConfig(BaseModel):
@@ -162,7 +170,7 @@ class TrainedLab:
     @property
     def ranker(self) -> Any | None:
         """The two-stage purchase model, if trained."""
-        return self.models.get("ranker")
+        return self.models.get(purchase_model())
 
     @property
     def model_names(self) -> list[str]:
@@ -192,9 +200,10 @@ def train_lab(
 ) -> TrainedLab:
     """Fit the configured models on every event of ``dataset``.
 
-    The ranker is fitted for "now" (one second after the last event); its stage-one ALS and
-    item-kNN are served as the ``als`` and ``itemknn`` models so the same factors explain
-    and generate candidates.
+    The ranker is fitted for "now" (one second after the last event). Every model is its own
+    fit: the served ``als`` and ``itemknn`` are not the ranker's stage-one models (those are
+    sized for candidate generation), and each list is explained by the model that served it
+    (:mod:`recsys_core.explain`).
     """
     from recsys_core.tuning import ResolvedSettings, settings_for
 
@@ -228,9 +237,7 @@ def train_lab(
     steps = len(names) + 1
     progress("building the interaction matrix", 0.0)
     matrix = InteractionMatrix.from_events(dataset.events, weights)
-    # models built on stage-one models first: their stage one is served as those models
-    order = sorted(names, key=lambda n: not model_class(n).stage_one_models)
-    for i, name in enumerate(order):
+    for i, name in enumerate(names):
         progress(f"training {name}", (i + 1) / steps)
         params = dict(config.model_params.get(name, {}))
         if (
@@ -239,13 +246,11 @@ def train_lab(
         ):
             params.update(feature_engine="spark", spark_master=config.spark_master)
         start = time.perf_counter()
-        if name in models:  # served from a two-stage model's stage one: trained with it
-            continue
-        if name == "als" and config.engine == "spark":
-            models["als"] = _fit_spark_als(config, params_by_model, fit_on=matrix)
+        if name == ALS and config.engine == "spark":
+            models[ALS] = _fit_spark_als(config, params_by_model, fit_on=matrix)
             notes.append(
                 "the served ALS was trained by Spark MLlib (model 'als-spark', master "
-                f"{models['als'].config.spark_master or 'default'}); the purchase model's "
+                f"{models[ALS].config.spark_master or 'default'}); the purchase model's "
                 "candidates come from its own implicit ALS"
             )
             timings[name] = round(time.perf_counter() - start, 3)
@@ -263,12 +268,6 @@ def train_lab(
             dataset.events, dataset.catalog, matrix=fit_on, progress=fit_progress
         )
         models[name] = model
-        # Serve a two-stage model's own stage-one models: one set of factors everywhere
-        # (unless they have settings of their own, or the served ALS is Spark's).
-        for stage in model.stage_one_models:
-            spark_als = stage == "als" and config.engine != "implicit"
-            if stage in names and stage not in config.model_params and not spark_als:
-                models[stage] = model.stage_one_model(stage)
         timings[name] = round(time.perf_counter() - start, 3)
     # the shopper-level order model completes a model scoring conditional purchase chances
     needs_order_model = any(model_class(n).scores_are_probabilities for n in names)
@@ -355,11 +354,11 @@ def _fit_spark_als(
     config: TrainConfig, params_by_model: dict[str, dict[str, Any]], fit_on: InteractionMatrix
 ) -> MatrixRecommender:
     """The lab's 'als' model trained on Spark, with the dataset's Spark preset."""
-    params = dict(params_by_model.get("als-spark", {}))
+    params = dict(params_by_model.get(ALS_SPARK, {}))
     params.setdefault("seed", config.seed)
     if config.spark_master is not None:
         params["spark_master"] = config.spark_master
-    return MODEL_REGISTRY["als-spark"](**params).fit(fit_on)
+    return MODEL_REGISTRY[ALS_SPARK](**params).fit(fit_on)
 
 
 def _training_metrics(
@@ -555,8 +554,8 @@ def _load_parts(
                     raise
                 raise ArtifactError(f"cannot load model {name!r} from {path}: {exc}") from exc
             broken[name] = str(exc) if isinstance(exc, RecsysError) else f"cannot load: {exc}"
-    if tolerant and "popularity" not in models and reference is not None:
-        models["popularity"] = StoredPopularity.from_reference(reference)
+    if tolerant and cold_start_model() not in models and reference is not None:
+        models[cold_start_model()] = StoredPopularity.from_reference(reference)
     order_model = None
     if manifest.get("order_model"):
         from recsys_core.ranking.order_model import OrderModel
@@ -617,7 +616,7 @@ class StoredPopularity:
     histories, so ``filter_seen`` cannot remove anything.
     """
 
-    name = "popularity"
+    name = POPULARITY
     # the capabilities every served model declares (recsys_core.models.interface)
     requires_timestamps = False
     scores_are_probabilities = False
@@ -636,9 +635,7 @@ class StoredPopularity:
         popularity = reference.get("item_shoppers") or {}
         return cls(list(popularity), [float(v) for v in popularity.values()])
 
-    def recommend(
-        self, user_ids: list[str], k: int = 10, *, filter_seen: bool = True
-    ) -> pd.DataFrame:
+    def recommend(self, user_ids: list[str], k: int = 10, *, filter_seen: bool) -> pd.DataFrame:
         """The ``k`` most popular items for each shopper (``cold_start`` is False)."""
         rows = []
         for user in dict.fromkeys(str(u) for u in user_ids):

@@ -32,13 +32,17 @@ REST API; it is thread-safe.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from recsys_core.errors import ArtifactError, RecsysError
+from recsys_core.policy import PolicyChoice
 from recsys_core.serving import registry
 from recsys_core.serving.lab import load_lab
 from recsys_core.serving.service import RecommendationService
@@ -234,11 +238,11 @@ class LiveService:
 
     # ------------------------------------------------------------------ answers
 
-    def recommend(self, user_id: str, k: int = 10, model: str = "ranker", **kwargs: Any) -> Any:
+    def recommend(self, user_id: str, k: int, model: str, *, policy: PolicyChoice) -> Any:
         """:meth:`RecommendationService.recommend` on the current version, measured."""
         start = time.perf_counter()
         try:
-            answer = self.service().recommend(user_id, k, model, **kwargs)
+            answer = self.service().recommend(user_id, k, model, policy=policy)
         except Exception as exc:
             self._answers.append((time.time(), time.perf_counter() - start, False, True))
             self._error("recommend", exc)
@@ -256,8 +260,6 @@ class LiveService:
 
     def stats(self) -> dict[str, Any]:
         """Recent answers: count, degraded share, error share, latency percentiles (ms)."""
-        from recsys_core.monitoring import percentile
-
         answers = list(self._answers)
         latencies = [a[1] * 1000 for a in answers]
         n = len(answers)
@@ -296,3 +298,11 @@ def _now() -> str:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) of ``values`` or ``None`` when empty."""
+    if not values:
+        return None
+    value = float(np.percentile(np.asarray(values, dtype=float), q))
+    return None if math.isnan(value) else value

@@ -69,6 +69,22 @@ class AlreadyBought(_Answer):
     why: str = Field(description="One sentence.")
 
 
+class ListPolicyInfo(_Answer):
+    """The list policy an answer was made under (:class:`recsys_core.policy.ListPolicy`)."""
+
+    name: str = Field(description="Short name: the repeat rule plus each active filter.")
+    repeats: Literal["keep", "leave-out-bought", "leave-out-seen"]
+    source: str = Field(description="Who chose the repeat rule.")
+    why: str = Field(description="One sentence.")
+    categories: list[str] = Field(default_factory=list)
+    min_price: float | None = None
+    max_price: float | None = None
+    exclude_bought_days: int = 0
+    exclude_items: list[str] = Field(default_factory=list)
+    allow_items: list[str] | None = None
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class RecommendAnswer(_Answer):
     """``recommend``: a shopper's top items."""
 
@@ -86,6 +102,9 @@ class RecommendAnswer(_Answer):
     )
     already_bought: AlreadyBought | None = Field(
         None, description="Whether already-bought items were left out of the list, and why."
+    )
+    list_policy: ListPolicyInfo | None = Field(
+        None, description="The list policy the answer was made under."
     )
 
 

@@ -20,20 +20,28 @@ probabilities) cached per question.
 
 from __future__ import annotations
 
-import math
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
-from recsys_core.errors import ArtifactError, RecsysError, UnknownItemError, UnknownUserError
+from recsys_core.errors import RecsysError, UnknownUserError
+from recsys_core.models.registry import ALS, cold_start_model, fallback_chain
+from recsys_core.policy import (
+    LAB_RULE,
+    ListContext,
+    ListPolicy,
+    PolicyChoice,
+    top_with_policy,
+    uses_model_seen_filter,
+)
 from recsys_core.repeats import BoughtRule, bought_rule
 from recsys_core.security.denylist import refuse_forgotten
+from recsys_core.serving.answers import AnswerCache, RecommendationAnswer
+from recsys_core.serving.batch import BatchTable
 from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
     PreparedRanker,
@@ -42,71 +50,19 @@ from recsys_core.serving.hot_path import (
     check_k,
     titles_for,
 )
+from recsys_core.serving.item_answers import ItemAnswers
 from recsys_core.serving.lab import TrainedLab
+from recsys_core.serving.probabilities import json_number
 
-if TYPE_CHECKING:
-    from recsys_core.serving.batch import BatchTable
-
-FALLBACK_CHAIN: tuple[str, ...] = ("ranker", "als", "itemknn", "popularity")
+#: The fallback chain, first to last (the registry's fallback ranks).
+FALLBACK_CHAIN: tuple[str, ...] = fallback_chain()
 
 #: Answers kept per service (model, shopper, k, filter): a lab version never changes once
 #: trained, so a repeated question (the app redrawing a page) is answered from memory.
 RECOMMENDATION_CACHE_SIZE = 1024
 
 
-_V = TypeVar("_V")
-
-
-class AnswerCache(Generic[_V]):
-    """A thread-safe LRU cache of answers that says whether each lookup was a hit."""
-
-    def __init__(self, compute: Callable[..., _V], maxsize: int) -> None:
-        self._compute = compute
-        self._maxsize = maxsize
-        self._store: OrderedDict[Hashable, _V] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, *key: Hashable) -> tuple[_V, bool]:
-        """``(answer, hit)``; computes (outside the lock) and stores on a miss."""
-        with self._lock:
-            if key in self._store:
-                self._store.move_to_end(key)
-                self.hits += 1
-                return self._store[key], True
-        value = self._compute(*key)
-        with self._lock:
-            self.misses += 1
-            self._store[key] = value
-            if len(self._store) > self._maxsize:
-                self._store.popitem(last=False)
-        return value, False
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-
-@dataclass(frozen=True)
-class RecommendationAnswer:
-    """One answered question (cached as is; shared between callers, never modified)."""
-
-    top: TopItems
-    probabilities: np.ndarray
-    served_by: str
-    reason: str | None
-    bought: BoughtRule | None = None
-    cached: bool = False
-    source: str = "live"
-    computed_at: str | None = None
-
-    @property
-    def ranks(self) -> np.ndarray:
-        """1..n: every list is ranked from its first item."""
-        return np.arange(1, len(self.top.item_ids) + 1, dtype=np.int64)
-
-
-class RecommendationService:
+class RecommendationService(ItemAnswers):
     """Recommendations, similar items, explanations and search over one :class:`TrainedLab`."""
 
     def __init__(self, lab: TrainedLab, config: ServingConfig | None = None) -> None:
@@ -119,7 +75,7 @@ class RecommendationService:
         self._search: Any = None
         self._explainer: Any = None
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
-        self._bought: dict[str, np.ndarray] | None = None
+        self._context: ListContext | None = None
         self._order: dict[str, float] | None = None
         self.batch: BatchTable | None = None
         self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
@@ -145,9 +101,7 @@ class RecommendationService:
         """Model ``name`` prepared for one-shopper calls (built on first use; ``None`` when
         the model is not one the hot path knows: its own methods answer then)."""
         if name not in self._prepared:
-            model = self.lab.model(name)
-            if name == "als":  # compressed factors when configured (the ranker keeps its own)
-                model = with_codec(model, self.config.als_factors)
+            model = self.served_model(name)
             prepared: PreparedRecommender | PreparedRanker | None = None
             try:
                 if model.stage_one_models:
@@ -158,6 +112,14 @@ class RecommendationService:
                 prepared = None
             self._prepared[name] = prepared
         return self._prepared[name]
+
+    def served_model(self, name: str) -> Any:
+        """Model ``name`` as this service answers with it (ALS with compressed factors when
+        configured; the ranker keeps its own)."""
+        model = self.lab.model(name)
+        if name == ALS:
+            model = with_codec(model, self.config.als_factors)
+        return model
 
     def attach_batch(self, table: BatchTable | None) -> bool:
         """Answer from a precomputed batch table where it covers the question.
@@ -218,16 +180,26 @@ class RecommendationService:
             chain = list(FALLBACK_CHAIN[FALLBACK_CHAIN.index(model) :])
         else:
             chain = [model]
-        if "popularity" not in chain:
-            chain.append("popularity")
+        if cold_start_model() not in chain:
+            chain.append(cold_start_model())
         return [m for m in chain if m in self.lab.models]
 
     # ------------------------------------------------------------------ recommendations
 
     def recommend_frame(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
+        self,
+        user_id: str,
+        k: int,
+        model: str,
+        *,
+        policy: PolicyChoice,
+        purchases: pd.DataFrame | None = None,
     ) -> tuple[pd.DataFrame, str, str | None]:
-        """Top-``k`` items for one shopper with titles and purchase probabilities.
+        """Top-``k`` items for one shopper under ``policy``, with titles and probabilities.
+
+        ``purchases``: the shopper's purchase events with timestamps, for a policy that
+        hides items bought in the last N days (the lab stores bought pairs, not times).
+        ``frame.attrs["list_policy"]`` names the policy.
 
         Returns
         -------
@@ -236,7 +208,8 @@ class RecommendationService:
             ``served_by`` is the model that answered; ``reason`` says why it is not the one
             asked for (``None`` when it is).
         """
-        answer = self.answer(user_id, k, model, filter_seen=filter_seen)
+        answer = self.answer(user_id, k, model, policy=policy, purchases=purchases)
+        policy = self.resolve_policy(policy)
         order = self.order_probability(user_id)
         frame = pd.DataFrame(
             {
@@ -249,57 +222,72 @@ class RecommendationService:
                 "rank": answer.ranks,
             }
         )
+        frame.attrs["list_policy"] = policy.to_dict()
         return frame, answer.served_by, answer.reason
 
-    # ---- order model (issue 16, owned by h16-app): begin
-    def order_probability(self, user_id: str) -> float:
-        """Calibrated chance the shopper orders at all in the next period (NaN if unknown).
-
-        The purchase probability is conditional on an order; the overall chance of buying
-        an item is ``order_probability * purchase_probability``.
-        """
-        order_model = getattr(self.lab, "order_model", None)
-        if order_model is None:
-            return float("nan")
-        if self._order is None:  # every known shopper's in one batch, then dict lookups
-            known = getattr(order_model, "features_", None)
-            ids = [str(u) for u in known.index] if known is not None else []
-            self._order = dict(zip(ids, order_model.order_probability(ids).tolist(), strict=True))
-        found = self._order.get(str(user_id))
-        if found is None:  # not in the batch: the model's own answer (NaN when unknown)
-            return float(order_model.order_probability([str(user_id)])[0])
-        return float(found)
-
-    def order_explanation(self, user_id: str, purchase_probability: float) -> dict[str, Any]:
-        """``purchase_probability`` (conditional), ``order_probability``, their product
-        ``overall_probability`` and the order model's SHAP explanation (``order_explanation``,
-        ``None`` without an order model or for an unknown shopper)."""
-        order = self.order_probability(user_id)
-        detail = None
-        order_model = getattr(self.lab, "order_model", None)
-        if order_model is not None and np.isfinite(order):
-            detail = order_model.explain(str(user_id))
-        return {
-            "purchase_probability": _num(purchase_probability),
-            "order_probability": _num(order),
-            "overall_probability": _num(order * float(purchase_probability)),
-            "order_explanation": detail,
-        }
-
-    # ---- order model: end
-
     def answer(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
+        self,
+        user_id: str,
+        k: int,
+        model: str,
+        *,
+        policy: PolicyChoice,
+        purchases: pd.DataFrame | None = None,
     ) -> RecommendationAnswer:
         """The answer behind :meth:`recommend` and :meth:`recommend_frame` (cached).
 
-        ``filter_seen``: leave out the items the shopper already bought (``True``), keep them
-        (``False``), or ``None`` for the lab's rule (:meth:`bought_rule`).
+        ``policy``: what the list may contain (:meth:`default_policy` is the lab's rule);
+        ``purchases``: see :meth:`recommend_frame` (such answers are not cached).
         """
-        refuse_forgotten(user_id)  # `forget`: never served again (issue 23, h31-secure)
-        rule = self.bought_rule(filter_seen)
-        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), rule.remove)
-        return replace(answer, bought=rule, cached=hit)
+        refuse_forgotten(user_id)  # `forget`: never served again, from the moment it returns
+        policy = self.resolve_policy(policy)
+        if purchases is not None:
+            context = replace(self.list_context(), purchases=purchases, _lookups={})
+            answer = self._answer_uncached(str(user_id), check_k(k), str(model), policy, context)
+            return replace(answer, policy=policy, cached=False)
+        answer, hit = self.cache.get(str(user_id), check_k(k), str(model), policy)
+        return replace(answer, policy=policy, cached=hit)
+
+    def resolve_policy(self, policy: PolicyChoice) -> ListPolicy:
+        """``policy`` itself, or the lab's (:meth:`default_policy`) for :data:`LAB_RULE`;
+        its ``why`` says so when this version's bought pairs cannot be read."""
+        if isinstance(policy, ListPolicy):
+            broken = (getattr(self.lab, "broken", None) or {}).get("bought")
+            if (
+                policy.repeats == "leave-out-bought"
+                and broken
+                and "cannot be read" not in policy.why
+            ):
+                policy = replace(
+                    policy,
+                    why=f"{policy.why}; this version's bought pairs cannot be read ({broken}), "
+                    "so every item the shopper interacted with is left out instead (restore "
+                    "the version or retrain)",
+                )
+            return policy
+        if policy == LAB_RULE:
+            return self.default_policy()
+        raise TypeError(
+            f"policy must be a ListPolicy or {LAB_RULE!r} (the lab's rule), got {policy!r}"
+        )
+
+    def default_policy(self) -> ListPolicy:
+        """The lab's list policy: already-bought items left out or kept as the repeat rule
+        decides (:meth:`bought_rule`: the lab's settings, else the training data's repeat
+        rate, the order evaluation uses)."""
+        rule = self.bought_rule(None)
+        return ListPolicy(
+            "leave-out-bought" if rule.remove else "keep", source=rule.source, why=rule.why
+        )
+
+    def list_context(self) -> ListContext:
+        """What applying a policy needs: the lab's bought pairs (``None`` where they are
+        every seen pair) and its catalog."""
+        if self._context is None:
+            self._context = ListContext(
+                bought=getattr(self.lab, "bought", None), catalog=self.lab.catalog
+            )
+        return self._context
 
     # ---- already-bought items (the lab's repeat rule, recsys_core.repeats): begin
     def bought_rule(self, filter_seen: bool | None = None) -> BoughtRule:
@@ -326,33 +314,24 @@ class RecommendationService:
         """Item ids the shopper bought before training ended; ``None`` when they are every
         item the shopper interacted with (a purchase-only log, or an older version: the
         models' own seen filter removes exactly them)."""
-        bought = getattr(self.lab, "bought", None)
-        if bought is None:
-            return None
-        if self._bought is None:
-            users = bought["user_id"].astype(str).to_numpy()
-            items = bought["item_id"].astype(str).to_numpy(dtype=object)
-            order = np.argsort(users, kind="stable")
-            users, items = users[order], items[order]
-            starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else ()
-            ends = np.r_[starts[1:], len(users)] if len(users) else ()
-            self._bought = {str(users[a]): items[a:b] for a, b in zip(starts, ends, strict=True)}
-        return self._bought.get(user_id, np.zeros(0, dtype=object))
+        return self.list_context().bought_items(str(user_id))
 
-    def _top_rule(self, name: str, user_id: str, k: int, remove: bool) -> TopItems:
-        """``_top`` without the shopper's already-bought items when ``remove``: the list is
-        asked ``k + bought`` deep and the bought items dropped (as evaluation's
-        :func:`recsys_core.repeats.recommend_unbought` does)."""
-        if not remove:
-            return self._top(name, user_id, k, False)
-        bought = self.bought_items(user_id)
-        if bought is None:
-            return self._top(name, user_id, k, True)
-        if not len(bought):
-            return self._top(name, user_id, k, False)
-        top = self._top(name, user_id, k + len(bought), False)
-        keep = ~np.isin(top.item_ids.astype(str), bought)
-        keep &= np.cumsum(keep) <= k
+    def _top_policy(
+        self, name: str, user_id: str, k: int, policy: ListPolicy, context: ListContext
+    ) -> TopItems:
+        """``_top`` under ``policy`` (:func:`recsys_core.policy.top_with_policy`: the list is
+        asked deep enough that ``k`` items pass)."""
+        native = uses_model_seen_filter(policy, context)
+        top, keep = top_with_policy(
+            lambda depth: self._top(name, user_id, depth, native),
+            lambda found: found.item_ids,
+            user_id,
+            k,
+            policy,
+            context,
+        )
+        if keep.all():
+            return top
         return TopItems(
             item_ids=top.item_ids[keep],
             titles=top.titles[keep],
@@ -365,16 +344,18 @@ class RecommendationService:
     # ---- already-bought items: end
 
     def _answer_uncached(
-        self, user_id: str, k: int, model: str, remove: bool
+        self,
+        user_id: str,
+        k: int,
+        model: str,
+        policy: ListPolicy,
+        context: ListContext | None = None,
     ) -> RecommendationAnswer:
         """A precomputed batch row when one covers the question, else the fallback chain
-        from ``model`` until a step knows the shopper (``remove``: leave out already-bought
-        items)."""
+        from ``model`` until a step knows the shopper, under ``policy``."""
+        context = context or self.list_context()
         batch = self.batch
-        # a batch table filters with the models' own seen filter: the same only when bought
-        # items are every seen item
-        batch_ok = not remove or getattr(self.lab, "bought", None) is None
-        if batch is not None and batch_ok and batch.covers(user_id, k, model, remove, self.version):
+        if batch is not None and batch.covers(user_id, k, model, policy, self.version):
             items, scores, probabilities = batch.lookup(user_id, k)
             if probabilities is None:
                 probabilities = self.purchase_probability(user_id, items)
@@ -395,11 +376,11 @@ class RecommendationService:
             reason = self._unavailable(model)
         for name in self._chain(model):
             try:
-                top = self._top_rule(name, user_id, k, remove)
+                top = self._top_policy(name, user_id, k, policy, context)
             except RecsysError as exc:
                 reason = f"{name} could not answer: {exc}"
                 continue
-            if top.cold_start and name != "popularity":
+            if top.cold_start and name != cold_start_model():
                 reason = f"shopper {user_id!r} is unknown to {name}: showing the fallback"
                 continue
             if name != model and reason is None:
@@ -423,36 +404,50 @@ class RecommendationService:
 
     # ---- broken models: end
 
-    def purchase_probability(
-        self, user_id: str, item_ids: Sequence[str] | np.ndarray
-    ) -> np.ndarray:
-        """Calibrated purchase probabilities; NaN where the ranker cannot score."""
-        ranker = self.lab.ranker
-        items = np.asarray([str(i) for i in item_ids], dtype=object)
-        if ranker is None or not len(items):
-            return np.full(len(items), np.nan)
-        prepared = self.prepared("ranker")
-        if isinstance(prepared, PreparedRanker):
-            return prepared.probabilities(str(user_id), items)
-        try:
-            return np.asarray(ranker.purchase_probability(str(user_id), list(items)), dtype=float)
-        except (UnknownUserError, UnknownItemError):
-            out = np.full(len(items), np.nan)
-            known = [i for i in items if i in self.catalog.index]
-            if len(known) != len(items) and known:
-                try:
-                    probs = ranker.purchase_probability(str(user_id), known)
-                except RecsysError:
-                    return out
-                lookup = dict(zip(known, probs, strict=True))
-                out = np.array([lookup.get(i, np.nan) for i in items], dtype=float)
-            return out
-
     def recommend(
-        self, user_id: str, k: int = 10, model: str = "ranker", *, filter_seen: bool | None = None
+        self, user_id: str, k: int, model: str, *, policy: PolicyChoice
     ) -> dict[str, Any]:
-        """The ``recommend`` JSON of DESIGN.md."""
-        return self.answer_json(user_id, self.answer(user_id, k, model, filter_seen=filter_seen))
+        """The ``recommend`` JSON of DESIGN.md, naming the policy (``list_policy``)."""
+        return self.answer_json(user_id, self.answer(user_id, k, model, policy=policy))
+
+    def recommend_many(
+        self, user_ids: Sequence[str], k: int, model: str, *, policy: PolicyChoice
+    ) -> pd.DataFrame:
+        """Many shoppers' answers as one table (``user_id, rank, item_id, title, score,
+        purchase_probability, model``): each row is what :meth:`answer` gives that shopper
+        (the bulk export).
+
+        Raises
+        ------
+        ConfigError
+            ``model`` is not trained (a bulk export does not fall back wholesale).
+        """
+        self.lab.model(model)
+        k = check_k(k)
+        policy = self.resolve_policy(policy)
+        parts = []
+        for user in dict.fromkeys(str(u) for u in user_ids):
+            answer = self.answer(user, k, model, policy=policy)
+            n = len(answer.top.item_ids)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "user_id": np.full(n, user, dtype=object),
+                        "rank": answer.ranks,
+                        "item_id": answer.top.item_ids.astype(str),
+                        "title": answer.top.titles.astype(str),
+                        "score": np.asarray(answer.top.scores, dtype=float),
+                        "purchase_probability": np.asarray(answer.probabilities, dtype=float),
+                        "model": np.full(n, answer.served_by, dtype=object),
+                    }
+                )
+            )
+        if not parts:
+            columns = ["user_id", "rank", "item_id", "title", "score", "purchase_probability"]
+            return pd.DataFrame(columns=[*columns, "model"])
+        frame = pd.concat(parts, ignore_index=True)
+        frame.attrs["list_policy"] = policy.to_dict()
+        return frame
 
     def answer_json(self, user_id: str, answer: RecommendationAnswer) -> dict[str, Any]:
         """The ``recommend`` JSON of an answer (built fresh: callers may modify it)."""
@@ -490,22 +485,35 @@ class RecommendationService:
             "items": items,
             "source": answer.source,
             "computed_at": answer.computed_at,
-            "already_bought": None if answer.bought is None else answer.bought.to_dict(),
+            "already_bought": None if answer.policy is None else _already_bought(answer.policy),
+            "list_policy": None if answer.policy is None else answer.policy.to_dict(),
         }
 
-    def compare_models(self, user_id: str, k: int = 10) -> pd.DataFrame:
-        """Each trained model's top-``k`` for one shopper, side by side.
+    def compare_models(
+        self,
+        user_id: str,
+        k: int,
+        *,
+        policy: PolicyChoice,
+        purchases: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Each trained model's top-``k`` for one shopper under ``policy``, side by side
+        (``purchases``: see :meth:`recommend_frame`).
 
         Returns one row per recommended item with the rank each model gives it (NaN when
         it is not in that model's top ``k``), its title and purchase probability.
         """
         user_id = str(user_id)
+        policy = self.resolve_policy(policy)
+        context = self.list_context()
+        if purchases is not None:
+            context = replace(context, purchases=purchases, _lookups={})
         ranks: dict[str, pd.Series] = {}
         known: pd.Series | None = None  # the ranker's own probabilities of its top k
         k = check_k(k)
         for name in self.lab.models:
             try:
-                top = self._top(name, user_id, k, False)
+                top = self._top_policy(name, user_id, k, policy, context)
             except RecsysError:
                 continue
             items = top.item_ids.astype(str)
@@ -526,284 +534,6 @@ class RecommendationService:
             )
         table.insert(2, "purchase_probability", probability)
         return table.sort_values("purchase_probability", ascending=False, na_position="last")
-
-    # ------------------------------------------------------------------ similar items
-
-    def similar_frame(self, item_id: str, k: int = 10, model: str = "als") -> pd.DataFrame:
-        """Up to ``k`` items similar to ``item_id``, filled from the next model when ``model``
-        has fewer (:func:`recsys_core.similar.similar_items_filled`), with titles.
-
-        Columns ``item_id, title, score, score_label, source, support, rank``; the note on
-        how the list was filled is in ``frame.attrs["note"]``.
-
-        Raises
-        ------
-        UnknownItemError
-            The item is not known to the model.
-        """
-        from recsys_core.similar import similar_items_filled
-
-        frame, note = similar_items_filled(self.lab.models, str(item_id), check_k(k), model)
-        frame.insert(1, "title", self.titles(frame["item_id"].tolist()))
-        frame.attrs["note"] = note
-        return frame
-
-    def _similar(self, item_id: str, k: int, model: str) -> TopItems:
-        engine = self.lab.model(model)
-        prepared = self.prepared(model)
-        if isinstance(prepared, PreparedRecommender):
-            return prepared.similar(item_id, k)
-        sim = engine.similar_items([item_id], k)
-        ids = sim["similar_item_id"].astype(str).to_numpy(dtype=object)
-        return TopItems(
-            item_ids=ids,
-            titles=np.asarray(self.titles(list(ids)), dtype=object),
-            scores=sim[Columns.SCORE].to_numpy(dtype=float),
-            cold_start=False,
-        )
-
-    def similar(self, item_id: str, k: int = 10, model: str = "als") -> dict[str, Any]:
-        """The ``similar`` JSON of DESIGN.md (plus ``score_label``, ``source``, ``support``
-        and a ``note`` when the list was filled from another model)."""
-        from recsys_core.similar import SCORE_LABELS, support_for
-
-        top = self._similar(str(item_id), check_k(k), model)
-        note: str | None = None
-        if len(top.item_ids) >= check_k(k):  # the fast path gave k: no fill needed
-            rows = list(zip(top.item_ids, top.titles, top.scores, strict=True))
-            sources = [model] * len(rows)
-        else:
-            frame = self.similar_frame(item_id, k, model)
-            rows = list(zip(frame["item_id"], frame["title"], frame["score"], strict=True))
-            sources = frame["source"].astype(str).tolist()
-            note = frame.attrs.get("note")
-        ids = [str(r[0]) for r in rows]
-        support = support_for(self.lab.models, model, str(item_id), ids)
-        items: list[dict[str, Any]] = [
-            {
-                "item_id": str(i),
-                "title": str(t),
-                "score": _num(score),
-                "score_label": SCORE_LABELS.get(source, f"{source} score"),
-                "source": source,
-                "support": int(count),
-                "rank": rank,
-            }
-            for rank, ((i, t, score), source, count) in enumerate(
-                zip(rows, sources, support, strict=True), start=1
-            )
-        ]
-        return {
-            "item_id": str(item_id),
-            "title": self.title(item_id),
-            "model_version": self.version,
-            "model": model,
-            "note": note,
-            "items": items,
-        }
-
-    # ------------------------------------------------------------------ explanations
-
-    def explainer(self) -> Any:
-        """The SHAP explainer of the purchase model (built once)."""
-        ranker = self.lab.ranker
-        broken = (getattr(self.lab, "broken", None) or {}).get("ranker")
-        if ranker is None and broken:  # issue 23: broken is not "not trained"
-            raise ArtifactError(
-                f"the purchase model of version {self.version} is broken ({broken}): restore "
-                "it (`registry restore ARCHIVE`) or roll back (`registry rollback`)"
-            )
-        if ranker is None:
-            from recsys_core.errors import ModelNotTrainedError
-
-            raise ModelNotTrainedError(
-                "explanations need the purchase model: train with the 'ranker' model"
-            )
-        if self._explainer is None:
-            from recsys_core.explain import PurchaseExplainer
-
-            self._explainer = PurchaseExplainer(ranker)
-        return self._explainer
-
-    def because_you_bought(self, user_id: str, item_id: str, k: int = 3) -> list[dict[str, Any]]:
-        """ALS's "because you bought X": the shopper's past items that most support the item.
-
-        With a ranker trained, its own stage-one ALS answers (the model that ranked, the
-        same factors as :mod:`recsys_core.explain`), not a separately trained ``als``.
-        Empty when no ALS is trained or it does not know the shopper or the item.
-        """
-        ranker = self.lab.ranker
-        als = ranker.generator_.als_ if ranker is not None else self.lab.models.get("als")
-        if als is None:
-            return []
-        from recsys_core.explain import because_you_bought
-
-        try:
-            return because_you_bought(als, str(user_id), str(item_id), self.lab.catalog, k=k)
-        except (UnknownUserError, UnknownItemError):
-            return []
-
-    def explain(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
-        """The ``explain`` JSON of DESIGN.md: SHAP contributions and "because you bought".
-
-        One path: :meth:`recsys_core.explain.PurchaseExplainer.explain_dict` on the served
-        ranker (SHAP of its classifier, "because you bought" from its stage-one ALS).
-        """
-        refuse_forgotten(user_id)
-        payload = self.explainer().explain_dict(
-            str(user_id), str(item_id), self.lab.catalog, k_reasons
-        )
-        payload["model_version"] = self.version
-        payload.update(self.order_explanation(user_id, payload["probability"]))
-        return payload
-
-    def explain_answer(self, user_id: str, item_id: str, k_reasons: int = 3) -> dict[str, Any]:
-        """:meth:`explain`, or for a shopper the purchase model does not know the documented
-        cold-start answer: ``degraded``, the item's base rate as ``probability``, no reasons.
-
-        Raises
-        ------
-        UnknownItemError
-            An item the lab does not know.
-        ModelNotTrainedError
-            No purchase model in this version.
-        """
-        user_id, item_id = str(user_id), str(item_id)
-        refuse_forgotten(user_id)
-        self.explainer()  # ModelNotTrainedError without a ranker
-        if not self.knows_item(item_id):
-            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
-        try:
-            payload = self.explain(user_id, item_id, k_reasons)
-        except UnknownUserError:
-            return {
-                "user_id": user_id,
-                "item_id": item_id,
-                "probability": _num(self.base_rate(item_id)),
-                "raw_score": None,
-                "base_value": None,
-                "contributions": [],
-                "because_you_bought": [],
-                "model_version": self.version,
-                "degraded": True,
-                "reason": f"shopper {user_id!r} is unknown: the probability is the item's "
-                "base rate and there is no personal explanation",
-            }
-        payload.setdefault("degraded", False)
-        payload.setdefault("reason", None)
-        return payload
-
-    # ------------------------------------------------------------------ one item
-
-    def knows_item(self, item_id: str) -> bool:
-        """Whether the catalog or any trained model knows the item."""
-        item_id = str(item_id)
-        if item_id in self.catalog.index:
-            return True
-        for name in self.lab.models:
-            prepared = self.prepared(name)
-            if isinstance(prepared, PreparedRecommender) and item_id in prepared.item_row:
-                return True
-            if isinstance(prepared, PreparedRanker) and item_id in prepared.snap_item_row:
-                return True
-        return False
-
-    def base_rate(self, item_id: str) -> float:
-        """The ranker's cold-start probability of an item: the share of the last period's
-        buyers who bought it (0 when none did; NaN without a ranker)."""
-        ranker = self.lab.ranker
-        if ranker is None:
-            return float("nan")
-        prepared = self.prepared("ranker")
-        if isinstance(prepared, PreparedRanker):
-            lookup = prepared.cold_rate
-        else:
-            items = [str(i) for i in ranker.cold_start_items_]
-            lookup = dict(zip(items, ranker.cold_start_rates_, strict=True))
-        return float(lookup.get(str(item_id), 0.0))
-
-    def purchase_probability_answer(self, user_id: str, item_id: str) -> dict[str, Any]:
-        """The ``purchase-probability`` answer of one shopper and one item.
-
-        A shopper the purchase model does not know gets the item's base rate (degraded).
-
-        Raises
-        ------
-        UnknownItemError
-            An item the lab does not know.
-        """
-        user_id, item_id = str(user_id), str(item_id)
-        refuse_forgotten(user_id)
-        if not self.knows_item(item_id):
-            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
-        answer: dict[str, Any] = {
-            "user_id": user_id,
-            "item_id": item_id,
-            "title": self.title(item_id),
-            "model_version": self.version,
-            "purchase_probability": None,
-            "degraded": False,
-            "reason": None,
-        }
-        if self.lab.ranker is None:
-            answer["degraded"] = True
-            answer["reason"] = f"the purchase model (ranker) is not trained in {self.version}"
-            return answer
-        probability = float(self.purchase_probability(user_id, [item_id])[0])
-        if np.isnan(probability):
-            probability = self.base_rate(item_id)
-            answer["degraded"] = True
-            answer["reason"] = (
-                f"shopper {user_id!r} is unknown to the purchase model: showing the item's "
-                "base rate (share of the last period's buyers who bought it)"
-            )
-        answer["purchase_probability"] = _num(probability)
-        return answer
-
-    # ------------------------------------------------------------------ search
-
-    def search(
-        self, query: str, user_id: str | None = None, k: int = 20
-    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        """Plain lexical results and, for a shopper, the same re-ranked by purchase probability."""
-        if self._search is None:
-            from recsys_core.search import ProductSearch
-
-            self._search = ProductSearch(self.lab.catalog)
-        plain = self._search.search(query, k)
-        if user_id is None or self.lab.ranker is None:
-            return plain, None
-        mine = self._search.personalised(query, str(user_id), self.purchase_probability, k=k)
-        return plain, mine
-
-    def search_answer(self, query: str, user_id: str | None = None, k: int = 20) -> dict[str, Any]:
-        """The ``search`` answer: personalised hits for a known shopper, plain ones otherwise."""
-        plain, mine = self.search(query, user_id, check_k(k))
-        personalised = mine is not None and user_id is not None and self.knows_user(user_id)
-        frame = mine if personalised and mine is not None else plain
-        reason = None
-        if user_id is not None and not personalised:
-            reason = (
-                f"shopper {user_id!r} is unknown: plain search order"
-                if self.lab.ranker is not None
-                else "no purchase model: plain search order"
-            )
-        if self._search is not None and self._search.problem:  # a damaged catalog (issue 23)
-            reason = self._search.problem
-        items = []
-        for row in frame.to_dict("records"):
-            item = {key: _json_value(value) for key, value in row.items()}
-            item["item_id"], item["title"] = str(row["item_id"]), str(row["title"])
-            items.append(item)
-        return {
-            "query": query,
-            "user_id": user_id,
-            "model_version": self.version,
-            "personalised": personalised,
-            "degraded": reason is not None,
-            "reason": reason,
-            "items": items,
-        }
 
     # ------------------------------------------------------------------ health
 
@@ -828,15 +558,9 @@ class RecommendationService:
         }
 
 
-def _json_value(value: Any) -> Any:
-    """NumPy scalars as Python numbers, NaN as None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
+def _already_bought(policy: ListPolicy) -> dict[str, Any]:
+    """The ``already_bought`` block of an answer (kept for older clients)."""
+    return {"remove": policy.removes_bought, "source": policy.source, "why": policy.why}
 
 
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return round(value, 6) if math.isfinite(value) else None
+_num = json_number

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.interactions import EventWeights, InteractionMatrix
+from recsys_core.models.registry import ALS, BPR, ITEMKNN
 from recsys_core.presets import Preset
 from recsys_core.tuning.profile import LogProfile, profile_log
 
@@ -76,14 +77,14 @@ def scaled_preset(profile: LogProfile, mean_cell_weight: float) -> Preset:
     return Preset(
         weights=weights,
         model_params={
-            "als": {
+            ALS: {
                 "factors": factors,
                 "regularization": round(float(regularization), 4),
                 "alpha": round(float(alpha), 4),
                 "iterations": 15,
             },
-            "itemknn": {"weighting": "bm25", "neighbours": neighbours, "b": 0.75},
-            "bpr": {
+            ITEMKNN: {"weighting": "bm25", "neighbours": neighbours, "b": 0.75},
+            BPR: {
                 "factors": int(np.clip(factors // 2, 32, 128)),
                 "learning_rate": 0.01,
                 "regularization": 0.001,

@@ -11,7 +11,7 @@ Protocol
    weights and the model's hyperparameters; each trial fits on the validation window's
    training part and is scored by NDCG@k of its lists for the validation shoppers, with and
    without the items they already bought (purchases only, the filter ``evaluate`` applies:
-   :func:`recsys_core.repeats.recommend_unbought`; the better one decides the repeat
+   :func:`recsys_core.policy.recommend_with_policy`; the better one decides the repeat
    default). The
    first trial is always the scaled defaults (and the built-in preset, if any), so the
    chosen settings are never worse on validation than those.
@@ -46,20 +46,31 @@ from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.metrics import per_user_ranking_metrics, ranking_metrics
 from recsys_core.models import MODEL_REGISTRY, Recommender
 from recsys_core.models.adapters import single_threaded_blas
+from recsys_core.models.registry import SearchSpace, cold_start_model, spec, tunable_models
+from recsys_core.policy import ListContext, ListPolicy, Repeats, recommend_with_policy
 from recsys_core.presets import PRESETS, Preset, preset_for
 from recsys_core.provenance import data_checksum
-from recsys_core.repeats import bought_pairs, recommend_unbought, repeat_profile
+from recsys_core.repeats import bought_pairs, repeat_profile
 from recsys_core.split import Split, random_split, split_events, temporal_split
 from recsys_core.tuning.defaults import scaled_defaults
 from recsys_core.tuning.guard import keep_only_real_gains
 from recsys_core.tuning.settings import TunedSettings, save_tuned
 
-#: Models the search knows, in the order it tunes them.
-TUNABLE_MODELS: tuple[str, ...] = ("als", "itemknn", "bpr")
+#: Models the search knows, in the order it tunes them (those with a registered search space).
+TUNABLE_MODELS: tuple[str, ...] = tunable_models()
 #: Share of the budget each model gets (renormalised over the models asked for).
-BUDGET_SHARE: dict[str, float] = {"als": 0.5, "itemknn": 0.2, "bpr": 0.3}
-#: ALS reports its validation NDCG after every this many iterations (for pruning).
-ALS_STAGE = 5
+BUDGET_SHARE: dict[str, float] = {
+    m: space.budget_share for m in TUNABLE_MODELS if (space := spec(m).search_space) is not None
+}
+
+
+def _space(model: str) -> SearchSpace:
+    """The registered search space of ``model`` (ConfigError when it has none)."""
+    space = spec(model).search_space
+    if space is None:
+        raise ConfigError(f"the {model!r} model has no tuning search space")
+    return space
+
 
 _EVENT_KEYS = ("view", "cart", "favorite")
 
@@ -188,7 +199,7 @@ class TuneResult:
             "stopped": self.stopped,
             "validation": self.validation,
             "validation_ndcg": {
-                "popularity": self.popularity_ndcg,
+                cold_start_model(): self.popularity_ndcg,
                 "defaults": self.default_ndcg,
                 "tuned": self.best_ndcg,
             },
@@ -270,25 +281,23 @@ class _Validation:
 
     def per_user(self, model: Recommender, setting: _Best) -> np.ndarray:
         """NDCG@k of each validation shopper (same repeat rule as the setting's score)."""
-        if setting.filter_seen:
-            reco = self.filtered_lists(model)
-        else:
-            reco = model.recommend(self.users, self.k, filter_seen=False)
+        reco = self.filtered_lists(model) if setting.filter_seen else self.lists(model, "keep")
         column = per_user_ranking_metrics(reco, self.relevant, self.k)[f"ndcg@{self.k}"]
         return column.reindex(self.users).fillna(0.0).to_numpy(dtype=np.float64)
 
+    def lists(self, model: Recommender, repeats: Repeats) -> pd.DataFrame:
+        """The validation lists under the list policy ``repeats`` (the one policy function)."""
+        context = ListContext(bought=None if self.bought_is_seen else self.bought)
+        return recommend_with_policy(model, self.users, self.k, ListPolicy(repeats), context)
+
     def filtered_lists(self, model: Recommender) -> pd.DataFrame:
         """Lists without already-bought items (every seen item when shoppers never return)."""
-        if self.removes_seen:
-            return model.recommend(self.users, self.k, filter_seen=True)
-        return recommend_unbought(
-            model, self.users, self.k, self.bought, same_as_seen=self.bought_is_seen
-        )
+        return self.lists(model, "leave-out-seen" if self.removes_seen else "leave-out-bought")
 
     def score(self, model: Recommender) -> tuple[float, bool]:
         """NDCG of the lists with and without the items the shopper already bought (what
         ``evaluate``'s repeat rule does); the better one, and whether filtering won."""
-        keep = self.ndcg(model.recommend(self.users, self.k, filter_seen=False))
+        keep = self.ndcg(self.lists(model, "keep"))
         filtered = self.ndcg(self.filtered_lists(model))
         return (filtered, True) if filtered > keep else (keep, False)
 
@@ -338,75 +347,46 @@ def _suggest_weights(
     return base.model_copy(update=values)
 
 
-def _suggest_params(trial: optuna.Trial, model: str) -> dict[str, Any]:
-    if model == "als":
-        return {
-            "factors": trial.suggest_categorical("factors", [16, 32, 64, 128, 256]),
-            "regularization": trial.suggest_float("regularization", 1e-3, 100.0, log=True),
-            "alpha": trial.suggest_float("alpha", 0.01, 50.0, log=True),
-            "iterations": trial.suggest_int("iterations", 5, 30, step=ALS_STAGE),
-        }
-    if model == "itemknn":
-        weighting = trial.suggest_categorical("weighting", ["bm25", "cosine", "tfidf"])
-        params: dict[str, Any] = {
-            "weighting": weighting,
-            "neighbours": trial.suggest_int("neighbours", 2, 200, log=True),
-        }
-        if weighting == "bm25":
-            params["b"] = trial.suggest_float("b", 0.0, 1.0)
-            params["k1"] = trial.suggest_float("k1", 0.5, 2.0)
-        return params
-    return {
-        "factors": trial.suggest_categorical("factors", [32, 64, 128]),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-3, 0.1, log=True),
-        "regularization": trial.suggest_float("regularization", 1e-4, 0.1, log=True),
-        "iterations": trial.suggest_int("iterations", 20, 200, step=20),
-    }
-
-
 def _enqueued(
     model: str, preset: Preset, events: Sequence[str], quantities: bool
 ) -> dict[str, Any]:
     """``preset``'s settings for ``model`` as the search's parameter names."""
     weights = preset.model_weights.get(model, preset.weights)
+    space = _space(model)
     out: dict[str, Any] = {}
-    if model != "bpr":
+    if space.tunes_weights:
         out.update({f"w_{e}": float(getattr(weights, e)) for e in events})
         out["log_scale"] = weights.log_scale
         if quantities:
             out["use_quantity"] = weights.use_quantity
     params = dict(preset.model_params.get(model, {}))
     params.pop("num_threads", None)
-    if model == "als":
-        params.setdefault("iterations", 15)
-        params["iterations"] = int(min(max(round(params["iterations"] / 5) * 5, 5), 30))
-    if model == "bpr":
-        params.setdefault("iterations", 100)
-    if model == "itemknn" and params.get("weighting", "bm25") == "bm25":
-        params.setdefault("b", 0.75)
-        params.setdefault("k1", 1.2)
-    out.update(params)
+    out.update(space.enqueue(params))
     return out
 
 
 # --------------------------------------------------------------------------- one trial
 
 
-def _fit_als_staged(
+def _fit_staged(
+    model_name: str,
+    stage: int,
     params: dict[str, Any],
     matrix: InteractionMatrix,
     trial: optuna.Trial,
     validation: _Validation,
     seed: int,
 ) -> tuple[float, bool]:
-    """Fit ALS ``ALS_STAGE`` iterations at a time, report NDCG after each stage, prune.
+    """Fit ``stage`` iterations at a time (an implicit factor model such as ALS), report
+    NDCG after each stage, prune.
 
     Continuing implicit's fit from the current factors runs the same sweeps as one fit with
     all the iterations, so the chosen ``iterations`` reproduce the score.
     """
     total = int(params["iterations"])
-    stages = [*range(ALS_STAGE, total, ALS_STAGE), total]
-    model = MODEL_REGISTRY["als"](**{**params, "iterations": stages[0], "seed": seed}).fit(matrix)
+    stages = [*range(stage, total, stage), total]
+    model = MODEL_REGISTRY[model_name](**{**params, "iterations": stages[0], "seed": seed})
+    model = model.fit(matrix)
     done = stages[0]
     value, filtered = 0.0, False
     for step in stages:
@@ -432,14 +412,17 @@ def _run_trial(
     quantities: bool,
     seed: int,
 ) -> tuple[float, bool, dict[str, Any], EventWeights]:
-    if model_name == "bpr":
-        weights = base.model_weights.get("bpr", base.weights)
+    space = _space(model_name)
+    if not space.tunes_weights:
+        weights = base.model_weights.get(model_name, base.weights)
     else:
         weights = _suggest_weights(trial, events, quantities, base.weights)
-    params = _suggest_params(trial, model_name)
+    params = space.suggest(trial)
     matrix = validation.matrix(weights)
-    if model_name == "als":
-        value, filtered = _fit_als_staged(params, matrix, trial, validation, seed)
+    if space.staged_iterations is not None:
+        value, filtered = _fit_staged(
+            model_name, space.staged_iterations, params, matrix, trial, validation, seed
+        )
     else:
         model = MODEL_REGISTRY[model_name](**params, seed=seed).fit(matrix)
         value, filtered = validation.score(model)
@@ -499,7 +482,7 @@ def tune_training_events(
     starts = [defaults, *start_from]
     events = _present_events(validation.split.train)
     quantities = _has_quantities(validation.split.train)
-    popularity = MODEL_REGISTRY["popularity"]().fit(validation.matrix(EventWeights()))
+    popularity = MODEL_REGISTRY[cold_start_model()]().fit(validation.matrix(EventWeights()))
     popularity_ndcg, _ = validation.score(popularity)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -610,8 +593,10 @@ def _chosen_preset(defaults: Preset, best: dict[str, _Best]) -> Preset:
     params = {m: dict(p) for m, p in defaults.model_params.items()}
     for name, b in best.items():
         params[name] = dict(b.params)
-    # the main weights are ALS's (else item-kNN's); other models keep theirs where they differ
-    main = next((best[m].weights for m in ("als", "itemknn") if m in best), defaults.weights)
+    # the main weights are the first tuned model's that searches them (ALS's, else
+    # item-kNN's); other models keep theirs where they differ
+    searched = [m for m in TUNABLE_MODELS if _space(m).tunes_weights]
+    main = next((best[m].weights for m in searched if m in best), defaults.weights)
     model_weights = {name: b.weights for name, b in best.items() if b.weights != main}
     filter_seen = defaults.filter_seen
     if best:

@@ -357,6 +357,20 @@ def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
     assert "base value" not in labels and "log-odds" not in labels
 
 
+@pytest.mark.parametrize("model", ["als", "itemknn"])
+def test_a_list_served_by_another_model_is_explained_by_it_without_shap(model: str) -> None:
+    """Under an ALS or item-kNN list the page shows that model's reasons, saying what was
+    counted, and no purchase-model waterfall (its SHAP explains the ranker's lists)."""
+    at = _run("app_pages/shopper.py")
+    at.selectbox(key="shopper_model").select(model).run()
+    assert not _errors(at)
+    traces = [t["type"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
+    assert "waterfall" not in traces
+    assert any(f"served by **{model}**" in i.value for i in at.info)
+    headings = [m.value for m in at.markdown if m.value.startswith("**Because you")]
+    assert headings  # "Because you bought / viewed": what the model counted
+
+
 def test_explanations_page_shows_global_importance_and_effects() -> None:
     at = _run("app_pages/explanations.py")
     at.slider(key="expl_n").set_value(10).run()

@@ -94,7 +94,9 @@ def test_dict_form_matches_the_design_json(
         "because_you_bought",
     }
     assert {"feature", "value", "contribution"} <= set(data["contributions"][0])
-    assert all(set(b) == {"item_id", "title", "contribution"} for b in data["because_you_bought"])
+    # each reason says what the model counted (bought, or viewed/carted/favourited)
+    reason_keys = {"item_id", "title", "contribution", "counted"}
+    assert all(set(b) == reason_keys for b in data["because_you_bought"])
     assert 1 <= len(data["because_you_bought"]) <= 3
     total = data["base_value"] + sum(c["contribution"] for c in data["contributions"])
     assert total == pytest.approx(data["raw_score"], rel=1e-6, abs=1e-6)

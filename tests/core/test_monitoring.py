@@ -179,7 +179,7 @@ def test_health_reports_answers_of_a_live_service(home: Path) -> None:
 
     live = LiveService(check_interval=0)
     for user in ["nobody", "U0001", "U0002"]:
-        live.recommend(user, 5, "itemknn")
+        live.recommend(user, 5, "itemknn", policy="lab-rule")
     state = health(live=live)
     assert state["status"] == "ok" and state["verification"] == "ok"
     assert state["answers"]["answers"] == 3

@@ -214,12 +214,16 @@ def test_als_spark_beats_popularity_on_planted_tastes(
     users = list(relevant[Columns.USER])
     popularity = create_model("popularity").fit(matrix)
 
-    spark_ndcg = ranking_metrics(planted_spark.recommend(users, K), relevant, K)[f"ndcg@{K}"]
-    pop_ndcg = ranking_metrics(popularity.recommend(users, K), relevant, K)[f"ndcg@{K}"]
+    spark_ndcg = ranking_metrics(planted_spark.recommend(users, K, filter_seen=True), relevant, K)[
+        f"ndcg@{K}"
+    ]
+    pop_ndcg = ranking_metrics(popularity.recommend(users, K, filter_seen=True), relevant, K)[
+        f"ndcg@{K}"
+    ]
 
     assert spark_ndcg > pop_ndcg + 0.1, (spark_ndcg, pop_ndcg)
     # and the first recommendations stay inside each user's taste group
-    reco = planted_spark.recommend(users, 3)
+    reco = planted_spark.recommend(users, 3, filter_seen=True)
     group_of = reco[Columns.USER].map(
         lambda u: 0 if int(u[1:]) < 40 else 1 if int(u[1:]) < 65 else 2
     )
@@ -231,7 +235,7 @@ def test_outputs_match_the_recommender_interface(
     planted_spark: ALSSparkRecommender, planted: tuple[InteractionMatrix, pd.DataFrame]
 ) -> None:
     matrix, _ = planted
-    reco = planted_spark.recommend(["u0", "u50", "stranger"], K)
+    reco = planted_spark.recommend(["u0", "u50", "stranger"], K, filter_seen=True)
     assert set(reco[Columns.USER]) == {"u0", "u50", "stranger"}
     assert reco.groupby(Columns.USER).size().max() <= K
     assert reco.loc[reco[Columns.USER] == "stranger", "cold_start"].all()
@@ -290,7 +294,8 @@ def test_save_load_round_trips_without_spark_and_serves_like_als(
     loaded = load_model(tmp_path / "model")
     assert isinstance(loaded, ALSRecommender)  # the implicit ALS code path serves it
     pd.testing.assert_frame_equal(
-        loaded.recommend(["u0", "u70"], K), planted_spark.recommend(["u0", "u70"], K)
+        loaded.recommend(["u0", "u70"], K, filter_seen=True),
+        planted_spark.recommend(["u0", "u70"], K, filter_seen=True),
     )
     pd.testing.assert_frame_equal(
         loaded.similar_items(["g2i3"], 5), planted_spark.similar_items(["g2i3"], 5)

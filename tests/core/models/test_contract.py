@@ -156,7 +156,7 @@ def expected_popular_items(events: pd.DataFrame, k: int) -> list[str]:
 
 
 def test_recommend_returns_k_ranked_rows_per_user(model: Recommender, all_users: list[str]) -> None:
-    reco = model.recommend(all_users, k=K)
+    reco = model.recommend(all_users, k=K, filter_seen=True)
 
     assert tuple(reco.columns) == expected_columns(model)
     assert reco.groupby(Columns.USER).size().to_dict() == dict.fromkeys(all_users, K)
@@ -172,7 +172,7 @@ def test_recommend_returns_k_ranked_rows_per_user(model: Recommender, all_users:
 def test_recommend_speaks_external_string_ids(
     model: Recommender, matrix: InteractionMatrix
 ) -> None:
-    reco = model.recommend(["u3", "u4"], k=K)
+    reco = model.recommend(["u3", "u4"], k=K, filter_seen=True)
 
     assert pd.api.types.is_string_dtype(reco[Columns.USER])
     assert pd.api.types.is_string_dtype(reco[Columns.ITEM])
@@ -218,7 +218,7 @@ def test_fewer_items_than_k_gives_fewer_rows_never_seen_ones(
 def test_unknown_user_gets_flagged_popularity_rows(
     model: Recommender, events: pd.DataFrame
 ) -> None:
-    reco = model.recommend(["u0", "nobody"], k=K)
+    reco = model.recommend(["u0", "nobody"], k=K, filter_seen=True)
 
     cold = reco[reco[Columns.USER] == "nobody"]
     warm = reco[reco[Columns.USER] == "u0"]
@@ -229,18 +229,18 @@ def test_unknown_user_gets_flagged_popularity_rows(
 
 
 def test_only_unknown_users_and_empty_requests(model: Recommender) -> None:
-    only_cold = model.recommend(["x", "y", "x"], k=3)
+    only_cold = model.recommend(["x", "y", "x"], k=3, filter_seen=True)
     assert only_cold.groupby(Columns.USER).size().to_dict() == {"x": 3, "y": 3}
     assert only_cold[COLD_START].all()
 
-    empty = model.recommend([], k=3)
+    empty = model.recommend([], k=3, filter_seen=True)
     assert tuple(empty.columns) == expected_columns(model)
     assert empty.empty
 
 
 def test_bad_k_is_a_config_error(model: Recommender) -> None:
     with pytest.raises(ConfigError, match="k must be"):
-        model.recommend(["u0"], k=0)
+        model.recommend(["u0"], k=0, filter_seen=True)
 
 
 # ---------------------------------------------------------------- similar items
@@ -297,7 +297,9 @@ def test_refit_with_same_seed_is_identical(
     second = make_model(name).fit_log(events)
 
     pd.testing.assert_frame_equal(
-        first.recommend(all_users, k=K), second.recommend(all_users, k=K), check_exact=True
+        first.recommend(all_users, k=K, filter_seen=True),
+        second.recommend(all_users, k=K, filter_seen=True),
+        check_exact=True,
     )
     users = np.repeat(all_users, N_ITEMS)
     items = np.tile(matrix.items.external_ids, N_USERS)
@@ -412,7 +414,7 @@ def test_unfitted_model_raises_model_not_trained(name: str, tmp_path: Path) -> N
 
     assert not model.is_fitted
     with pytest.raises(ModelNotTrainedError, match="fit"):
-        model.recommend(["u0"])
+        model.recommend(["u0"], filter_seen=True)
     with pytest.raises(ModelNotTrainedError):
         model.save(tmp_path)
 
@@ -459,7 +461,7 @@ def test_two_stage_models_expose_their_fitted_stage_one(model: Recommender) -> N
 
 def test_known_users_are_the_personalised_ones(model: Recommender, all_users: list[str]) -> None:
     assert sorted(model.known_users()) == sorted(all_users)
-    reco = model.recommend(model.known_users()[:3], k=K)
+    reco = model.recommend(model.known_users()[:3], k=K, filter_seen=True)
     assert not reco[COLD_START].any()
 
 

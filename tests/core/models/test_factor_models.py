@@ -52,7 +52,7 @@ def test_bpr_item_factors_carry_a_bias_column(matrix: InteractionMatrix) -> None
 def test_explain_names_the_users_own_past_items(
     als: ALSRecommender, matrix: InteractionMatrix
 ) -> None:
-    top = als.recommend(["u0"], k=1)[Columns.ITEM].iloc[0]
+    top = als.recommend(["u0"], k=1, filter_seen=True)[Columns.ITEM].iloc[0]
     reasons = als.explain("u0", top, k=3)
 
     history = set(als.seen_items("u0"))

@@ -40,7 +40,7 @@ def test_unseen_top_k_matches_a_per_user_loop(matrix: InteractionMatrix, k: int)
     model = PopularityRecommender().fit(matrix)
     users = list(matrix.users.external_ids)
 
-    reco = model.recommend(users, k=k)
+    reco = model.recommend(users, k=k, filter_seen=True)
 
     got = reco.groupby(Columns.USER)[Columns.ITEM].apply(list).to_dict()
     for user in users:
@@ -49,7 +49,7 @@ def test_unseen_top_k_matches_a_per_user_loop(matrix: InteractionMatrix, k: int)
 
 def test_scores_are_distinct_user_counts(matrix: InteractionMatrix) -> None:
     model = PopularityRecommender().fit(matrix)
-    reco = model.recommend(["nobody"], k=3)
+    reco = model.recommend(["nobody"], k=3, filter_seen=True)
 
     counts = np.bincount(matrix.matrix.indices, minlength=matrix.shape[1])
     expected = np.sort(counts)[::-1][:3].astype(float)

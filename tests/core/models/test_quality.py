@@ -45,7 +45,7 @@ def recall_at_10(name: str, params: dict[str, Any]) -> float:
     train, test = grouped_purchases()
     model = create_model(name, **params).fit(InteractionMatrix.from_events(train))
     truth = test.groupby(Columns.USER)[Columns.ITEM].apply(set)
-    reco = model.recommend(truth.index.tolist(), k=10)
+    reco = model.recommend(truth.index.tolist(), k=10, filter_seen=True)
     hits = reco.groupby(Columns.USER)[Columns.ITEM].apply(set)
     return float(
         np.mean(

@@ -161,7 +161,7 @@ def test_recommend_returns_k_rows_per_user_with_probability(
 ) -> None:
     events, _ = store
     users = _users(events, 15)
-    reco = ranker.recommend(users, k=5)
+    reco = ranker.recommend(users, k=5, filter_seen=False)
     assert list(reco.columns) == [
         "user_id",
         "item_id",
@@ -184,7 +184,7 @@ def test_recommend_returns_k_rows_per_user_with_probability(
 
 
 def test_unknown_shoppers_get_the_cold_start_list(ranker: TwoStageRanker) -> None:
-    reco = ranker.recommend(["nobody", "nobody-else"], k=4)
+    reco = ranker.recommend(["nobody", "nobody-else"], k=4, filter_seen=False)
     assert reco["cold_start"].all() and reco.groupby("user_id").size().eq(4).all()
     rates = reco[reco["user_id"] == "nobody"]["purchase_probability"].to_numpy()
     assert np.all(np.diff(rates) <= 0) and np.all((rates > 0) & (rates <= 1))
@@ -284,7 +284,9 @@ def test_refit_is_deterministic_and_default_cutoff(
     events, catalog = store
     again = TwoStageRanker(SMALL).fit(events, catalog, cutoff=CUTOFF)
     users = _users(events, 5)
-    pd.testing.assert_frame_equal(again.recommend(users, 5), ranker.recommend(users, 5))
+    pd.testing.assert_frame_equal(
+        again.recommend(users, 5, filter_seen=False), ranker.recommend(users, 5, filter_seen=False)
+    )
     now = TwoStageRanker(SMALL).fit(events, catalog)
     assert now.cutoff_ == events["timestamp"].max() + pd.Timedelta(seconds=1)
 
@@ -312,7 +314,8 @@ def test_save_load_round_trip_gives_identical_probabilities(
     users = _users(events, 8)
     pd.testing.assert_frame_equal(loaded.candidate_frame(users), ranker.candidate_frame(users))
     pd.testing.assert_frame_equal(
-        loaded.recommend([*users, "nobody"], 5), ranker.recommend([*users, "nobody"], 5)
+        loaded.recommend([*users, "nobody"], 5, filter_seen=False),
+        ranker.recommend([*users, "nobody"], 5, filter_seen=False),
     )
     assert loaded.cutoff_ == ranker.cutoff_ and loaded.config == ranker.config
     assert not list((tmp_path / "ranker").rglob("*.pkl"))

@@ -211,8 +211,8 @@ def test_saved_versions_are_encrypted_when_the_setting_asks(
     ]
     loaded = load_lab(folder)
     user = str(small_store.events["user_id"].iloc[0])  # type: ignore[attr-defined]
-    expected = RecommendationService(lab).recommend_frame(user, 5, "ranker")[0]
-    got = RecommendationService(loaded).recommend_frame(user, 5, "ranker")[0]
+    expected = RecommendationService(lab).recommend_frame(user, 5, "ranker", policy="lab-rule")[0]
+    got = RecommendationService(loaded).recommend_frame(user, 5, "ranker", policy="lab-rule")[0]
     assert got["item_id"].tolist() == expected["item_id"].tolist()
     assert loaded.catalog.equals(lab.catalog)
     assert loaded.bought is not None and lab.bought is not None

@@ -10,6 +10,7 @@ import pytest
 
 from recsys_core.data.schema import Dataset, catalog_from_events, validate_events
 from recsys_core.evaluation import data_checksum
+from recsys_core.policy import ListPolicy
 from recsys_core.security import audit
 from recsys_core.security.encryption import read_encrypted
 from recsys_core.security.forget import needs_retraining
@@ -90,7 +91,7 @@ def test_with_encrypted_versions_forget_marks_them_and_the_service_refuses_her_a
         train_lab(Dataset("other", other.events, other.catalog), TrainConfig(models=["popularity"]))
     )
     service = RecommendationService(lab)  # a service already running before the forget
-    assert service.recommend("17850", 3, "popularity")["items"]
+    assert service.recommend("17850", 3, "popularity", policy="lab-rule")["items"]
     assert not is_forgotten("17850")
     done = subprocess.run(
         [sys.executable, "-m", "recsys_core", "forget", "--user", "17850"],
@@ -104,13 +105,17 @@ def test_with_encrypted_versions_forget_marks_them_and_the_service_refuses_her_a
     assert marked == {"shipped"}, marked
     # from the moment forget returned: refused, by the running service and by the CLI
     with pytest.raises(ForgottenShopperError, match="asked to be forgotten"):
-        service.recommend("17850", 3, "popularity")
+        service.recommend("17850", 3, "popularity", policy="lab-rule")
     with pytest.raises(ForgottenShopperError):
-        service.recommend_frame("17850", 3, "popularity")
-    assert service.recommend("c9", 3, "popularity")["items"]  # the others are served
+        service.recommend_frame("17850", 3, "popularity", policy="lab-rule")
+    assert service.recommend("c9", 3, "popularity", policy="lab-rule")[
+        "items"
+    ]  # the others are served
     from recsys_core.serving.batch import score_batch
 
-    scored = set(score_batch(lab, "popularity", 3).frame["user_id"].astype(str))
+    scored = set(
+        score_batch(lab, "popularity", 3, policy=ListPolicy("keep")).frame["user_id"].astype(str)
+    )
     assert "17850" not in scored and {"c9", "c8"} <= scored  # nor in a new batch file
     cli = subprocess.run(
         [sys.executable, "-m", "recsys_core", "recommend", "--user", "17850", "--model"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from recsys_core.policy import ListPolicy
 from recsys_core.repeats import bought_pairs, repeat_profile
 from recsys_core.serving import RecommendationService, load_lab, resolve_version
 from recsys_core.serving.schemas import RecommendAnswer
@@ -50,7 +51,7 @@ def test_filter_removes_bought_items_and_keeps_viewed_ones(lab, small_store, mod
     kept_viewed = 0
     for user in [str(u) for u in lab.models["als"].users_.external_ids[:40]]:
         mine = bought.get(user, set())
-        answer = service.recommend(user, 5, model, filter_seen=True)
+        answer = service.recommend(user, 5, model, policy=ListPolicy("leave-out-bought"))
         items = [it["item_id"] for it in answer["items"]]
         assert not set(items) & mine
         assert [it["rank"] for it in answer["items"]] == list(range(1, len(items) + 1))
@@ -61,7 +62,7 @@ def test_filter_removes_bought_items_and_keeps_viewed_ones(lab, small_store, mod
         }
         kept_viewed += len(set(items) & (seen.get(user, set()) - mine))
         # the unfiltered list, without the bought items, in order
-        deep = service.recommend(user, 5 + len(mine), model, filter_seen=False)
+        deep = service.recommend(user, 5 + len(mine), model, policy=ListPolicy("keep"))
         unbought = [it["item_id"] for it in deep["items"] if it["item_id"] not in mine][:5]
         assert items == unbought
     assert kept_viewed > 0  # items the shoppers only viewed stay (every seen item went before)
@@ -72,13 +73,15 @@ def test_the_default_follows_the_lab_rule_and_is_named_in_the_answer(lab) -> Non
     for remove in (True, False):
         repeats = {**lab.manifest["repeats"], "filter_seen": remove, "reason": f"rule {remove}"}
         service = RecommendationService(replace(lab, manifest={**lab.manifest, "repeats": repeats}))
-        answer = RecommendAnswer.model_validate(service.recommend(user, 5, "als"))
+        answer = RecommendAnswer.model_validate(
+            service.recommend(user, 5, "als", policy="lab-rule")
+        )
         assert answer.already_bought is not None
         assert (answer.already_bought.remove, answer.already_bought.source) == (
             remove,
             "repeat rate",
         )
-        asked = service.recommend(user, 5, "als", filter_seen=remove)
+        asked = service.recommend(user, 5, "als", policy=ListPolicy.from_flags(remove))
         assert [it.item_id for it in answer.items] == [i["item_id"] for i in asked["items"]]
     settings = {**lab.manifest["settings"], "filter_seen": True}  # a tune result wins
     service = RecommendationService(replace(lab, manifest={**lab.manifest, "settings": settings}))
@@ -116,9 +119,9 @@ def test_unreadable_bought_pairs_are_named_in_the_answer(home_copy: Path) -> Non
     assert "bought" in lab.broken and lab.bought is None
     service = RecommendationService(lab)
     user = str(lab.models["als"].users_.external_ids[0])
-    answer = service.recommend(user, 5, "als", filter_seen=True)
+    answer = service.recommend(user, 5, "als", policy=ListPolicy("leave-out-bought"))
     assert answer["already_bought"]["remove"] is True
     assert "bought pairs cannot be read" in answer["already_bought"]["why"]
     assert "restore the version or retrain" in answer["already_bought"]["why"]
-    kept = service.recommend(user, 5, "als", filter_seen=False)["already_bought"]
+    kept = service.recommend(user, 5, "als", policy=ListPolicy("keep"))["already_bought"]
     assert "cannot be read" not in kept["why"]  # keeping items needs no bought pairs

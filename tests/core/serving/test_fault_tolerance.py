@@ -38,7 +38,7 @@ def _damage_heal_cycle(
     archive = tmp_path / "backup.tar.zst"
     backup.backup(archive, home)
     live = LiveService(check_interval=0)
-    healthy = live.recommend("U001", 10, model)
+    healthy = live.recommend("U001", 10, model, policy="lab-rule")
     assert not healthy["degraded"] and healthy["model"] == model
 
     damage(_active(home))
@@ -47,7 +47,9 @@ def _damage_heal_cycle(
     assert bad_file in capsys.readouterr().out
 
     cli_answer = _recommend_json(capsys, "--model", model)  # a fresh process loads per model
-    live_answer = live.recommend("U001", 10, model)  # the running service notices the damage
+    live_answer = live.recommend(
+        "U001", 10, model, policy="lab-rule"
+    )  # the running service notices the damage
     for answer in (cli_answer, live_answer):
         assert len(answer["items"]) == 10
         assert answer["degraded"] is True and answer["model"] != model
@@ -55,7 +57,7 @@ def _damage_heal_cycle(
     assert part in live.lab_broken()
 
     assert main(["registry", "restore", str(archive)]) == 0
-    healed = live.recommend("U001", 10, model)  # same process, no restart
+    healed = live.recommend("U001", 10, model, policy="lab-rule")  # same process, no restart
     assert not healed["degraded"] and healed["model"] == model
     assert healed["items"] == healthy["items"]
     assert live.reloads == 3 and live.stats()["degraded_share"] == pytest.approx(1 / 3, abs=1e-3)
@@ -116,7 +118,7 @@ def test_broken_ranker_falls_back_to_als_then_itemknn(home_copy: Path) -> None:
     assert set(lab.broken) == {"ranker", "als"}
     from recsys_core.serving import RecommendationService
 
-    answer = RecommendationService(lab).recommend("U001", 10)
+    answer = RecommendationService(lab).recommend("U001", 10, "ranker", policy="lab-rule")
     assert answer["model"] == "itemknn" and answer["degraded"] and "ranker" in answer["reason"]
     with pytest.raises(ArtifactError, match="als/arrays.npz: checksum mismatch"):
         lab.model("als")
@@ -131,7 +133,7 @@ def test_everything_broken_still_answers_from_stored_counts(home_copy: Path) -> 
     assert set(lab.broken) == {"ranker", "als", "itemknn", "popularity", "catalog"}
     from recsys_core.serving import RecommendationService
 
-    answer = RecommendationService(lab).recommend("U001", 10)
+    answer = RecommendationService(lab).recommend("U001", 10, "ranker", policy="lab-rule")
     assert answer["model"] == "popularity" and answer["degraded"]
     assert len(answer["items"]) == 10
 
@@ -143,13 +145,13 @@ def test_automatic_rollback_when_allowed(home_copy: Path) -> None:
     off = LiveService(check_interval=0)
     assert off.service().lab.version == newer.name and "als" in off.lab_broken()
     on = LiveService(check_interval=0, auto_rollback=True)
-    answer = on.recommend("U001", 10, "als")
+    answer = on.recommend("U001", 10, "als", policy="lab-rule")
     assert answer["model_version"] == older and not answer["degraded"]
     assert registry.active_version("demo-small", home_copy) == older
     last = registry.activation_history("demo-small", home_copy)[0]
     assert last["why"] == "automatic" and "als" in last["note"]
     # the other service follows the pointer change too
-    assert off.recommend("U001", 10, "als")["model_version"] == older
+    assert off.recommend("U001", 10, "als", policy="lab-rule")["model_version"] == older
 
 
 def test_live_service_follows_rollback_and_retrain(home_copy: Path) -> None:

@@ -33,8 +33,8 @@ def test_save_load_round_trip_and_activation(lab, tmp_path: Path) -> None:
     assert resolve_version("demo-small", home=tmp_path) == folder
     loaded = load_lab(folder)
     assert loaded.model_names == SINGLE
-    a = RecommendationService(lab).recommend_frame("U001", 5, "als")[0]
-    b = RecommendationService(loaded).recommend_frame("U001", 5, "als")[0]
+    a = RecommendationService(lab).recommend_frame("U001", 5, "als", policy="lab-rule")[0]
+    b = RecommendationService(loaded).recommend_frame("U001", 5, "als", policy="lab-rule")[0]
     assert a["item_id"].tolist() == b["item_id"].tolist()
     versions = list_versions("demo-small", home=tmp_path)
     assert [v["active"] for v in versions] == [True]
@@ -66,16 +66,18 @@ def test_damaged_artifacts_are_reported(lab, tmp_path: Path) -> None:
 
 def test_fallback_chain_for_unknown_and_untrained(lab) -> None:
     service = RecommendationService(lab)
-    answer = service.recommend("U001", 5)  # ranker not trained: ALS serves
+    answer = service.recommend(
+        "U001", 5, "ranker", policy="lab-rule"
+    )  # ranker not trained: ALS serves
     assert answer["model"] == "als" and answer["degraded"] and "ranker" in answer["reason"]
     assert len(answer["items"]) == 5 and all(i["title"] for i in answer["items"])
-    cold = service.recommend("nobody", 3)
+    cold = service.recommend("nobody", 3, "ranker", policy="lab-rule")
     assert cold["model"] == "popularity" and cold["degraded"]
     assert "unknown" in cold["reason"]
-    plain = service.recommend("U001", 4, "itemknn")
+    plain = service.recommend("U001", 4, "itemknn", policy="lab-rule")
     assert plain["model"] == "itemknn" and not plain["degraded"]
     with pytest.raises(ConfigError, match="not trained"):
-        service.recommend("U001", 3, "bpr")
+        service.recommend("U001", 3, "bpr", policy="lab-rule")
 
 
 def test_similar_items_and_unknown_item(lab) -> None:
@@ -88,7 +90,7 @@ def test_similar_items_and_unknown_item(lab) -> None:
 
 
 def test_compare_models_ranks_side_by_side(lab) -> None:
-    table = RecommendationService(lab).compare_models("U001", 5)
+    table = RecommendationService(lab).compare_models("U001", 5, policy="lab-rule")
     assert set(SINGLE) <= set(table.columns)
     assert (table[SINGLE].notna().sum() == 5).all()
 
@@ -100,13 +102,13 @@ def test_compare_models_probabilities_match_the_ranker(lab, small_ranker) -> Non
     with_ranker = replace(lab, models={**lab.models, "ranker": small_ranker})
     service = RecommendationService(with_ranker)
     user = "U001"
-    table = service.compare_models(user, 5)
+    table = service.compare_models(user, 5, policy="lab-rule")
     expected = small_ranker.purchase_probability(user, table["item_id"].tolist())
     assert table["purchase_probability"].to_numpy() == pytest.approx(expected)
     # a repeated question is answered from the cache, with the same answer
-    again = service.compare_models(user, 5)
+    again = service.compare_models(user, 5, policy="lab-rule")
     assert again.equals(table)
-    frame, served_by, _ = service.recommend_frame(user, 5, "ranker")
+    frame, served_by, _ = service.recommend_frame(user, 5, "ranker", policy="lab-rule")
     assert served_by == "ranker"
     assert (
         frame["item_id"].tolist()

@@ -30,7 +30,7 @@ def _known_user(service: RecommendationService) -> str:
 
 def test_overall_probability_is_order_times_purchase(service: RecommendationService) -> None:
     user = _known_user(service)
-    answer = service.recommend(user, 5, "ranker")
+    answer = service.recommend(user, 5, "ranker", policy="lab-rule")
     order = answer["order_probability"]
     assert 0 < order < 1
     assert len(answer["items"]) == 5
@@ -45,7 +45,7 @@ def test_explain_carries_both_probabilities_and_the_order_shap(
     service: RecommendationService,
 ) -> None:
     user = _known_user(service)
-    item = service.recommend(user, 1, "ranker")["items"][0]["item_id"]
+    item = service.recommend(user, 1, "ranker", policy="lab-rule")["items"][0]["item_id"]
     answer = service.explain(user, item)
     assert answer["purchase_probability"] == pytest.approx(answer["probability"], abs=1e-6)
     assert answer["overall_probability"] == pytest.approx(
@@ -57,7 +57,7 @@ def test_explain_carries_both_probabilities_and_the_order_shap(
 
 
 def test_unknown_shoppers_have_no_order_probability(service: RecommendationService) -> None:
-    answer = service.recommend("nobody-at-all", 3, "ranker")
+    answer = service.recommend("nobody-at-all", 3, "ranker", policy="lab-rule")
     assert answer["order_probability"] is None
     assert all(i["probability"] is None for i in answer["items"])
 
@@ -82,7 +82,7 @@ def test_bulk_export_lists_top_k_for_every_shopper(service: RecommendationServic
     users = [str(u) for u in service.lab.order_model.features_.index[:7]]
     seen: list[float] = []
     table = top_k_for_shoppers(
-        service, users, 3, "ranker", chunk=3, progress=lambda m, f: seen.append(f)
+        service, users, 3, "ranker", "lab-rule", chunk=3, progress=lambda m, f: seen.append(f)
     )
     assert len(table) == 21 and set(table["user_id"]) == set(users)
     assert table.groupby("user_id")["rank"].apply(list).map(lambda r: r == [1, 2, 3]).all()
@@ -90,9 +90,14 @@ def test_bulk_export_lists_top_k_for_every_shopper(service: RecommendationServic
         table["probability"], table["order_probability"] * table["purchase_probability"]
     )
     assert seen[-1] == 1.0
-    one = service.recommend(users[0], 3, "ranker")
+    one = service.recommend(users[0], 3, "ranker", policy="lab-rule")
     assert table[table["user_id"] == users[0]]["item_id"].tolist() == [
         i["item_id"] for i in one["items"]
     ]
-    als = top_k_for_shoppers(service, users, 4, "als")
-    assert len(als) == 28 and "probability" not in als.columns
+    als = top_k_for_shoppers(service, users, 4, "als", "lab-rule")
+    assert len(als) == 28 and set(als["model"]) == {"als"}
+    # the purchase probabilities the service shows next to ALS's list, as on the Shopper page
+    one_als = service.recommend(users[0], 4, "als", policy="lab-rule")
+    assert als[als["user_id"] == users[0]]["purchase_probability"].round(6).tolist() == [
+        i["purchase_probability"] for i in one_als["items"]
+    ]

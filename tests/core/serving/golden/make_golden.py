@@ -33,6 +33,7 @@ from conftest import SMALL_RANKER  # noqa: E402
 
 from recsys_core.data.demo_store import generate_demo_store  # noqa: E402
 from recsys_core.data.schema import Dataset  # noqa: E402
+from recsys_core.policy import ListPolicy  # noqa: E402
 from recsys_core.serving import (  # noqa: E402
     TrainConfig,
     TrainedLab,
@@ -62,17 +63,23 @@ def questions(service: Any) -> dict[str, list[dict[str, Any]]]:
     return {"recommend": recommend, "similar": similar}
 
 
+def _recommend(service: Any, q: dict[str, Any]) -> dict[str, Any]:
+    """One recorded question, asked with the list policy of its flag."""
+    policy = ListPolicy.from_flags(q["filter_seen"])
+    return service.recommend(q["user_id"], q["k"], q["model"], policy=policy)
+
+
 def answer_all(service: Any, asked: dict[str, list[dict[str, Any]]]) -> dict:
     """Every recorded question's answer, in order (the version stamp left out: it is a time)."""
     answers = {
-        "recommend": [
-            service.recommend(q["user_id"], q["k"], q["model"], filter_seen=q["filter_seen"])
-            for q in asked["recommend"]
-        ],
+        "recommend": [_recommend(service, q) for q in asked["recommend"]],
         "similar": [service.similar(q["item_id"], q["k"], q["model"]) for q in asked["similar"]],
     }
     return {
-        kind: [{k: v for k, v in answer.items() if k != "model_version"} for answer in rows]
+        kind: [
+            {k: v for k, v in answer.items() if k not in ("model_version", "list_policy")}
+            for answer in rows
+        ]
         for kind, rows in answers.items()
     }
 

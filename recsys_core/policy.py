@@ -1,0 +1,576 @@
+"""What a list may contain: the :class:`ListPolicy`, and the one function that applies it.
+
+Every path that produces a list (the service behind the Shopper page, the REST API, the CLI's
+``recommend`` and ``batch``, the bulk export, evaluation and tuning) takes a policy as a
+required argument and applies it here; models have no filtering defaults of their own
+(implicit's ``filter_already_liked_items`` habit: the filter is an argument of the call).
+Every answer and file names the policy that applied (:meth:`ListPolicy.to_dict`).
+
+A policy says
+
+* what happens to items the shopper already used (:data:`REPEATS`): ``keep`` them,
+  ``leave-out-bought`` (purchases before training ended; viewed, carted and favourited
+  items stay) or ``leave-out-seen`` (every item the shopper interacted with);
+* the shop's business filters (:class:`BusinessFilters`: categories, price band, items
+  bought in the last N days);
+* a merchandising hook: items never shown (``exclude_items``), an allow-list
+  (``allow_items``) and typed :class:`MerchandisingRule` s (``block`` applies today;
+  ``pin`` and ``boost`` have their place and are refused with a clear message until they
+  are built).
+
+:func:`policy_mask` is the one function that decides which (shopper, item) rows pass;
+:func:`recommend_with_policy` (many shoppers, any model) and :func:`top_with_policy` (one
+shopper, the service's hot path) ask a model for a list deep enough that ``k`` items are
+left after it, and rank the survivors 1..k. "Seen" is the model's own knowledge of the
+shopper (its ``filter_seen``: the training interactions); "bought" comes from the
+:class:`ListContext` (the training log's purchase pairs; ``None`` where bought equals seen,
+a purchase-only log).
+
+>>> policy = ListPolicy("leave-out-bought")
+>>> policy.name
+'leave-out-bought'
+>>> ListPolicy("keep", BusinessFilters(max_price=10.0)).name
+'keep + price <= 10'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal, TypeAlias, get_args
+
+import numpy as np
+import pandas as pd
+
+from recsys_core.columns import Columns
+from recsys_core.errors import ConfigError
+
+__all__ = [
+    "LAB_RULE",
+    "REPEATS",
+    "PolicyChoice",
+    "BusinessFilters",
+    "ListContext",
+    "ListPolicy",
+    "MerchandisingRule",
+    "Repeats",
+    "catalog_column",
+    "policy_mask",
+    "recommend_with_policy",
+    "top_with_policy",
+]
+
+#: What a list does with the items a shopper already used.
+Repeats = Literal["keep", "leave-out-bought", "leave-out-seen"]
+#: The values of :data:`Repeats`, in order.
+REPEATS: Final[tuple[str, ...]] = get_args(Repeats)
+
+#: Passed instead of a policy: "the lab's own rule" (its settings, else the training data's
+#: repeat rate; :meth:`~recsys_core.serving.service.RecommendationService.default_policy`).
+#: A caller still says it: no path has a silent default.
+LAB_RULE: Final = "lab-rule"
+
+#: Longest list :func:`recommend_with_policy` asks a model for while filling ``k`` rows.
+MAX_DEPTH: Final = 1 << 16
+
+
+@dataclass(frozen=True)
+class BusinessFilters:
+    """Which recommended items a shop wants to show.
+
+    Attributes
+    ----------
+    categories:
+        Keep only items of these catalog categories (empty: all).
+    min_price, max_price:
+        Keep only items priced within ``[min_price, max_price]`` (``None``: no bound; items
+        without a price are dropped when a bound is set).
+    exclude_bought_days:
+        Leave out items the shopper bought in the last N days before ``now`` (0: keep).
+    """
+
+    categories: Sequence[str] = field(default_factory=tuple)
+    min_price: float | None = None
+    max_price: float | None = None
+    exclude_bought_days: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter is set."""
+        return bool(
+            self.categories
+            or self.min_price is not None
+            or self.max_price is not None
+            or self.exclude_bought_days > 0
+        )
+
+    def describe(self) -> list[str]:
+        """Each active filter in a few words."""
+        out = []
+        if self.categories:
+            out.append("categories " + ", ".join(str(c) for c in self.categories))
+        if self.min_price is not None:
+            out.append(f"price >= {self.min_price:g}")
+        if self.max_price is not None:
+            out.append(f"price <= {self.max_price:g}")
+        if self.exclude_bought_days > 0:
+            out.append(f"not bought in the last {self.exclude_bought_days} days")
+        return out
+
+
+@dataclass(frozen=True)
+class MerchandisingRule:
+    """A merchandiser's rule over some items (the typed place for the rules editor).
+
+    Attributes
+    ----------
+    action:
+        ``"block"``: never show these items (applied); ``"pin"``: show them at
+        ``position``; ``"boost"``: multiply their score by ``1 + weight`` (both planned:
+        a policy holding them is refused by :func:`policy_mask` until they are built).
+    item_ids:
+        The items the rule is about.
+    position:
+        1-based position of a pinned item.
+    weight:
+        Relative score boost.
+    """
+
+    action: Literal["pin", "boost", "block"]
+    item_ids: tuple[str, ...]
+    position: int | None = None
+    weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.action not in ("pin", "boost", "block"):
+            raise ConfigError(
+                f"unknown merchandising action {self.action!r}: choose pin, boost or block"
+            )
+        object.__setattr__(self, "item_ids", tuple(str(i) for i in self.item_ids))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "action": self.action,
+            "item_ids": list(self.item_ids),
+            "position": self.position,
+            "weight": self.weight,
+        }
+
+
+@dataclass(frozen=True)
+class ListPolicy:
+    """What a list may contain; a required argument of every path that produces a list.
+
+    Attributes
+    ----------
+    repeats:
+        ``keep``, ``leave-out-bought`` or ``leave-out-seen`` (:data:`REPEATS`).
+    filters:
+        The shop's business filters.
+    exclude_items:
+        Items never shown.
+    allow_items:
+        When set, only these items are shown.
+    rules:
+        Merchandising rules (see :class:`MerchandisingRule`).
+    source:
+        Who chose ``repeats``: ``"request"`` (the caller), ``"settings"`` (the lab's
+        settings, e.g. a tune result), ``"repeat rate"`` (the training data's repeat rule,
+        :func:`recsys_core.repeats.bought_rule`) or ``"unrecorded"`` (an older version).
+    why:
+        One sentence saying why.
+    """
+
+    repeats: Repeats
+    filters: BusinessFilters = field(default_factory=BusinessFilters)
+    exclude_items: frozenset[str] = frozenset()
+    allow_items: frozenset[str] | None = None
+    rules: tuple[MerchandisingRule, ...] = ()
+    source: str = "request"
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if self.repeats not in REPEATS:
+            raise ConfigError(
+                f"unknown repeats rule {self.repeats!r}: choose one of " + ", ".join(REPEATS)
+            )
+        object.__setattr__(self, "exclude_items", frozenset(str(i) for i in self.exclude_items))
+        if self.allow_items is not None:
+            object.__setattr__(self, "allow_items", frozenset(str(i) for i in self.allow_items))
+        if not self.why:
+            object.__setattr__(self, "why", f"asked to {_REPEAT_WORDS[self.repeats]}")
+
+    @classmethod
+    def from_flags(
+        cls,
+        filter_bought: bool | None = None,
+        *,
+        filter_seen: bool = False,
+        default: ListPolicy | None = None,
+    ) -> ListPolicy:
+        """The policy of the command-line and API flags (``--filter-bought/--keep-bought``,
+        ``--filter-seen``); ``default`` (the lab's rule) when neither is given.
+
+        Raises
+        ------
+        ConfigError
+            Neither flag and no default.
+        """
+        if filter_seen:
+            return cls("leave-out-seen")
+        if filter_bought is not None:
+            return cls("leave-out-bought" if filter_bought else "keep")
+        if default is None:
+            raise ConfigError("say what the list may contain: pass a ListPolicy")
+        return default
+
+    @property
+    def removes_bought(self) -> bool:
+        """Whether already-bought items are left out (by either repeat rule)."""
+        return self.repeats != "keep"
+
+    @property
+    def name(self) -> str:
+        """A short name: the repeat rule plus each active filter or rule."""
+        parts = [self.repeats, *self.filters.describe()]
+        if self.exclude_items:
+            parts.append(f"{len(self.exclude_items)} items excluded")
+        if self.allow_items is not None:
+            parts.append(f"only {len(self.allow_items)} allowed items")
+        parts += [f"{r.action} {len(r.item_ids)} items" for r in self.rules]
+        return " + ".join(parts)
+
+    def with_filters(self, filters: BusinessFilters) -> ListPolicy:
+        """The same policy with other business filters."""
+        return replace(self, filters=filters)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description, named in every answer and file."""
+        return {
+            "name": self.name,
+            "repeats": self.repeats,
+            "source": self.source,
+            "why": self.why,
+            "categories": [str(c) for c in self.filters.categories],
+            "min_price": self.filters.min_price,
+            "max_price": self.filters.max_price,
+            "exclude_bought_days": int(self.filters.exclude_bought_days),
+            "exclude_items": sorted(self.exclude_items),
+            "allow_items": None if self.allow_items is None else sorted(self.allow_items),
+            "rules": [r.to_dict() for r in self.rules],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ListPolicy:
+        """The policy :meth:`to_dict` described (a batch file's metadata)."""
+        allow = data.get("allow_items")
+        return cls(
+            repeats=data["repeats"],
+            filters=BusinessFilters(
+                categories=tuple(data.get("categories") or ()),
+                min_price=data.get("min_price"),
+                max_price=data.get("max_price"),
+                exclude_bought_days=int(data.get("exclude_bought_days") or 0),
+            ),
+            exclude_items=frozenset(data.get("exclude_items") or ()),
+            allow_items=None if allow is None else frozenset(allow),
+            rules=tuple(MerchandisingRule(**r) for r in data.get("rules") or ()),
+            source=str(data.get("source", "request")),
+            why=str(data.get("why", "")),
+        )
+
+    def same_lists(self, other: ListPolicy) -> bool:
+        """Whether two policies give the same lists (who chose them does not matter)."""
+        return replace(self, source="", why="-") == replace(other, source="", why="-")
+
+
+#: A policy, or :data:`LAB_RULE`.
+PolicyChoice: TypeAlias = ListPolicy | Literal["lab-rule"]
+
+_REPEAT_WORDS: Final[dict[str, str]] = {
+    "keep": "keep already-bought items",
+    "leave-out-bought": "leave out already-bought items",
+    "leave-out-seen": "leave out every item the shopper interacted with",
+}
+
+
+def catalog_column(catalog: pd.DataFrame | None, column: str) -> pd.Series:
+    """One catalog column by item id (str; first row of each item); empty when absent."""
+    if catalog is None or column not in catalog.columns:
+        return pd.Series(dtype=object)
+    ids = catalog[Columns.ITEM].astype(str)
+    return pd.Series(catalog[column].to_numpy(), index=ids)[~ids.duplicated().to_numpy()]
+
+
+@dataclass
+class ListContext:
+    """What applying a policy needs to know about the shoppers and the items.
+
+    Attributes
+    ----------
+    bought:
+        Distinct ``(user_id, item_id)`` purchase pairs before training ended, or ``None``
+        when they are every pair the models have seen (a purchase-only log): then
+        ``leave-out-bought`` is the models' own seen filter.
+    catalog:
+        Categories and prices of the items (business filters).
+    purchases:
+        Purchase events with ``timestamp`` (``exclude_bought_days``).
+    now:
+        The instant "the last N days" end at (default: one second after the last purchase).
+    """
+
+    bought: pd.DataFrame | None = None
+    catalog: pd.DataFrame | None = None
+    purchases: pd.DataFrame | None = None
+    now: pd.Timestamp | None = None
+    _by_user: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _lookups: dict[str, pd.Series] = field(default_factory=dict, repr=False)
+
+    def bought_items(self, user_id: str) -> np.ndarray | None:
+        """Items the shopper bought (``None``: bought equals seen, see :attr:`bought`)."""
+        if self.bought is None:
+            return None
+        if self._by_user is None:
+            users = self.bought[Columns.USER].astype(str).to_numpy()
+            items = self.bought[Columns.ITEM].astype(str).to_numpy(dtype=object)
+            order = np.argsort(users, kind="stable")
+            users, items = users[order], items[order]
+            if len(users):
+                starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+                ends = np.r_[starts[1:], len(users)]
+                self._by_user = {
+                    str(users[a]): items[a:b] for a, b in zip(starts, ends, strict=True)
+                }
+            else:
+                self._by_user = {}
+        return self._by_user.get(str(user_id), np.zeros(0, dtype=object))
+
+    def lookup(self, column: str) -> pd.Series:
+        """:func:`catalog_column` of :attr:`catalog`, computed once."""
+        if column not in self._lookups:
+            self._lookups[column] = catalog_column(self.catalog, column)
+        return self._lookups[column]
+
+    def recent_purchases(self, days: int) -> pd.MultiIndex:
+        """(user, item) pairs bought in the last ``days`` days before :attr:`now`.
+
+        Raises
+        ------
+        ConfigError
+            No purchase events with timestamps were given.
+        """
+        key = f"__recent_{days}"
+        if key not in self._lookups:
+            purchases = self.purchases
+            if purchases is None or Columns.TIMESTAMP not in purchases.columns:
+                raise ConfigError(
+                    "'hide items bought in the last N days' needs purchase times: build the "
+                    "ListContext with purchases=<events with timestamps>"
+                )
+            if Columns.EVENT in purchases.columns:
+                purchases = purchases[purchases[Columns.EVENT].astype(str) == "purchase"]
+            end = self.now
+            if end is None:
+                end = purchases[Columns.TIMESTAMP].max() + pd.Timedelta(seconds=1)
+            recent = purchases[purchases[Columns.TIMESTAMP] >= end - pd.Timedelta(days=days)]
+            pairs = pd.MultiIndex.from_arrays(
+                [recent[Columns.USER].astype(str), recent[Columns.ITEM].astype(str)]
+            )
+            self._lookups[key] = pd.Series(0, index=pairs.unique())
+        return self._lookups[key].index  # type: ignore[return-value]
+
+
+def uses_model_seen_filter(policy: ListPolicy, context: ListContext) -> bool:
+    """Whether the model's own seen filter does the repeat rule (``leave-out-seen``, or
+    ``leave-out-bought`` on a log where bought equals seen)."""
+    return policy.repeats == "leave-out-seen" or (
+        policy.repeats == "leave-out-bought" and context.bought is None
+    )
+
+
+def policy_mask(
+    policy: ListPolicy,
+    context: ListContext,
+    user_ids: Sequence[str] | np.ndarray,
+    item_ids: Sequence[str] | np.ndarray,
+) -> np.ndarray:
+    """Which (shopper, item) rows a list under ``policy`` may hold: the one place the
+    policy is applied (apart from the model's own seen filter, see
+    :func:`uses_model_seen_filter`).
+
+    Raises
+    ------
+    ConfigError
+        A rule that is not built yet (pin, boost), or a filter the context cannot answer.
+    """
+    for rule in policy.rules:
+        if rule.action != "block":
+            raise ConfigError(
+                f"the {rule.action!r} merchandising rule is not applied yet: only 'block' is "
+                "built; remove the rule or use block"
+            )
+    users = np.asarray(user_ids, dtype=object).astype(str)
+    items = np.asarray(item_ids, dtype=object).astype(str)
+    keep = np.ones(len(items), dtype=bool)
+    if not len(items):
+        return keep
+    if policy.repeats == "leave-out-bought" and context.bought is not None:
+        keep &= ~_bought_rows(context, users, items)
+    blocked = set(policy.exclude_items)
+    for rule in policy.rules:
+        blocked.update(str(i) for i in rule.item_ids)
+    if blocked:
+        keep &= ~np.isin(items, list(blocked))
+    if policy.allow_items is not None:
+        keep &= np.isin(items, list(policy.allow_items))
+    filters = policy.filters
+    if filters.categories:
+        category = context.lookup(Columns.CATEGORY)
+        if not len(category):
+            raise ConfigError("a category filter needs a catalog with a 'category' column")
+        wanted = [str(c) for c in filters.categories]
+        keep &= category.astype(str).reindex(items).isin(wanted).to_numpy()
+    if filters.min_price is not None or filters.max_price is not None:
+        price = pd.to_numeric(context.lookup(Columns.PRICE), errors="coerce")
+        values = price.reindex(items).to_numpy(dtype=float)
+        ok = np.isfinite(values)
+        if filters.min_price is not None:
+            ok &= values >= filters.min_price
+        if filters.max_price is not None:
+            ok &= values <= filters.max_price
+        keep &= ok
+    if filters.exclude_bought_days > 0:
+        recent = context.recent_purchases(int(filters.exclude_bought_days))
+        keep &= ~pd.MultiIndex.from_arrays([users, items]).isin(recent)
+    return keep
+
+
+#: Above this many shoppers in one call, bought pairs are matched as one pair index.
+_PAIR_INDEX_FROM: Final = 64
+
+
+def _bought_rows(context: ListContext, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Which (user, item) rows are purchase pairs of :attr:`ListContext.bought`."""
+    shoppers = pd.unique(users)
+    if len(shoppers) <= _PAIR_INDEX_FROM:  # one shopper (the hot path): plain lookups
+        out = np.zeros(len(items), dtype=bool)
+        for user in shoppers:
+            mine = users == user
+            bought = context.bought_items(str(user))
+            if bought is not None and len(bought):
+                out[mine] = np.isin(items[mine], bought)
+        return out
+    bought = context.bought
+    assert bought is not None
+    owned = pd.MultiIndex.from_arrays(
+        [bought[Columns.USER].astype(str), bought[Columns.ITEM].astype(str)]
+    )
+    return np.asarray(pd.MultiIndex.from_arrays([users, items]).isin(owned), dtype=bool)
+
+
+def _first_depth(policy: ListPolicy, context: ListContext, user_id: str, k: int) -> int:
+    """How deep to ask first: ``k`` plus the items the repeat rule will drop, doubled to a
+    power of two (as evaluation's grouping always did)."""
+    if _nothing_to_filter(policy, context):
+        return k
+    depth = k + len(policy.exclude_items)
+    if policy.repeats == "leave-out-bought" and context.bought is not None:
+        bought = context.bought_items(user_id)
+        depth += 0 if bought is None else len(bought)
+    return int(2 ** np.ceil(np.log2(depth)))
+
+
+#: One shopper's list of a model: ``fetch(depth)`` gives item ids (best first) and any
+#: payload the caller keeps aligned with them.
+FetchOne = Callable[[int], Any]
+
+
+def top_with_policy(
+    fetch: Callable[[int], Any],
+    items_of: Callable[[Any], np.ndarray],
+    user_id: str,
+    k: int,
+    policy: ListPolicy,
+    context: ListContext,
+) -> tuple[Any, np.ndarray]:
+    """One shopper's list under ``policy``: ``(fetched, keep)``.
+
+    ``fetch(depth)`` asks the model for ``depth`` items (with its own seen filter when
+    :func:`uses_model_seen_filter`); ``items_of(fetched)`` gives their ids. The list is
+    asked deeper (doubling) until ``k`` rows pass or the model has no more; ``keep`` marks
+    the first ``k`` rows that pass.
+    """
+    depth = _first_depth(policy, context, user_id, k)
+    while True:
+        fetched = fetch(depth)
+        items = items_of(fetched)
+        passed = policy_mask(policy, context, np.full(len(items), user_id, dtype=object), items)
+        keep = passed & (np.cumsum(passed) <= k)
+        if int(keep.sum()) >= k or len(items) < depth or depth >= MAX_DEPTH:
+            return fetched, keep
+        depth *= 2
+
+
+def recommend_with_policy(
+    model: Any,
+    user_ids: Iterable[object],
+    k: int,
+    policy: ListPolicy,
+    context: ListContext,
+    **extra: Any,
+) -> pd.DataFrame:
+    """Top-``k`` lists of ``model`` for many shoppers under ``policy``.
+
+    Any model with ``recommend(user_ids, k, filter_seen=..., **extra)``. Shoppers are
+    grouped by how deep their list must be asked (:func:`_first_depth`, one ``recommend``
+    call per group); shoppers left short are asked again twice as deep. Ranks are
+    renumbered 1..k; columns are the model's own.
+    """
+    native = uses_model_seen_filter(policy, context)
+    users = list(pd.unique(pd.Series([str(u) for u in user_ids], dtype=object)))
+    if not users:
+        return model.recommend([], k, filter_seen=native, **extra)
+    depths = np.array([_first_depth(policy, context, u, k) for u in users], dtype=np.int64)
+    if _nothing_to_filter(policy, context):
+        return model.recommend(users, k, filter_seen=native, **extra)
+    done: list[pd.DataFrame] = []
+    pending = pd.Series(depths, index=users)
+    while len(pending):
+        short: dict[str, int] = {}
+        for depth in np.unique(pending.to_numpy()):
+            chunk = list(pending.index[pending.to_numpy() == depth])
+            reco = model.recommend(chunk, int(depth), filter_seen=native, **extra)
+            reco = reco.sort_values([Columns.USER, Columns.RANK], kind="stable")
+            passed = policy_mask(
+                policy, context, reco[Columns.USER].to_numpy(), reco[Columns.ITEM].to_numpy()
+            )
+            kept = reco[passed]
+            rank = kept.groupby(Columns.USER, sort=False).cumcount().to_numpy() + 1
+            kept = kept[rank <= k].copy()
+            kept[Columns.RANK] = rank[rank <= k].astype(reco[Columns.RANK].dtype)
+            asked = reco[Columns.USER].astype(str).value_counts()
+            got = kept[Columns.USER].astype(str).value_counts()
+            for user in chunk:
+                more = int(asked.get(user, 0)) >= depth and int(got.get(user, 0)) < k
+                if more and depth < MAX_DEPTH:
+                    short[user] = int(depth) * 2
+            done.append(kept[~kept[Columns.USER].astype(str).isin(short)])
+        pending = pd.Series(short, dtype=np.int64)
+    reco = pd.concat(done, ignore_index=True) if len(done) > 1 else done[0]
+    return reco.sort_values([Columns.USER, Columns.RANK], kind="stable", ignore_index=True)
+
+
+def _nothing_to_filter(policy: ListPolicy, context: ListContext) -> bool:
+    """Whether the model's own list (with its seen filter where asked) is the answer."""
+    return (
+        (policy.repeats != "leave-out-bought" or context.bought is None)
+        and not policy.filters.active
+        and not policy.exclude_items
+        and policy.allow_items is None
+        and not policy.rules
+    )
