@@ -810,7 +810,8 @@ def test_csv_downloads_round_floats_and_leave_missing_empty() -> None:
     from ui.components import csv_bytes, plural
 
     text = csv_bytes(pd.DataFrame({"p": [0.123456789012345, np.nan], "n": ["a", None]})).decode()
-    assert text.splitlines() == ["p,n", "0.1235,a", ","]
+    # every field quoted (issue 23 item 12: a quoted field cannot start a formula after a CR)
+    assert text.splitlines() == ['"p","n"', '"0.1235","a"', '"",""']
     assert plural(1, "event") == "1 event" and plural(2, "event") == "2 events"
 
 
