@@ -14,7 +14,7 @@ from recsys_core.data.schema import Dataset
 from recsys_core.evaluation import EvaluationConfig, EvaluationResult
 from recsys_core.models import ALSConfig, BPRConfig, ItemKNNConfig
 from recsys_core.presets import Preset
-from recsys_core.serving.lab import headline_metrics  # noqa: F401  (re-exported)
+from recsys_core.training import headline_metrics  # noqa: F401  (re-exported)
 
 #: How each model's recommendations can be explained to a shopper or a product manager.
 INTERPRETABILITY: dict[str, str] = {

@@ -38,16 +38,9 @@ from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.evaluation import data_checksum
 from recsys_core.models import MODEL_NAMES, model_class
 from recsys_core.security import audit
-from recsys_core.serving import (
-    RecommendationService,
-    TrainConfig,
-    TrainedLab,
-    list_versions,
-    load_lab,
-    save_lab,
-    train_lab,
-)
+from recsys_core.serving import RecommendationService, TrainedLab, list_versions, load_lab, save_lab
 from recsys_core.serving.lab import DEFAULT_MODELS
+from recsys_core.training import TrainConfig, train_lab
 from ui import auth, state
 
 #: Session-state name of the (dataset key, checksum) -> version folder memo.
@@ -359,7 +352,8 @@ def record_ranker_metrics(dataset: Dataset, lab: TrainedLab) -> None:
     Model lab (issue 24). The manifest of ``lab`` (the object the pages serve) is updated
     in place and on disk."""
     from recsys_core.evaluation import EvaluationConfig, evaluate
-    from recsys_core.serving.lab import headline_metrics, record_metrics
+    from recsys_core.serving.lab import record_metrics
+    from recsys_core.training import headline_metrics
 
     metrics = dict(lab.manifest.get("metrics") or {})
     recorded = dict(metrics.get("models") or {})

@@ -325,7 +325,8 @@ def train(
     event_map: EventMapOption = None,
 ) -> None:
     """Train models on every event and save them as a new active version under $RECSYS_HOME."""
-    from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
+    from recsys_core.serving.lab import save_lab
+    from recsys_core.training import TrainConfig, train_lab
 
     if engine not in ("implicit", "spark"):
         raise ConfigError(f"unknown engine {engine!r}; use --engine implicit or --engine spark")

@@ -213,7 +213,8 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> DemoData:
     """
     from recsys_core.data.demo_store import generate_demo_store
     from recsys_core.data.loaders import load_event_file
-    from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
+    from recsys_core.serving.lab import save_lab
+    from recsys_core.training import TrainConfig, train_lab
     from ui.resources import wanted_models
 
     root = tmp_path_factory.mktemp("e2e_app")

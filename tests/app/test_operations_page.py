@@ -29,7 +29,8 @@ def ops_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, pd.D
     newer 90 days."""
     from recsys_core.data.demo_store import generate_demo_store
     from recsys_core.data.schema import Dataset
-    from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
+    from recsys_core.serving.lab import save_lab
+    from recsys_core.training import TrainConfig, train_lab
 
     root = tmp_path_factory.mktemp("ops_app")
     events, catalog = generate_demo_store(n_users=800, n_items=120, n_events=20_000, seed=3)

@@ -26,14 +26,13 @@ from recsys_core.data.loaders import load_event_file
 from recsys_core.errors import DataValidationError
 from recsys_core.serving import (
     RecommendationService,
-    TrainConfig,
     list_versions,
     load_lab,
     resolve_version,
     save_lab,
-    train_lab,
 )
 from recsys_core.serving.lab import models_root
+from recsys_core.training import TrainConfig, train_lab
 from ui import state
 from ui.charts import timeline_days, timeline_figure, waterfall_figure, waterfall_frame
 from ui.frames import co_counts, other_model_ranks

@@ -20,7 +20,8 @@ from recsys_core.monitoring import (
     reference_profile,
 )
 from recsys_core.serving import backup, registry
-from recsys_core.serving.lab import TrainConfig, record_metrics, save_lab, train_lab
+from recsys_core.serving.lab import record_metrics, save_lab
+from recsys_core.training import TrainConfig, train_lab
 
 
 @pytest.fixture(scope="module")

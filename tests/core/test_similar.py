@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys_core.serving import RecommendationService, TrainConfig, train_lab
+from recsys_core.serving import RecommendationService
 from recsys_core.similar import SCORE_LABELS
+from recsys_core.training import TrainConfig, train_lab
 
 
 @pytest.fixture(scope="module")

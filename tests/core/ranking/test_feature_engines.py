@@ -77,7 +77,7 @@ def test_the_rankers_training_rows_are_equal_on_spark(spark: object, small_store
 def test_train_engine_spark_builds_the_rankers_features_on_spark(
     spark: object, small_store: object
 ) -> None:
-    from recsys_core.serving.lab import TrainConfig, train_lab
+    from recsys_core.training import TrainConfig, train_lab
 
     settings = {**SMALL_RANKER, "training_windows": 1}
     config = TrainConfig(

@@ -158,7 +158,8 @@ def test_registry_backups_are_encrypted_at_rest_and_a_changed_byte_is_refused(
 
     from recsys_core.data.demo_store import generate_demo_store
     from recsys_core.data.schema import Dataset
-    from recsys_core.serving import TrainConfig, backup, save_lab, train_lab
+    from recsys_core.serving import backup, save_lab
+    from recsys_core.training import TrainConfig, train_lab
 
     events, catalog = generate_demo_store(n_users=40, n_items=20, n_events=600, seed=3)
     save_lab(train_lab(Dataset("tiny", events, catalog), TrainConfig(models=["popularity"])))
@@ -191,8 +192,9 @@ def test_saved_versions_are_encrypted_when_the_setting_asks(
 
     from cryptography.fernet import Fernet
 
-    from recsys_core.serving import RecommendationService, TrainConfig, save_lab, train_lab
+    from recsys_core.serving import RecommendationService, save_lab
     from recsys_core.serving.lab import load_lab
+    from recsys_core.training import TrainConfig, train_lab
     from tests.conftest import SMALL_RANKER
 
     monkeypatch.setenv("RECSYS_ENCRYPT_ARTIFACTS", "1")
@@ -240,7 +242,8 @@ def test_rotating_keys_keeps_backups_and_encrypted_models_readable(
     """Issue 23 item 1: train encrypted, back up, rotate, then restore and `similar` still work
     (before: "0 file(s) re-encrypted, old keys dropped", then "chunk 0 does not decrypt")."""
     from recsys_core.paths import recsys_home
-    from recsys_core.serving import TrainConfig, backup, registry, save_lab, train_lab
+    from recsys_core.serving import backup, registry, save_lab
+    from recsys_core.training import TrainConfig, train_lab
 
     monkeypatch.setenv("RECSYS_ENCRYPT_ARTIFACTS", "1")
     lab = train_lab(small_store, TrainConfig(models=["popularity", "itemknn"]))  # type: ignore[arg-type]

@@ -16,7 +16,8 @@ from recsys_core.security.encryption import read_encrypted
 from recsys_core.security.forget import needs_retraining
 from recsys_core.security.pseudonyms import pseudonym
 from recsys_core.security.uploads import list_uploads, load_upload, store_upload
-from recsys_core.serving import TrainConfig, save_lab, train_lab
+from recsys_core.serving import save_lab
+from recsys_core.training import TrainConfig, train_lab
 
 
 def _log(users: list[str]) -> Dataset:

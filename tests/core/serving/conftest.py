@@ -16,7 +16,8 @@ def saved_home(small_store: object, tmp_path_factory: pytest.TempPathFactory) ->
 
     Read-only: copy it with :func:`home_copy`.
     """
-    from recsys_core.serving import TrainConfig, save_lab, train_lab
+    from recsys_core.serving import save_lab
+    from recsys_core.training import TrainConfig, train_lab
 
     home = tmp_path_factory.mktemp("saved_home")
     params = {

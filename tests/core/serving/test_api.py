@@ -21,7 +21,7 @@ import schemathesis
 from conftest import SMALL_RANKER
 from hypothesis import HealthCheck, settings
 
-from recsys_core.serving import TrainConfig, save_lab, train_lab
+from recsys_core.serving import save_lab
 from recsys_core.serving.schemas import (
     ExplainAnswer,
     HealthAnswer,
@@ -30,6 +30,7 @@ from recsys_core.serving.schemas import (
     SearchAnswer,
     SimilarAnswer,
 )
+from recsys_core.training import TrainConfig, train_lab
 
 MODELS = ["popularity", "itemknn", "als", "ranker"]
 

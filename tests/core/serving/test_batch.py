@@ -11,8 +11,9 @@ from conftest import SMALL_RANKER
 from recsys_core.cli import main
 from recsys_core.errors import ArtifactError, ConfigError
 from recsys_core.policy import ListPolicy
-from recsys_core.serving import RecommendationService, TrainConfig, save_lab, train_lab
+from recsys_core.serving import RecommendationService, save_lab
 from recsys_core.serving.batch import BatchTable, score_batch, write_batch
+from recsys_core.training import TrainConfig, train_lab
 
 
 @pytest.fixture(scope="module")

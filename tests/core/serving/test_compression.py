@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recsys_core.errors import ConfigError
-from recsys_core.serving import RecommendationService, TrainConfig, train_lab
+from recsys_core.serving import RecommendationService
 from recsys_core.serving.compression import (
     ServingConfig,
     decode,
@@ -14,6 +14,7 @@ from recsys_core.serving.compression import (
     stored_bytes,
     with_codec,
 )
+from recsys_core.training import TrainConfig, train_lab
 
 
 def test_codecs_round_trip_within_their_precision() -> None:

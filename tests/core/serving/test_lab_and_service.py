@@ -11,13 +11,12 @@ from recsys_core.cli import main
 from recsys_core.errors import ArtifactError, ConfigError, ModelNotTrainedError, UnknownItemError
 from recsys_core.serving import (
     RecommendationService,
-    TrainConfig,
     list_versions,
     load_lab,
     resolve_version,
     save_lab,
-    train_lab,
 )
+from recsys_core.training import TrainConfig, train_lab
 
 SINGLE = ["popularity", "itemknn", "als"]
 

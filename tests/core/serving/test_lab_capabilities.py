@@ -11,7 +11,8 @@ from recsys_core.data.schema import Dataset
 from recsys_core.models import load_model, model_class
 from recsys_core.presets import Preset
 from recsys_core.ranking import TwoStageRanker
-from recsys_core.serving import TrainConfig, load_lab, save_lab, train_lab
+from recsys_core.serving import load_lab, save_lab
+from recsys_core.training import TrainConfig, train_lab
 from tests.conftest import SMALL_RANKER
 
 FAST_RANKER = {

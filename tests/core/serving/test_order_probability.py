@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from recsys_core.ranking.order_model import OrderModel
-from recsys_core.serving import RecommendationService, TrainConfig, load_lab, save_lab, train_lab
+from recsys_core.serving import RecommendationService, load_lab, save_lab
+from recsys_core.training import TrainConfig, train_lab
 from tests.conftest import SMALL_RANKER_CUTOFF
 
 

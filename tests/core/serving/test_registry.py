@@ -13,7 +13,8 @@ import pytest
 from recsys_core.cli import main
 from recsys_core.errors import ArtifactError, ConfigError, RecsysError
 from recsys_core.serving import backup, registry
-from recsys_core.serving.lab import TrainConfig, save_lab, train_lab
+from recsys_core.serving.lab import save_lab
+from recsys_core.training import TrainConfig, train_lab
 
 
 def _flip_byte(path: Path, offset: int | None = None) -> None:

@@ -19,8 +19,8 @@ from recsys_core.evaluation import EvaluationConfig, evaluate
 from recsys_core.interactions import InteractionMatrix
 from recsys_core.models import create_model
 from recsys_core.presets import Preset
-from recsys_core.serving import TrainConfig, train_lab
 from recsys_core.split import Split
+from recsys_core.training import TrainConfig, train_lab
 from recsys_core.tuning import (
     profile_log,
     scaled_defaults,

@@ -34,11 +34,8 @@ from conftest import SMALL_RANKER  # noqa: E402
 from recsys_core.data.demo_store import generate_demo_store  # noqa: E402
 from recsys_core.data.schema import Dataset  # noqa: E402
 from recsys_core.policy import ListPolicy  # noqa: E402
-from recsys_core.serving import (  # noqa: E402
-    TrainConfig,
-    TrainedLab,
-    train_lab,
-)
+from recsys_core.serving import TrainedLab  # noqa: E402
+from recsys_core.training import TrainConfig, train_lab  # noqa: E402
 
 MODELS = ("popularity", "itemknn", "bpr", "als", "ranker")
 
