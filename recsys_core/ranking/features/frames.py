@@ -21,16 +21,13 @@ import uuid
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import narwhals as nw
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import EVENT_TYPES
-
-if TYPE_CHECKING:
-    from recsys_core.ranking.features.past import PastEvents
 
 __all__ = [
     "FEATURE_ENGINES",
@@ -48,7 +45,31 @@ FeatureEngine = Literal["embedded", "spark"]
 FEATURE_ENGINES: tuple[FeatureEngine, ...] = ("embedded", "spark")
 
 
-def event_table(past: PastEvents) -> Any:
+class EventColumns(Protocol):
+    """What :func:`event_table` reads of the events before the cutoff (a
+    :class:`~recsys_core.ranking.features.past.PastEvents` has it all)."""
+
+    @property
+    def u(self) -> Any: ...
+    @property
+    def i(self) -> Any: ...
+    @property
+    def age(self) -> Any: ...
+    @property
+    def day(self) -> Any: ...
+    @property
+    def is_purchase(self) -> Any: ...
+    @property
+    def codes(self) -> Any: ...
+    @property
+    def qty(self) -> Any: ...
+    @property
+    def engine(self) -> str: ...
+    @property
+    def spark_master(self) -> str | None: ...
+
+
+def event_table(past: EventColumns) -> Any:
     """The events before the cutoff as a Narwhals frame on ``past.engine``.
 
     Columns: ``u``, ``i`` (snapshot indices), ``age`` (days before the cutoff), ``day``

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -12,18 +13,31 @@ from recsys_core.errors import ArtifactError
 from recsys_core.interactions import IdMap
 from recsys_core.ranking.features.registry import FeatureRegistry
 
-if TYPE_CHECKING:
-    from recsys_core.ranking.features.snapshot import BehaviourSnapshot
+
+class SavedSnapshot(Protocol):
+    """What :func:`save_snapshot` writes of a
+    :class:`~recsys_core.ranking.features.snapshot.BehaviourSnapshot`."""
+
+    @property
+    def users(self) -> IdMap: ...
+    @property
+    def items(self) -> IdMap: ...
+    @property
+    def cutoff(self) -> pd.Timestamp: ...
+    @property
+    def tables(self) -> Mapping[str, np.ndarray]: ...
+    def features(self, user_rows: np.ndarray, item_rows: np.ndarray) -> np.ndarray: ...
+
 
 __all__ = ["CORE_ARRAYS", "load_snapshot", "save_snapshot"]
 
 #: Arrays of a saved snapshot that are not a lookup group's tables.
 CORE_ARRAYS: Final = ("pair_keys", "pair_values", "user_values", "item_values")
 
-_Snapshot = TypeVar("_Snapshot", bound="BehaviourSnapshot")
+_Snapshot = TypeVar("_Snapshot", bound=SavedSnapshot)
 
 
-def save_snapshot(snapshot: BehaviourSnapshot, folder: Path) -> None:
+def save_snapshot(snapshot: SavedSnapshot, folder: Path) -> None:
     """Write ``snapshot`` to ``folder`` (``users.npy``, ``items.npy``, ``tables.npz``)."""
     folder.mkdir(parents=True, exist_ok=True)
     snapshot.users.save(folder / "users.npy")
@@ -36,7 +50,9 @@ def save_snapshot(snapshot: BehaviourSnapshot, folder: Path) -> None:
     np.savez(folder / "tables.npz", **arrays)  # type: ignore[arg-type]
 
 
-def load_snapshot(cls: type[_Snapshot], folder: Path, registry: FeatureRegistry) -> _Snapshot:
+def load_snapshot(
+    cls: Callable[..., _Snapshot], folder: Path, registry: FeatureRegistry
+) -> _Snapshot:
     """Read a snapshot written by :func:`save_snapshot` (with the same feature groups).
 
     Raises

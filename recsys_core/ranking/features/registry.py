@@ -10,12 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from recsys_core.ranking.features.past import PastEvents
 
 __all__ = [
     "LEVELS",
@@ -102,7 +99,7 @@ class FeatureGroup:
     level: Level
     features: tuple[Feature, ...]
     build: Callable[[Any], Mapping[str, np.ndarray]] | None = None
-    tables: Callable[[PastEvents], Mapping[str, np.ndarray]] | None = None
+    tables: Callable[[Any], Mapping[str, np.ndarray]] | None = None
 
     @cached_property
     def names(self) -> tuple[str, ...]:
@@ -190,7 +187,7 @@ class FeatureRegistry:
         self,
         level: Level,
         *features: Feature,
-        tables: Callable[[PastEvents], Mapping[str, np.ndarray]] | None = None,
+        tables: Callable[[Any], Mapping[str, np.ndarray]] | None = None,
     ) -> Callable[[_Build], _Build]:
         """Decorator registering a function as the group of ``features`` (named after it)."""
 
