@@ -22,9 +22,10 @@ from typing import Any
 import pandas as pd
 
 from recsys_core.errors import ConfigError
+from recsys_core.models.registry import POPULARITY
 
 #: The model every uplift is measured against.
-BASELINE_MODEL = "popularity"
+BASELINE_MODEL = POPULARITY
 
 
 def _number(value: object) -> float | None:

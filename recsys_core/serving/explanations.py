@@ -46,7 +46,7 @@ class ServiceExplanations(ProbabilityAnswers):
     def explainer(self) -> Any:
         """The SHAP explainer of the purchase model (built once)."""
         ranker = self.lab.ranker
-        broken = (getattr(self.lab, "broken", None) or {}).get("ranker")
+        broken = (getattr(self.lab, "broken", None) or {}).get(purchase_model())
         if ranker is None and broken:  # a damaged purchase model is broken, not "not trained"
             raise ArtifactError(
                 f"the purchase model of version {self.version} is broken ({broken}): restore "
