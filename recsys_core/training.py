@@ -15,14 +15,10 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from recsys_core.columns import Columns
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
-from recsys_core.evaluation import (
-    ProgressCallback,
-    data_checksum,
-    library_versions,
-    no_progress,
-)
+from recsys_core.evaluation import EvaluationConfig, ProgressCallback, evaluate, no_progress
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.models import (
     MODEL_NAMES,
@@ -35,12 +31,17 @@ from recsys_core.models.registry import (
     ALS,
     ALS_SPARK,
 )
+from recsys_core.monitoring import reference_profile
 from recsys_core.presets import Preset
+from recsys_core.provenance import data_checksum, library_versions
+from recsys_core.ranking.order_model import OrderModel
+from recsys_core.repeats import bought_pairs, repeat_profile
 from recsys_core.serving.lab import (
     DEFAULT_MODELS,
     FORMAT_VERSION,
     TrainedLab,
 )
+from recsys_core.tuning import ResolvedSettings, settings_for
 
 __all__ = ["TrainConfig", "headline_metrics", "train_lab"]
 
@@ -100,8 +101,6 @@ def train_lab(
     sized for candidate generation), and each list is explained by the model that served it
     (:mod:`recsys_core.explain`).
     """
-    from recsys_core.tuning import ResolvedSettings, settings_for
-
     config = config or TrainConfig()
     checksum = data_checksum(dataset.events)
     settings = (
@@ -198,8 +197,6 @@ def train_lab(
         "metrics": metrics,
         "order_model": order_model is not None,
     }
-    from recsys_core.monitoring import reference_profile
-
     bought = _repeat_rule(dataset, manifest)
     return TrainedLab(
         dataset=dataset.name,
@@ -218,9 +215,6 @@ def _repeat_rule(dataset: Dataset, manifest: dict[str, Any]) -> pd.DataFrame | N
     """Store the training log's repeat profile (:func:`recsys_core.repeats.repeat_profile`,
     the rule evaluation applies) in ``manifest["repeats"]``; return the bought pairs when
     they are not simply every pair the models saw (else ``None``: their own filter is it)."""
-    from recsys_core.columns import Columns
-    from recsys_core.repeats import bought_pairs, repeat_profile
-
     bought = bought_pairs(dataset.events)
     seen = dataset.events[[Columns.USER, Columns.ITEM]].astype(str).drop_duplicates()
     same_as_seen = len(bought) == len(seen)
@@ -233,8 +227,6 @@ def _train_order_model(
     dataset: Dataset, seed: int, notes: list[str], timings: dict[str, float]
 ) -> Any | None:
     """The shopper-level order model, or ``None`` with a note when the log is too short."""
-    from recsys_core.ranking.order_model import OrderModel
-
     start = time.perf_counter()
     try:
         model = OrderModel(seed=seed).fit(dataset.events)
@@ -260,8 +252,6 @@ def _training_metrics(
     dataset: Dataset, config: TrainConfig, names: list[str], notes: list[str]
 ) -> dict[str, Any]:
     """Headline metrics of the single-stage models on the log's last 30 days (cheap)."""
-    from recsys_core.evaluation import EvaluationConfig, evaluate
-
     single_stage = [n for n in names if not model_class(n).stage_one_models]
     two_stage = [n for n in names if n not in single_stage]
     # two-stage models are costly to evaluate: their stage-one models stand in for them

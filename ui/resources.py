@@ -35,8 +35,8 @@ from recsys_core.data.builtin import load_dataset
 from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
-from recsys_core.evaluation import data_checksum
 from recsys_core.models import MODEL_NAMES, model_class
+from recsys_core.provenance import data_checksum
 from recsys_core.security import audit
 from recsys_core.serving import RecommendationService, TrainedLab, list_versions, load_lab, save_lab
 from recsys_core.serving.lab import DEFAULT_MODELS

@@ -30,7 +30,7 @@ from recsys_core.columns import EVENT_TYPES, Columns
 from recsys_core.data.loaders import detect_format, load_event_file, read_table
 from recsys_core.data.schema import EVENT_ALIASES
 from recsys_core.errors import InputLimitError, RecsysError
-from recsys_core.evaluation import data_checksum
+from recsys_core.provenance import data_checksum
 from recsys_core.security.settings import get_settings
 from recsys_core.security.uploads import load_upload, store_upload
 from ui import state as session

@@ -29,6 +29,7 @@ from typing import Any
 from recsys_core.columns import Columns
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.paths import recsys_home
+from recsys_core.provenance import data_checksum
 from recsys_core.security.denylist import forget_shopper
 from recsys_core.security.encryption import decrypting_stream, encrypted_format, read_encrypted
 from recsys_core.security.uploads import (
@@ -152,8 +153,6 @@ def forget_user(
 ) -> ForgetReport:
     """Deny-list ``user_id`` at once, remove their events from every stored upload, and mark
     the ``versions`` trained on those uploads or holding the shopper for retraining."""
-    from recsys_core.evaluation import data_checksum
-
     user_id = str(user_id)
     report = ForgetReport(newly_denied=forget_shopper(user_id, home))
     affected: set[str] = set()

@@ -39,7 +39,10 @@ def test_five_paths_give_one_shopper_the_same_list(
     lab = load_lab(resolve_version(None, None), tolerant=True)
     assert lab.bought is not None  # a log with views: bought and seen differ
     service = RecommendationService(lab)
-    client = TestClient(create_app(lambda: service))
+    # a loopback client and server, as `serve` binds by default (off loopback a key is required)
+    client = TestClient(
+        create_app(lambda: service), base_url="http://127.0.0.1", client=("127.0.0.1", 50000)
+    )
     bought = lab.bought.groupby("user_id").size()
     users = [u for u in lab.models[model].known_users() if bought.get(u, 0) >= 2][:2]
     ids = tmp_path / "users.txt"
