@@ -19,6 +19,7 @@ import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.metrics import classifier_metrics, reliability_table
+from recsys_core.ranking.order_model import score_order_model
 
 #: Column of the ranker's lists holding the purchase probability.
 PURCHASE_PROBABILITY = "purchase_probability"
@@ -64,18 +65,8 @@ def order_block(
     Returns the metrics of :func:`recsys_core.ranking.order_model.evaluate_order_model`
     (same fit, same population) and each shopper's order probability.
     """
-    from recsys_core.ranking.order_model import OrderModel, order_labels
-
-    model = OrderModel(horizon_days=test_days, seed=seed).fit(train, cutoff=cutoff)
-    features = model.features_
-    buyers = order_labels(test, cutoff, cutoff + pd.Timedelta(days=test_days))
-    y_true = np.asarray(features.index.isin(buyers), dtype=np.int8)
-    y_prob = model.predict_frame(features)
-    metrics = classifier_metrics(y_true, y_prob)
-    metrics["shoppers"] = float(len(y_true))
-    metrics["order_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
-    metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
-    return metrics, pd.Series(y_prob, index=features.index.astype(str), name="order_probability")
+    metrics, _, probability = score_order_model(train, test, cutoff, test_days=test_days, seed=seed)
+    return metrics, probability
 
 
 def overall_probability_block(

@@ -534,7 +534,26 @@ def evaluate_order_model(
         :func:`recsys_core.metrics.classifier_metrics` plus ``shoppers`` and
         ``order_rate``, and the reliability table.
     """
-    from recsys_core.metrics import classifier_metrics, reliability_table
+    from recsys_core.metrics import reliability_table
+
+    metrics, y_true, probability = score_order_model(
+        train, test, cutoff, test_days=test_days, seed=seed
+    )
+    return metrics, reliability_table(y_true, probability.to_numpy())
+
+
+def score_order_model(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    cutoff: pd.Timestamp | str,
+    *,
+    test_days: float = 30.0,
+    seed: int = 42,
+) -> tuple[dict[str, float], np.ndarray, pd.Series]:
+    """The one path that fits the order model on ``train`` and scores it on ``test``:
+    ``(metrics, labels, order probability of every shopper with history)`` (metrics as in
+    :func:`evaluate_order_model`; used by it and by evaluation's overall probability)."""
+    from recsys_core.metrics import classifier_metrics
 
     cutoff = pd.Timestamp(cutoff)
     model = OrderModel(horizon_days=test_days, seed=seed).fit(train, cutoff=cutoff)
@@ -546,4 +565,5 @@ def evaluate_order_model(
     metrics["shoppers"] = float(len(y_true))
     metrics["order_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
     metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
-    return metrics, reliability_table(y_true, y_prob)
+    probability = pd.Series(y_prob, index=features.index.astype(str), name="order_probability")
+    return metrics, y_true, probability
