@@ -13,13 +13,14 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from recsys_core.columns import Columns
+from recsys_core.configs import ModelSettings
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.evaluation import EvaluationConfig, ProgressCallback, evaluate, no_progress
-from recsys_core.interactions import EventWeights, InteractionMatrix
+from recsys_core.interactions import InteractionMatrix
 from recsys_core.models import (
     MODEL_NAMES,
     MODEL_REGISTRY,
@@ -46,26 +47,13 @@ from recsys_core.tuning import ResolvedSettings, settings_for
 __all__ = ["TrainConfig", "headline_metrics", "train_lab"]
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(ModelSettings):
     """What :func:`train_lab` fits."""
-
-    model_config = ConfigDict(extra="forbid")
 
     models: list[str] = Field(
         default_factory=lambda: list(DEFAULT_MODELS),
         description="Models to train; 'ranker' needs timestamps and is skipped without them.",
     )
-    weights: EventWeights | None = Field(
-        None,
-        description="Event weights (default: the settings that apply to the dataset, "
-        "recsys_core.tuning.settings_for).",
-    )
-    model_params: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="Per-model settings, e.g. {'als': {'factors': 128}}; they override the "
-        "dataset's preset.",
-    )
-    seed: int = Field(42, description="Seed of every model.")
     settings: Preset | None = Field(
         None,
         description="Settings to start from instead of those that apply to the dataset "

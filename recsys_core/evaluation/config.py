@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from recsys_core.configs import ModelSettings, SplitConfig
 from recsys_core.interactions import EventWeights
 from recsys_core.models.registry import evaluated_by_default, optional_models, single_stage_models
 
@@ -26,23 +27,15 @@ def no_progress(_message: str, _fraction: float) -> None:
     return None
 
 
-class EvaluationConfig(BaseModel):
-    """Settings of one evaluation run."""
-
-    model_config = ConfigDict(extra="forbid")
+class EvaluationConfig(SplitConfig, ModelSettings):
+    """Settings of one evaluation run: the split and model blocks it shares with ``train`` and
+    ``tune`` (:mod:`recsys_core.configs`) plus what only evaluation has."""
 
     models: list[str] = Field(
         default_factory=lambda: list(SINGLE_STAGE_MODELS),
         description="Models to fit and compare (popularity, itemknn, bpr, als, ranker).",
     )
     k: int = Field(10, ge=1, le=200, description="Length of each recommendation list.")
-    test_days: float = Field(30, gt=0, description="Length of the temporal test period in days.")
-    cutoff: str | None = Field(None, description="Explicit start of the test period (ISO date).")
-    relevant_events: tuple[str, ...] = Field(
-        ("purchase",),
-        description="Test-period events that make an item relevant (falls back to all events "
-        "when the log has none of them).",
-    )
     filter_seen: bool | None = Field(
         None,
         description="True: drop every item the user interacted with (views too) from the "
@@ -58,31 +51,15 @@ class EvaluationConfig(BaseModel):
     new_items_variant: bool = Field(
         True, description="Also report the variant with seen items removed from both sides."
     )
-    weights: EventWeights | None = Field(
-        None,
-        description="Event weights of the interaction matrix (default: the dataset's preset, "
-        "see recsys_core.presets).",
-    )
-    model_params: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="Per-model hyperparameters, e.g. {'als': {'factors': 64}}; they override "
-        "the dataset's preset.",
-    )
     model_weights: dict[str, EventWeights] = Field(
         default_factory=dict,
         description="Per-model event weights that replace `weights` for that model.",
-    )
-    seed: int = Field(
-        42, description="Seed for every model, the random split and the bootstrap resamples."
     )
     bootstrap_resamples: int = Field(
         1000,
         ge=0,
         le=100_000,
         description="Bootstrap resamples of the test users for the 95 % intervals (0: none).",
-    )
-    test_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Held-out share per user for the random split."
     )
     folds: int = Field(
         1,

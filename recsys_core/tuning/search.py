@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from recsys_core.columns import Columns
+from recsys_core.configs import SplitConfig
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, DataValidationError
 from recsys_core.evaluation import json_safe, relevant_items
@@ -83,10 +84,8 @@ def _space(model: str) -> SearchSpace:
 _EVENT_KEYS = ("view", "cart", "favorite")
 
 
-class TuneConfig(BaseModel):
+class TuneConfig(SplitConfig):
     """Settings of one search."""
-
-    model_config = ConfigDict(extra="forbid")
 
     models: list[str] = Field(
         default_factory=lambda: list(TUNABLE_MODELS),
@@ -96,18 +95,9 @@ class TuneConfig(BaseModel):
     trials: int | None = Field(
         None, ge=1, description="At most this many trials per model (default: the budget)."
     )
-    seed: int = Field(42, ge=0, description="Seed of the sampler, the models and the splits.")
     k: int = Field(10, ge=1, le=200, description="List length NDCG is measured at.")
-    test_days: float = Field(30, gt=0, description="The test period evaluate holds out.")
-    cutoff: str | None = Field(None, description="Explicit start of the test period.")
     validation_days: float = Field(
         30, gt=0, description="Length of the validation window before the test cutoff."
-    )
-    test_fraction: float = Field(
-        0.2, gt=0, lt=1, description="Held-out share per user without timestamps."
-    )
-    relevant_events: tuple[str, ...] = Field(
-        ("purchase",), description="Events that make an item relevant."
     )
 
 
