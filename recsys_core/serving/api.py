@@ -451,11 +451,27 @@ def create_app(
         return _json(degraded("/purchase-probability", answer))
 
     @app.get("/explain", response_model=schemas.ExplainAnswer, tags=["answers"])
-    async def explain(user_id: UserId, item_id: ItemId, user: Caller | None = caller) -> Any:
-        """Why the purchase model gives this probability (400 when this version has none)."""
+    async def explain(
+        user_id: UserId,
+        item_id: ItemId,
+        model: Annotated[
+            RecommendModel | None,
+            Query(
+                description="Explain the list this model serves, by this model (ALS: its "
+                "factors; item-kNN: its neighbours; the ranker: SHAP plus its stage-one "
+                "reasons). Default: the purchase model's probability (400 without one)."
+            ),
+        ] = None,
+        user: Caller | None = caller,
+    ) -> Any:
+        """Why the purchase model gives this probability (400 when this version has none),
+        or with ``model`` why that model put the item in the shopper's list."""
         service = service_of()
         shopper = await access.shopper_in(user, user_id, service)
-        answer = await run_in_threadpool(service.explain_answer, shopper, item_id)
+        if model is None:
+            answer = await run_in_threadpool(service.explain_answer, shopper, item_id)
+        else:
+            answer = await run_in_threadpool(service.explain_served, shopper, item_id, model)
         return degraded("/explain", access.shopper_out(user, answer, user_id, shopper))
 
     @app.get("/search", response_model=schemas.SearchAnswer, tags=["answers"])

@@ -106,7 +106,11 @@ class ServiceExplanations(ProbabilityAnswers):
         are SHAP values), ``contributions``, ``because_you_bought`` (the reasons; each with
         ``counted``), ``reasons_label`` ("Because you bought / viewed"), ``reasons_from``.
         """
+        user_id, item_id = str(user_id), str(item_id)
+        refuse_forgotten(user_id)
         engine = self.lab.model(model)
+        if not self.knows_item(item_id):
+            raise UnknownItemError(f"unknown item id {item_id!r}: not in version {self.version}")
         if engine.scores_are_probabilities:
             payload = self.explain_answer(user_id, item_id, k_reasons)
             payload["shap"] = True

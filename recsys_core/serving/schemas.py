@@ -143,10 +143,12 @@ class PurchaseReason(_Answer):
     item_id: str
     title: str | None = None
     contribution: float
+    counted: str | None = Field(default=None, description="What was counted: 'bought' or 'viewed'.")
 
 
 class ExplainAnswer(_Answer):
-    """``explain``: why the purchase model gives this probability.
+    """``explain``: why the purchase model gives this probability, or (``model=``) why that
+    model put the item in the shopper's list, by the model that served it.
 
     ``base_value + sum(contribution) == raw_score``. For an unknown shopper the answer is the
     cold start: ``degraded`` with the item's base rate as ``probability`` and no reasons.
@@ -162,6 +164,16 @@ class ExplainAnswer(_Answer):
     model_version: str | None = None
     degraded: bool = False
     reason: str | None = None
+    model: str | None = Field(default=None, description="The model whose list is explained.")
+    shap: bool | None = Field(
+        default=None, description="Whether `contributions` are SHAP values of that model."
+    )
+    reasons_label: str | None = Field(
+        default=None, description='"Because you bought" / "Because you viewed" / both.'
+    )
+    reasons_from: str | None = Field(
+        default=None, description="The model whose factors or neighbours gave the reasons."
+    )
 
 
 class ProbabilityAnswer(_Answer):

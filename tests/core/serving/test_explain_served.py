@@ -116,9 +116,9 @@ def test_reason_labels_say_what_was_counted(service) -> None:
         "Because you bought / viewed"
     )
     assert reasons_label([]) == "Because you bought"
-    popularity = service.explain_served(
-        service.lab.models["als"].known_users()[0], "x", "popularity"
-    )
+    user = service.lab.models["als"].known_users()[0]
+    item = service.recommend_frame(user, 1, "popularity", policy="lab-rule")[0]["item_id"].iloc[0]
+    popularity = service.explain_served(user, item, "popularity")
     assert popularity["reasons_from"] is None and popularity["because_you_bought"] == []
 
 
@@ -140,3 +140,32 @@ def test_cli_explain_gives_the_reasons_of_the_model_asked(
     assert [r["item_id"] for r in answer["because_you_bought"]] == [r["item_id"] for r in expected]
     assert main(["explain", "--user", user, "--item", item, "--model", "als"]) == 0
     assert "(from als)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["als", "itemknn", "ranker"])
+def test_api_explains_the_list_by_the_model_asked(
+    service: RecommendationService, model: str
+) -> None:
+    """``/explain?model=`` answers what the service's ``explain_served`` answers: the reasons
+    of the model that served the list (it was ranker-only before)."""
+    from fastapi.testclient import TestClient
+
+    from recsys_core.serving.api import create_app
+    from recsys_core.serving.schemas import ExplainAnswer
+
+    client = TestClient(
+        create_app(lambda: service), base_url="http://127.0.0.1", client=("127.0.0.1", 50000)
+    )
+    user, item = _pairs(service, model, seed=7)[0]
+    response = client.get("/explain", params={"user_id": user, "item_id": item, "model": model})
+    assert response.status_code == 200, response.text
+    answer = ExplainAnswer.model_validate(response.json())
+    expected = service.explain_served(user, item, model)
+    assert answer.model == model and answer.reasons_from == expected["reasons_from"]
+    assert answer.shap is (model == "ranker")
+    assert [r.item_id for r in answer.because_you_bought] == [
+        r["item_id"] for r in expected["because_you_bought"]
+    ]
+    assert {r.counted for r in answer.because_you_bought} <= {"bought", "viewed"}
+    unknown = client.get("/explain", params={"user_id": user, "item_id": "nope", "model": model})
+    assert unknown.status_code == 404
