@@ -198,6 +198,15 @@ def load_lab(folder: Path, *, tolerant: bool = False) -> TrainedLab:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"cannot read {folder / MANIFEST}: {exc}") from exc
+    found = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if found != FORMAT_VERSION:
+        # a folder written by another release of the lab (or not a lab): refuse clearly
+        # rather than misread it; every model part also checks its own format version
+        raise ArtifactError(
+            f"{folder / MANIFEST} has lab format version {found!r}; this release of the lab "
+            f"reads version {FORMAT_VERSION}: retrain (`python -m recsys_core train ...`) or "
+            "restore a backup made by this release"
+        )
     bad_parts = verify_version(folder).broken_parts() if tolerant else {}
     broken: dict[str, str] = {}
     encrypted = bool(manifest.get("encrypted"))
