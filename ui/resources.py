@@ -11,10 +11,12 @@ How a page gets its models (:func:`service`):
 3. only when there is none, the quick **single-stage models** (popularity, item-kNN, ALS:
    seconds) are trained with a visible progress bar and saved as a *quick* version, so every
    page works at once; BPR, the two-stage purchase model (the ranker, a minute or more) and
-   the order model then train in a **background thread** (:class:`RankerJob`, one per dataset
-   and process) with their own progress in the sidebar (training windows, classifier
-   folds). When it has saved the complete version, every session switches to it on its
-   next rerun (the sidebar's poll triggers one), and later starts load it directly.
+   the order model then train in a **child process**
+   (:class:`~recsys_core.training_job.TrainingJob`, one per dataset and server process,
+   so the training's memory is not the server's) with their own progress in the sidebar
+   (training windows, classifier folds). When it has saved the complete version, every
+   session switches to it on its next rerun (the sidebar's poll triggers one), and later
+   starts load it directly.
 
 Cached objects are shared by all sessions and never mutated, except by
 :func:`recsys_core.serving.lab.record_metrics` (which updates the manifest it also saves).
@@ -24,8 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +36,20 @@ from recsys_core.data.builtin import load_dataset
 from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
-from recsys_core.models import MODEL_NAMES, model_class
+from recsys_core.models import model_class
 from recsys_core.provenance import data_checksum
-from recsys_core.security import audit
-from recsys_core.serving import RecommendationService, TrainedLab, list_versions, load_lab, save_lab
+from recsys_core.serving import RecommendationService, TrainedLab, list_versions, load_lab
 from recsys_core.serving.lab import DEFAULT_MODELS
-from recsys_core.training import TrainConfig, train_lab
+from recsys_core.training_job import (
+    RANKER_FAILED,
+    TrainingJob,
+    start_training_job,
+    train_version,
+)
 from ui import auth, state
 
 #: Session-state name of the (dataset key, checksum) -> version folder memo.
 _FOLDERS = "lab_folders"
-#: Start of the manifest note written when the ranker could not be trained on the data.
-RANKER_FAILED = "the purchase model (ranker) could not be trained on this log"
 
 
 @dataclass(frozen=True)
@@ -200,21 +203,21 @@ def _train_with_progress(
         def report(message: str, fraction: float) -> None:
             bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
 
-        try:
-            config = TrainConfig(models=models, headline_metrics=not quick)
-            lab = train_lab(dataset, config, progress=report)
-        except RecsysError as exc:
-            if "ranker" not in models:
-                raise
-            st.warning(f"The purchase model could not be trained: {exc}. Training the others.")
-            models = [m for m in models if m != "ranker"]
-            lab = train_lab(dataset, TrainConfig(models=models), progress=report)
-            lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
-        if quick:
-            lab.manifest.setdefault("notes", []).append(QUICK_NOTE)
-        bar.progress(1.0, text="saving")
-        folder = save_lab(lab, activate=activate)
-        auth.record("train", {"dataset": dataset.name, "version": lab.version})
+        lab, ranker_error = train_version(
+            dataset,
+            models,
+            activate=activate,
+            actor=auth.actor(),
+            progress=report,
+            headline=not quick,
+            notes=(QUICK_NOTE,) if quick else (),
+            background=False,
+        )
+        if ranker_error is not None:
+            st.warning(
+                f"The purchase model could not be trained: {ranker_error}. Trained the others."
+            )
+        folder = lab.path
         status.update(
             label=f"Trained and saved version {lab.version} ({folder})",
             state="complete",
@@ -247,35 +250,8 @@ def slow_models(models: list[str]) -> list[str]:
 QUICK_NOTE = "quick start: single-stage models only; the purchase model trains in the background"
 
 
-@dataclass
-class RankerJob:
-    """The purchase model (and the order model) training in a background thread.
-
-    Written by the thread, read by the pages; plain attribute writes, no Streamlit calls
-    in the thread.
-    """
-
-    dataset: str
-    message: str = "waiting to start"
-    fraction: float = 0.0
-    started: float = field(default_factory=time.monotonic)
-    finished: float | None = None
-    folder: str | None = None
-    error: str | None = None
-    lab: TrainedLab | None = None  # handed to the page cache once, then dropped
-    thread: threading.Thread | None = None
-    #: Set once the purchase model's headline metrics are recorded (or could not be).
-    metrics_recorded: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def running(self) -> bool:
-        """Whether the training is still going on."""
-        return self.finished is None
-
-    @property
-    def seconds(self) -> float:
-        """Seconds since the start (until the end once finished)."""
-        return (self.finished or time.monotonic()) - self.started
+#: The background training of one dataset (see :mod:`recsys_core.training_job`).
+RankerJob = TrainingJob
 
 
 @st.cache_resource(show_spinner=False)
@@ -290,100 +266,27 @@ def ranker_job(data: ActiveData) -> RankerJob | None:
 
 
 def start_ranker_job(data: ActiveData, models: list[str], *, activate: bool = True) -> RankerJob:
-    """Train ``models`` in a background thread and save them as a version (without the
-    ranker, and a note saying why, when the ranker cannot be trained on this data)."""
+    """Train ``models`` in a child process and save them as a version (without the ranker,
+    and a note saying why, when the ranker cannot be trained on this data). The server only
+    loads the saved version: the training's memory is the child's."""
     jobs = _jobs()
     with _training_lock():
         job = jobs.get((data.key, data.checksum))
         if job is not None and (job.running or job.folder is not None):
             return job
-        job = RankerJob(dataset=data.dataset.name)
-        dataset = data.dataset
-        who = auth.actor()  # the thread has no session: audit as the user who started it
-
-        def report(message: str, fraction: float) -> None:
-            job.message, job.fraction = message, min(max(float(fraction), 0.0), 1.0)
-
-        def run() -> None:
-            lab: TrainedLab | None = None
-            try:
-                try:
-                    lab = train_lab(dataset, TrainConfig(models=models), progress=report)
-                except RecsysError as exc:
-                    if "ranker" not in models:
-                        raise
-                    job.error = str(exc)  # the others are still worth a complete version
-                    others = [m for m in models if m != "ranker"]
-                    lab = train_lab(dataset, TrainConfig(models=others), progress=report)
-                    lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
-                report("saving", 1.0)
-                job.folder = str(save_lab(lab, activate=activate))
-                job.lab = lab
-                audit.record(
-                    who,
-                    "train",
-                    {"dataset": dataset.name, "version": lab.version, "background": True},
-                )
-            except Exception as exc:  # noqa: BLE001 - a thread must report, not die silently
-                job.error = f"{type(exc).__name__}: {exc}"
-            finally:
-                job.finished = time.monotonic()
-            # after the switch (the pages use the ranker already): its metrics for Overview
-            try:
-                if job.error is None and lab is not None and lab.ranker is not None:
-                    record_ranker_metrics(dataset, lab)
-            except Exception as exc:  # noqa: BLE001 - the version stays usable without them
-                lab.manifest.setdefault("notes", []).append(
-                    f"the purchase model's headline metrics could not be recorded: {exc}"
-                )
-            finally:
-                job.metrics_recorded.set()
-
-        job.thread = threading.Thread(target=run, name=f"ranker-{dataset.name}", daemon=True)
+        # the child has no session: audit as the user who started it
+        job = start_training_job(data.dataset, models, activate=activate, actor=auth.actor())
         jobs[(data.key, data.checksum)] = job
-        job.thread.start()
     return job
 
 
-def record_ranker_metrics(dataset: Dataset, lab: TrainedLab) -> None:
-    """Evaluate the purchase model the way training evaluates the single-stage models (the
-    last 30 days held out, the version's own settings) and add it to the version's recorded
-    headline metrics, so Overview and Decision show its figures without a visit to the
-    Model lab (issue 24). The manifest of ``lab`` (the object the pages serve) is updated
-    in place and on disk."""
-    from recsys_core.evaluation import EvaluationConfig, evaluate
-    from recsys_core.serving.lab import record_metrics
-    from recsys_core.training import headline_metrics
-
-    metrics = dict(lab.manifest.get("metrics") or {})
-    recorded = dict(metrics.get("models") or {})
-    if "ranker" in recorded:
-        return
-    config = lab.manifest.get("config") or {}
-    names = ["ranker"] + ([] if "popularity" in recorded else ["popularity"])
-    eval_config = EvaluationConfig(
-        models=names,
-        weights=config.get("weights"),
-        model_params={
-            n: p for n, p in (config.get("model_params") or {}).items() if n in MODEL_NAMES
-        },
-        seed=int(config.get("seed", 42)),
-        new_items_variant=False,
-    )
-    result = headline_metrics(evaluate(dataset, eval_config))
-    recorded.update(result["models"])
-    merged = {**result, **metrics, "models": recorded}
-    if not merged.get("classifier"):
-        merged["classifier"] = result.get("classifier")
-    merged["recorded_by"] = "train (every model, last 30 days held out)"
-    record_metrics(lab, merged)
-
-
 def _ready_lab(job: RankerJob) -> TrainedLab:
-    """The complete lab a finished job saved (its in-memory copy the first time)."""
+    """The complete lab a finished job saved (loaded once per process; its manifest follows
+    the metrics the job records after the switch)."""
     assert job.folder is not None
-    trained, job.lab = job.lab, None
-    return _lab_at(job.folder, trained)
+    lab = _lab_at(job.folder)
+    job.follow(lab)
+    return lab
 
 
 def lab_for(data: ActiveData) -> TrainedLab:
