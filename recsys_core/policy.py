@@ -369,8 +369,10 @@ class ListContext:
             purchases = self.purchases
             if purchases is None or Columns.TIMESTAMP not in purchases.columns:
                 raise ConfigError(
-                    "'hide items bought in the last N days' needs purchase times: build the "
-                    "ListContext with purchases=<events with timestamps>"
+                    "'hide items bought in the last N days' needs purchase times, and none "
+                    "are at hand: the log has no timestamps, or this version was saved before "
+                    "versions kept them (retrain it); in code, build the ListContext with "
+                    "purchases=<events with timestamps>"
                 )
             if Columns.EVENT in purchases.columns:
                 purchases = purchases[purchases[Columns.EVENT].astype(str) == "purchase"]

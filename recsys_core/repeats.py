@@ -205,6 +205,28 @@ def bought_pairs(events: pd.DataFrame) -> pd.DataFrame:
     ).drop_duplicates(ignore_index=True)
 
 
+def last_purchases(events: pd.DataFrame) -> pd.DataFrame | None:
+    """When each shopper last bought each item: ``user_id``, ``item_id``, ``timestamp`` (the
+    latest purchase event of the pair; every event on a log without purchases, as
+    :func:`bought_pairs` counts). ``None`` for a log without timestamps. Saved with a trained
+    version so the list policy's "hide items bought in the last N days" works on every path
+    (API, CLI, batch), not only where the whole log is at hand."""
+    if Columns.TIMESTAMP not in events.columns or events[Columns.TIMESTAMP].isna().all():
+        return None
+    event = events[Columns.EVENT].astype(str).to_numpy()
+    purchases = event == "purchase"
+    chosen = events[purchases] if purchases.any() else events
+    frame = pd.DataFrame(
+        {
+            Columns.USER: chosen[Columns.USER].astype(str).to_numpy(),
+            Columns.ITEM: chosen[Columns.ITEM].astype(str).to_numpy(),
+            Columns.TIMESTAMP: chosen[Columns.TIMESTAMP].to_numpy(),
+        }
+    )
+    last = frame.groupby([Columns.USER, Columns.ITEM], sort=False)[Columns.TIMESTAMP].max()
+    return last.reset_index()
+
+
 def recommend_unbought(
     model: Any,
     user_ids: Any,

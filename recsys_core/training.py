@@ -36,7 +36,7 @@ from recsys_core.monitoring import reference_profile
 from recsys_core.presets import Preset
 from recsys_core.provenance import data_checksum, library_versions
 from recsys_core.ranking.order_model import OrderModel
-from recsys_core.repeats import bought_pairs, repeat_profile
+from recsys_core.repeats import bought_pairs, last_purchases, repeat_profile
 from recsys_core.serving.lab import (
     DEFAULT_MODELS,
     FORMAT_VERSION,
@@ -196,6 +196,7 @@ def train_lab(
         reference=reference_profile(dataset.events),
         order_model=order_model,
         bought=bought,
+        last_purchases=last_purchases(dataset.events),
     )
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from recsys_core.cli.app import (
+    CategoryOption,
+    HideBoughtDaysOption,
+    MaxPriceOption,
+    MinPriceOption,
     ModelVersionOption,
     TrainedDatasetOption,
     _service,
     app,
+    business_filters,
     echo_json,
     to_json,
 )
@@ -22,17 +27,26 @@ from recsys_core.models.registry import (
     recommendable_models,
     similar_item_models,
 )
-from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice
+from recsys_core.policy import LAB_RULE, BusinessFilters, ListPolicy, PolicyChoice
 
 
-def list_policy(filter_bought: bool | None, filter_seen: bool) -> PolicyChoice:
-    """The list policy of the ``--filter-bought/--keep-bought`` and ``--filter-seen`` flags;
-    the lab's rule when neither is given."""
+def list_policy(
+    filter_bought: bool | None,
+    filter_seen: bool,
+    filters: BusinessFilters | None = None,
+    service: Any = None,
+) -> PolicyChoice:
+    """The list policy of the ``--filter-bought/--keep-bought`` and ``--filter-seen`` flags
+    (the lab's rule when neither is given) with the business ``filters`` of the filter
+    options (resolved against ``service``'s rule when any is set)."""
     if filter_seen and filter_bought is False:
         raise ConfigError("--filter-seen and --keep-bought contradict each other: pick one")
+    choice: PolicyChoice = LAB_RULE
     if filter_seen or filter_bought is not None:
-        return ListPolicy.from_flags(filter_bought, filter_seen=filter_seen)
-    return LAB_RULE
+        choice = ListPolicy.from_flags(filter_bought, filter_seen=filter_seen)
+    if filters is not None and filters.active:
+        return service.resolve_policy(choice).with_filters(filters)
+    return choice
 
 
 @app.command()
@@ -57,6 +71,10 @@ def recommend(
             "favourited or bought).",
         ),
     ] = False,
+    category: CategoryOption = None,
+    min_price: MinPriceOption = None,
+    max_price: MaxPriceOption = None,
+    hide_bought_days: HideBoughtDaysOption = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     dataset: TrainedDatasetOption = None,
     version: ModelVersionOption = None,
@@ -64,8 +82,10 @@ def recommend(
     """Top-k items for a shopper with titles, scores and purchase probabilities."""
     if k < 1:
         raise ConfigError("--k must be at least 1")
-    policy = list_policy(filter_bought, filter_seen)
-    answer = _service(dataset, version).recommend(user, k, model, policy=policy)
+    service = _service(dataset, version)
+    filters = business_filters(category, min_price, max_price, hide_bought_days)
+    policy = list_policy(filter_bought, filter_seen, filters, service)
+    answer = service.recommend(user, k, model, policy=policy)
     if as_json:
         echo_json(to_json("recommend", answer))
         return

@@ -124,6 +124,46 @@ TrainedDatasetOption = Annotated[
     typer.Option("--dataset", help="Dataset whose active model to use (default: last trained)."),
 ]
 
+# the list policy's business filters (the Shopper page's "Business filters"), on every path
+CategoryOption = Annotated[
+    list[str] | None,
+    typer.Option("--category", help="Keep only items of this catalog category (repeatable)."),
+]
+MinPriceOption = Annotated[
+    float | None, typer.Option("--min-price", min=0.0, help="Keep only items priced at least this.")
+]
+MaxPriceOption = Annotated[
+    float | None, typer.Option("--max-price", min=0.0, help="Keep only items priced at most this.")
+]
+HideBoughtDaysOption = Annotated[
+    int,
+    typer.Option(
+        "--hide-bought-days",
+        min=0,
+        max=3650,
+        help="Leave out items the shopper bought in the last N days (0: keep them).",
+    ),
+]
+
+
+def business_filters(
+    categories: list[str] | None,
+    min_price: float | None,
+    max_price: float | None,
+    hide_bought_days: int,
+) -> Any:
+    """The :class:`~recsys_core.policy.BusinessFilters` of the filter options."""
+    from recsys_core.policy import BusinessFilters
+
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise ConfigError(f"--min-price {min_price:g} is above --max-price {max_price:g}")
+    return BusinessFilters(
+        categories=tuple(categories or ()),
+        min_price=min_price,
+        max_price=max_price,
+        exclude_bought_days=hide_bought_days,
+    )
+
 
 def to_json(kind: str, answer: dict[str, Any]) -> dict[str, Any]:
     """An answer through its pydantic model (the REST API's response model too)."""

@@ -12,7 +12,16 @@ from typing import Annotated
 
 import typer
 
-from recsys_core.cli.app import TrainedDatasetOption, app, stderr_progress
+from recsys_core.cli.app import (
+    CategoryOption,
+    HideBoughtDaysOption,
+    MaxPriceOption,
+    MinPriceOption,
+    TrainedDatasetOption,
+    app,
+    business_filters,
+    stderr_progress,
+)
 from recsys_core.errors import ConfigError
 from recsys_core.models.registry import ALS, recommendable_models
 from recsys_core.settings import set_environment
@@ -137,6 +146,10 @@ def batch(
             "favourited or bought), not only the bought ones.",
         ),
     ] = False,
+    category: CategoryOption = None,
+    min_price: MinPriceOption = None,
+    max_price: MaxPriceOption = None,
+    hide_bought_days: HideBoughtDaysOption = 0,
     dataset: TrainedDatasetOption = None,
     version: VersionOption = None,
 ) -> None:
@@ -151,7 +164,9 @@ def batch(
         raise ConfigError(f"--out must be a .parquet file, got {out}")
     lab = load_lab(resolve_version(dataset, version))
     ids = read_user_ids(users) if users is not None else None
-    policy = RecommendationService(lab).resolve_policy(list_policy(filter_bought, filter_seen))
+    service = RecommendationService(lab)
+    filters = business_filters(category, min_price, max_price, hide_bought_days)
+    policy = service.resolve_policy(list_policy(filter_bought, filter_seen, filters, service))
     result = score_batch(
         lab,
         model,

@@ -57,7 +57,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader
@@ -72,7 +72,7 @@ from recsys_core.errors import (
     UnknownUserError,
 )
 from recsys_core.models.registry import ALS, RANKER, recommendable_models, similar_item_models
-from recsys_core.policy import LAB_RULE, ListPolicy, PolicyChoice, Repeats
+from recsys_core.policy import LAB_RULE, BusinessFilters, ListPolicy, PolicyChoice, Repeats
 from recsys_core.serving import schemas
 from recsys_core.serving.access import Access, Caller
 from recsys_core.serving.batch import BatchTable
@@ -414,9 +414,26 @@ def create_app(
             Repeats | None,
             Query(description="The list policy's repeat rule (wins over filter_seen)."),
         ] = None,
+        category: Annotated[
+            list[str] | None,
+            Query(max_length=MAX_ID, description="Keep only items of these categories."),
+        ] = None,
+        min_price: Annotated[
+            float | None, Query(ge=0, description="Keep only items priced at least this.")
+        ] = None,
+        max_price: Annotated[
+            float | None, Query(ge=0, description="Keep only items priced at most this.")
+        ] = None,
+        hide_bought_days: Annotated[
+            int,
+            Query(
+                ge=0, le=3650, description="Leave out items bought in the last N days (0: keep)."
+            ),
+        ] = 0,
         user: Caller | None = caller,
     ) -> Any:
-        """A shopper's top ``k`` items (unknown shopper: the popular items, degraded)."""
+        """A shopper's top ``k`` items (unknown shopper: the popular items, degraded), under
+        the list policy: the repeat rule and the business filters (as the Shopper page's)."""
         service = service_of()
         shopper = await access.shopper_in(user, user_id, service)
         policy: PolicyChoice = LAB_RULE
@@ -424,6 +441,16 @@ def create_app(
             policy = ListPolicy(repeats)
         elif filter_seen is not None:
             policy = ListPolicy.from_flags(filter_seen)
+        if min_price is not None and max_price is not None and min_price > max_price:
+            raise HTTPException(400, f"min_price {min_price:g} is above max_price {max_price:g}")
+        filters = BusinessFilters(
+            categories=tuple(category or ()),
+            min_price=min_price,
+            max_price=max_price,
+            exclude_bought_days=hide_bought_days,
+        )
+        if filters.active:
+            policy = service.resolve_policy(policy).with_filters(filters)
         answer = service.answer(shopper, k, model, policy=policy)
         metrics.cache_outcome(answer.cached)
         out = access.shopper_out(user, service.answer_json(shopper, answer), user_id, shopper)

@@ -124,9 +124,14 @@ def all_users(lab: TrainedLab, model: str) -> list[str]:
 
 
 def lab_context(lab: TrainedLab) -> ListContext:
-    """The :class:`~recsys_core.policy.ListContext` of a lab (its bought pairs and catalog):
-    the one the service builds too."""
-    return ListContext(bought=getattr(lab, "bought", None), catalog=lab.catalog)
+    """The :class:`~recsys_core.policy.ListContext` of a lab (its bought pairs, catalog and
+    when each pair was last bought): the one the service uses too."""
+    return ListContext(
+        bought=getattr(lab, "bought", None),
+        catalog=lab.catalog,
+        # when each pair was last bought: "hide items bought in the last N days"
+        purchases=getattr(lab, "last_purchases", None),
+    )
 
 
 class _Lists:

@@ -77,6 +77,8 @@ DRIFT_REFERENCE = "drift_reference.json"
 ORDER_MODEL_DIR = "order_model"
 #: The training log's bought pairs (only for logs where they differ from the seen pairs).
 BOUGHT_PAIRS = "bought.parquet"
+#: When each shopper last bought each item (the list policy's "bought in the last N days").
+LAST_PURCHASES = "last_purchases.parquet"
 FORMAT_VERSION = 1
 #: Models a lab trains by default (the ranker brings its own ALS and item-kNN).
 DEFAULT_MODELS: tuple[str, ...] = trained_by_default()
@@ -103,6 +105,10 @@ class TrainedLab:
     #: differ from the pairs the models have seen (a log with views); the service leaves them
     #: out of lists under the already-bought rule (``manifest["repeats"]``).
     bought: pd.DataFrame | None = None
+    #: When each shopper last bought each item (``user_id, item_id, timestamp``;
+    #: :func:`recsys_core.repeats.last_purchases`); ``None`` for a log without timestamps
+    #: and for versions saved before it was kept (the filter then asks to retrain).
+    last_purchases: pd.DataFrame | None = None
 
     @property
     def ranker(self) -> Any | None:
@@ -164,6 +170,8 @@ def save_lab(
             atomic_write_text(tmp / DRIFT_REFERENCE, json.dumps(lab.reference, default=str))
         if lab.bought is not None:
             lab.bought.to_parquet(tmp / BOUGHT_PAIRS, index=False)
+        if lab.last_purchases is not None:
+            lab.last_purchases.to_parquet(tmp / LAST_PURCHASES, index=False)
         _encrypt_if_asked(lab, tmp)  # h11: RECSYS_ENCRYPT_ARTIFACTS
         atomic_write_text(tmp / MANIFEST, json.dumps(lab.manifest, indent=2, default=str))
         write_checksums(tmp)
@@ -241,8 +249,9 @@ def _encrypt_if_asked(lab: TrainedLab, tmp: Path) -> None:
         parts.append(ORDER_MODEL_DIR)
     if (tmp / DRIFT_REFERENCE).exists():  # it lists the training shoppers' ids
         parts.append(DRIFT_REFERENCE)
-    if (tmp / BOUGHT_PAIRS).exists():  # so do the bought pairs
-        parts.append(BOUGHT_PAIRS)
+    for part in (BOUGHT_PAIRS, LAST_PURCHASES):  # so do the bought pairs and their times
+        if (tmp / part).exists():
+            parts.append(part)
     encrypt_tree(tmp, parts)
     lab.manifest["encrypted"] = True
 
@@ -304,6 +313,16 @@ def _load_parts(
             if not tolerant:
                 raise ArtifactError(f"cannot read {folder / BOUGHT_PAIRS}: {exc}") from exc
             broken["bought"] = f"cannot read the bought pairs: {exc}"
+    last = None
+    if (folder / LAST_PURCHASES).exists():
+        try:
+            if LAST_PURCHASES in bad_parts:
+                raise ArtifactError(f"checksum check failed: {bad_parts[LAST_PURCHASES]}")
+            last = pd.read_parquet(_readable(folder, LAST_PURCHASES, plain_root))
+        except Exception as exc:  # pyarrow raises several types for broken files
+            if not tolerant:
+                raise ArtifactError(f"cannot read {folder / LAST_PURCHASES}: {exc}") from exc
+            broken["last_purchases"] = f"cannot read the purchase times: {exc}"
     return TrainedLab(
         dataset=manifest["dataset"],
         version=folder.name,
@@ -316,6 +335,7 @@ def _load_parts(
         reference=reference,
         order_model=order_model,
         bought=bought,
+        last_purchases=last,
     )
 
 

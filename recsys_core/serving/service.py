@@ -41,7 +41,7 @@ from recsys_core.policy import (
 from recsys_core.repeats import BoughtRule, bought_rule
 from recsys_core.security.denylist import refuse_forgotten
 from recsys_core.serving.answers import AnswerCache, RecommendationAnswer
-from recsys_core.serving.batch import BatchTable
+from recsys_core.serving.batch import BatchTable, lab_context
 from recsys_core.serving.compression import ServingConfig, with_codec
 from recsys_core.serving.hot_path import (
     PreparedRanker,
@@ -282,11 +282,9 @@ class RecommendationService(ItemAnswers):
 
     def list_context(self) -> ListContext:
         """What applying a policy needs: the lab's bought pairs (``None`` where they are
-        every seen pair) and its catalog."""
+        every seen pair), its catalog and when each pair was last bought."""
         if self._context is None:
-            self._context = ListContext(
-                bought=getattr(self.lab, "bought", None), catalog=self.lab.catalog
-            )
+            self._context = lab_context(self.lab)
         return self._context
 
     # ---- already-bought items (the lab's repeat rule, recsys_core.repeats): begin

@@ -97,3 +97,57 @@ def test_five_paths_give_one_shopper_the_same_list(
             assert kept["item_id"].tolist() != mine["item_id"].tolist() or not owned & set(
                 kept["item_id"]
             )
+
+
+@pytest.mark.parametrize("model", ["als", "ranker"])
+def test_business_filters_give_the_same_list_on_every_path(
+    home_copy: Path, model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The business filters (category, price band, items bought in the last N days) are part
+    of the one list policy on every path, not only on the Shopper page."""
+    from recsys_core.policy import BusinessFilters
+
+    lab = load_lab(resolve_version(None, None), tolerant=True)
+    service = RecommendationService(lab)
+    catalog = lab.catalog
+    category = str(catalog["category"].value_counts().index[0])
+    top = float(catalog["price"].quantile(0.8))
+    filters = BusinessFilters(categories=(category,), max_price=top, exclude_bought_days=30)
+    policy = service.resolve_policy("lab-rule").with_filters(filters)
+    client = TestClient(
+        create_app(lambda: service), base_url="http://127.0.0.1", client=("127.0.0.1", 50000)
+    )
+    users = [str(u) for u in lab.models[model].known_users()[:2]]
+    ids = tmp_path / "users.txt"
+    ids.write_text("\n".join(users), encoding="utf-8")
+    flags = ["--category", category, "--max-price", str(top), "--hide-bought-days", "30"]
+    out = tmp_path / "filtered.parquet"
+    argv = ["batch", "--out", str(out), "--model", model, "--k", str(K), "--users", str(ids)]
+    assert main([*argv, *flags]) == 0
+    assert BatchTable.read(out).policy.same_lists(policy)
+    batch = pd.read_parquet(out).astype({"user_id": str, "item_id": str})
+    export = top_k_for_shoppers(service, users, K, model, policy)
+    in_category = set(catalog.loc[catalog["category"].astype(str) == category, "item_id"])
+    for user in users:
+        frame = service.recommend_frame(user, K, model, policy=policy)[0]
+        page = frame["item_id"].tolist()
+        assert page and set(page) <= in_category
+        assert (frame["item_id"].map(catalog.set_index("item_id")["price"]) <= top).all()
+        query = {"category": category, "max_price": top, "hide_bought_days": 30}
+        answer = client.get("/recommend", params={"user_id": user, "k": K, "model": model, **query})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["list_policy"]["categories"] == [category]
+        capsys.readouterr()
+        recommend = ["recommend", "--user", user, "--k", str(K), "--model", model, "--json"]
+        assert main([*recommend, *flags]) == 0
+        cli = json.loads(capsys.readouterr().out)
+        lists = {
+            "API": [i["item_id"] for i in answer.json()["items"]],
+            "recommend": [i["item_id"] for i in cli["items"]],
+            "batch": batch[batch["user_id"] == user].sort_values("rank")["item_id"].tolist(),
+            "bulk export": export[export["user_id"] == user]["item_id"].tolist(),
+        }
+        for path, items in lists.items():
+            assert items == page, f"{path} differs from the Shopper page ({model}, filtered)"
+    refused = client.get("/recommend", params={"user_id": users[0], "min_price": 5, "max_price": 1})
+    assert refused.status_code == 400 and "above max_price" in refused.text
