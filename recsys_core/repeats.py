@@ -22,7 +22,8 @@ default follows:
 "Already bought" means *purchase events* before the cutoff, not every item the shopper
 viewed, carted or favourited: on a log with views, removing every seen item also removes the
 items shoppers look at before buying them (``bench/bench_seen_filter.py``). One function
-applies the rule to any model: :func:`recommend_unbought` (lists without the shopper's
+applies the rule to any model: :func:`recsys_core.policy.recommend_with_policy` under the
+``leave-out-bought`` policy (lists without the shopper's
 :func:`bought_pairs`, filled up to ``k`` from the next candidates).
 """
 
@@ -42,7 +43,6 @@ __all__ = [
     "RepeatProfile",
     "bought_rule",
     "bought_pairs",
-    "recommend_unbought",
     "repeat_profile",
 ]
 
@@ -225,68 +225,6 @@ def last_purchases(events: pd.DataFrame) -> pd.DataFrame | None:
     )
     last = frame.groupby([Columns.USER, Columns.ITEM], sort=False)[Columns.TIMESTAMP].max()
     return last.reset_index()
-
-
-def recommend_unbought(
-    model: Any,
-    user_ids: Any,
-    k: int,
-    bought: pd.DataFrame,
-    *,
-    same_as_seen: bool = False,
-    **extra: Any,
-) -> pd.DataFrame:
-    """Top-``k`` lists of ``model`` without the items each shopper already bought.
-
-    Any model with ``recommend(user_ids, k, filter_seen=..., **extra)`` (the recommenders of
-    :mod:`recsys_core.models`, the two-stage ranker). Each shopper's list is asked
-    ``k + (items they bought)`` deep, so after the bought items are dropped exactly ``k``
-    rows are left whenever the model has that many unbought items for them; ranks are
-    renumbered 1..k. Shoppers are grouped by that depth (rounded up to a power of two), one
-    ``recommend`` call per group.
-
-    Parameters
-    ----------
-    model:
-        A fitted recommender.
-    user_ids:
-        Shoppers (duplicates answered once).
-    k:
-        List length.
-    bought:
-        Pairs from :func:`bought_pairs` of the training part.
-    same_as_seen:
-        The caller knows ``bought`` equals every training pair the model has seen (a
-        purchase-only log): the model's own ``filter_seen=True`` path gives the same lists
-        and is used instead.
-    extra:
-        Passed to ``model.recommend`` (e.g. the ranker's ``candidates``).
-    """
-    if same_as_seen:
-        return model.recommend(user_ids, k, filter_seen=True, **extra)
-    users = pd.unique(pd.Series([str(u) for u in user_ids], dtype=object))
-    counts = bought[Columns.USER].astype(str).value_counts()
-    depth = k + counts.reindex(users).fillna(0).to_numpy(dtype=np.int64)
-    groups = 2 ** np.ceil(np.log2(depth)).astype(np.int64)
-    parts = []
-    for size in np.unique(groups):
-        chunk = list(users[groups == size])
-        parts.append(model.recommend(chunk, int(size), filter_seen=False, **extra))
-    if not parts:
-        return model.recommend([], k, filter_seen=False, **extra)
-    reco = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    keys = pd.MultiIndex.from_arrays(
-        [reco[Columns.USER].astype(str), reco[Columns.ITEM].astype(str)]
-    )
-    owned = pd.MultiIndex.from_arrays(
-        [bought[Columns.USER].astype(str), bought[Columns.ITEM].astype(str)]
-    )
-    reco = reco[~keys.isin(owned)]
-    reco = reco.sort_values([Columns.USER, Columns.RANK], kind="stable")
-    rank = reco.groupby(Columns.USER, sort=False).cumcount().to_numpy() + 1
-    reco = reco[rank <= k].copy()
-    reco[Columns.RANK] = rank[rank <= k].astype(reco[Columns.RANK].dtype)
-    return reco.reset_index(drop=True)
 
 
 @dataclass(frozen=True)

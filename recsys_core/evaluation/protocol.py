@@ -113,7 +113,7 @@ class ListRule:
     description: dict[str, Any]
     #: One line for the notes.
     note: str
-    #: The training part's bought pairs (for ``recommend_unbought``).
+    #: The training part's bought pairs (for the ``leave-out-bought`` list policy).
     bought: pd.DataFrame
 
     @property

@@ -21,7 +21,7 @@ are tuned for nobody. :func:`scaled_defaults` derives each setting from a count 
 * **items the shopper already bought**: the training data's repeat rate decides
   (:func:`recsys_core.repeats.repeat_profile`): when shoppers rarely re-buy, lists leave out
   the items each shopper *bought* (purchase events only; items they viewed, carted or
-  favourited stay, :func:`recsys_core.repeats.recommend_unbought`). Removing every *seen*
+  favourited stay, :func:`recsys_core.policy.recommend_with_policy`). Removing every *seen*
   item instead also removes the items shoppers view before buying them: on the validation
   window of the no-repurchases variant that cut ALS's NDCG@10 from 0.23 to 0.06
   (``bench/bench_seen_filter.py`` prints both filters).

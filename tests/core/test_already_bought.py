@@ -14,12 +14,21 @@ from recsys_core.data.schema import Dataset
 from recsys_core.evaluation import EvaluationConfig, evaluate
 from recsys_core.interactions import EventWeights, InteractionMatrix
 from recsys_core.models import create_model
+from recsys_core.policy import ListContext, ListPolicy, recommend_with_policy
 from recsys_core.ranking import TwoStageRanker
-from recsys_core.repeats import bought_pairs, recommend_unbought
+from recsys_core.repeats import bought_pairs
 from recsys_core.tuning.variants import demo_variant
 from tests.conftest import SMALL_RANKER_CUTOFF
 
 K = 10
+
+
+def _unbought(
+    model: object, users: list[str], bought: pd.DataFrame, **extra: object
+) -> pd.DataFrame:
+    """Lists without the bought items, through the one list policy (as every path)."""
+    context = ListContext(bought=bought)
+    return recommend_with_policy(model, users, K, ListPolicy("leave-out-bought"), context, **extra)
 
 
 def _pairs(frame: pd.DataFrame) -> set[tuple[str, str]]:
@@ -56,7 +65,7 @@ def test_lists_drop_bought_items_keep_viewed_ones_and_have_k_rows(
     weights = EventWeights(view=1.0, cart=2.0, favorite=2.0, purchase=5.0)
     model = create_model(name).fit(InteractionMatrix.from_events(events, weights))
     users = sorted(events[Columns.USER].astype(str).unique())[:60]
-    reco = recommend_unbought(model, users, K, bought_pairs(events))
+    reco = _unbought(model, users, bought_pairs(events))
     _check_lists(reco, events, users)
     # the plain lists did hold bought items: the filter had work to do
     assert _pairs(model.recommend(users, K, filter_seen=False)) & _pairs(bought_pairs(events))
@@ -67,7 +76,7 @@ def test_the_ranker_lists_drop_bought_items_too(small_store: Dataset, small_rank
     past = events[events[Columns.TIMESTAMP] < SMALL_RANKER_CUTOFF]
     users = sorted(past[Columns.USER].astype(str).unique())[:25]
     candidates = small_ranker.warm_candidate_frame(users)
-    reco = recommend_unbought(small_ranker, users, K, bought_pairs(past), candidates=candidates)
+    reco = _unbought(small_ranker, users, bought_pairs(past), candidates=candidates)
     bought = _pairs(bought_pairs(past))
     assert not _pairs(reco) & bought
     assert _pairs(reco) & (_pairs(past) - bought)  # viewed or carted, not bought: kept
@@ -134,6 +143,6 @@ def test_purchase_only_logs_give_the_old_filter_seen_lists(
         InteractionMatrix.from_events(events, EventWeights())
     )
     users = sorted(events[Columns.USER].astype(str).unique())[:80]
-    generic = recommend_unbought(model, users, K, bought_pairs(events))
+    generic = _unbought(model, users, bought_pairs(events))
     own = model.recommend(users, K, filter_seen=True)
     assert _pairs(generic) == _pairs(own)
