@@ -106,6 +106,41 @@ def on_triggers_recreated(
     _triggers_recreated_hook = hook
 
 
+#: A file whose identity changes whenever a credential is withdrawn or changed (a key revoked,
+#: a user added or removed, a role changed): long-lived readers (the REST API's key cache)
+#: compare :func:`credentials_stamp` before trusting what they cached.
+CREDENTIALS_STAMP = "credentials.stamp"
+
+
+def credentials_changed(home: Path | None = None) -> None:
+    """Say that credentials changed (a new file replaces the stamp: new inode and time)."""
+    folder = home or recsys_home()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CREDENTIALS_STAMP
+    tmp = folder / f".{CREDENTIALS_STAMP}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, os.urandom(8).hex().encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def credentials_stamp_path(home: Path | None = None) -> Path:
+    """``$RECSYS_HOME/credentials.stamp`` (resolve it once, then :func:`credentials_stamp`)."""
+    return (home or recsys_home()) / CREDENTIALS_STAMP
+
+
+def credentials_stamp(path: Path) -> tuple[int, int]:
+    """The stamp file's identity (inode, modification time in ns); ``(0, 0)`` when there is
+    none. One ``stat``: cheap enough to check on every request."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (st.st_ino, st.st_mtime_ns)
+
+
 def db_path(home: Path | None = None) -> Path:
     """``$RECSYS_HOME/security.db``."""
     return (home or recsys_home()) / DB_NAME

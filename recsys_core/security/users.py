@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from recsys_core.errors import AuthError, ConfigError
-from recsys_core.security.db import connect
+from recsys_core.security.db import connect, credentials_changed
 
 ROLES: tuple[str, ...] = ("viewer", "analyst", "admin")
 MIN_PASSWORD_LENGTH = 8
@@ -89,6 +89,7 @@ def add_user(username: str, password: str, role: str, home: Path | None = None) 
             "VALUES (?, ?, ?, ?, ?)",
             (username, role, digest, now, now),
         )
+    credentials_changed(home)  # the first user turns a local-only API to keys-required
     return User(username, role, now, now)
 
 
@@ -127,6 +128,7 @@ def remove_user(username: str, home: Path | None = None) -> None:
         conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
         conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
         conn.execute("DELETE FROM login_sources WHERE username = ?", (username,))
+    credentials_changed(home)  # a running API drops their keys now
 
 
 def set_role(username: str, role: str, home: Path | None = None) -> None:
@@ -135,6 +137,7 @@ def set_role(username: str, role: str, home: Path | None = None) -> None:
     with connect(home) as conn:
         _require(conn, username)
         conn.execute("UPDATE users SET role = ? WHERE username = ?", (role, username))
+    credentials_changed(home)  # a running API sees the new role now
 
 
 def set_password(username: str, password: str, home: Path | None = None) -> None:

@@ -21,8 +21,12 @@ Rules (issue 23):
   The throttle is per client address, so it cannot lock anyone else out.
 
 Keys and the "has users" flag are looked up in a worker thread (SQLite never runs on the
-event loop) and kept for :data:`CACHE_SECONDS`: a revoked key, a removed user or a changed
-role takes effect within that time.
+event loop) and kept for :data:`CACHE_SECONDS`, but never past a change of credentials made
+through the lab (`api-key revoke`, `users add/remove/role`): those replace a stamp file
+(:func:`recsys_core.security.db.credentials_changed`) that every request checks with one
+``stat``, so a revoked key, a removed user or a changed role takes effect on the next
+request. A change made behind the lab's back (editing ``security.db`` directly) takes
+effect within :data:`CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from recsys_core.security.audit_writer import AuditUnavailableError, AuditWriter
+from recsys_core.security.db import credentials_stamp, credentials_stamp_path
 
 #: Seconds a key lookup and the "lab has users" flag are reused.
 CACHE_SECONDS = 1.0
@@ -101,6 +106,8 @@ class Access:
         self._keys: dict[str, tuple[float, Caller | None]] = {}
         self._failures: dict[str, deque[float]] = {}
         self._pseudonym_key: bytes | None = None
+        self._stamp_path = credentials_stamp_path(home)
+        self._stamp = credentials_stamp(self._stamp_path)
         self._viewer_maps: weakref.WeakKeyDictionary[Any, dict[str, str]] = (
             weakref.WeakKeyDictionary()
         )
@@ -201,6 +208,11 @@ class Access:
                 f"too many wrong API keys from {client}: try again in {wait:.0f} s",
                 headers={"Retry-After": str(max(1, int(wait + 0.999)))},
             )
+        stamp = credentials_stamp(self._stamp_path)
+        if stamp != self._stamp:  # credentials changed: forget every cached lookup
+            self._stamp = stamp
+            self._keys.clear()
+            self._users = (-1e9, False)
         users = await self.has_users()
         if not users:
             if local:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys_core.errors import ConfigError
-from recsys_core.security.db import connect
+from recsys_core.security.db import connect, credentials_changed
 from recsys_core.security.users import User, get_user
 
 _SCHEMA = """
@@ -98,6 +98,7 @@ def revoke_key(key_id: str, home: Path | None = None) -> None:
         gone = _table(conn).execute("DELETE FROM api_keys WHERE key_id = ?", (key_id,)).rowcount
     if not gone:
         raise ConfigError(f"no API key with id {key_id!r} (see `api-key list`)")
+    credentials_changed(home)  # a running API drops the key now, not after its cache time
 
 
 def user_for_key(token: str | None, home: Path | None = None) -> User | None:
