@@ -410,11 +410,10 @@ def arrange_frame(
     parts = []
     for user, rows in kept.groupby("user_id", sort=False, observed=True):
         picked, ids = pick(str(user), rows["item_id"].to_numpy())
-        part = rows.iloc[np.maximum(picked, 0)].copy()
+        part = rows.iloc[np.maximum(picked, 0)].reset_index(drop=True)
         added = picked < 0
         if added.any():
-            part["item_id"] = part["item_id"].astype(object)
-            part.loc[part.index[added], "item_id"] = ids[added]
+            part["item_id"] = ids
             for column in part.columns.difference(["user_id", "item_id", "rank"]):
                 values = part[column].to_numpy().copy()
                 if values.dtype.kind in "fb":

@@ -1,0 +1,98 @@
+"""The served merchandising rules reach every path that produces a list (issue 24 item 13).
+
+A rule set saved in the rule store (block, pin, a segment-limited pin, a category boost and
+an expired rule) gives one shopper the same merchandised list from the service call the
+Shopper page makes, the REST API (FastAPI's TestClient on the real app), the CLI's
+``recommend --json``, the CLI's ``batch`` Parquet file and the bulk export.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from recsys_core.business import top_k_for_shoppers
+from recsys_core.cli import main
+from recsys_core.merchandising import MerchandisingRule
+from recsys_core.merchandising_store import RuleStore
+from recsys_core.models.registry import ALS, RANKER
+from recsys_core.policy import ListPolicy
+from recsys_core.serving import RecommendationService, load_lab, resolve_version
+from recsys_core.serving.api import create_app
+from recsys_core.serving.batch import lab_segments
+
+K = 5
+
+
+@pytest.mark.parametrize("model", [ALS, RANKER])
+def test_one_shopper_gets_the_same_merchandised_list_everywhere(
+    home_copy: Path, model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = load_lab(resolve_version(None, None), tolerant=True)
+    assert lab.bought is not None
+    service = RecommendationService(lab)
+    bought = lab.bought.groupby("user_id")["item_id"].apply(lambda s: set(s.astype(str)))
+    user = next(u for u in lab.models[model].known_users() if len(bought.get(u, ())) >= 2)
+    plain = ListPolicy("leave-out-bought", merchandising="none")  # the list without rules
+    before = service.recommend_frame(user, K, model, policy=plain)[0]["item_id"].tolist()
+    catalog = lab.catalog.astype({"item_id": str})
+    spare = [i for i in catalog["item_id"] if i not in before and i not in bought.get(user, set())]
+    pinned, for_segment = spare[-1], spare[-2]
+    segments = lab_segments(lab)
+    assert segments is not None and user in segments.index
+    volume = segments.loc[user, "volume"]
+    category = str(catalog.set_index("item_id").loc[before[-1], "category"])
+    rules = (
+        MerchandisingRule("block", (before[0],)),
+        MerchandisingRule("pin", (pinned,), position=2),
+        MerchandisingRule("pin", (for_segment,), position=1, segment=f"volume={volume}"),
+        MerchandisingRule("boost", categories=(category,), weight=1.0),
+        MerchandisingRule("block", (pinned,), end="2000-01-01"),  # long over: does nothing
+    )
+    RuleStore(lab.dataset).save(rules, role="analyst", actor="cli:test", note="test")
+
+    frame, served_by, _ = service.recommend_frame(
+        user, K, model, policy=ListPolicy("leave-out-bought")
+    )
+    page = frame["item_id"].tolist()
+    assert served_by == model and len(page) == K
+    assert page[:2] == [for_segment, pinned] and before[0] not in page
+    assert frame.attrs["list_policy"]["merchandising"] == "v1"
+
+    client = TestClient(
+        create_app(lambda: service), base_url="http://127.0.0.1", client=("127.0.0.1", 50000)
+    )
+    response = client.get(
+        "/recommend",
+        params={"user_id": user, "k": K, "model": model, "repeats": "leave-out-bought"},
+    )
+    assert response.status_code == 200, response.text
+    api = response.json()
+    assert "merchandising v1" in api["list_policy"]["name"]
+
+    capsys.readouterr()
+    argv = ["recommend", "--user", user, "--k", str(K), "--model", model, "--json"]
+    assert main([*argv, "--filter-bought"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+
+    ids = tmp_path / "users.txt"
+    ids.write_text(user, encoding="utf-8")
+    out = tmp_path / "batch.parquet"
+    argv = ["batch", "--out", str(out), "--model", model, "--k", str(K), "--users", str(ids)]
+    assert main([*argv, "--filter-bought"]) == 0
+    batch = pd.read_parquet(out).astype({"user_id": str, "item_id": str}).sort_values("rank")
+    export = top_k_for_shoppers(service, [user], K, model, ListPolicy("leave-out-bought"))
+    assert set(export["list_policy"]) == {"leave-out-bought + merchandising v1 (5 rules)"}
+
+    lists = {
+        "API": [i["item_id"] for i in api["items"]],
+        "recommend": [i["item_id"] for i in cli["items"]],
+        "batch": batch["item_id"].tolist(),
+        "bulk export": export["item_id"].tolist(),
+    }
+    for path, items in lists.items():
+        assert items == page, f"{path} differs from the Shopper page ({model})"
