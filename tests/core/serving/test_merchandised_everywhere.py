@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from recsys_core.business import top_k_for_shoppers
 from recsys_core.cli import main
 from recsys_core.merchandising import MerchandisingRule
+from recsys_core.merchandising_preview import preview_rules
 from recsys_core.merchandising_store import RuleStore
 from recsys_core.models.registry import ALS, RANKER
 from recsys_core.policy import ListPolicy
@@ -96,3 +98,40 @@ def test_one_shopper_gets_the_same_merchandised_list_everywhere(
     }
     for path, items in lists.items():
         assert items == page, f"{path} differs from the Shopper page ({model})"
+
+
+def test_preview_shows_the_list_and_money_before_and_after_a_draft(home_copy: Path) -> None:
+    lab = load_lab(resolve_version(None, None), tolerant=True)
+    service = RecommendationService(lab)
+    assert lab.bought is not None
+    bought = lab.bought.groupby("user_id")["item_id"].apply(lambda s: set(s.astype(str)))
+    user = next(u for u in lab.models[RANKER].known_users() if len(bought.get(u, ())) >= 2)
+    served = (MerchandisingRule("block", ("no-such-item",)),)
+    RuleStore(lab.dataset).save(served, role="admin", actor="cli:test")
+    policy = ListPolicy("leave-out-bought")
+    now = service.recommend_frame(user, K, RANKER, policy=policy)[0]["item_id"].tolist()
+    catalog = lab.catalog.astype({"item_id": str})
+    spare = [i for i in catalog["item_id"] if i not in now and i not in bought.get(user, set())]
+    owned = sorted(bought[user])[0]
+    draft = (
+        MerchandisingRule("block", (now[0],)),
+        MerchandisingRule("pin", (spare[0],), position=1),
+        MerchandisingRule("pin", (owned,), position=2),  # already bought: not pinned
+        MerchandisingRule("boost", (spare[1],), weight=1.0, start="2000-01-01", end="2000-01-02"),
+    )
+    preview = preview_rules(service, user, K, RANKER, draft, policy=policy, sample_users=[user])
+    assert preview.before["item_id"].tolist() == now  # as served now (the active v1)
+    assert preview.policy_before.merchandising == "v1"
+    after = preview.after["item_id"].tolist()
+    assert after[0] == spare[0] and now[0] not in after and owned not in after
+    assert preview.changed and preview.policy_after.merchandising == "draft"
+    # the money is the Shopper page's figure: Σ probability x price of the listed items
+    expected = float((preview.after["probability"] * preview.after["price"]).sum())
+    assert preview.revenue_after == pytest.approx(expected)
+    assert np.isfinite(preview.revenue_before) and preview.revenue_before != preview.revenue_after
+    assert preview.sample is not None
+    assert preview.sample["after"] == pytest.approx(preview.revenue_after)
+    notes = " | ".join(preview.notes)
+    assert f"{owned} not pinned" in notes and "outside its dates" in notes
+    # nothing was saved by previewing
+    assert RuleStore(lab.dataset).active_version() == "v1"
