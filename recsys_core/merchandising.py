@@ -55,6 +55,8 @@ __all__ = [
     "blocked_rows",
     "boost_depth",
     "rule_window",
+    "rules_frame",
+    "segment_choices",
     "rules_for_shopper",
     "today_utc",
 ]
@@ -229,6 +231,40 @@ Segments: TypeAlias = pd.DataFrame | Callable[[], pd.DataFrame | None] | None
 
 def _table(segments: Segments) -> pd.DataFrame | None:
     return segments() if callable(segments) else segments
+
+
+def rules_frame(rules: Sequence[MerchandisingRule]) -> pd.DataFrame:
+    """Rules as a table (one row each, in order): what the rules editor and reports show."""
+    rows = [
+        {
+            "rule": n,
+            "action": r.action,
+            "items": ", ".join(r.item_ids),
+            "categories": ", ".join(r.categories),
+            "position": r.position,
+            "weight": r.weight if r.action == "boost" else None,
+            "segment": r.segment or "every shopper",
+            "from": r.start.isoformat() if r.start else "",
+            "until": r.end.isoformat() if r.end else "",
+            "note": r.note,
+        }
+        for n, r in enumerate(rules, start=1)
+    ]
+    columns = ["rule", "action", "items", "categories", "position", "weight", "segment"]
+    return pd.DataFrame(rows, columns=[*columns, "from", "until", "note"])
+
+
+def segment_choices(segments: Segments) -> list[str]:
+    """Every ``column=value`` segment a rule can be limited to (empty without segments)."""
+    table = _table(segments)
+    if table is None:
+        return []
+    return [
+        f"{column}={value}"
+        for column in SEGMENT_COLUMNS
+        if column in table.columns
+        for value in sorted(table[column].astype(str).unique())
+    ]
 
 
 def _segment_row(segments: Segments, user_id: str) -> Mapping[str, str] | None:
