@@ -135,3 +135,36 @@ def test_preview_shows_the_list_and_money_before_and_after_a_draft(home_copy: Pa
     assert f"{owned} not pinned" in notes and "outside its dates" in notes
     # nothing was saved by previewing
     assert RuleStore(lab.dataset).active_version() == "v1"
+
+
+def test_the_cli_saves_lists_activates_and_previews_rule_files(
+    home_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = load_lab(resolve_version(None, None), tolerant=True)
+    user = lab.models[ALS].known_users()[0]
+    first = lab.catalog["item_id"].astype(str).iloc[0]
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"action": "pin", "item_ids": [first], "position": 1}]}))
+    assert main(["merchandising", "save", str(rules), "--note", "first"]) == 0
+    rules.write_text(json.dumps([{"action": "block", "item_ids": [first]}]))
+    assert main(["merchandising", "save", str(rules)]) == 0
+    capsys.readouterr()
+    assert main(["merchandising", "list", "--json"]) == 0
+    versions = json.loads(capsys.readouterr().out)
+    assert [(v["version"], v["served"]) for v in versions] == [("v2", True), ("v1", False)]
+    assert versions[1]["note"] == "first" and versions[1]["saved_by"].startswith("cli:")
+    assert main(["merchandising", "activate", "v1"]) == 0
+    capsys.readouterr()
+    assert main(["merchandising", "show", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "v1"
+    # preview the block (v2's file) against the served pin (v1): nothing is saved
+    assert (
+        main(["merchandising", "preview", str(rules), "--user", user, "--model", ALS, "--json"])
+        == 0
+    )
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["before"][0] == first and first not in shown["after"]
+    assert RuleStore(lab.dataset).active_version() == "v1"
+    rules.write_text(json.dumps([{"action": "pin", "item_ids": [first]}]))
+    assert main(["merchandising", "save", str(rules)]) == 2
+    assert "rule 1: a pin rule needs a position" in capsys.readouterr().err
