@@ -62,6 +62,7 @@ class ListContext:
     seen: Callable[[str], Iterable[str]] | None = None
     _by_user: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _lookups: dict[str, pd.Series] = field(default_factory=dict, repr=False)
+    _maps: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def bought_items(self, user_id: str) -> np.ndarray | None:
         """Items the shopper bought (``None``: bought equals seen, see :attr:`bought`)."""
@@ -87,6 +88,14 @@ class ListContext:
         if callable(self.segments):
             self.segments = self.segments()
         return self.segments
+
+    def mapping(self, column: str) -> dict[str, str]:
+        """:meth:`lookup` as a dict of strings (fast for a few items at a time), made once."""
+        key = f"__map_{column}"
+        if key not in self._maps:
+            values = self.lookup(column)
+            self._maps[key] = dict(zip(values.index, values.astype(str), strict=True))
+        return self._maps[key]
 
     def lookup(self, column: str) -> pd.Series:
         """:func:`catalog_column` of :attr:`catalog`, computed once."""

@@ -47,6 +47,7 @@ from recsys_core.segments import SEGMENT_COLUMNS
 
 __all__ = [
     "ACTIONS",
+    "member",
     "Action",
     "MerchandisingRule",
     "CATEGORY_PIN_WINDOW",
@@ -174,9 +175,9 @@ class MerchandisingRule:
 
     def targets(self, items: np.ndarray, categories: np.ndarray | None) -> np.ndarray:
         """Which of ``items`` (with their ``categories``, aligned) the rule is about."""
-        hit = np.isin(items, list(self.item_ids)) if self.item_ids else np.zeros(len(items), bool)
+        hit = member(items, self.item_ids) if self.item_ids else np.zeros(len(items), bool)
         if self.categories and categories is not None:
-            hit |= np.isin(categories, list(self.categories))
+            hit |= member(categories, self.categories)
         return hit
 
     def describe(self) -> str:
@@ -299,7 +300,7 @@ def blocked_rows(
     rules: Sequence[MerchandisingRule],
     users: np.ndarray,
     items: np.ndarray,
-    categories: pd.Series,
+    categories: Mapping[str, str],
     today: date,
     segments: Segments,
 ) -> np.ndarray:
@@ -309,25 +310,38 @@ def blocked_rows(
     if not blocks or not len(items):
         return out
     cats = _categories_of(items, categories) if any(r.categories for r in blocks) else None
-    shoppers = np.asarray(pd.unique(users), dtype=object)
     for rule in blocks:
         hit = rule.targets(items, cats)
         if rule.segment is not None:
+            shoppers = np.asarray(pd.unique(users), dtype=object)
             table = _table(segments)
             column, _, value = rule.segment.partition("=")
             if table is None or column not in table.columns:
                 hit[:] = False
             else:
                 inside = table[column].astype(str).reindex(shoppers) == value
-                hit &= np.isin(users, shoppers[inside.to_numpy()])
+                hit &= member(users, shoppers[inside.to_numpy()])
         out |= hit
     return out
 
 
-def _categories_of(items: np.ndarray, categories: pd.Series) -> np.ndarray | None:
-    if not len(categories):
+def _categories_of(items: np.ndarray, categories: Mapping[str, str]) -> np.ndarray | None:
+    if not categories:
         return None
-    return categories.astype(str).reindex(items).to_numpy(dtype=object)
+    get = categories.get
+    return np.array([get(i) for i in items], dtype=object)
+
+
+#: Above this many values :func:`member` uses pandas' hash table (below, a Python set wins).
+_HASHED_FROM: Final = 512
+
+
+def member(values: np.ndarray, wanted: Iterable[str]) -> np.ndarray:
+    """Which of ``values`` are in ``wanted`` (hash lookups: ``np.isin`` sorts object arrays)."""
+    if len(values) >= _HASHED_FROM:
+        return np.asarray(pd.Index(values).isin(list(wanted)), dtype=bool)
+    chosen = set(wanted)
+    return np.fromiter((v in chosen for v in values), dtype=bool, count=len(values))
 
 
 def boost_depth(rules: Iterable[MerchandisingRule], k: int) -> int:
@@ -359,7 +373,7 @@ def rule_window(rules: Sequence[MerchandisingRule], k: int) -> int:
 def arrange(
     rules: Sequence[MerchandisingRule],
     items: np.ndarray,
-    categories: pd.Series,
+    categories: Mapping[str, str],
     k: int,
     allowed: Callable[[list[str]], np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -407,7 +421,9 @@ def arrange(
             continue
         assert rule.position is not None
         outside = [i for i in rule.item_ids if i not in where and i not in taken]
-        ok = dict(zip(outside, np.asarray(allowed(outside), dtype=bool), strict=True))
+        ok: dict[str, bool] = {}
+        if outside:
+            ok = dict(zip(outside, np.asarray(allowed(outside), dtype=bool).tolist(), strict=True))
         for item in rule.item_ids:
             if item in taken:
                 continue
@@ -439,22 +455,33 @@ def arrange_frame(
     pick: Callable[..., tuple[np.ndarray, np.ndarray]],
     rank_type: Any,
 ) -> pd.DataFrame:
-    """Each shopper's list of ``kept`` (their policy-passing rows, best first, as a model's
-    ``recommend`` frame) after ``pick(user_id, items)`` (``rows, item_ids`` as :func:`arrange`
-    gives them). A pinned item the model did not rank gets empty numbers and ``False`` flags;
-    ranks are renumbered 1..k."""
-    parts = []
-    for user, rows in kept.groupby("user_id", sort=False, observed=True):
-        picked, ids = pick(str(user), rows["item_id"].to_numpy())
-        part = rows.iloc[np.maximum(picked, 0)].reset_index(drop=True)
-        added = picked < 0
-        if added.any():
-            part["item_id"] = ids
-            for column in part.columns.difference(["user_id", "item_id", "rank"]):
-                values = part[column].to_numpy().copy()
-                if values.dtype.kind in "fb":
-                    values[added] = np.nan if values.dtype.kind == "f" else False
-                    part[column] = values
-        part["rank"] = np.arange(1, len(part) + 1).astype(rank_type)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else kept.iloc[:0]
+    """Each shopper's list of ``kept`` (their policy-passing rows, best first and each
+    shopper's rows together, as a model's ``recommend`` frame sorted by shopper and rank)
+    after ``pick(user_id, items)`` (``rows, item_ids`` as :func:`arrange` gives them). A
+    pinned item the model did not rank gets empty numbers and ``False`` flags; ranks are
+    renumbered 1..k."""
+    if not len(kept):
+        return kept.iloc[:0]
+    users = kept["user_id"].astype(str).to_numpy(dtype=object)
+    items = kept["item_id"].astype(str).to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    ends = np.r_[starts[1:], len(users)]
+    at, ids, ranks, new = [], [], [], []
+    for start, end in zip(starts, ends, strict=True):
+        picked, chosen = pick(str(users[start]), items[start:end])
+        at.append(start + np.maximum(picked, 0))  # an added item copies the shopper's row
+        new.append(picked < 0)
+        ids.append(chosen)
+        ranks.append(np.arange(1, len(picked) + 1))
+    added = np.concatenate(new)
+    out = kept.iloc[np.concatenate(at)].reset_index(drop=True)
+    if added.any():
+        out["item_id"] = np.concatenate(ids)
+        for column in out.columns.difference(["user_id", "item_id", "rank"]):
+            values = out[column].to_numpy()
+            if values.dtype.kind in "fb":
+                values = values.copy()
+                values[added] = np.nan if values.dtype.kind == "f" else False
+                out[column] = values
+    out["rank"] = np.concatenate(ranks).astype(rank_type)
+    return out

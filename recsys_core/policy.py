@@ -52,6 +52,7 @@ from recsys_core.merchandising import (
     arrange,
     arrange_frame,
     blocked_rows,
+    member,
     rule_window,
     rules_for_shopper,
     today_utc,
@@ -316,7 +317,7 @@ def policy_mask(
         keep &= ~np.isin(items, list(policy.exclude_items))
     if policy.rules:
         today = context.today or today_utc()
-        category = context.lookup(Columns.CATEGORY)
+        category = context.mapping(Columns.CATEGORY)
         segments = context.segment_table if any(r.segment for r in policy.rules) else None
         keep &= ~blocked_rows(policy.rules, users, items, category, today, segments)
     if policy.allow_items is not None:
@@ -419,13 +420,13 @@ def merchandise(
     def allowed(ids: list[str]) -> np.ndarray:
         ok = policy_mask(policy, context, np.full(len(ids), user_id, dtype=object), ids)
         if context.catalog is not None:  # an id the catalog does not know is never pinned
-            ok &= np.isin(ids, context.lookup(Columns.TITLE).index.to_numpy())
+            ok &= member(np.asarray(ids, dtype=object), context.mapping(Columns.TITLE))
         if uses_model_seen_filter(policy, context):
             seen = set() if context.seen is None else {str(i) for i in context.seen(user_id)}
             ok &= np.array([context.seen is not None and i not in seen for i in ids], bool)
         return ok
 
-    return arrange(rules, window, context.lookup(Columns.CATEGORY), k, allowed)
+    return arrange(rules, window, context.mapping(Columns.CATEGORY), k, allowed)
 
 
 def top_with_policy(

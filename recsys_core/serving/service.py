@@ -348,9 +348,12 @@ class RecommendationService(ItemAnswers):
             probabilities = np.asarray(top.probabilities, dtype=float)[at]
             if added.any():
                 probabilities[added] = self.purchase_probability(user_id, ids[added])
+        titles = np.asarray(top.titles, dtype=object)[at]
+        if added.any():
+            titles[added] = [self.title(i) for i in ids[added]]
         return TopItems(
             item_ids=ids,
-            titles=titles_for(ids, self._titles),
+            titles=titles,
             scores=scores,
             cold_start=top.cold_start,
             rows=None if top.rows is None or added.any() else top.rows[at],

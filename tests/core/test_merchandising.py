@@ -239,4 +239,5 @@ def test_positions_stay_whole_numbers_in_answers() -> None:
     )
     assert reco["rank"].tolist() == [1, 2, 3, 4, 1, 2, 3, 4]
     pinned = reco[reco["item_id"] == "i20"]  # not in the model's top 4: added, no score
-    assert len(pinned) == 2 and pinned["score"].isna().all() and not pinned["cold_start"].any()
+    assert sorted(pinned["user_id"]) == ["u1", "u2"] and pinned["rank"].tolist() == [2, 2]
+    assert pinned["score"].isna().all() and not pinned["cold_start"].any()
