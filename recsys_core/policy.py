@@ -446,13 +446,16 @@ def top_with_policy(
     model did not rank) and ``item_ids`` their ids (:func:`merchandise`).
     """
     depth = _first_depth(policy, context, user_id, k)
-    window = merchandising_window(policy, context, user_id, k)
+    arranged = any(r.action != "block" for r in policy.rules)
+    window = merchandising_window(policy, context, user_id, k) if arranged else k
     while True:
         fetched = fetch(depth)
         items = np.asarray(items_of(fetched), dtype=object)
         passed = policy_mask(policy, context, np.full(len(items), user_id, dtype=object), items)
         if int(passed.sum()) >= window or len(items) < depth or depth >= MAX_DEPTH:
             where = np.flatnonzero(passed)
+            if not arranged:  # no pin or boost: the first k that pass
+                return fetched, where[:k], items[where[:k]]
             rows, ids = merchandise(policy, context, user_id, items[where], k)
             return fetched, np.where(rows >= 0, where[np.maximum(rows, 0)], -1), ids
         depth *= 2
