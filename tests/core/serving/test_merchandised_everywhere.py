@@ -25,7 +25,7 @@ from recsys_core.models.registry import ALS, RANKER
 from recsys_core.policy import ListPolicy
 from recsys_core.serving import RecommendationService, load_lab, resolve_version
 from recsys_core.serving.api import create_app
-from recsys_core.serving.batch import lab_segments
+from recsys_core.serving.batch import BatchTable, lab_segments
 
 K = 5
 
@@ -87,6 +87,8 @@ def test_one_shopper_gets_the_same_merchandised_list_everywhere(
     argv = ["batch", "--out", str(out), "--model", model, "--k", str(K), "--users", str(ids)]
     assert main([*argv, "--filter-bought"]) == 0
     batch = pd.read_parquet(out).astype({"user_id": str, "item_id": str}).sort_values("rank")
+    described = BatchTable.read(out).policy  # the file names the rules it was scored under
+    assert described.rules == rules and described.merchandising == "v1"
     export = top_k_for_shoppers(service, [user], K, model, ListPolicy("leave-out-bought"))
     assert set(export["list_policy"]) == {"leave-out-bought + merchandising v1 (5 rules)"}
 
