@@ -19,7 +19,7 @@ from recsys_core.business import currency_symbol, format_money
 from recsys_core.merchandising import MerchandisingRule, rules_frame, segment_choices
 from recsys_core.merchandising_preview import preview_rules, revenue_change
 from recsys_core.merchandising_store import SAVE_ROLE, RuleStore, parse_rules
-from recsys_core.models.registry import recommendable_models
+from recsys_core.models.registry import fallback_chain, recommendable_models
 from recsys_core.policy import LAB_RULE
 from recsys_core.security.users import role_allows
 from ui import auth
@@ -139,7 +139,8 @@ if can_edit:
 st.subheader("Preview on a shopper")
 shopper = shopper_picker(data, key="merch_shopper")
 cols = st.columns(2)
-models = [m for m in recommendable_models() if m in svc.lab.models]
+models = [m for m in fallback_chain() if m in svc.lab.models]  # the served model first
+models += [m for m in recommendable_models() if m in svc.lab.models and m not in models]
 model = cols[0].selectbox("Model", models, key="merch_model")
 k = int(cols[1].number_input("Items (k)", 1, 50, 10, key="merch_k"))
 if shopper is not None and model is not None:
@@ -155,17 +156,15 @@ if shopper is not None and model is not None:
         cols[1].metric(
             "Expected revenue with the draft",
             format_money(preview.revenue_after, currency) if priced else "—",
-            delta=None if not np.isfinite(change) else format_money(change, currency),
+            delta=format_money(change, currency) if np.isfinite(change) and change else None,
         )
         if not priced:
             st.caption("No money figure: it needs the purchase model and prices.")
-        left, right = st.columns(2)
-        with left:
-            st.markdown(f"**Now** ({preview.policy_before.name})")
-            table(preview.before, name="list_now", key="merch_before", download=False)
-        with right:
-            st.markdown("**With the draft**" + ("" if preview.changed else " (no change)"))
-            table(preview.after, name="list_draft", key="merch_after", download=False)
+        st.markdown(
+            f"**Now** ({preview.policy_before.name}) and **with the draft**"
+            + ("" if preview.changed else " (no change for this shopper)")
+        )
+        table(preview.side_by_side(), name="merchandising_preview", key="merch_preview")
         for line in preview.notes:
             st.caption(line)
 

@@ -52,6 +52,24 @@ class RulePreview:
     notes: list[str] = field(default_factory=list)
     sample: dict[str, float] | None = None
 
+    def side_by_side(self) -> pd.DataFrame:
+        """One row per position: the item now and with the draft (id and title)."""
+        n = max(len(self.before), len(self.after))
+
+        def column(frame: pd.DataFrame, name: str) -> list[str]:
+            values = frame[name].astype(str).tolist()
+            return values + [""] * (n - len(values))
+
+        return pd.DataFrame(
+            {
+                "rank": range(1, n + 1),
+                "item now": column(self.before, "item_id"),
+                "title now": column(self.before, "title"),
+                "item with the draft": column(self.after, "item_id"),
+                "title with the draft": column(self.after, "title"),
+            }
+        )
+
     @property
     def changed(self) -> bool:
         """Whether the draft changes this shopper's list."""

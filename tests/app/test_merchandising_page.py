@@ -83,8 +83,9 @@ def _tables(at: AppTest, column: str) -> list[pd.DataFrame]:
 
 
 def _preview(at: AppTest) -> tuple[list[str], list[str]]:
-    before, after = _tables(at, "rank")
-    return before["item_id"].tolist(), after["item_id"].tolist()
+    """The preview's items now and with the draft, best first."""
+    (both,) = _tables(at, "item now")
+    return both["item now"].tolist(), both["item with the draft"].tolist()
 
 
 def _dataset() -> str:
