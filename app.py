@@ -41,6 +41,7 @@ PAGE_FILES: list[tuple[str, str, str, str]] = [
     ("app_pages/search.py", "Search", ":material/search:", "search"),
     ("app_pages/model_lab.py", "Model lab", ":material/science:", "model_lab"),
     ("app_pages/planner.py", "Test planner", ":material/biotech:", "planner"),
+    ("app_pages/merchandising.py", "Merchandising", ":material/storefront:", "merchandising"),
     ("app_pages/explanations.py", "Explanations", ":material/lightbulb:", "explanations"),
     ("app_pages/operations.py", "Operations", ":material/build:", "operations"),
     ("app_pages/users.py", "Users", ":material/group:", "users"),

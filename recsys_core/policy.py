@@ -13,10 +13,11 @@ A policy says
   items stay) or ``leave-out-seen`` (every item the shopper interacted with);
 * the shop's business filters (:class:`BusinessFilters`: categories, price band, items
   bought in the last N days);
-* a merchandising hook: items never shown (``exclude_items``), an allow-list
-  (``allow_items``) and typed :class:`MerchandisingRule` s (``block`` applies today;
-  ``pin`` and ``boost`` have their place and are refused with a clear message until they
-  are built).
+* merchandising: items never shown (``exclude_items``), an allow-list (``allow_items``)
+  and :class:`~recsys_core.merchandising.MerchandisingRule` s (pin, boost, block items or
+  categories, per segment and date window; :mod:`recsys_core.merchandising` says what each
+  does). ``merchandising`` names the rule set (``"v3"`` of the rule store, ``"draft"``);
+  the service adds the store's active rules to a policy that names none.
 
 :func:`policy_mask` is the one function that decides which (shopper, item) rows pass;
 :func:`recommend_with_policy` (many shoppers, any model) and :func:`top_with_policy` (one
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Final, Literal, TypeAlias, get_args
 
 import numpy as np
@@ -44,6 +46,17 @@ import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import ConfigError
+from recsys_core.list_context import ListContext, catalog_column
+from recsys_core.merchandising import (
+    MerchandisingRule,
+    arrange,
+    arrange_frame,
+    blocked_rows,
+    member,
+    rule_window,
+    rules_for_shopper,
+    today_utc,
+)
 
 __all__ = [
     "LAB_RULE",
@@ -55,6 +68,8 @@ __all__ = [
     "MerchandisingRule",
     "Repeats",
     "catalog_column",
+    "merchandise",
+    "merchandising_window",
     "policy_mask",
     "recommend_with_policy",
     "top_with_policy",
@@ -122,46 +137,6 @@ class BusinessFilters:
 
 
 @dataclass(frozen=True)
-class MerchandisingRule:
-    """A merchandiser's rule over some items (the typed place for the rules editor).
-
-    Attributes
-    ----------
-    action:
-        ``"block"``: never show these items (applied); ``"pin"``: show them at
-        ``position``; ``"boost"``: multiply their score by ``1 + weight`` (both planned:
-        a policy holding them is refused by :func:`policy_mask` until they are built).
-    item_ids:
-        The items the rule is about.
-    position:
-        1-based position of a pinned item.
-    weight:
-        Relative score boost.
-    """
-
-    action: Literal["pin", "boost", "block"]
-    item_ids: tuple[str, ...]
-    position: int | None = None
-    weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.action not in ("pin", "boost", "block"):
-            raise ConfigError(
-                f"unknown merchandising action {self.action!r}: choose pin, boost or block"
-            )
-        object.__setattr__(self, "item_ids", tuple(str(i) for i in self.item_ids))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return {
-            "action": self.action,
-            "item_ids": list(self.item_ids),
-            "position": self.position,
-            "weight": self.weight,
-        }
-
-
-@dataclass(frozen=True)
 class ListPolicy:
     """What a list may contain; a required argument of every path that produces a list.
 
@@ -176,7 +151,10 @@ class ListPolicy:
     allow_items:
         When set, only these items are shown.
     rules:
-        Merchandising rules (see :class:`MerchandisingRule`).
+        Merchandising rules, applied in order (:mod:`recsys_core.merchandising`).
+    merchandising:
+        Which rule set ``rules`` are (``"v3"``, ``"draft"``, ``"none"``); empty: not chosen
+        yet (the service then adds its rule store's active set).
     source:
         Who chose ``repeats``: ``"request"`` (the caller), ``"settings"`` (the lab's
         settings, e.g. a tune result), ``"repeat rate"`` (the training data's repeat rule,
@@ -190,6 +168,7 @@ class ListPolicy:
     exclude_items: frozenset[str] = frozenset()
     allow_items: frozenset[str] | None = None
     rules: tuple[MerchandisingRule, ...] = ()
+    merchandising: str = ""
     source: str = "request"
     why: str = ""
 
@@ -241,7 +220,9 @@ class ListPolicy:
             parts.append(f"{len(self.exclude_items)} items excluded")
         if self.allow_items is not None:
             parts.append(f"only {len(self.allow_items)} allowed items")
-        parts += [f"{r.action} {len(r.item_ids)} items" for r in self.rules]
+        if self.rules:
+            label = f"merchandising {self.merchandising}".rstrip()
+            parts.append(f"{label} ({len(self.rules)} rules)")
         return " + ".join(parts)
 
     def with_filters(self, filters: BusinessFilters) -> ListPolicy:
@@ -262,6 +243,7 @@ class ListPolicy:
             "exclude_items": sorted(self.exclude_items),
             "allow_items": None if self.allow_items is None else sorted(self.allow_items),
             "rules": [r.to_dict() for r in self.rules],
+            "merchandising": self.merchandising,
         }
 
     @classmethod
@@ -278,7 +260,8 @@ class ListPolicy:
             ),
             exclude_items=frozenset(data.get("exclude_items") or ()),
             allow_items=None if allow is None else frozenset(allow),
-            rules=tuple(MerchandisingRule(**r) for r in data.get("rules") or ()),
+            rules=tuple(MerchandisingRule.from_dict(r) for r in data.get("rules") or ()),
+            merchandising=str(data.get("merchandising") or ""),
             source=str(data.get("source", "request")),
             why=str(data.get("why", "")),
         )
@@ -296,95 +279,6 @@ _REPEAT_WORDS: Final[dict[str, str]] = {
     "leave-out-bought": "leave out already-bought items",
     "leave-out-seen": "leave out every item the shopper interacted with",
 }
-
-
-def catalog_column(catalog: pd.DataFrame | None, column: str) -> pd.Series:
-    """One catalog column by item id (str; first row of each item); empty when absent."""
-    if catalog is None or column not in catalog.columns:
-        return pd.Series(dtype=object)
-    ids = catalog[Columns.ITEM].astype(str)
-    return pd.Series(catalog[column].to_numpy(), index=ids)[~ids.duplicated().to_numpy()]
-
-
-@dataclass
-class ListContext:
-    """What applying a policy needs to know about the shoppers and the items.
-
-    Attributes
-    ----------
-    bought:
-        Distinct ``(user_id, item_id)`` purchase pairs before training ended, or ``None``
-        when they are every pair the models have seen (a purchase-only log): then
-        ``leave-out-bought`` is the models' own seen filter.
-    catalog:
-        Categories and prices of the items (business filters).
-    purchases:
-        Purchase events with ``timestamp`` (``exclude_bought_days``).
-    now:
-        The instant "the last N days" end at (default: one second after the last purchase).
-    """
-
-    bought: pd.DataFrame | None = None
-    catalog: pd.DataFrame | None = None
-    purchases: pd.DataFrame | None = None
-    now: pd.Timestamp | None = None
-    _by_user: dict[str, np.ndarray] | None = field(default=None, repr=False)
-    _lookups: dict[str, pd.Series] = field(default_factory=dict, repr=False)
-
-    def bought_items(self, user_id: str) -> np.ndarray | None:
-        """Items the shopper bought (``None``: bought equals seen, see :attr:`bought`)."""
-        if self.bought is None:
-            return None
-        if self._by_user is None:
-            users = self.bought[Columns.USER].astype(str).to_numpy()
-            items = self.bought[Columns.ITEM].astype(str).to_numpy(dtype=object)
-            order = np.argsort(users, kind="stable")
-            users, items = users[order], items[order]
-            if len(users):
-                starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-                ends = np.r_[starts[1:], len(users)]
-                self._by_user = {
-                    str(users[a]): items[a:b] for a, b in zip(starts, ends, strict=True)
-                }
-            else:
-                self._by_user = {}
-        return self._by_user.get(str(user_id), np.zeros(0, dtype=object))
-
-    def lookup(self, column: str) -> pd.Series:
-        """:func:`catalog_column` of :attr:`catalog`, computed once."""
-        if column not in self._lookups:
-            self._lookups[column] = catalog_column(self.catalog, column)
-        return self._lookups[column]
-
-    def recent_purchases(self, days: int) -> pd.MultiIndex:
-        """(user, item) pairs bought in the last ``days`` days before :attr:`now`.
-
-        Raises
-        ------
-        ConfigError
-            No purchase events with timestamps were given.
-        """
-        key = f"__recent_{days}"
-        if key not in self._lookups:
-            purchases = self.purchases
-            if purchases is None or Columns.TIMESTAMP not in purchases.columns:
-                raise ConfigError(
-                    "'hide items bought in the last N days' needs purchase times, and none "
-                    "are at hand: the log has no timestamps, or this version was saved before "
-                    "versions kept them (retrain it); in code, build the ListContext with "
-                    "purchases=<events with timestamps>"
-                )
-            if Columns.EVENT in purchases.columns:
-                purchases = purchases[purchases[Columns.EVENT].astype(str) == "purchase"]
-            end = self.now
-            if end is None:
-                end = purchases[Columns.TIMESTAMP].max() + pd.Timedelta(seconds=1)
-            recent = purchases[purchases[Columns.TIMESTAMP] >= end - pd.Timedelta(days=days)]
-            pairs = pd.MultiIndex.from_arrays(
-                [recent[Columns.USER].astype(str), recent[Columns.ITEM].astype(str)]
-            )
-            self._lookups[key] = pd.Series(0, index=pairs.unique())
-        return self._lookups[key].index  # type: ignore[return-value]
 
 
 def uses_model_seen_filter(policy: ListPolicy, context: ListContext) -> bool:
@@ -405,17 +299,13 @@ def policy_mask(
     policy is applied (apart from the model's own seen filter, see
     :func:`uses_model_seen_filter`).
 
+    Pin and boost rules change the order, not what passes: :func:`merchandise` applies them.
+
     Raises
     ------
     ConfigError
-        A rule that is not built yet (pin, boost), or a filter the context cannot answer.
+        A filter the context cannot answer.
     """
-    for rule in policy.rules:
-        if rule.action != "block":
-            raise ConfigError(
-                f"the {rule.action!r} merchandising rule is not applied yet: only 'block' is "
-                "built; remove the rule or use block"
-            )
     users = np.asarray(user_ids, dtype=object).astype(str)
     items = np.asarray(item_ids, dtype=object).astype(str)
     keep = np.ones(len(items), dtype=bool)
@@ -423,11 +313,13 @@ def policy_mask(
         return keep
     if policy.repeats == "leave-out-bought" and context.bought is not None:
         keep &= ~_bought_rows(context, users, items)
-    blocked = set(policy.exclude_items)
-    for rule in policy.rules:
-        blocked.update(str(i) for i in rule.item_ids)
-    if blocked:
-        keep &= ~np.isin(items, list(blocked))
+    if policy.exclude_items:
+        keep &= ~np.isin(items, list(policy.exclude_items))
+    if policy.rules:
+        today = context.today or today_utc()
+        category = context.mapping(Columns.CATEGORY)
+        segments = context.segment_table if any(r.segment for r in policy.rules) else None
+        keep &= ~blocked_rows(policy.rules, users, items, category, today, segments)
     if policy.allow_items is not None:
         keep &= np.isin(items, list(policy.allow_items))
     filters = policy.filters
@@ -476,20 +368,65 @@ def _bought_rows(context: ListContext, users: np.ndarray, items: np.ndarray) -> 
 
 
 def _first_depth(policy: ListPolicy, context: ListContext, user_id: str, k: int) -> int:
-    """How deep to ask first: ``k`` plus the items the repeat rule will drop, doubled to a
-    power of two (as evaluation's grouping always did)."""
+    """How deep to ask first: the merchandising window (``k`` without pins or boosts) plus
+    the items the repeat rule will drop, doubled to a power of two (as evaluation's grouping
+    always did)."""
     if _nothing_to_filter(policy, context):
         return k
-    depth = k + len(policy.exclude_items)
+    depth = merchandising_window(policy, context, user_id, k) + len(policy.exclude_items)
     if policy.repeats == "leave-out-bought" and context.bought is not None:
         bought = context.bought_items(user_id)
         depth += 0 if bought is None else len(bought)
     return int(2 ** np.ceil(np.log2(depth)))
 
 
-#: One shopper's list of a model: ``fetch(depth)`` gives item ids (best first) and any
-#: payload the caller keeps aligned with them.
-FetchOne = Callable[[int], Any]
+def _shopper_rules(policy: ListPolicy, context: ListContext, user_id: str) -> list[Any]:
+    """The pin and boost rules that apply to this shopper today."""
+    rules = [r for r in policy.rules if r.action != "block"]
+    if not rules:
+        return []
+    return rules_for_shopper(rules, user_id, context.today or today_utc(), context.segment_table)
+
+
+def merchandising_window(policy: ListPolicy, context: ListContext, user_id: str, k: int) -> int:
+    """How many of the model's allowed items the shopper's list is chosen from: ``k``, or
+    more for boosts and category pins (:func:`~recsys_core.merchandising.rule_window`).
+    Every path asks at least this deep, so
+    every path gives the same list."""
+    return rule_window(_shopper_rules(policy, context, user_id), k)
+
+
+def merchandise(
+    policy: ListPolicy, context: ListContext, user_id: str, items: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One shopper's top ``k`` from the policy-passing ``items`` (best first): the pin and
+    boost rules that apply to the shopper today, over the first
+    :func:`merchandising_window` items (block rules already left items out in
+    :func:`policy_mask`).
+
+    Returns
+    -------
+    (rows, item_ids)
+        Index of each list item in ``items`` (``-1``: a pinned item the model did not rank)
+        and its id. Without pin or boost rules: the first ``k`` items.
+    """
+    rules = _shopper_rules(policy, context, user_id)
+    items = np.asarray(items, dtype=object)
+    if not rules:
+        rows = np.arange(min(k, len(items)), dtype=np.int64)
+        return rows, items[rows]
+    window = items[: merchandising_window(policy, context, user_id, k)]
+
+    def allowed(ids: list[str]) -> np.ndarray:
+        ok = policy_mask(policy, context, np.full(len(ids), user_id, dtype=object), ids)
+        if context.catalog is not None:  # an id the catalog does not know is never pinned
+            ok &= member(np.asarray(ids, dtype=object), context.mapping(Columns.TITLE))
+        if uses_model_seen_filter(policy, context):
+            seen = set() if context.seen is None else {str(i) for i in context.seen(user_id)}
+            ok &= np.array([context.seen is not None and i not in seen for i in ids], bool)
+        return ok
+
+    return arrange(rules, window, context.mapping(Columns.CATEGORY), k, allowed)
 
 
 def top_with_policy(
@@ -499,22 +436,28 @@ def top_with_policy(
     k: int,
     policy: ListPolicy,
     context: ListContext,
-) -> tuple[Any, np.ndarray]:
-    """One shopper's list under ``policy``: ``(fetched, keep)``.
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """One shopper's list under ``policy``: ``(fetched, rows, item_ids)``.
 
     ``fetch(depth)`` asks the model for ``depth`` items (with its own seen filter when
     :func:`uses_model_seen_filter`); ``items_of(fetched)`` gives their ids. The list is
-    asked deeper (doubling) until ``k`` rows pass or the model has no more; ``keep`` marks
-    the first ``k`` rows that pass.
+    asked deeper (doubling) until :func:`merchandising_window` rows pass or the model has no
+    more; ``rows`` are the list's rows of ``fetched`` in list order (``-1``: a pinned item the
+    model did not rank) and ``item_ids`` their ids (:func:`merchandise`).
     """
     depth = _first_depth(policy, context, user_id, k)
+    arranged = any(r.action != "block" for r in policy.rules)
+    window = merchandising_window(policy, context, user_id, k) if arranged else k
     while True:
         fetched = fetch(depth)
-        items = items_of(fetched)
+        items = np.asarray(items_of(fetched), dtype=object)
         passed = policy_mask(policy, context, np.full(len(items), user_id, dtype=object), items)
-        keep = passed & (np.cumsum(passed) <= k)
-        if int(keep.sum()) >= k or len(items) < depth or depth >= MAX_DEPTH:
-            return fetched, keep
+        if int(passed.sum()) >= window or len(items) < depth or depth >= MAX_DEPTH:
+            where = np.flatnonzero(passed)
+            if not arranged:  # no pin or boost: the first k that pass
+                return fetched, where[:k], items[where[:k]]
+            rows, ids = merchandise(policy, context, user_id, items[where], k)
+            return fetched, np.where(rows >= 0, where[np.maximum(rows, 0)], -1), ids
         depth *= 2
 
 
@@ -531,7 +474,8 @@ def recommend_with_policy(
     Any model with ``recommend(user_ids, k, filter_seen=..., **extra)``. Shoppers are
     grouped by how deep their list must be asked (:func:`_first_depth`, one ``recommend``
     call per group); shoppers left short are asked again twice as deep. Ranks are
-    renumbered 1..k; columns are the model's own.
+    renumbered 1..k; columns are the model's own (a pinned item the model did not rank has
+    an empty score and ``merchandised`` rows are marked when pin or boost rules apply).
     """
     native = uses_model_seen_filter(policy, context)
     users = list(pd.unique(pd.Series([str(u) for u in user_ids], dtype=object)))
@@ -540,6 +484,8 @@ def recommend_with_policy(
     depths = np.array([_first_depth(policy, context, u, k) for u in users], dtype=np.int64)
     if _nothing_to_filter(policy, context):
         return model.recommend(users, k, filter_seen=native, **extra)
+    arranged = any(r.action != "block" for r in policy.rules)
+    windows = {u: merchandising_window(policy, context, u, k) for u in users}
     done: list[pd.DataFrame] = []
     pending = pd.Series(depths, index=users)
     while len(pending):
@@ -552,16 +498,21 @@ def recommend_with_policy(
                 policy, context, reco[Columns.USER].to_numpy(), reco[Columns.ITEM].to_numpy()
             )
             kept = reco[passed]
-            rank = kept.groupby(Columns.USER, sort=False).cumcount().to_numpy() + 1
-            kept = kept[rank <= k].copy()
-            kept[Columns.RANK] = rank[rank <= k].astype(reco[Columns.RANK].dtype)
             asked = reco[Columns.USER].astype(str).value_counts()
             got = kept[Columns.USER].astype(str).value_counts()
             for user in chunk:
-                more = int(asked.get(user, 0)) >= depth and int(got.get(user, 0)) < k
+                more = int(asked.get(user, 0)) >= depth and int(got.get(user, 0)) < windows[user]
                 if more and depth < MAX_DEPTH:
                     short[user] = int(depth) * 2
-            done.append(kept[~kept[Columns.USER].astype(str).isin(short)])
+            kept = kept[~kept[Columns.USER].astype(str).isin(short)]
+            if arranged:
+                pick = partial(merchandise, policy, context, k=k)
+                done.append(arrange_frame(kept, pick, reco[Columns.RANK].dtype))
+                continue
+            rank = kept.groupby(Columns.USER, sort=False).cumcount().to_numpy() + 1
+            kept = kept[rank <= k].copy()
+            kept[Columns.RANK] = rank[rank <= k].astype(reco[Columns.RANK].dtype)
+            done.append(kept)
         pending = pd.Series(short, dtype=np.int64)
     reco = pd.concat(done, ignore_index=True) if len(done) > 1 else done[0]
     return reco.sort_values([Columns.USER, Columns.RANK], kind="stable", ignore_index=True)

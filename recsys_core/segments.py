@@ -102,6 +102,28 @@ def shopper_segments(
     return out
 
 
+def segments_from_features(
+    features: pd.DataFrame, *, countries: pd.Series | None = None
+) -> pd.DataFrame:
+    """The :func:`shopper_segments` of a trained lab, from its order model's shopper features
+    at the training cutoff (``days_since_first_event`` and ``orders``, indexed by
+    ``user_id``): the same rules without the event log, for serving merchandising rules
+    limited to a segment."""
+    out = pd.DataFrame(index=pd.Index(features.index.astype(str), name=Columns.USER))
+    age = features["days_since_first_event"].to_numpy(dtype=float)
+    out["tenure"] = np.where(age < NEW_DAYS, "new", "returning")
+    orders = features["orders"].fillna(0).to_numpy(dtype=float)
+    out["orders"] = orders.astype(np.int64)
+    buyers = orders[orders > 0]
+    threshold = max(2.0, float(np.quantile(buyers, 1 - HEAVY_SHARE))) if len(buyers) else np.inf
+    out["volume"] = np.where(
+        orders == 0, "no purchases", np.where(orders >= threshold, "heavy", "light")
+    )
+    if countries is not None:
+        out["country"] = countries.reindex(out.index).fillna("unknown").astype(str).to_numpy()
+    return out
+
+
 def metrics_by_segment(
     per_user: pd.DataFrame, segments: pd.DataFrame, metrics: list[str] | None = None
 ) -> pd.DataFrame:

@@ -38,6 +38,7 @@ PAGE_ROLES: dict[str, str] = {
     "home": "viewer",
     "decision": "viewer",
     "planner": "viewer",
+    "merchandising": "viewer",  # read-only for viewers; saving needs analyst (the store checks)
     "overview": "viewer",
     "shopper": "viewer",
     "similar": "viewer",

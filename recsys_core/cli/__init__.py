@@ -12,7 +12,17 @@ import sys
 
 import typer
 
-from recsys_core.cli import answers, data, env, evaluate, ops, security, serving, tune  # noqa: F401
+from recsys_core.cli import (  # noqa: F401
+    answers,
+    data,
+    env,
+    evaluate,
+    merchandising,
+    ops,
+    security,
+    serving,
+    tune,
+)
 from recsys_core.cli.app import app
 from recsys_core.cli.security import audit_command
 from recsys_core.errors import RecsysError

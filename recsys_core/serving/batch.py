@@ -44,6 +44,7 @@ from recsys_core.policy import (
 )
 from recsys_core.ranking.batch_scoring import score_all_shoppers
 from recsys_core.security.denylist import forgotten_among
+from recsys_core.segments import segments_from_features, shopper_countries
 from recsys_core.serving.hot_path import PreparedRanker, check_k
 from recsys_core.serving.lab import TrainedLab
 
@@ -124,14 +125,36 @@ def all_users(lab: TrainedLab, model: str) -> list[str]:
 
 
 def lab_context(lab: TrainedLab) -> ListContext:
-    """The :class:`~recsys_core.policy.ListContext` of a lab (its bought pairs, catalog and
-    when each pair was last bought): the one the service uses too."""
+    """The :class:`~recsys_core.policy.ListContext` of a lab (its bought pairs, catalog, when
+    each pair was last bought, shopper segments and seen items, for merchandising rules): the
+    one the service uses too."""
     return ListContext(
         bought=getattr(lab, "bought", None),
         catalog=lab.catalog,
         # when each pair was last bought: "hide items bought in the last N days"
         purchases=getattr(lab, "last_purchases", None),
+        segments=lambda: lab_segments(lab),
+        seen=_seen_items_of(lab),
     )
+
+
+def lab_segments(lab: TrainedLab) -> pd.DataFrame | None:
+    """The lab's shopper segments at the training cutoff (:mod:`recsys_core.segments`), from
+    its order model's shopper features; ``None`` without an order model (a rule limited to a
+    segment then applies to nobody)."""
+    features = getattr(getattr(lab, "order_model", None), "features_", None)
+    if features is None:
+        return None
+    return segments_from_features(features, countries=shopper_countries(lab.dataset))
+
+
+def _seen_items_of(lab: TrainedLab) -> Callable[[str], list[str]] | None:
+    """Items a shopper interacted with in training (the first single-stage model's matrix;
+    they all train on the same interactions), for pins under ``leave-out-seen``."""
+    for model in lab.models.values():
+        if isinstance(model, MatrixRecommender):
+            return model.seen_items
+    return None
 
 
 class _Lists:

@@ -29,6 +29,7 @@ import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.errors import RecsysError, UnknownUserError
+from recsys_core.merchandising_store import RuleSet, ServedRules
 from recsys_core.models.registry import ALS, cold_start_model, fallback_chain
 from recsys_core.policy import (
     LAB_RULE,
@@ -77,6 +78,8 @@ class RecommendationService(ItemAnswers):
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
         self._context: ListContext | None = None
         self._order: dict[str, float] | None = None
+        #: The rule store's active merchandising rules, added to policies that name none.
+        self.served_rules = ServedRules(lab.dataset)
         self.batch: BatchTable | None = None
         self.cache: AnswerCache[RecommendationAnswer] = AnswerCache(
             self._answer_uncached, RECOMMENDATION_CACHE_SIZE
@@ -245,6 +248,9 @@ class RecommendationService(ItemAnswers):
             context = replace(self.list_context(), purchases=purchases, _lookups={})
             answer = self._answer_uncached(str(user_id), check_k(k), str(model), policy, context)
             return replace(answer, policy=policy, cached=False)
+        if any(r.start or r.end for r in policy.rules):  # the answer depends on the date
+            answer = self._answer_uncached(str(user_id), check_k(k), str(model), policy)
+            return replace(answer, policy=policy, cached=False)
         answer, hit = self.cache.get(str(user_id), check_k(k), str(model), policy)
         return replace(answer, policy=policy, cached=hit)
 
@@ -264,12 +270,16 @@ class RecommendationService(ItemAnswers):
                     "so every item the shopper interacted with is left out instead (restore "
                     "the version or retrain)",
                 )
-            return policy
+            return self.served_rules.apply(policy)
         if policy == LAB_RULE:
-            return self.default_policy()
+            return self.served_rules.apply(self.default_policy())
         raise TypeError(
             f"policy must be a ListPolicy or {LAB_RULE!r} (the lab's rule), got {policy!r}"
         )
+
+    def merchandising(self) -> RuleSet | None:
+        """The served merchandising rule set of this lab's dataset (:class:`ServedRules`)."""
+        return self.served_rules.current()
 
     def default_policy(self) -> ListPolicy:
         """The lab's list policy: already-bought items left out or kept as the repeat rule
@@ -320,7 +330,7 @@ class RecommendationService(ItemAnswers):
         """``_top`` under ``policy`` (:func:`recsys_core.policy.top_with_policy`: the list is
         asked deep enough that ``k`` items pass)."""
         native = uses_model_seen_filter(policy, context)
-        top, keep = top_with_policy(
+        top, rows, ids = top_with_policy(
             lambda depth: self._top(name, user_id, depth, native),
             lambda found: found.item_ids,
             user_id,
@@ -328,15 +338,26 @@ class RecommendationService(ItemAnswers):
             policy,
             context,
         )
-        if keep.all():
+        if len(rows) == len(top.item_ids) and (rows == np.arange(len(rows))).all():
             return top
+        at = np.maximum(rows, 0)
+        added = rows < 0  # pinned items the model did not rank: no score of its own
+        scores = np.where(added, np.nan, np.asarray(top.scores, dtype=float)[at])
+        probabilities = None
+        if top.probabilities is not None:
+            probabilities = np.asarray(top.probabilities, dtype=float)[at]
+            if added.any():
+                probabilities[added] = self.purchase_probability(user_id, ids[added])
+        titles = np.asarray(top.titles, dtype=object)[at]
+        if added.any():
+            titles[added] = [self.title(i) for i in ids[added]]
         return TopItems(
-            item_ids=top.item_ids[keep],
-            titles=top.titles[keep],
-            scores=top.scores[keep],
+            item_ids=ids,
+            titles=titles,
+            scores=scores,
             cold_start=top.cold_start,
-            rows=None if top.rows is None else top.rows[keep],
-            probabilities=None if top.probabilities is None else top.probabilities[keep],
+            rows=None if top.rows is None or added.any() else top.rows[at],
+            probabilities=probabilities,
         )
 
     # ---- already-bought items: end
@@ -357,6 +378,10 @@ class RecommendationService(ItemAnswers):
             items, scores, probabilities = batch.lookup(user_id, k)
             if probabilities is None:
                 probabilities = self.purchase_probability(user_id, items)
+            elif policy.rules and np.isnan(probabilities).any():  # pinned items: not scored
+                probabilities = np.array(probabilities, dtype=float)
+                gaps = np.isnan(probabilities)
+                probabilities[gaps] = self.purchase_probability(user_id, items[gaps])
             top = TopItems(
                 item_ids=items,
                 titles=titles_for(items, self._titles),

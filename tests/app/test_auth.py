@@ -24,13 +24,14 @@ from ui import auth, state
 
 PW = "a long enough password"
 BROWSE = ["Decision", "Overview", "Shopper", "Similar items", "Search", "Test planner"]
-BROWSE.append("Explanations")
+BROWSE += ["Merchandising", "Explanations"]
 ANALYST = ["Decision", "Overview", "Data", "Shopper", "Similar items", "Search", "Model lab"]
-ANALYST += ["Test planner", "Explanations"]
+ANALYST += ["Test planner", "Merchandising", "Explanations"]
 ADMIN = [*ANALYST, "Operations", "Users", "Audit log"]
 PAGE_FILES = {
     "Decision": "app_pages/decision.py",
     "Test planner": "app_pages/planner.py",
+    "Merchandising": "app_pages/merchandising.py",
     "Overview": "app_pages/overview.py",
     "Data": "app_pages/data.py",
     "Shopper": "app_pages/shopper.py",

@@ -189,6 +189,7 @@ PAGES: list[PageCase] = [
     PageCase("model_lab", "Model lab", ("Evaluate",), action=_evaluate),
     PageCase("explanations", "Explanations", *_EXPLANATIONS),
     PageCase("operations", "Operations", ("Health", "Backup and restore"), ("verification",)),
+    PageCase("merchandising", "Merchandising", ("Rules served now", "Preview on a shopper")),
 ]
 
 

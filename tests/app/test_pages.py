@@ -53,6 +53,7 @@ PAGES: dict[str, str] = {
     "app_pages/model_lab.py": "Model lab",
     "app_pages/explanations.py": "Explanations",
     "app_pages/planner.py": "Test planner",
+    "app_pages/merchandising.py": "Merchandising",
 }
 
 
@@ -745,6 +746,7 @@ def test_personalised_search_keeps_relevant_matches_first(app_data: AppData) -> 
         "app_pages/similar.py",
         "app_pages/search.py",
         "app_pages/explanations.py",
+        "app_pages/merchandising.py",
     ],
 )
 def test_no_table_cell_shows_none(page: str, app_data: AppData) -> None:

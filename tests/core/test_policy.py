@@ -56,12 +56,14 @@ def test_policy_mask_applies_repeats_filters_and_merchandising() -> None:
     assert _mask(merch, context)[:5] == [False, True, False, False, False]
 
 
-def test_unbuilt_rules_and_unknown_repeats_are_clear_errors() -> None:
+def test_bad_rules_and_unknown_repeats_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match="repeats"):
         ListPolicy("forget")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="position"):
+        MerchandisingRule("pin", ("a",))
+    # pins change the order, not what passes (recsys_core.policy.merchandise)
     pinned = ListPolicy("keep", rules=(MerchandisingRule("pin", ("a",), position=1),))
-    with pytest.raises(ConfigError, match="pin"):
-        policy_mask(pinned, ListContext(), ["u1"], ["a"])
+    assert policy_mask(pinned, ListContext(), ["u1"], ["a"]).tolist() == [True]
     recent = ListPolicy("keep", BusinessFilters(exclude_bought_days=7))
     with pytest.raises(ConfigError, match="purchase times"):
         policy_mask(recent, ListContext(), ["u1"], ["a"])
