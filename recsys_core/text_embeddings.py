@@ -1,0 +1,211 @@
+"""Item-text embeddings learnt from the catalog itself (no pretrained weights, no download).
+
+Why not a pretrained model: the one static model that ships inside a PyPI wheel and was
+proposed (``wordllama``, 256-d ``l2_supercat``) is derived from Llama 2 70B's token
+embeddings, whose licence (the Llama 2 Community License) is not an open-source licence and
+whose copy and notice the wheel does not carry; see ``docs/search.md`` for what was checked.
+
+What this module learns instead, from the catalog and (when given) the purchase log:
+
+* **word vectors** for every word of the titles (a light stem: lower case, plural "s"
+  dropped), the concatenation of
+
+  - a *title co-occurrence* part: latent semantic analysis (truncated SVD) of the item x word
+    TF-IDF matrix, so words that appear with the same neighbours ("mug" and "cup" both come
+    with "tea", "coffee", "saucer") get close vectors;
+  - a *co-purchase* part: each word's mean of the co-purchase vectors (truncated SVD of the
+    item x shopper matrix) of the items holding it, so words of items bought by the same
+    shoppers get close vectors;
+
+* **item vectors**: the IDF-weighted mean of the item's word vectors. An item with no
+  purchases gets its vector from its words alone, which the other items taught: that is what
+  makes it usable for similar items of new items;
+* **query vectors**: the same pooling over the query's words; a word the catalog does not
+  know ("lanterne", "neckless") is replaced by its closest catalog word by character 3-grams
+  (when that is close enough), so misspellings land on the right words.
+
+Everything is dense ``float32`` rows of unit length: a query costs one small sparse
+transform and one (n_items x dim) matrix-vector product.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+__all__ = ["CatalogTextEmbedding", "item_shoppers", "stem_tokens"]
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def stem_tokens(text: str) -> list[str]:
+    """Lower-case word tokens with a plural 's' dropped ('mugs' -> 'mug', 'boxes' -> 'box')."""
+    out = []
+    for tok in _TOKEN.findall(text.lower()):
+        if len(tok) > 4 and tok.endswith(("xes", "ches", "shes")):
+            tok = tok[:-2]
+        elif len(tok) > 3 and tok.endswith("s") and not tok.endswith("ss"):
+            tok = tok[:-1]
+        out.append(tok)
+    return out
+
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero)."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+
+
+def _svd(matrix: sp.spmatrix, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column factors (each scaled by the singular values) of a truncated SVD."""
+    n = min(dim, min(matrix.shape) - 1)
+    if n < 1:
+        return np.zeros((matrix.shape[0], 0)), np.zeros((matrix.shape[1], 0))
+    svd = TruncatedSVD(n_components=n, algorithm="randomized", n_iter=7, random_state=seed)
+    rows = svd.fit_transform(matrix)
+    cols = svd.components_.T * svd.singular_values_
+    return rows, cols
+
+
+class CatalogTextEmbedding:
+    """Dense text embeddings of catalog items and queries, learnt from the catalog.
+
+    Parameters
+    ----------
+    cooccurrence_dim:
+        Dimensions of the title co-occurrence (LSA) part of the word vectors.
+    purchase_dim:
+        Dimensions of the co-purchase part (used only when ``fit`` gets purchases).
+    purchase_weight:
+        Share of the co-purchase part in a word vector (0..1; the rest is co-occurrence).
+    spelling_threshold:
+        Smallest character-3-gram cosine at which an unknown query word is read as its
+        closest catalog word.
+    seed:
+        Seed of the randomized SVDs (the same seed gives the same vectors).
+    """
+
+    def __init__(
+        self,
+        cooccurrence_dim: int = 64,
+        purchase_dim: int = 32,
+        purchase_weight: float = 0.5,
+        spelling_threshold: float = 0.5,
+        seed: int = 0,
+    ) -> None:
+        self.cooccurrence_dim = cooccurrence_dim
+        self.purchase_dim = purchase_dim
+        self.purchase_weight = purchase_weight
+        self.spelling_threshold = spelling_threshold
+        self.seed = seed
+
+    def fit(
+        self, texts: Sequence[str], item_shoppers: sp.spmatrix | None = None
+    ) -> CatalogTextEmbedding:
+        """Learn word and item vectors.
+
+        Parameters
+        ----------
+        texts:
+            One text per item (title, category, ...), in catalog row order.
+        item_shoppers:
+            Optional items x shoppers matrix (rows in the same order as ``texts``) of who
+            bought or saw what; rows of items without purchases are empty.
+
+        Raises
+        ------
+        ValueError
+            No text holds a word (scikit-learn's "empty vocabulary").
+        """
+        if not 0.0 <= self.purchase_weight <= 1.0:
+            raise ValueError(f"purchase_weight must be in [0, 1], got {self.purchase_weight}")
+        self.words_ = TfidfVectorizer(analyzer=stem_tokens, sublinear_tf=True)
+        item_words = self.words_.fit_transform(list(texts)).tocsr()
+        self.vocabulary_ = np.array(self.words_.get_feature_names_out(), dtype=object)
+        self.idf_ = self.words_.idf_.astype(np.float32)
+        _, cooccurrence = _svd(item_words, self.cooccurrence_dim, self.seed)
+        parts = [_normalise(cooccurrence)]
+        weights = [1.0]
+        if item_shoppers is not None and item_shoppers.shape[0] == item_words.shape[0]:
+            bought = sp.csr_matrix(item_shoppers, dtype=np.float32)
+            bought.data[:] = 1.0
+            if bought.nnz:
+                items, _ = _svd(bought, self.purchase_dim, self.seed)
+                items = _normalise(items)
+                holds = item_words.copy()
+                holds.data[:] = 1.0
+                parts.append(_normalise(np.asarray(holds.T @ items)))
+                weights = [1.0 - self.purchase_weight, self.purchase_weight]
+        words = np.hstack([np.sqrt(w) * p for w, p in zip(weights, parts, strict=True)])
+        self.word_vectors_ = _normalise(words).astype(np.float32)
+        # character 3-grams of the vocabulary, to read unknown query words as catalog words
+        self.spelling_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3))
+        self.spelling_matrix_ = self.spelling_.fit_transform(self.vocabulary_.tolist()).tocsr()
+        self.item_vectors_ = self._pool(item_words)
+        return self
+
+    @property
+    def dim(self) -> int:
+        """Length of a vector."""
+        return int(self.word_vectors_.shape[1])
+
+    def _pool(self, weights: sp.spmatrix) -> np.ndarray:
+        """IDF-weighted mean of the word vectors per row, unit length."""
+        return _normalise(np.asarray(weights @ self.word_vectors_, dtype=np.float32))
+
+    def query_words(self, query: str) -> list[str]:
+        """The catalog words a query is read as (unknown words by spelling, or dropped)."""
+        vocabulary = self.words_.vocabulary_
+        out: list[str] = []
+        unknown: list[str] = []
+        for tok in stem_tokens(query):
+            (out if tok in vocabulary else unknown).append(tok)
+        if unknown:
+            sims = (self.spelling_matrix_ @ self.spelling_.transform(unknown).T).toarray()
+            best = sims.argmax(axis=0)
+            for col, row in enumerate(best):
+                if sims[row, col] >= self.spelling_threshold:
+                    out.append(str(self.vocabulary_[row]))
+        return out
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """One query as a unit vector (all zeros when no word can be read)."""
+        words = self.query_words(query)
+        if not words:
+            return np.zeros(self.dim, dtype=np.float32)
+        cols = np.array([self.words_.vocabulary_[w] for w in words], dtype=np.int64)
+        vec = (self.idf_[cols, None] * self.word_vectors_[cols]).sum(axis=0)
+        norm = float(np.linalg.norm(vec))
+        return (vec / norm).astype(np.float32) if norm > 0 else vec.astype(np.float32)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Item texts as unit rows (words the catalog does not know are ignored)."""
+        return self._pool(self.words_.transform(list(texts)))
+
+    def scores(self, query: str) -> np.ndarray:
+        """Cosine of the query with every item (catalog row order)."""
+        return self.item_vectors_ @ self.encode_query(query)
+
+
+def item_shoppers(
+    catalog_ids: Sequence[str], item_ids: Sequence[str], user_items: sp.spmatrix
+) -> sp.csr_matrix:
+    """A users x items matrix turned into items x users rows in catalog order.
+
+    ``item_ids`` names the columns of ``user_items``; catalog items the matrix does not hold
+    (no purchases yet) get empty rows, matrix items the catalog lacks are left out.
+    """
+    column = {str(i): c for c, i in enumerate(item_ids)}
+    rows = np.array([column.get(str(i), -1) for i in catalog_ids], dtype=np.int64)
+    known = np.flatnonzero(rows >= 0)
+    picked = sp.csr_matrix(sp.csc_matrix(user_items)[:, rows[known]].T, dtype=np.float32)
+    placement = sp.csr_matrix(
+        (np.ones(len(known), dtype=np.float32), (known, np.arange(len(known)))),
+        shape=(len(catalog_ids), len(known)),
+    )
+    return sp.csr_matrix(placement @ picked, dtype=np.float32)
