@@ -133,8 +133,9 @@ class ProductSearch:
         query = (query or "").strip()
         if not query or k < 1 or self.problem is not None:
             return self._frame(np.array([], dtype=np.int64), np.array([]))
-        words = _cosine(self._word_matrix, self._words.transform([query]))
         if self.embedding is not None:
+            read = " ".join(self.embedding.query_words(query))
+            words = _cosine(self._word_matrix, self._words.transform([read or query]))
             chars = _cosine(self._char_matrix, self._chars.transform([query]))
             meaning = np.clip(self.embedding.scores(query), 0.0, 1.0)
             w_words, w_chars, w_meaning = HYBRID_WEIGHTS
@@ -142,7 +143,7 @@ class ProductSearch:
             hit = (words > 0) | (chars >= CHAR_THRESHOLD) | (meaning >= EMBEDDING_THRESHOLD)
             hits = np.flatnonzero(hit)
         else:
-            scores = words
+            scores = words = _cosine(self._word_matrix, self._words.transform([query]))
             hits = np.flatnonzero(scores > 0)
             if hits.size == 0:
                 scores = _cosine(self._char_matrix, self._chars.transform([query]))

@@ -20,9 +20,12 @@ What this module learns instead, from the catalog and (when given) the purchase 
 * **item vectors**: the IDF-weighted mean of the item's word vectors. An item with no
   purchases gets its vector from its words alone, which the other items taught: that is what
   makes it usable for similar items of new items;
-* **query vectors**: the same pooling over the query's words; a word the catalog does not
-  know ("lanterne", "neckless") is replaced by its closest catalog word by character 3-grams
-  (when that is close enough), so misspellings land on the right words.
+* **query vectors**: the same pooling over the words the query is read as
+  (:meth:`CatalogTextEmbedding.query_words`): stop words dropped ("mat for the door"), a
+  word the catalog does not know or holds only once ("neckless", "braclet") read as its
+  closest common catalog word (character 3-grams, then edit similarity), two query words
+  whose join is a catalog word read as it ("door mat" -> "doormat"), and an unknown word
+  that splits into two catalog words read as them ("photoframe" -> "photo frame").
 
 Everything is dense ``float32`` rows of unit length: a query costs one small sparse
 transform and one (n_items x dim) matrix-vector product.
@@ -30,13 +33,14 @@ transform and one (n_items x dim) matrix-vector product.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 __all__ = ["CatalogTextEmbedding", "item_shoppers", "stem_tokens"]
 
@@ -84,8 +88,8 @@ class CatalogTextEmbedding:
     purchase_weight:
         Share of the co-purchase part in a word vector (0..1; the rest is co-occurrence).
     spelling_threshold:
-        Smallest character-3-gram cosine at which an unknown query word is read as its
-        closest catalog word.
+        Smallest edit similarity (``difflib`` ratio) at which a rare or unknown query word
+        is read as a common catalog word.
     seed:
         Seed of the randomized SVDs (the same seed gives the same vectors).
     """
@@ -95,7 +99,7 @@ class CatalogTextEmbedding:
         cooccurrence_dim: int = 64,
         purchase_dim: int = 32,
         purchase_weight: float = 0.5,
-        spelling_threshold: float = 0.5,
+        spelling_threshold: float = 0.7,
         seed: int = 0,
     ) -> None:
         self.cooccurrence_dim = cooccurrence_dim
@@ -143,9 +147,13 @@ class CatalogTextEmbedding:
                 weights = [1.0 - self.purchase_weight, self.purchase_weight]
         words = np.hstack([np.sqrt(w) * p for w, p in zip(weights, parts, strict=True)])
         self.word_vectors_ = _normalise(words).astype(np.float32)
-        # character 3-grams of the vocabulary, to read unknown query words as catalog words
+        # character 3-grams of the common words, to read rare or unknown query words as them
+        self.doc_freq_ = np.asarray((item_words > 0).sum(axis=0)).ravel()
+        #: Items a word must appear in to be a spelling target ("common"); 1 in tiny catalogs.
+        self.common_ = 2 if item_words.shape[0] >= 100 else 1
+        self.common_words_ = self.vocabulary_[self.doc_freq_ >= self.common_]
         self.spelling_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3))
-        self.spelling_matrix_ = self.spelling_.fit_transform(self.vocabulary_.tolist()).tocsr()
+        self.spelling_matrix_ = self.spelling_.fit_transform(self.common_words_.tolist()).tocsr()
         self.item_vectors_ = self._pool(item_words)
         return self
 
@@ -158,20 +166,60 @@ class CatalogTextEmbedding:
         """IDF-weighted mean of the word vectors per row, unit length."""
         return _normalise(np.asarray(weights @ self.word_vectors_, dtype=np.float32))
 
+    def _is_common(self, word: str) -> bool:
+        col = self.words_.vocabulary_.get(word)
+        return col is not None and self.doc_freq_[col] >= self.common_
+
+    def _closest(self, word: str) -> str | None:
+        """The most common catalog word close in spelling (``None`` when none is close).
+
+        Candidates are the 10 common words nearest by character 3-grams; of those with an
+        edit similarity of at least ``spelling_threshold`` the one in most items wins (the
+        usual prior of a spelling corrector: "neckless" is "necklace", not "neckl").
+        """
+        sims = (self.spelling_matrix_ @ self.spelling_.transform([word]).T).toarray().ravel()
+        best, most = None, 0
+        for row in np.argsort(-sims)[:10]:
+            if sims[row] <= 0:
+                break
+            candidate = str(self.common_words_[row])
+            ratio = difflib.SequenceMatcher(None, word, candidate).ratio()
+            freq = int(self.doc_freq_[self.words_.vocabulary_[candidate]])
+            if ratio >= self.spelling_threshold and freq > most:
+                best, most = candidate, freq
+        return best
+
+    def _split(self, word: str) -> list[str]:
+        """Two common catalog words that make ``word`` ("photoframe"), or none."""
+        for cut in range(3, len(word) - 2):
+            head, tail = stem_tokens(word[:cut]), stem_tokens(word[cut:])
+            if head and tail and self._is_common(head[0]) and self._is_common(tail[0]):
+                return [head[0], tail[0]]
+        return []
+
     def query_words(self, query: str) -> list[str]:
-        """The catalog words a query is read as (unknown words by spelling, or dropped)."""
-        vocabulary = self.words_.vocabulary_
+        """The catalog words a query is read as (see the module docstring)."""
+        tokens = stem_tokens(query)
+        content = [t for t in tokens if t not in ENGLISH_STOP_WORDS]
+        tokens = content or tokens
         out: list[str] = []
-        unknown: list[str] = []
-        for tok in stem_tokens(query):
-            (out if tok in vocabulary else unknown).append(tok)
-        if unknown:
-            sims = (self.spelling_matrix_ @ self.spelling_.transform(unknown).T).toarray()
-            best = sims.argmax(axis=0)
-            for col, row in enumerate(best):
-                if sims[row, col] >= self.spelling_threshold:
-                    out.append(str(self.vocabulary_[row]))
-        return out
+        for a, b in zip(tokens, tokens[1:], strict=False):
+            joined = stem_tokens(a + b)
+            if joined and self._is_common(joined[0]):
+                out.append(joined[0])
+        for tok in tokens:
+            if tok in self.words_.vocabulary_:
+                out.append(tok)
+            if self._is_common(tok):
+                continue
+            parts = self._split(tok)
+            if parts:
+                out.extend(parts)
+                continue
+            closest = self._closest(tok)
+            if closest is not None:
+                out.append(closest)
+        return list(dict.fromkeys(out))
 
     def encode_query(self, query: str) -> np.ndarray:
         """One query as a unit vector (all zeros when no word can be read)."""
