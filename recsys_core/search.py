@@ -49,7 +49,7 @@ RELEVANCE_FLOOR = 0.5
 #: cosine); chosen before the labelled queries were run (docs/search.md).
 HYBRID_WEIGHTS: Final = (0.5, 0.2, 0.3)
 #: Smallest embedding cosine that makes an item a hit on its own (no shared word or n-grams).
-EMBEDDING_THRESHOLD = 0.5
+EMBEDDING_THRESHOLD = 0.4
 
 _stem_tokens = stem_tokens
 
@@ -148,6 +148,36 @@ class ProductSearch:
             if hits.size == 0:
                 scores = _cosine(self._char_matrix, self._chars.transform([query]))
                 hits = np.flatnonzero(scores >= CHAR_THRESHOLD)
+        order = hits[np.lexsort((hits, -scores[hits]))][:k]
+        return self._frame(order, scores[order])
+
+    def similar_by_text(self, item_id: str, k: int = 10) -> pd.DataFrame:
+        """Items whose titles are closest to ``item_id``'s: for items with no purchases.
+
+        The :data:`HYBRID_WEIGHTS` blend of the word TF-IDF, character n-gram and (for the
+        hybrid method) text-embedding cosines between the item's text and every other
+        item's; the item itself is left out.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The :meth:`search` columns (``relevance`` is the blended cosine); empty when the
+            item is not in the catalog or the catalog is not searchable.
+        """
+        row = int(self._item_rows.get_indexer([str(item_id)])[0])
+        if row < 0 or k < 1 or self.problem is not None:
+            return self._frame(np.array([], dtype=np.int64), np.array([]))
+        w_words, w_chars, w_meaning = HYBRID_WEIGHTS
+        words = _cosine(self._word_matrix, self._word_matrix[row])
+        chars = _cosine(self._char_matrix, self._char_matrix[row])
+        scores = w_words * words + w_chars * chars
+        if self.embedding is not None:
+            vectors = self.embedding.item_vectors_
+            scores = scores + w_meaning * np.clip(vectors @ vectors[row], 0.0, 1.0)
+        else:
+            scores = scores / (w_words + w_chars)
+        scores[row] = -np.inf
+        hits = np.flatnonzero(scores > 0)
         order = hits[np.lexsort((hits, -scores[hits]))][:k]
         return self._frame(order, scores[order])
 
