@@ -8,7 +8,8 @@ item is judged relevant: ``docs/search.md``). For each method this prints MRR@10
 recommended). The hybrid's embeddings learn co-purchases from the purchases of the whole log
 (what the service does: they come from the served model's training matrix).
 
-Run: ``OMP_NUM_THREADS=1 python bench/bench_search.py [--k 10] [--repeats 5]``
+Run: ``OMP_NUM_THREADS=1 python bench/bench_search.py [--k 10] [--repeats 5] [--queries F]``
+(``--queries tests/data/search_queries_holdout.csv``: the held-out set, see docs/search.md)
 """
 
 from __future__ import annotations
@@ -35,11 +36,17 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5, help="timed passes over the queries")
     parser.add_argument("--per-query", action="store_true", help="print every query's ranks")
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        default=QUERIES,
+        help="labelled query file (tests/data/search_queries_holdout.csv: the held-out set)",
+    )
     args = parser.parse_args()
 
     data = load_dataset("online-retail")
     catalog = data.catalog
-    queries = load_labelled_queries(QUERIES, catalog)
+    queries = load_labelled_queries(args.queries, catalog)
     events = data.events[data.events["event"] == "purchase"]
     users, items = IdMap.from_values(events["user_id"]), IdMap.from_values(events["item_id"])
     user_items = sp.csr_matrix(
@@ -50,7 +57,7 @@ def main() -> None:
         shape=(len(users), len(items)),
     )
     bought = item_shoppers(catalog["item_id"].astype(str).tolist(), items.external_ids, user_items)
-    print(f"{len(queries)} labelled queries, {len(catalog)} catalog items, k={args.k}")
+    print(f"{args.queries.name}: {len(queries)} labelled queries, {len(catalog)} catalog items, k={args.k}")
     summary = []
     per_query = {}
     for method in reversed(SEARCH_METHODS):  # tfidf first, the baseline
