@@ -57,7 +57,10 @@ def main() -> None:
         shape=(len(users), len(items)),
     )
     bought = item_shoppers(catalog["item_id"].astype(str).tolist(), items.external_ids, user_items)
-    print(f"{args.queries.name}: {len(queries)} labelled queries, {len(catalog)} catalog items, k={args.k}")
+    print(
+        f"{args.queries.name}: {len(queries)} labelled queries, "
+        f"{len(catalog)} catalog items, k={args.k}"
+    )
     summary = []
     per_query = {}
     for method in reversed(SEARCH_METHODS):  # tfidf first, the baseline

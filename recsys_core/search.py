@@ -29,7 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recsys_core.columns import Columns
 from recsys_core.errors import ConfigError
-from recsys_core.text_embeddings import CatalogTextEmbedding, stem_tokens
+from recsys_core.text_embeddings import CatalogTextEmbedding, QueryCosine, stem_tokens
 
 #: Turns (user_id, item_ids) into purchase probabilities in [0, 1].
 ProbabilityFunction = Callable[[str, Sequence[str]], np.ndarray]
@@ -98,6 +98,13 @@ class ProductSearch:
         self._chars = TfidfVectorizer(
             lowercase=True, analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
         )
+        self._ids = self.catalog[Columns.ITEM].astype(str).to_numpy(dtype=object)
+        self._titles = self.catalog[Columns.TITLE].astype(str).to_numpy(dtype=object)
+        self._categories = (
+            self.catalog[Columns.CATEGORY].astype(str).to_numpy(dtype=object)
+            if Columns.CATEGORY in self.catalog.columns
+            else np.full(len(self.catalog), "", dtype=object)
+        )
         docs = text.tolist()
         #: Why search finds nothing whatever the query (``None`` when it works): a catalog
         #: without searchable titles (e.g. the fallback of a damaged catalog).
@@ -107,6 +114,8 @@ class ProductSearch:
         try:
             self._word_matrix = self._words.fit_transform(docs).tocsr()
             self._char_matrix = self._chars.fit_transform(docs).tocsr()
+            self._word_query = QueryCosine(self._words, self._word_matrix)
+            self._char_query = QueryCosine(self._chars, self._char_matrix)
             if method == "hybrid":
                 self.embedding = CatalogTextEmbedding().fit(docs, item_shoppers)
         except ValueError as exc:  # "empty vocabulary": degrade, never fail every search
@@ -134,19 +143,19 @@ class ProductSearch:
         if not query or k < 1 or self.problem is not None:
             return self._frame(np.array([], dtype=np.int64), np.array([]))
         if self.embedding is not None:
-            read = " ".join(self.embedding.query_words(query))
-            words = _cosine(self._word_matrix, self._words.transform([read or query]))
-            chars = _cosine(self._char_matrix, self._chars.transform([query]))
-            meaning = np.clip(self.embedding.scores(query), 0.0, 1.0)
+            read = self.embedding.query_words(query)
+            words = self._word_query(" ".join(read) or query)
+            chars = self._char_query(query)
+            meaning = np.clip(self.embedding.scores_of_words(read), 0.0, 1.0)
             w_words, w_chars, w_meaning = HYBRID_WEIGHTS
             scores = w_words * words + w_chars * chars + w_meaning * meaning
             hit = (words > 0) | (chars >= CHAR_THRESHOLD) | (meaning >= EMBEDDING_THRESHOLD)
             hits = np.flatnonzero(hit)
         else:
-            scores = words = _cosine(self._word_matrix, self._words.transform([query]))
+            scores = words = self._word_query(query)
             hits = np.flatnonzero(scores > 0)
             if hits.size == 0:
-                scores = _cosine(self._char_matrix, self._chars.transform([query]))
+                scores = self._char_query(query)
                 hits = np.flatnonzero(scores >= CHAR_THRESHOLD)
         order = hits[np.lexsort((hits, -scores[hits]))][:k]
         return self._frame(order, scores[order])
@@ -182,16 +191,12 @@ class ProductSearch:
         return self._frame(order, scores[order])
 
     def _frame(self, rows: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-        cat = self.catalog.iloc[rows]
+        rows = np.asarray(rows, dtype=np.int64)
         return pd.DataFrame(
             {
-                "item_id": cat[Columns.ITEM].astype(str).to_numpy(),
-                "title": cat[Columns.TITLE].astype(str).to_numpy(),
-                "category": (
-                    cat[Columns.CATEGORY].astype(str).to_numpy()
-                    if Columns.CATEGORY in cat.columns
-                    else np.full(len(cat), "", dtype=object)
-                ),
+                "item_id": self._ids[rows],
+                "title": self._titles[rows],
+                "category": self._categories[rows],
                 "relevance": np.asarray(scores, dtype=np.float64),
                 "rank": np.arange(1, len(rows) + 1),
             }

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-__all__ = ["CatalogTextEmbedding", "item_shoppers", "stem_tokens"]
+__all__ = ["CatalogTextEmbedding", "QueryCosine", "item_shoppers", "stem_tokens"]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -74,6 +74,43 @@ def _svd(matrix: sp.spmatrix, dim: int, seed: int) -> tuple[np.ndarray, np.ndarr
     rows = svd.fit_transform(matrix)
     cols = svd.components_.T * svd.singular_values_
     return rows, cols
+
+
+class QueryCosine:
+    """Cosine of one query with every document of a fitted TF-IDF vectoriser, fast.
+
+    What ``_cosine(matrix, vectorizer.transform([query]))`` gives (the same analyser,
+    sublinear term frequency, IDF and L2 norm), without scikit-learn's per-call validation
+    and with the matrix read term by term: ~0.1 ms instead of ~2 ms a query.
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer, matrix: sp.csr_matrix) -> None:
+        if not vectorizer.sublinear_tf or vectorizer.norm != "l2" or not vectorizer.use_idf:
+            raise ValueError("QueryCosine needs sublinear_tf=True, norm='l2' and use_idf=True")
+        self._analyse = vectorizer.build_analyzer()
+        self._vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self._idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        by_term = sp.csr_matrix(matrix.T)
+        self._indptr, self._indices, self._data = by_term.indptr, by_term.indices, by_term.data
+        self._n = matrix.shape[0]
+
+    def __call__(self, text: str) -> np.ndarray:
+        counts: dict[int, int] = {}
+        for term in self._analyse(text):
+            col = self._vocabulary.get(term)
+            if col is not None:
+                counts[col] = counts.get(col, 0) + 1
+        if not counts:
+            return np.zeros(self._n)
+        cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        weights = (1.0 + np.log(tf)) * self._idf[cols]
+        weights /= np.linalg.norm(weights)
+        starts, ends = self._indptr[cols], self._indptr[cols + 1]
+        lengths = ends - starts
+        take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+        values = self._data[take] * np.repeat(weights, lengths)
+        return np.bincount(self._indices[take], weights=values, minlength=self._n)
 
 
 class CatalogTextEmbedding:
@@ -152,8 +189,9 @@ class CatalogTextEmbedding:
         #: Items a word must appear in to be a spelling target ("common"); 1 in tiny catalogs.
         self.common_ = 2 if item_words.shape[0] >= 100 else 1
         self.common_words_ = self.vocabulary_[self.doc_freq_ >= self.common_]
-        self.spelling_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3))
-        self.spelling_matrix_ = self.spelling_.fit_transform(self.common_words_.tolist()).tocsr()
+        self.spelling_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), sublinear_tf=True)
+        spelling = self.spelling_.fit_transform(self.common_words_.tolist()).tocsr()
+        self.spelling_cosine_ = QueryCosine(self.spelling_, spelling)
         self.item_vectors_ = self._pool(item_words)
         return self
 
@@ -177,15 +215,19 @@ class CatalogTextEmbedding:
         edit similarity of at least ``spelling_threshold`` the one in most items wins (the
         usual prior of a spelling corrector: "neckless" is "necklace", not "neckl").
         """
-        sims = (self.spelling_matrix_ @ self.spelling_.transform([word]).T).toarray().ravel()
+        sims = self.spelling_cosine_(word)
         best, most = None, 0
-        for row in np.argsort(-sims)[:10]:
+        near = np.argpartition(-sims, 10)[:10] if len(sims) > 10 else np.arange(len(sims))
+        for row in near[np.argsort(-sims[near])]:
             if sims[row] <= 0:
                 break
             candidate = str(self.common_words_[row])
-            ratio = difflib.SequenceMatcher(None, word, candidate).ratio()
             freq = int(self.doc_freq_[self.words_.vocabulary_[candidate]])
-            if ratio >= self.spelling_threshold and freq > most:
+            if freq <= most:
+                continue
+            matcher = difflib.SequenceMatcher(None, word, candidate)
+            threshold = self.spelling_threshold  # quick_ratio is a cheap upper bound
+            if matcher.quick_ratio() >= threshold and matcher.ratio() >= threshold:
                 best, most = candidate, freq
         return best
 
@@ -223,7 +265,10 @@ class CatalogTextEmbedding:
 
     def encode_query(self, query: str) -> np.ndarray:
         """One query as a unit vector (all zeros when no word can be read)."""
-        words = self.query_words(query)
+        return self.encode_words(self.query_words(query))
+
+    def encode_words(self, words: Sequence[str]) -> np.ndarray:
+        """Catalog words (as :meth:`query_words` gives them) pooled into a unit vector."""
         if not words:
             return np.zeros(self.dim, dtype=np.float32)
         cols = np.array([self.words_.vocabulary_[w] for w in words], dtype=np.int64)
@@ -238,6 +283,10 @@ class CatalogTextEmbedding:
     def scores(self, query: str) -> np.ndarray:
         """Cosine of the query with every item (catalog row order)."""
         return self.item_vectors_ @ self.encode_query(query)
+
+    def scores_of_words(self, words: Sequence[str]) -> np.ndarray:
+        """Cosine of already-read query words with every item (catalog row order)."""
+        return self.item_vectors_ @ self.encode_words(words)
 
 
 def item_shoppers(

@@ -161,3 +161,18 @@ def test_the_labelled_set_answers_on_online_retail_and_hybrid_beats_tfidf(
         for method in ("tfidf", "hybrid")
     }
     assert mrr["hybrid"] > mrr["tfidf"]
+
+
+def test_the_fast_query_cosine_equals_scikit_learns() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from recsys_core.text_embeddings import QueryCosine
+
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)
+    matrix = vec.fit_transform(TITLES).tocsr()
+    fast = QueryCosine(vec, matrix)
+    for query in ("mug mug cup", "neckless", "Garden chair", "zzz"):
+        expected = np.asarray((matrix @ vec.transform([query]).T).toarray()).ravel()
+        np.testing.assert_allclose(fast(query), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="sublinear_tf"):
+        QueryCosine(TfidfVectorizer().fit(TITLES), matrix)
