@@ -15,6 +15,7 @@ Run: ``OMP_NUM_THREADS=1 python bench/bench_search.py [--k 10] [--repeats 5] [--
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -22,11 +23,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys_core.data.builtin import load_dataset
-from recsys_core.interactions import IdMap
-from recsys_core.search import SEARCH_METHODS, ProductSearch
-from recsys_core.search_quality import load_labelled_queries, search_quality
-from recsys_core.text_embeddings import item_shoppers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from recsys_core.data.builtin import load_dataset  # noqa: E402
+from recsys_core.interactions import IdMap  # noqa: E402
+from recsys_core.search import SEARCH_METHODS, ProductSearch  # noqa: E402
+from recsys_core.search_quality import load_labelled_queries, search_quality  # noqa: E402
+from recsys_core.text_embeddings import item_shoppers  # noqa: E402
 
 QUERIES = Path(__file__).resolve().parents[1] / "tests" / "data" / "search_queries.csv"
 
