@@ -177,8 +177,8 @@ class ProductSearch:
         if row < 0 or k < 1 or self.problem is not None:
             return self._frame(np.array([], dtype=np.int64), np.array([]))
         w_words, w_chars, w_meaning = HYBRID_WEIGHTS
-        words = _cosine(self._word_matrix, self._word_matrix[row])
-        chars = _cosine(self._char_matrix, self._char_matrix[row])
+        words = _row_cosine(self._word_query, self._word_matrix, row)
+        chars = _row_cosine(self._char_query, self._char_matrix, row)
         scores = w_words * words + w_chars * chars
         if self.embedding is not None:
             vectors = self.embedding.item_vectors_
@@ -262,3 +262,9 @@ class ProductSearch:
 def _cosine(docs: sp.csr_matrix, query: sp.spmatrix) -> np.ndarray:
     """Cosine similarity of every (L2-normalised) document row with the query vector."""
     return np.asarray((docs @ query.T).toarray()).ravel()
+
+
+def _row_cosine(index: QueryCosine, matrix: sp.csr_matrix, row: int) -> np.ndarray:
+    """Cosine of document ``row`` (already unit length) with every document."""
+    start, end = matrix.indptr[row], matrix.indptr[row + 1]
+    return index.of_vector(matrix.indices[start:end], matrix.data[start:end])

@@ -105,7 +105,11 @@ class QueryCosine:
         cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         weights = (1.0 + np.log(tf)) * self._idf[cols]
-        weights /= np.linalg.norm(weights)
+        return self.of_vector(cols, weights / np.linalg.norm(weights))
+
+    def of_vector(self, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Cosine of a unit vector given as (term columns, weights) with every document."""
+        cols = np.asarray(cols, dtype=np.int64)
         starts, ends = self._indptr[cols], self._indptr[cols + 1]
         lengths = ends - starts
         take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
