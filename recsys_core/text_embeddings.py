@@ -95,6 +95,7 @@ class QueryCosine:
         self._n = matrix.shape[0]
 
     def __call__(self, text: str) -> np.ndarray:
+        """Cosine of ``text`` with every document (zeros when no term is known)."""
         counts: dict[int, int] = {}
         for term in self._analyse(text):
             col = self._vocabulary.get(term)
@@ -110,6 +111,8 @@ class QueryCosine:
     def of_vector(self, cols: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Cosine of a unit vector given as (term columns, weights) with every document."""
         cols = np.asarray(cols, dtype=np.int64)
+        if cols.size == 0:  # an empty text: close to nothing
+            return np.zeros(self._n)
         starts, ends = self._indptr[cols], self._indptr[cols + 1]
         lengths = ends - starts
         take = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])

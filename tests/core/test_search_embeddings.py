@@ -110,6 +110,9 @@ def test_similar_by_text_for_an_item_without_purchases() -> None:
     assert found["item_id"].iloc[0] == "i0"  # "Red Spotty Mug"
     assert set(found["item_id"][:3]) <= {"i0", "i1", "i2", "i3", "i4"}
     assert search.similar_by_text("nope").empty
+    # an item whose title was lost (partly damaged catalog) finds nothing, and does not fail
+    damaged = catalog.assign(title=catalog["title"].where(catalog["item_id"] != "new", ""))
+    assert ProductSearch(damaged, method="hybrid").similar_by_text("new").empty
 
 
 def test_item_shoppers_aligns_a_models_matrix_with_the_catalog() -> None:
