@@ -1,10 +1,10 @@
-"""Search: lexical product search, plain and re-ranked for a shopper by purchase probability."""
+"""Search: product search (hybrid or TF-IDF), plain and re-ranked for a shopper."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from recsys_core.search import RELEVANCE_FLOOR
+from recsys_core.search import RELEVANCE_FLOOR, SEARCH_METHODS
 from recsys_core.security.pseudonyms import pseudonym
 from ui import auth, state
 from ui.components import (
@@ -35,6 +35,17 @@ with left:
     user_id = shopper_picker(data, key="search_shopper")
 with right:
     k = st.slider("Results", 5, 50, 20, key="search_k")
+    method = st.radio(
+        "Method",
+        SEARCH_METHODS,
+        horizontal=True,
+        key="search_method",
+        help=(
+            "hybrid: TF-IDF blended with text embeddings learnt from this catalog (finds "
+            "misspellings, joined or split words and items bought with the same words); "
+            "tfidf: lexical matches only. See docs/search.md for how they compare."
+        ),
+    )
 state.share_view(q=query.strip(), shopper=auth.shown_id(user_id) if user_id else None, k=k)
 
 if not query.strip():
@@ -45,7 +56,7 @@ auth.record_once(
     "search", {"query": query.strip(), "shopper": pseudonym(user_id) if user_id else None}
 )
 with show_errors():
-    plain, personal = svc.search(query, user_id if has_ranker(svc) else None, k)
+    plain, personal = svc.search(query, user_id if has_ranker(svc) else None, k, method)
 if plain.empty:
     st.warning(f"No product matches {query!r}.")
     st.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from recsys_core.similar import TEXT_SOURCE
 from ui import frames, state
 from ui.components import item_card, item_picker, table
 from ui.errors import show_errors
@@ -13,7 +14,13 @@ from ui.resources import active_data, service
 #: The models compared, one full-width list each (side by side, columns were cut off).
 SIMILARITY_MODELS = (("als", "ALS (latent factors)"), ("itemknn", "Item-kNN (co-interaction)"))
 #: The "from" column in words.
-SOURCE_LABELS = {"als": "ALS", "itemknn": "item-kNN", "bpr": "BPR", "popularity": "popularity"}
+SOURCE_LABELS = {
+    "als": "ALS",
+    "itemknn": "item-kNN",
+    "bpr": "BPR",
+    "popularity": "popularity",
+    TEXT_SOURCE: "title text (no purchases yet)",
+}
 
 st.title("Similar items")
 
@@ -50,10 +57,10 @@ for model, label in SIMILARITY_MODELS:
         similar = svc.similar_frame(item_id, k, model)
         if note := similar.attrs.get("note"):
             st.caption(f"Note: {note}.")
-        best = {
+        best = {  # a model's own rows and title-text rows (a cold item) carry their best
             source: float(svc.similar_frame(item_id, 1, source)["score"].iloc[0])
-            if source != model
-            else float(similar["score"].iloc[0])
+            if source not in (model, TEXT_SOURCE)
+            else float(similar.loc[similar["source"] == source, "score"].iloc[0])
             for source in similar["source"].unique()
         }
         similar = similar.assign(similarity=relative_similarity(similar, best))

@@ -7,6 +7,11 @@ that gave it (:data:`SCORE_LABELS`: the scales differ, an item-kNN co-purchase s
 million and an ALS cosine of 0.8 are not comparable) and adds each pair's **support**: how
 many shoppers of the training log interacted with both items (bought both, on a
 purchase-only log).
+
+An item with no purchases yet (a **cold item**: in the catalog, unknown to the models) gets
+its similar items from its title instead (:func:`similar_items_by_text`, source
+:data:`TEXT_SOURCE`): text embeddings and n-grams learnt from the catalog
+(:meth:`recsys_core.search.ProductSearch.similar_by_text`).
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_core.columns import Columns
-from recsys_core.errors import ConfigError, RecsysError
+from recsys_core.errors import ConfigError, RecsysError, UnknownItemError
 from recsys_core.models.registry import all_specs
+from recsys_core.search import ProductSearch
 
 #: What each model's similarity score is, in words (the registry's similarity labels).
 SCORE_LABELS: Final[dict[str, str]] = {
@@ -31,6 +37,42 @@ FILL_ORDER: Final[dict[str, tuple[str, ...]]] = {
     s.name: s.similar_fill for s in all_specs() if s.similar_fill
 }
 SIMILAR_COLUMNS: Final = ("item_id", "score", "score_label", "source", "support", "rank")
+#: The source of similar items found by title text (for items no model knows).
+TEXT_SOURCE: Final = "title-text"
+SCORE_LABELS[TEXT_SOURCE] = (
+    "title similarity (TF-IDF, character n-gram and text-embedding cosines; the item has no "
+    "purchases yet)"
+)
+#: The note of an answer found by title text.
+TEXT_NOTE: Final = (
+    "no model knows this item (no purchases yet): similar items by title text "
+    f"(source {TEXT_SOURCE!r})"
+)
+
+
+def similar_items_by_text(search: ProductSearch, item_id: str, k: int) -> pd.DataFrame:
+    """Up to ``k`` items similar to a cold item by its title, as :data:`SIMILAR_COLUMNS`.
+
+    ``support`` is 0: no shopper has bought the cold item with anything.
+
+    Raises
+    ------
+    UnknownItemError
+        The item is not in the catalog either.
+    """
+    found = search.similar_by_text(str(item_id), k)
+    if found.empty and str(item_id) not in set(search.catalog[Columns.ITEM].astype(str)):
+        raise UnknownItemError(f"unknown item id {item_id!r}: it is not in the catalog")
+    return pd.DataFrame(
+        {
+            "item_id": found["item_id"].astype(str).to_numpy(),
+            "score": found["relevance"].to_numpy(dtype=float),
+            "score_label": SCORE_LABELS[TEXT_SOURCE],
+            "source": TEXT_SOURCE,
+            "support": np.zeros(len(found), dtype=np.int64),
+            "rank": np.arange(1, len(found) + 1),
+        }
+    )
 
 
 def support_counts(user_items: sp.spmatrix, item_row: int, rows: np.ndarray) -> np.ndarray:

@@ -22,9 +22,9 @@ uvicorn. Endpoints (all ``GET``; the OpenAPI schema is at ``/openapi.json``, the
 ``/explain?user_id=&item_id=``
     SHAP reasons and "because you bought"; unknown shopper: the base rate, no reasons
     (degraded); unknown item ``404``.
-``/search?q=&user_id=&k=``
-    Lexical hits (query at most 200 characters), re-ranked by purchase probability for a
-    known shopper.
+``/search?q=&user_id=&k=&method=``
+    Search hits (query at most 200 characters; ``method`` hybrid, the default, or tfidf),
+    re-ranked by purchase probability for a known shopper.
 ``/metrics``
     Prometheus text: requests by endpoint and status, a latency histogram, degraded answers
     and answer-cache hits. With several workers it uses the Prometheus client's
@@ -508,12 +508,16 @@ def create_app(
             str | None, Query(min_length=1, max_length=MAX_ID, description="Shopper.")
         ] = None,
         k: K = 20,
+        method: Annotated[
+            Literal["hybrid", "tfidf"],
+            Query(description="hybrid (TF-IDF + text embeddings) or tfidf (lexical only)."),
+        ] = "hybrid",
         user: Caller | None = caller,
     ) -> Any:
         """Product search, personalised for a known shopper."""
         service = service_of()
         shopper = await access.shopper_in(user, user_id, service) if user_id else None
-        answer = await run_in_threadpool(service.search_answer, q, shopper, k)
+        answer = await run_in_threadpool(service.search_answer, q, shopper, k, method)
         return degraded("/search", access.shopper_out(user, answer, user_id, shopper))
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["service"], dependencies=guarded)

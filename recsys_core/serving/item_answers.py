@@ -2,8 +2,9 @@
 
 :class:`ItemAnswers` is a part of :class:`~recsys_core.serving.service.RecommendationService`
 (its base class): similar items with labelled scores and support, filled from the next model
-when one has fewer than asked (:mod:`recsys_core.similar`), and lexical search re-ranked by
-the shopper's purchase probabilities.
+when one has fewer than asked (:mod:`recsys_core.similar`), by title text for an item in the
+catalog that no model knows (no purchases yet; source ``title-text``), and product search
+(hybrid or TF-IDF) re-ranked by the shopper's purchase probabilities.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.errors import UnknownItemError
 from recsys_core.models.registry import ALS
-from recsys_core.search import ProductSearch
+from recsys_core.search import ProductSearch, SearchMethod
 from recsys_core.serving.explanations import ServiceExplanations
 from recsys_core.serving.hot_path import PreparedRecommender, TopItems, check_k
 from recsys_core.serving.probabilities import json_number
-from recsys_core.similar import SCORE_LABELS, similar_items_filled, support_for
+from recsys_core.similar import (
+    SCORE_LABELS,
+    TEXT_NOTE,
+    similar_items_by_text,
+    similar_items_filled,
+    support_for,
+)
+from recsys_core.text_embeddings import item_shoppers
 
 __all__ = ["ItemAnswers"]
 
@@ -40,6 +49,36 @@ class ItemAnswers(ServiceExplanations):
 
     _search: Any
 
+    def product_search(self, method: SearchMethod = "hybrid") -> ProductSearch:
+        """The service's search over its catalog (built once per method).
+
+        The hybrid method's embeddings learn co-purchases from the training matrix of the
+        first model that has one.
+        """
+        if not isinstance(self._search, dict):
+            self._search = {}
+        if method not in self._search:
+            bought = None
+            if method == "hybrid":
+                for engine in self.lab.models.values():
+                    matrix = getattr(engine, "user_items_", None)
+                    items = getattr(engine, "items_", None)
+                    if matrix is not None and items is not None:
+                        ids = self.lab.catalog[Columns.ITEM].astype(str).tolist()
+                        bought = item_shoppers(ids, items.external_ids, matrix)
+                        break
+            self._search[method] = ProductSearch(
+                self.lab.catalog, method=method, item_shoppers=bought
+            )
+        return self._search[method]
+
+    def _by_text(self, item_id: str, k: int) -> pd.DataFrame:
+        """Similar items of a cold item by title text (raises when not in the catalog)."""
+        frame = similar_items_by_text(self.product_search(), item_id, k)
+        frame.insert(1, "title", self.titles(frame["item_id"].tolist()))
+        frame.attrs["note"] = TEXT_NOTE
+        return frame
+
     if TYPE_CHECKING:
 
         def titles(self, item_ids: Any) -> list[str]:
@@ -55,14 +94,19 @@ class ItemAnswers(ServiceExplanations):
         has fewer (:func:`recsys_core.similar.similar_items_filled`), with titles.
 
         Columns ``item_id, title, score, score_label, source, support, rank``; the note on
-        how the list was filled is in ``frame.attrs["note"]``.
+        how the list was filled is in ``frame.attrs["note"]``. An item in the catalog that
+        the model does not know (no purchases yet) gets similar items by title text (source
+        ``title-text``).
 
         Raises
         ------
         UnknownItemError
-            The item is not known to the model.
+            The item is neither known to the model nor in the catalog.
         """
-        frame, note = similar_items_filled(self.lab.models, str(item_id), check_k(k), model)
+        try:
+            frame, note = similar_items_filled(self.lab.models, str(item_id), check_k(k), model)
+        except UnknownItemError:
+            return self._by_text(str(item_id), check_k(k))
         frame.insert(1, "title", self.titles(frame["item_id"].tolist()))
         frame.attrs["note"] = note
         return frame
@@ -83,10 +127,19 @@ class ItemAnswers(ServiceExplanations):
 
     def similar(self, item_id: str, k: int = 10, model: str = ALS) -> dict[str, Any]:
         """The ``similar`` JSON of DESIGN.md (plus ``score_label``, ``source``, ``support``
-        and a ``note`` when the list was filled from another model)."""
-        top = self._similar(str(item_id), check_k(k), model)
+        and a ``note`` when the list was filled from another model or, for an item no model
+        knows but the catalog holds, found by title text)."""
         note: str | None = None
-        if len(top.item_ids) >= check_k(k):  # the fast path gave k: no fill needed
+        try:
+            top = self._similar(str(item_id), check_k(k), model)
+        except UnknownItemError:
+            top = None
+        if top is None:
+            frame = self._by_text(str(item_id), check_k(k))
+            rows = list(zip(frame["item_id"], frame["title"], frame["score"], strict=True))
+            sources = frame["source"].astype(str).tolist()
+            note = frame.attrs.get("note")
+        elif len(top.item_ids) >= check_k(k):  # the fast path gave k: no fill needed
             rows = list(zip(top.item_ids, top.titles, top.scores, strict=True))
             sources = [model] * len(rows)
         else:
@@ -122,20 +175,30 @@ class ItemAnswers(ServiceExplanations):
     # ------------------------------------------------------------------ search
 
     def search(
-        self, query: str, user_id: str | None = None, k: int = 20
+        self,
+        query: str,
+        user_id: str | None = None,
+        k: int = 20,
+        method: SearchMethod = "hybrid",
     ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        """Plain lexical results and, for a shopper, the same re-ranked by purchase probability."""
-        if self._search is None:
-            self._search = ProductSearch(self.lab.catalog)
-        plain = self._search.search(query, k)
+        """Plain results (by relevance) and, for a shopper, the same re-ranked by purchase
+        probability; ``method`` is ``"hybrid"`` or ``"tfidf"``."""
+        search = self.product_search(method)
+        plain = search.search(query, k)
         if user_id is None or self.lab.ranker is None:
             return plain, None
-        mine = self._search.personalised(query, str(user_id), self.purchase_probability, k=k)
+        mine = search.personalised(query, str(user_id), self.purchase_probability, k=k)
         return plain, mine
 
-    def search_answer(self, query: str, user_id: str | None = None, k: int = 20) -> dict[str, Any]:
+    def search_answer(
+        self,
+        query: str,
+        user_id: str | None = None,
+        k: int = 20,
+        method: SearchMethod = "hybrid",
+    ) -> dict[str, Any]:
         """The ``search`` answer: personalised hits for a known shopper, plain ones otherwise."""
-        plain, mine = self.search(query, user_id, check_k(k))
+        plain, mine = self.search(query, user_id, check_k(k), method)
         personalised = mine is not None and user_id is not None and self.knows_user(user_id)
         frame = mine if personalised and mine is not None else plain
         reason = None
@@ -145,8 +208,9 @@ class ItemAnswers(ServiceExplanations):
                 if self.lab.ranker is not None
                 else "no purchase model: plain search order"
             )
-        if self._search is not None and self._search.problem:  # a damaged catalog: degraded
-            reason = self._search.problem
+        problem = self.product_search(method).problem
+        if problem:  # a damaged catalog: degraded
+            reason = problem
         items = []
         for row in frame.to_dict("records"):
             item = {key: _json_value(value) for key, value in row.items()}
@@ -154,6 +218,7 @@ class ItemAnswers(ServiceExplanations):
             items.append(item)
         return {
             "query": query,
+            "method": method,
             "user_id": user_id,
             "model_version": self.version,
             "personalised": personalised,

@@ -207,6 +207,9 @@ class SearchAnswer(_Answer):
     """``search``: lexical hits, re-ranked by purchase probability for a known shopper."""
 
     query: str
+    method: Literal["hybrid", "tfidf"] = Field(
+        "hybrid", description="hybrid: TF-IDF blended with text embeddings; tfidf: lexical."
+    )
     user_id: str | None = None
     model_version: str
     personalised: bool = Field(description="True when re-ranked for the shopper.")

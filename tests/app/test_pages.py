@@ -735,6 +735,19 @@ def test_personalised_search_keeps_relevant_matches_first(app_data: AppData) -> 
     assert any("Only relevant matches are re-ranked" in c.value for c in at.caption)
 
 
+def test_search_method_switches_between_hybrid_and_tfidf(app_data: AppData) -> None:
+    title = str(app_data.catalog["title"].iloc[0])
+    word = max(title.split(), key=len)
+    at = _run("app_pages/search.py")
+    at.text_input(key="search_query").input(word + "x").run()  # a typo: no exact word
+    assert not _errors(at)
+    assert at.radio(key="search_method").value == "hybrid"
+    hybrid = at.dataframe[0].value
+    assert title in hybrid["title"].tolist()
+    at.radio(key="search_method").set_value("tfidf").run()
+    assert not _errors(at)
+
+
 # ------------------------------------------------------------------ issue 16: formatting
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsys_core.serving import RecommendationService
@@ -56,3 +57,52 @@ def test_support_counts_shoppers_with_both_items(service, small_store) -> None:
     ]
     np.testing.assert_array_equal(frame["support"].to_numpy(), expected)
     assert frame["support"].gt(0).any()
+
+
+@pytest.fixture(scope="module")
+def service_with_a_new_item(small_store) -> tuple[RecommendationService, str, str]:
+    """A service whose catalog holds an item no shopper has bought yet (a copy's title)."""
+    from recsys_core.data.schema import Dataset
+
+    catalog = small_store.catalog
+    twin = catalog.iloc[0]
+    new = catalog.iloc[[0]].assign(item_id="NEW-1")
+    data = Dataset(
+        "demo-small-new", small_store.events, pd.concat([catalog, new], ignore_index=True)
+    )
+    config = TrainConfig(
+        models=["popularity", "als"],
+        model_params={"als": {"factors": 8, "iterations": 3, "num_threads": 1}},
+    )
+    return RecommendationService(train_lab(data, config)), "NEW-1", str(twin["item_id"])
+
+
+def test_an_item_without_purchases_gets_similar_items_by_title(service_with_a_new_item) -> None:
+    from recsys_core.errors import UnknownItemError
+    from recsys_core.similar import TEXT_NOTE, TEXT_SOURCE
+
+    service, new, twin = service_with_a_new_item
+    answer = service.similar(new, 5, "als")
+    items = answer["items"]
+    assert len(items) == 5 and [i["rank"] for i in items] == [1, 2, 3, 4, 5]
+    assert items[0]["item_id"] == twin  # the same title ranks first
+    assert {i["source"] for i in items} == {TEXT_SOURCE}
+    assert all(i["score_label"] == SCORE_LABELS[TEXT_SOURCE] for i in items)
+    assert all(i["support"] == 0 for i in items)
+    assert answer["note"] == TEXT_NOTE and new not in {i["item_id"] for i in items}
+    frame = service.similar_frame(new, 5, "als")
+    assert frame["item_id"].tolist() == [i["item_id"] for i in items]
+    assert frame.attrs["note"] == TEXT_NOTE
+    # an item with purchases still gets the model's answer; one not in the catalog, an error
+    assert service.similar(twin, 5, "als")["items"][0]["source"] == "als"
+    with pytest.raises(UnknownItemError):
+        service.similar("not-in-the-catalog", 5, "als")
+
+
+def test_search_answer_names_its_method(service_with_a_new_item) -> None:
+    service, _, twin = service_with_a_new_item
+    word = service.title(twin).split()[-1]
+    hybrid = service.search_answer(word, None, 5)
+    tfidf = service.search_answer(word, None, 5, method="tfidf")
+    assert hybrid["method"] == "hybrid" and tfidf["method"] == "tfidf"
+    assert hybrid["items"] and tfidf["items"] and not hybrid["degraded"]

@@ -190,6 +190,12 @@ def test_similar_probability_explain_search(client: httpx.Client) -> None:
         client.get("/search", params={"q": title.split()[0], "user_id": "U001"}).json()
     )
     assert hits.personalised and hits.items
+    assert hits.method == "hybrid"
+    lexical = SearchAnswer.model_validate(
+        client.get("/search", params={"q": title.split()[0], "method": "tfidf"}).json()
+    )
+    assert lexical.method == "tfidf" and lexical.items
+    assert client.get("/search", params={"q": "mug", "method": "bm25"}).status_code == 422
 
 
 @pytest.mark.parametrize(
