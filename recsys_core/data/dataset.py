@@ -140,9 +140,6 @@ class Dataset:
     catalog: pd.DataFrame
     source: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
-    #: Id maps shared by :meth:`before` views (built from ``events`` on first use otherwise).
-    shared_user_map: IdMap | None = field(default=None, repr=False, compare=False)
-    shared_item_map: IdMap | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", canonical_event_frame(self.events))
@@ -157,24 +154,25 @@ class Dataset:
     @property
     def user_id_map(self) -> IdMap:
         """Shoppers: external id <-> index ``0..n-1`` (sorted ids; shared by views)."""
-        if self.shared_user_map is None:
-            users = IdMap.from_values(self.events[Columns.USER])
-            object.__setattr__(self, "shared_user_map", users)
-        assert self.shared_user_map is not None
-        return self.shared_user_map
+        cached: IdMap | None = self.__dict__.get("_user_map")
+        if cached is None:
+            cached = IdMap.from_values(self.events[Columns.USER])
+            object.__setattr__(self, "_user_map", cached)
+        return cached
 
     @property
     def item_id_map(self) -> IdMap:
         """Items: external id <-> index ``0..n-1`` over the log's and the catalog's items."""
-        if self.shared_item_map is None:
+        cached: IdMap | None = self.__dict__.get("_item_map")
+        if cached is None:
             ids: pd.Series | np.ndarray = self.events[Columns.ITEM]
             if isinstance(self.catalog, pd.DataFrame) and Columns.ITEM in self.catalog.columns:
                 ids = np.concatenate(
                     [IdMap.from_values(ids).external_ids, self.catalog[Columns.ITEM].to_numpy()]
                 )
-            object.__setattr__(self, "shared_item_map", IdMap.from_values(ids))
-        assert self.shared_item_map is not None
-        return self.shared_item_map
+            cached = IdMap.from_values(ids)
+            object.__setattr__(self, "_item_map", cached)
+        return cached
 
     @property
     def prices(self) -> pd.Series:
@@ -207,12 +205,12 @@ class Dataset:
             )
         when = pd.Timestamp(cutoff)
         earlier = self.events[self.events[Columns.TIMESTAMP].to_numpy() < when.to_datetime64()]
-        return replace(
-            self,
-            events=earlier,
-            shared_user_map=self.user_id_map,
-            shared_item_map=self.item_id_map,
-        )
+        view = replace(self, events=earlier)
+        # the maps are caches, not fields: dataclasses.replace (e.g. forgetting a shopper)
+        # builds fresh ones; only a view keeps its parent's
+        object.__setattr__(view, "_user_map", self.user_id_map)
+        object.__setattr__(view, "_item_map", self.item_id_map)
+        return view
 
     def summary(self) -> dict[str, Any]:
         """Counts a user wants to see first: events, users, items, events by type, period."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,6 +79,13 @@ def test_before_is_a_view_with_the_same_id_maps() -> None:
     untimed = Dataset("u", ds.events.drop(columns=Columns.TIMESTAMP), None)  # type: ignore[arg-type]
     with pytest.raises(DataValidationError, match="no timestamps"):
         untimed.before("2024-01-02")
+
+
+def test_replace_builds_fresh_id_maps() -> None:
+    ds = Dataset("t", _events(["u1", "u2"], ["a", "b"]), None)  # type: ignore[arg-type]
+    assert len(ds.user_id_map) == 2
+    smaller = dataclasses.replace(ds, events=ds.events.iloc[:1])
+    assert list(smaller.user_id_map.external_ids) == ["u1"]
 
 
 def test_ensure_canonical_names_the_column_and_the_fix() -> None:
