@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_event_frame
 
 __all__ = [
     "REPEAT_RATE_THRESHOLD",
@@ -104,8 +105,8 @@ def _repeated_share(frame: pd.DataFrame, has_time: bool) -> tuple[int, int]:
     """(pairs, pairs seen on two or more days / in two or more events) of ``frame``."""
     pairs = pd.DataFrame(
         {
-            "u": frame[Columns.USER].astype(str).to_numpy(),
-            "i": frame[Columns.ITEM].astype(str).to_numpy(),
+            "u": frame[Columns.USER].to_numpy(dtype=object),
+            "i": frame[Columns.ITEM].to_numpy(dtype=object),
         }
     )
     if has_time:
@@ -130,8 +131,8 @@ def repeat_profile(
     threshold:
         Repeat rate below which already-bought items are removed from lists.
     """
-    event = events[Columns.EVENT].astype(str).to_numpy()
-    purchases = event == "purchase"
+    events = canonical_event_frame(events)
+    purchases = (events[Columns.EVENT] == "purchase").to_numpy()
     chosen = events[purchases] if purchases.any() else events
     has_time = Columns.TIMESTAMP in events.columns
     if purchases.any():
@@ -194,13 +195,13 @@ def bought_pairs(events: pd.DataFrame) -> pd.DataFrame:
     Logs without purchase events count every event (as :func:`repeat_profile` does), so on a
     purchase-only log and on a log without purchases "bought" equals "seen".
     """
-    event = events[Columns.EVENT].astype(str).to_numpy()
-    purchases = event == "purchase"
+    events = canonical_event_frame(events)
+    purchases = (events[Columns.EVENT] == "purchase").to_numpy()
     chosen = events[purchases] if purchases.any() else events
     return pd.DataFrame(
         {
-            Columns.USER: chosen[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: chosen[Columns.ITEM].astype(str).to_numpy(),
+            Columns.USER: chosen[Columns.USER].to_numpy(dtype=object),
+            Columns.ITEM: chosen[Columns.ITEM].to_numpy(dtype=object),
         }
     ).drop_duplicates(ignore_index=True)
 
@@ -243,7 +244,7 @@ def recommend_unbought(
     if same_as_seen:
         return model.recommend(user_ids, k, filter_seen=True, **extra)
     users = pd.unique(pd.Series([str(u) for u in user_ids], dtype=object))
-    counts = bought[Columns.USER].astype(str).value_counts()
+    counts = bought[Columns.USER].value_counts()  # bought_pairs: canonical str ids
     depth = k + counts.reindex(users).fillna(0).to_numpy(dtype=np.int64)
     groups = 2 ** np.ceil(np.log2(depth)).astype(np.int64)
     parts = []
@@ -253,12 +254,8 @@ def recommend_unbought(
     if not parts:
         return model.recommend([], k, filter_seen=False, **extra)
     reco = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    keys = pd.MultiIndex.from_arrays(
-        [reco[Columns.USER].astype(str), reco[Columns.ITEM].astype(str)]
-    )
-    owned = pd.MultiIndex.from_arrays(
-        [bought[Columns.USER].astype(str), bought[Columns.ITEM].astype(str)]
-    )
+    keys = pd.MultiIndex.from_arrays([reco[Columns.USER], reco[Columns.ITEM]])
+    owned = pd.MultiIndex.from_arrays([bought[Columns.USER], bought[Columns.ITEM]])
     reco = reco[~keys.isin(owned)]
     reco = reco.sort_values([Columns.USER, Columns.RANK], kind="stable")
     rank = reco.groupby(Columns.USER, sort=False).cumcount().to_numpy() + 1
