@@ -99,6 +99,27 @@ def canonical_ids(values: pd.Series | pd.Index | np.ndarray | Iterable[object]) 
     return np.asarray(pd.Series(arr, dtype=object).astype(str).to_numpy(), dtype=object)
 
 
+def id_values(values: pd.Series, *, where: str = "") -> pd.Series:
+    """A canonical id column as plain text, for counting, joining and set operations.
+
+    A ``category`` column is decoded (its unused categories would otherwise show up in
+    ``value_counts`` and joins); a text column is returned as it is. Nothing is re-cast: a
+    column that is not canonical raises, as :func:`ensure_canonical` does.
+    """
+    if not is_canonical_ids(values):
+        place = f" in {where}" if where else ""
+        raise DataValidationError(
+            f"{values.name or 'the id column'!s}{place} holds {values.dtype} ids, not canonical "
+            "text ids: build the frame through a Dataset or pass it through canonical_ids"
+        )
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.na_value is np.nan:
+        return values
+    return pd.Series(
+        values.to_numpy(dtype=object), index=values.index, name=values.name, dtype="str"
+    )
+
+
 def canonical_event_frame(frame: pd.DataFrame, columns: Sequence[str] = ID_COLUMNS) -> pd.DataFrame:
     """``frame`` with its id ``columns`` canonical: canonical ones kept, others cast once.
 
