@@ -177,7 +177,7 @@ def _parse_events(
                     f"one of {list(EVENT_TYPES)}"
                 )
             mapping[str(k).strip().lower()] = v
-    uniq = pd.Series(raw.dropna().unique()).astype(str)
+    uniq = pd.Series(raw.dropna().unique()).astype(str)  # event names from the file
     unknown = sorted({u for u in uniq if u.lower() not in mapping})
     n_empty = int(raw.isna().sum() + (raw == "").sum())
     problems: list[str] = []
@@ -372,7 +372,7 @@ def catalog_from_events(events: pd.DataFrame) -> pd.DataFrame:
     log (for display); features that must not see the future take prices from the events
     before their cutoff instead (:mod:`recsys_core.ranking.features`).
     """
-    items = events[Columns.ITEM].astype(str)
+    items = canonical_ids(events[Columns.ITEM])
     cat = pd.DataFrame({Columns.ITEM: items})
     for col in (Columns.TITLE, Columns.CATEGORY, Columns.BRAND, Columns.PRICE):
         if col in events.columns:
@@ -389,5 +389,5 @@ def catalog_from_events(events: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame({Columns.ITEM: np.sort(items.unique())})
     if Columns.TITLE not in out.columns:
         out[Columns.TITLE] = out[Columns.ITEM]
-    out[Columns.TITLE] = out[Columns.TITLE].fillna(out[Columns.ITEM]).astype(str)
+    out[Columns.TITLE] = out[Columns.TITLE].fillna(out[Columns.ITEM]).astype(str)  # display text
     return out
