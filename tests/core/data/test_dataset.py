@@ -107,3 +107,23 @@ def test_canonical_ids_is_str_of_each_value() -> None:
 def test_catalog_from_events_keeps_canonical_ids() -> None:
     events = validate_events(_events(["u1", "u2"], ["a", "b"]))
     ensure_canonical(catalog_from_events(events), [Columns.ITEM])
+
+
+def test_integer_ids_handed_straight_to_a_split_are_canonicalised_there() -> None:
+    from recsys_core.repeats import repeat_profile
+    from recsys_core.split import random_split, temporal_split
+
+    ints = _events([1, 2, 1, 2, 1], [10, 20, 20, 10, 10])
+    split = temporal_split(ints, cutoff="2024-01-03")
+    ensure_canonical(split.train)
+    assert list(split.test_users) == ["1", "2"]
+    ensure_canonical(random_split(ints, seed=1).train)
+    text = ints.assign(**{c: ints[c].astype("str") for c in (Columns.USER, Columns.ITEM)})
+    assert repeat_profile(ints) == repeat_profile(text)
+
+
+def test_a_core_function_that_trusts_ids_refuses_integer_ids_clearly() -> None:
+    from recsys_core.drift import reference_profile
+
+    with pytest.raises(DataValidationError, match="canonical_ids"):
+        reference_profile(_events([1, 2], [10, 20]))
