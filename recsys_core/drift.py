@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import EVENT_TYPES, Columns
+from recsys_core.data.dataset import id_values
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -83,7 +84,7 @@ THRESHOLDS: dict[str, Threshold] = {
 
 
 def _per_shopper(events: pd.DataFrame) -> pd.Series:
-    return events.groupby(events[Columns.USER].astype(str), observed=True).size()
+    return events.groupby(id_values(events[Columns.USER]), observed=True).size()
 
 
 def reference_profile(events: pd.DataFrame) -> dict[str, Any]:
@@ -92,8 +93,8 @@ def reference_profile(events: pd.DataFrame) -> dict[str, Any]:
     Also holds the number of distinct shoppers per item, from which the popularity model
     can be rebuilt when its files are damaged.
     """
-    users = events[Columns.USER].astype(str)
-    items = events[Columns.ITEM].astype(str)
+    users = id_values(events[Columns.USER])
+    items = id_values(events[Columns.ITEM])
     activity = _per_shopper(events).to_numpy(dtype=float)
     qs = np.quantile(activity, np.linspace(0, 1, ACTIVITY_BINS + 1)[1:-1]) if len(activity) else []
     edges = sorted({float(q) for q in qs})
@@ -138,7 +139,7 @@ def _group_counts(items: pd.Series, item_group: dict[str, int]) -> np.ndarray:
 
 
 def _event_counts(events: pd.DataFrame) -> dict[str, int]:
-    counts = events[Columns.EVENT].astype(str).value_counts()
+    counts = events[Columns.EVENT].value_counts()
     out = {e: int(counts.get(e, 0)) for e in EVENT_TYPES}
     other = int(counts.sum()) - sum(out.values())
     if other:
@@ -209,8 +210,8 @@ class DriftReport:
 def drift_report(reference: dict[str, Any], events: pd.DataFrame) -> DriftReport:
     """Compare a newer event log with a version's reference bins."""
     n_ref = int(reference.get("shoppers") or 0)
-    users = events[Columns.USER].astype(str)
-    items = events[Columns.ITEM].astype(str)
+    users = id_values(events[Columns.USER])
+    items = id_values(events[Columns.ITEM])
     n_new = int(users.nunique())
     activity = _per_shopper(events).to_numpy(dtype=float)
     span, new_span = float(reference.get("period_days") or 0.0), _span_days(events) or 0.0

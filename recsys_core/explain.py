@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import ModelNotTrainedError, UnknownItemError, UnknownUserError
 from recsys_core.ranking.features import FEATURE_NAMES, describe_feature, feature_description
 from recsys_core.ranking.ranker import TwoStageRanker
@@ -114,7 +115,7 @@ def _titles(catalog: pd.DataFrame | None, item_ids: Sequence[str]) -> list[str]:
     if catalog is None or Columns.TITLE not in catalog.columns or not len(item_ids):
         return [str(i) for i in item_ids]
     titles = (
-        catalog.assign(**{Columns.ITEM: catalog[Columns.ITEM].astype(str)})
+        catalog.assign(**{Columns.ITEM: canonical_ids(catalog[Columns.ITEM])})
         .drop_duplicates(Columns.ITEM)
         .set_index(Columns.ITEM)[Columns.TITLE]
         .reindex(pd.Index([str(i) for i in item_ids]))

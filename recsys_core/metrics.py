@@ -42,6 +42,7 @@ from recsys_core.calibration import (
     reliability_table,
 )
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.interactions import IdMap
 
 __all__ = [
@@ -477,7 +478,7 @@ def per_user_beyond_accuracy(
         raise ValueError(f"n_users must be positive, got {n_users}")
     index = pd.Index([str(u) for u in users], name=_USER)
     top = _top_k(reco, k)
-    top = top.assign(**{_USER: top[_USER].astype(str)})
+    top = top.assign(**{_USER: canonical_ids(top[_USER])})
     top = top[top[_USER].isin(index)]
     pop = _popularity_of(top[_ITEM], item_popularity)
     info = -np.log2(np.clip(pop, 1.0, float(n_users)) / n_users)
@@ -525,13 +526,13 @@ def per_user_revenue(
     top = _top_k(reco, k)
     paid = (
         purchases.assign(
-            **{_USER: purchases[_USER].astype(str), _ITEM: purchases[_ITEM].astype(str)}
+            **{_USER: canonical_ids(purchases[_USER]), _ITEM: canonical_ids(purchases[_ITEM])}
         )
         .groupby([_USER, _ITEM], sort=False, observed=True)["revenue"]
         .sum()
         .reset_index()
     )
-    listed = top.assign(**{_USER: top[_USER].astype(str), _ITEM: top[_ITEM].astype(str)})
+    listed = top.assign(**{_USER: canonical_ids(top[_USER]), _ITEM: canonical_ids(top[_ITEM])})
     hits = listed[[_USER, _ITEM]].merge(paid, on=[_USER, _ITEM], how="inner")
     per_user = hits.groupby(_USER, sort=False)["revenue"].sum()
     return per_user.reindex(index, fill_value=0.0).astype(np.float64).rename(f"revenue@{k}")

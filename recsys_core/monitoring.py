@@ -24,6 +24,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import id_values
 from recsys_core.drift import (  # noqa: F401 - re-exported: monitoring's vocabulary
     ACTIVITY_BINS,
     ITEM_GROUPS,
@@ -55,13 +56,13 @@ def quality_check(lab: Any, events: pd.DataFrame, *, min_shoppers: int = 30) -> 
     recorded = lab.manifest.get("metrics") or {}
     k = int(recorded.get("k", 10))
     key = f"ndcg@{k}"
-    relevant_events = events[events[Columns.EVENT].astype(str) == "purchase"]
+    relevant_events = events[(events[Columns.EVENT] == "purchase").to_numpy()]
     if relevant_events.empty:
         relevant_events = events
     relevant = pd.DataFrame(
         {
-            Columns.USER: relevant_events[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: relevant_events[Columns.ITEM].astype(str).to_numpy(),
+            Columns.USER: id_values(relevant_events[Columns.USER]).to_numpy(),
+            Columns.ITEM: id_values(relevant_events[Columns.ITEM]).to_numpy(),
         }
     ).drop_duplicates()
     out: dict[str, Any] = {}

@@ -41,6 +41,7 @@ def data_checksum(events: pd.DataFrame) -> str:
     for col in events.columns:
         values = events[col]
         if isinstance(values.dtype, pd.CategoricalDtype):
+            # hash the values, not the category codes (saved labs hold this checksum)
             values = values.astype(str)
         hashed = pd.util.hash_pandas_object(values, index=False).to_numpy()
         digest.update(col.encode())

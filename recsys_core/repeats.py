@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_event_frame
 
 __all__ = [
     "REPEAT_RATE_THRESHOLD",
@@ -104,8 +105,8 @@ def _repeated_share(frame: pd.DataFrame, has_time: bool) -> tuple[int, int]:
     """(pairs, pairs seen on two or more days / in two or more events) of ``frame``."""
     pairs = pd.DataFrame(
         {
-            "u": frame[Columns.USER].astype(str).to_numpy(),
-            "i": frame[Columns.ITEM].astype(str).to_numpy(),
+            "u": frame[Columns.USER].to_numpy(dtype=object),
+            "i": frame[Columns.ITEM].to_numpy(dtype=object),
         }
     )
     if has_time:
@@ -130,8 +131,8 @@ def repeat_profile(
     threshold:
         Repeat rate below which already-bought items are removed from lists.
     """
-    event = events[Columns.EVENT].astype(str).to_numpy()
-    purchases = event == "purchase"
+    events = canonical_event_frame(events)
+    purchases = (events[Columns.EVENT] == "purchase").to_numpy()
     chosen = events[purchases] if purchases.any() else events
     has_time = Columns.TIMESTAMP in events.columns
     if purchases.any():
@@ -194,13 +195,13 @@ def bought_pairs(events: pd.DataFrame) -> pd.DataFrame:
     Logs without purchase events count every event (as :func:`repeat_profile` does), so on a
     purchase-only log and on a log without purchases "bought" equals "seen".
     """
-    event = events[Columns.EVENT].astype(str).to_numpy()
-    purchases = event == "purchase"
+    events = canonical_event_frame(events)
+    purchases = (events[Columns.EVENT] == "purchase").to_numpy()
     chosen = events[purchases] if purchases.any() else events
     return pd.DataFrame(
         {
-            Columns.USER: chosen[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: chosen[Columns.ITEM].astype(str).to_numpy(),
+            Columns.USER: chosen[Columns.USER].to_numpy(dtype=object),
+            Columns.ITEM: chosen[Columns.ITEM].to_numpy(dtype=object),
         }
     ).drop_duplicates(ignore_index=True)
 
@@ -213,13 +214,13 @@ def last_purchases(events: pd.DataFrame) -> pd.DataFrame | None:
     (API, CLI, batch), not only where the whole log is at hand."""
     if Columns.TIMESTAMP not in events.columns or events[Columns.TIMESTAMP].isna().all():
         return None
-    event = events[Columns.EVENT].astype(str).to_numpy()
-    purchases = event == "purchase"
+    events = canonical_event_frame(events)
+    purchases = (events[Columns.EVENT] == "purchase").to_numpy()
     chosen = events[purchases] if purchases.any() else events
     frame = pd.DataFrame(
         {
-            Columns.USER: chosen[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: chosen[Columns.ITEM].astype(str).to_numpy(),
+            Columns.USER: chosen[Columns.USER].to_numpy(dtype=object),
+            Columns.ITEM: chosen[Columns.ITEM].to_numpy(dtype=object),
             Columns.TIMESTAMP: chosen[Columns.TIMESTAMP].to_numpy(),
         }
     )

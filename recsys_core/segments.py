@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids, id_values
 
 #: First event less than this many days before the cutoff: a new shopper.
 NEW_DAYS: Final = 90
@@ -39,7 +40,8 @@ def online_retail_countries() -> pd.Series:
 
     raw = pd.read_parquet(DATA_DIR / "online_retail.parquet", columns=["CustomerID", "Country"])
     raw = raw.dropna(subset=["CustomerID"])
-    ids = raw["CustomerID"].astype(np.int64).astype(str)
+    ids = canonical_ids(raw["CustomerID"].astype(np.int64))  # the loader's ids
+    # file input; the country is a label, not an id
     counts = pd.DataFrame({"user_id": ids, "country": raw["Country"].astype(str)})
     top = counts.groupby(["user_id", "country"]).size().reset_index(name="n")
     top = top.sort_values(["user_id", "n"], ascending=[True, False], kind="stable")
@@ -68,16 +70,16 @@ def shopper_segments(
         ``countries`` is given, ``country`` (``unknown`` where missing). Without
         timestamps every shopper is ``returning`` and ``orders`` counts purchases.
     """
-    users = events[Columns.USER].astype(str)
+    users = id_values(events[Columns.USER])
     has_time = Columns.TIMESTAMP in events.columns
     if has_time:
         ts = events[Columns.TIMESTAMP]
         cut = ts.max() + pd.Timedelta(seconds=1) if cutoff is None else pd.Timestamp(cutoff)
         before = (ts < cut).to_numpy()
         users, ts = users[before], ts[before]
-        ev = events[Columns.EVENT].astype(str)[before]
+        ev = events[Columns.EVENT][before]
     else:
-        ev = events[Columns.EVENT].astype(str)
+        ev = events[Columns.EVENT]
     out = pd.DataFrame(index=pd.Index(sorted(users.unique()), name=Columns.USER))
     if has_time:
         first = pd.Series(ts.to_numpy(), index=users.to_numpy()).groupby(level=0).min()
@@ -98,6 +100,7 @@ def shopper_segments(
         out["orders"] == 0, "no purchases", np.where(out["orders"] >= threshold, "heavy", "light")
     )
     if countries is not None:
+        # a segment label, not an id
         out["country"] = countries.reindex(out.index).fillna("unknown").astype(str).to_numpy()
     return out
 
@@ -146,13 +149,13 @@ def metrics_by_segment(
     """
     frame = per_user.set_index(Columns.USER) if Columns.USER in per_user.columns else per_user
     frame = frame.copy()
-    frame.index = frame.index.astype(str)
+    frame.index = canonical_ids(frame.index)
     names = metrics or [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     rows = []
     for column in SEGMENT_COLUMNS:
         if column not in segments.columns:
             continue
-        values = segments[column].reindex(frame.index).fillna("unknown").astype(str)
+        values = segments[column].reindex(frame.index).fillna("unknown").astype(str)  # label
         if column == "country":
             largest = values.value_counts().index[:5]
             values = values.where(values.isin(largest), "other")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_event_frame
 from recsys_core.errors import DataValidationError
 
 SplitMethod = Literal["temporal", "random"]
@@ -54,7 +55,7 @@ class Split:
     @property
     def test_users(self) -> np.ndarray:
         """Distinct users with test events (all have training history)."""
-        return np.asarray(pd.unique(self.test[Columns.USER].astype(str)), dtype=object)
+        return np.asarray(pd.unique(self.test[Columns.USER]), dtype=object)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready description (the ``split`` block of the evaluate JSON)."""
@@ -108,6 +109,7 @@ def temporal_split(
         raise DataValidationError(
             "a temporal split needs a 'timestamp' column; this log has none, use the random split"
         )
+    events = canonical_event_frame(events)
     ts = events[Columns.TIMESTAMP]
     if cutoff is None:
         cut = (ts.max() - pd.Timedelta(days=test_days)).normalize()
@@ -126,8 +128,8 @@ def temporal_split(
             f"the cutoff {cut} leaves {len(train)} training and {len(after)} test events; the "
             f"log runs from {ts.min()} to {ts.max()}. Choose a cutoff inside that period."
         )
-    known = set(pd.unique(train[Columns.USER].astype(str)))
-    after_users = after[Columns.USER].astype(str)
+    known = set(pd.unique(train[Columns.USER]))
+    after_users = after[Columns.USER]
     has_history = after_users.isin(known).to_numpy()
     if test_events is not None:
         qualifying = set(
@@ -157,7 +159,8 @@ def random_split(
     if not 0 < test_fraction < 1:
         raise DataValidationError(f"test_fraction must be in (0, 1), got {test_fraction}")
     rng = np.random.default_rng(seed)
-    users = events[Columns.USER].astype(str).to_numpy()
+    events = canonical_event_frame(events)
+    users = events[Columns.USER].to_numpy(dtype=object)
     n = len(events)
     order = rng.permutation(n)
     # position of each row within its user's shuffled events

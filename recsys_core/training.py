@@ -205,7 +205,7 @@ def _repeat_rule(dataset: Dataset, manifest: dict[str, Any]) -> pd.DataFrame | N
     the rule evaluation applies) in ``manifest["repeats"]``; return the bought pairs when
     they are not simply every pair the models saw (else ``None``: their own filter is it)."""
     bought = bought_pairs(dataset.events)
-    seen = dataset.events[[Columns.USER, Columns.ITEM]].astype(str).drop_duplicates()
+    seen = dataset.events[[Columns.USER, Columns.ITEM]].drop_duplicates()
     same_as_seen = len(bought) == len(seen)
     profile = repeat_profile(dataset.events).to_dict()
     manifest["repeats"] = {**profile, "bought_is_seen": same_as_seen}

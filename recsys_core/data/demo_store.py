@@ -91,6 +91,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import EVENT_TYPES, Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import ConfigError
 
 __all__ = ["CATEGORIES", "CategorySpec", "STYLES", "generate_demo_store"]
@@ -408,7 +409,7 @@ def _parse_start(start: str) -> pd.Timestamp:
 def _ids(prefix: str, n: int) -> pd.Index:
     """``prefix`` + 1..n zero-padded to the width of ``n`` (sorted order = number order)."""
     width = len(str(n))
-    numbers = pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(width)
+    numbers = canonical_ids(pd.Series(np.arange(1, n + 1))).str.zfill(width)
     return pd.Index(prefix + numbers, dtype="str")
 
 
@@ -499,6 +500,7 @@ def _make_catalog(rng: np.random.Generator, items: _Items, n_categories: int) ->
         n_ed = len(_EDITIONS)
         suffix = pd.Series(editions[np.where(repeat > 0, (repeat - 1) % n_ed + 1, 0)], dtype="str")
         rounds = (repeat - 1) // n_ed
+        # title text ("Mug 2"), not an id
         numbered = pd.Series(np.where(rounds > 0, " " + (rounds + 1).astype(str), ""), dtype="str")
         title = title.where(repeat == 0, title + " " + suffix + numbered)
 

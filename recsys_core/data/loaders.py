@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.data.limits import read_capped, read_parquet_capped
 from recsys_core.data.schema import (
     Dataset,
@@ -431,6 +432,7 @@ def online_retail_from_frame(
     if n0 == 0:
         raise DataValidationError(f"{source or 'the file'} has a header but no rows.")
     df = raw[list(ONLINE_RETAIL_COLUMNS)].copy()
+    # the file's text columns (the input boundary); item ids become canonical in validate_events
     df["InvoiceNo"] = df["InvoiceNo"].astype(str)
     df["StockCode"] = df["StockCode"].astype(str).str.strip()
     qty = pd.to_numeric(df["Quantity"], errors="coerce")
@@ -460,7 +462,7 @@ def online_retail_from_frame(
     df["StockCode"] = df["StockCode"].str.upper()
     events = pd.DataFrame(
         {
-            Columns.USER: cust[keep].astype("int64").astype(str).to_numpy(),
+            Columns.USER: canonical_ids(cust[keep].astype("int64")).to_numpy(),
             Columns.ITEM: df["StockCode"].to_numpy(),
             Columns.EVENT: "purchase",
             Columns.TIMESTAMP: df["InvoiceDate"].to_numpy(),

@@ -10,14 +10,16 @@ and how to fix it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import EVENT_TYPES, OPTIONAL_EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS, Columns
+from recsys_core.data.dataset import Dataset, canonical_ids
 from recsys_core.errors import DataValidationError
+
+__all__ = ["Dataset", "catalog_from_events", "validate_events"]
 
 #: Common spellings of event names that map onto the canonical ones without being asked.
 EVENT_ALIASES: dict[str, str] = {
@@ -95,55 +97,6 @@ def _problems_error(problems: list[str], source: str) -> DataValidationError:
 
 def _collect(problems: list[str], exc: DataValidationError) -> None:
     problems.extend(getattr(exc, "problems", None) or [str(exc)])
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """An event log with its catalog and provenance.
-
-    Attributes
-    ----------
-    name:
-        Short name (``online-retail``, ``demo-store``, or the uploaded file's name).
-    events:
-        Canonical event log (see module docstring), sorted by timestamp when present.
-    catalog:
-        One row per item: ``item_id``, ``title`` and where known ``category``, ``brand``,
-        ``price``.
-    source:
-        Where the data came from (a path or a description).
-    notes:
-        Things the user should know (rows dropped by a loader, a file read by its content
-        rather than its extension, no timestamps, ...).
-    """
-
-    name: str
-    events: pd.DataFrame
-    catalog: pd.DataFrame
-    source: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def has_timestamps(self) -> bool:
-        """Whether the log carries timestamps (a temporal split is possible)."""
-        return Columns.TIMESTAMP in self.events.columns
-
-    def summary(self) -> dict[str, Any]:
-        """Counts a user wants to see first: events, users, items, events by type, period."""
-        ev = self.events
-        counts = ev[Columns.EVENT].value_counts()
-        out: dict[str, Any] = {
-            "name": self.name,
-            "events": int(len(ev)),
-            "users": int(ev[Columns.USER].nunique()),
-            "items": int(ev[Columns.ITEM].nunique()),
-            "events_by_type": {e: int(counts.get(e, 0)) for e in EVENT_TYPES},
-            "has_timestamps": self.has_timestamps,
-        }
-        if self.has_timestamps and len(ev):
-            out["first_event"] = str(ev[Columns.TIMESTAMP].min())
-            out["last_event"] = str(ev[Columns.TIMESTAMP].max())
-        return out
 
 
 def _where(source: str) -> str:
@@ -224,7 +177,7 @@ def _parse_events(
                     f"one of {list(EVENT_TYPES)}"
                 )
             mapping[str(k).strip().lower()] = v
-    uniq = pd.Series(raw.dropna().unique()).astype(str)
+    uniq = pd.Series(raw.dropna().unique()).astype(str)  # event names from the file
     unknown = sorted({u for u in uniq if u.lower() not in mapping})
     n_empty = int(raw.isna().sum() + (raw == "").sum())
     problems: list[str] = []
@@ -406,7 +359,7 @@ def validate_events(
             out[extra] = df[extra]
     for col in (Columns.USER, Columns.ITEM):
         if not isinstance(out[col].dtype, pd.CategoricalDtype):
-            out[col] = out[col].astype(str).astype("category")
+            out[col] = canonical_ids(out[col]).astype("category")
     if Columns.TIMESTAMP in out.columns:
         out = out.sort_values(Columns.TIMESTAMP, kind="stable").reset_index(drop=True)
     return out
@@ -419,7 +372,7 @@ def catalog_from_events(events: pd.DataFrame) -> pd.DataFrame:
     log (for display); features that must not see the future take prices from the events
     before their cutoff instead (:mod:`recsys_core.ranking.features`).
     """
-    items = events[Columns.ITEM].astype(str)
+    items = canonical_ids(events[Columns.ITEM])
     cat = pd.DataFrame({Columns.ITEM: items})
     for col in (Columns.TITLE, Columns.CATEGORY, Columns.BRAND, Columns.PRICE):
         if col in events.columns:
@@ -436,5 +389,5 @@ def catalog_from_events(events: pd.DataFrame) -> pd.DataFrame:
         out = pd.DataFrame({Columns.ITEM: np.sort(items.unique())})
     if Columns.TITLE not in out.columns:
         out[Columns.TITLE] = out[Columns.ITEM]
-    out[Columns.TITLE] = out[Columns.TITLE].fillna(out[Columns.ITEM]).astype(str)
+    out[Columns.TITLE] = out[Columns.TITLE].fillna(out[Columns.ITEM]).astype(str)  # display text
     return out

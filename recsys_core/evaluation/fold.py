@@ -210,7 +210,7 @@ def evaluate_split(
             unseen = ListPolicy("leave-out-seen")
             reco_new = recommend_with_policy(model, list(test_users), k, unseen, context, **extra)
             users_new = relevant_new[Columns.USER].unique()
-            reco_new = reco_new[reco_new[Columns.USER].astype(str).isin(users_new)]
+            reco_new = reco_new[reco_new[Columns.USER].isin(users_new)]
             new_metrics = ranking_metrics(reco_new, relevant_new, k)
         model_mb = float("nan")
         if not light:

@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.evaluation.config import EvaluationConfig
 from recsys_core.repeats import bought_pairs, bought_rule, repeat_profile
 from recsys_core.split import Split, rolling_origin_splits
@@ -39,8 +40,8 @@ def relevant_items(split: Split, relevant_events: Sequence[str]) -> pd.DataFrame
     chosen = test[mask] if mask.any() else test
     pairs = pd.DataFrame(
         {
-            Columns.USER: chosen[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: chosen[Columns.ITEM].astype(str).to_numpy(),
+            Columns.USER: chosen[Columns.USER].to_numpy(dtype=object),
+            Columns.ITEM: chosen[Columns.ITEM].to_numpy(dtype=object),
         }
     )
     return pairs.drop_duplicates(ignore_index=True)
@@ -71,7 +72,7 @@ def fold_splits(
     splits = cut(wanted)
     split = splits[-1]
     later = pd.concat([split.test[Columns.EVENT], split.cold_test.get(Columns.EVENT)])
-    if later.astype(str).isin(list(wanted)).any() or split.test.empty and later.empty:
+    if later.isin(list(wanted)).any() or split.test.empty and later.empty:
         return splits, wanted
     if split.method == "random":  # the random split keeps every user; only relevance changes
         return splits, _event_types(events)
@@ -79,21 +80,21 @@ def fold_splits(
 
 
 def _event_types(events: pd.DataFrame) -> tuple[str, ...]:
-    return tuple(sorted(pd.unique(events[Columns.EVENT].astype(str))))
+    return tuple(sorted(str(e) for e in pd.unique(events[Columns.EVENT])))
 
 
 def seen_pairs(train: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            Columns.USER: train[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: train[Columns.ITEM].astype(str).to_numpy(),
+            Columns.USER: train[Columns.USER].to_numpy(dtype=object),
+            Columns.ITEM: train[Columns.ITEM].to_numpy(dtype=object),
         }
     ).drop_duplicates(ignore_index=True)
 
 
 def anti_join(frame: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     keys = [Columns.USER, Columns.ITEM]
-    left = frame.assign(**{c: frame[c].astype(str) for c in keys})
+    left = frame.assign(**{c: canonical_ids(frame[c]) for c in keys})
     merged = left.merge(pairs.assign(_seen=True), on=keys, how="left")
     return frame[merged["_seen"].isna().to_numpy()]
 
@@ -198,7 +199,7 @@ def test_purchase_revenue(test: pd.DataFrame) -> pd.DataFrame | None:
     """
     if Columns.PRICE not in test.columns:
         return None
-    bought = test[test[Columns.EVENT].astype(str).to_numpy() == "purchase"]
+    bought = test[(test[Columns.EVENT] == "purchase").to_numpy()]
     price = bought[Columns.PRICE].to_numpy(dtype=np.float64, na_value=np.nan)
     quantity = (
         bought[Columns.QUANTITY].to_numpy(dtype=np.float64, na_value=1.0)
@@ -207,8 +208,8 @@ def test_purchase_revenue(test: pd.DataFrame) -> pd.DataFrame | None:
     )
     return pd.DataFrame(
         {
-            Columns.USER: bought[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: bought[Columns.ITEM].astype(str).to_numpy(),
+            Columns.USER: bought[Columns.USER].to_numpy(dtype=object),
+            Columns.ITEM: bought[Columns.ITEM].to_numpy(dtype=object),
             "revenue": np.nan_to_num(price * quantity, nan=0.0),
         }
     )

@@ -100,7 +100,9 @@ class BuyAgainRecommender(MatrixRecommender):
         rows = self.users_.to_internal(events[Columns.USER])
         cols = self.items_.to_internal(events[Columns.ITEM])
         weight = (
-            events[Columns.EVENT].astype(str).map(EventWeights().as_mapping()).fillna(0.0)
+            pd.Series(events[Columns.EVENT].to_numpy(dtype=object))
+            .map(EventWeights().as_mapping())
+            .fillna(0.0)
         ).to_numpy(dtype=np.float64)
         keep = (rows >= 0) & (cols >= 0) & (weight > 0)
         rows, cols, weight = rows[keep], cols[keep], weight[keep]

@@ -61,6 +61,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_core.columns import RECO_COLUMNS, Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import (
     ConfigError,
     ModelNotTrainedError,
@@ -126,7 +127,7 @@ def unique_ids(ids: Iterable[object]) -> np.ndarray:
     """Ids as strings, duplicates removed (first occurrence kept)."""
     if isinstance(ids, str):
         raise TypeError("pass a sequence of ids, e.g. ['u1'], not a single string")
-    values = pd.unique(pd.Series(list(ids), dtype=object).astype(str))
+    values = pd.unique(canonical_ids(list(ids)))  # API/CLI arguments: the input boundary
     return np.asarray(values, dtype=object)
 
 

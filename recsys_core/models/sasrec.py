@@ -193,7 +193,7 @@ class SASRecRecommender(MatrixRecommender):
         frame = events[keep]
         users, items = users[keep], items[keep]
         codes = {name: k for k, name in enumerate(EVENT_TYPES)}
-        event_names = frame[Columns.EVENT].astype(str)
+        event_names = pd.Series(frame[Columns.EVENT].to_numpy(dtype=object))
         event_code = event_names.map(codes).fillna(len(EVENT_TYPES)).to_numpy(np.int64)
         is_target = event_names.isin(cfg.target_events).to_numpy()
         if not is_target.any():  # a log without purchases: every event is a target

@@ -26,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import ArtifactError, ModelNotTrainedError, UnknownUserError
 from recsys_core.interactions import EventWeights, IdMap, InteractionMatrix
 from recsys_core.models import ALSConfig, ALSRecommender, ItemKNNConfig, ItemKNNRecommender
@@ -227,10 +228,8 @@ class CandidateGenerator:
             )
         if not parts:
             return _empty_candidates()
-        frame = pd.concat(parts, ignore_index=True)
-        frame[Columns.USER] = frame[Columns.USER].astype(str)
-        frame[Columns.ITEM] = frame[Columns.ITEM].astype(str)
-        return frame
+        # ids from _known_rows and the item IdMap: already canonical str
+        return pd.concat(parts, ignore_index=True)
 
     def score_pairs(
         self, user_ids: Sequence[str] | np.ndarray, item_ids: Sequence[str] | np.ndarray
@@ -271,7 +270,7 @@ class CandidateGenerator:
     def _known_rows(self, user_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(user_ids, str):
             raise TypeError("pass a sequence of user ids, e.g. ['u1'], not a single string")
-        users = np.asarray(pd.unique(pd.Series(list(user_ids), dtype=object).astype(str)))
+        users = np.asarray(pd.unique(canonical_ids(list(user_ids))), dtype=object)
         rows = self.users_.to_internal(users)
         if (rows < 0).any():
             unknown = ", ".join(repr(str(x)) for x in users[rows < 0][:5])

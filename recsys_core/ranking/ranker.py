@@ -61,6 +61,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import (
     ArtifactError,
     DataValidationError,
@@ -315,7 +316,7 @@ class TwoStageRanker(Recommender):
         """Distinct users as strings and whether each has history before the cutoff."""
         if isinstance(user_ids, str):
             raise TypeError("pass a sequence of user ids, e.g. ['u1'], not a single string")
-        users = np.asarray(pd.unique(pd.Series(list(user_ids), dtype=object).astype(str)))
+        users = np.asarray(pd.unique(canonical_ids(list(user_ids))), dtype=object)
         warm = (self.snapshot_.users.to_internal(users) >= 0) & (
             self.generator_.users_.to_internal(users) >= 0
         )
@@ -539,6 +540,7 @@ class TwoStageRanker(Recommender):
         self.purchase_model_.save(folder / "purchase_model")
         np.savez(
             folder / "cold_start.npz",
+            # a saved artifact: fixed-width unicode, so it loads without pickle
             items=self.cold_start_items_.astype(str),
             rates=self.cold_start_rates_,
         )

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import id_values
 from recsys_core.errors import DataValidationError
 from recsys_core.ranking.candidates import CandidateGenerator
 from recsys_core.ranking.config import LABEL, WINDOW_CUTOFF, RankerConfig
@@ -72,7 +73,7 @@ def training_sample(past: pd.DataFrame, size: int | None, seed: int) -> pd.Index
     """
     if size is None:
         return None
-    shoppers = np.sort(past[Columns.USER].astype(str).unique())
+    shoppers = np.sort(np.asarray(past[Columns.USER].unique(), dtype=object))
     if size >= len(shoppers):
         return None
     rng = np.random.default_rng(seed)
@@ -96,10 +97,9 @@ def _chunked_candidate_features(
 def purchases_between(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Distinct (user_id, item_id) purchased in ``[start, end)`` (as strings)."""
     ts = events[Columns.TIMESTAMP]
-    window = (
-        (ts >= start) & (ts < end) & (events[Columns.EVENT].astype(str) == "purchase")
-    ).to_numpy()
-    pairs = events.loc[window, [Columns.USER, Columns.ITEM]].astype(str)
+    window = ((ts >= start) & (ts < end) & (events[Columns.EVENT] == "purchase")).to_numpy()
+    chosen = events[window]
+    pairs = pd.DataFrame({c: id_values(chosen[c]).to_numpy() for c in (Columns.USER, Columns.ITEM)})
     return pairs.drop_duplicates().reset_index(drop=True)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.data.schema import Dataset
 from recsys_core.evaluation import EvaluationConfig, EvaluationResult
 from recsys_core.models.registry import purchase_model
@@ -92,7 +93,7 @@ IMPORTANCE_ROWS = 2_000
 def _global_importance(explainer: Any, reco: pd.DataFrame, seed: int) -> pd.DataFrame | None:
     """Mean |SHAP| over a seeded sample of the test shoppers' candidate rows."""
     warm = reco[~reco["cold_start"].astype(bool)] if "cold_start" in reco.columns else reco
-    users = np.sort(pd.unique(warm[Columns.USER].astype(str)).astype(str))
+    users = np.sort(np.asarray(pd.unique(canonical_ids(warm[Columns.USER])), dtype=object))
     if len(users) == 0:
         return None
     rng = np.random.default_rng(seed)
@@ -111,7 +112,7 @@ def select_example_users(reco: pd.DataFrame, n: int, seed: int = 42) -> list[str
     """
     if "cold_start" in reco.columns:
         reco = reco[~reco["cold_start"].astype(bool).to_numpy()]
-    users = np.sort(pd.unique(reco[Columns.USER].astype(str)).astype(str))
+    users = np.sort(np.asarray(pd.unique(canonical_ids(reco[Columns.USER])), dtype=object))
     if n <= 0 or len(users) == 0:
         return []
     rng = np.random.default_rng(seed)
@@ -174,12 +175,12 @@ def build_examples(
     """
     titles = dict(
         zip(
-            catalog[Columns.ITEM].astype(str),
-            catalog[Columns.TITLE].astype(str),
+            canonical_ids(catalog[Columns.ITEM]),  # a saved lab's catalog
+            catalog[Columns.TITLE].astype(str),  # display text, not an id
             strict=False,
         )
     )
-    frame = reco.assign(**{Columns.USER: reco[Columns.USER].astype(str)})
+    frame = reco.assign(**{Columns.USER: canonical_ids(reco[Columns.USER])})
     examples = []
     for user in users:
         rows = frame[frame[Columns.USER] == str(user)].sort_values(Columns.RANK).head(n_items)

@@ -116,7 +116,7 @@ def _mentions(data: bytes, suffix: str, user_id: str) -> bool:
         import pandas as pd
 
         frame = pd.read_parquet(io.BytesIO(data))
-        return any(
+        return any(  # a saved artifact, every column: compare as text (the boundary)
             (frame[c].astype(str) == user_id).any()
             for c in frame.columns
             if not pd.api.types.is_numeric_dtype(frame[c]) or user_id.lstrip("-").isdigit()
@@ -126,6 +126,7 @@ def _mentions(data: bytes, suffix: str, user_id: str) -> bool:
 
         loaded = np.load(io.BytesIO(data), allow_pickle=False)
         arrays = [loaded] if suffix == ".npy" else [loaded[k] for k in loaded.files]
+        # saved arrays of bytes or unicode: compare as text (the artifact boundary)
         return any(a.dtype.kind in "US" and bool((a.astype(str) == user_id).any()) for a in arrays)
     return False
 
@@ -158,7 +159,7 @@ def forget_user(
     affected: set[str] = set()
     for upload in list_uploads(None, home):
         dataset = load_upload(upload, home)
-        mine = dataset.events[Columns.USER].astype(str) == user_id
+        mine = (dataset.events[Columns.USER] == user_id).to_numpy()  # a Dataset: canonical
         n = int(mine.sum())
         if n == 0:
             continue
@@ -172,8 +173,8 @@ def forget_user(
         if len(kept) == 0:
             report.uploads_removed.append(upload.name)
             continue
-        items = set(kept[Columns.ITEM].astype(str))
-        catalog = dataset.catalog[dataset.catalog[Columns.ITEM].astype(str).isin(items)]
+        items = set(kept[Columns.ITEM])
+        catalog = dataset.catalog[dataset.catalog[Columns.ITEM].isin(items)]
         smaller = replace(dataset, events=kept, catalog=catalog.reset_index(drop=True))
         stored = store_upload(
             smaller, upload.owner, upload.file_name, data_checksum(kept), home=home

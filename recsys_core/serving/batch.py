@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import ArtifactError, ConfigError, DataValidationError
 from recsys_core.models.interface import PADDING_SCORE
 from recsys_core.models.matrix import MatrixRecommender
@@ -287,8 +288,9 @@ def _categorical_ids(frame: pd.DataFrame) -> pd.DataFrame:
     """Shopper and item ids as categorical columns (dictionary-encoded in Parquet)."""
     return frame.assign(
         **{
-            Columns.USER: frame[Columns.USER].astype(str).astype("category"),
-            Columns.ITEM: frame[Columns.ITEM].astype(str).astype("category"),
+            # models answer in str ids; canonical_ids only types an empty frame's columns
+            Columns.USER: canonical_ids(frame[Columns.USER]).astype("category"),
+            Columns.ITEM: canonical_ids(frame[Columns.ITEM]).astype("category"),
         }
     )
 
@@ -297,8 +299,8 @@ def _titles(lab: TrainedLab) -> pd.Series:
     """Titles by item id (str), as the service keeps them."""
     catalog = lab.catalog
     return pd.Series(
-        catalog[Columns.TITLE].astype(str).to_numpy(),
-        index=catalog[Columns.ITEM].astype(str).to_numpy(),
+        catalog[Columns.TITLE].astype(str).to_numpy(),  # display text, not an id
+        index=canonical_ids(catalog[Columns.ITEM]).to_numpy(),  # a saved lab's catalog
     )
 
 
@@ -412,11 +414,12 @@ class BatchTable:
             self.policy = ListPolicy("leave-out-seen" if seen else "keep")
         frame = frame[~frame["cold_start"].to_numpy(dtype=bool)] if "cold_start" in frame else frame
         frame = frame.sort_values([Columns.USER, Columns.RANK], kind="stable")
-        users = frame[Columns.USER].astype(str).to_numpy()
+        # a table read back from Parquet (dictionary-encoded): the artifact boundary
+        users = canonical_ids(frame[Columns.USER]).to_numpy()
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.zeros(0)
         ends = np.r_[starts[1:], len(users)] if len(users) else np.zeros(0)
         self._rows = {str(users[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
-        self.items = frame[Columns.ITEM].astype(str).to_numpy(dtype=object)
+        self.items = canonical_ids(frame[Columns.ITEM]).to_numpy(dtype=object)
         self.scores = frame[Columns.SCORE].to_numpy(dtype=np.float64)
         self.probabilities = (
             frame["purchase_probability"].to_numpy(dtype=np.float64)

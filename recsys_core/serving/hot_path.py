@@ -67,11 +67,10 @@ def check_k(k: int) -> int:
 
 def titles_for(item_ids: np.ndarray, titles: pd.Series) -> np.ndarray:
     """Titles aligned with ``item_ids`` (the id itself where the catalog has none)."""
-    ids = pd.Index(np.asarray(item_ids, dtype=object).astype(str))
+    ids = pd.Index(np.asarray(item_ids, dtype=object))  # a model's IdMap: canonical str
     found = titles.reindex(ids)
-    return np.where(found.isna().to_numpy(), ids.to_numpy(), found.astype(str).to_numpy()).astype(
-        object
-    )
+    text = found.astype(str).to_numpy()  # display text, not an id
+    return np.where(found.isna().to_numpy(), ids.to_numpy(), text).astype(object)
 
 
 @lru_cache(maxsize=1)
@@ -220,7 +219,7 @@ class PreparedRanker:
         self.cold_items = np.asarray(ranker.cold_start_items_, dtype=object)
         self.cold_rates = np.asarray(ranker.cold_start_rates_, dtype=np.float64)
         self.cold_titles = titles_for(self.cold_items, titles)
-        self.cold_rate = dict(zip(self.cold_items.astype(str), self.cold_rates, strict=True))
+        self.cold_rate = dict(zip(self.cold_items, self.cold_rates, strict=True))
         self._trees: list[CompiledTrees] | None | bool = False  # compiled on first use
         #: Each shopper's ranked candidates, kept for the next question with another k or
         #: filter (thread-safe LRU; a lab version never changes once trained).

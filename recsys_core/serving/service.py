@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import RecsysError, UnknownUserError
 from recsys_core.merchandising_store import RuleSet, ServedRules
 from recsys_core.models.registry import ALS, cold_start_model, fallback_chain
@@ -70,9 +71,10 @@ class RecommendationService(ItemAnswers):
         self.lab = lab
         self.config = config or ServingConfig.from_env()
         catalog = lab.catalog.copy()
-        catalog[Columns.ITEM] = catalog[Columns.ITEM].astype(str)
+        # a saved lab's catalog: read from an artifact, so its ids pass the boundary helper
+        catalog[Columns.ITEM] = canonical_ids(catalog[Columns.ITEM])
         self.catalog = catalog.set_index(Columns.ITEM, drop=False)
-        self._titles = self.catalog[Columns.TITLE].astype(str)
+        self._titles = self.catalog[Columns.TITLE].astype(str)  # display text, not an id
         self._search: Any = None
         self._explainer: Any = None
         self._prepared: dict[str, PreparedRecommender | PreparedRanker | None] = {}
@@ -152,7 +154,7 @@ class RecommendationService(ItemAnswers):
         if prepared is not None:
             return prepared.top(user_id, k, filter_seen)
         reco = self.lab.models[name].recommend([user_id], k, filter_seen=filter_seen)
-        items = reco[Columns.ITEM].astype(str).to_numpy(dtype=object)
+        items = reco[Columns.ITEM].to_numpy(dtype=object)
         probabilities = (
             reco["purchase_probability"].to_numpy(dtype=float)
             if "purchase_probability" in reco.columns
@@ -216,8 +218,8 @@ class RecommendationService(ItemAnswers):
         order = self.order_probability(user_id)
         frame = pd.DataFrame(
             {
-                "item_id": answer.top.item_ids.astype(str),
-                "title": answer.top.titles.astype(str),
+                "item_id": answer.top.item_ids,
+                "title": answer.top.titles,
                 "score": answer.top.scores,
                 "purchase_probability": answer.probabilities,
                 "order_probability": np.full(len(answer.probabilities), order),
@@ -457,8 +459,8 @@ class RecommendationService(ItemAnswers):
                     {
                         "user_id": np.full(n, user, dtype=object),
                         "rank": answer.ranks,
-                        "item_id": answer.top.item_ids.astype(str),
-                        "title": answer.top.titles.astype(str),
+                        "item_id": answer.top.item_ids,
+                        "title": answer.top.titles,
                         "score": np.asarray(answer.top.scores, dtype=float),
                         "purchase_probability": np.asarray(answer.probabilities, dtype=float),
                         "model": np.full(n, answer.served_by, dtype=object),
@@ -539,7 +541,7 @@ class RecommendationService(ItemAnswers):
                 top = self._top_policy(name, user_id, k, policy, context)
             except RecsysError:
                 continue
-            items = top.item_ids.astype(str)
+            items = top.item_ids
             ranks[name] = pd.Series(np.arange(1, len(items) + 1, dtype=np.int64), index=items)
             if self.lab.models[name].scores_are_probabilities and top.probabilities is not None:
                 known = pd.Series(np.asarray(top.probabilities, dtype=float), index=items)

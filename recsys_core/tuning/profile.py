@@ -45,15 +45,15 @@ class LogProfile(BaseModel):
 
 def pair_codes(events: pd.DataFrame) -> np.ndarray:
     """One integer per (user, item) pair of ``events`` (equal pairs get equal codes)."""
-    users = pd.factorize(events[Columns.USER].astype(str))[0].astype(np.int64)
-    items = pd.factorize(events[Columns.ITEM].astype(str))[0].astype(np.int64)
+    users = pd.factorize(events[Columns.USER])[0].astype(np.int64)
+    items = pd.factorize(events[Columns.ITEM])[0].astype(np.int64)
     return users * (int(items.max()) + 1 if len(items) else 1) + items
 
 
 def profile_log(events: pd.DataFrame) -> LogProfile:
     """Count what the scaled defaults need (one pass over the log's ids)."""
     codes = pair_codes(events)
-    event_names = events[Columns.EVENT].astype(str).to_numpy()
+    event_names = events[Columns.EVENT].to_numpy(dtype=object)
     counts = pd.Series(event_names).value_counts()
     bought_pairs = np.unique(codes[event_names == "purchase"])
     conversion: dict[str, float] = {}

@@ -192,7 +192,7 @@ def _prepare(train: pd.DataFrame, config: TuneConfig) -> _Validation:
             "--validation-days"
         )
     bought = bought_pairs(split.train)
-    seen = split.train[[Columns.USER, Columns.ITEM]].astype(str).drop_duplicates()
+    seen = split.train[[Columns.USER, Columns.ITEM]].drop_duplicates()
     removes_seen = repeat_profile(split.train).removes == "seen"
     return _Validation(
         split, relevant, users, config.k, bought, len(bought) == len(seen), removes_seen
@@ -203,7 +203,7 @@ def _prepare(train: pd.DataFrame, config: TuneConfig) -> _Validation:
 
 
 def _present_events(train: pd.DataFrame) -> list[str]:
-    counts = train[Columns.EVENT].astype(str).value_counts()
+    counts = train[Columns.EVENT].value_counts()
     return [e for e in _EVENT_KEYS if counts.get(e, 0) > 0]
 
 

@@ -50,8 +50,8 @@ def _consumed_once(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def _no_repurchases(events: pd.DataFrame) -> pd.DataFrame:
-    user = events[Columns.USER].astype(str)
-    item = events[Columns.ITEM].astype(str)
+    user = events[Columns.USER]  # a Dataset's log: canonical ids
+    item = events[Columns.ITEM]
     is_purchase = (events[Columns.EVENT] == "purchase").to_numpy()
     # number of earlier purchases of the same pair (the log is sorted by time)
     bought_before = (
