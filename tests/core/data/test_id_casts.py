@@ -25,7 +25,7 @@ BOUNDARIES: dict[str, int] = {
     "interactions.py": 5,  # IdMap: any ids in, and its fixed-width unicode artifact out
     "provenance.py": 1,  # the checksum hashes category values (saved labs hold it)
     "security/forget.py": 2,  # comparing every column of a saved artifact as text
-    "segments.py": 3,  # country labels
+    "segments.py": 5,  # country labels (and the merchandising segments' labels)
     "serving/batch.py": 1,  # title text
     "serving/hot_path.py": 1,  # title text
     "serving/service.py": 1,  # title text
@@ -34,12 +34,18 @@ BOUNDARIES: dict[str, int] = {
 }
 
 #: Modules other work owned while the casts were removed; their casts are still to review.
+#: (``list_context.py`` took 7 of ``policy.py``'s 14 when ``ListContext`` moved there; the
+#: merchandising and search-quality modules arrived in parallel with the Dataset.)
 NOT_YET_REVIEWED: dict[str, int] = {
-    "policy.py": 14,
+    "policy.py": 8,
+    "list_context.py": 7,
+    "merchandising.py": 4,
+    "merchandising_preview.py": 2,
+    "search_quality.py": 3,
     "search.py": 7,
-    "similar.py": 5,
+    "similar.py": 7,
     "business.py": 2,
-    "serving/item_answers.py": 2,
+    "serving/item_answers.py": 4,
     "evaluation/probability.py": 6,
     "ranking/order_model.py": 9,
     "ranking/features/past.py": 4,
