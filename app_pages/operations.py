@@ -75,7 +75,13 @@ st.subheader("Versions")
 verify = st.toggle("Check SHA-256 checksums (reads every file)", value=True, key="ops_verify")
 with show_errors(stop=False):
     versions = ops.versions_frame(dataset, verify=verify)
-    table(versions, name=f"versions-{dataset}", key="ops_versions")
+    table(
+        versions,
+        name=f"versions-{dataset}",
+        key="ops_versions",
+        column_order=[c for c in ops.VERSION_COLUMNS if c in versions.columns] or None,
+    )
+    st.caption("Best model: the highest NDCG@10 recorded; the download has every model's.")
     damaged = versions[versions["verification"] == "damaged"] if not versions.empty else versions
     if not damaged.empty:
         st.error(

@@ -22,9 +22,12 @@ from ui.resources import ActiveData
 #: Most options a picker lists at once (type in its search box to reach the others).
 MAX_OPTIONS = 1000
 
-#: Column formats used by every table.
+#: Column formats used by every table. The probability bars have a fixed width that fits
+#: their header, so a list of k items fits a 1280 px window (issue 24, 6); a wider window
+#: stretches them.
 PROBABILITY_COLUMN = st.column_config.ProgressColumn(
     "if they order",
+    width=130,
     help=(
         "Purchase probability if the shopper orders in the next 30 days: the calibrated chance "
         "that this item is in that order."
@@ -35,6 +38,7 @@ PROBABILITY_COLUMN = st.column_config.ProgressColumn(
 )
 OVERALL_COLUMN = st.column_config.ProgressColumn(
     "overall",
+    width=110,
     help=(
         "Overall chance that the shopper buys this item in the next 30 days: the chance they "
         "order at all (order model) × the chance the item is in that order."
@@ -135,12 +139,15 @@ def table(
     column_config: Mapping[str, Any] | None = None,
     height: int | Literal["auto"] = "auto",
     download: bool = True,
+    column_order: list[str] | None = None,
 ) -> None:
-    """A sortable table (``st.dataframe``) with a CSV download under it."""
+    """A sortable table (``st.dataframe``) with a CSV download under it (``column_order``:
+    the columns shown, default all; the download has every column)."""
     st.dataframe(
         auth.shown_frame(frame),
         hide_index=True,
         column_config=dict(column_config or {}),
+        column_order=column_order,
         width="stretch",
         height=height,
         key=f"table_{key}",
