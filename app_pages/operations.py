@@ -156,11 +156,17 @@ with b_right:
     if upload is not None and st.button("Restore", key="ops_restore"):
         with show_errors(stop=False):
             restored = ops.restore_upload(upload.name, upload.getvalue())
-            auth.record("restore", {"file": upload.name, "healed": len(restored.healed)})
-            st.success(
-                f"Restored: {len(restored.added)} added, {len(restored.healed)} healed, "
-                f"{len(restored.unchanged)} already intact."
+            auth.record(
+                "restore",
+                {
+                    "file": upload.name,
+                    "healed": len(restored.healed),
+                    "repaired": restored.repaired,
+                    "problems": len(restored.problems),
+                },
             )
+            for level, message in ops.restore_report(restored):
+                getattr(st, level)(message)
 
 # ---------------------------------------------------------------------------------- drift
 st.subheader("Drift of a newer log")

@@ -116,6 +116,34 @@ def _spooled(name: str, data: bytes) -> Path:
     return Path(fh.name)
 
 
+def restore_report(result: backup.RestoreResult) -> list[tuple[str, str]]:
+    """What a restore did, as ``(level, message)`` lines for the page: ``success`` (what was
+    added, healed or kept, and the versions it activated), ``info`` (damaged pointer files it
+    rewrote: ``ACTIVE`` of a dataset, ``LAST``) and ``warning`` (what it could not put right:
+    the restore did not fully succeed)."""
+    lines = [
+        (
+            "success",
+            f"Restored: {len(result.added)} added, {len(result.healed)} healed, "
+            f"{len(result.unchanged)} already intact, in {result.seconds:.1f} s.",
+        )
+    ]
+    if result.activated:
+        active = ", ".join(f"{ds}: {v}" for ds, v in sorted(result.activated.items()))
+        lines.append(("success", f"Activated the backup's versions ({active})."))
+    if result.repaired:
+        lines.append(
+            (
+                "info",
+                "Repaired damaged pointer file(s): "
+                + ", ".join(f"`models/{p}`" for p in result.repaired)
+                + " (they now name a version that exists).",
+            )
+        )
+    lines += [("warning", f"Not repaired: {problem}") for problem in result.problems]
+    return lines
+
+
 def restore_upload(name: str, data: bytes) -> backup.RestoreResult:
     """Restore an uploaded backup (verified completely before anything changes)."""
     path = _spooled(name, data)
