@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from typing import Any
 
@@ -30,7 +30,7 @@ import streamlit as st
 from recsys_core.columns import Columns
 from recsys_core.errors import AuthError, RecsysError
 from recsys_core.security import audit, sessions
-from recsys_core.security.pseudonyms import pseudonym
+from recsys_core.security.pseudonyms import pseudonym, pseudonym_key
 from recsys_core.security.users import User, any_users, role_allows
 
 TOKEN = "auth_token"
@@ -249,12 +249,27 @@ def pseudonymised() -> bool:
     return login_enabled()
 
 
+def id_display() -> Callable[[object], str]:
+    """:func:`shown_id` with this session's decision (log-ins on? ids revealed?) and the
+    pseudonym key read once, for many ids: a picker's 1,000 options or a table's column.
+    (Calling :func:`shown_id` per id asked the security database each time, most of a
+    shopper switch's time, issue 24.)"""
+    if not pseudonymised():
+        return str
+    revealed = set(st.session_state.get(REVEALED, set()))
+    key = pseudonym_key()
+
+    def show(user_id: object) -> str:
+        text = str(user_id)
+        return text if text in revealed else pseudonym(text, key)
+
+    return show
+
+
 def shown_id(user_id: object) -> str:
     """A shopper id as this session may see it: the pseudonym, the real id in local mode or
     after an admin revealed it."""
-    if not pseudonymised() or str(user_id) in st.session_state.get(REVEALED, set()):
-        return str(user_id)
-    return pseudonym(user_id)
+    return id_display()(user_id)
 
 
 def shown_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -262,7 +277,7 @@ def shown_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if Columns.USER not in frame.columns or not pseudonymised():
         return frame
     out = frame.copy()
-    out[Columns.USER] = out[Columns.USER].astype(str).map(shown_id)
+    out[Columns.USER] = out[Columns.USER].astype(str).map(id_display())
     return out
 
 

@@ -189,6 +189,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
         if resolved is not None:
             st.session_state[state.SHOPPER] = resolved
     hidden = auth.pseudonymised()
+    show = auth.id_display()  # decided once per run, not once per option
     query = st.text_input(
         "Find a shopper by pseudonym" if hidden else "Find a shopper by id",
         key=f"{key}_query",
@@ -200,7 +201,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     if pseudonymous is not None:  # a full pseudonym names one shopper
         found = ids[ids == pseudonymous]
     elif hidden and text:  # match the pseudonyms shown, never the hidden real ids
-        shown = ids.map(auth.shown_id)
+        shown = ids.map(show)
         found = match_ids(shown, text).map(dict(zip(shown, ids, strict=True)))
     else:
         found = match_ids(ids, text)
@@ -211,7 +212,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     last_key = f"{key}_last_query"
     if text and st.session_state.get(last_key) != query:
         first = str(found.iloc[0])
-        typed = text.lower() in (first.lower(), auth.shown_id(first).lower())
+        typed = text.lower() in (first.lower(), show(first).lower())
         if typed or pseudonymous is not None:  # a typed id selects that shopper
             st.session_state[state.SHOPPER] = first
     st.session_state[last_key] = query
@@ -221,7 +222,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
         noun="Shopper",
         order="exact id first, then most active" if query.strip() else "most active first",
         state_key=state.SHOPPER,
-        format_func=lambda u: f"{auth.shown_id(u)} · {_events_label(counts.get(u, 0))}",
+        format_func=lambda u: f"{show(u)} · {_events_label(counts.get(u, 0))}",
         key=select_key,
     )
 
