@@ -50,6 +50,8 @@ PAGE_FILES: list[tuple[str, str, str, str]] = [
 
 state.ensure_session()
 login_on = auth.login_enabled()
+if login_on:
+    auth.resume_from_cookie()  # a reload keeps the session (the token's cookie)
 user = auth.current_user() if login_on else None
 
 if not login_on and not auth.is_loopback(auth.server_address()):

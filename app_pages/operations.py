@@ -75,7 +75,13 @@ st.subheader("Versions")
 verify = st.toggle("Check SHA-256 checksums (reads every file)", value=True, key="ops_verify")
 with show_errors(stop=False):
     versions = ops.versions_frame(dataset, verify=verify)
-    table(versions, name=f"versions-{dataset}", key="ops_versions")
+    table(
+        versions,
+        name=f"versions-{dataset}",
+        key="ops_versions",
+        column_order=[c for c in ops.VERSION_COLUMNS if c in versions.columns] or None,
+    )
+    st.caption("Best model: the highest NDCG@10 recorded; the download has every model's.")
     damaged = versions[versions["verification"] == "damaged"] if not versions.empty else versions
     if not damaged.empty:
         st.error(
@@ -150,11 +156,17 @@ with b_right:
     if upload is not None and st.button("Restore", key="ops_restore"):
         with show_errors(stop=False):
             restored = ops.restore_upload(upload.name, upload.getvalue())
-            auth.record("restore", {"file": upload.name, "healed": len(restored.healed)})
-            st.success(
-                f"Restored: {len(restored.added)} added, {len(restored.healed)} healed, "
-                f"{len(restored.unchanged)} already intact."
+            auth.record(
+                "restore",
+                {
+                    "file": upload.name,
+                    "healed": len(restored.healed),
+                    "repaired": restored.repaired,
+                    "problems": len(restored.problems),
+                },
             )
+            for level, message in ops.restore_report(restored):
+                getattr(st, level)(message)
 
 # ---------------------------------------------------------------------------------- drift
 st.subheader("Drift of a newer log")

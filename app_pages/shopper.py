@@ -188,8 +188,9 @@ def shopper_view() -> None:
         columns
     ]
     st.caption(
-        f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item "
-        f"and where the other models rank it in their own top {k} (— : in none of them)."
+        f"Top {len(reco)} by **{served_by}**, with the purchase probability of each item; "
+        "where the other models rank it is under *Models side by side*; the download adds "
+        "the model's own score and the item ids."
     )
     money = "accounting"  # thousands separators; the header names the currency
     st.dataframe(
@@ -198,6 +199,10 @@ def shopper_view() -> None:
         width="stretch",
         key="shopper_reco",
         placeholder=MISSING,
+        # fits a 1280 px window (issue 24, 6): the model's own score, the other models'
+        # ranks and the item id are in the download (and the ranks under "Models side by
+        # side"), not in columns shown here
+        column_order=[c for c in columns if c not in ("score", "other_ranks", "item_id")],
         column_config={
             "rank": st.column_config.NumberColumn("rank", width="small"),
             "title": st.column_config.TextColumn("product"),
@@ -205,9 +210,11 @@ def shopper_view() -> None:
             "purchase_probability": PROBABILITY_COLUMN,
             "probability": OVERALL_COLUMN,
             "expected_revenue": st.column_config.NumberColumn(
-                f"expected revenue ({money_unit(currency)})",
+                # an unknown currency is said once, in the price's header (fits 1280 px)
+                f"expected revenue ({currency})" if currency else "expected revenue",
                 format=money,
-                help=METRICS["expected_revenue"][1],
+                help=METRICS["expected_revenue"][1]
+                + ("" if currency else f" In the prices' unit ({money_unit(currency)})."),
             ),
             "score": st.column_config.NumberColumn(
                 RECOMMEND_SCORES.get(served_by, (f"{served_by} score", ""))[0],
@@ -288,16 +295,24 @@ def shopper_view() -> None:
         m: compare.dropna(subset=[m]).sort_values(m)[["item_id", "title"]].reset_index(drop=True)
         for m in model_cols
     }
-    side = pd.DataFrame({m: items["title"] for m, items in lists.items()})
-    side.insert(0, "rank", range(1, len(side) + 1))
-    st.caption("Each model's own top-k list for this shopper (titles).")
+    # one row per product any model lists, one narrow rank column per model: fits a 1280 px
+    # window, where a column of titles per model did not (issue 24, 6)
+    order = [served_by, *others] if served_by in model_cols else model_cols
+    side = compare[["title", *order]].sort_values(order, na_position="last")
+    st.caption(
+        f"The rank each model gives each product in its own top {k} for this shopper "
+        "(— : not in that model's list); sorted by the list above."
+    )
     st.dataframe(
         side,
         hide_index=True,
         width="stretch",
         key="shopper_side",
         placeholder=MISSING,
-        column_config={"rank": st.column_config.NumberColumn("rank", width="small")},
+        column_config={
+            "title": st.column_config.TextColumn("product"),
+            **{m: st.column_config.NumberColumn(m, format="%d") for m in order},
+        },
     )
     download_csv(
         compare, f"model-ranks-{shown_id}", "shopper_compare", "Download all models' ranks"

@@ -8,13 +8,20 @@
 - Logged-in users see shoppers as keyed pseudonyms (:func:`shown_id`); an admin can reveal
   one real id, which is audited.
 
-Per-user state (the session token, revealed ids) lives in ``st.session_state``.
+Per-user state (the session token, revealed ids) lives in ``st.session_state``. The browser
+also keeps the session token (never the password) in a ``SameSite=Strict`` cookie that
+expires with the session, so a reload resumes the session (:func:`resume_from_cookie`,
+checked and audited server-side by :func:`recsys_core.security.sessions.resume`); log-out
+clears it.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Callable, Mapping
+from email.utils import formatdate
 from typing import Any
 
 import pandas as pd
@@ -23,7 +30,7 @@ import streamlit as st
 from recsys_core.columns import Columns
 from recsys_core.errors import AuthError, RecsysError
 from recsys_core.security import audit, sessions
-from recsys_core.security.pseudonyms import pseudonym
+from recsys_core.security.pseudonyms import pseudonym, pseudonym_key
 from recsys_core.security.users import User, any_users, role_allows
 
 TOKEN = "auth_token"
@@ -31,6 +38,14 @@ REVEALED = "auth_revealed"
 #: The titles of the pages this session's navigation shows (read by the tests).
 VISIBLE_PAGES = "auth_visible_pages"
 LAST_AUDITED = "auth_last_audited"
+#: Set once this browser connection has tried the session cookie (a reload is a new one).
+COOKIE_TRIED = "auth_cookie_tried"
+#: Set when the browser's session cookie must be cleared (log-out, ended or unknown token).
+CLEAR_COOKIE = "auth_clear_cookie"
+#: (token, when its session ends at the latest) of the cookie this connection writes.
+COOKIE_EXPIRES = "auth_cookie_expires"
+#: What a session token looks like (``secrets.token_urlsafe``): anything else is not one.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,128}")
 
 #: The role each page needs, by url path (a page not listed needs ``admin``: fail closed).
 PAGE_ROLES: dict[str, str] = {
@@ -102,14 +117,98 @@ def source() -> str:
 
 
 def current_user() -> User | None:
-    """The logged-in user of this session, or ``None`` (ended sessions are forgotten)."""
+    """The logged-in user of this session, or ``None`` (ended sessions are forgotten, and
+    the browser's cookie with them)."""
     token = st.session_state.get(TOKEN)
     if not token:
         return None
     user = sessions.current_user(token)
     if user is None:
         st.session_state.pop(TOKEN, None)
+        st.session_state[CLEAR_COOKIE] = True
     return user
+
+
+# ------------------------------------------------------------------------- session cookie
+
+
+def cookie_name() -> str:
+    """The session cookie's name, one per port: cookies ignore ports, so two labs on one
+    host would otherwise overwrite each other's cookie."""
+    return f"recsys_session_{st.get_option('server.port')}"
+
+
+def cookie_path() -> str:
+    """The app's URL path (``server.baseUrlPath``): the cookie is sent to this app only."""
+    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}" if base else "/"
+
+
+def cookie_token(cookies: Mapping[str, str]) -> str | None:
+    """The session token in the browser's cookies (``st.context.cookies``, sent when the
+    browser connected), or ``None`` when there is none or it is not shaped like a token."""
+    value = cookies.get(cookie_name())
+    return value if isinstance(value, str) and TOKEN_PATTERN.fullmatch(value) else None
+
+
+def resume_from_cookie() -> None:
+    """Once per browser connection without a session: resume the session whose token the
+    browser's cookie holds (a reload). The token is checked server-side (an ended, revoked
+    or unknown token is refused, and the cookie cleared) and the resumed log-in audited."""
+    if st.session_state.get(TOKEN) or st.session_state.get(COOKIE_TRIED):
+        return
+    st.session_state[COOKIE_TRIED] = True
+    try:
+        cookies = st.context.cookies
+    except Exception:  # pragma: no cover - no request context (bare script run)
+        return
+    if not isinstance(cookies.get(cookie_name()), str):
+        return  # no cookie (or a test harness without a browser)
+    try:
+        session = sessions.resume(cookie_token(cookies), source())
+    except AuthError:
+        st.session_state[CLEAR_COOKIE] = True
+        return
+    st.session_state[TOKEN] = session.token
+    st.session_state.pop(CLEAR_COOKIE, None)
+
+
+def cookie_script(token: str | None, expires: float | None) -> str:
+    """The script that stores ``token`` in the session cookie until ``expires`` (epoch
+    seconds), or clears the cookie when either is ``None``. ``SameSite=Strict``, ``Secure``
+    over HTTPS; the value is the session token only (never the password)."""
+    path = cookie_path()
+    if token is None or expires is None:
+        value, until = "", "Thu, 01 Jan 1970 00:00:00 GMT"
+    else:
+        if not TOKEN_PATTERN.fullmatch(token):
+            raise ValueError("not a session token")
+        value, until = token, formatdate(expires, usegmt=True)
+    cookie = f"{cookie_name()}={value}; Path={path}; Expires={until}; SameSite=Strict"
+    return (
+        "<script>document.cookie = "
+        f"{json.dumps(cookie)} + (location.protocol === 'https:' ? '; Secure' : '');</script>"
+    )
+
+
+def keep_session_cookie() -> None:
+    """Write this session's token into the browser's cookie (expiring when the session ends
+    at the latest); an idle-ended session is refused server-side and the cookie cleared."""
+    token = st.session_state.get(TOKEN)
+    known = st.session_state.get(COOKIE_EXPIRES)
+    if known is None or known[0] != token:  # one look-up per session token
+        known = (token, sessions.expires_at(token))
+        st.session_state[COOKIE_EXPIRES] = known
+    expires = known[1]
+    if token and expires is not None:
+        st.html(cookie_script(token, expires), unsafe_allow_javascript=True)
+
+
+def clear_session_cookie() -> None:
+    """Clear the browser's session cookie if this connection's session ended or was
+    refused (the script stays on the log-in form until the next log-in)."""
+    if st.session_state.get(CLEAR_COOKIE):
+        st.html(cookie_script(None, None), unsafe_allow_javascript=True)
 
 
 def check_session() -> None:
@@ -151,12 +250,27 @@ def pseudonymised() -> bool:
     return login_enabled()
 
 
+def id_display() -> Callable[[object], str]:
+    """:func:`shown_id` with this session's decision (log-ins on? ids revealed?) and the
+    pseudonym key read once, for many ids: a picker's 1,000 options or a table's column.
+    (Calling :func:`shown_id` per id asked the security database each time, most of a
+    shopper switch's time, issue 24.)"""
+    if not pseudonymised():
+        return str
+    revealed = set(st.session_state.get(REVEALED, set()))
+    key = pseudonym_key()
+
+    def show(user_id: object) -> str:
+        text = str(user_id)
+        return text if text in revealed else pseudonym(text, key)
+
+    return show
+
+
 def shown_id(user_id: object) -> str:
     """A shopper id as this session may see it: the pseudonym, the real id in local mode or
     after an admin revealed it."""
-    if not pseudonymised() or str(user_id) in st.session_state.get(REVEALED, set()):
-        return str(user_id)
-    return pseudonym(user_id)
+    return id_display()(user_id)
 
 
 def shown_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +278,7 @@ def shown_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if Columns.USER not in frame.columns or not pseudonymised():
         return frame
     out = frame.copy()
-    out[Columns.USER] = out[Columns.USER].astype(str).map(shown_id)
+    out[Columns.USER] = out[Columns.USER].astype(str).map(id_display())
     return out
 
 
@@ -186,6 +300,7 @@ def reveal_control(user_id: str) -> None:
 
 def login_form() -> None:
     """The log-in page: a name and a password (refused, audited and throttled when wrong)."""
+    clear_session_cookie()
     st.title("Log in")
     st.caption("This lab holds shop data: log in with the account an admin gave you.")
     with st.form("login"):
@@ -199,6 +314,7 @@ def login_form() -> None:
             st.error(str(exc))
             return
         st.session_state[TOKEN] = session.token
+        st.session_state.pop(CLEAR_COOKIE, None)
         st.rerun()
 
 
@@ -211,6 +327,7 @@ def sidebar(user: User | None) -> None:
         sessions.logout(st.session_state.get(TOKEN))
         for name in (TOKEN, REVEALED, LAST_AUDITED):
             st.session_state.pop(name, None)
+        st.session_state[CLEAR_COOKIE] = True
         st.rerun()
     with st.expander("Change password"), st.form("auth_passwd", clear_on_submit=True):
         old = st.text_input("Current password", type="password")
@@ -222,7 +339,9 @@ def sidebar(user: User | None) -> None:
                 st.error(str(exc))
             else:
                 st.session_state.pop(TOKEN, None)
+                st.session_state[CLEAR_COOKIE] = True
                 st.rerun()
+    keep_session_cookie()
 
 
 def refuse(page_title: str, needed: str, user: User) -> None:

@@ -22,9 +22,12 @@ from ui.resources import ActiveData
 #: Most options a picker lists at once (type in its search box to reach the others).
 MAX_OPTIONS = 1000
 
-#: Column formats used by every table.
+#: Column formats used by every table. The probability bars have a fixed width that fits
+#: their header, so a list of k items fits a 1280 px window (issue 24, 6); a wider window
+#: stretches them.
 PROBABILITY_COLUMN = st.column_config.ProgressColumn(
     "if they order",
+    width=130,
     help=(
         "Purchase probability if the shopper orders in the next 30 days: the calibrated chance "
         "that this item is in that order."
@@ -35,6 +38,7 @@ PROBABILITY_COLUMN = st.column_config.ProgressColumn(
 )
 OVERALL_COLUMN = st.column_config.ProgressColumn(
     "overall",
+    width=110,
     help=(
         "Overall chance that the shopper buys this item in the next 30 days: the chance they "
         "order at all (order model) × the chance the item is in that order."
@@ -135,12 +139,15 @@ def table(
     column_config: Mapping[str, Any] | None = None,
     height: int | Literal["auto"] = "auto",
     download: bool = True,
+    column_order: list[str] | None = None,
 ) -> None:
-    """A sortable table (``st.dataframe``) with a CSV download under it."""
+    """A sortable table (``st.dataframe``) with a CSV download under it (``column_order``:
+    the columns shown, default all; the download has every column)."""
     st.dataframe(
         auth.shown_frame(frame),
         hide_index=True,
         column_config=dict(column_config or {}),
+        column_order=column_order,
         width="stretch",
         height=height,
         key=f"table_{key}",
@@ -182,6 +189,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
         if resolved is not None:
             st.session_state[state.SHOPPER] = resolved
     hidden = auth.pseudonymised()
+    show = auth.id_display()  # decided once per run, not once per option
     query = st.text_input(
         "Find a shopper by pseudonym" if hidden else "Find a shopper by id",
         key=f"{key}_query",
@@ -193,7 +201,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     if pseudonymous is not None:  # a full pseudonym names one shopper
         found = ids[ids == pseudonymous]
     elif hidden and text:  # match the pseudonyms shown, never the hidden real ids
-        shown = ids.map(auth.shown_id)
+        shown = ids.map(show)
         found = match_ids(shown, text).map(dict(zip(shown, ids, strict=True)))
     else:
         found = match_ids(ids, text)
@@ -204,7 +212,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
     last_key = f"{key}_last_query"
     if text and st.session_state.get(last_key) != query:
         first = str(found.iloc[0])
-        typed = text.lower() in (first.lower(), auth.shown_id(first).lower())
+        typed = text.lower() in (first.lower(), show(first).lower())
         if typed or pseudonymous is not None:  # a typed id selects that shopper
             st.session_state[state.SHOPPER] = first
     st.session_state[last_key] = query
@@ -214,7 +222,7 @@ def shopper_picker(data: ActiveData, *, key: str = "shopper") -> str | None:
         noun="Shopper",
         order="exact id first, then most active" if query.strip() else "most active first",
         state_key=state.SHOPPER,
-        format_func=lambda u: f"{auth.shown_id(u)} · {_events_label(counts.get(u, 0))}",
+        format_func=lambda u: f"{show(u)} · {_events_label(counts.get(u, 0))}",
         key=select_key,
     )
 

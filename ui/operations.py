@@ -45,17 +45,34 @@ def default_dataset() -> str | None:
     return names[0] if names else None
 
 
+#: The versions table's columns shown on the page (the download has every model's NDCG):
+#: they fit a 1280 px window (issue 24, 6).
+VERSION_COLUMNS = ["active", "version", "created", "size (MB)", "verification", "best model"]
+VERSION_COLUMNS += ["problems"]
+
+
+def _best(headline: dict[str, float]) -> str:
+    """The version's best model by NDCG@10, e.g. ``ranker (0.472)``; a dash without one."""
+    scored = {m: v for m, v in headline.items() if v is not None and v == v}
+    if not scored:
+        return "—"
+    model = max(scored, key=lambda m: scored[m])
+    return f"{model} ({scored[model]:.3f})"
+
+
 def versions_frame(dataset: str, *, verify: bool = True) -> pd.DataFrame:
-    """One row per saved version: active, created, size, verification, models, ndcg@10."""
+    """One row per saved version: active, created, size, verification, its best model by
+    NDCG@10, models, each model's NDCG@10 and problems."""
     rows = []
     for v in registry.list_versions(dataset, verify=verify):
         rows.append(
             {
                 "active": v["active"],
                 "version": v["version"],
-                "created": v["created"],
+                "created": str(v["created"]).replace("T", " ").split("+")[0][:16],
                 "size (MB)": round(v["size_bytes"] / 1e6, 2),
                 "verification": v["verification"],
+                "best model": _best(v["headline"]),
                 "models": ", ".join(v["models"]),
                 **{f"ndcg@10 {m}": value for m, value in v["headline"].items()},
                 "problems": "; ".join(f"{k}: {p}" for k, p in v["problems"].items()),
@@ -97,6 +114,34 @@ def _spooled(name: str, data: bytes) -> Path:
     with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False) as fh:
         fh.write(data)
     return Path(fh.name)
+
+
+def restore_report(result: backup.RestoreResult) -> list[tuple[str, str]]:
+    """What a restore did, as ``(level, message)`` lines for the page: ``success`` (what was
+    added, healed or kept, and the versions it activated), ``info`` (damaged pointer files it
+    rewrote: ``ACTIVE`` of a dataset, ``LAST``) and ``warning`` (what it could not put right:
+    the restore did not fully succeed)."""
+    lines = [
+        (
+            "success",
+            f"Restored: {len(result.added)} added, {len(result.healed)} healed, "
+            f"{len(result.unchanged)} already intact, in {result.seconds:.1f} s.",
+        )
+    ]
+    if result.activated:
+        active = ", ".join(f"{ds}: {v}" for ds, v in sorted(result.activated.items()))
+        lines.append(("success", f"Activated the backup's versions ({active})."))
+    if result.repaired:
+        lines.append(
+            (
+                "info",
+                "Repaired damaged pointer file(s): "
+                + ", ".join(f"`models/{p}`" for p in result.repaired)
+                + " (they now name a version that exists).",
+            )
+        )
+    lines += [("warning", f"Not repaired: {problem}") for problem in result.problems]
+    return lines
 
 
 def restore_upload(name: str, data: bytes) -> backup.RestoreResult:

@@ -16,6 +16,9 @@
   connection comes from a proxy listed in ``trusted_proxies`` (:func:`client_source`), so a
   client cannot pick its own source, and a same-host proxy does not make everyone one source.
 - An admin's password reset (``users passwd``) clears the account's failures.
+- A browser may keep the token in a cookie and *resume* the session after a reload
+  (:func:`resume`): the token is checked like any request's, and the resumed log-in is
+  audited like a log-in with a password; an ended or unknown token is refused (and audited).
 - Log-ins, failures, throttled tries and log-outs are written to the audit log.
 """
 
@@ -231,6 +234,56 @@ def current_user(
             return None
         conn.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (t, key))
     return get_user(username, home=home)
+
+
+def resume(
+    token: str | None,
+    source: str,
+    *,
+    now: float | None = None,
+    settings: SecuritySettings | None = None,
+    home: Path | None = None,
+) -> Session:
+    """Resume a live session from a token the browser kept (a reload of the app).
+
+    Audited as ``login`` with ``"by": "session-cookie"``; the session's lifetime is not
+    extended beyond its idle and absolute limits (it only counts as used).
+
+    Raises
+    ------
+    AuthError
+        The token is empty, unknown, or its session has ended (idle, too old, logged out,
+        password changed, user removed): the user must log in again. Audited as
+        ``login-resume-refused`` (unless the token is empty).
+    """
+    if not token:
+        raise AuthError("no session to resume; log in")
+    user = current_user(token, now=now, settings=settings, home=home)
+    if user is None:
+        audit.record("app:unknown", "login-resume-refused", {"source": source}, home=home)
+        raise AuthError("your session has ended; log in again")
+    audit.record(
+        f"app:{user.username}", "login", {"source": source, "by": "session-cookie"}, home=home
+    )
+    return Session(token, user)
+
+
+def expires_at(
+    token: str | None,
+    *,
+    settings: SecuritySettings | None = None,
+    home: Path | None = None,
+) -> float | None:
+    """When the token's session ends at the latest (log-in time + ``session_max_hours``,
+    epoch seconds), or ``None`` for an unknown token: a cookie holding it expires then."""
+    if not token:
+        return None
+    cfg = settings or get_settings()
+    with connect(home) as conn:
+        row = conn.execute(
+            "SELECT created FROM sessions WHERE token_hash = ?", (_digest(token),)
+        ).fetchone()
+    return None if row is None else float(row[0]) + cfg.session_max_hours * 3600
 
 
 def logout(token: str | None, *, home: Path | None = None) -> None:

@@ -421,6 +421,7 @@ def restore(archive: Path, home: Path | None = None) -> RestoreResult:
                 added.append(entry)
         activated: dict[str, str] = {}
         repaired: list[str] = []
+        last_damaged = last_pointer_state(home)[1] is not None  # activating rewrites LAST
         for ds, version in (manifest.get("active") or {}).items():
             before, damaged = active_pointer(ds, home)
             if damaged:
@@ -433,6 +434,8 @@ def restore(archive: Path, home: Path | None = None) -> RestoreResult:
                     ds, before, version, "restore", note=f"healed from {archive.name}", home=home
                 )
         problems = _repair_last(home, manifest, activated, repaired)
+        if last_damaged and "LAST" not in repaired and last_pointer_state(home)[1] is None:
+            repaired.append("LAST")  # rewritten by an activation above
     except BaseException as exc:
         raise_if_disk_full(exc, "the restored versions", root)
         raise

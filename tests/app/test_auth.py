@@ -357,3 +357,38 @@ def test_a_csv_download_is_audited_when_it_happens(monkeypatch: pytest.MonkeyPat
     sessions.end_sessions("viewer")  # the session ends before a later click
     assert b"session has ended" in make()
     assert audit.read(limit=1)[0]["action"] == "export-refused"
+
+
+def _html_bodies(at: AppTest) -> str:
+    return "\n".join(str(e.proto) for e in at.get("html"))
+
+
+def test_a_logged_in_session_keeps_its_token_in_a_cookie_and_the_log_out_clears_it() -> None:
+    """Issue 24 (2): a reload asked for the log-in again. The session's token (never the
+    password) goes into a SameSite=Strict cookie; the log-out revokes it and clears it."""
+    at = _run("viewer")
+    token = at.session_state[auth.TOKEN]
+    bodies = _html_bodies(at)
+    assert f"{auth.cookie_name()}={token}" in bodies and "SameSite=Strict" in bodies
+    assert PW not in bodies
+    at.sidebar.button(key="auth_logout").click().run()
+    bodies = _html_bodies(at)
+    assert token not in bodies and f"{auth.cookie_name()}=;" in bodies
+    assert "1970" in bodies
+
+
+def test_a_shopper_switch_asks_the_security_database_a_few_times_not_once_per_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 24 (speed): the picker's format function called ``shown_id`` for each of its
+    options (up to 1,000), and each call asked the security database whether log-ins are on
+    (a connection and a write lock each): most of a shopper switch's time."""
+    at = _run("viewer", PAGE_FILES["Shopper"])
+    calls: list[int] = []
+    real = auth.any_users
+    monkeypatch.setattr(auth, "any_users", lambda *a, **k: calls.append(1) or real(*a, **k))
+    options = len(at.selectbox(key="shopper_select").options)
+    assert options > 100
+    at.run()  # the page again, picker included
+    assert not at.exception and at.title[0].value == "Shopper"
+    assert 0 < len(calls) < 20, f"{len(calls)} look-ups for {options} options"

@@ -369,19 +369,98 @@ def test_no_metric_or_label_is_cut(path: str, width: int, app_url: str, browser:
         context.close()
 
 
-def test_a_shared_link_survives_the_log_in(
+def _wide_tables(page: Page) -> list[str]:
+    """The tables that scroll sideways, by their first headers: the last column in view is
+    then cut ("ALS taste m…"), whatever its own width."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+            .map(df => [df, df.querySelector('.dvn-scroller')])
+            .filter(([df, sc]) => sc && sc.scrollWidth > sc.clientWidth + 1)
+            .map(([df, sc]) => [...df.querySelectorAll('[role="columnheader"]')]
+                .slice(0, 3).map(h => h.textContent.trim()).join(' | ')
+                + ` (${sc.scrollWidth} px in ${sc.clientWidth} px)`)"""
+    )
+
+
+#: Pages whose tables must fit the window, with the action that fills them.
+_TABLE_PAGES = [
+    pytest.param("shopper", None, id="shopper"),
+    pytest.param("search", _search, id="search"),
+    pytest.param("operations", None, id="operations"),
+    pytest.param(
+        "model_lab",
+        _evaluate,
+        id="model_lab",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="not done: the metric tables (7 models x 8 metrics) scroll sideways at 1280 px",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "action"), _TABLE_PAGES)
+def test_no_table_header_is_cut_at_1280_and_1920_px(
+    path: str,
+    action: Callable[[Page, DemoData], None] | None,
+    app_url: str,
+    browser: Browser,
+    demo_data: DemoData,
+) -> None:
+    """Issue 24 (6): the Shopper table's last header ("ALS taste m…") was cut at 1400 px:
+    the table was wider than the page and scrolled sideways. Every table fits the window at
+    1280 px and at 1920 px (headers that fit their own columns are checked by AppTest,
+    ``test_no_table_header_is_cut_by_a_fixed_width``)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/{path}", wait_until="domcontentloaded", timeout=WAIT_MS)
+        page.locator("h1").first.wait_for(timeout=WAIT_MS)
+        _wait_for_run(page)
+        if action is not None:
+            action(page, demo_data)
+        for width in (1280, 1920):
+            page.set_viewport_size({"width": width, "height": 1000})
+            page.wait_for_timeout(1000)  # re-layout: the grids re-measure their columns
+            expect(page.locator('[data-testid="stDataFrame"]').first).to_be_attached()
+            assert _wide_tables(page) == [], f"at {width} px"
+    finally:
+        context.close()
+
+
+def _log_in(page: Page, name: str, password: str) -> None:
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def _session_cookie(page: Page) -> dict[str, object] | None:
+    """The lab's session cookie in this browser context, or ``None``."""
+    found = [c for c in page.context.cookies() if str(c["name"]).startswith("recsys_session_")]
+    assert len(found) <= 1, found
+    return dict(found[0]) if found else None
+
+
+def test_a_shared_link_survives_the_log_in_and_a_reload_keeps_the_session(
     demo_data: DemoData, browser: Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Issue 24 (2): with log-ins on, a shared link opened the log-in form under a "Page not
-    found" dialog, dropped its path, and landed on Overview with the default model and k.
-    Now the form opens at the link's own address and the log-in lands on the linked view."""
+    found" dialog, dropped its path, and landed on Overview with the default model and k;
+    a reload asked for the log-in again. Now the form opens at the link's own address, the
+    log-in lands on the linked view (shopper, model, k), a reload keeps the session through
+    a ``SameSite=Strict`` cookie holding the session token, and after the log-out a reload
+    shows the log-in form (the cookie is cleared and the token revoked server-side)."""
     import shutil
+    import time
 
-    from recsys_core.security import users
+    from recsys_core.security import audit, users
+    from recsys_core.security.pseudonyms import pseudonym, pseudonym_key
 
     home = tmp_path_factory.mktemp("e2e_login") / "home"
     shutil.copytree(demo_data.home, home)  # the other tests' server stays in local mode
-    users.add_user("pm", "a long enough password 1", "viewer", home=home)
+    password = "a long enough password 1"
+    users.add_user("pm", password, "viewer", home=home)
+    shown = pseudonym(demo_data.quiet_shopper, key=pseudonym_key(home))
     log = home.parent / "streamlit.log"
     env = {**os.environ, "RECSYS_HOME": str(home), "RECSYS_APP_DATA": str(demo_data.csv)}
     env.pop("RECSYS_APP_DATASET", None)
@@ -390,16 +469,50 @@ def test_a_shared_link_survives_the_log_in(
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
         try:
-            page.goto(f"{base}/shopper?model=als&k=7", wait_until="domcontentloaded")
+            page.goto(f"{base}/shopper?shopper={shown}&model=als&k=7")
             page.get_by_label("User name").wait_for(timeout=WAIT_MS)
             _wait_for_run(page)
             expect(page.get_by_text("Page not found")).to_have_count(0)
             assert "/shopper" in page.url
-            page.get_by_label("User name").fill("pm")
-            page.get_by_label("Password", exact=True).fill("a long enough password 1")
-            page.get_by_role("button", name="Log in").click()
+            assert _session_cookie(page) is None
+            _log_in(page, "pm", password)
             page.locator("h1").filter(has_text="Shopper").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text(f"{shown}:").first.wait_for(timeout=WAIT_MS)
             page.get_by_text("by als").first.wait_for(timeout=WAIT_MS)
             page.get_by_text("Top 7 by").first.wait_for(timeout=WAIT_MS)
+            _wait_for_run(page)
+
+            cookie = _session_cookie(page)
+            assert cookie is not None, "no session cookie after the log-in"
+            assert cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+            assert password not in str(cookie["value"]) and len(str(cookie["value"])) >= 40
+            lifetime = float(cookie["expires"]) - time.time()  # type: ignore[arg-type]
+            assert 0 < lifetime <= 12 * 3600 + 60  # a session lasts 12 h at most
+
+            page.reload()  # a new browser connection: the cookie resumes the session
+            page.locator("h1").filter(has_text="Shopper").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text(f"{shown}:").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text("Top 7 by").first.wait_for(timeout=WAIT_MS)
+            expect(page.get_by_label("User name")).to_have_count(0)
+            assert audit.read(action="login", contains="session-cookie", home=home)
+
+            page.get_by_role("button", name="Log out").click()
+            page.get_by_label("User name").wait_for(timeout=WAIT_MS)
+            _wait_for_run(page)
+            assert _session_cookie(page) is None, "the log-out left the cookie"
+            page.reload()
+            page.get_by_label("User name").wait_for(timeout=WAIT_MS)
+            _wait_for_run(page)
+            expect(page.locator("h1").filter(has_text="Shopper")).to_have_count(0)
+
+            # a revoked token kept by the browser (a copy from before the log-out) is
+            # refused server-side: the log-in form, and the cookie cleared
+            context.add_cookies([cookie])  # type: ignore[list-item]
+            page.reload()
+            page.get_by_label("User name").wait_for(timeout=WAIT_MS)
+            _wait_for_run(page)
+            page.wait_for_timeout(500)
+            assert _session_cookie(page) is None, "a refused cookie was kept"
+            assert audit.read(action="login-resume-refused", home=home)
         finally:
             context.close()

@@ -144,3 +144,36 @@ def test_drift_upload_raises_alerts_shown_and_resolved_on_the_page(home: Path, o
     for _ in range(len(alerts)):
         at.button(key="ops_alert_resolve").click().run()
     assert any("No open alerts" in s.value for s in at.success)
+
+
+def test_a_restore_says_which_damaged_pointers_it_repaired(home: Path) -> None:
+    """Issue 23 (4): restore rewrites a damaged ACTIVE or LAST; the page says so (it only
+    counted added, healed and intact versions)."""
+    from ui.operations import make_backup, restore_report, restore_upload
+
+    name, data, _ = make_backup()
+    (home / "models" / "ops-store" / "ACTIVE").write_bytes(b"\x00\xffgarbage")
+    (home / "models" / "LAST").write_bytes(b"\x00\xffgarbage")
+    result = restore_upload(name, data)
+    # LAST was rewritten by the re-activation: it was reported only when repaired on its own
+    assert sorted(result.repaired) == ["LAST", "ops-store/ACTIVE"]
+    report = restore_report(result)
+    assert report[0][0] == "success" and "2 already intact" in report[0][1]
+    repaired = [text for level, text in report if level == "info"]
+    assert repaired and "`models/ops-store/ACTIVE`" in repaired[0]
+    assert "`models/LAST`" in repaired[0]
+    assert not [text for level, text in report if level == "warning"]
+
+    (home / "models" / "LAST").write_bytes(b"\x00\xffgarbage")
+    report = restore_report(restore_upload(name, data))
+    assert [text for level, text in report if level == "info" and "`models/LAST`" in text]
+    at = _page()
+    assert not at.error and {m.label: m.value for m in at.metric}["Status"] == "ok"
+
+
+def test_a_restore_that_could_not_repair_everything_warns() -> None:
+    from ui.operations import restore_report
+
+    result = backup.RestoreResult([], [], ["a/v1"], {}, 0.1, problems=["models/LAST names x"])
+    levels = [level for level, _ in restore_report(result)]
+    assert levels == ["success", "warning"]
