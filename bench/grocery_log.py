@@ -31,7 +31,8 @@ import pandas as pd
 DEPARTMENTS = 30
 STAPLES = 20
 STAPLE_SHARE = 0.7
-OVERDRAW = 1.3  # orders drawn for 1.3x the lines (repeats within an order are dropped), then trimmed
+#: Orders are drawn for 1.3x the lines (repeats within an order are dropped), then trimmed.
+OVERDRAW = 1.3
 MEAN_EXTRA_LINES = 9.0
 
 
