@@ -20,7 +20,7 @@ Stages (each printed with its wall time and the peak resident memory of this pro
 
 ``all`` is every model of the evaluation's default list (not the optional ``sasrec``).
 ``--ranker-shoppers N`` trains the ranker on a seeded sample of N shoppers
-(``training_shoppers``); the default is the ranker's own setting.
+(``training_shoppers``; 0: every shopper); the default is the ranker's own setting (10,000).
 
 It prints figures; it asserts nothing.
 """
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             dataset = load_event_file(path)
             rows.append(("load", time.perf_counter() - t, sampler.peak))
     params = {}
-    if args.ranker_shoppers is not None:
-        params[purchase_model()] = {"training_shoppers": args.ranker_shoppers}
+    if args.ranker_shoppers is not None:  # 0: every shopper
+        params[purchase_model()] = {"training_shoppers": args.ranker_shoppers or None}
     config = EvaluationConfig(models=models, model_params=params)
     with StageLog() as stages:
         t = time.perf_counter()
@@ -134,7 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     k = result.k
     for name, res in result.models.items():
-        print(f"{name:<12} ndcg@{k} {res.metrics[f'ndcg@{k}']:.4f}  fit {res.fit_seconds:.1f} s")
+        low, high = (res.ci95 or {}).get(f"ndcg@{k}", (float("nan"), float("nan")))
+        print(
+            f"{name:<12} ndcg@{k} {res.metrics[f'ndcg@{k}']:.4f} (95% {low:.4f}-{high:.4f})  "
+            f"fit {res.fit_seconds:.1f} s  lists {res.recommend_seconds:.1f} s"
+        )
+    summary = getattr(result.models.get(purchase_model()), "model", None)
+    if summary is not None:
+        print(f"ranker training rows: {summary.training_summary_}")
     for name, why in result.skipped.items():
         print(f"{name:<12} skipped: {why[:100]}")
     return 0

@@ -325,6 +325,7 @@ def _summed_squares(membership: sp.csr_matrix, unit: np.ndarray | sp.csr_matrix)
     if not sp.issparse(unit):
         summed = membership @ unit
         return np.einsum("ij,ij->i", summed, summed)
+    unit = sp.csr_matrix(unit)  # already CSR: no copy
     row_nnz = np.diff(unit.indptr).astype(np.float64)
     work = np.cumsum(membership @ row_nnz)  # an upper bound of each row's non-zeros
     out = np.empty(membership.shape[0], dtype=np.float64)

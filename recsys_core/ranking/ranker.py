@@ -76,7 +76,7 @@ from recsys_core.models.interface import (
     check_pairs,
 )
 from recsys_core.models.persistence import check_format_version, model_from_config
-from recsys_core.ranking.batch_scoring import (
+from recsys_core.ranking.candidate_scoring import (
     DEFAULT_SCORING_CHUNK,
     compact_scored_candidates,
     scored_candidates,
@@ -103,6 +103,7 @@ from recsys_core.ranking.training_frame import (
     build_training_frame,
     cold_start_rates,
     make_generator,
+    training_rows_summary,
 )
 
 __all__ = [
@@ -246,12 +247,16 @@ class TwoStageRanker(Recommender):
             past, catalog, cut, self.config, lambda m, f: report(m, f, 0.0, 0.55)
         )
         report("classifier: fitting", 0.0, 0.55, 0.9)
+        summary, features = training_rows_summary(train), train[list(FEATURE_NAMES)]
+        label, groups = train[LABEL].to_numpy(), train[Columns.USER].to_numpy()
+        del train  # the ids and labels are copied out: hold only what the fit needs
         model = self._purchase_model().fit(
-            train[list(FEATURE_NAMES)],
-            train[LABEL],
-            groups=train[Columns.USER].to_numpy(),
+            features,
+            label,
+            groups=groups,
             progress=lambda m, f: report(f"classifier: {m}", f, 0.55, 0.9),
         )
+        del features
         report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
         self.generator_ = make_generator(self.config).fit(past, cut)
         self.snapshot_ = BehaviourSnapshot.from_events(
@@ -266,10 +271,7 @@ class TwoStageRanker(Recommender):
         self.purchase_model_ = model
         self.training_summary_ = {
             "cutoff": str(cut),
-            "window_cutoffs": sorted(str(c) for c in train[WINDOW_CUTOFF].unique()),
-            "rows": int(len(train)),
-            "positives": int(train[LABEL].sum()),
-            "shoppers": int(train[Columns.USER].nunique()),
+            **summary,
             "calibration": model.calibrator_.method,
             "calibration_rows": model.calibration_rows_,
             "fold_models": len(model.boosters_),

@@ -61,7 +61,7 @@ def test_recommend_and_the_evaluation_frame_score_in_chunks(
     """recommend() without candidates and warm_candidate_frame() build the features of one
     chunk of shoppers at a time (the evaluation once held every test shopper's features:
     9 GB on a 30k-shopper grocery log) and keep no feature column; the lists are unchanged."""
-    import recsys_core.ranking.batch_scoring as batch
+    import recsys_core.ranking.candidate_scoring as batch
     import recsys_core.ranking.ranker as ranker_module
 
     shoppers = [*small_ranker.known_users()[:50], "never-seen-shopper"]  # type: ignore[attr-defined]
