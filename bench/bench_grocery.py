@@ -5,9 +5,10 @@ Usage::
     OMP_NUM_THREADS=1 python bench/bench_grocery.py [--lines 1000000] [--shoppers 30000]
         [--items 25000] [--days 120] [--models all] [--ranker-shoppers N] [--keep PATH]
 
-Stages (each printed with its wall time and the peak resident memory of this process
-*during* the stage, sampled every 0.1 s from ``/proc``; the process's overall peak is
-``ru_maxrss``, what ``/usr/bin/time -v`` reports as "Maximum resident set size"):
+Stages (each printed with its wall time, the CPU seconds of this process (all threads; on a
+busy machine the wall time inflates, the CPU time much less) and the peak resident memory of
+this process *during* the stage, sampled every 0.1 s from ``/proc``; the process's overall
+peak is ``ru_maxrss``, what ``/usr/bin/time -v`` reports as "Maximum resident set size"):
 
 1. ``generate``: :func:`bench.grocery_log.generate_grocery_log` (seeded: purchases only,
    baskets of 1 + Poisson(9) lines, 70 % of lines from each shopper's 20 staples, prices),
@@ -51,19 +52,19 @@ class StageLog:
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
-        self.stages: list[list[object]] = []  # [label, start, end, peak MB]
+        self.stages: list[list[object]] = []  # [label, start, end, peak MB, cpu0, cpu1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def progress(self, message: str, fraction: float) -> None:
         label = re.sub(r"^fold \d+/\d+: ", "", message)
         label = re.sub(r"\d[\d,]*", "N", label)  # "scored 2,000 of ..." -> one stage
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         if self.stages and self.stages[-1][0] == label:
             return
         if self.stages:
-            self.stages[-1][2] = now
-        self.stages.append([label, now, None, tree_rss_mb()])
+            self.stages[-1][2], self.stages[-1][5] = now, cpu
+        self.stages.append([label, now, None, tree_rss_mb(), cpu, None])
         print(f"  [{fraction:4.0%}] {message}", flush=True)
 
     def _run(self) -> None:
@@ -80,7 +81,7 @@ class StageLog:
         self._stop.set()
         self._thread.join()
         if self.stages:
-            self.stages[-1][2] = time.perf_counter()
+            self.stages[-1][2], self.stages[-1][5] = time.perf_counter(), time.process_time()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,15 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None, help="Write the log here too.")
     args = parser.parse_args(argv)
     models = list(ALL_MODELS) if args.models == "all" else args.models.split(",")
-    rows: list[tuple[str, float, float]] = []
+    rows: list[tuple[str, float, float, float]] = []  # label, wall s, peak MB, CPU s
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "grocery.parquet"
         with PeakSampler() as sampler:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             log = generate_grocery_log(args.lines, args.shoppers, args.items, args.days, args.seed)
             log.to_parquet(path, index=False)
-            rows.append(("generate", time.perf_counter() - t, sampler.peak))
+            cpu = time.process_time() - c
+            rows.append(("generate", time.perf_counter() - t, sampler.peak, cpu))
         print(
             f"grocery log: {len(log):,} purchase lines, {log['user_id'].nunique():,} shoppers, "
             f"{log['item_id'].nunique():,} items, {args.days} days (seed {args.seed})",
@@ -111,23 +113,25 @@ def main(argv: list[str] | None = None) -> int:
         )
         del log
         with PeakSampler() as sampler:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             dataset = load_event_file(path)
-            rows.append(("load", time.perf_counter() - t, sampler.peak))
+            rows.append(("load", time.perf_counter() - t, sampler.peak, time.process_time() - c))
     params = {}
     if args.ranker_shoppers is not None:  # 0: every shopper
         params[purchase_model()] = {"training_shoppers": args.ranker_shoppers or None}
     config = EvaluationConfig(models=models, model_params=params)
     with StageLog() as stages:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = evaluate(dataset, config, progress=stages.progress)
-        evaluation_seconds = time.perf_counter() - t
-    for label, start, end, peak in stages.stages:
-        rows.append((f"  {label}", float(end) - float(start), float(peak)))  # type: ignore[arg-type]
-    rows.append(("evaluate (all of the above)", evaluation_seconds, max(r[2] for r in rows)))
-    print(f"\n{'stage':<58} {'wall s':>8} {'peak MB':>9}")
-    for label, seconds, peak in rows:
-        print(f"{label[:58]:<58} {seconds:8.1f} {peak:9.0f}")
+        evaluation = (time.perf_counter() - t, time.process_time() - c)
+    for label, start, end, peak, cpu0, cpu1 in stages.stages:
+        wall, cpu = float(end) - float(start), float(cpu1) - float(cpu0)  # type: ignore[arg-type]
+        rows.append((f"  {label}", wall, float(peak), cpu))  # type: ignore[arg-type]
+    peak_all = max(r[2] for r in rows)
+    rows.append(("evaluate (all of the above)", evaluation[0], peak_all, evaluation[1]))
+    print(f"\n{'stage':<56} {'wall s':>8} {'CPU s':>8} {'peak MB':>8}")
+    for label, seconds, peak, cpu in rows:
+        print(f"{label[:56]:<56} {seconds:8.1f} {cpu:8.1f} {peak:8.0f}")
     print(
         f"\ntotal {time.perf_counter() - started:.1f} s; process peak (ru_maxrss) "
         f"{peak_rss_mb():.0f} MB; models: {', '.join(models)}"
