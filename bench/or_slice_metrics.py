@@ -2,13 +2,13 @@
 
 Run it in two trees to check that a change leaves the evaluation's figures unchanged::
 
-    git archive 5dc6c3d | tar -x -C /tmp/old && ln -s "$PWD/data/online_retail.parquet" /tmp/old/data/
-    (cd /tmp/old && PYTHONPATH=. python bench/or_slice_metrics.py 800) > /tmp/before.json
-    PYTHONPATH=. python bench/or_slice_metrics.py 800 > /tmp/after.json
-    diff /tmp/before.json /tmp/after.json
+    mkdir -p /tmp/old && git archive 5dc6c3d | tar -x -C /tmp/old
+    ln -s "$PWD/data/online_retail.parquet" /tmp/old/data/
+    (cd /tmp/old && PYTHONPATH=/tmp/old python "$OLDPWD/bench/or_slice_metrics.py") > /tmp/a.json
+    PYTHONPATH=. python bench/or_slice_metrics.py > /tmp/b.json
+    diff /tmp/a.json /tmp/b.json
 
-(the old tree may not hold this script: run this file from the new tree with
-``PYTHONPATH=/tmp/old``). Metrics are rounded to 6 decimals.
+Metrics are rounded to 6 decimals.
 """
 
 from __future__ import annotations
