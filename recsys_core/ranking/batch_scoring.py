@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,22 +24,17 @@ import pandas as pd
 from recsys_core.columns import Columns
 from recsys_core.errors import ConfigError
 from recsys_core.models.interface import check_k
-from recsys_core.ranking.config import PURCHASE_PROBABILITY, RAW_SCORE
-from recsys_core.ranking.features import FEATURE_NAMES
+from recsys_core.ranking.candidate_scoring import (
+    DEFAULT_SCORING_CHUNK,
+    MarginFunction,
+    scored_candidates,
+)
 from recsys_core.ranking.scoring import probability_frame
-from recsys_core.ranking.training_frame import candidate_features
 
 if TYPE_CHECKING:
     from recsys_core.ranking.ranker import TwoStageRanker
 
 __all__ = ["DEFAULT_SCORING_CHUNK", "score_all_shoppers"]
-
-#: Shoppers per chunk: ~2,000 shoppers x ~300 candidates x ~50 features is ~240 MB of
-#: float64 features per worker at most (the demo store's shoppers have fewer candidates).
-DEFAULT_SCORING_CHUNK: Final = 2_000
-
-#: ``(feature matrix) -> classifier margins``, e.g. the serving layer's compiled trees.
-MarginFunction = Callable[[np.ndarray], np.ndarray]
 
 
 def score_all_shoppers(
@@ -98,14 +93,9 @@ def score_all_shoppers(
     users, warm = ranker._warm_users(ranker.known_users() if user_ids is None else user_ids)
     warm_users = users[warm]
     chunks = [warm_users[i : i + chunk_size] for i in range(0, len(warm_users), chunk_size)]
-    model = ranker.purchase_model_
-    margin_of: MarginFunction = margins or model.decision_function
 
     def score(chunk: np.ndarray) -> pd.DataFrame:
-        frame = candidate_features(ranker.generator_, ranker.snapshot_, list(chunk))
-        margin = margin_of(frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64))
-        frame[RAW_SCORE] = margin
-        frame[PURCHASE_PROBABILITY] = model.calibrator_.predict(margin)
+        frame = scored_candidates(ranker, list(chunk), margins)
         return ranker.recommend(list(chunk), k, filter_seen=filter_seen, candidates=frame)
 
     parts: list[pd.DataFrame] = []

@@ -172,13 +172,15 @@ class RankerConfig(BaseModel):
         ),
     )
     training_shoppers: int | None = Field(
-        None,
+        10_000,
         ge=2,
         description=(
             "Train on a seeded random sample of this many shoppers (drawn once from the "
             "shoppers with history before the cutoff; each window keeps those of them it "
             "would train on). Stage one and the features still see every event, and every "
-            "shopper is scored. None: every shopper (bounds training memory on big logs)."
+            "shopper is scored. It bounds the training rows, hence the fit's memory, on big "
+            "logs; a log with fewer shoppers trains on all of them (Online Retail, the demo "
+            "store). None: every shopper, however many."
         ),
     )
     feature_engine: Literal["embedded", "spark"] = Field(

@@ -271,8 +271,9 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         for name, part in (("training", fit_part), ("calibration", cal_part)):
             _require_both_classes(label[part], name)
         if folds >= 2:
+            # row numbers, not a copy of the fit part: each fold copies only its own rows
             self.boosters_ = self._fit_folds(
-                features[fit_part], label[fit_part], group[fit_part], int(folds), progress
+                features, np.flatnonzero(fit_part), label, group, int(folds), progress
             )
         elif self.early_stopping_rounds > 0 and len(np.unique(group[fit_part])) >= 2:
             # a slice of the fit part's shoppers (never the calibration part) stops the model
@@ -307,17 +308,20 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
 
     def _fit_folds(
         self,
-        features: pd.DataFrame,
-        label: np.ndarray,
-        group: np.ndarray,
+        all_features: pd.DataFrame,
+        rows: np.ndarray,
+        all_label: np.ndarray,
+        all_group: np.ndarray,
         folds: int,
         progress: Callable[[str, float], None] | None = None,
     ) -> list[lgb.Booster]:
-        """One booster per shopper fold, each trained on the other folds (in fold order).
+        """One booster per shopper fold of the rows ``rows``, each trained on the other folds
+        (in fold order).
 
         Folds come from :class:`sklearn.model_selection.GroupKFold` (whole shoppers, folds
         of about equal size).
         """
+        label, group = all_label[rows], all_group[rows]
         n_groups = len(np.unique(group))
         if n_groups < folds:
             raise DataValidationError(
@@ -326,8 +330,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             )
         fold = np.zeros(len(group), dtype=np.int64)
         splitter = GroupKFold(n_splits=folds)
-        for k, (_, rows) in enumerate(splitter.split(np.zeros((len(group), 1)), groups=group)):
-            fold[rows] = k
+        for k, (_, held) in enumerate(splitter.split(np.zeros((len(group), 1)), groups=group)):
+            fold[held] = k
         for k in range(folds):
             _require_both_classes(label[fold != k], "training")
 
@@ -336,8 +340,14 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         def fit_fold(k: int) -> lgb.Booster:
             train = fold != k
             # with early stopping, the fold's own left-out shoppers stop its model
-            stop = (features[~train], label[~train]) if self.early_stopping_rounds > 0 else None
-            booster = self._train(self.random_state + k, features[train], label[train], stop)
+            stop = (
+                (all_features.iloc[rows[~train]], label[~train])
+                if self.early_stopping_rounds > 0
+                else None
+            )
+            booster = self._train(
+                self.random_state + k, all_features.iloc[rows[train]], label[train], stop
+            )
             finished.append(k)
             if progress is not None:
                 progress(f"fold {len(finished)} of {folds} trained", len(finished) / folds)

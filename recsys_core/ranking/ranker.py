@@ -77,6 +77,12 @@ from recsys_core.models.interface import (
     check_pairs,
 )
 from recsys_core.models.persistence import check_format_version, model_from_config
+from recsys_core.ranking.candidate_scoring import (
+    DEFAULT_SCORING_CHUNK,
+    compact_scored_candidates,
+    scored_candidates,
+    seen_mask,
+)
 from recsys_core.ranking.candidates import CandidateGenerator
 from recsys_core.ranking.config import (
     LABEL,
@@ -88,7 +94,6 @@ from recsys_core.ranking.config import (
 )
 from recsys_core.ranking.features import (
     FEATURE_NAMES,
-    SEEN_FEATURES,
     BehaviourSnapshot,
     events_before,
     require_timestamps,
@@ -97,9 +102,9 @@ from recsys_core.ranking.purchase_model import PurchaseModel
 from recsys_core.ranking.scoring import cold_start_frame, probability_frame
 from recsys_core.ranking.training_frame import (
     build_training_frame,
-    candidate_features,
     cold_start_rates,
     make_generator,
+    training_rows_summary,
 )
 
 __all__ = [
@@ -243,12 +248,16 @@ class TwoStageRanker(Recommender):
             past, catalog, cut, self.config, lambda m, f: report(m, f, 0.0, 0.55)
         )
         report("classifier: fitting", 0.0, 0.55, 0.9)
+        summary, features = training_rows_summary(train), train[list(FEATURE_NAMES)]
+        label, groups = train[LABEL].to_numpy(), train[Columns.USER].to_numpy()
+        del train  # the ids and labels are copied out: hold only what the fit needs
         model = self._purchase_model().fit(
-            train[list(FEATURE_NAMES)],
-            train[LABEL],
-            groups=train[Columns.USER].to_numpy(),
+            features,
+            label,
+            groups=groups,
             progress=lambda m, f: report(f"classifier: {m}", f, 0.55, 0.9),
         )
+        del features
         report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
         self.generator_ = make_generator(self.config).fit(past, cut)
         self.snapshot_ = BehaviourSnapshot.from_events(
@@ -263,10 +272,7 @@ class TwoStageRanker(Recommender):
         self.purchase_model_ = model
         self.training_summary_ = {
             "cutoff": str(cut),
-            "window_cutoffs": sorted(str(c) for c in train[WINDOW_CUTOFF].unique()),
-            "rows": int(len(train)),
-            "positives": int(train[LABEL].sum()),
-            "shoppers": int(train[Columns.USER].nunique()),
+            **summary,
             "calibration": model.calibrator_.method,
             "calibration_rows": model.calibration_rows_,
             "fold_models": len(model.boosters_),
@@ -434,24 +440,23 @@ class TwoStageRanker(Recommender):
         users, warm = self._warm_users(user_ids)
         if (~warm).any():
             raise self._unknown_user(users[~warm])
-        frame = candidate_features(self.generator_, self.snapshot_, list(users))
-        matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-        margin = self.purchase_model_.decision_function(matrix)
-        frame[RAW_SCORE] = margin
-        frame[PURCHASE_PROBABILITY] = self.purchase_model_.calibrator_.predict(margin)
-        return frame
+        return scored_candidates(self, list(users))
 
     # ------------------------------------------------------------------ recommending
 
     def warm_candidate_frame(self, user_ids: Sequence[str]) -> pd.DataFrame:
-        """:meth:`candidate_frame` of the shoppers with history (others are left out).
+        """Every scored candidate of the shoppers with history (others are left out), without
+        the features: ``user_id``, ``item_id``, ``seen``, ``raw_score`` and
+        ``purchase_probability`` (:func:`~recsys_core.ranking.batch_scoring.compact_candidates`).
 
-        Pass it to :meth:`recommend` as ``candidates`` to rank the same shoppers several
-        times (e.g. with and without already-bought items) without scoring them again.
+        Built :data:`~recsys_core.ranking.batch_scoring.DEFAULT_SCORING_CHUNK` shoppers at a
+        time, so only one chunk's features are held at once. Pass it to :meth:`recommend` as
+        ``candidates`` to rank the same shoppers several times (e.g. with and without
+        already-bought items) without scoring them again.
         """
         self._check_fitted()
         users, warm = self._warm_users(user_ids)
-        return self.candidate_frame(list(users[warm]))
+        return compact_scored_candidates(self, users[warm], DEFAULT_SCORING_CHUNK)
 
     def recommend(
         self,
@@ -501,12 +506,21 @@ class TwoStageRanker(Recommender):
         self, users: np.ndarray, k: int, filter_seen: bool, candidates: pd.DataFrame | None
     ) -> pd.DataFrame:
         if candidates is None:
-            frame = self.candidate_frame(list(users))
-        else:
-            frame = candidates[candidates[Columns.USER].isin(users)]
+            # scored a chunk at a time: only one chunk's features are held at once
+            step = DEFAULT_SCORING_CHUNK
+            parts = [
+                self._recommend_warm(
+                    users[i : i + step],
+                    k,
+                    filter_seen,
+                    compact_scored_candidates(self, users[i : i + step], step),
+                )
+                for i in range(0, len(users), step)
+            ]
+            return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        frame = candidates[candidates[Columns.USER].isin(users)]
         if filter_seen:
-            seen = frame[list(SEEN_FEATURES)].sum(axis=1) > 0
-            frame = frame[~seen.to_numpy()]
+            frame = frame[~seen_mask(frame)]
         codes = pd.Categorical(frame[Columns.USER], categories=users).codes
         # by probability, ties (isotonic steps) by the classifier's margin
         order = np.lexsort(

@@ -33,6 +33,7 @@ __all__ = [
     "cold_start_rates",
     "make_generator",
     "purchases_between",
+    "training_rows_summary",
     "training_sample",
 ]
 
@@ -176,6 +177,16 @@ def build_training_frame(
             "least two periods) or a shorter horizon_days"
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def training_rows_summary(train: pd.DataFrame) -> dict[str, object]:
+    """Windows, rows, positives and shoppers of training rows (the ranker's summary)."""
+    return {
+        "window_cutoffs": sorted(str(c) for c in train[WINDOW_CUTOFF].unique()),
+        "rows": int(len(train)),
+        "positives": int(train[LABEL].sum()),
+        "shoppers": int(train[Columns.USER].nunique()),
+    }
 
 
 def cold_start_rates(

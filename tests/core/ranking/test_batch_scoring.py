@@ -53,3 +53,36 @@ def test_margins_function_is_used(small_ranker: object) -> None:
 def test_bad_settings_are_refused(small_ranker: object, bad: dict[str, int]) -> None:
     with pytest.raises(ConfigError):
         score_all_shoppers(small_ranker, ["x"], 5, **bad)  # type: ignore[arg-type]
+
+
+def test_recommend_and_the_evaluation_frame_score_in_chunks(
+    small_ranker: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """recommend() without candidates and warm_candidate_frame() build the features of one
+    chunk of shoppers at a time (the evaluation once held every test shopper's features:
+    9 GB on a 30k-shopper grocery log) and keep no feature column; the lists are unchanged."""
+    import recsys_core.ranking.candidate_scoring as batch
+    import recsys_core.ranking.ranker as ranker_module
+
+    shoppers = [*small_ranker.known_users()[:50], "never-seen-shopper"]  # type: ignore[attr-defined]
+    whole = {fs: small_ranker.recommend(shoppers, 6, filter_seen=fs) for fs in (False, True)}  # type: ignore[attr-defined]
+    sizes: list[int] = []
+    original = batch.scored_candidates
+
+    def spy(ranker, user_ids, margins=None):  # type: ignore[no-untyped-def]
+        sizes.append(len(user_ids))
+        return original(ranker, user_ids, margins)
+
+    monkeypatch.setattr(batch, "scored_candidates", spy)
+    monkeypatch.setattr(ranker_module, "DEFAULT_SCORING_CHUNK", 8)
+    for filter_seen, expected in whole.items():
+        chunked = small_ranker.recommend(shoppers, 6, filter_seen=filter_seen)  # type: ignore[attr-defined]
+        pd.testing.assert_frame_equal(chunked, expected)
+    assert sizes and max(sizes) <= 8 and sum(sizes) == 2 * 50
+    sizes.clear()
+    scored = small_ranker.warm_candidate_frame(shoppers)  # type: ignore[attr-defined]
+    assert max(sizes) <= 8 and sum(sizes) == 50
+    assert list(scored.columns) == list(batch.COMPACT_COLUMNS)
+    for filter_seen, expected in whole.items():
+        again = small_ranker.recommend(shoppers, 6, filter_seen=filter_seen, candidates=scored)  # type: ignore[attr-defined]
+        pd.testing.assert_frame_equal(again, expected)

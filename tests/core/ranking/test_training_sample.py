@@ -56,3 +56,17 @@ def test_a_sample_as_large_as_the_log_is_every_shopper(
     events, _ = store
     assert training_frame.training_sample(events, 10**6, 42) is None
     assert training_frame.training_sample(events, None, 42) is None
+
+
+def test_the_default_sample_bounds_big_logs_and_keeps_small_ones_whole(
+    store: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """By default the ranker trains on at most 10,000 shoppers (the training rows of a
+    30k-shopper grocery log held 8.5 GB in the fit); a smaller log trains on every shopper."""
+    default = RankerConfig().training_shoppers
+    assert default == 10_000
+    events, _ = store
+    assert training_frame.training_sample(events, default, 0) is None  # the small store: all
+    big = pd.DataFrame({"user_id": [f"s{i}" for i in range(12_000)]})
+    sample = training_frame.training_sample(big, default, 0)
+    assert sample is not None and len(sample) == default and sample.is_unique
