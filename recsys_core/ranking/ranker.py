@@ -36,14 +36,11 @@ and under-estimated for shoppers who do come back).
 
 Cold start
 ----------
-Shoppers without events before the cutoff get the items with the highest *base rate*:
-the share of the shoppers who ordered in ``[cutoff - H, cutoff)`` who bought the item.
-Their rows have ``cold_start=True`` and ``score == purchase_probability ==`` that base
-rate (not a classifier output).
+Shoppers without events before the cutoff get the items with the highest *base rate* (the
+share of the shoppers who ordered in ``[cutoff - H, cutoff)`` who bought the item), with
+``cold_start=True`` and ``score == purchase_probability ==`` that rate.
 
-Saved folder (no pickle)
-------------------------
-``stage_one/`` (``als/``, ``itemknn/`` in the recommenders' own format, ``history.npz``),
+Saved folder (no pickle): ``stage_one/`` (``als/``, ``itemknn/``, ``history.npz``),
 ``behaviour/`` (feature tables, ``.npy``/``.npz``), ``purchase_model/`` (LightGBM text model
 and calibrator JSON), ``cold_start.npz`` and ``config.json`` (written last).
 """
