@@ -275,7 +275,7 @@ def evaluate_split(
     probabilistic = [r.model for r in results.values() if r.model.scores_are_probabilities]
     if probabilistic and split.cutoff is not None:
         progress("scoring the order model and the overall probability", 0.99)
-        result.order_classifier, order_probability = order_block(
+        result.order_classifier, order_probability, order_raw = order_block(
             split.train, split.test, split.cutoff, test_days=config.test_days, seed=config.seed
         )
         ranker = probabilistic[0]
@@ -290,11 +290,12 @@ def evaluate_split(
                 ignore_index=True,
             )
             served = served[~served["cold_start"].to_numpy()] if "cold_start" in served else served
-            overall, tables = overall_probability_block(
-                served[[Columns.USER, Columns.ITEM, PURCHASE_PROBABILITY]],
-                order_probability,
-                relevant,
-            )
+            pairs = served[[Columns.USER, Columns.ITEM, PURCHASE_PROBABILITY]]
+            overall, tables = overall_probability_block(pairs, order_probability, relevant)
+            before, _ = overall_probability_block(pairs, order_raw, relevant)
+            overall["before_recalibration"] = {
+                key: before[key] for key in ("ece", "ece_quantile", "logloss", "mean_predicted")
+            }
             overall["reliability"] = tables["uniform"].to_dict(orient="records")
             overall["reliability_quantile"] = tables["quantile"].to_dict(orient="records")
             result.overall_probability = overall
