@@ -17,6 +17,7 @@ from recsys_core.data.schema import Dataset
 from recsys_core.errors import DataValidationError
 from recsys_core.evaluation.config import EvaluationConfig, ProgressCallback, with_preset
 from recsys_core.evaluation.intervals import bootstrap_intervals
+from recsys_core.evaluation.memory import PeakMemory
 from recsys_core.evaluation.probability import (
     PURCHASE_PROBABILITY,
     classifier_block,
@@ -159,9 +160,10 @@ def evaluate_split(
                 params.setdefault("seed", config.seed)
             weights = config.model_weights.get(name)
             own = matrix if weights is None else InteractionMatrix.from_events(split.train, weights)
-            model: Any = create_model(name, **params).fit_log(
-                split.train, dataset.catalog, cutoff=split.cutoff, matrix=own
-            )
+            with PeakMemory() as memory:
+                model: Any = create_model(name, **params).fit_log(
+                    split.train, dataset.catalog, cutoff=split.cutoff, matrix=own
+                )
             fit_seconds = time.perf_counter() - start
             progress(f"recommending with {name}", (i + 0.6) / n_models)
             start = time.perf_counter()
@@ -231,6 +233,7 @@ def evaluate_split(
             per_user=pd.concat(per_user, axis=1),
             recommendations=reco,
             new_items_metrics=new_metrics,
+            fit_memory_mb=memory.mb,
             model=None if light else model,
         )
         if light:
