@@ -45,8 +45,10 @@ from recsys_core.metrics import (
     per_user_revenue,
     ranking_metrics,
 )
+from recsys_core.models.registry import purchase_model
 from recsys_core.policy import ListContext, ListPolicy, Repeats, recommend_with_policy
 from recsys_core.provenance import library_versions
+from recsys_core.ranking.config import ranker_defaults_note
 from recsys_core.split import Split
 
 #: The evaluation's repeat rule (:class:`~recsys_core.evaluation.protocol.ListRule`) as the
@@ -93,6 +95,10 @@ def evaluate_split(
     )
     config = with_preset(config, dataset.name, settings.preset)
     notes.extend([*settings.notes, settings.line()])
+    if purchase_model() in config.models:
+        late = ranker_defaults_note(dataset.name, split.cutoff)
+        if late is not None:
+            notes.append(late)
     relevant = relevant_items(split, relevant_events)
     test_users = np.asarray(pd.unique(relevant[Columns.USER]), dtype=object)
     if len(test_users) == 0:
