@@ -14,7 +14,6 @@ from typing import Final
 import recsys_core.ranking.features.affinity
 import recsys_core.ranking.features.item_groups
 import recsys_core.ranking.features.pair_groups
-import recsys_core.ranking.features.repurchase_cycle
 import recsys_core.ranking.features.user_groups  # noqa: F401
 from recsys_core.ranking.features.labels import _missing, _stage_one_label
 from recsys_core.ranking.features.registry import REGISTRY, Feature, FeatureGroup, Level
