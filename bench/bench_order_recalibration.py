@@ -44,6 +44,15 @@ def _scored(events: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[np.ndarray, np.
     return label.astype(np.int64), model.predict_frame(model.features_)
 
 
+def _mean_matching_shift(logit: np.ndarray, rate: float) -> float:
+    """The logit shift that makes the mean probability equal ``rate``."""
+
+    def gap(b: float) -> float:
+        return float((1 / (1 + np.exp(-(logit + b)))).mean()) - rate
+
+    return float(brentq(gap, -5, 5))
+
+
 def main() -> None:
     events = load_dataset("online-retail").events
     for text in CUTOFFS:
@@ -51,8 +60,7 @@ def main() -> None:
         y_val, p_val = _scored(events, cutoff - H)
         y_test, p_test = _scored(events, cutoff)
         platt = LogisticRegression(C=1e6).fit(_logit(p_val)[:, None], y_val)
-        logit_val, rate = _logit(p_val), float(y_val.mean())
-        shift = brentq(lambda b: float((1 / (1 + np.exp(-(logit_val + b)))).mean()) - rate, -5, 5)
+        shift = _mean_matching_shift(_logit(p_val), float(y_val.mean()))
         iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p_val, y_val)
         maps = {
             "none": p_test,
