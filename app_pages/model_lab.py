@@ -25,6 +25,7 @@ from ui.model_lab import (
     LabSettings,
     build_report,
     comparison_lines,
+    folds_frame,
     headline_metrics,
     overlap_table,
     report_module,
@@ -81,7 +82,17 @@ with st.form("lab_settings"):
     )
     models = st.multiselect("Models", available, default=preselected, key="lab_models")
     start = LabSettings.defaults(applied.preset, tuple(available))
-    k = st.number_input("List length k", 1, 100, start.k, key="lab_k")
+    k_col, folds_col = st.columns(2)
+    k = k_col.number_input("List length k", 1, 100, start.k, key="lab_k")
+    folds = folds_col.number_input(
+        "Time folds",
+        1,
+        12,
+        start.folds,
+        key="lab_folds",
+        help="Consecutive 30-day test windows, each trained on everything before it; the "
+        "tables show the latest, the chart below every fold (each fold refits every model).",
+    )
     als_col, knn_col, bpr_col, ranker_col = st.columns(4)
     with als_col:
         st.markdown("**ALS**")
@@ -211,6 +222,7 @@ if run:
     settings = LabSettings(
         models=tuple(models),
         k=int(k),
+        folds=int(folds),
         als_factors=int(als_factors),
         als_regularization=float(als_reg),
         als_alpha=float(als_alpha),
@@ -393,9 +405,19 @@ table(
         f"quality (ndcg@{k})": st.column_config.NumberColumn(format="%.4f"),
         "fit time (s)": st.column_config.NumberColumn(format="%.2f"),
         "latency (ms per shopper)": st.column_config.NumberColumn(format="%.3f"),
-        "memory (MB)": st.column_config.NumberColumn(format="%.2f"),
+        "training memory (MB)": st.column_config.NumberColumn(format="%.0f"),
+        "size on disk (MB)": st.column_config.NumberColumn(format="%.2f"),
     },
 )
+if result.folds:
+    fold_metric = f"ndcg@{k}"
+    st.plotly_chart(
+        charts.folds_figure(folds_frame(result, fold_metric), fold_metric), key="lab_folds_chart"
+    )
+    st.caption(
+        f"Each point is one test window; the tables above show the latest ({len(result.folds)} "
+        "folds; the selection table's quality is the mean over them)."
+    )
 if len(result.models) > 1:
     overlap = overlap_table(result)
     left, right = st.columns([3, 2])

@@ -35,7 +35,20 @@ def main() -> None:
     )
     seconds = time.perf_counter() - start
     print(f"dataset {args.dataset}, cutoff {split.cutoff}, fit + score {seconds:.1f} s")
-    for key in ("shoppers", "order_rate", "mean_predicted", "auc", "logloss", "brier", "ece"):
+    for key in (
+        "shoppers",
+        "order_rate",
+        "mean_predicted",
+        "mean_predicted_before_recalibration",
+        "auc",
+        "logloss",
+        "logloss_before_recalibration",
+        "brier",
+        "ece",
+        "ece_quantile",
+        "ece_before_recalibration",
+        "ece_quantile_before_recalibration",
+    ):
         print(f"  {key:<15} {metrics[key]:.4f}")
     print(reliability.round(4).to_string(index=False))
 

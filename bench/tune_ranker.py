@@ -16,6 +16,14 @@ its defaults), fits each on the window's training events, scores every shopper w
 ("orders in the period") and prints AUC, log loss, both ECEs and the trees kept; the ranker
 is not fitted.
 
+``--variants`` takes a JSON list of ``{"drop_groups": [...], "n_als": N, "n_itemknn": N}``
+(each key optional): the training rows and candidates are built once with the ranker's
+settings (the largest counts), and each variant refits the default classifier without the
+named feature groups and/or on the rows stage one would still propose with smaller
+candidate counts (ALS rank <= n_als or item-kNN rank <= n_itemknn or the shopper's own
+history); it prints NDCG@10 with the paired-bootstrap difference to the first variant.
+This is how the feature groups and candidate counts are checked on the validation window.
+
 ``--sweep`` takes a JSON list of purchase-classifier settings (``PurchaseModelConfig`` keys,
 applied over its defaults; the ranker's own classifier, e.g. a cheap
 ``--set 'classifier={"n_estimators": 20, "cross_fit_folds": 0}'``, is only printed): the
@@ -46,7 +54,11 @@ from recsys_core.metrics import (  # noqa: E402
     ranking_metrics,
 )
 from recsys_core.models import create_model  # noqa: E402
-from recsys_core.ranking.features import FEATURE_NAMES  # noqa: E402
+from recsys_core.ranking.features import (  # noqa: E402
+    FEATURE_NAMES,
+    REGISTRY,
+    SEEN_FEATURES,
+)
 from recsys_core.ranking.order_model import OrderModel, order_labels  # noqa: E402
 from recsys_core.ranking.purchase_model import PurchaseModel  # noqa: E402
 from recsys_core.ranking.ranker import (  # noqa: E402
@@ -82,6 +94,11 @@ def main() -> None:
         "--sweep",
         default=None,
         help="JSON list of classifier settings to refit on the same rows and candidates",
+    )
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="JSON list of {drop_groups, n_als, n_itemknn} to refit on the same rows",
     )
     parser.add_argument(
         "--order-sweep",
@@ -140,6 +157,8 @@ def main() -> None:
         explainer = PurchaseExplainer(ranker)
         sample = frame.sample(n=min(5000, len(frame)), random_state=0)
         print(explainer.global_importance(sample).head(15).to_string())
+    if args.variants:
+        _variants(ranker, json.loads(args.variants), split, data.catalog, frame, users, relevant)
     if args.sweep:
         _sweep(ranker, json.loads(args.sweep), split, data.catalog, frame, label, users, relevant)
 
@@ -159,6 +178,80 @@ def _order_sweep(settings_list: list[dict[str, object]], split: object) -> None:
             f"  order {json.dumps(settings)}: auc {clf['auc']:.4f} logloss {clf['logloss']:.4f} "
             f"ece {clf['ece']:.4f} ece_q {clf['ece_quantile']:.4f} rate {y_true.mean():.4f} "
             f"mean p {y_prob.mean():.4f} trees {model.classifier_.best_iterations_} "
+            f"fit {wall:.1f}s wall {cpu:.1f}s cpu",
+            flush=True,
+        )
+
+
+def _stage_one_keeps(rows: pd.DataFrame, n_als: int | None, n_itemknn: int | None) -> np.ndarray:
+    """Rows stage one would still propose with at most ``n_als`` / ``n_itemknn`` candidates
+    (the shopper's own history is always proposed)."""
+    if n_als is None and n_itemknn is None:
+        return np.ones(len(rows), dtype=bool)
+    history = rows[list(SEEN_FEATURES)].fillna(0).to_numpy().sum(axis=1) > 0
+    keep = history.copy()
+    if n_als:
+        keep |= rows["als_rank"].to_numpy() <= n_als
+    if n_itemknn:
+        keep |= rows["itemknn_rank"].to_numpy() <= n_itemknn  # NaN compares False
+    return keep
+
+
+def _variants(
+    ranker: TwoStageRanker,
+    variants: list[dict[str, object]],
+    split: object,
+    catalog: pd.DataFrame | None,
+    frame: pd.DataFrame,
+    users: list[str],
+    relevant: pd.DataFrame,
+) -> None:
+    """Refit the default classifier per variant (feature groups left out, fewer candidates)
+    on the same rows; NDCG@10 and the paired difference to the first variant."""
+    train = build_training_frame(
+        split.train,
+        catalog,
+        split.cutoff,
+        ranker.config,  # type: ignore[attr-defined]
+    )
+    print(f"  variants: {len(train)} training rows, {len(frame)} candidate rows", flush=True)
+    first: pd.Series | None = None
+    rng = np.random.default_rng(0)
+    keys = pd.MultiIndex.from_frame(relevant)
+    for variant in variants:
+        dropped = set(variant.get("drop_groups") or [])  # type: ignore[arg-type]
+        unknown = dropped - {g.name for g in REGISTRY.groups}
+        if unknown:
+            raise SystemExit(f"unknown feature groups {sorted(unknown)}")
+        columns = [name for g in REGISTRY.groups if g.name not in dropped for name in g.names]
+        columns = [c for c in FEATURE_NAMES if c in set(columns)]
+        n_als, n_knn = variant.get("n_als"), variant.get("n_itemknn")
+        rows = train[_stage_one_keeps(train, n_als, n_knn)]  # type: ignore[arg-type]
+        cand = frame[_stage_one_keeps(frame, n_als, n_knn)].copy()  # type: ignore[arg-type]
+        wall, cpu = time.perf_counter(), time.process_time()
+        model = PurchaseModel(
+            **ranker.config.classifier.model_dump(), random_state=ranker.config.seed
+        ).fit(rows[columns], rows[LABEL], groups=rows["user_id"].to_numpy())
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        margin = model.decision_function(cand[columns].to_numpy(dtype=np.float64))
+        cand[RAW_SCORE] = margin
+        cand[PURCHASE_PROBABILITY] = model.calibrator_.predict(margin)
+        reco = ranker.recommend(users, 10, filter_seen=False, candidates=cand)
+        per_user = per_user_ranking_metrics(reco, relevant, 10)["ndcg@10"]
+        interval = ""
+        if first is None:
+            first = per_user
+        else:
+            diff = (per_user.reindex(first.index).fillna(0.0) - first).to_numpy()
+            draws = rng.integers(0, len(diff), size=(1000, len(diff)))
+            low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+            interval = f" (vs first {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
+        label = pd.MultiIndex.from_frame(cand[["user_id", "item_id"]]).isin(keys).astype(int)
+        clf = classifier_metrics(label, cand[PURCHASE_PROBABILITY])
+        print(
+            f"  {json.dumps(variant)}: ndcg@10 {per_user.mean():.4f}{interval} "
+            f"auc {clf['auc']:.4f} ece {clf['ece']:.4f} rows {len(rows)} cand {len(cand)} "
+            f"recall {label.sum() / len(relevant):.3f} trees {model.best_iterations_} "
             f"fit {wall:.1f}s wall {cpu:.1f}s cpu",
             flush=True,
         )

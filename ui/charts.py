@@ -325,6 +325,13 @@ def effect_figure(sample: pd.DataFrame, feature: str, label: str | None = None) 
     return _layout(fig, f"Effect of {label or feature}")
 
 
+def folds_figure(frame: pd.DataFrame, metric: str) -> go.Figure:
+    """One line per model over the rolling-origin folds (``ui.model_lab.folds_frame``)."""
+    fig = px.line(frame, x="fold", y=metric, color="model", markers=True)
+    fig.update_xaxes(title="test window from", type="category")
+    return _layout(fig, f"{metric} per time fold")
+
+
 def overlap_figure(overlap: pd.DataFrame) -> go.Figure:
     """Heatmap of pairwise Jaccard overlap between models' top-k lists (1 = same items)."""
     values = overlap.to_numpy(dtype=float)

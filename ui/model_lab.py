@@ -33,6 +33,8 @@ class LabSettings:
 
     models: tuple[str, ...]
     k: int = 10
+    #: Rolling-origin folds (consecutive 30-day test windows); 1 is the single split.
+    folds: int = 1
     als_factors: int = 64
     als_regularization: float = 0.01
     als_alpha: float = 1.0
@@ -103,7 +105,9 @@ class LabSettings:
                     "n_estimators": self.ranker_trees,
                 },
             }
-        return EvaluationConfig(models=list(self.models), k=self.k, model_params=params)
+        return EvaluationConfig(
+            models=list(self.models), k=self.k, folds=self.folds, model_params=params
+        )
 
 
 def selection_table(result: EvaluationResult) -> pd.DataFrame:
@@ -120,11 +124,25 @@ def selection_table(result: EvaluationResult) -> pd.DataFrame:
                 f"hit rate@{k}": res.metrics.get(f"hit_rate@{k}", np.nan),
                 "fit time (s)": res.fit_seconds,
                 "latency (ms per shopper)": 1000.0 * res.recommend_seconds / test_users,
-                "memory (MB)": res.model_mb,
+                "training memory (MB)": res.fit_memory_mb,
+                "size on disk (MB)": res.model_mb,
                 "interpretability": INTERPRETABILITY.get(name, ""),
             }
         )
     return pd.DataFrame(rows)
+
+
+def folds_frame(result: EvaluationResult, metric: str) -> pd.DataFrame:
+    """``fold, model, <metric>``: one row per model and rolling-origin fold (empty without
+    folds), for the per-fold chart."""
+    from recsys_core.evaluation.result import fold_label
+
+    rows = [
+        {"fold": fold_label(fold), "model": name, metric: values.get(metric)}
+        for fold in result.folds
+        for name, values in fold["models"].items()
+    ]
+    return pd.DataFrame(rows, columns=["fold", "model", metric])
 
 
 def interval_text(interval: list[float] | None, digits: int = 4) -> str:

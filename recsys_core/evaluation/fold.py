@@ -17,6 +17,7 @@ from recsys_core.data.schema import Dataset
 from recsys_core.errors import DataValidationError
 from recsys_core.evaluation.config import EvaluationConfig, ProgressCallback, with_preset
 from recsys_core.evaluation.intervals import bootstrap_intervals
+from recsys_core.evaluation.memory import PeakMemory
 from recsys_core.evaluation.probability import (
     PURCHASE_PROBABILITY,
     classifier_block,
@@ -44,8 +45,10 @@ from recsys_core.metrics import (
     per_user_revenue,
     ranking_metrics,
 )
+from recsys_core.models.registry import purchase_model
 from recsys_core.policy import ListContext, ListPolicy, Repeats, recommend_with_policy
 from recsys_core.provenance import library_versions
+from recsys_core.ranking.config import ranker_defaults_note
 from recsys_core.split import Split
 
 #: The evaluation's repeat rule (:class:`~recsys_core.evaluation.protocol.ListRule`) as the
@@ -92,6 +95,10 @@ def evaluate_split(
     )
     config = with_preset(config, dataset.name, settings.preset)
     notes.extend([*settings.notes, settings.line()])
+    if purchase_model() in config.models:
+        late = ranker_defaults_note(dataset.name, split.cutoff)
+        if late is not None:
+            notes.append(late)
     relevant = relevant_items(split, relevant_events)
     test_users = np.asarray(pd.unique(relevant[Columns.USER]), dtype=object)
     if len(test_users) == 0:
@@ -159,9 +166,10 @@ def evaluate_split(
                 params.setdefault("seed", config.seed)
             weights = config.model_weights.get(name)
             own = matrix if weights is None else InteractionMatrix.from_events(split.train, weights)
-            model: Any = create_model(name, **params).fit_log(
-                split.train, dataset.catalog, cutoff=split.cutoff, matrix=own
-            )
+            with PeakMemory() as memory:
+                model: Any = create_model(name, **params).fit_log(
+                    split.train, dataset.catalog, cutoff=split.cutoff, matrix=own
+                )
             fit_seconds = time.perf_counter() - start
             progress(f"recommending with {name}", (i + 0.6) / n_models)
             start = time.perf_counter()
@@ -231,6 +239,7 @@ def evaluate_split(
             per_user=pd.concat(per_user, axis=1),
             recommendations=reco,
             new_items_metrics=new_metrics,
+            fit_memory_mb=memory.mb,
             model=None if light else model,
         )
         if light:
@@ -275,7 +284,7 @@ def evaluate_split(
     probabilistic = [r.model for r in results.values() if r.model.scores_are_probabilities]
     if probabilistic and split.cutoff is not None:
         progress("scoring the order model and the overall probability", 0.99)
-        result.order_classifier, order_probability = order_block(
+        result.order_classifier, order_probability, order_raw = order_block(
             split.train, split.test, split.cutoff, test_days=config.test_days, seed=config.seed
         )
         ranker = probabilistic[0]
@@ -290,11 +299,12 @@ def evaluate_split(
                 ignore_index=True,
             )
             served = served[~served["cold_start"].to_numpy()] if "cold_start" in served else served
-            overall, tables = overall_probability_block(
-                served[[Columns.USER, Columns.ITEM, PURCHASE_PROBABILITY]],
-                order_probability,
-                relevant,
-            )
+            pairs = served[[Columns.USER, Columns.ITEM, PURCHASE_PROBABILITY]]
+            overall, tables = overall_probability_block(pairs, order_probability, relevant)
+            before, _ = overall_probability_block(pairs, order_raw, relevant)
+            overall["before_recalibration"] = {
+                key: before[key] for key in ("ece", "ece_quantile", "logloss", "mean_predicted")
+            }
             overall["reliability"] = tables["uniform"].to_dict(orient="records")
             overall["reliability_quantile"] = tables["quantile"].to_dict(orient="records")
             result.overall_probability = overall

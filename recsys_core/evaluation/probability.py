@@ -59,14 +59,17 @@ def order_block(
     *,
     test_days: float,
     seed: int,
-) -> tuple[dict[str, float], pd.Series]:
+) -> tuple[dict[str, float], pd.Series, pd.Series]:
     """Fit the order model on ``train`` and score every shopper with history.
 
     Returns the metrics of :func:`recsys_core.ranking.order_model.evaluate_order_model`
-    (same fit, same population) and each shopper's order probability.
+    (same fit, same population), each shopper's order probability, and the same before the
+    validation window's recalibration (for the before/after figures only).
     """
-    metrics, _, probability = score_order_model(train, test, cutoff, test_days=test_days, seed=seed)
-    return metrics, probability
+    metrics, _, probability, raw = score_order_model(
+        train, test, cutoff, test_days=test_days, seed=seed
+    )
+    return metrics, probability, raw
 
 
 def overall_probability_block(

@@ -23,6 +23,9 @@ class ModelResult:
     per_user: pd.DataFrame
     recommendations: pd.DataFrame
     new_items_metrics: dict[str, float] = field(default_factory=dict)
+    #: Peak growth of the resident set while the model trained, MB (NaN: not measured;
+    #: :mod:`recsys_core.evaluation.memory`).
+    fit_memory_mb: float = float("nan")
     #: 95 % bootstrap interval ``[low, high]`` of each metric (over test shoppers).
     ci95: dict[str, list[float]] = field(default_factory=dict)
     #: The fitted model (kept so reports and the app can explain it without refitting).
@@ -73,6 +76,7 @@ class EvaluationResult:
             row["fit_seconds"] = res.fit_seconds
             row["recommend_seconds"] = res.recommend_seconds
             row["model_mb"] = res.model_mb
+            row["fit_memory_mb"] = res.fit_memory_mb
             rows.append(row)
         return pd.DataFrame(rows).set_index("model")
 
@@ -84,6 +88,7 @@ class EvaluationResult:
             entry["fit_seconds"] = round(res.fit_seconds, 4)
             entry["recommend_seconds"] = round(res.recommend_seconds, 4)
             entry["model_mb"] = round(res.model_mb, 4)
+            entry["fit_memory_mb"] = round(res.fit_memory_mb, 1)
             entry["params"] = res.params
             if res.new_items_metrics:
                 entry["new_items_only"] = res.new_items_metrics
@@ -143,7 +148,11 @@ def fold_entry(result: EvaluationResult) -> dict[str, Any]:
             "seed": result.split.get("seed"),
             "test_users": result.split.get("test_users"),
             "models": {
-                name: {**res.metrics, "fit_seconds": round(res.fit_seconds, 4)}
+                name: {
+                    **res.metrics,
+                    "fit_seconds": round(res.fit_seconds, 4),
+                    "fit_memory_mb": round(res.fit_memory_mb, 1),
+                }
                 for name, res in result.models.items()
             },
             "skipped": dict(result.skipped),

@@ -14,6 +14,8 @@ its training part); tuned settings whose window reaches the test window are igno
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from recsys_core.data.schema import Dataset
@@ -28,10 +30,11 @@ from recsys_core.evaluation.config import (
 )
 from recsys_core.evaluation.fold import evaluate_split
 from recsys_core.evaluation.protocol import fold_splits
-from recsys_core.evaluation.result import EvaluationResult, fold_entry, fold_summary
+from recsys_core.evaluation.result import EvaluationResult, fold_entry, fold_label, fold_summary
 from recsys_core.evaluation.selection import selection_table
 from recsys_core.models.registry import ALS_SPARK, purchase_model
 from recsys_core.provenance import data_checksum
+from recsys_core.ranking.config import RANKER_DEFAULTS_CHOSEN_ON, ranker_defaults_note
 from recsys_core.split import Split, temporal_split
 
 
@@ -123,6 +126,8 @@ def evaluate(
                 "max": max(ratios),
                 "best_in_every_fold": all(r > 1 for r in ratios),
             }
+        if purchase_model() in config.models:
+            main.notes.extend(note_optimistic_ranker_folds(dataset.name, main.folds))
         main.notes.append(
             f"{n} rolling-origin folds of {config.test_days:g} days"
             if main.split.get("method") == "temporal"
@@ -130,6 +135,26 @@ def evaluate(
         )
     main.selection = selection_table(main)
     return main
+
+
+def note_optimistic_ranker_folds(dataset: str, folds: list[dict[str, Any]]) -> list[str]:
+    """Mark each fold whose test window starts before the window the ranker's defaults were
+    checked on ends (``fold["ranker_defaults"]``), and return one note naming them (the
+    per-fold notes of earlier folds are not kept in the result)."""
+    late = []
+    for fold in folds:
+        note = ranker_defaults_note(dataset, fold.get("cutoff"))
+        if note is not None:
+            fold["ranker_defaults"] = note
+            late.append(fold_label(fold))
+    if not late:
+        return []
+    window = RANKER_DEFAULTS_CHOSEN_ON
+    return [
+        f"the ranker's defaults were checked on {window['dataset']}'s validation window "
+        f"{window['start']} .. {window['end']}, which reaches the test windows from "
+        f"{', '.join(late)}: the ranker's figures (and ratios) in those folds are optimistic"
+    ]
 
 
 def _needs_choice(config: EvaluationConfig) -> bool:

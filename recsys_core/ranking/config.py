@@ -15,7 +15,9 @@ __all__ = [
     "RAW_SCORE",
     "WINDOW_CUTOFF",
     "PurchaseModelConfig",
+    "RANKER_DEFAULTS_CHOSEN_ON",
     "RankerConfig",
+    "ranker_defaults_note",
 ]
 
 #: Column of training frames: 1 if the shopper bought the item in the label window.
@@ -26,6 +28,37 @@ RAW_SCORE: Final = "raw_score"
 PURCHASE_PROBABILITY: Final = "purchase_probability"
 #: Column of training frames: the window cutoff the row's features describe.
 WINDOW_CUTOFF: Final = "window_cutoff"
+
+#: The window the ranker's defaults (candidate counts, stage-one size, feature groups,
+#: classifier settings) were checked on: Online Retail's 30 days before its test window,
+#: training on what precedes them (``python bench/tune_ranker.py --validation``; the table
+#: is in docs/ranker.md). ``end`` is the first instant the choice did not see.
+RANKER_DEFAULTS_CHOSEN_ON: Final[dict[str, str]] = {
+    "dataset": "online-retail",
+    "start": "2011-10-09",
+    "end": "2011-11-09",
+}
+
+
+def ranker_defaults_note(dataset: str, test_cutoff: object) -> str | None:
+    """A note when the ranker's defaults were chosen on a window that reaches the test
+    window starting at ``test_cutoff`` (so its figures there are optimistic), else ``None``.
+
+    Like :func:`recsys_core.tuning.settings_for`'s ``test_cutoff`` for tuned settings; the
+    defaults are not swapped (there is nothing chosen earlier to fall back on), only named.
+    """
+    import pandas as pd
+
+    chosen = RANKER_DEFAULTS_CHOSEN_ON
+    if dataset != chosen["dataset"] or test_cutoff is None:
+        return None
+    if pd.Timestamp(chosen["end"]) <= pd.Timestamp(str(test_cutoff)):
+        return None
+    return (
+        f"the ranker's defaults were checked on {chosen['dataset']}'s validation window "
+        f"{chosen['start']} .. {chosen['end']}, which reaches this test window (from "
+        f"{pd.Timestamp(str(test_cutoff)).date()}): its figures here are optimistic"
+    )
 
 
 class PurchaseModelConfig(BaseModel):

@@ -19,6 +19,17 @@ LightGBM as the purchase model (:class:`~recsys_core.ranking.purchase_model.Purc
 shoppers as groups), so it is calibrated, saved without pickle and explained with SHAP the
 same way.
 
+The shop's order rate drifts (Online Retail's grows from September to the Christmas peak),
+so a model calibrated on its pooled windows under-predicts the next one. The classifier's
+probability is therefore recalibrated on a **validation window before the cutoff**
+(``recalibrate_on_validation_window``): a copy of the model is fitted on the events before
+``cutoff - H``, scores every shopper it knows, and a sigmoid (Platt) map from the logit of
+that probability to "ordered in ``[cutoff - H, cutoff)``" is fitted and then applied to the
+final model's probabilities. Nothing at or after ``cutoff`` is read. Every path that reads
+an order probability (evaluation's :func:`score_order_model`, serving, batch scoring, SHAP's
+``order_probability``) goes through :meth:`OrderModel.predict_frame` /
+:meth:`OrderModel.order_probability`, so they all get the same recalibrated number.
+
 Saved folder (no pickle): ``classifier/`` (LightGBM text model and calibrator JSON),
 ``features.parquet`` (the feature table at the cutoff) and ``config.json`` (written last).
 """
@@ -38,7 +49,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recsys_core.columns import Columns
 from recsys_core.errors import ArtifactError, ConfigError, DataValidationError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
+from recsys_core.ranking.calibration import Calibrator
 from recsys_core.ranking.features import events_before, require_timestamps
+from recsys_core.ranking.order_features import (
+    ORDER_FEATURE_LABELS,
+    ORDER_FEATURES,
+    order_labels,
+    shopper_features,
+)
 from recsys_core.ranking.purchase_model import PurchaseModel
 
 __all__ = [
@@ -55,31 +73,6 @@ __all__ = [
 #: Column name of the shopper-level probability in answers and frames.
 ORDER_PROBABILITY: Final = "order_probability"
 ORDER_MODEL_FORMAT: Final = 1
-_DAY: Final = pd.Timedelta(days=1)
-
-#: Feature name -> what it means, in the shop's words (units included).
-ORDER_FEATURE_LABELS: Final[dict[str, str]] = {
-    "days_since_last_order": "days since the last order",
-    "days_since_last_event": "days since the last activity of any kind",
-    "days_since_first_event": "days since the first activity (tenure)",
-    "orders": "orders (days with a purchase), all time",
-    "orders_30d": "orders in the last 30 days",
-    "orders_90d": "orders in the last 90 days",
-    "orders_365d": "orders in the last 365 days",
-    "units_bought": "units bought, all time",
-    "distinct_items_bought": "different products bought",
-    "spend": "money spent, all time",
-    "spend_90d": "money spent in the last 90 days",
-    "mean_order_value": "mean spend per order",
-    "mean_days_between_orders": "mean days between orders",
-    "overdue_ratio": "days since the last order / usual days between orders",
-    "events_30d": "events of any kind in the last 30 days",
-    "browse_events_30d": "views, carts and favourites in the last 30 days",
-    "active_days_30d": "active days in the last 30 days",
-    "recent_order_share": "share of all orders placed in the last 90 days",
-    "shop_order_rate_30d": "share of all shoppers who ordered in the last 30 days (season)",
-}
-ORDER_FEATURES: Final[tuple[str, ...]] = tuple(ORDER_FEATURE_LABELS)
 
 
 class OrderModelConfig(BaseModel):
@@ -127,136 +120,16 @@ class OrderModelConfig(BaseModel):
             "stops when its left-out shoppers' log loss has not improved for R trees."
         ),
     )
+    recalibrate_on_validation_window: bool = Field(
+        True,
+        description=(
+            "Refit the probability map on the window just before the cutoff: a copy of the "
+            "model fitted H days earlier scores that window and a sigmoid (Platt) map of its "
+            "logit is fitted to who ordered (see the module docstring). Chosen over isotonic, "
+            "a logit shift and none on Online Retail's three folds before the test window."
+        ),
+    )
     seed: int = Field(42, description="Seed of LightGBM and the shopper folds.")
-
-
-def _order_days(purchases: pd.DataFrame) -> pd.DataFrame:
-    """One row per (shopper, day with a purchase), with that day's spend."""
-    day = purchases[Columns.TIMESTAMP].dt.floor("D")
-    spend = _spend(purchases)
-    frame = pd.DataFrame(
-        {Columns.USER: purchases[Columns.USER].astype(str).to_numpy(), "day": day, "spend": spend}
-    )
-    return (
-        frame.groupby([Columns.USER, "day"], sort=False, observed=True)["spend"].sum().reset_index()
-    )
-
-
-def _spend(purchases: pd.DataFrame) -> np.ndarray:
-    """Quantity x price of each purchase row (NaN when the log has no prices)."""
-    if Columns.PRICE not in purchases.columns:
-        return np.full(len(purchases), np.nan)
-    quantity = (
-        purchases[Columns.QUANTITY].to_numpy(dtype=np.float64)
-        if Columns.QUANTITY in purchases.columns
-        else np.ones(len(purchases))
-    )
-    return quantity * purchases[Columns.PRICE].to_numpy(dtype=np.float64)
-
-
-def shopper_features(events: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.DataFrame:
-    """Recency, frequency, monetary and activity features of every shopper at ``cutoff``.
-
-    Only events strictly before ``cutoff`` are read. Shoppers without such an event have no
-    row. Missing values (e.g. days since the last order of someone who never ordered) are
-    NaN, which LightGBM handles.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``user_id`` (str), columns :data:`ORDER_FEATURES`.
-    """
-    cutoff = pd.Timestamp(cutoff)
-    past = events_before(events, cutoff)
-    users = past[Columns.USER].astype(str)
-    ts = past[Columns.TIMESTAMP]
-    age_days = ((cutoff - ts) / _DAY).to_numpy(dtype=np.float64)
-    by_user = pd.DataFrame({Columns.USER: users.to_numpy(), "age": age_days})
-    grouped = by_user.groupby(Columns.USER, sort=True)["age"]
-    out = pd.DataFrame(index=pd.Index(grouped.min().index, name=Columns.USER))
-    out["days_since_last_event"] = grouped.min()
-    out["days_since_first_event"] = grouped.max()
-
-    is_purchase = (past[Columns.EVENT].astype(str) == "purchase").to_numpy()
-    purchases = past[is_purchase]
-    orders = _order_days(purchases)
-    orders["age"] = ((cutoff - orders["day"]) / _DAY).to_numpy(dtype=np.float64)
-    og = orders.groupby(Columns.USER, sort=True)
-    n_orders = og.size()
-    out["days_since_last_order"] = og["age"].min()
-    out["orders"] = n_orders
-    for days in (30, 90, 365):
-        recent = orders[orders["age"] <= days]
-        out[f"orders_{days}d"] = recent.groupby(Columns.USER).size()
-    qty = (
-        purchases[Columns.QUANTITY].to_numpy(dtype=np.float64)
-        if Columns.QUANTITY in purchases.columns
-        else np.ones(len(purchases))
-    )
-    bought = pd.DataFrame(
-        {
-            Columns.USER: purchases[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: purchases[Columns.ITEM].astype(str).to_numpy(),
-            "qty": qty,
-        }
-    ).groupby(Columns.USER, sort=True)
-    out["units_bought"] = bought["qty"].sum()
-    out["distinct_items_bought"] = bought[Columns.ITEM].nunique()
-    has_price = Columns.PRICE in purchases.columns
-    out["spend"] = og["spend"].sum() if has_price else np.nan
-    out["spend_90d"] = (
-        orders[orders["age"] <= 90].groupby(Columns.USER)["spend"].sum() if has_price else np.nan
-    )
-    span = og["age"].max() - og["age"].min()
-    out["mean_order_value"] = out["spend"] / out["orders"]
-    out["mean_days_between_orders"] = (span / (n_orders - 1)).where(n_orders > 1)
-    out["overdue_ratio"] = out["days_since_last_order"] / out["mean_days_between_orders"]
-
-    recent_events = by_user[by_user["age"] <= 30]
-    out["events_30d"] = recent_events.groupby(Columns.USER).size()
-    browse = by_user[(by_user["age"] <= 30).to_numpy() & ~is_purchase]
-    out["browse_events_30d"] = browse.groupby(Columns.USER).size()
-    active = pd.DataFrame({Columns.USER: users.to_numpy(), "day": ts.dt.floor("D").to_numpy()})[
-        age_days <= 30
-    ]
-    out["active_days_30d"] = active.drop_duplicates().groupby(Columns.USER).size()
-    out["recent_order_share"] = out["orders_90d"] / out["orders"]
-    # one number for the whole shop: how busy the last 30 days were (season, trend)
-    out["shop_order_rate_30d"] = (
-        float((out["orders_30d"].fillna(0) > 0).mean()) if len(out) else 0.0
-    )
-
-    counts = [
-        "orders",
-        "orders_30d",
-        "orders_90d",
-        "orders_365d",
-        "units_bought",
-        "distinct_items_bought",
-        "events_30d",
-        "browse_events_30d",
-        "active_days_30d",
-    ]
-    out[counts] = out[counts].fillna(0.0)
-    if has_price:
-        out[["spend", "spend_90d"]] = out[["spend", "spend_90d"]].fillna(0.0)
-    out["recent_order_share"] = out["recent_order_share"].where(out["orders"] > 0)
-    out["overdue_ratio"] = out["overdue_ratio"].replace([np.inf, -np.inf], np.nan)
-    return out[list(ORDER_FEATURES)].astype(np.float64)
-
-
-def order_labels(
-    events: pd.DataFrame, start: pd.Timestamp | str, end: pd.Timestamp | str
-) -> pd.Index:
-    """Shoppers (str ids) who bought anything in ``[start, end)``."""
-    require_timestamps(events)
-    ts = events[Columns.TIMESTAMP]
-    mask = (
-        (ts >= pd.Timestamp(start))
-        & (ts < pd.Timestamp(end))
-        & (events[Columns.EVENT].astype(str) == "purchase")
-    )
-    return pd.Index(events.loc[mask.to_numpy(), Columns.USER].astype(str).unique())
 
 
 def build_order_training_frame(
@@ -320,6 +193,10 @@ class OrderModel:
         The calibrated classifier (same class as the purchase model's).
     features_ : pandas.DataFrame
         :data:`ORDER_FEATURES` of every shopper with history at ``cutoff_``.
+    recalibration_ : Calibrator or None
+        The sigmoid map fitted on the validation window before ``cutoff_`` (applied to the
+        logit of the classifier's probability), ``None`` when off or when the log has no
+        such window (``training_summary_["recalibration"]`` says why).
     training_summary_ : dict
     """
 
@@ -328,6 +205,7 @@ class OrderModel:
     cutoff_: pd.Timestamp
     classifier_: PurchaseModel
     features_: pd.DataFrame
+    recalibration_: Calibrator | None = None
     training_summary_: dict[str, Any]
 
     def __init__(
@@ -385,15 +263,59 @@ class OrderModel:
         self.features_ = shopper_features(events, cut)
         self._known = None
         self.cutoff_ = cut
+        self.recalibration_, recalibration = (
+            self._fit_recalibration(events, cut)
+            if cfg.recalibrate_on_validation_window
+            else (None, {"applied": False, "why": "turned off"})
+        )
         self.training_summary_ = {
             "cutoff": str(cut),
             "rows": int(len(train)),
             "positives": int(train["label"].sum()),
             "windows": int(train["window_cutoff"].nunique()),
             "calibration": classifier.calibrator_.method,
+            "recalibration": recalibration,
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
         return self
+
+    def _fit_recalibration(
+        self, events: pd.DataFrame, cutoff: pd.Timestamp
+    ) -> tuple[Calibrator | None, dict[str, Any]]:
+        """The sigmoid map of the validation window ``[cutoff - H, cutoff)`` and a summary."""
+        start = cutoff - pd.Timedelta(days=self.config.horizon_days)
+        past = events_before(events, cutoff)
+        window = [str(start), str(cutoff)]
+        try:
+            validation = OrderModel(self.config, recalibrate_on_validation_window=False).fit(
+                past, cutoff=start
+            )
+        except DataValidationError as exc:
+            return None, {"applied": False, "window": window, "why": f"no validation window: {exc}"}
+        features = validation.features_
+        label = features.index.isin(order_labels(past, start, cutoff)).astype(np.int64)
+        if label.min() == label.max():
+            return None, {
+                "applied": False,
+                "window": window,
+                "why": "the validation window has only one class (all or no shoppers ordered)",
+            }
+        raw = validation.predict_frame(features)
+        calibrator = Calibrator.fit("sigmoid", _logit(raw), label)
+        return calibrator, {
+            "applied": True,
+            "method": "sigmoid",
+            "window": window,
+            "shoppers": int(len(label)),
+            "order_rate": float(label.mean()),
+            "mean_predicted_before": float(raw.mean()),
+            "mean_predicted_after": float(calibrator.predict(_logit(raw)).mean()),
+        }
+
+    def _recalibrated(self, probability: np.ndarray) -> np.ndarray:
+        if self.recalibration_ is None:
+            return probability
+        return self.recalibration_.predict(_logit(probability))
 
     # ------------------------------------------------------------------ predicting
 
@@ -404,16 +326,19 @@ class OrderModel:
         """
         self._check_fitted()
         if self._known is None:  # every known shopper in one batch, then lookups (~µs each)
-            self._known = pd.Series(
-                self.classifier_.purchase_probability(self.features_), index=self.features_.index
-            )
+            self._known = pd.Series(self.predict_frame(self.features_), index=self.features_.index)
         ids = pd.Index([str(u) for u in user_ids])
         return self._known.reindex(ids).to_numpy(dtype=np.float64)
 
-    def predict_frame(self, features: pd.DataFrame) -> np.ndarray:
-        """Calibrated probabilities of a feature frame (e.g. of :func:`shopper_features`)."""
+    def predict_frame(self, features: pd.DataFrame, *, recalibrated: bool = True) -> np.ndarray:
+        """Calibrated probabilities of a feature frame (e.g. of :func:`shopper_features`).
+
+        ``recalibrated=False``: the classifier's own calibration, without the validation
+        window's map (for before/after comparisons only; every answer uses the default).
+        """
         self._check_fitted()
-        return self.classifier_.purchase_probability(features[list(ORDER_FEATURES)])
+        probability = self.classifier_.purchase_probability(features[list(ORDER_FEATURES)])
+        return self._recalibrated(probability) if recalibrated else probability
 
     def explain(self, user_id: str) -> dict[str, Any]:
         """SHAP explanation of one shopper's order probability.
@@ -447,7 +372,9 @@ class OrderModel:
         order = np.argsort(-np.abs(values), kind="stable")
         return {
             "user_id": uid,
-            "order_probability": float(self.classifier_.calibrator_.predict(np.array([raw]))[0]),
+            "order_probability": float(
+                self._recalibrated(self.classifier_.calibrator_.predict(np.array([raw])))[0]
+            ),
             "raw_score": raw,
             "base_value": base,
             "contributions": [
@@ -478,6 +405,7 @@ class OrderModel:
             "cutoff": self.cutoff_.isoformat(),
             "feature_names": list(ORDER_FEATURES),
             "training": self.training_summary_,
+            "recalibration": None if self.recalibration_ is None else self.recalibration_.to_dict(),
         }
         atomic_write_text(folder / "config.json", json.dumps(metadata, indent=2) + "\n")
 
@@ -501,6 +429,10 @@ class OrderModel:
             model = cls(metadata.get("config") or {})
             model.cutoff_ = pd.Timestamp(metadata["cutoff"])
             model.training_summary_ = dict(metadata.get("training") or {})
+            recalibration = metadata.get("recalibration")
+            model.recalibration_ = (
+                None if recalibration is None else Calibrator.from_dict(recalibration)
+            )
             features = pd.read_parquet(folder / "features.parquet")
         except ArtifactError:
             raise
@@ -512,6 +444,11 @@ class OrderModel:
         model.features_.index = model.features_.index.astype(str)
         model.classifier_ = PurchaseModel.load(folder / "classifier")
         return model
+
+
+def _logit(probability: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-6, 1.0 - 1e-6)
+    return np.log(p / (1.0 - p))
 
 
 def evaluate_order_model(
@@ -536,7 +473,7 @@ def evaluate_order_model(
     """
     from recsys_core.metrics import reliability_table
 
-    metrics, y_true, probability = score_order_model(
+    metrics, y_true, probability, _ = score_order_model(
         train, test, cutoff, test_days=test_days, seed=seed
     )
     return metrics, reliability_table(y_true, probability.to_numpy())
@@ -549,10 +486,12 @@ def score_order_model(
     *,
     test_days: float = 30.0,
     seed: int = 42,
-) -> tuple[dict[str, float], np.ndarray, pd.Series]:
+) -> tuple[dict[str, float], np.ndarray, pd.Series, pd.Series]:
     """The one path that fits the order model on ``train`` and scores it on ``test``:
-    ``(metrics, labels, order probability of every shopper with history)`` (metrics as in
-    :func:`evaluate_order_model`; used by it and by evaluation's overall probability)."""
+    ``(metrics, labels, order probability of every shopper with history, the same before
+    the validation window's recalibration)`` (metrics as in :func:`evaluate_order_model`,
+    plus ``ece``, ``ece_quantile``, ``logloss`` and ``mean_predicted`` before
+    recalibration; used by it and by evaluation's overall probability)."""
     from recsys_core.metrics import classifier_metrics
 
     cutoff = pd.Timestamp(cutoff)
@@ -561,9 +500,15 @@ def score_order_model(
     buyers = order_labels(test, cutoff, cutoff + pd.Timedelta(days=test_days))
     y_true = np.asarray(features.index.isin(buyers), dtype=np.int8)
     y_prob = model.predict_frame(features)
+    raw = model.predict_frame(features, recalibrated=False)
     metrics = classifier_metrics(y_true, y_prob)
+    before = classifier_metrics(y_true, raw)
+    for key in ("ece", "ece_quantile", "logloss"):
+        metrics[f"{key}_before_recalibration"] = before[key]
+    metrics["mean_predicted_before_recalibration"] = float(raw.mean()) if len(raw) else np.nan
     metrics["shoppers"] = float(len(y_true))
     metrics["order_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
     metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
-    probability = pd.Series(y_prob, index=features.index.astype(str), name="order_probability")
-    return metrics, y_true, probability
+    index = features.index.astype(str)
+    probability = pd.Series(y_prob, index=index, name="order_probability")
+    return metrics, y_true, probability, pd.Series(raw, index=index, name="order_probability")

@@ -66,6 +66,8 @@ def test_json_has_the_design_keys(result) -> None:
     for row in table["rows"]:
         assert row["low"] <= row["ndcg@5"] <= row["high"] and row["spread"] == "95% interval"
         assert row["train_seconds"] >= 0 and row["size_mb"] > 0 and row["explains"]
+        assert row["train_memory_mb"] >= 0  # RSS growth while it trained (Linux)
+    assert "resident memory" in table["memory"]
     assert table["recommendation"].split(":")[0] in ("popularity", "itemknn", "als")
     assert set(out["overlap"]) == {"popularity~itemknn", "popularity~als", "itemknn~als"}
 

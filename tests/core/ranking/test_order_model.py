@@ -158,3 +158,71 @@ def test_early_stopping_is_on_by_default_and_can_be_turned_off(events: pd.DataFr
     assert OrderModel(capped).fit(events, cutoff=CUTOFF).classifier_.best_iterations_ == trees
     fixed = OrderModel({**SMALL, "early_stopping_rounds": 0}).fit(events, cutoff=CUTOFF)
     assert fixed.classifier_.best_iterations_ == [40] * 4
+
+
+def _rising_log(seed: int = 3) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """1,000 shoppers whose chance of ordering in each 30-day window rises from 10 % to 65 %
+    over 12 windows: a model pooled over its windows under-predicts the next one."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01")
+    rows = []
+    for w in range(13):
+        rate = 0.10 + 0.05 * w
+        buyers = np.flatnonzero(rng.random(1000) < rate)
+        days = rng.integers(0, 30, size=len(buyers))
+        for u, d in zip(buyers, days, strict=True):
+            rows.append((f"u{u}", f"i{u % 20}", start + pd.Timedelta(days=30 * w + int(d))))
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    events["event"] = "purchase"
+    events["quantity"] = 1.0
+    events["price"] = 10.0
+    return events.sort_values("timestamp", ignore_index=True), start + pd.Timedelta(days=360)
+
+
+def test_recalibration_on_the_window_before_the_cutoff_follows_a_rising_order_rate() -> None:
+    events, cutoff = _rising_log()
+    settings = {**SMALL, "training_windows": 11}
+    fixed = OrderModel(settings).fit(events, cutoff=cutoff)
+    plain = OrderModel({**settings, "recalibrate_on_validation_window": False}).fit(
+        events, cutoff=cutoff
+    )
+    summary = fixed.training_summary_["recalibration"]
+    assert summary["applied"] and summary["method"] == "sigmoid"
+    assert summary["window"] == [str(cutoff - pd.Timedelta(days=30)), str(cutoff)]
+    assert plain.recalibration_ is None
+    assert plain.training_summary_["recalibration"]["why"] == "turned off"
+    actual = fixed.features_.index.isin(
+        order_labels(events, cutoff, cutoff + pd.Timedelta(days=30))
+    ).mean()
+    before = plain.predict_frame(plain.features_).mean()
+    after = fixed.predict_frame(fixed.features_).mean()
+    assert before < actual - 0.05  # the pooled model lags the rising rate (the test can fail)
+    assert abs(after - actual) < abs(before - actual) / 2
+
+
+def test_recalibration_reads_nothing_at_or_after_the_cutoff_and_is_saved(
+    events: pd.DataFrame, model: OrderModel, tmp_path: Path
+) -> None:
+    assert model.recalibration_ is not None  # the small store has a window before the cutoff
+    user = str(model.features_.index[0])
+    refit = OrderModel(SMALL).fit(_with_future(events, user), cutoff=CUTOFF)
+    assert refit.recalibration_ is not None
+    assert refit.recalibration_.to_dict() == model.recalibration_.to_dict()
+    model.save(tmp_path / "order")
+    loaded = OrderModel.load(tmp_path / "order")
+    assert loaded.recalibration_ is not None
+    assert loaded.recalibration_.to_dict() == model.recalibration_.to_dict()
+    # one number everywhere: batch probability, frame probability and the explanation's
+    prob = model.order_probability([user])[0]
+    assert model.predict_frame(model.features_.loc[[user]])[0] == pytest.approx(prob)
+    assert model.explain(user)["order_probability"] == pytest.approx(prob)
+
+
+def test_a_log_without_a_validation_window_trains_without_recalibration(
+    events: pd.DataFrame,
+) -> None:
+    first = events["timestamp"].min()
+    short = events[events["timestamp"] < first + pd.Timedelta(days=50)]
+    fitted = OrderModel(SMALL).fit(short, cutoff=first + pd.Timedelta(days=45))
+    assert fitted.recalibration_ is None
+    assert "no validation window" in fitted.training_summary_["recalibration"]["why"]
