@@ -47,7 +47,8 @@ NOT_YET_REVIEWED: dict[str, int] = {
     "business.py": 2,
     "serving/item_answers.py": 4,
     "evaluation/probability.py": 6,
-    "ranking/order_model.py": 9,
+    "ranking/order_model.py": 2,
+    "ranking/order_features.py": 7,  # moved out of order_model.py with the features
     "ranking/features/past.py": 4,
 }
 
