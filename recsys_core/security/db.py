@@ -147,6 +147,23 @@ def db_path(home: Path | None = None) -> Path:
 
 
 @contextmanager
+def read_only(home: Path | None = None) -> Iterator[sqlite3.Connection | None]:
+    """A read-only connection (``None`` when there is no database yet): no schema script, no
+    write lock. :func:`connect` takes the write lock (``BEGIN IMMEDIATE``) to put the schema
+    and triggers in place, so a lookup through it waits behind the audit writer's commit; in
+    WAL mode a reader never does. For the REST API's per-request lookups (keys, users)."""
+    path = db_path(home)
+    if not path.exists():
+        yield None
+        return
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
 def connect(home: Path | None = None) -> Iterator[sqlite3.Connection]:
     """A connection with the schema in place; commits on success, rolls back on error."""
     path = db_path(home)

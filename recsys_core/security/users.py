@@ -11,6 +11,7 @@ Roles, each including the ones before it:
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from recsys_core.errors import AuthError, ConfigError
-from recsys_core.security.db import connect, credentials_changed
+from recsys_core.security.db import connect, credentials_changed, read_only
 
 ROLES: tuple[str, ...] = ("viewer", "analyst", "admin")
 MIN_PASSWORD_LENGTH = 8
@@ -68,9 +69,15 @@ def _check_password(password: str) -> str:
 
 
 def any_users(home: Path | None = None) -> bool:
-    """Whether at least one user exists (the app then asks for a log-in)."""
-    with connect(home) as conn:
-        return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+    """Whether at least one user exists (the app then asks for a log-in). Read-only: the
+    REST API asks on its request path, and must not wait behind the audit writer."""
+    with read_only(home) as conn:
+        if conn is None:
+            return False
+        try:
+            return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+        except sqlite3.OperationalError:  # no users table yet
+            return False
 
 
 def add_user(username: str, password: str, role: str, home: Path | None = None) -> User:

@@ -50,6 +50,7 @@ trained, unreadable pointers before a first load) ``503``.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
@@ -298,6 +299,12 @@ def create_app(
         # load and prepare before the first request; errors are answered per request
         with suppress(RecsysError):
             service_of().warm_up()
+        # the loaded lab is millions of long-lived objects: move them out of the garbage
+        # collector's reach so its full collections (tens of ms with the event loop
+        # stopped, and more often under the audited requests' allocations) stop walking
+        # them; refcounting still frees them when a reload replaces the version
+        gc.collect()
+        gc.freeze()
         yield
         access.close()  # write the queued audit events
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys_core.errors import ConfigError
-from recsys_core.security.db import connect, credentials_changed
+from recsys_core.security.db import connect, credentials_changed, read_only
 from recsys_core.security.users import User, get_user
 
 _SCHEMA = """
@@ -105,10 +105,16 @@ def user_for_key(token: str | None, home: Path | None = None) -> User | None:
     """The user a key belongs to (with their current role), or ``None``."""
     if not token:
         return None
-    with connect(home) as conn:
-        row = (
-            _table(conn)
-            .execute("SELECT username FROM api_keys WHERE key_hash = ?", (_digest(token),))
-            .fetchone()
-        )
-    return get_user(row[0], home) if row else None
+    # read-only: a per-request lookup must not queue behind the audit writer's write lock
+    with read_only(home) as conn:
+        if conn is None:
+            return None
+        try:
+            row = conn.execute(
+                "SELECT u.username, u.role, u.created, u.password_changed FROM api_keys k "
+                "JOIN users u ON u.username = k.username WHERE k.key_hash = ?",
+                (_digest(token),),
+            ).fetchone()
+        except sqlite3.OperationalError:  # no such table yet: no keys
+            return None
+    return User(*row) if row else None

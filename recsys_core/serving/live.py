@@ -32,6 +32,7 @@ REST API; it is thread-safe.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import threading
 import time
@@ -209,6 +210,9 @@ class LiveService:
             with contextlib.suppress(RecsysError):
                 service.warm_up()  # ready before it is swapped in
         self._service = service  # one assignment: requests see the old or the new, whole
+        if self.background:  # the new lab's objects out of the collector's reach (see api.py)
+            gc.collect()
+            gc.freeze()
         self.dataset = self.dataset or folder.parent.name
         self._fingerprint = fingerprint
         self.reloads += 1
