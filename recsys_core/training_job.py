@@ -23,7 +23,9 @@ without saying so (killed, out of memory) is reported as an error with its exit 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -190,6 +192,8 @@ def record_ranker_metrics(dataset: Dataset, lab: TrainedLab) -> None:
     record_metrics(lab, merged)
 
 
+#: How much lower the child's CPU priority is than the server's (``os.nice``).
+NICENESS = 10
 #: Start of the child's message lines on its stdout (other output is passed through).
 _MARK = "@@recsys-training-job "
 
@@ -200,7 +204,10 @@ def _say(kind: str, value: Any = None, extra: Any = None) -> None:
 
 
 def _child(folder: Path) -> int:  # pragma: no cover - runs in the child process (app tests)
-    """The child process: train and save, say so, then record the ranker's metrics."""
+    """The child process: train and save, say so, then record the ranker's metrics. It runs
+    at a lower CPU priority: the server's pages come first on a machine with few cores."""
+    with contextlib.suppress(OSError):  # nice is a Unix call
+        os.nice(NICENESS)
     try:
         job = json.loads((folder / "job.json").read_text())
         dataset = Dataset(
