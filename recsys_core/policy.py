@@ -111,6 +111,9 @@ class BusinessFilters:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
+        low, high = self.min_price, self.max_price
+        if low is not None and high is not None and low > high:
+            raise ConfigError(f"min_price {low:g} is above max_price {high:g}: no item can pass")
 
     @property
     def active(self) -> bool:

@@ -8,6 +8,8 @@ import typer
 
 from recsys_core.cli.app import (
     CategoryOption,
+    FilterBoughtOption,
+    FilterSeenOption,
     HideBoughtDaysOption,
     MaxPriceOption,
     MinPriceOption,
@@ -54,23 +56,8 @@ def recommend(
     user: Annotated[str, typer.Option("--user", help="The shopper's id.")],
     k: Annotated[int, typer.Option("--k", help="Number of items.")] = 10,
     model: Annotated[str, typer.Option(help=" | ".join(recommendable_models()))] = RANKER,
-    filter_bought: Annotated[
-        bool | None,
-        typer.Option(
-            "--filter-bought/--keep-bought",
-            help="Leave out / keep the items the shopper already bought (viewed items stay; "
-            "default: the lab's rule: its settings, else the training data's repeat rate, as "
-            "evaluate's --filter-bought/--keep-bought default).",
-        ),
-    ] = None,
-    filter_seen: Annotated[
-        bool,
-        typer.Option(
-            "--filter-seen",
-            help="Leave out every item the shopper interacted with (viewed, carted, "
-            "favourited or bought).",
-        ),
-    ] = False,
+    filter_bought: FilterBoughtOption = None,
+    filter_seen: FilterSeenOption = False,
     category: CategoryOption = None,
     min_price: MinPriceOption = None,
     max_price: MaxPriceOption = None,

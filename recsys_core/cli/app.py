@@ -124,6 +124,25 @@ TrainedDatasetOption = Annotated[
     typer.Option("--dataset", help="Dataset whose active model to use (default: last trained)."),
 ]
 
+# the list policy's repeat rule, the same flags on `recommend` and `batch`
+FilterBoughtOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--filter-bought/--keep-bought",
+        help="Leave out / keep the items the shopper already bought (viewed items stay; "
+        "default: the lab's rule: its settings, else the training data's repeat rate, as "
+        "evaluate's --filter-bought/--keep-bought default).",
+    ),
+]
+FilterSeenOption = Annotated[
+    bool,
+    typer.Option(
+        "--filter-seen",
+        help="Leave out every item the shopper interacted with (viewed, carted, "
+        "favourited or bought), not only the bought ones.",
+    ),
+]
+
 # the list policy's business filters (the Shopper page's "Business filters"), on every path
 CategoryOption = Annotated[
     list[str] | None,
@@ -155,8 +174,6 @@ def business_filters(
     """The :class:`~recsys_core.policy.BusinessFilters` of the filter options."""
     from recsys_core.policy import BusinessFilters
 
-    if min_price is not None and max_price is not None and min_price > max_price:
-        raise ConfigError(f"--min-price {min_price:g} is above --max-price {max_price:g}")
     return BusinessFilters(
         categories=tuple(categories or ()),
         min_price=min_price,

@@ -14,6 +14,8 @@ import typer
 
 from recsys_core.cli.app import (
     CategoryOption,
+    FilterBoughtOption,
+    FilterSeenOption,
     HideBoughtDaysOption,
     MaxPriceOption,
     MinPriceOption,
@@ -130,22 +132,8 @@ def batch(
         ),
     ] = None,
     workers: Annotated[int, typer.Option(help="Chunks scored at once (0: one per core).")] = 0,
-    filter_bought: Annotated[
-        bool | None,
-        typer.Option(
-            "--filter-bought/--keep-bought",
-            help="Leave out / keep the items the shopper already bought (viewed items stay; "
-            "default: the lab's rule, as `recommend` and the Shopper page).",
-        ),
-    ] = None,
-    filter_seen: Annotated[
-        bool,
-        typer.Option(
-            "--filter-seen",
-            help="Leave out every item the shopper interacted with (viewed, carted, "
-            "favourited or bought), not only the bought ones.",
-        ),
-    ] = False,
+    filter_bought: FilterBoughtOption = None,
+    filter_seen: FilterSeenOption = False,
     category: CategoryOption = None,
     min_price: MinPriceOption = None,
     max_price: MaxPriceOption = None,

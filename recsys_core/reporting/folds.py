@@ -13,16 +13,11 @@ from typing import Any
 from recsys_core.evaluation.result import fold_label
 from recsys_core.reporting.content import Block, Chart, Section, Table, Text, key_value_table
 from recsys_core.reporting.data import ReportData
-from recsys_core.reporting.formatting import format_value
+from recsys_core.reporting.formatting import PROBABILITY_METRICS, format_value
 
 #: Overall-probability metrics, with their names in the report.
 OVERALL_METRICS: tuple[tuple[str, str], ...] = (
-    ("auc", "AUC"),
-    ("logloss", "log loss"),
-    ("brier", "Brier score"),
-    ("ece", "ECE (10 equal-width bins)"),
-    ("ece_quantile", "ECE (10 equal-mass bins)"),
-    ("mean_predicted", "mean predicted probability"),
+    *PROBABILITY_METRICS,
     ("positive_rate", "observed purchase rate"),
     ("pairs", "shopper-item pairs scored"),
     ("shoppers", "known shoppers"),

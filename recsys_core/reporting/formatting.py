@@ -148,13 +148,17 @@ COST_COLUMNS: tuple[str, ...] = ("fit_seconds", "recommend_seconds", "model_mb")
 #: Label of the classifier's candidate count (shown as a whole number).
 COUNT_LABEL = "candidates scored"
 #: Purchase-classifier metrics, with their names in the report.
-CLASSIFIER_METRICS: tuple[tuple[str, str], ...] = (
+#: What any probability is scored by (the classifier's and the overall probability's).
+PROBABILITY_METRICS: tuple[tuple[str, str], ...] = (
     ("auc", "AUC"),
     ("logloss", "log loss"),
     ("brier", "Brier score"),
     ("ece", "ECE (10 equal-width bins)"),
     ("ece_quantile", "ECE (10 equal-mass bins)"),
     ("mean_predicted", "mean predicted probability"),
+)
+CLASSIFIER_METRICS: tuple[tuple[str, str], ...] = (
+    *PROBABILITY_METRICS,
     ("candidates", COUNT_LABEL),
     ("positive_rate", "positive rate"),
     ("candidate_recall", "candidate recall"),

@@ -58,7 +58,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader
@@ -448,8 +448,6 @@ def create_app(
             policy = ListPolicy(repeats)
         elif filter_seen is not None:
             policy = ListPolicy.from_flags(filter_seen)
-        if min_price is not None and max_price is not None and min_price > max_price:
-            raise HTTPException(400, f"min_price {min_price:g} is above max_price {max_price:g}")
         filters = BusinessFilters(
             categories=tuple(category or ()),
             min_price=min_price,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,26 +304,9 @@ def _load_parts(
             if not tolerant:
                 raise
             broken["order"] = str(exc)
-    bought = None
-    if (folder / BOUGHT_PAIRS).exists():
-        try:
-            if BOUGHT_PAIRS in bad_parts:
-                raise ArtifactError(f"checksum check failed: {bad_parts[BOUGHT_PAIRS]}")
-            bought = pd.read_parquet(_readable(folder, BOUGHT_PAIRS, plain_root))
-        except Exception as exc:  # pyarrow raises several types for broken files
-            if not tolerant:
-                raise ArtifactError(f"cannot read {folder / BOUGHT_PAIRS}: {exc}") from exc
-            broken["bought"] = f"cannot read the bought pairs: {exc}"
-    last = None
-    if (folder / LAST_PURCHASES).exists():
-        try:
-            if LAST_PURCHASES in bad_parts:
-                raise ArtifactError(f"checksum check failed: {bad_parts[LAST_PURCHASES]}")
-            last = pd.read_parquet(_readable(folder, LAST_PURCHASES, plain_root))
-        except Exception as exc:  # pyarrow raises several types for broken files
-            if not tolerant:
-                raise ArtifactError(f"cannot read {folder / LAST_PURCHASES}: {exc}") from exc
-            broken["last_purchases"] = f"cannot read the purchase times: {exc}"
+    read = _optional_frame_reader(folder, bad_parts, broken, plain_root, tolerant)
+    bought = read(BOUGHT_PAIRS, "bought", "the bought pairs")
+    last = read(LAST_PURCHASES, "last_purchases", "the purchase times")
     return TrainedLab(
         dataset=manifest["dataset"],
         version=folder.name,
@@ -337,6 +321,33 @@ def _load_parts(
         bought=bought,
         last_purchases=last,
     )
+
+
+def _optional_frame_reader(
+    folder: Path,
+    bad_parts: dict[str, str],
+    broken: dict[str, str],
+    plain_root: Path,
+    tolerant: bool,
+) -> Callable[[str, str, str], pd.DataFrame | None]:
+    """A reader of the version's optional Parquet parts (bought pairs, purchase times):
+    ``None`` when the part is absent; a damaged one raises, or with ``tolerant`` is listed
+    in ``broken[key]`` as "cannot read <what>" and read as absent."""
+
+    def read(part: str, key: str, what: str) -> pd.DataFrame | None:
+        if not (folder / part).exists():
+            return None
+        try:
+            if part in bad_parts:
+                raise ArtifactError(f"checksum check failed: {bad_parts[part]}")
+            return pd.read_parquet(_readable(folder, part, plain_root))
+        except Exception as exc:  # pyarrow raises several types for broken files
+            if not tolerant:
+                raise ArtifactError(f"cannot read {folder / part}: {exc}") from exc
+            broken[key] = f"cannot read {what}: {exc}"
+            return None
+
+    return read
 
 
 def _read_reference(folder: Path) -> dict[str, Any] | None:

@@ -203,7 +203,7 @@ class RecommendationService(ItemAnswers):
         """Top-``k`` items for one shopper under ``policy``, with titles and probabilities.
 
         ``purchases``: the shopper's purchase events with timestamps, for a policy that
-        hides items bought in the last N days (the lab stores bought pairs, not times).
+        hides items bought in the last N days (default: the times the version keeps).
         ``frame.attrs["list_policy"]`` names the policy.
 
         Returns
