@@ -331,8 +331,8 @@ def policy_mask(
         if not len(context.lookup(Columns.CATEGORY)):
             raise ConfigError("a category filter needs a catalog with a 'category' column")
         wanted = [str(c) for c in filters.categories]
-        category = context.mapping(Columns.CATEGORY).get
-        keep &= member(np.array([category(i) for i in items], dtype=object), wanted)
+        category_of = context.mapping(Columns.CATEGORY).get
+        keep &= member(np.array([category_of(i) for i in items], dtype=object), wanted)
     if filters.min_price is not None or filters.max_price is not None:
         price = pd.to_numeric(context.lookup(Columns.PRICE), errors="coerce")
         values = price.reindex(items).to_numpy(dtype=float)
