@@ -27,7 +27,7 @@ BOUNDARIES: dict[str, int] = {
     "interactions.py": 5,  # IdMap: any ids in, and its fixed-width unicode artifact out
     "provenance.py": 1,  # the checksum hashes category values (saved labs hold it)
     "security/forget.py": 2,  # comparing every column of a saved artifact as text
-    "segments.py": 5,  # country labels (and the merchandising segments' labels)
+    "segments.py": 4,  # country and segment labels (text, not ids)
     "serving/batch.py": 1,  # title text
     "serving/hot_path.py": 1,  # title text
     "serving/service.py": 1,  # title text
@@ -39,7 +39,7 @@ BOUNDARIES: dict[str, int] = {
 }
 
 #: Every ``.astype(str)`` in the package (163 occurrences on 154 lines before the Dataset
-#: canonicalised ids once; 90 with 63 of them still to review; 32 once all were reviewed).
+#: canonicalised ids once; 90 with 63 of them still to review; 31 once all were reviewed).
 CEILING = sum(BOUNDARIES.values())
 
 
@@ -67,7 +67,7 @@ def test_no_id_casts_outside_the_input_boundaries() -> None:
 def test_the_total_stays_under_the_ceiling() -> None:
     total = sum(_casts().values())
     assert total <= CEILING, f"{total} .astype(str) in recsys_core, more than {CEILING}"
-    assert CEILING <= 32
+    assert CEILING <= 31
 
 
 def test_the_counter_sees_a_cast(tmp_path: Path) -> None:
