@@ -35,6 +35,10 @@ def main() -> None:
         m: {k: round(v, 6) for k, v in r.metrics.items()} for m, r in result.models.items()
     }
     out["classifier"] = {k: round(v, 6) for k, v in (result.classifier or {}).items()}
+    # the order model and the overall (order x purchase) probability: their scalar figures
+    for key in ("order_classifier", "overall_probability"):
+        figures = getattr(result, key) or {}
+        out[key] = {k: round(v, 6) for k, v in figures.items() if isinstance(v, float)}
     out["skipped"] = result.skipped
     print(json.dumps(out, indent=1, sort_keys=True))
 

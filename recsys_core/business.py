@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import id_values
 from recsys_core.policy import (
     BusinessFilters,
     ListContext,
@@ -69,7 +70,7 @@ def with_prices(frame: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (with ``item_id`` and ``probability``) plus ``price`` and
     ``expected_revenue`` = ``probability`` x ``price`` (NaN where either is unknown)."""
     prices = catalog_prices(catalog)
-    price = frame["item_id"].astype(str).map(prices).to_numpy(dtype=float)
+    price = id_values(frame["item_id"], where="the list").map(prices).to_numpy(dtype=float)
     probability = (
         frame["probability"].to_numpy(dtype=float)
         if "probability" in frame.columns
@@ -111,7 +112,7 @@ def apply_filters(
     policy = ListPolicy("keep", filters)
     if filters.exclude_bought_days > 0 and (purchases is None or not len(history)):
         policy = policy.with_filters(replace(filters, exclude_bought_days=0))
-    items = frame["item_id"].astype(str).to_numpy()
+    items = id_values(frame["item_id"], where="the list").to_numpy()
     keep = policy_mask(policy, context, np.full(len(items), shopper, dtype=object), items)
     out = frame[keep].reset_index(drop=True)
     if Columns.RANK in out.columns:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import ID_COLUMNS, id_values
 from recsys_core.errors import ConfigError
 
 __all__ = ["ListContext", "catalog_column"]
@@ -21,7 +22,7 @@ def catalog_column(catalog: pd.DataFrame | None, column: str) -> pd.Series:
     """One catalog column by item id (str; first row of each item); empty when absent."""
     if catalog is None or column not in catalog.columns:
         return pd.Series(dtype=object)
-    ids = catalog[Columns.ITEM].astype(str)
+    ids = id_values(catalog[Columns.ITEM], where="the list context's catalog")
     return pd.Series(catalog[column].to_numpy(), index=ids)[~ids.duplicated().to_numpy()]
 
 
@@ -69,8 +70,10 @@ class ListContext:
         if self.bought is None:
             return None
         if self._by_user is None:
-            users = self.bought[Columns.USER].astype(str).to_numpy()
-            items = self.bought[Columns.ITEM].astype(str).to_numpy(dtype=object)
+            users = id_values(self.bought[Columns.USER], where="the bought pairs").to_numpy()
+            items = id_values(self.bought[Columns.ITEM], where="the bought pairs").to_numpy(
+                dtype=object
+            )
             order = np.argsort(users, kind="stable")
             users, items = users[order], items[order]
             if len(users):
@@ -94,6 +97,7 @@ class ListContext:
         key = f"__map_{column}"
         if key not in self._maps:
             values = self.lookup(column)
+            # catalog values (category names, titles) as text: not ids
             self._maps[key] = dict(zip(values.index, values.astype(str), strict=True))
         return self._maps[key]
 
@@ -122,13 +126,13 @@ class ListContext:
                     "purchases=<events with timestamps>"
                 )
             if Columns.EVENT in purchases.columns:
-                purchases = purchases[purchases[Columns.EVENT].astype(str) == "purchase"]
+                purchases = purchases[(purchases[Columns.EVENT] == "purchase").to_numpy()]
             end = self.now
             if end is None:
                 end = purchases[Columns.TIMESTAMP].max() + pd.Timedelta(seconds=1)
             recent = purchases[purchases[Columns.TIMESTAMP] >= end - pd.Timedelta(days=days)]
             pairs = pd.MultiIndex.from_arrays(
-                [recent[Columns.USER].astype(str), recent[Columns.ITEM].astype(str)]
+                [id_values(recent[c], where="the purchase times") for c in ID_COLUMNS]
             )
             self._lookups[key] = pd.Series(0, index=pairs.unique())
         return self._lookups[key].index  # type: ignore[return-value]

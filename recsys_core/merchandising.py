@@ -264,7 +264,7 @@ def segment_choices(segments: Segments) -> list[str]:
         f"{column}={value}"
         for column in SEGMENT_COLUMNS
         if column in table.columns
-        for value in sorted(table[column].astype(str).unique())
+        for value in sorted(table[column].unique())  # text labels (recsys_core.segments)
     ]
 
 
@@ -319,7 +319,7 @@ def blocked_rows(
             if table is None or column not in table.columns:
                 hit[:] = False
             else:
-                inside = table[column].astype(str).reindex(shoppers) == value
+                inside = table[column].reindex(shoppers) == value  # text labels
                 hit &= member(users, shoppers[inside.to_numpy()])
         out |= hit
     return out
@@ -462,8 +462,8 @@ def arrange_frame(
     renumbered 1..k."""
     if not len(kept):
         return kept.iloc[:0]
-    users = kept["user_id"].astype(str).to_numpy(dtype=object)
-    items = kept["item_id"].astype(str).to_numpy(dtype=object)
+    users = kept["user_id"].to_numpy(dtype=object)  # a model's list: canonical ids
+    items = kept["item_id"].to_numpy(dtype=object)
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     ends = np.r_[starts[1:], len(users)]
     at, ids, ranks, new = [], [], [], []

@@ -57,7 +57,7 @@ class RulePreview:
         n = max(len(self.before), len(self.after))
 
         def column(frame: pd.DataFrame, name: str) -> list[str]:
-            values = frame[name].astype(str).tolist()
+            values = frame[name].tolist()  # the service's ids and titles: text already
             return values + [""] * (n - len(values))
 
         return pd.DataFrame(
@@ -149,7 +149,7 @@ def _notes(
     context = service.list_context()
     today = context.today or today_utc()
     applies = set(map(id, rules_for_shopper(draft, user_id, today, context.segment_table())))
-    shown = set(after["item_id"].astype(str))
+    shown = set(after["item_id"])
     notes = []
     for n, rule in enumerate(draft, start=1):
         label = f"rule {n} ({rule.describe()})"

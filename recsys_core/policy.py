@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import ID_COLUMNS, id_values
 from recsys_core.errors import ConfigError
 from recsys_core.list_context import ListContext, catalog_column
 from recsys_core.merchandising import (
@@ -309,29 +310,29 @@ def policy_mask(
     ConfigError
         A filter the context cannot answer.
     """
-    users = np.asarray(user_ids, dtype=object).astype(str)
-    items = np.asarray(item_ids, dtype=object).astype(str)
+    users = np.asarray(user_ids, dtype=object)  # canonical: a model's ids, the policy's pins
+    items = np.asarray(item_ids, dtype=object)
     keep = np.ones(len(items), dtype=bool)
     if not len(items):
         return keep
     if policy.repeats == "leave-out-bought" and context.bought is not None:
         keep &= ~_bought_rows(context, users, items)
     if policy.exclude_items:
-        keep &= ~np.isin(items, list(policy.exclude_items))
+        keep &= ~member(items, policy.exclude_items)
     if policy.rules:
         today = context.today or today_utc()
         category = context.mapping(Columns.CATEGORY)
         segments = context.segment_table if any(r.segment for r in policy.rules) else None
         keep &= ~blocked_rows(policy.rules, users, items, category, today, segments)
     if policy.allow_items is not None:
-        keep &= np.isin(items, list(policy.allow_items))
+        keep &= member(items, policy.allow_items)
     filters = policy.filters
     if filters.categories:
-        category = context.lookup(Columns.CATEGORY)
-        if not len(category):
+        if not len(context.lookup(Columns.CATEGORY)):
             raise ConfigError("a category filter needs a catalog with a 'category' column")
         wanted = [str(c) for c in filters.categories]
-        keep &= category.astype(str).reindex(items).isin(wanted).to_numpy()
+        category_of = context.mapping(Columns.CATEGORY).get
+        keep &= member(np.array([category_of(i) for i in items], dtype=object), wanted)
     if filters.min_price is not None or filters.max_price is not None:
         price = pd.to_numeric(context.lookup(Columns.PRICE), errors="coerce")
         values = price.reindex(items).to_numpy(dtype=float)
@@ -365,7 +366,7 @@ def _bought_rows(context: ListContext, users: np.ndarray, items: np.ndarray) -> 
     bought = context.bought
     assert bought is not None
     owned = pd.MultiIndex.from_arrays(
-        [bought[Columns.USER].astype(str), bought[Columns.ITEM].astype(str)]
+        [id_values(bought[c], where="the bought pairs") for c in ID_COLUMNS]
     )
     return np.asarray(pd.MultiIndex.from_arrays([users, items]).isin(owned), dtype=bool)
 
@@ -501,13 +502,13 @@ def recommend_with_policy(
                 policy, context, reco[Columns.USER].to_numpy(), reco[Columns.ITEM].to_numpy()
             )
             kept = reco[passed]
-            asked = reco[Columns.USER].astype(str).value_counts()
-            got = kept[Columns.USER].astype(str).value_counts()
+            asked = reco[Columns.USER].value_counts()  # the model's (canonical) ids
+            got = kept[Columns.USER].value_counts()
             for user in chunk:
                 more = int(asked.get(user, 0)) >= depth and int(got.get(user, 0)) < windows[user]
                 if more and depth < MAX_DEPTH:
                     short[user] = int(depth) * 2
-            kept = kept[~kept[Columns.USER].astype(str).isin(short)]
+            kept = kept[~kept[Columns.USER].isin(short).to_numpy()]
             if arranged:
                 pick = partial(merchandise, policy, context, k=k)
                 done.append(arrange_frame(kept, pick, reco[Columns.RANK].dtype))

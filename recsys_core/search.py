@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import id_values
 from recsys_core.errors import ConfigError
 from recsys_core.text_embeddings import CatalogTextEmbedding, QueryCosine, stem_tokens
 
@@ -89,8 +90,11 @@ class ProductSearch:
             )
         self.method: SearchMethod = method
         self.catalog = catalog.reset_index(drop=True)
-        self._item_rows = pd.Index(self.catalog[Columns.ITEM].astype(str))
-        text = self.catalog[Columns.TITLE].astype(str)
+        ids = id_values(self.catalog[Columns.ITEM], where="the search catalog")
+        self._item_rows = pd.Index(ids)
+        # the catalog's text (titles, categories, brands) is what is searched: text, not ids
+        titles = self.catalog[Columns.TITLE].astype(str)
+        text = titles
         for col in (Columns.CATEGORY, Columns.BRAND):
             if col in self.catalog.columns:
                 text = text + " " + self.catalog[col].fillna("").astype(str)
@@ -98,8 +102,8 @@ class ProductSearch:
         self._chars = TfidfVectorizer(
             lowercase=True, analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
         )
-        self._ids = self.catalog[Columns.ITEM].astype(str).to_numpy(dtype=object)
-        self._titles = self.catalog[Columns.TITLE].astype(str).to_numpy(dtype=object)
+        self._ids = ids.to_numpy(dtype=object)
+        self._titles = titles.to_numpy(dtype=object)
         self._categories = (
             self.catalog[Columns.CATEGORY].astype(str).to_numpy(dtype=object)
             if Columns.CATEGORY in self.catalog.columns
@@ -217,7 +221,7 @@ class ProductSearch:
         vocabulary = self._words.vocabulary_
         columns = [vocabulary.get(tok) for tok in dict.fromkeys(_stem_tokens(query))]
         if columns and all(c is not None for c in columns):
-            rows = self._item_rows.get_indexer(found["item_id"].astype(str))
+            rows = self._item_rows.get_indexer(found["item_id"])  # this search's own ids
             sub = self._word_matrix[rows][:, columns]
             has_all = np.asarray((sub > 0).sum(axis=1)).ravel() == len(columns)
             if has_all.any():

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import id_values
 from recsys_core.errors import ConfigError
 
 __all__ = ["LabelledQuery", "load_labelled_queries", "search_quality"]
@@ -49,8 +50,8 @@ def load_labelled_queries(path: Path | str, catalog: pd.DataFrame) -> list[Label
     missing = [c for c in QUERY_COLUMNS if c not in frame.columns]
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    titles = catalog[Columns.TITLE].astype(str).str.upper().to_numpy()
-    ids = catalog[Columns.ITEM].astype(str).to_numpy()
+    titles = catalog[Columns.TITLE].astype(str).str.upper().to_numpy()  # text the patterns match
+    ids = id_values(catalog[Columns.ITEM], where="the catalog").to_numpy()
     out = []
     for line, row in enumerate(frame.itertuples(index=False), start=2):
         try:
@@ -86,7 +87,7 @@ def search_quality(
         start = time.perf_counter()
         found = search(q.query, k)
         seconds = time.perf_counter() - start
-        top = found[Columns.ITEM].astype(str).head(k).tolist()
+        top = found[Columns.ITEM].head(k).tolist()  # the search's own (canonical) ids
         hit = np.array([i in q.relevant for i in top], dtype=bool)
         first = int(np.argmax(hit)) + 1 if hit.any() else 0
         rows.append(

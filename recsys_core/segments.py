@@ -112,7 +112,9 @@ def segments_from_features(
     at the training cutoff (``days_since_first_event`` and ``orders``, indexed by
     ``user_id``): the same rules without the event log, for serving merchandising rules
     limited to a segment."""
-    out = pd.DataFrame(index=pd.Index(features.index.astype(str), name=Columns.USER))
+    # the order model's shopper features are indexed by text ids (shopper_features, or
+    # canonical_ids when a saved model is read)
+    out = pd.DataFrame(index=pd.Index(features.index, name=Columns.USER))
     age = features["days_since_first_event"].to_numpy(dtype=float)
     out["tenure"] = np.where(age < NEW_DAYS, "new", "returning")
     orders = features["orders"].fillna(0).to_numpy(dtype=float)

@@ -61,11 +61,11 @@ def similar_items_by_text(search: ProductSearch, item_id: str, k: int) -> pd.Dat
         The item is not in the catalog either.
     """
     found = search.similar_by_text(str(item_id), k)
-    if found.empty and str(item_id) not in set(search.catalog[Columns.ITEM].astype(str)):
+    if found.empty and str(item_id) not in set(search.catalog[Columns.ITEM]):  # canonical ids
         raise UnknownItemError(f"unknown item id {item_id!r}: it is not in the catalog")
     return pd.DataFrame(
         {
-            "item_id": found["item_id"].astype(str).to_numpy(),
+            "item_id": found["item_id"].to_numpy(),
             "score": found["relevance"].to_numpy(dtype=float),
             "score_label": SCORE_LABELS[TEXT_SOURCE],
             "source": TEXT_SOURCE,
@@ -108,7 +108,8 @@ def similar_items_filled(
         raise ConfigError(f"model {model!r} is not trained; trained: {', '.join(models)}")
     item_id = str(item_id)
     parts = [models[model].similar_items([item_id], k).assign(source=model)]
-    have = set(parts[0]["similar_item_id"].astype(str))
+    # the models' similar_items answer canonical ids (their IdMaps' ``str`` columns)
+    have = set(parts[0]["similar_item_id"])
     filled: list[str] = []
     for name in FILL_ORDER.get(model, ()):
         if len(have) >= k:
@@ -119,20 +120,20 @@ def similar_items_filled(
             extra = models[name].similar_items([item_id], k + len(have))
         except RecsysError:
             continue
-        extra = extra[~extra["similar_item_id"].astype(str).isin(have)].head(k - len(have))
+        extra = extra[~extra["similar_item_id"].isin(have)].head(k - len(have))
         if extra.empty:
             continue
         parts.append(extra.assign(source=name))
-        have.update(extra["similar_item_id"].astype(str))
+        have.update(extra["similar_item_id"])
         filled.append(f"{len(extra)} from {name}")
     sim = pd.concat(parts, ignore_index=True).head(k)
-    ids = sim["similar_item_id"].astype(str).to_numpy()
+    ids = sim["similar_item_id"].to_numpy()
     frame = pd.DataFrame(
         {
             "item_id": ids,
             "score": sim[Columns.SCORE].to_numpy(dtype=float),
             "score_label": [SCORE_LABELS.get(s, f"{s} score") for s in sim["source"]],
-            "source": sim["source"].astype(str).to_numpy(),
+            "source": sim["source"].to_numpy(),
             "support": support_for(models, model, item_id, ids),
             "rank": np.arange(1, len(sim) + 1),
         }

@@ -118,6 +118,7 @@ def train_lab(
     timings: dict[str, float] = {}
     steps = len(names) + 1
     progress("building the interaction matrix", 0.0)
+    # the matrix maps the log's own shoppers and items, not the Dataset's maps (docs/data.md)
     matrix = InteractionMatrix.from_events(dataset.events, weights)
     for i, name in enumerate(names):
         progress(f"training {name}", (i + 1) / steps)
@@ -141,7 +142,9 @@ def train_lab(
             params.setdefault("seed", config.seed)
         fit_on = matrix
         if name in model_weights:
-            fit_on = InteractionMatrix.from_events(dataset.events, model_weights[name])
+            fit_on = InteractionMatrix.from_events(  # same events: the same id maps
+                dataset.events, model_weights[name], users=matrix.users, items=matrix.items
+            )
 
         def fit_progress(message: str, fraction: float, step: int = i + 1, of: str = name) -> None:
             progress(f"{of}: {message}", (step + fraction) / steps)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import ID_COLUMNS, id_values
 from recsys_core.metrics import classifier_metrics, reliability_table
 from recsys_core.ranking.order_model import score_order_model
 
@@ -32,9 +33,9 @@ def classifier_block(
 
     Returns the metrics and the reliability tables by binning (``uniform``, ``quantile``).
     """
-    keys = pd.MultiIndex.from_frame(relevant[[Columns.USER, Columns.ITEM]].astype(str))
+    keys = pd.MultiIndex.from_arrays([id_values(relevant[c]) for c in ID_COLUMNS])
     cand = pd.MultiIndex.from_arrays(
-        [frame[Columns.USER].astype(str), frame[Columns.ITEM].astype(str)]
+        [id_values(frame[Columns.USER]), id_values(frame[Columns.ITEM])]
     )
     y_true = cand.isin(keys).astype(np.int8)
     y_prob = frame["purchase_probability"].to_numpy(dtype=np.float64)
@@ -94,13 +95,13 @@ def overall_probability_block(
     The metrics (with ``pairs``, ``shoppers``, ``positive_rate``, ``mean_predicted``) and the
     reliability tables by binning (``uniform``, ``quantile``).
     """
-    users = served[Columns.USER].astype(str)
+    users = id_values(served[Columns.USER])
     order = order_probability.reindex(users).to_numpy(dtype=np.float64)
     known = np.isfinite(order)
     purchase = served[PURCHASE_PROBABILITY].to_numpy(dtype=np.float64)
     y_prob = np.clip(order[known] * purchase[known], 0.0, 1.0)
-    keys = pd.MultiIndex.from_frame(relevant[[Columns.USER, Columns.ITEM]].astype(str))
-    pairs = pd.MultiIndex.from_arrays([users[known], served[Columns.ITEM].astype(str)[known]])
+    keys = pd.MultiIndex.from_arrays([id_values(relevant[c]) for c in ID_COLUMNS])
+    pairs = pd.MultiIndex.from_arrays([users[known], id_values(served[Columns.ITEM])[known]])
     y_true = pairs.isin(keys).astype(np.int8)
     metrics: dict[str, Any] = classifier_metrics(y_true, y_prob)
     metrics["pairs"] = float(len(y_prob))

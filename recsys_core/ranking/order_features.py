@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import id_values
 from recsys_core.ranking.features import events_before, require_timestamps
 
 __all__ = ["ORDER_FEATURES", "ORDER_FEATURE_LABELS", "order_labels", "shopper_features"]
@@ -48,7 +49,7 @@ def _order_days(purchases: pd.DataFrame) -> pd.DataFrame:
     day = purchases[Columns.TIMESTAMP].dt.floor("D")
     spend = _spend(purchases)
     frame = pd.DataFrame(
-        {Columns.USER: purchases[Columns.USER].astype(str).to_numpy(), "day": day, "spend": spend}
+        {Columns.USER: id_values(purchases[Columns.USER]).to_numpy(), "day": day, "spend": spend}
     )
     return (
         frame.groupby([Columns.USER, "day"], sort=False, observed=True)["spend"].sum().reset_index()
@@ -81,7 +82,7 @@ def shopper_features(events: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.Dat
     """
     cutoff = pd.Timestamp(cutoff)
     past = events_before(events, cutoff)
-    users = past[Columns.USER].astype(str)
+    users = id_values(past[Columns.USER])  # the features are indexed by the text ids
     ts = past[Columns.TIMESTAMP]
     age_days = ((cutoff - ts) / _DAY).to_numpy(dtype=np.float64)
     by_user = pd.DataFrame({Columns.USER: users.to_numpy(), "age": age_days})
@@ -90,7 +91,7 @@ def shopper_features(events: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.Dat
     out["days_since_last_event"] = grouped.min()
     out["days_since_first_event"] = grouped.max()
 
-    is_purchase = (past[Columns.EVENT].astype(str) == "purchase").to_numpy()
+    is_purchase = (past[Columns.EVENT] == "purchase").to_numpy()
     purchases = past[is_purchase]
     orders = _order_days(purchases)
     orders["age"] = ((cutoff - orders["day"]) / _DAY).to_numpy(dtype=np.float64)
@@ -108,8 +109,8 @@ def shopper_features(events: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd.Dat
     )
     bought = pd.DataFrame(
         {
-            Columns.USER: purchases[Columns.USER].astype(str).to_numpy(),
-            Columns.ITEM: purchases[Columns.ITEM].astype(str).to_numpy(),
+            Columns.USER: users.to_numpy()[is_purchase],
+            Columns.ITEM: id_values(purchases[Columns.ITEM]).to_numpy(),
             "qty": qty,
         }
     ).groupby(Columns.USER, sort=True)
@@ -167,6 +168,6 @@ def order_labels(
     mask = (
         (ts >= pd.Timestamp(start))
         & (ts < pd.Timestamp(end))
-        & (events[Columns.EVENT].astype(str) == "purchase")
+        & (events[Columns.EVENT] == "purchase")
     )
-    return pd.Index(events.loc[mask.to_numpy(), Columns.USER].astype(str).unique())
+    return pd.Index(id_values(events.loc[mask.to_numpy(), Columns.USER]).unique())

@@ -47,6 +47,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import ArtifactError, ConfigError, DataValidationError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.ranking.calibration import Calibrator
@@ -441,7 +442,7 @@ class OrderModel:
                 f"cannot read the order model in {folder}: {exc}; retrain and save it again"
             ) from exc
         model.features_ = features.set_index(Columns.USER)[list(ORDER_FEATURES)]
-        model.features_.index = model.features_.index.astype(str)
+        model.features_.index = canonical_ids(model.features_.index)  # read from a file
         model.classifier_ = PurchaseModel.load(folder / "classifier")
         return model
 
@@ -509,6 +510,6 @@ def score_order_model(
     metrics["shoppers"] = float(len(y_true))
     metrics["order_rate"] = float(y_true.mean()) if len(y_true) else float("nan")
     metrics["mean_predicted"] = float(y_prob.mean()) if len(y_prob) else float("nan")
-    index = features.index.astype(str)
+    index = features.index  # shopper_features: text ids
     probability = pd.Series(y_prob, index=index, name="order_probability")
     return metrics, y_true, probability, pd.Series(raw, index=index, name="order_probability")

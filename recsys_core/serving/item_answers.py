@@ -64,7 +64,7 @@ class ItemAnswers(ServiceExplanations):
                     matrix = getattr(engine, "user_items_", None)
                     items = getattr(engine, "items_", None)
                     if matrix is not None and items is not None:
-                        ids = self.lab.catalog[Columns.ITEM].astype(str).tolist()
+                        ids = self.lab.catalog[Columns.ITEM].tolist()  # canonical (load_lab)
                         bought = item_shoppers(ids, items.external_ids, matrix)
                         break
             self._search[method] = ProductSearch(
@@ -117,7 +117,7 @@ class ItemAnswers(ServiceExplanations):
         if isinstance(prepared, PreparedRecommender):
             return prepared.similar(item_id, k)
         sim = engine.similar_items([item_id], k)
-        ids = sim["similar_item_id"].astype(str).to_numpy(dtype=object)
+        ids = sim["similar_item_id"].to_numpy(dtype=object)  # the model's canonical ids
         return TopItems(
             item_ids=ids,
             titles=np.asarray(self.titles(list(ids)), dtype=object),
@@ -137,7 +137,7 @@ class ItemAnswers(ServiceExplanations):
         if top is None:
             frame = self._by_text(str(item_id), check_k(k))
             rows = list(zip(frame["item_id"], frame["title"], frame["score"], strict=True))
-            sources = frame["source"].astype(str).tolist()
+            sources = frame["source"].tolist()
             note = frame.attrs.get("note")
         elif len(top.item_ids) >= check_k(k):  # the fast path gave k: no fill needed
             rows = list(zip(top.item_ids, top.titles, top.scores, strict=True))
@@ -145,7 +145,7 @@ class ItemAnswers(ServiceExplanations):
         else:
             frame = self.similar_frame(item_id, k, model)
             rows = list(zip(frame["item_id"], frame["title"], frame["score"], strict=True))
-            sources = frame["source"].astype(str).tolist()
+            sources = frame["source"].tolist()
             note = frame.attrs.get("note")
         ids = [str(r[0]) for r in rows]
         support = support_for(self.lab.models, model, str(item_id), ids)

@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from recsys_core.data.dataset import canonical_event_frame
 from recsys_core.errors import ArtifactError, ConfigError, RecsysError
 from recsys_core.io_utils import atomic_write_text, raise_if_disk_full
 from recsys_core.models import (
@@ -270,6 +271,7 @@ def _load_parts(
         if "catalog.parquet" in bad_parts:
             raise ArtifactError(bad_parts["catalog.parquet"])
         catalog = pd.read_parquet(_readable(folder, "catalog.parquet", plain_root))
+        catalog = canonical_event_frame(catalog, ["item_id"])  # a file read: the id boundary
     except Exception as exc:  # pyarrow raises several types for broken files
         if not tolerant:
             raise ArtifactError(f"cannot read the catalog of {folder}: {exc}") from exc
@@ -340,7 +342,7 @@ def _optional_frame_reader(
         try:
             if part in bad_parts:
                 raise ArtifactError(f"checksum check failed: {bad_parts[part]}")
-            return pd.read_parquet(_readable(folder, part, plain_root))
+            return canonical_event_frame(pd.read_parquet(_readable(folder, part, plain_root)))
         except Exception as exc:  # pyarrow raises several types for broken files
             if not tolerant:
                 raise ArtifactError(f"cannot read {folder / part}: {exc}") from exc

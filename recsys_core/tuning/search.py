@@ -152,7 +152,12 @@ class _Validation:
         if weights not in self._matrices:
             if len(self._matrices) > 8:
                 self._matrices.clear()
-            self._matrices[weights] = InteractionMatrix.from_events(self.split.train, weights)
+            # the same events give the same id maps whatever the weights: build them once
+            built = next(iter(self._matrices.values()), None)
+            maps = {} if built is None else {"users": built.users, "items": built.items}
+            self._matrices[weights] = InteractionMatrix.from_events(
+                self.split.train, weights, **maps
+            )
         return self._matrices[weights]
 
     def ndcg(self, reco: pd.DataFrame) -> float:

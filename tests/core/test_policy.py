@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_core.errors import ConfigError
+from recsys_core.errors import ConfigError, DataValidationError
 from recsys_core.interactions import InteractionMatrix
 from recsys_core.models import MODEL_NAMES, create_model, model_class
 from recsys_core.policy import (
@@ -159,3 +159,25 @@ def test_bought_pairs_are_matched_the_same_for_one_or_many_shoppers() -> None:
     )
     np.testing.assert_array_equal(many[:300], one_by_one)
     assert (~many).sum() >= len(users[::7])  # every bought row (and its repeats) left out
+
+
+def test_the_policy_reads_canonical_ids_as_they_are() -> None:
+    """Bought pairs and catalogs as the lab holds them (``category`` ids, as an event log
+    has them) give the same mask as plain text ids: the policy decodes, it does not re-cast."""
+    as_categories = BOUGHT.astype("category")
+    catalog = CATALOG.assign(item_id=CATALOG["item_id"].astype("category"))
+    for policy in (
+        ListPolicy("leave-out-bought"),
+        ListPolicy("keep", BusinessFilters(categories=["x"], max_price=10)),
+    ):
+        text = _mask(policy, ListContext(bought=BOUGHT, catalog=CATALOG))
+        assert _mask(policy, ListContext(bought=as_categories, catalog=catalog)) == text
+
+
+def test_ids_that_are_not_canonical_are_a_clear_error() -> None:
+    """Integer ids in the bought pairs used to be cast silently in the policy; now the way in
+    (Dataset, load_lab, canonical_ids) converts them and the policy names what is wrong."""
+    numbers = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 11, 12]})
+    context = ListContext(bought=numbers, catalog=CATALOG)
+    with pytest.raises(DataValidationError, match="bought pairs.*canonical_ids"):
+        _mask(ListPolicy("leave-out-bought"), context)

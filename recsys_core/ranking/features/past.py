@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import EVENT_TYPES, Columns
+from recsys_core.data.dataset import id_values
 from recsys_core.errors import DataValidationError
 from recsys_core.interactions import IdMap
 from recsys_core.ranking.features.frames import (
@@ -66,9 +67,7 @@ def _event_codes(events: pd.DataFrame) -> np.ndarray:
         lookup = np.array([EVENT_TYPES.index(c) if c in EVENT_TYPES else -1 for c in cats])
         codes = ev.cat.codes.to_numpy()
         return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1).astype(np.int64)
-    return np.asarray(
-        pd.Categorical(ev.astype(str), categories=list(EVENT_TYPES)).codes, dtype=np.int64
-    )
+    return np.asarray(pd.Categorical(ev, categories=list(EVENT_TYPES)).codes, dtype=np.int64)
 
 
 def _lookup(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +100,7 @@ def _catalog_column(catalog: pd.DataFrame | None, items: IdMap, column: str) -> 
     if catalog is None or column not in catalog.columns or Columns.ITEM not in catalog.columns:
         return None
     values = catalog[[Columns.ITEM, column]].copy()
-    values[Columns.ITEM] = values[Columns.ITEM].astype(str)
+    values[Columns.ITEM] = id_values(values[Columns.ITEM], where="the catalog")
     values = values.drop_duplicates(Columns.ITEM).set_index(Columns.ITEM)[column]
     return values.reindex(pd.Index(items.external_ids, dtype=object))
 
@@ -208,9 +207,13 @@ class PastEvents:
         past = past[codes >= 0]
         codes = codes[codes >= 0]
         users = IdMap.from_values(past[Columns.USER])
-        item_values_seen = pd.Series(past[Columns.ITEM].astype(str).unique())
+        # the items of the past events and the catalog (the Dataset's item map holds the
+        # items of later events too: docs/data.md); IdMap.from_values reads category codes
+        item_values_seen = IdMap.from_values(past[Columns.ITEM]).external_ids
         if catalog is not None and Columns.ITEM in catalog.columns:
-            item_values_seen = pd.concat([item_values_seen, catalog[Columns.ITEM].astype(str)])
+            item_values_seen = np.concatenate(
+                [item_values_seen, catalog[Columns.ITEM].to_numpy(dtype=object)]
+            )
         items = IdMap.from_values(item_values_seen)
 
         self.cutoff = cutoff

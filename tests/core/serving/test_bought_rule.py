@@ -125,3 +125,13 @@ def test_unreadable_bought_pairs_are_named_in_the_answer(home_copy: Path) -> Non
     assert "restore the version or retrain" in answer["already_bought"]["why"]
     kept = service.recommend(user, 5, "als", policy=ListPolicy("keep"))["already_bought"]
     assert "cannot be read" not in kept["why"]  # keeping items needs no bought pairs
+
+
+def test_a_loaded_lab_holds_canonical_ids(lab) -> None:  # type: ignore[no-untyped-def]
+    """``load_lab`` is the way in for a saved version's frames: the policy trusts their ids."""
+    from recsys_core.data.dataset import ensure_canonical
+
+    ensure_canonical(lab.catalog, ["item_id"], where="the loaded catalog")
+    ensure_canonical(lab.bought, where="the loaded bought pairs")
+    if lab.last_purchases is not None:
+        ensure_canonical(lab.last_purchases, where="the loaded purchase times")
