@@ -124,7 +124,7 @@ class Access:
         self._failures: dict[str, deque[float]] = {}
         self._pseudonym_key: bytes | None = None
         self._pseudonyms: dict[str, str] = {}  # shopper -> pseudonym (an HMAC and base32 each)
-        self._stamp_path = credentials_stamp_path(home)
+        self._stamp_path = str(credentials_stamp_path(home))  # a str: no Path per stat
         self._stamp = credentials_stamp(self._stamp_path)
         self._viewer_maps: weakref.WeakKeyDictionary[Any, dict[str, str]] = (
             weakref.WeakKeyDictionary()

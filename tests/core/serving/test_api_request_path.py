@@ -275,3 +275,16 @@ def test_settings_follow_the_environment_without_a_reset(
     assert lab_settings().home == tmp_path / "b"
     monkeypatch.delenv("RECSYS_HOME")
     assert lab_settings().home != tmp_path / "b"
+
+
+def test_the_deny_list_follows_recsys_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deny-list's path is worked out once per settings, and again when they change."""
+    from recsys_core.security.denylist import forget_shopper, is_forgotten
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    monkeypatch.setenv("RECSYS_HOME", str(first))
+    assert forget_shopper("U001") and is_forgotten("U001")
+    monkeypatch.setenv("RECSYS_HOME", str(second))
+    assert not is_forgotten("U001")
+    monkeypatch.setenv("RECSYS_HOME", str(first))
+    assert is_forgotten("U001")
