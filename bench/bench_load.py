@@ -2,11 +2,14 @@
 
 1. Starts ``python -m recsys_core serve`` on 127.0.0.1 (a free port) over the saved lab and
    sends ``--requests`` (2,000) ``GET /recommend`` requests for ``--users`` (500+) different
-   known shoppers, ``--concurrency`` (16) at a time, from a bounded asyncio client
-   (``--client aiohttp``, the default, or ``httpx``: one connection pool of ``--concurrency``
-   keep-alive connections; every request has a 30 s timeout; the run stops after
-   ``--max-seconds``). The client runs on the same cores as the server, so its own CPU time
-   per request is printed too. Per model (ALS and the ranker): throughput, p50, p99, errors, and
+   known shoppers, ``--concurrency`` (16) at a time, from one asyncio process with
+   ``--concurrency`` keep-alive connections (every request has a 30 s timeout; the run stops
+   after ``--max-seconds``). ``--client raw``, the default, sends prepared HTTP/1.1 requests
+   on asyncio protocols over uvloop and reads each answer by its content-length (about
+   0.1 ms of client CPU per request); ``--client aiohttp`` (the default before; about 0.3 ms)
+   or ``httpx`` use those libraries' clients on the standard event loop. The client runs on
+   the same cores as the server, so its own CPU time per request is printed too. Per model
+   (ALS and the ranker): throughput, p50, p99, errors, and
    whether ``/metrics`` counted exactly the requests sent. Cold caches: the server is
    restarted for each model and each shopper is asked once per k (k cycles 5, 10, 20), so
    the first 3 x ``--users`` requests are cache misses and the rest repeat earlier questions.
@@ -27,7 +30,7 @@
 Run after ``python -m recsys_core train --dataset online-retail``::
 
     python bench/bench_load.py [--requests 2000] [--users 600] [--concurrency 16] [--workers 2]
-                               [--client aiohttp|httpx] [--distinct] [--models als,ranker]
+                               [--client raw|aiohttp|httpx] [--distinct] [--models als,ranker]
                                [--logins] [--kill] [--rollbacks 4]
 """
 
