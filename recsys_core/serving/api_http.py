@@ -271,8 +271,11 @@ class _HeldHead:
         self._sent = False
 
     def write(self, data: bytes) -> None:
-        if not self._sent and self._head is None and not data.startswith(b"HTTP/1.1 1"):
-            self._head = bytes(data)
+        if not self._sent and self._head is None:
+            if data.startswith(b"HTTP/1.1 1"):  # interim (100 Continue): at once, not held
+                self._transport.write(data)
+            else:
+                self._head = bytes(data)
             return
         if self._head is not None:
             data, self._head = self._head + data, None

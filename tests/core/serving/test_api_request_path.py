@@ -288,3 +288,96 @@ def test_the_deny_list_follows_recsys_home(tmp_path: Path, monkeypatch: pytest.M
     assert not is_forgotten("U001")
     monkeypatch.setenv("RECSYS_HOME", str(first))
     assert is_forgotten("U001")
+
+
+# ---------------------------------------------------------------------- one write per answer
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_an_answers_head_and_body_leave_in_one_write() -> None:
+    from recsys_core.serving.api_http import _HeldHead
+
+    sent = _Recorder()
+    held = _HeldHead(sent)
+    held.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # interim: at once
+    held.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert sent.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    held.write(b"{}")
+    held.flush()
+    assert sent.writes[1:] == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    assert not held.is_closing()  # the rest is the transport's
+    bodiless = _HeldHead(sent := _Recorder())  # HEAD: the head goes when the answer ends
+    bodiless.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    bodiless.flush()
+    assert sent.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"]
+    closing = _HeldHead(sent := _Recorder())  # closed after the head: the head goes first
+    closing.write(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")
+    closing.close()
+    assert sent.writes == [b"HTTP/1.1 500 Internal Server Error\r\n\r\n"] and sent.closed
+
+
+def test_serve_answers_pipelined_and_bodiless_requests_whole(lab_home: Path) -> None:
+    """``serve`` with the one-write protocol: three pipelined requests on one connection,
+    the middle one a HEAD (a head and no body), come back whole and in order."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from recsys_core.serving.api_http import one_write_protocol
+
+    assert one_write_protocol() is not None  # httptools is there (uvicorn[standard])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recsys_core", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "no server"
+                time.sleep(0.3)
+        ask = "{} /recommend?user_id=U001&k=2 HTTP/1.1\r\nHost: t\r\n{}\r\n"
+        pipelined = ask.format("GET", "") + ask.format("HEAD", "") + ask.format("GET", "")
+        pipelined = pipelined[: -len("\r\n")] + "Connection: close\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            conn.sendall(pipelined.encode())
+            received = b""
+            while chunk := conn.recv(65536):
+                received += chunk
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    answers = []
+    while received:
+        head, _, rest = received.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        has_body = len(answers) != 1  # the HEAD's answer has none
+        answers.append((head.split(b" ")[1], rest[:length] if has_body else b""))
+        received = rest[length:] if has_body else rest
+    assert [status for status, _ in answers] == [b"200", b"405", b"200"]
+    assert answers[0][1] == answers[2][1] and json.loads(answers[0][1])["user_id"] == "U001"
