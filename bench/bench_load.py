@@ -2,11 +2,14 @@
 
 1. Starts ``python -m recsys_core serve`` on 127.0.0.1 (a free port) over the saved lab and
    sends ``--requests`` (2,000) ``GET /recommend`` requests for ``--users`` (500+) different
-   known shoppers, ``--concurrency`` (16) at a time, from a bounded asyncio client
-   (``--client aiohttp``, the default, or ``httpx``: one connection pool of ``--concurrency``
-   keep-alive connections; every request has a 30 s timeout; the run stops after
-   ``--max-seconds``). The client runs on the same cores as the server, so its own CPU time
-   per request is printed too. Per model (ALS and the ranker): throughput, p50, p99, errors, and
+   known shoppers, ``--concurrency`` (16) at a time, from one asyncio process with
+   ``--concurrency`` keep-alive connections (every request has a 30 s timeout; the run stops
+   after ``--max-seconds``). ``--client raw``, the default, sends prepared HTTP/1.1 requests
+   on asyncio protocols over uvloop and reads each answer by its content-length (about
+   0.1 ms of client CPU per request); ``--client aiohttp`` (the default before; about 0.3 ms)
+   or ``httpx`` use those libraries' clients on the standard event loop. The client runs on
+   the same cores as the server, so its own CPU time per request is printed too. Per model
+   (ALS and the ranker): throughput, p50, p99, errors, and
    whether ``/metrics`` counted exactly the requests sent. Cold caches: the server is
    restarted for each model and each shopper is asked once per k (k cycles 5, 10, 20), so
    the first 3 x ``--users`` requests are cache misses and the rest repeat earlier questions.
@@ -27,7 +30,7 @@
 Run after ``python -m recsys_core train --dataset online-retail``::
 
     python bench/bench_load.py [--requests 2000] [--users 600] [--concurrency 16] [--workers 2]
-                               [--client aiohttp|httpx] [--distinct] [--models als,ranker]
+                               [--client raw|aiohttp|httpx] [--distinct] [--models als,ranker]
                                [--logins] [--kill] [--rollbacks 4]
 """
 
@@ -43,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -154,6 +158,101 @@ def _count(url: str, headers: dict[str, str] | None = None) -> float:
     )
 
 
+class _RawConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection that sends prepared ``GET`` requests and reads
+    answers with a ``content-length`` (all this API sends): a few microseconds of client CPU
+    per request, where an HTTP library's client costs a few hundred."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[int] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.waiter is None or self.waiter.done():
+            return
+        lines = bytes(self.buffer[:end]).split(b"\r\n")
+        length = -1
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and b"close" in value.lower():
+                self.closed = True
+        if length < 0:
+            self.waiter.set_exception(ValueError("an answer without content-length"))
+            return
+        if len(self.buffer) < end + 4 + length:
+            return  # the rest of the body is on its way
+        del self.buffer[: end + 4 + length]
+        self.waiter.set_result(int(lines[0].split(b" ", 2)[1]))
+
+    async def get(self, request: bytes, timeout: float) -> int:
+        """Send one prepared request; the answer's HTTP status."""
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await asyncio.wait_for(self.waiter, timeout)
+
+
+async def _load_raw(
+    url: str, paths: list[str], concurrency: int, max_seconds: float, headers: dict[str, str]
+) -> tuple[list[float], int, float]:
+    loop = asyncio.get_running_loop()
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    requests = [
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode("ascii")
+        for path in paths
+    ]
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(requests)
+    deadline = time.monotonic() + max_seconds
+
+    async def connect() -> _RawConnection:
+        _, protocol = await loop.create_connection(_RawConnection, host, int(port))
+        return protocol
+
+    async def worker() -> None:
+        nonlocal errors
+        connection = await connect()
+        for request in queue:
+            if time.monotonic() > deadline:
+                break
+            start = time.perf_counter()
+            try:
+                if connection.closed:
+                    connection = await connect()
+                ok = await connection.get(request, 30.0) == 200
+            except (OSError, ValueError, asyncio.TimeoutError):
+                ok = False
+                if connection.transport is not None:
+                    connection.transport.close()
+                connection.closed = True
+            latencies.append((time.perf_counter() - start) * 1000)
+            errors += not ok
+        if connection.transport is not None:
+            connection.transport.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return latencies, errors, elapsed
+
+
 async def _load_aiohttp(
     url: str, paths: list[str], concurrency: int, max_seconds: float, headers: dict[str, str]
 ) -> tuple[list[float], int, float]:
@@ -223,6 +322,18 @@ async def _load_httpx(
     return latencies, errors, elapsed
 
 
+def _loop_factory(client: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop for the raw client (when installed: uvicorn[standard] brings it), the standard
+    loop for the libraries' clients (as their earlier figures were measured)."""
+    if client != "raw":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="online-retail")
@@ -233,7 +344,14 @@ def main() -> None:
     parser.add_argument("--models", default="als,ranker")
     parser.add_argument("--max-seconds", type=float, default=120)
     parser.add_argument("--naive-calls", type=int, default=20)
-    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "aiohttp", "httpx"),
+        default="raw",
+        help="raw: prepared requests on asyncio protocols over uvloop (the cheapest client: "
+        "it shares the cores with the server); aiohttp/httpx: the HTTP libraries' clients "
+        "on the standard event loop (earlier figures)",
+    )
     parser.add_argument(
         "--distinct", action="store_true", help="a different shopper per request, k=10"
     )
@@ -241,7 +359,7 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true", help="kill -9 the audited server")
     parser.add_argument("--rollbacks", type=int, default=0, help="rollbacks during each run")
     args = parser.parse_args()
-    load = _load_aiohttp if args.client == "aiohttp" else _load_httpx
+    load = {"raw": _load_raw, "aiohttp": _load_aiohttp, "httpx": _load_httpx}[args.client]
 
     folder = resolve_version(args.dataset)
     lab = load_lab(folder)
@@ -295,9 +413,10 @@ def main() -> None:
             client_before = time.process_time()
             if args.rollbacks:
                 roller.start()
-            latencies, errors, elapsed = asyncio.run(
-                load(url, paths, args.concurrency, args.max_seconds, headers)
-            )
+            with asyncio.Runner(loop_factory=_loop_factory(args.client)) as runner:
+                latencies, errors, elapsed = runner.run(
+                    load(url, paths, args.concurrency, args.max_seconds, headers)
+                )
             client_cpu = time.process_time() - client_before
             cpu = _tree_cpu_seconds(proc.pid) - cpu_before
             counted = _count(url, headers) - before

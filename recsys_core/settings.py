@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
@@ -147,11 +148,21 @@ def env_name(field: str) -> str:
 ENV_VARIABLES: tuple[str, ...] = tuple(env_name(f) for f in LabSettings.model_fields)
 
 _lock = threading.Lock()
-_cached: dict[str, tuple[tuple[str | None, ...], LabSettings]] = {}
+_cached: dict[str, tuple[tuple[Any, ...], LabSettings]] = {}
 
 
-def _fingerprint() -> tuple[str | None, ...]:
-    return tuple(os.environ.get(name) for name in ENV_VARIABLES)
+#: The variables as ``os.environ`` stores them (its ``encodekey``: bytes on POSIX).
+_ENV_KEYS: tuple[Any, ...] = tuple(os.environ.encodekey(n) for n in ENV_VARIABLES)  # type: ignore[attr-defined]
+
+
+def _fingerprint() -> tuple[Any, ...]:
+    # read from os.environ's own store: ``os.environ.get`` encodes each name and raises and
+    # catches a KeyError for each unset variable (~90 us for all of them under load, and the
+    # REST API asks on every request); the store changes with every ``os.environ`` write
+    store = getattr(os.environ, "_data", None)
+    if store is None:  # pragma: no cover - not CPython's os.environ
+        return tuple(os.environ.get(name) for name in ENV_VARIABLES)
+    return tuple(map(store.get, _ENV_KEYS))
 
 
 def lab_settings() -> LabSettings:

@@ -55,6 +55,7 @@ def serve(
     import uvicorn
 
     from recsys_core.serving.api import check_bind_address
+    from recsys_core.serving.api_http import one_write_protocol
     from recsys_core.serving.lab import resolve_version
     from recsys_core.serving.registry import clean_leftovers
 
@@ -105,6 +106,8 @@ def serve(
             # no access log (one line per request is a measurable share of a ~1 ms answer;
             # /metrics counts requests); uvicorn picks uvloop and httptools when installed
             access_log=False,
+            # httptools, each answer's head and body in one write (one wake-up of the client)
+            http=one_write_protocol() or "auto",
         )
     finally:
         if metrics_dir is not None:

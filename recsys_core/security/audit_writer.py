@@ -4,7 +4,8 @@ Auditing every REST API request with :func:`recsys_core.security.audit.record` i
 costs a connection, the database's write lock and an fsync per request, on the event loop
 (781 -> 54 requests/s, and a locked database froze every answer). :class:`AuditWriter`
 takes the request's event in microseconds instead (:meth:`AuditWriter.submit`: a timestamp
-and a queue put) and one thread writes what has queued up, every ``interval`` seconds:
+and a deque append) and one thread writes what has queued up (with the times as ISO 8601),
+every ``interval`` seconds:
 
 * **group commit**: the events of one flush are written as one chained audit row per actor
   and action, through the public :func:`~recsys_core.security.audit.record` (so the hash
@@ -24,10 +25,10 @@ and a queue put) and one thread writes what has queued up, every ``interval`` se
 from __future__ import annotations
 
 import atexit
-import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,7 @@ DEFAULT_MAX_QUEUE = 100_000
 MAX_EVENTS_PER_ROW = 2_000
 
 _Event = tuple[str, str, dict[str, Any]]  # actor, action, detail (with its "ts")
+_Queued = tuple[float, str, str, Mapping[str, Any] | None]  # time.time(), actor, action, detail
 _live_writers: weakref.WeakSet[AuditWriter] = weakref.WeakSet()
 
 
@@ -73,10 +75,15 @@ class AuditWriter:
     ) -> None:
         self.home = home
         self.interval = interval
-        self._queue: queue.Queue[_Event | None] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        # a deque, not a queue.Queue: submit is one append (atomic in CPython) on the request
+        # path, where a Queue takes a lock and notifies a condition per event
+        self._queue: deque[_Queued] = deque()
+        self._wake = threading.Event()  # set when events wait and the thread may be asleep
         self._stopped = threading.Event()
-        self._idle = threading.Condition()
-        self._pending = 0
+        self._idle = threading.Condition()  # guards the two counts below
+        self._taken = 0  # events taken off the queue by the thread
+        self._done = 0  # events written (or given up at a stop)
         self.rows_written = 0
         self.events_written = 0
         self.last_error: str | None = None
@@ -87,7 +94,8 @@ class AuditWriter:
     # ------------------------------------------------------------------ callers
 
     def submit(self, actor: str, action: str, detail: Mapping[str, Any] | None = None) -> None:
-        """Queue one event (never blocks; its time is taken now).
+        """Queue one event (never blocks; its time is taken now, written as ISO 8601 by the
+        writer thread).
 
         Raises
         ------
@@ -97,26 +105,22 @@ class AuditWriter:
         """
         if self._stopped.is_set():
             raise AuditUnavailableError("the audit writer is stopped: the action is refused")
-        event = {"ts": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
-        event.update(detail or {})
-        with self._idle:
-            self._pending += 1
-        try:
-            self._queue.put_nowait((actor, action, event))
-        except queue.Full:
-            with self._idle:
-                self._pending -= 1
+        if len(self._queue) >= self.max_queue:
             raise AuditUnavailableError(
                 f"the audit log is not being written ({self.last_error or 'database busy'}) "
-                f"and {self._queue.maxsize:,} events are waiting: the request is refused "
+                f"and {self.max_queue:,} events are waiting: the request is refused "
                 "rather than served unaudited; check $RECSYS_HOME/security.db"
-            ) from None
+            )
+        self._queue.append((time.time(), actor, action, dict(detail) if detail else None))
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every event submitted so far is written; whether it was in time."""
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._pending:
+            target = self._taken + len(self._queue)
+            while self._done < target:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
@@ -129,34 +133,35 @@ class AuditWriter:
             return
         self.flush(timeout)
         self._stopped.set()
-        self._queue.put(None)
+        self._wake.set()
         self._thread.join(timeout)
 
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            time.sleep(self.interval)  # let the group gather: one commit for all of it
-            batch = [first]
-            stop = False
-            while True:
-                try:
-                    event = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if event is None:
-                    stop = True
-                    break
-                batch.append(event)
+            self._wake.wait()
+            if not self._queue:
+                if self._stopped.is_set():
+                    return
+                self._wake.clear()
+                if self._queue:  # an event arrived between the check and the clear
+                    self._wake.set()
+                continue
+            if not self._stopped.is_set():
+                self._stopped.wait(self.interval)  # let the group gather: one commit for all
+            with self._idle:
+                taken = [self._queue.popleft() for _ in range(len(self._queue))]
+                self._taken += len(taken)
+            batch: list[_Event] = []
+            for at, actor, action, detail in taken:
+                event = {"ts": _iso(at)}
+                event.update(detail or {})
+                batch.append((actor, action, event))
             self._write(batch)
             with self._idle:
-                self._pending -= len(batch)
+                self._done += len(batch)
                 self._idle.notify_all()
-            if stop:
-                return
 
     def _write(self, batch: list[_Event]) -> None:
         from recsys_core.security import audit
@@ -185,6 +190,11 @@ class AuditWriter:
                         time.sleep(0.5)
                 self.rows_written += 1
                 self.events_written += len(part)
+
+
+def _iso(at: float) -> str:
+    """``time.time()`` as the audit log writes times (ISO 8601, UTC, microseconds)."""
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="microseconds")
 
 
 @atexit.register

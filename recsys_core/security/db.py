@@ -131,7 +131,7 @@ def credentials_stamp_path(home: Path | None = None) -> Path:
     return (home or recsys_home()) / CREDENTIALS_STAMP
 
 
-def credentials_stamp(path: Path) -> tuple[int, int]:
+def credentials_stamp(path: str | Path) -> tuple[int, int]:
     """The stamp file's identity (inode, modification time in ns); ``(0, 0)`` when there is
     none. One ``stat``: cheap enough to check on every request."""
     try:

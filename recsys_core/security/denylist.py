@@ -44,10 +44,22 @@ def denylist_path(home: Path | None = None) -> Path:
 
 
 def _current_path(home: Path | None) -> str:
-    """:func:`denylist_path` without creating the home folder (what each request pays)."""
+    """:func:`denylist_path` without creating the home folder (what each request pays: the
+    path is worked out again only when the settings changed)."""
     if home is not None:
         return os.path.join(home, DENYLIST_FILE)
-    return os.path.join(lab_settings().home.expanduser(), DENYLIST_FILE)
+    global _home_path
+    settings = lab_settings()  # the same object while no variable changed
+    known = _home_path
+    if known is not None and known[0] is settings:
+        return known[1]
+    path = os.path.join(settings.home.expanduser(), DENYLIST_FILE)
+    _home_path = (settings, path)
+    return path
+
+
+#: The settings the default deny-list path was worked out from, and that path.
+_home_path: tuple[object, str] | None = None
 
 
 def _digest(key: bytes, user_id: object) -> str:

@@ -45,14 +45,18 @@ from fastapi import HTTPException, Request
 
 from recsys_core.security.audit_writer import AuditUnavailableError, AuditWriter
 from recsys_core.security.db import credentials_stamp, credentials_stamp_path
+from recsys_core.security.pseudonyms import looks_like_pseudonym
 
 #: Seconds a key lookup and the "lab has users" flag are reused.
 CACHE_SECONDS = 1.0
 #: Wrong keys from one client address within :data:`FAILURE_WINDOW` before it gets ``429``.
 MAX_FAILURES = 10
 FAILURE_WINDOW = 60.0
-#: Keys remembered at most (valid ones only: wrong keys are never cached).
+#: Keys remembered at most (valid ones only: wrong keys are never cached); also the most
+#: client addresses whose loopback check is remembered.
 _MAX_CACHED_KEYS = 10_000
+#: Shoppers whose pseudonym one :class:`Access` remembers at most (~150 bytes each).
+_MAX_CACHED_PSEUDONYMS = 50_000
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,25 @@ def is_loopback(host: str | None) -> bool:
     """Whether ``host`` (an address from the ASGI scope) is a loopback address."""
     if not host:
         return False
+    known = _LOOPBACK.get(host)
+    if known is None:  # parsing an address costs ~10 us: each address is parsed once
+        if len(_LOOPBACK) >= _MAX_CACHED_KEYS:
+            _LOOPBACK.clear()
+        known = _LOOPBACK[host] = _parse_loopback(host)
+    return known
+
+
+def _parse_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+#: Addresses seen and whether each is a loopback address.
+_LOOPBACK: dict[str, bool] = {}
 
 
 def _key_id(token: str) -> str | None:
@@ -106,7 +123,8 @@ class Access:
         self._keys: dict[str, tuple[float, Caller | None]] = {}
         self._failures: dict[str, deque[float]] = {}
         self._pseudonym_key: bytes | None = None
-        self._stamp_path = credentials_stamp_path(home)
+        self._pseudonyms: dict[str, str] = {}  # shopper -> pseudonym (an HMAC and base32 each)
+        self._stamp_path = str(credentials_stamp_path(home))  # a str: no Path per stat
         self._stamp = credentials_stamp(self._stamp_path)
         self._viewer_maps: weakref.WeakKeyDictionary[Any, dict[str, str]] = (
             weakref.WeakKeyDictionary()
@@ -186,7 +204,7 @@ class Access:
         if len(self._failures) > _MAX_CACHED_KEYS:  # many addresses: forget the oldest
             self._failures.pop(next(iter(self._failures)))
         self._failures.setdefault(client, deque()).append(time.monotonic())
-        detail: dict[str, Any] = {"client": client, "endpoint": request.url.path, "why": why}
+        detail: dict[str, Any] = {"client": client, "endpoint": request.scope["path"], "why": why}
         if token:
             detail["key_id"] = _key_id(token)
         with contextlib.suppress(AuditUnavailableError):  # refused anyway
@@ -241,11 +259,13 @@ class Access:
                 403, f"{caller.username}'s role {caller.role!r} may not use the API"
             )
         if answer:
-            detail: dict[str, Any] = {"endpoint": request.url.path}
+            detail: dict[str, Any] = {"endpoint": request.scope["path"]}
             shopper = request.query_params.get("user_id")
-            if shopper:
+            if shopper:  # the log holds pseudonyms only, also of a viewer's raw id attempt
                 detail["shopper"] = (
-                    shopper if caller.sees_pseudonyms_only else self.pseudonym(shopper)
+                    shopper
+                    if caller.sees_pseudonyms_only and looks_like_pseudonym(shopper)
+                    else self.pseudonym(shopper)
                 )
             try:
                 self.writer.submit(f"api:{caller.username}", "api-request", detail)
@@ -254,12 +274,19 @@ class Access:
         return caller
 
     def pseudonym(self, shopper: str) -> str:
-        """A shopper's pseudonym (the key read once)."""
+        """A shopper's pseudonym (the key read once; the last shoppers' pseudonyms kept: an
+        HMAC and a base32 encoding cost ~20 us, and the audit needs one per request)."""
+        known = self._pseudonyms.get(shopper)
+        if known is not None:
+            return known
         from recsys_core.security.pseudonyms import pseudonym, pseudonym_key
 
         if self._pseudonym_key is None:
             self._pseudonym_key = pseudonym_key(self.home)
-        return pseudonym(shopper, self._pseudonym_key)
+        if len(self._pseudonyms) >= _MAX_CACHED_PSEUDONYMS:
+            self._pseudonyms.clear()
+        value = self._pseudonyms[shopper] = pseudonym(shopper, self._pseudonym_key)
+        return value
 
     # ------------------------------------------------------------------ viewers' shoppers
 
@@ -274,8 +301,6 @@ class Access:
         """
         if caller is None or not caller.sees_pseudonyms_only:
             return user_id
-        from recsys_core.security.pseudonyms import looks_like_pseudonym
-
         if not looks_like_pseudonym(user_id):
             raise HTTPException(
                 400,

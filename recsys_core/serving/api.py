@@ -51,10 +51,8 @@ trained, unreadable pointers before a first load) ``503``.
 from __future__ import annotations
 
 import gc
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -76,6 +74,19 @@ from recsys_core.models.registry import ALS, RANKER, recommendable_models, simil
 from recsys_core.policy import LAB_RULE, BusinessFilters, ListPolicy, PolicyChoice, Repeats
 from recsys_core.serving import schemas
 from recsys_core.serving.access import Access, Caller
+from recsys_core.serving.api_http import (
+    ANSWER_NOTE,
+    ANSWER_PATHS,
+    NO_NATIVE_TELEMETRY,
+    CountMiddleware,
+    Metrics,
+    choice_check,
+    count_check,
+    json_answer,
+    plain_query,
+    text_check,
+    with_plain_path,
+)
 from recsys_core.serving.batch import BatchTable
 from recsys_core.serving.service import RecommendationService
 from recsys_core.settings import lab_settings
@@ -98,11 +109,6 @@ else:  # the registry's names, validated by FastAPI (and listed in the OpenAPI s
 UserId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The shopper's id.")]
 ItemId = Annotated[str, Query(min_length=1, max_length=MAX_ID, description="The item's id.")]
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"Number of items (1..{MAX_K}).")]
-
-#: What the request being answered found out (``degraded``, ``error``), for the health window:
-#: set by the ``count`` middleware, filled in by the endpoint (a shared dict, so it is seen
-#: from the thread pool too).
-_ANSWER_NOTE: ContextVar[dict[str, Any] | None] = ContextVar("recsys_answer_note", default=None)
 
 
 # ---------------------------------------------------------------------- access (one hook)
@@ -164,75 +170,6 @@ def check_bind_address(host: str) -> None:
             f"refusing to listen on {host!r}: without users (and so API keys) the API is "
             "local-only; use --host 127.0.0.1 (or ::1), or add users and API keys first"
         )
-
-
-# ---------------------------------------------------------------------- metrics
-
-
-class Metrics:
-    """The Prometheus metrics of the API (multiprocess-aware)."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
-
-        self.multiprocess = lab_settings().prometheus_multiproc_dir is not None
-        # in multiprocess mode values live in files; the registry only names them
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "recsys_requests",
-            "API requests by endpoint and HTTP status (scrapes of /metrics not counted).",
-            ["endpoint", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "recsys_request_seconds",
-            "API request latency in seconds, by endpoint.",
-            ["endpoint"],
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-            registry=self.registry,
-        )
-        self.degraded = Counter(
-            "recsys_degraded_answers",
-            "Answers served degraded (fallback model or cold start), by endpoint.",
-            ["endpoint"],
-            registry=self.registry,
-        )
-        self.cache = Counter(
-            "recsys_answer_cache",
-            "Recommendation answers by cache outcome (hit or miss).",
-            ["outcome"],
-            registry=self.registry,
-        )
-
-        # labelled children, looked up once (``labels()`` takes a lock and a dict per call)
-        self._latency: dict[str, Any] = {}
-        self._requests: dict[tuple[str, int], Any] = {}
-        self._cache = {True: self.cache.labels("hit"), False: self.cache.labels("miss")}
-
-    def observe(self, endpoint: str, status: int, seconds: float) -> None:
-        """Count one request and its latency."""
-        latency = self._latency.get(endpoint)
-        if latency is None:
-            latency = self._latency[endpoint] = self.latency.labels(endpoint)
-        counter = self._requests.get((endpoint, status))
-        if counter is None:
-            counter = self._requests[endpoint, status] = self.requests.labels(endpoint, str(status))
-        latency.observe(seconds)
-        counter.inc()
-
-    def cache_outcome(self, hit: bool) -> None:
-        """Count one recommendation answer as a cache hit or miss."""
-        self._cache[bool(hit)].inc()
-
-    def exposition(self) -> bytes:
-        """The Prometheus text of every worker (multiprocess) or of this process."""
-        from prometheus_client import CollectorRegistry, generate_latest, multiprocess
-
-        if self.multiprocess:
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-            return bytes(generate_latest(registry))
-        return bytes(generate_latest(self.registry))
 
 
 # ---------------------------------------------------------------------- service
@@ -310,6 +247,7 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        **NO_NATIVE_TELEMETRY,
         title="E-commerce recommendation lab",
         version="1",
         description=(__doc__ or "").split("\n\n")[0],
@@ -340,7 +278,7 @@ def create_app(
 
     # the one place requests are counted and timed (a plain ASGI middleware: Starlette's
     # BaseHTTPMiddleware costs a task group and a stream per request)
-    app.add_middleware(_CountMiddleware, observe=observe)
+    app.add_middleware(CountMiddleware, observe=observe)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -357,7 +295,7 @@ def create_app(
             status = 404
         elif isinstance(exc, ArtifactError):  # nothing served, broken or unreadable files
             status = 503
-        note = _ANSWER_NOTE.get()
+        note = ANSWER_NOTE.get()
         if note is not None and status >= 500:
             note["error"] = exc
         return JSONResponse({"detail": _problem(exc)}, status_code=status)
@@ -369,7 +307,7 @@ def create_app(
             answer = {**answer, "degraded": True, "reason": f"{why}; {problem}" if why else problem}
         if answer.get("degraded"):
             metrics.degraded.labels(endpoint).inc()
-            note = _ANSWER_NOTE.get()
+            note = ANSWER_NOTE.get()
             if note is not None:
                 note["degraded"] = True
         return answer
@@ -404,7 +342,6 @@ def create_app(
     # response model (the CLI's --json validates the same dicts through it, and the tests
     # check the two are equal), so they are written with orjson directly: FastAPI's
     # validate-then-serialise of every answer cost more than a cached answer itself
-    @app.get("/recommend", response_model=schemas.RecommendAnswer, tags=["answers"])
     async def recommend(
         user_id: UserId,
         k: K = 10,
@@ -442,7 +379,6 @@ def create_app(
         """A shopper's top ``k`` items (unknown shopper: the popular items, degraded), under
         the list policy: the repeat rule and the business filters (as the Shopper page's)."""
         service = service_of()
-        shopper = await access.shopper_in(user, user_id, service)
         policy: PolicyChoice = LAB_RULE
         if repeats is not None:
             policy = ListPolicy(repeats)
@@ -456,10 +392,49 @@ def create_app(
         )
         if filters.active:
             policy = service.resolve_policy(policy).with_filters(filters)
+        return await recommend_answer(service, user, user_id, k, model, policy)
+
+    async def recommend_answer(
+        service: RecommendationService,
+        user: Caller | None,
+        user_id: str,
+        k: int,
+        model: str,
+        policy: PolicyChoice,
+    ) -> Response:
+        shopper = await access.shopper_in(user, user_id, service)
         answer = service.answer(shopper, k, model, policy=policy)
         metrics.cache_outcome(answer.cached)
         out = access.shopper_out(user, service.answer_json(shopper, answer), user_id, shopper)
-        return _json(degraded("/recommend", out))
+        return json_answer(degraded("/recommend", out))
+
+    # the plain request (user_id, k, model: what nearly every client sends) skips FastAPI's
+    # parameter validation and dependency resolution; the rest goes through `recommend`
+    plain_recommend = {
+        "user_id": text_check(MAX_ID),
+        "k": count_check(MAX_K),
+        "model": choice_check(recommendable_models()),
+    }
+    required_recommend = frozenset({"user_id"})
+
+    async def recommend_plain(request: Request) -> Response | None:
+        values = plain_query(request, plain_recommend, required_recommend)
+        if values is None:
+            return None
+        # the access check first, as the declared route's dependency runs before its body
+        user = await access.check(request, request.headers.get("x-api-key") or None, answer=True)
+        service = service_of()
+        k, model = values.get("k", 10), values.get("model", RANKER)
+        return await recommend_answer(service, user, values["user_id"], k, model, LAB_RULE)
+
+    app.router.add_api_route(
+        "/recommend",
+        recommend,
+        methods=["GET"],
+        response_model=schemas.RecommendAnswer,
+        tags=["answers"],
+        route_class_override=with_plain_path(recommend_plain),
+    )
 
     @app.get("/similar", response_model=schemas.SimilarAnswer, tags=["answers"])
     async def similar(
@@ -469,7 +444,7 @@ def create_app(
         user: Caller | None = caller,
     ) -> Any:
         """Items similar to one item (404 for an unknown item)."""
-        return _json(degraded("/similar", service_of().similar(item_id, k, model)))
+        return json_answer(degraded("/similar", service_of().similar(item_id, k, model)))
 
     @app.get("/purchase-probability", response_model=schemas.ProbabilityAnswer, tags=["answers"])
     async def purchase_probability(
@@ -480,7 +455,7 @@ def create_app(
         shopper = await access.shopper_in(user, user_id, service)
         answer = service.purchase_probability_answer(shopper, item_id)
         answer = access.shopper_out(user, answer, user_id, shopper)
-        return _json(degraded("/purchase-probability", answer))
+        return json_answer(degraded("/purchase-probability", answer))
 
     @app.get("/explain", response_model=schemas.ExplainAnswer, tags=["answers"])
     async def explain(
@@ -533,62 +508,3 @@ def create_app(
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-#: Endpoints whose answers go into the health window.
-ANSWER_PATHS = frozenset(["/recommend", "/similar", "/purchase-probability", "/explain", "/search"])
-KNOWN_PATHS = ANSWER_PATHS | {"/health"}
-
-
-def _json(answer: dict[str, Any]) -> Response:
-    """An answer written with orjson (NumPy numbers included)."""
-    import orjson
-
-    return Response(
-        orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
-    )
-
-
-class _CountMiddleware:
-    """Times every HTTP request but ``/metrics`` and hands ``(endpoint, status, seconds,
-    note)`` to ``observe``; ``note`` is what the endpoint found out (``degraded``, ``error``),
-    shared through :data:`_ANSWER_NOTE` (a dict, so the thread pool's copy of the context
-    fills the same one)."""
-
-    def __init__(
-        self, app: Any, observe: Callable[[str, int, float, dict[str, Any]], None]
-    ) -> None:
-        self.app = app
-        self.observe = observe
-
-    async def __call__(
-        self,
-        scope: dict[str, Any],
-        receive: Callable[[], Awaitable[Any]],
-        send: Callable[[Any], Awaitable[None]],
-    ) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path == "/metrics":
-            await self.app(scope, receive, send)
-            return
-        endpoint = path if path in KNOWN_PATHS else "other"
-        note: dict[str, Any] = {}
-        token = _ANSWER_NOTE.set(note)
-        start = time.perf_counter()
-        status = 500
-
-        async def sending(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        except Exception as exc:
-            note["error"] = exc
-            status = 500
-            raise
-        finally:
-            _ANSWER_NOTE.reset(token)
-            self.observe(endpoint, status, time.perf_counter() - start, note)
