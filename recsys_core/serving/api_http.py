@@ -308,6 +308,8 @@ def _one_write_protocol_class() -> type:
             cycle = self.cycle
             if cycle is None or cycle is before:  # an upgrade: no answer cycle
                 return
+            if not (hasattr(cycle, "transport") and hasattr(cycle, "on_response")):
+                return  # another uvicorn's cycle: answer as uvicorn does (two writes)
             held = _HeldHead(cycle.transport)
             cycle.transport = held  # type: ignore[assignment]
             finished = cycle.on_response
