@@ -24,6 +24,13 @@ candidate counts (ALS rank <= n_als or item-kNN rank <= n_itemknn or the shopper
 history); it prints NDCG@10 with the paired-bootstrap difference to the first variant.
 This is how the feature groups and candidate counts are checked on the validation window.
 
+A variant may also hold ``"sequence": {...}`` (``SASRecConfig`` keys over
+``SEQUENCE_DEFAULTS``; ``{}`` for the defaults; needs torch): the optional ``sequence`` group
+(the ``sasrec`` score and rank of each row's pair, one model per training-window cutoff and
+one at the cutoff, each fitted on the events before it) is added to the columns; and
+``"sequence_candidates": N``, which only prints how many of the period's purchases the
+``sasrec`` top N adds to the candidates (the recall a candidate source could add).
+
 ``--sweep`` takes a JSON list of purchase-classifier settings (``PurchaseModelConfig`` keys,
 applied over its defaults; the ranker's own classifier, e.g. a cheap
 ``--set 'classifier={"n_estimators": 20, "cross_fit_folds": 0}'``, is only printed): the
@@ -59,12 +66,18 @@ from recsys_core.ranking.features import (  # noqa: E402
     REGISTRY,
     SEEN_FEATURES,
 )
+from recsys_core.ranking.features.sequence import (  # noqa: E402
+    SEQUENCE_FEATURES,
+    SequenceScores,
+    sequence_columns,
+)
 from recsys_core.ranking.order_model import OrderModel, order_labels  # noqa: E402
 from recsys_core.ranking.purchase_model import PurchaseModel  # noqa: E402
 from recsys_core.ranking.ranker import (  # noqa: E402
     LABEL,
     PURCHASE_PROBABILITY,
     RAW_SCORE,
+    WINDOW_CUTOFF,
     PurchaseModelConfig,
     TwoStageRanker,
     build_training_frame,
@@ -98,7 +111,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=None,
-        help="JSON list of {drop_groups, n_als, n_itemknn} to refit on the same rows",
+        help="JSON list of {drop_groups, n_als, n_itemknn, sequence, sequence_candidates}",
     )
     parser.add_argument(
         "--order-sweep",
@@ -218,6 +231,7 @@ def _variants(
     first: pd.Series | None = None
     rng = np.random.default_rng(0)
     keys = pd.MultiIndex.from_frame(relevant)
+    sequence = _sequence_tables(variants, split, train, frame, relevant)
     for variant in variants:
         dropped = set(variant.get("drop_groups") or [])  # type: ignore[arg-type]
         unknown = dropped - {g.name for g in REGISTRY.groups}
@@ -228,6 +242,11 @@ def _variants(
         n_als, n_knn = variant.get("n_als"), variant.get("n_itemknn")
         rows = train[_stage_one_keeps(train, n_als, n_knn)]  # type: ignore[arg-type]
         cand = frame[_stage_one_keeps(frame, n_als, n_knn)].copy()  # type: ignore[arg-type]
+        if "sequence" in variant:
+            train_seq, cand_seq = sequence[json.dumps(variant["sequence"], sort_keys=True)]
+            rows = pd.concat([rows, train_seq.loc[rows.index]], axis=1)
+            cand = pd.concat([cand, cand_seq.loc[cand.index]], axis=1)
+            columns = [*columns, *SEQUENCE_FEATURES]
         wall, cpu = time.perf_counter(), time.process_time()
         model = PurchaseModel(
             **ranker.config.classifier.model_dump(), random_state=ranker.config.seed
@@ -255,6 +274,56 @@ def _variants(
             f"fit {wall:.1f}s wall {cpu:.1f}s cpu",
             flush=True,
         )
+
+
+def _sequence_tables(
+    variants: list[dict[str, object]],
+    split: object,
+    train: pd.DataFrame,
+    frame: pd.DataFrame,
+    relevant: pd.DataFrame,
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """The ``sequence`` group's columns of the training rows (one model per window cutoff)
+    and of the candidates (one at the cutoff), per distinct ``sequence`` setting; prints
+    the fits' CPU time and what a ``sasrec`` candidate source would add."""
+    events, cutoff = split.train, split.cutoff  # type: ignore[attr-defined]
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    for variant in variants:
+        if "sequence" in variant:
+            key = json.dumps(variant["sequence"], sort_keys=True)
+            if key in tables:
+                continue
+            settings = dict(variant["sequence"] or {})  # type: ignore[call-overload]
+            wall = time.perf_counter()
+            train_seq, models = sequence_columns(events, train, WINDOW_CUTOFF, settings)
+            at_cutoff = frame[["user_id", "item_id"]].assign(**{WINDOW_CUTOFF: cutoff})
+            cand_seq, top = sequence_columns(events, at_cutoff, WINDOW_CUTOFF, settings)
+            models += top
+            cpu = [round(m.fit_cpu_seconds_, 1) for m in models]
+            print(
+                f"  sequence {key}: {len(models)} sasrec fits, cpu s {cpu} (total "
+                f"{sum(cpu):.1f}), {time.perf_counter() - wall:.1f}s wall with scoring; "
+                f"each saw events up to {[str(m.last_event_) for m in models]}",
+                flush=True,
+            )
+            tables[key] = (train_seq, cand_seq)
+        if "sequence_candidates" in variant:
+            n = int(variant["sequence_candidates"])  # type: ignore[call-overload]
+            scorer = SequenceScores(variant.get("sequence") or {}).fit(events, cutoff)  # type: ignore[arg-type]
+            top = scorer.top_items(list(frame["user_id"].unique()), n)
+            have = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]])
+            extra = top[~pd.MultiIndex.from_frame(top[["user_id", "item_id"]]).isin(have)]
+            hits = pd.MultiIndex.from_frame(extra[["user_id", "item_id"]]).isin(
+                pd.MultiIndex.from_frame(relevant)
+            )
+            base = pd.MultiIndex.from_frame(relevant).isin(have).sum()
+            print(
+                f"  sasrec top {n} as a candidate source: +{len(extra)} candidates, "
+                f"+{int(hits.sum())} purchases; candidate recall {base / len(relevant):.3f} "
+                f"-> {(base + hits.sum()) / len(relevant):.3f}",
+                flush=True,
+            )
+    return tables
 
 
 def _sweep(
