@@ -31,6 +31,9 @@ one at the cutoff, each fitted on the events before it) is added to the columns;
 ``"sequence_candidates": N``, which only prints how many of the period's purchases the
 ``sasrec`` top N adds to the candidates (the recall a candidate source could add).
 
+``"seed": S`` refits the classifier with another seed (the rows and candidates stay) and
+``"compare_to": K`` pairs the variant with variant ``K`` (default 0, the first) instead.
+
 ``--sweep`` takes a JSON list of purchase-classifier settings (``PurchaseModelConfig`` keys,
 applied over its defaults; the ranker's own classifier, e.g. a cheap
 ``--set 'classifier={"n_estimators": 20, "cross_fit_folds": 0}'``, is only printed): the
@@ -228,7 +231,7 @@ def _variants(
         ranker.config,  # type: ignore[attr-defined]
     )
     print(f"  variants: {len(train)} training rows, {len(frame)} candidate rows", flush=True)
-    first: pd.Series | None = None
+    results: list[pd.Series] = []
     rng = np.random.default_rng(0)
     keys = pd.MultiIndex.from_frame(relevant)
     sequence = _sequence_tables(variants, split, train, frame, relevant)
@@ -249,7 +252,8 @@ def _variants(
             columns = [*columns, *SEQUENCE_FEATURES]
         wall, cpu = time.perf_counter(), time.process_time()
         model = PurchaseModel(
-            **ranker.config.classifier.model_dump(), random_state=ranker.config.seed
+            **ranker.config.classifier.model_dump(),
+            random_state=int(variant.get("seed", ranker.config.seed)),  # type: ignore[call-overload]
         ).fit(rows[columns], rows[LABEL], groups=rows["user_id"].to_numpy())
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         margin = model.decision_function(cand[columns].to_numpy(dtype=np.float64))
@@ -258,13 +262,14 @@ def _variants(
         reco = ranker.recommend(users, 10, filter_seen=False, candidates=cand)
         per_user = per_user_ranking_metrics(reco, relevant, 10)["ndcg@10"]
         interval = ""
-        if first is None:
-            first = per_user
-        else:
-            diff = (per_user.reindex(first.index).fillna(0.0) - first).to_numpy()
+        results.append(per_user)
+        base_at = int(variant.get("compare_to", 0))  # type: ignore[call-overload]
+        if len(results) > 1:
+            base = results[base_at]
+            diff = (per_user.reindex(base.index).fillna(0.0) - base).to_numpy()
             draws = rng.integers(0, len(diff), size=(1000, len(diff)))
             low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
-            interval = f" (vs first {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
+            interval = f" (vs #{base_at} {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
         label = pd.MultiIndex.from_frame(cand[["user_id", "item_id"]]).isin(keys).astype(int)
         clf = classifier_metrics(label, cand[PURCHASE_PROBABILITY])
         print(
