@@ -117,6 +117,11 @@ def main() -> None:
         help="JSON list of {drop_groups, n_als, n_itemknn, sequence, sequence_candidates}",
     )
     parser.add_argument(
+        "--per-user-out",
+        default=None,
+        help="CSV to write each --variants entry's per-shopper NDCG@10 to (one column each)",
+    )
+    parser.add_argument(
         "--order-sweep",
         default=None,
         help="JSON list of order-model settings to score (the ranker is not fitted)",
@@ -174,7 +179,11 @@ def main() -> None:
         sample = frame.sample(n=min(5000, len(frame)), random_state=0)
         print(explainer.global_importance(sample).head(15).to_string())
     if args.variants:
-        _variants(ranker, json.loads(args.variants), split, data.catalog, frame, users, relevant)
+        per_user = _variants(
+            ranker, json.loads(args.variants), split, data.catalog, frame, users, relevant
+        )
+        if args.per_user_out:
+            pd.concat(per_user, axis=1).to_csv(args.per_user_out)
     if args.sweep:
         _sweep(ranker, json.loads(args.sweep), split, data.catalog, frame, label, users, relevant)
 
@@ -221,9 +230,10 @@ def _variants(
     frame: pd.DataFrame,
     users: list[str],
     relevant: pd.DataFrame,
-) -> None:
+) -> list[pd.Series]:
     """Refit the default classifier per variant (feature groups left out, fewer candidates)
-    on the same rows; NDCG@10 and the paired difference to the first variant."""
+    on the same rows; NDCG@10 and the paired difference to the first variant. Returns each
+    variant's per-shopper NDCG@10 (named by the variant's position)."""
     train = build_training_frame(
         split.train,
         catalog,
@@ -262,7 +272,7 @@ def _variants(
         reco = ranker.recommend(users, 10, filter_seen=False, candidates=cand)
         per_user = per_user_ranking_metrics(reco, relevant, 10)["ndcg@10"]
         interval = ""
-        results.append(per_user)
+        results.append(per_user.rename(str(len(results))))
         base_at = int(variant.get("compare_to", 0))  # type: ignore[call-overload]
         if len(results) > 1:
             base = results[base_at]
@@ -279,6 +289,7 @@ def _variants(
             f"fit {wall:.1f}s wall {cpu:.1f}s cpu",
             flush=True,
         )
+    return results
 
 
 def _sequence_tables(
