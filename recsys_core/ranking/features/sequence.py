@@ -208,7 +208,8 @@ class SequenceScores:
             ``user_id``, ``item_id`` and :data:`SEQUENCE_FEATURES`.
         """
         self._check_fitted()
-        known = [u for u in user_ids if self.model_.users_.to_internal([str(u)])[0] >= 0]
+        users = np.asarray([str(u) for u in user_ids], dtype=object)
+        known = list(users[self.model_.users_.to_internal(users) >= 0])
         if not known or n <= 0:
             return pd.DataFrame({c: [] for c in (Columns.USER, Columns.ITEM, *SEQUENCE_FEATURES)})
         reco = self.model_.recommend(known, n, filter_seen=False)
