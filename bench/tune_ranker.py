@@ -11,6 +11,9 @@ test period is dropped, the 30 days before it are the "test" period (cutoff 2011
 Online Retail) and the ranker trains on what precedes them. Choose settings there and score
 the chosen one once on the real test period.
 
+``--validation --earlier N`` moves that window N more periods back (cutoff 2011-09-09 for
+N=1 on Online Retail): a second window to check a choice made on the validation window.
+
 ``--order-sweep`` takes a JSON list of order-model settings (``OrderModelConfig`` keys over
 its defaults), fits each on the window's training events, scores every shopper with history
 ("orders in the period") and prints AUC, log loss, both ECEs and the trees kept; the ranker
@@ -107,6 +110,13 @@ def main() -> None:
         help="score on the 30 days before the test period (for choosing settings)",
     )
     parser.add_argument(
+        "--earlier",
+        type=int,
+        default=0,
+        help="score N more 30-day periods before the validation window (an earlier window "
+        "to check a choice on; with --validation)",
+    )
+    parser.add_argument(
         "--sweep",
         default=None,
         help="JSON list of classifier settings to refit on the same rows and candidates",
@@ -131,11 +141,15 @@ def main() -> None:
     data = load_dataset(args.dataset)
     split = temporal_split(data.events, test_days=30, test_events=("purchase",))
     if args.validation:
-        split = temporal_split(split.train, test_days=30, test_events=("purchase",))
+        for _ in range(1 + args.earlier):
+            split = temporal_split(split.train, test_days=30, test_events=("purchase",))
+    elif args.earlier:
+        raise SystemExit("--earlier N goes with --validation")
     relevant = split.test[split.test["event"].astype(str) == "purchase"][["user_id", "item_id"]]
     relevant = relevant.astype(str).drop_duplicates()
     users = list(split.test_users)
     period = "validation" if args.validation else "test"
+    period += f", {args.earlier} period(s) earlier" if args.earlier else ""
     print(f"{args.dataset} ({period}): cutoff {split.cutoff}, {len(users)} test users")
     if args.order_sweep:
         _order_sweep(json.loads(args.order_sweep), split)
