@@ -8,8 +8,9 @@ declared at the ``stage_one`` level (no build function) and filled by
 without it. :data:`~recsys_core.ranking.features.names.OPTIONAL_REGISTRY` holds it, for its
 names and value labels.
 
-Whether it earns a place is measured on the validation window (docs/sequence-model.md, "As
-a ranker feature"): ``bench/tune_ranker.py --validation --variants '[{}, {"sequence": {}}]'``.
+It is off because the validation window asked for it to be: no gain beyond the paired
+interval (docs/sequence-model.md, "As a ranker feature", with the commands; re-measure with
+``bench/tune_ranker.py --validation --variants '[{}, {"sequence": {}}]'``).
 
 No leakage: :func:`sequence_columns` fits one model per window cutoff on the events strictly
 before it (as stage one is refitted per window), so the model behind a training row never
