@@ -11,6 +11,9 @@ test period is dropped, the 30 days before it are the "test" period (cutoff 2011
 Online Retail) and the ranker trains on what precedes them. Choose settings there and score
 the chosen one once on the real test period.
 
+``--validation --earlier N`` moves that window N more periods back (cutoff 2011-09-09 for
+N=1 on Online Retail): a second window to check a choice made on the validation window.
+
 ``--order-sweep`` takes a JSON list of order-model settings (``OrderModelConfig`` keys over
 its defaults), fits each on the window's training events, scores every shopper with history
 ("orders in the period") and prints AUC, log loss, both ECEs and the trees kept; the ranker
@@ -23,6 +26,16 @@ named feature groups and/or on the rows stage one would still propose with small
 candidate counts (ALS rank <= n_als or item-kNN rank <= n_itemknn or the shopper's own
 history); it prints NDCG@10 with the paired-bootstrap difference to the first variant.
 This is how the feature groups and candidate counts are checked on the validation window.
+
+A variant may also hold ``"sequence": {...}`` (``SASRecConfig`` keys over
+``SEQUENCE_DEFAULTS``; ``{}`` for the defaults; needs torch): the optional ``sequence`` group
+(the ``sasrec`` score and rank of each row's pair, one model per training-window cutoff and
+one at the cutoff, each fitted on the events before it) is added to the columns; and
+``"sequence_candidates": N``, which only prints how many of the period's purchases the
+``sasrec`` top N adds to the candidates (the recall a candidate source could add).
+
+``"seed": S`` refits the classifier with another seed (the rows and candidates stay) and
+``"compare_to": K`` pairs the variant with variant ``K`` (default 0, the first) instead.
 
 ``--sweep`` takes a JSON list of purchase-classifier settings (``PurchaseModelConfig`` keys,
 applied over its defaults; the ranker's own classifier, e.g. a cheap
@@ -59,12 +72,18 @@ from recsys_core.ranking.features import (  # noqa: E402
     REGISTRY,
     SEEN_FEATURES,
 )
+from recsys_core.ranking.features.sequence import (  # noqa: E402
+    SEQUENCE_FEATURES,
+    SequenceScores,
+    sequence_columns,
+)
 from recsys_core.ranking.order_model import OrderModel, order_labels  # noqa: E402
 from recsys_core.ranking.purchase_model import PurchaseModel  # noqa: E402
 from recsys_core.ranking.ranker import (  # noqa: E402
     LABEL,
     PURCHASE_PROBABILITY,
     RAW_SCORE,
+    WINDOW_CUTOFF,
     PurchaseModelConfig,
     TwoStageRanker,
     build_training_frame,
@@ -91,6 +110,13 @@ def main() -> None:
         help="score on the 30 days before the test period (for choosing settings)",
     )
     parser.add_argument(
+        "--earlier",
+        type=int,
+        default=0,
+        help="score N more 30-day periods before the validation window (an earlier window "
+        "to check a choice on; with --validation)",
+    )
+    parser.add_argument(
         "--sweep",
         default=None,
         help="JSON list of classifier settings to refit on the same rows and candidates",
@@ -98,7 +124,12 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=None,
-        help="JSON list of {drop_groups, n_als, n_itemknn} to refit on the same rows",
+        help="JSON list of {drop_groups, n_als, n_itemknn, sequence, sequence_candidates}",
+    )
+    parser.add_argument(
+        "--per-user-out",
+        default=None,
+        help="CSV to write each --variants entry's per-shopper NDCG@10 to (one column each)",
     )
     parser.add_argument(
         "--order-sweep",
@@ -110,11 +141,15 @@ def main() -> None:
     data = load_dataset(args.dataset)
     split = temporal_split(data.events, test_days=30, test_events=("purchase",))
     if args.validation:
-        split = temporal_split(split.train, test_days=30, test_events=("purchase",))
+        for _ in range(1 + args.earlier):
+            split = temporal_split(split.train, test_days=30, test_events=("purchase",))
+    elif args.earlier:
+        raise SystemExit("--earlier N goes with --validation")
     relevant = split.test[split.test["event"].astype(str) == "purchase"][["user_id", "item_id"]]
     relevant = relevant.astype(str).drop_duplicates()
     users = list(split.test_users)
     period = "validation" if args.validation else "test"
+    period += f", {args.earlier} period(s) earlier" if args.earlier else ""
     print(f"{args.dataset} ({period}): cutoff {split.cutoff}, {len(users)} test users")
     if args.order_sweep:
         _order_sweep(json.loads(args.order_sweep), split)
@@ -158,7 +193,11 @@ def main() -> None:
         sample = frame.sample(n=min(5000, len(frame)), random_state=0)
         print(explainer.global_importance(sample).head(15).to_string())
     if args.variants:
-        _variants(ranker, json.loads(args.variants), split, data.catalog, frame, users, relevant)
+        per_user = _variants(
+            ranker, json.loads(args.variants), split, data.catalog, frame, users, relevant
+        )
+        if args.per_user_out:
+            pd.concat(per_user, axis=1).to_csv(args.per_user_out)
     if args.sweep:
         _sweep(ranker, json.loads(args.sweep), split, data.catalog, frame, label, users, relevant)
 
@@ -205,9 +244,10 @@ def _variants(
     frame: pd.DataFrame,
     users: list[str],
     relevant: pd.DataFrame,
-) -> None:
+) -> list[pd.Series]:
     """Refit the default classifier per variant (feature groups left out, fewer candidates)
-    on the same rows; NDCG@10 and the paired difference to the first variant."""
+    on the same rows; NDCG@10 and the paired difference to the first variant. Returns each
+    variant's per-shopper NDCG@10 (named by the variant's position)."""
     train = build_training_frame(
         split.train,
         catalog,
@@ -215,9 +255,10 @@ def _variants(
         ranker.config,  # type: ignore[attr-defined]
     )
     print(f"  variants: {len(train)} training rows, {len(frame)} candidate rows", flush=True)
-    first: pd.Series | None = None
+    results: list[pd.Series] = []
     rng = np.random.default_rng(0)
     keys = pd.MultiIndex.from_frame(relevant)
+    sequence = _sequence_tables(variants, split, train, frame, relevant)
     for variant in variants:
         dropped = set(variant.get("drop_groups") or [])  # type: ignore[arg-type]
         unknown = dropped - {g.name for g in REGISTRY.groups}
@@ -228,9 +269,15 @@ def _variants(
         n_als, n_knn = variant.get("n_als"), variant.get("n_itemknn")
         rows = train[_stage_one_keeps(train, n_als, n_knn)]  # type: ignore[arg-type]
         cand = frame[_stage_one_keeps(frame, n_als, n_knn)].copy()  # type: ignore[arg-type]
+        if "sequence" in variant:
+            train_seq, cand_seq = sequence[json.dumps(variant["sequence"], sort_keys=True)]
+            rows = pd.concat([rows, train_seq.loc[rows.index]], axis=1)
+            cand = pd.concat([cand, cand_seq.loc[cand.index]], axis=1)
+            columns = [*columns, *SEQUENCE_FEATURES]
         wall, cpu = time.perf_counter(), time.process_time()
         model = PurchaseModel(
-            **ranker.config.classifier.model_dump(), random_state=ranker.config.seed
+            **ranker.config.classifier.model_dump(),
+            random_state=int(variant.get("seed", ranker.config.seed)),  # type: ignore[call-overload]
         ).fit(rows[columns], rows[LABEL], groups=rows["user_id"].to_numpy())
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         margin = model.decision_function(cand[columns].to_numpy(dtype=np.float64))
@@ -239,13 +286,14 @@ def _variants(
         reco = ranker.recommend(users, 10, filter_seen=False, candidates=cand)
         per_user = per_user_ranking_metrics(reco, relevant, 10)["ndcg@10"]
         interval = ""
-        if first is None:
-            first = per_user
-        else:
-            diff = (per_user.reindex(first.index).fillna(0.0) - first).to_numpy()
+        results.append(per_user.rename(str(len(results))))
+        base_at = int(variant.get("compare_to", 0))  # type: ignore[call-overload]
+        if len(results) > 1:
+            base = results[base_at]
+            diff = (per_user.reindex(base.index).fillna(0.0) - base).to_numpy()
             draws = rng.integers(0, len(diff), size=(1000, len(diff)))
             low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
-            interval = f" (vs first {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
+            interval = f" (vs #{base_at} {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
         label = pd.MultiIndex.from_frame(cand[["user_id", "item_id"]]).isin(keys).astype(int)
         clf = classifier_metrics(label, cand[PURCHASE_PROBABILITY])
         print(
@@ -255,6 +303,57 @@ def _variants(
             f"fit {wall:.1f}s wall {cpu:.1f}s cpu",
             flush=True,
         )
+    return results
+
+
+def _sequence_tables(
+    variants: list[dict[str, object]],
+    split: object,
+    train: pd.DataFrame,
+    frame: pd.DataFrame,
+    relevant: pd.DataFrame,
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """The ``sequence`` group's columns of the training rows (one model per window cutoff)
+    and of the candidates (one at the cutoff), per distinct ``sequence`` setting; prints
+    the fits' CPU time and what a ``sasrec`` candidate source would add."""
+    events, cutoff = split.train, split.cutoff  # type: ignore[attr-defined]
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    for variant in variants:
+        if "sequence" in variant:
+            key = json.dumps(variant["sequence"], sort_keys=True)
+            if key in tables:
+                continue
+            settings = dict(variant["sequence"] or {})  # type: ignore[call-overload]
+            wall = time.perf_counter()
+            train_seq, models = sequence_columns(events, train, WINDOW_CUTOFF, settings)
+            at_cutoff = frame[["user_id", "item_id"]].assign(**{WINDOW_CUTOFF: cutoff})
+            cand_seq, top = sequence_columns(events, at_cutoff, WINDOW_CUTOFF, settings)
+            models += top
+            cpu = [round(m.fit_cpu_seconds_, 1) for m in models]
+            print(
+                f"  sequence {key}: {len(models)} sasrec fits, cpu s {cpu} (total "
+                f"{sum(cpu):.1f}), {time.perf_counter() - wall:.1f}s wall with scoring; "
+                f"each saw events up to {[str(m.last_event_) for m in models]}",
+                flush=True,
+            )
+            tables[key] = (train_seq, cand_seq)
+        if "sequence_candidates" in variant:
+            n = int(variant["sequence_candidates"])  # type: ignore[call-overload]
+            scorer = SequenceScores(variant.get("sequence") or {}).fit(events, cutoff)  # type: ignore[arg-type]
+            top = scorer.top_items(list(frame["user_id"].unique()), n)
+            have = pd.MultiIndex.from_frame(frame[["user_id", "item_id"]])
+            extra = top[~pd.MultiIndex.from_frame(top[["user_id", "item_id"]]).isin(have)]
+            hits = pd.MultiIndex.from_frame(extra[["user_id", "item_id"]]).isin(
+                pd.MultiIndex.from_frame(relevant)
+            )
+            base = pd.MultiIndex.from_frame(relevant).isin(have).sum()
+            print(
+                f"  sasrec top {n} as a candidate source: +{len(extra)} candidates, "
+                f"+{int(hits.sum())} purchases; candidate recall {base / len(relevant):.3f} "
+                f"-> {(base + hits.sum()) / len(relevant):.3f}",
+                flush=True,
+            )
+    return tables
 
 
 def _sweep(

@@ -24,7 +24,7 @@ quantisation and incremental updates (:mod:`recsys_core.models.sequence.serving`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
@@ -318,6 +318,24 @@ class SASRecRecommender(MatrixRecommender):
         self.steps_ = _last_steps(log, windows)
 
     # ------------------------------------------------------------------ scoring
+
+    def item_scores(self, user_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's score for each shopper (what :meth:`recommend` ranks by).
+
+        Returns
+        -------
+        tuple[numpy.ndarray, numpy.ndarray]
+            ``known`` (bool, one per user: the shopper has events before the training
+            cutoff) and ``(len(user_ids), n_items)`` float64 scores in the item order of
+            ``items_`` (rows of unknown shoppers are NaN).
+        """
+        self._check_fitted()
+        rows = self.users_.to_internal(list(user_ids))
+        known = rows >= 0
+        scores = np.full((len(rows), self.n_items), np.nan)
+        if known.any():
+            scores[known] = self._scores(rows[known])
+        return known, scores
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         """Dense float64 scores of user indices ``rows`` over every item."""

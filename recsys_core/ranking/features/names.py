@@ -17,6 +17,7 @@ import recsys_core.ranking.features.pair_groups
 import recsys_core.ranking.features.user_groups  # noqa: F401
 from recsys_core.ranking.features.labels import _missing, _stage_one_label
 from recsys_core.ranking.features.registry import REGISTRY, Feature, FeatureGroup, Level
+from recsys_core.ranking.features.sequence import SEQUENCE_GROUP
 
 #: The levels a :class:`~recsys_core.ranking.features.snapshot.BehaviourSnapshot` computes
 #: (stage one comes from the candidates).
@@ -54,6 +55,13 @@ REGISTRY.add(
 )
 REGISTRY.freeze()
 
+#: :data:`REGISTRY` plus the optional groups, which are off by default and never in
+#: :data:`FEATURE_NAMES` (the ``sequence`` group: needs PyTorch, see its module); it gives
+#: their names and value labels.
+OPTIONAL_REGISTRY: Final = REGISTRY.copy()
+OPTIONAL_REGISTRY.add(SEQUENCE_GROUP)
+OPTIONAL_REGISTRY.freeze()
+
 #: User-item features, in the column order of :attr:`BehaviourSnapshot.pair_values`.
 PAIR_FEATURES: Final[tuple[str, ...]] = REGISTRY.names("pair")
 #: User features, in the column order of :attr:`BehaviourSnapshot.user_values`.
@@ -79,7 +87,7 @@ SEEN_FEATURES: Final[tuple[str, ...]] = tuple(f.name for f in REGISTRY.features(
 
 def feature_description(name: str) -> str:
     """What a feature measures, in the shop's words, without a value (for global views)."""
-    feature = REGISTRY.feature(name)
+    feature = OPTIONAL_REGISTRY.feature(name)
     return feature.description if feature else name
 
 
@@ -93,7 +101,7 @@ def describe_feature(name: str, row: Mapping[str, float]) -> str:
     row:
         The pair's feature values by name (stage-one labels read score and rank together).
     """
-    feature = REGISTRY.feature(name)
+    feature = OPTIONAL_REGISTRY.feature(name)
     value = float(row.get(name, math.nan))
     if feature is None:
         return f"{name} = {value:g}"

@@ -1,0 +1,238 @@
+"""The optional ``sequence`` feature group: the ``sasrec`` score and rank of a candidate.
+
+The torch tests skip with the reason when torch (``requirements-seq.txt``) is missing; CI sets
+``RECSYS_REQUIRE_SEQ=1`` so that a missing torch fails the run instead (as the ``sasrec``
+model's own tests do). The tests that the ranker is unchanged without the group need no torch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_core.columns import Columns
+from recsys_core.models.sequence import torch_unavailable_reason
+from recsys_core.paths import PROJECT_ROOT
+from recsys_core.ranking.config import LABEL, WINDOW_CUTOFF, RankerConfig
+from recsys_core.ranking.features import FEATURE_NAMES, REGISTRY
+from recsys_core.ranking.features.names import OPTIONAL_REGISTRY, describe_feature
+from recsys_core.ranking.features.sequence import (
+    SEQUENCE_FEATURES,
+    SequenceScores,
+    sequence_columns,
+)
+
+CYCLE = [f"c{j}" for j in range(6)]
+
+#: Small and quick, enough for a 6-item cycle (like the sasrec tests' settings).
+CYCLE_SETTINGS: dict[str, object] = {
+    "seed": 3,
+    "dim": 16,
+    "max_len": 16,
+    "blocks": 1,
+    "heads": 1,
+    "max_epochs": 15,
+    "batch_size": 16,
+    "learning_rate": 5e-3,
+    "horizon_days": 8,
+    "dropout": 0.0,
+}
+
+
+@pytest.fixture(scope="module")
+def torch_present() -> None:
+    """Skip (or fail when CI sets RECSYS_REQUIRE_SEQ=1) without torch."""
+    reason = torch_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("RECSYS_REQUIRE_SEQ") == "1":
+            pytest.fail(f"RECSYS_REQUIRE_SEQ=1 but {reason}")
+        pytest.skip(reason)
+
+
+def cycle_log(n_users: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Each shopper buys the items of a 6-item cycle in order, one a week, from anywhere in
+    the cycle, for 3 to 11 weeks (from 2024-01-01)."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01 09:00")
+    rows = []
+    for u in range(n_users):
+        offset, weeks = int(rng.integers(6)), int(rng.integers(3, 12))
+        for s in range(weeks):
+            day = 7 * s + int(rng.integers(0, 2))
+            rows.append(
+                (f"u{u}", CYCLE[(offset + s) % 6], "purchase", start + pd.Timedelta(days=day))
+            )
+    return pd.DataFrame(
+        rows, columns=[Columns.USER, Columns.ITEM, Columns.EVENT, Columns.TIMESTAMP]
+    )
+
+
+# ---------------------------------------------------------------- without torch
+
+
+def test_the_group_is_declared_but_off_by_default() -> None:
+    assert "sequence" not in {g.name for g in REGISTRY.groups}
+    assert not set(SEQUENCE_FEATURES) & set(FEATURE_NAMES)
+    assert OPTIONAL_REGISTRY.names() == (*FEATURE_NAMES, *SEQUENCE_FEATURES)
+    assert describe_feature("sasrec_rank", {"sasrec_rank": 2.0}) == (
+        "the sequence model ranks it 2nd"
+    )
+    assert describe_feature("sasrec_score", {"sasrec_score": float("nan")}) == (
+        "the sequence model has no score for it"
+    )
+
+
+def test_without_torch_the_ranker_features_import_and_the_group_says_how_to_install() -> None:
+    # a finder that refuses torch, as if it were not installed (``sys.modules['torch'] =
+    # None`` would break scipy, which looks torch up in sys.modules)
+    script = textwrap.dedent(
+        """
+        import sys
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("No module named 'torch' (blocked by the test)")
+        sys.meta_path.insert(0, NoTorch())
+        import pandas as pd
+        from recsys_core.errors import EngineUnavailableError
+        from recsys_core.ranking import TwoStageRanker
+        from recsys_core.ranking.features import FEATURE_NAMES
+        from recsys_core.ranking.features.sequence import SequenceScores
+        print("features", len(FEATURE_NAMES))
+        events = pd.DataFrame({"user_id": ["a"], "item_id": ["x"], "event": ["purchase"],
+                               "timestamp": [pd.Timestamp("2024-01-01")]})
+        try:
+            SequenceScores().fit(events, "2024-02-01")
+        except EngineUnavailableError as exc:
+            print("ERROR:", exc)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"features {len(FEATURE_NAMES)}" in result.stdout
+    assert "'sequence' feature group" in result.stdout and "requirements-seq.txt" in result.stdout
+
+
+# ---------------------------------------------------------------- values (torch)
+
+
+@pytest.mark.usefixtures("torch_present")
+def test_values_are_the_models_scores_and_ranks() -> None:
+    events = cycle_log()
+    cutoff = pd.Timestamp("2024-03-01")
+    scorer = SequenceScores(CYCLE_SETTINGS).fit(events, cutoff)
+    users = ["u0", "u0", "u1", "u5", "nobody", "u2"]
+    items = ["c0", "c3", "c1", "c5", "c1", "unknown-item"]
+
+    values = scorer.pair_values(users, items)
+
+    direct = scorer.model_.score_items(users, items)
+    np.testing.assert_array_equal(values["sasrec_score"], direct)
+    assert np.isnan(values["sasrec_score"][4:]).all() and np.isnan(values["sasrec_rank"][4:]).all()
+    for j in range(4):  # rank = 1 + items scored higher (no ties in float scores here)
+        everything = scorer.model_.score_items([users[j]] * 6, CYCLE)
+        assert values["sasrec_rank"][j] == 1 + (everything > direct[j]).sum()
+
+
+@pytest.mark.usefixtures("torch_present")
+def test_the_next_item_of_the_cycle_ranks_first() -> None:
+    # hand-checked: a shopper who last bought c_j buys c_{j+1} next, so a model that
+    # learnt the cycle ranks c_{j+1} first for (almost) every shopper
+    events = cycle_log()
+    cutoff = pd.Timestamp("2024-03-01")
+    past = events[events[Columns.TIMESTAMP] < cutoff]
+    last = past.sort_values(Columns.TIMESTAMP).groupby(Columns.USER)[Columns.ITEM].last()
+    following = [CYCLE[(CYCLE.index(i) + 1) % 6] for i in last]
+    scorer = SequenceScores(CYCLE_SETTINGS).fit(events, cutoff)
+
+    ranks = scorer.pair_values(list(last.index), following)["sasrec_rank"]
+
+    assert np.mean(ranks == 1) >= 0.9
+    top = scorer.top_items(list(last.index), 1)
+    assert (top["sasrec_rank"] == 1).all()
+    assert top[Columns.ITEM].tolist() == [
+        CYCLE[int(np.argmax(scorer.model_.score_items([u] * 6, CYCLE)))] for u in last.index
+    ]
+
+
+@pytest.mark.usefixtures("torch_present")
+def test_the_model_of_a_window_saw_no_event_at_or_after_its_cutoff() -> None:
+    events = cycle_log()
+    cutoffs = [pd.Timestamp("2024-02-01"), pd.Timestamp("2024-03-01")]
+    frame = pd.DataFrame(
+        {
+            Columns.USER: ["u0", "u1", "u2", "u0", "u1", "u2"],
+            Columns.ITEM: ["c0", "c1", "c2", "c3", "c4", "c5"],
+            WINDOW_CUTOFF: [cutoffs[0]] * 3 + [cutoffs[1]] * 3,
+        }
+    )
+    values, models = sequence_columns(events, frame, WINDOW_CUTOFF, CYCLE_SETTINGS)
+
+    assert [m.cutoff_ for m in models] == cutoffs
+    for model in models:
+        assert model.last_event_ < model.cutoff_
+        assert model.model_.n_items <= len(CYCLE)
+    # rewrite everything at or after the first cutoff (other items, other shoppers, more
+    # purchases): the first window's values do not move
+    later = events[Columns.TIMESTAMP] >= cutoffs[0]
+    changed = events.copy()
+    changed.loc[later, Columns.ITEM] = "c0"
+    noise = changed[later].assign(**{Columns.USER: "newcomer"})
+    changed = pd.concat([changed, noise], ignore_index=True)
+    again, _ = sequence_columns(changed, frame, WINDOW_CUTOFF, CYCLE_SETTINGS)
+
+    first = (frame[WINDOW_CUTOFF] == cutoffs[0]).to_numpy()
+    pd.testing.assert_frame_equal(values[first], again[first])
+    assert not values[~first].equals(again[~first])  # the later window did see the change
+
+
+@pytest.mark.usefixtures("torch_present")
+def test_the_purchase_model_trains_and_scores_with_the_group(small_store: object) -> None:
+    from recsys_core.ranking.features import BehaviourSnapshot
+    from recsys_core.ranking.purchase_model import PurchaseModel
+    from recsys_core.ranking.training_frame import (
+        build_training_frame,
+        candidate_features,
+        make_generator,
+    )
+    from tests.conftest import SMALL_RANKER, SMALL_RANKER_CUTOFF
+
+    events, catalog = small_store.events, small_store.catalog  # type: ignore[attr-defined]
+    config = RankerConfig(**{**SMALL_RANKER, "training_windows": 2})  # type: ignore[arg-type]
+    train = build_training_frame(events, catalog, SMALL_RANKER_CUTOFF, config)
+    settings = {"max_epochs": 1, "seed": 0}
+    train_seq, models = sequence_columns(events, train, WINDOW_CUTOFF, settings)
+    columns = [*FEATURE_NAMES, *SEQUENCE_FEATURES]
+    rows = pd.concat([train, train_seq], axis=1)
+
+    assert [m.cutoff_ for m in models] == sorted(train[WINDOW_CUTOFF].unique())
+    assert train_seq["sasrec_rank"].notna().mean() > 0.9  # candidates of known shoppers
+    model = PurchaseModel(n_estimators=20, cross_fit_folds=0, random_state=0).fit(
+        rows[columns], rows[LABEL], groups=rows[Columns.USER].to_numpy()
+    )
+
+    past = events[events[Columns.TIMESTAMP] < SMALL_RANKER_CUTOFF]
+    generator = make_generator(config).fit(past, SMALL_RANKER_CUTOFF)
+    snapshot = BehaviourSnapshot.from_events(past, SMALL_RANKER_CUTOFF, catalog)
+    users = list(generator.users_.external_ids[:20])
+    cand = candidate_features(generator, snapshot, users)
+    scorer = SequenceScores(settings).fit(events, SMALL_RANKER_CUTOFF)
+    cand = cand.assign(**scorer.pair_values(cand[Columns.USER], cand[Columns.ITEM]))
+    probability = model.purchase_probability(cand[columns].to_numpy(dtype=np.float64))
+
+    assert probability.shape == (len(cand),)
+    assert np.isfinite(probability).all() and ((probability >= 0) & (probability <= 1)).all()
