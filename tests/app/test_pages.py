@@ -326,8 +326,44 @@ def test_model_lab_trains_the_ranker_with_the_chosen_settings(app_data: AppData)
     assert shown["count"].tolist() == evaluated.reliability_quantile["count"].tolist()
 
 
-def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
+def _open_sections(at: AppTest, *keys: str) -> AppTest:
+    """Open the Shopper page's lazy sections below the table (closed by default)."""
+    for key in keys:
+        at.session_state[key] = True
+    return at.run()
+
+
+def test_the_shopper_page_computes_nothing_below_the_table_until_a_section_is_opened() -> None:
+    """Issue 24: a switch to another shopper ran the explanation (SHAP), the side-by-side
+    lists and the history chart after the table; they are lazy expanders now, so the table
+    is computed and painted first, and an opened section stays open for the next shopper."""
+    from app_pages.shopper import HISTORY, SIDE, WHY
+
     at = _run("app_pages/shopper.py")
+    assert not _errors(at)
+    assert len(_recommendations(at)) == 10
+    labels = [e.label for e in at.expander]
+    assert {"Why this recommendation?", "Models side by side", "History"} <= set(labels)
+    assert not at.get("plotly_chart")  # no explanation, overlap or timeline chart
+    assert not [s for s in at.selectbox if s.key == "shopper_explain_item"]
+    assert not [m for m in at.markdown if "Likely because the shopper" in m.value]
+    _open_sections(at, WHY, SIDE, HISTORY)
+    assert not _errors(at)
+    assert at.selectbox(key="shopper_explain_item").value is not None
+    assert any("Likely because the shopper" in m.value for m in at.markdown)
+    assert at.get("plotly_chart")  # the overlap and the timeline
+    first = at.session_state[state.SHOPPER]
+    other = "U038" if first != "U038" else "U062"
+    at.selectbox(key="shopper_select").select(other).run()
+    assert not _errors(at)
+    assert at.session_state[state.SHOPPER] == other
+    assert any("Likely because the shopper" in m.value for m in at.markdown)  # still open
+
+
+def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
+    from app_pages.shopper import WHY
+
+    at = _open_sections(_run("app_pages/shopper.py"), WHY)
     assert not _errors(at)
     metrics = {m.label: m.value for m in at.metric}
     conditional = metrics["If they order, this item is in it"]
@@ -361,7 +397,9 @@ def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
 def test_a_list_served_by_another_model_is_explained_by_it_without_shap(model: str) -> None:
     """Under an ALS or item-kNN list the page shows that model's reasons, saying what was
     counted, and no purchase-model waterfall (its SHAP explains the ranker's lists)."""
-    at = _run("app_pages/shopper.py")
+    from app_pages.shopper import WHY
+
+    at = _open_sections(_run("app_pages/shopper.py"), WHY)
     at.selectbox(key="shopper_model").select(model).run()
     assert not _errors(at)
     traces = [t["type"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
