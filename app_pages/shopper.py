@@ -52,7 +52,7 @@ ranker = has_ranker(svc)
 
 
 #: Keys (and session-state names) of the lazy sections below the recommendations table.
-WHY, SIDE, HISTORY = "shopper_why", "shopper_side_by_side", "shopper_past"
+WHY, SIDE, HISTORY = state.SHOPPER_WHY, state.SHOPPER_SIDE_BY_SIDE, state.SHOPPER_HISTORY
 #: Session-state name of the model the Shopper page offered by default last time.
 _LAST_DEFAULT = "shopper_model_default"
 

@@ -337,8 +337,6 @@ def test_the_shopper_page_computes_nothing_below_the_table_until_a_section_is_op
     """Issue 24: a switch to another shopper ran the explanation (SHAP), the side-by-side
     lists and the history chart after the table; they are lazy expanders now, so the table
     is computed and painted first, and an opened section stays open for the next shopper."""
-    from app_pages.shopper import HISTORY, SIDE, WHY
-
     at = _run("app_pages/shopper.py")
     assert not _errors(at)
     assert len(_recommendations(at)) == 10
@@ -347,7 +345,7 @@ def test_the_shopper_page_computes_nothing_below_the_table_until_a_section_is_op
     assert not at.get("plotly_chart")  # no explanation, overlap or timeline chart
     assert not [s for s in at.selectbox if s.key == "shopper_explain_item"]
     assert not [m for m in at.markdown if "Likely because the shopper" in m.value]
-    _open_sections(at, WHY, SIDE, HISTORY)
+    _open_sections(at, state.SHOPPER_WHY, state.SHOPPER_SIDE_BY_SIDE, state.SHOPPER_HISTORY)
     assert not _errors(at)
     assert at.selectbox(key="shopper_explain_item").value is not None
     assert any("Likely because the shopper" in m.value for m in at.markdown)
@@ -361,9 +359,7 @@ def test_the_shopper_page_computes_nothing_below_the_table_until_a_section_is_op
 
 
 def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
-    from app_pages.shopper import WHY
-
-    at = _open_sections(_run("app_pages/shopper.py"), WHY)
+    at = _open_sections(_run("app_pages/shopper.py"), state.SHOPPER_WHY)
     assert not _errors(at)
     metrics = {m.label: m.value for m in at.metric}
     conditional = metrics["If they order, this item is in it"]
@@ -397,9 +393,7 @@ def test_shopper_page_explains_a_recommendation_with_a_waterfall() -> None:
 def test_a_list_served_by_another_model_is_explained_by_it_without_shap(model: str) -> None:
     """Under an ALS or item-kNN list the page shows that model's reasons, saying what was
     counted, and no purchase-model waterfall (its SHAP explains the ranker's lists)."""
-    from app_pages.shopper import WHY
-
-    at = _open_sections(_run("app_pages/shopper.py"), WHY)
+    at = _open_sections(_run("app_pages/shopper.py"), state.SHOPPER_WHY)
     at.selectbox(key="shopper_model").select(model).run()
     assert not _errors(at)
     traces = [t["type"] for c in at.get("plotly_chart") for t in json.loads(c.proto.spec)["data"]]
