@@ -16,20 +16,27 @@ from recsys_core.serving.lab import record_metrics
 from recsys_core.tuning import settings_for
 from recsys_core.tuning.search import TUNABLE_MODELS, TuneConfig, TuneStatus, tune_dataset
 from ui import auth, charts, state
-from ui.components import PROBABILITY_COLUMN, download_csv, table
+from ui.components import download_csv, table
 from ui.errors import show_errors
 from ui.glossary import describe, glossary_section, metric_columns
 from ui.model_lab import (
+    ACCURACY_SHOWN,
+    BEYOND_SHOWN,
     FORM_KEYS,
+    RELIABILITY_COLUMNS,
+    SELECTION_SHOWN,
     TUNE_RESULT,
     LabSettings,
+    accuracy_columns,
     build_report,
     comparison_lines,
     folds_frame,
     headline_metrics,
     overlap_table,
     report_module,
+    selection_columns,
     selection_table,
+    shown_columns,
     trials_figure,
     trials_table,
     tune_summary,
@@ -270,27 +277,33 @@ st.caption(
 for note in result.notes:
     st.caption(f"Note: {note}")
 metrics = result.metrics_table()
-# two narrower tables instead of one of 14 columns: both fit a 1400 px window
+# Two tables of at most six columns with short headers (k is in the heading, not in every
+# header), so both fit the page at 1280 px; the CSV under them has every metric.
+currency = currency_symbol(data.dataset.name)
 accuracy_cols = [c for c in metrics.columns if c.split("@")[0] in ACCURACY_FAMILIES]
 other_cols = [c for c in metrics.columns if c not in accuracy_cols]
-st.markdown("**Accuracy**: did the lists hold what shoppers went on to buy?")
+st.markdown(f"**Accuracy of the top-{k} lists**: did they hold what shoppers went on to buy?")
 table(
     metrics[accuracy_cols].reset_index(),
     name=f"metrics-{result.dataset}-k{k}",
     key="lab_metrics",
-    column_config=metric_columns(accuracy_cols, currency=currency_symbol(data.dataset.name)),
+    column_config=accuracy_columns(accuracy_cols, currency),
+    column_order=shown_columns(accuracy_cols, ACCURACY_SHOWN),
     download=False,
 )
-st.markdown("**Beyond accuracy and cost**")
+st.markdown(f"**Beyond accuracy** (top-{k} lists)")
 table(
     metrics[other_cols].reset_index(),
     name=f"metrics-{result.dataset}-k{k}",
     key="lab_metrics_other",
-    column_config={
-        **metric_columns(other_cols, decimals=3),
-        "model_mb": st.column_config.NumberColumn("model size (MB)", format="%.1f"),
-    },
+    column_config=metric_columns(other_cols, decimals=3, with_k=False),
+    column_order=shown_columns(other_cols, BEYOND_SHOWN),
     download=False,
+)
+st.caption(
+    "Fit time, memory and size are in the model selection table below; mean average "
+    "precision, first-hit score (MRR), revenue over all test shoppers and the timings are in "
+    "the CSV."
 )
 download_csv(metrics.reset_index(), f"metrics-{result.dataset}-k{k}", "lab_metrics")
 for line in comparison_lines(result):
@@ -350,7 +363,7 @@ with right:
             reliability,
             name=f"reliability-{result.dataset}",
             key="lab_reliability_table",
-            column_config={"mean_predicted": PROBABILITY_COLUMN},
+            column_config=RELIABILITY_COLUMNS,
         )
     else:
         st.info("Calibration needs the purchase model (ranker) among the evaluated models.")
@@ -397,17 +410,22 @@ if not segments.empty:
     )
 
 st.subheader("Model selection")
+selection = selection_table(result)
 table(
-    selection_table(result),
+    selection,
     name=f"model-selection-{result.dataset}",
     key="lab_selection",
-    column_config={
-        f"quality (ndcg@{k})": st.column_config.NumberColumn(format="%.4f"),
-        "fit time (s)": st.column_config.NumberColumn(format="%.2f"),
-        "latency (ms per shopper)": st.column_config.NumberColumn(format="%.3f"),
-        "training memory (MB)": st.column_config.NumberColumn(format="%.0f"),
-        "size on disk (MB)": st.column_config.NumberColumn(format="%.2f"),
-    },
+    column_config=selection_columns(k),
+    column_order=shown_columns(list(selection.columns), SELECTION_SHOWN),
+)
+st.caption(
+    "How each model explains its lists: "
+    + "; ".join(
+        f"**{name}**: {words}"
+        for name, words in zip(selection["model"], selection["interpretability"], strict=True)
+        if words
+    )
+    + "."
 )
 if result.folds:
     fold_metric = f"ndcg@{k}"

@@ -51,6 +51,8 @@ with show_errors():
 ranker = has_ranker(svc)
 
 
+#: Keys (and session-state names) of the lazy sections below the recommendations table.
+WHY, SIDE, HISTORY = state.SHOPPER_WHY, state.SHOPPER_SIDE_BY_SIDE, state.SHOPPER_HISTORY
 #: Session-state name of the model the Shopper page offered by default last time.
 _LAST_DEFAULT = "shopper_model_default"
 
@@ -229,8 +231,35 @@ def shopper_view() -> None:
     )
     download_csv(shown, f"recommendations-{shown_id}-{served_by}", "shopper_reco")
 
-    # ------------------------------------------------------------------ why
-    st.subheader("Why this recommendation?")
+    # ------------------------------------------------------------------ below the table
+    # Lazy expanders (issue 24): a section runs only while it is open, so a switch to
+    # another shopper computes no chart below the table unless the user has opened its
+    # section (it then stays open, for every shopper, until closed). "Why" starts open: the
+    # plain reasons are what a product manager reads next (and, measured under load, the
+    # table painted later when nothing at all ran after it: docs/app.md).
+    with st.expander(
+        "Why this recommendation?",
+        expanded=True,
+        key=WHY,
+        on_change="rerun",
+        icon=":material/lightbulb:",
+    ) as why:
+        if why.open:
+            why_section(user_id, reco, served_by)
+    with st.expander(
+        "Models side by side", key=SIDE, on_change="rerun", icon=":material/compare:"
+    ) as side_by_side:
+        if side_by_side.open:
+            side_by_side_section(user_id, shown_id, compare, model_cols, served_by, k)
+    with st.expander("History", key=HISTORY, on_change="rerun", icon=":material/history:") as past:
+        if past.open:
+            history_section(history, shown_id)
+
+
+def why_section(user_id: str, reco: pd.DataFrame, served_by: str) -> None:
+    """Why an item of the list is there, by the model that served the list: plain reasons
+    and the SHAP charts behind a toggle under the ranker's lists, "because you bought" rows
+    under every model's."""
     titles = dict(zip(reco["item_id"], reco["title"], strict=True))
     item_id = st.selectbox(
         "Recommendation to explain",
@@ -289,8 +318,17 @@ def shopper_view() -> None:
             else:
                 st.caption(f"No single past item explains this one in {served_by}'s list.")
 
-    # ------------------------------------------------------------------ models side by side
-    st.subheader("Models side by side")
+
+def side_by_side_section(
+    user_id: str,
+    shown_id: str,
+    compare: pd.DataFrame,
+    model_cols: list[str],
+    served_by: str,
+    k: int,
+) -> None:
+    """The rank each model gives each listed product, and the models' overlap."""
+    others = [m for m in model_cols if m != served_by]
     lists = {
         m: compare.dropna(subset=[m]).sort_values(m)[["item_id", "title"]].reset_index(drop=True)
         for m in model_cols
@@ -338,8 +376,9 @@ def shopper_view() -> None:
             st.plotly_chart(charts.overlap_figure(overlap), key="shopper_overlap")
             download_csv(overlap.reset_index(names="model"), f"overlap-{shown_id}", "shopper_ovl")
 
-    # ------------------------------------------------------------------ history
-    st.subheader("History")
+
+def history_section(history: pd.DataFrame, shown_id: str) -> None:
+    """The shopper's events: a timeline, and the table on request."""
     if "timestamp" in history.columns and len(history):
         st.plotly_chart(charts.timeline_figure(history), key="shopper_timeline")
     if st.toggle("Show every event as a table", key="shopper_history_table"):

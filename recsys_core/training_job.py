@@ -132,6 +132,7 @@ def train_version(
     headline: bool = True,
     notes: tuple[str, ...] = (),
     background: bool = True,
+    checksum: str | None = None,
 ) -> tuple[TrainedLab, str | None]:
     """Train ``models`` and save them as a version; ``(lab, why the ranker is missing)``.
 
@@ -139,18 +140,22 @@ def train_version(
     complete version: it is saved without the ranker and with a note saying why. ``headline``
     records the single-stage models' headline metrics; ``notes`` go into the manifest. The
     training is audited as ``actor`` (the user who started it; ``background`` says where).
+    ``checksum``: the events' data checksum if the caller has it (not hashed again).
     """
     ranker_error: str | None = None
     try:
         lab = train_lab(
-            dataset, TrainConfig(models=models, headline_metrics=headline), progress=progress
+            dataset,
+            TrainConfig(models=models, headline_metrics=headline),
+            progress=progress,
+            checksum=checksum,
         )
     except RecsysError as exc:
         if RANKER not in models:
             raise
         ranker_error = str(exc)
         others = [m for m in models if m != RANKER]
-        lab = train_lab(dataset, TrainConfig(models=others), progress=progress)
+        lab = train_lab(dataset, TrainConfig(models=others), progress=progress, checksum=checksum)
         lab.manifest.setdefault("notes", []).append(f"{RANKER_FAILED}: {exc}")
     lab.manifest.setdefault("notes", []).extend(notes)
     if progress is not None:
@@ -225,6 +230,7 @@ def _child(folder: Path) -> int:  # pragma: no cover - runs in the child process
             activate=bool(job["activate"]),
             actor=str(job["actor"]),
             progress=lambda text, fraction: _say("progress", text, fraction),
+            checksum=str(job["checksum"]),
         )
         _say("saved", str(lab.path), ranker_error)
     except Exception as exc:  # noqa: BLE001 - the parent must hear why, not a dead child
@@ -243,13 +249,19 @@ def _child(folder: Path) -> int:  # pragma: no cover - runs in the child process
 
 
 def start_training_job(
-    dataset: Dataset, models: list[str], *, activate: bool, actor: str
+    dataset: Dataset,
+    models: list[str],
+    *,
+    activate: bool,
+    actor: str,
+    checksum: str | None = None,
 ) -> TrainingJob:
     """Train ``models`` on ``dataset`` in a child process and save them as a version.
 
     Returns at once; the job's attributes follow the child (see the module docstring). The
     log goes to the child as Parquet files in a private temporary folder (removed when the
-    job ends); the child checks it arrived unchanged (the data checksum).
+    job ends); the child checks it arrived unchanged (the data checksum: ``checksum`` if
+    the caller has it, else hashed here).
     """
     folder = Path(tempfile.mkdtemp(prefix="recsys-training-job-"))
     dataset.events.to_parquet(folder / "events.parquet", index=False)
@@ -258,7 +270,7 @@ def start_training_job(
         "name": dataset.name,
         "source": dataset.source,
         "notes": list(dataset.notes),
-        "checksum": data_checksum(dataset.events),
+        "checksum": checksum or data_checksum(dataset.events),
         "models": list(models),
         "activate": activate,
         "actor": actor,

@@ -145,15 +145,16 @@ SCORE_HELP: dict[str, str] = {
 _AT_K = re.compile(r"^(?P<family>[a-z_]+)@(?P<k>\d+)$")
 
 
-def describe(column: str) -> tuple[str, str] | None:
-    """(plain label, help) of a metric column such as ``ndcg@10`` or ``fit_seconds``."""
+def describe(column: str, *, with_k: bool = True) -> tuple[str, str] | None:
+    """(plain label, help) of a metric column such as ``ndcg@10`` or ``fit_seconds``
+    (``with_k=False``: the label without " @10", for tables whose heading says k)."""
     match = _AT_K.match(column)
     family, k = (match["family"], match["k"]) if match else (column, None)
     entry = METRICS.get(family)
     if entry is None:
         return None
     label, text = entry
-    return (f"{label} @{k}" if k else label), text
+    return (f"{label} @{k}" if k and with_k else label), text
 
 
 #: Datasets whose "category" is a word taken from the product title (Online Retail has no
@@ -181,15 +182,18 @@ def money_unit(currency: str) -> str:
     return currency or UNKNOWN_CURRENCY
 
 
-def metric_columns(columns: list[str], decimals: int = 4, currency: str = "") -> dict[str, Any]:
+def metric_columns(
+    columns: list[str], decimals: int = 4, currency: str = "", *, with_k: bool = True
+) -> dict[str, Any]:
     """``column_config`` giving each known metric column its plain label, format and help.
 
     Money columns say their currency in the header ("revenue per shopper @10 (£)") and show
-    thousands separators with two decimals.
+    thousands separators with two decimals. ``with_k=False`` leaves " @10" out of the
+    labels (narrower columns, for a table whose heading names the list length).
     """
     config: dict[str, Any] = {}
     for column in columns:
-        described = describe(column)
+        described = describe(column, with_k=with_k)
         if described is None:
             continue
         label, text = described

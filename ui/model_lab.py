@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import streamlit as st
 from pydantic import BaseModel
 
 from recsys_core.data.schema import Dataset
@@ -130,6 +131,94 @@ def selection_table(result: EvaluationResult) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+#: Metric families in view in the Model lab's two metric tables, in this order; the CSV under
+#: them has every metric (MAP, MRR, the revenue over all shoppers, timings and sizes).
+ACCURACY_SHOWN: tuple[str, ...] = ("ndcg", "precision", "recall", "hit_rate", "revenue")
+BEYOND_SHOWN: tuple[str, ...] = ("coverage", "novelty", "diversity", "arp")
+#: Columns in view in the model selection table (its CSV adds hit rate and interpretability,
+#: which the page lists under the table).
+SELECTION_SHOWN: tuple[str, ...] = (
+    "quality",
+    "95% interval",
+    "fit time (s)",
+    "latency (ms per shopper)",
+    "training memory (MB)",
+    "size on disk (MB)",
+)
+#: The calibration table's columns in words, narrow enough for half the page.
+RELIABILITY_COLUMNS: dict[str, Any] = {
+    "bin_lower": st.column_config.NumberColumn(
+        "from", format="%.2f", help="Lower edge of the bin of predicted probabilities."
+    ),
+    "bin_upper": st.column_config.NumberColumn(
+        "to", format="%.2f", help="Upper edge of the bin of predicted probabilities."
+    ),
+    "count": st.column_config.NumberColumn(
+        "pairs", format="%d", help="Shopper-item pairs whose prediction falls in the bin."
+    ),
+    "mean_predicted": st.column_config.NumberColumn(
+        "predicted",
+        format="percent",
+        help="Mean predicted purchase probability in the bin (if they order).",
+    ),
+    "fraction_positive": st.column_config.NumberColumn(
+        "bought", format="percent", help="Share of the bin's pairs that were bought."
+    ),
+}
+
+
+def shown_columns(columns: list[str], shown: tuple[str, ...]) -> list[str]:
+    """The ``column_order`` of a table: ``model`` first, then the columns named in ``shown``
+    or whose family (the name before ``@`` or `` (``) is, in the order of ``shown``."""
+    family = {c: c.split("@")[0].split(" (")[0] for c in columns}
+    return ["model"] + [
+        c for want in shown for c in columns if c != "model" and want in (c, family[c])
+    ]
+
+
+def accuracy_columns(columns: list[str], currency: str) -> dict[str, Any]:
+    """``column_config`` of the accuracy table: plain labels without " @10" (the heading
+    says k). Money says its currency; without a known one, the header says only what it is
+    and the hover help says the currency is not given (a header of 40 characters made the
+    table scroll sideways at 1280 px)."""
+    from ui.glossary import metric_columns
+
+    config = metric_columns(columns, currency=currency, with_k=False)
+    if not currency:
+        for column in columns:
+            if column.split("@")[0] in ("revenue", "revenue_total") and column in config:
+                label = "revenue per shopper" if column.startswith("revenue@") else "revenue, all"
+                config[column] = st.column_config.NumberColumn(
+                    label,
+                    format="accounting",
+                    help=(config[column].get("help") or "")
+                    + " In the log's own currency (not given).",
+                )
+    return config
+
+
+def selection_columns(k: int) -> dict[str, Any]:
+    """``column_config`` of the model selection table: short plain headers with units."""
+    return {
+        f"quality (ndcg@{k})": st.column_config.NumberColumn(
+            "NDCG", format="%.4f", help=f"Ranking quality of the top-{k} lists (0 to 1)."
+        ),
+        "95% interval": st.column_config.TextColumn(
+            "95% interval", help="Bootstrap interval of NDCG over the test shoppers."
+        ),
+        "fit time (s)": st.column_config.NumberColumn("fit (s)", format="%.2f"),
+        "latency (ms per shopper)": st.column_config.NumberColumn(
+            "ms / shopper", format="%.3f", help="Time to score one shopper's list."
+        ),
+        "training memory (MB)": st.column_config.NumberColumn(
+            "memory (MB)", format="%.0f", help="Peak memory of the fit, in megabytes."
+        ),
+        "size on disk (MB)": st.column_config.NumberColumn(
+            "disk (MB)", format="%.2f", help="Size of the saved model, in megabytes."
+        ),
+    }
 
 
 def folds_frame(result: EvaluationResult, metric: str) -> pd.DataFrame:

@@ -8,10 +8,11 @@ How a page gets its models (:func:`service`):
    ``data.sha256``) with every model this install can train is reused — the active version
    first, then the newest — and loaded once per process (``st.cache_resource``, keyed by
    its folder);
-3. only when there is none, the quick **single-stage models** (popularity, item-kNN, ALS:
-   seconds) are trained with a visible progress bar and saved as a *quick* version, so every
-   page works at once; BPR, the two-stage purchase model (the ranker, a minute or more) and
-   the order model then train in a **child process**
+3. only when there is none, the **instant models** (popularity, item-kNN: about a second on
+   Online Retail) are trained with a visible progress bar and saved as a *quick* version, so
+   every page works at once; ALS (4.6 s of a 14.6 s first page on a quiet machine, issue
+   24), BPR, the two-stage purchase model (the ranker, a minute or more) and the order model
+   then train in a **child process**
    (:class:`~recsys_core.training_job.TrainingJob`, one per dataset and server process,
    so the training's memory is not the server's) with their own progress in the sidebar
    (training windows, classifier folds). When it has saved the complete version, every
@@ -37,6 +38,7 @@ from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
 from recsys_core.models import model_class
+from recsys_core.models.registry import ALS
 from recsys_core.provenance import data_checksum
 from recsys_core.serving import RecommendationService, TrainedLab, list_versions, load_lab
 from recsys_core.serving.lab import DEFAULT_MODELS
@@ -182,7 +184,7 @@ def _training_lock() -> threading.Lock:
 
 
 def _train_with_progress(
-    dataset: Dataset, models: list[str], *, activate: bool = True
+    dataset: Dataset, models: list[str], *, activate: bool = True, checksum: str | None = None
 ) -> TrainedLab:
     """Train and save ``models``, showing progress; retry without the ranker if it fails.
 
@@ -192,8 +194,8 @@ def _train_with_progress(
     """
     quick = "ranker" not in models
     label = (
-        f"First start on {dataset.name}: training the quick models (seconds); the purchase "
-        "model then trains in the background ..."
+        f"First start on {dataset.name}: training the quick models (a second or two); ALS "
+        "and the purchase model then train in the background ..."
         if quick
         else f"First start on {dataset.name}: training the models (this happens once) ..."
     )
@@ -212,6 +214,7 @@ def _train_with_progress(
             headline=not quick,
             notes=(QUICK_NOTE,) if quick else (),
             background=False,
+            checksum=checksum,
         )
         if ranker_error is not None:
             st.warning(
@@ -239,15 +242,22 @@ def _load_saved(data: ActiveData, models: list[str]) -> TrainedLab | None:
 # ---------------------------------------------------------------------------------- background
 
 
+#: Models the first page does not wait for although they are not ``slow_to_train``: ALS's
+#: iterations took 4.6 s of the 14.6 s first useful page on a quiet machine (issue 24).
+BACKGROUND_ON_FIRST_START: frozenset[str] = frozenset({ALS})
+
+
 def slow_models(models: list[str]) -> list[str]:
     """Models left to the background training on a first start: those declaring
     ``slow_to_train`` (BPR: ~10 s more on Online Retail for the least accurate model; the
-    ranker: a minute or more)."""
-    return [m for m in models if model_class(m).slow_to_train]
+    ranker: a minute or more) and :data:`BACKGROUND_ON_FIRST_START` (ALS: seconds)."""
+    return [m for m in models if model_class(m).slow_to_train or m in BACKGROUND_ON_FIRST_START]
 
 
-#: Manifest note of a version holding only the single-stage models (the first start's).
-QUICK_NOTE = "quick start: single-stage models only; the purchase model trains in the background"
+#: Manifest note of a version holding only the instant models (the first start's).
+QUICK_NOTE = (
+    "quick start: popularity and item-kNN only; ALS and the purchase model train in the background"
+)
 
 
 #: The background training of one dataset (see :mod:`recsys_core.training_job`).
@@ -275,7 +285,9 @@ def start_ranker_job(data: ActiveData, models: list[str], *, activate: bool = Tr
         if job is not None and (job.running or job.folder is not None):
             return job
         # the child has no session: audit as the user who started it
-        job = start_training_job(data.dataset, models, activate=activate, actor=auth.actor())
+        job = start_training_job(
+            data.dataset, models, activate=activate, actor=auth.actor(), checksum=data.checksum
+        )
         jobs[(data.key, data.checksum)] = job
     return job
 
@@ -321,7 +333,9 @@ def lab_for(data: ActiveData) -> TrainedLab:
         try:
             lab = _load_saved(data, quick_models)
             if lab is None:
-                trained = _train_with_progress(data.dataset, quick_models, activate=activate)
+                trained = _train_with_progress(
+                    data.dataset, quick_models, activate=activate, checksum=data.checksum
+                )
                 lab = _lab_at(str(trained.path), trained)
         finally:
             lock.release()

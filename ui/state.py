@@ -30,6 +30,12 @@ DATASET_KEY = "dataset_key"
 UPLOADS = "uploads"
 UPLOAD_MESSAGE = "upload_message"
 SHOPPER = "shopper_id"
+#: Keys (and session-state names) of the Shopper page's lazy sections below its table.
+SHOPPER_WHY, SHOPPER_SIDE_BY_SIDE, SHOPPER_HISTORY = (
+    "shopper_why",
+    "shopper_side_by_side",
+    "shopper_past",
+)
 ITEM = "item_id"
 EVALUATION = "evaluation"
 STARTUP_WARNING = "startup_warning"

@@ -79,6 +79,14 @@ def _run(role: str | None, page: str | None = None, **session: Any) -> AppTest:
     return at
 
 
+def _open_shopper_sections(at: AppTest) -> AppTest:
+    """Open the Shopper page's lazy sections (why, side by side, history): their text and
+    downloads are checked too."""
+    for section in (state.SHOPPER_WHY, state.SHOPPER_SIDE_BY_SIDE, state.SHOPPER_HISTORY):
+        at.session_state[section] = True
+    return at.run()
+
+
 def _texts(at: AppTest) -> str:
     """Every string the browser would receive for the page (element protos as text)."""
     out = []
@@ -199,6 +207,7 @@ def test_a_viewer_sees_no_real_shopper_id_in_pages_or_downloads(
     at = _run("viewer", PAGE_FILES[title])
     assert not at.exception and not at.error, [e.value for e in at.error]
     if title == "Shopper":
+        _open_shopper_sections(at)
         at.toggle(key="shopper_history_table").set_value(True).run()
     if title == "Search":
         at.text_input(key="search_query").input("a").run()
@@ -221,7 +230,7 @@ def test_the_leak_check_would_see_real_ids_in_local_mode(
     downloads: list[bytes],
 ) -> None:
     monkeypatch.setenv("RECSYS_HOME", str(app_data.home))  # no users: real ids as before
-    at = _run(None, PAGE_FILES["Shopper"])
+    at = _open_shopper_sections(_run(None, PAGE_FILES["Shopper"]))
     assert RAW_ID.findall(_texts(at))
     assert any(RAW_ID.findall(d.decode("utf-8", "ignore")) for d in downloads)
 
