@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
+from recsys_core.data.dataset import id_values
 from recsys_core.errors import EngineUnavailableError, ModelNotTrainedError
 from recsys_core.ranking.features.labels import _missing, _ordinal, _score
 from recsys_core.ranking.features.past import events_before
@@ -216,8 +217,8 @@ class SequenceScores:
         reco = self.model_.recommend(known, n, filter_seen=False)
         return pd.DataFrame(
             {
-                Columns.USER: reco[Columns.USER].astype(str).to_numpy(dtype=object),
-                Columns.ITEM: reco[Columns.ITEM].astype(str).to_numpy(dtype=object),
+                Columns.USER: id_values(reco[Columns.USER]).to_numpy(dtype=object),
+                Columns.ITEM: id_values(reco[Columns.ITEM]).to_numpy(dtype=object),
                 "sasrec_score": reco[Columns.SCORE].to_numpy(dtype=np.float64),
                 "sasrec_rank": reco[Columns.RANK].to_numpy(dtype=np.float64),
             }
