@@ -211,11 +211,12 @@ class CandidateGenerator:
             block = rows[start : start + step]
             # the ranks of _score_block, computed only where a candidate needs one
             als, knn = self._block_scores(block)
+            als_sorted, knn_sorted = np.sort(als, axis=1), np.sort(knn, axis=1)
             chosen = np.zeros(als.shape, dtype=bool)
             if self.n_als:
-                chosen |= _top_mask(als, self.n_als)
+                chosen |= _top_mask(als, self.n_als, als_sorted)
             if self.n_itemknn:
-                chosen |= _top_mask(knn, self.n_itemknn) & (knn > 0)  # rank NaN at 0
+                chosen |= _top_mask(knn, self.n_itemknn, knn_sorted) & (knn > 0)  # NaN rank at 0
             hist_rows, hist_items = self._history_cells(block)
             chosen[hist_rows, hist_items] = True
             r, i = np.nonzero(chosen)
@@ -225,9 +226,9 @@ class CandidateGenerator:
                         Columns.USER: users[start + r],
                         Columns.ITEM: self.items_.to_external(i),
                         "als_score": als[r, i],
-                        "als_rank": _cell_ranks(als, r, i),
+                        "als_rank": _cell_ranks(als, r, i, als_sorted),
                         "itemknn_score": knn[r, i],
-                        "itemknn_rank": _positive_cell_ranks(knn, r, i),
+                        "itemknn_rank": _positive_cell_ranks(knn, r, i, knn_sorted),
                     }
                 )
             )
@@ -352,35 +353,48 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _top_mask(scores: np.ndarray, n: int) -> np.ndarray:
-    """``_ranks(scores) <= n`` without sorting: the cells above each row's ``n``-th largest
-    score, and of the cells equal to it the first ones by column (a stable sort's order)."""
+def _top_mask(scores: np.ndarray, n: int, ordered: np.ndarray | None = None) -> np.ndarray:
+    """``_ranks(scores) <= n`` without ranking: the cells above each row's ``n``-th largest
+    score, and of the cells equal to it the first ones by column (a stable sort's order).
+    ``ordered``: ``np.sort(scores, axis=1)`` when already at hand."""
     m = scores.shape[1]
     if n >= m:
         return np.ones(scores.shape, dtype=bool)
-    threshold = np.partition(scores, m - n, axis=1)[:, m - n][:, None]
+    if ordered is None:
+        threshold = np.partition(scores, m - n, axis=1)[:, m - n][:, None]
+    else:
+        threshold = ordered[:, m - n][:, None]
     above = scores > threshold
     equal = scores == threshold
-    room = n - above.sum(axis=1, keepdims=True)
-    return above | (equal & (np.cumsum(equal, axis=1) <= room))
+    chosen = above | equal
+    room = n - above.sum(axis=1)  # at least 1: one equal cell always fits
+    crowded = np.flatnonzero(equal.sum(axis=1) > room)  # rows where ties must be cut
+    if len(crowded):
+        chosen[crowded] = above[crowded] | (
+            equal[crowded] & (np.cumsum(equal[crowded], axis=1) <= room[crowded][:, None])
+        )
+    return chosen
 
 
-def _cell_ranks(scores: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _cell_ranks(
+    scores: np.ndarray, r: np.ndarray, c: np.ndarray, ordered: np.ndarray | None = None
+) -> np.ndarray:
     """``_ranks(scores)[r, c]``: each cell's 1-based rank in its row, highest first, ties by
-    column, counted from a sorted copy of the row (values only, an order of magnitude
-    faster than the stable argsort) instead of ranking every cell."""
+    column, counted from a value-sorted copy of the row (``ordered``, computed when not
+    given; an order of magnitude faster than the stable argsort) instead of ranking every
+    cell."""
     out = np.empty(len(r), dtype=np.float64)
     if len(r) == 0:
         return out
     order = np.argsort(r, kind="stable")
     rows, cols = r[order], c[order]
     present = np.unique(rows)
-    ordered = np.sort(scores[present], axis=1)
+    lines = np.sort(scores[present], axis=1) if ordered is None else ordered[present]
     width = scores.shape[1]
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     ends = np.r_[starts[1:], len(rows)]
     ranks = np.empty(len(rows), dtype=np.float64)
-    for line, (a, b) in zip(ordered, zip(starts, ends, strict=True), strict=True):
+    for line, (a, b) in zip(lines, zip(starts, ends, strict=True), strict=True):
         row = rows[a]
         values = scores[row, cols[a:b]]
         right = np.searchsorted(line, values, side="right")
@@ -393,11 +407,13 @@ def _cell_ranks(scores: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
     return out
 
 
-def _positive_cell_ranks(scores: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _positive_cell_ranks(
+    scores: np.ndarray, r: np.ndarray, c: np.ndarray, ordered: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`_cell_ranks` where the score is positive, NaN elsewhere (item-kNN's rank)."""
     out = np.full(len(r), np.nan)
     positive = scores[r, c] > 0
-    out[positive] = _cell_ranks(scores, r[positive], c[positive])
+    out[positive] = _cell_ranks(scores, r[positive], c[positive], ordered)
     return out
 
 

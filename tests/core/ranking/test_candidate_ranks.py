@@ -27,8 +27,11 @@ def test_cell_ranks_and_top_mask_equal_the_stable_sort(ties: bool) -> None:
     np.testing.assert_array_equal(
         stage_one._cell_ranks(scores, r[shuffled], c[shuffled]), full[r[shuffled], c[shuffled]]
     )
+    ordered = np.sort(scores, axis=1)
+    np.testing.assert_array_equal(stage_one._cell_ranks(scores, r, c, ordered), full[r, c])
     for n in (1, 5, 37, 300, 500):
         np.testing.assert_array_equal(stage_one._top_mask(scores, n), full <= n)
+        np.testing.assert_array_equal(stage_one._top_mask(scores, n, ordered), full <= n)
     positive = stage_one._positive_cell_ranks(scores, r, c)
     np.testing.assert_array_equal(positive, np.where(scores > 0, full, np.nan)[r, c])
 
