@@ -10,6 +10,10 @@ model" of the ranker's ratio is the best on the validation window just before ea
 window (the previous fold's test window, or, for the first fold, the same length cut from
 its training part); tuned settings whose window reaches the test window are ignored
 (:func:`recsys_core.tuning.settings_for`'s ``test_cutoff``).
+
+Folds share the ranker's work that is the same computation: each training window's rows
+and the stage fitted at the previous fold's cutoff are built once per run
+(:mod:`recsys_core.ranking.window_cache`); every figure is what fresh builds give.
 """
 
 from __future__ import annotations
