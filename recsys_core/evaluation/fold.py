@@ -185,6 +185,21 @@ def evaluate_split(
             continue
         recommend_seconds = time.perf_counter() - start
         metrics = ranking_metrics(reco, relevant, k)
+        if light:  # a validation pass reads only the ranking metrics: nothing else to measure
+            results[name] = ModelResult(
+                name=name,
+                metrics=metrics,
+                fit_seconds=fit_seconds,
+                recommend_seconds=recommend_seconds,
+                model_mb=float("nan"),
+                params=params_of(model),
+                per_user=pd.DataFrame(index=user_index),
+                recommendations=reco,
+                fit_memory_mb=memory.mb,
+                model=None,
+            )
+            del model
+            continue
         metrics.update(
             beyond_accuracy_metrics(
                 reco,
@@ -214,18 +229,16 @@ def evaluate_split(
             metrics[f"revenue_total@{k}"] = float(revenue.sum())
             per_user.append(revenue.to_frame())
         new_metrics: dict[str, float] = {}
-        if config.new_items_variant and not light and rule.removes != "seen":
+        if config.new_items_variant and rule.removes != "seen":
             unseen = ListPolicy("leave-out-seen")
             reco_new = recommend_with_policy(model, list(test_users), k, unseen, context, **extra)
             users_new = relevant_new[Columns.USER].unique()
             reco_new = reco_new[reco_new[Columns.USER].isin(users_new)]
             new_metrics = ranking_metrics(reco_new, relevant_new, k)
-        model_mb = float("nan")
-        if not light:
-            with tempfile.TemporaryDirectory() as tmp:
-                model.save(Path(tmp) / name)
-                model_mb = folder_mb(Path(tmp) / name)
-        if model.scores_are_probabilities and not light:
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save(Path(tmp) / name)
+            model_mb = folder_mb(Path(tmp) / name)
+        if model.scores_are_probabilities:
             progress("scoring the purchase classifier", (i + 0.9) / n_models)
             classifier, reliability = classifier_block(extra["candidates"], relevant)
             extra.clear()  # the candidate frame is large: do not keep it
@@ -240,10 +253,8 @@ def evaluate_split(
             recommendations=reco,
             new_items_metrics=new_metrics,
             fit_memory_mb=memory.mb,
-            model=None if light else model,
+            model=model,
         )
-        if light:
-            del model
     if not results:
         raise DataValidationError(
             "no model could run on this log: "

@@ -10,6 +10,10 @@ model" of the ranker's ratio is the best on the validation window just before ea
 window (the previous fold's test window, or, for the first fold, the same length cut from
 its training part); tuned settings whose window reaches the test window are ignored
 (:func:`recsys_core.tuning.settings_for`'s ``test_cutoff``).
+
+Folds share the ranker's work that is the same computation: each training window's rows
+and the stage fitted at the previous fold's cutoff are built once per run
+(:mod:`recsys_core.ranking.window_cache`); every figure is what fresh builds give.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from recsys_core.evaluation.selection import selection_table
 from recsys_core.models.registry import ALS_SPARK, purchase_model
 from recsys_core.provenance import data_checksum
 from recsys_core.ranking.config import RANKER_DEFAULTS_CHOSEN_ON, ranker_defaults_note
+from recsys_core.ranking.window_cache import WindowCache, using_window_cache
 from recsys_core.split import Split, temporal_split
 
 
@@ -80,6 +85,8 @@ def evaluate(
     checksum = data_checksum(dataset.events)
     n = len(splits)
     results: list[EvaluationResult] = []
+    # the ranker's training windows of one fold are (mostly) the next fold's: built once
+    cache = WindowCache() if n > 1 and purchase_model() in config.models else None
     for f, split in enumerate(splits):
 
         def fold_progress(message: str, fraction: float, f: int = f) -> None:
@@ -92,22 +99,27 @@ def evaluate(
             best, chosen_on = _best_on_validation(
                 dataset, config, split, relevant_events, previous, checksum, fold_progress
             )
-        results.append(
-            evaluate_split(
-                dataset,
-                config,
-                split,
-                relevant_events,
-                checksum=checksum,
-                progress=fold_progress,
-                best_single_stage=best,
-                chosen_on=chosen_on,
+        if cache is not None:
+            cache.store = f < n - 1  # the last fold keeps nothing for later
+        with using_window_cache(cache):
+            results.append(
+                evaluate_split(
+                    dataset,
+                    config,
+                    split,
+                    relevant_events,
+                    checksum=checksum,
+                    progress=fold_progress,
+                    best_single_stage=best,
+                    chosen_on=chosen_on,
+                )
             )
-        )
         if f < n - 1:
             for res in results[-1].models.values():  # keep the metrics, free the models
                 res.model = None
                 res.recommendations = res.recommendations.iloc[0:0]
+    if cache is not None:
+        cache.clear()
     report("done", 1.0)
     main = results[-1]
     if n > 1:

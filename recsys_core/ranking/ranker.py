@@ -100,9 +100,11 @@ from recsys_core.ranking.scoring import cold_start_frame, probability_frame
 from recsys_core.ranking.training_frame import (
     build_training_frame,
     cold_start_rates,
+    fitted_stage,
     make_generator,
     training_rows_summary,
 )
+from recsys_core.ranking.window_cache import window_digests
 
 __all__ = [
     "LABEL",
@@ -241,8 +243,9 @@ class TwoStageRanker(Recommender):
             if progress is not None:
                 progress(message, low + (high - low) * fraction)
 
+        digests = window_digests(past, catalog)  # None outside an evaluation's window cache
         train = build_training_frame(
-            past, catalog, cut, self.config, lambda m, f: report(m, f, 0.0, 0.55)
+            past, catalog, cut, self.config, lambda m, f: report(m, f, 0.0, 0.55), digests=digests
         )
         report("classifier: fitting", 0.0, 0.55, 0.9)
         summary, features = training_rows_summary(train), train[list(FEATURE_NAMES)]
@@ -256,13 +259,9 @@ class TwoStageRanker(Recommender):
         )
         del features
         report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
-        self.generator_ = make_generator(self.config).fit(past, cut)
-        self.snapshot_ = BehaviourSnapshot.from_events(
-            past,
-            cut,
-            catalog,
-            engine=self.config.feature_engine,
-            spark_master=self.config.spark_master,
+        # the next fold's newest training window is this cutoff: kept for it in a cache
+        self.generator_, self.snapshot_ = fitted_stage(
+            past, catalog, cut, self.config, digests=digests, keep=True
         )
         self._set_cold_start(past, cut)
         self.cutoff_ = cut

@@ -23,6 +23,12 @@ from recsys_core.ranking.features import (
     BehaviourSnapshot,
     events_before,
 )
+from recsys_core.ranking.window_cache import (
+    EventDigests,
+    active_window_cache,
+    sample_digest,
+    stage_settings,
+)
 
 #: Shoppers whose training candidates are built at once.
 TRAINING_CHUNK: Final = 5_000
@@ -31,6 +37,7 @@ __all__ = [
     "build_training_frame",
     "candidate_features",
     "cold_start_rates",
+    "fitted_stage",
     "make_generator",
     "purchases_between",
     "training_rows_summary",
@@ -104,18 +111,60 @@ def purchases_between(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timesta
     return pairs.drop_duplicates().reset_index(drop=True)
 
 
+def fitted_stage(
+    events: pd.DataFrame,
+    catalog: pd.DataFrame | None,
+    cutoff: pd.Timestamp,
+    config: RankerConfig,
+    *,
+    digests: EventDigests | None = None,
+    keep: bool = False,
+) -> tuple[CandidateGenerator, BehaviourSnapshot]:
+    """Stage one and the behaviour features fitted on the events before ``cutoff``.
+
+    Inside :func:`~recsys_core.ranking.window_cache.using_window_cache` a stage cached for
+    the same events, catalog, settings and cutoff is reused, and with ``keep`` a freshly
+    fitted one is kept for a later fold (pass ``digests`` of ``events`` to avoid hashing
+    them again).
+    """
+    cache = active_window_cache()
+    key: tuple[object, ...] | None = None
+    if cache is not None:
+        digests = digests or EventDigests(events, catalog)
+        key = ("stage", pd.Timestamp(cutoff), digests.before(cutoff), stage_settings(config))
+        hit = cache.take_stage(key)
+        if hit is not None:
+            return hit
+    snapshot = BehaviourSnapshot.from_events(
+        events,
+        cutoff,
+        catalog,
+        engine=config.feature_engine,
+        spark_master=config.spark_master,
+    )
+    generator = make_generator(config).fit(events, cutoff)
+    if cache is not None and key is not None:
+        cache.keep_stage(key, cutoff, generator, snapshot, keep=keep)
+    return generator, snapshot
+
+
 def build_training_frame(
     events: pd.DataFrame,
     catalog: pd.DataFrame | None,
     cutoff: pd.Timestamp,
     config: RankerConfig | None = None,
     progress: Callable[[str, float], None] | None = None,
+    *,
+    digests: EventDigests | None = None,
 ) -> pd.DataFrame:
     """Labelled candidate rows of the training windows before ``cutoff``.
 
     For window ``w`` (``c_w = cutoff - horizon - (w - 1) * step``) stage one and the
     features see only events ``< c_w``; the label is a purchase in ``[c_w, c_w + horizon)``.
-    Events at or after ``cutoff`` are never read.
+    Events at or after ``cutoff`` are never read. Inside
+    :func:`~recsys_core.ranking.window_cache.using_window_cache` a window already built on
+    the same events, catalog, settings, cutoff and sample is reused (``digests``: the
+    events' :class:`~recsys_core.ranking.window_cache.EventDigests`, computed when omitted).
 
     Returns
     -------
@@ -134,42 +183,38 @@ def build_training_frame(
     past = events_before(events, cutoff)
     start = past[Columns.TIMESTAMP].min() if len(past) else cutoff
     sample = training_sample(past, config.training_shoppers, config.seed)
+    cache = active_window_cache()
+    if cache is not None:
+        digests = digests or EventDigests(past, catalog)
+        settings, drawn = stage_settings(config), sample_digest(sample)
     frames: list[pd.DataFrame] = []
+    earliest = cutoff
     for w in range(1, config.training_windows + 1):
         window_cutoff = cutoff - horizon - (w - 1) * step
         if window_cutoff <= start:
             break
+        earliest = window_cutoff
         if progress is not None:
             progress(
                 f"training window {w} of {config.training_windows}: stage one and features",
                 (w - 1) / config.training_windows,
             )
-        labels = purchases_between(past, window_cutoff, window_cutoff + horizon)
-        if labels.empty:
+        key: tuple[object, ...] = ()
+        if cache is not None and digests is not None:
+            # the rows read the events before the end of the label window
+            key = ("frame", window_cutoff, digests.before(window_cutoff + horizon), settings, drawn)
+            hit = cache.frame(key)
+            if hit is not None:
+                frames.append(hit)
+                continue
+        frame = _window_frame(past, catalog, window_cutoff, horizon, config, sample, digests)
+        if frame is None:
             continue
-        snapshot = BehaviourSnapshot.from_events(
-            past,
-            window_cutoff,
-            catalog,
-            engine=config.feature_engine,
-            spark_master=config.spark_master,
-        )
-        generator = make_generator(config).fit(past, window_cutoff)
-        users = pd.Index(snapshot.users.external_ids).intersection(
-            pd.Index(generator.users_.external_ids)
-        )
-        if config.training_users == "buyers":
-            users = users.intersection(pd.Index(labels[Columns.USER].unique()))
-        if sample is not None:
-            users = users.intersection(sample)
-        if users.empty:
-            continue
-        frame = _chunked_candidate_features(generator, snapshot, list(users))
-        bought = pd.MultiIndex.from_frame(labels[[Columns.USER, Columns.ITEM]])
-        pairs = pd.MultiIndex.from_frame(frame[[Columns.USER, Columns.ITEM]])
-        frame[LABEL] = pairs.isin(bought).astype(np.int64)
-        frame.insert(2, WINDOW_CUTOFF, window_cutoff)
+        if cache is not None:
+            cache.keep_frame(key, window_cutoff, frame)
         frames.append(frame)
+    if cache is not None:
+        cache.drop_before(earliest)  # folds move forward: no later fold reads older windows
     if not frames:
         raise DataValidationError(
             f"the log has no purchases in a {config.horizon_days:g}-day window before {cutoff} "
@@ -177,6 +222,37 @@ def build_training_frame(
             "least two periods) or a shorter horizon_days"
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def _window_frame(
+    past: pd.DataFrame,
+    catalog: pd.DataFrame | None,
+    window_cutoff: pd.Timestamp,
+    horizon: pd.Timedelta,
+    config: RankerConfig,
+    sample: pd.Index | None,
+    digests: EventDigests | None,
+) -> pd.DataFrame | None:
+    """The labelled rows of one training window (``None``: no buyer to train on)."""
+    labels = purchases_between(past, window_cutoff, window_cutoff + horizon)
+    if labels.empty:
+        return None
+    generator, snapshot = fitted_stage(past, catalog, window_cutoff, config, digests=digests)
+    users = pd.Index(snapshot.users.external_ids).intersection(
+        pd.Index(generator.users_.external_ids)
+    )
+    if config.training_users == "buyers":
+        users = users.intersection(pd.Index(labels[Columns.USER].unique()))
+    if sample is not None:
+        users = users.intersection(sample)
+    if users.empty:
+        return None
+    frame = _chunked_candidate_features(generator, snapshot, list(users))
+    bought = pd.MultiIndex.from_frame(labels[[Columns.USER, Columns.ITEM]])
+    pairs = pd.MultiIndex.from_frame(frame[[Columns.USER, Columns.ITEM]])
+    frame[LABEL] = pairs.isin(bought).astype(np.int64)
+    frame.insert(2, WINDOW_CUTOFF, window_cutoff)
+    return frame
 
 
 def training_rows_summary(train: pd.DataFrame) -> dict[str, object]:
