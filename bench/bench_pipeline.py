@@ -119,13 +119,21 @@ class PeakSampler:
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.peak = 0.0
+        self._window = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_mb())
+            now = tree_rss_mb()
+            self.peak = max(self.peak, now)
+            self._window = max(self._window, now)
             self._stop.wait(self.interval)
+
+    def window_peak(self) -> float:
+        """Peak since the last call (the sub-stage's peak), then reset."""
+        peak, self._window = self._window, tree_rss_mb()
+        return max(peak, self._window)
 
     def __enter__(self) -> PeakSampler:
         self.peak = tree_rss_mb()
@@ -138,24 +146,56 @@ class PeakSampler:
         self.peak = max(self.peak, tree_rss_mb())
 
 
-RESULTS: list[tuple[str, float, float]] = []
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+#: (stage, wall seconds, CPU seconds, peak MB during the stage) of the pipeline's stages.
+RESULTS: list[tuple[str, float, float, float]] = []
+
+#: The sampler of the stage that runs now (sub-stage reports read and reset its peak).
+_CURRENT: list[PeakSampler] = []
 
 
 def stage(label: str, step: Callable[[], T], *, pipeline: bool = True) -> T:
-    """Run ``step``; print wall time, peak memory during it and peak so far."""
+    """Run ``step``; print wall and CPU time, peak memory during it and peak so far."""
     gc.collect()
     with PeakSampler() as sampler:
+        _CURRENT.append(sampler)
+        cpu = cpu_seconds()
         start = time.perf_counter()
         out = step()
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu
+        _CURRENT.pop()
     if pipeline:
-        RESULTS.append((label, seconds, sampler.peak))
+        RESULTS.append((label, seconds, cpu, sampler.peak))
     print(
-        f"{label:<26} {seconds:8.1f} s   peak during {sampler.peak:7.0f} MB   "
+        f"{label:<26} {seconds:8.1f} s  cpu {cpu:8.1f} s   peak during {sampler.peak:7.0f} MB   "
         f"process peak so far {peak_rss_mb():7.0f} MB",
         flush=True,
     )
     return out
+
+
+class SubStages:
+    """A ``progress`` callback that prints each step's wall time and peak memory (the
+    memory profile of a long stage such as the ranker fit)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.message = "start"
+        self.peak = tree_rss_mb()
+
+    def __call__(self, message: str, fraction: float) -> None:
+        now = time.perf_counter()
+        sampler = _CURRENT[-1] if _CURRENT else None
+        peak = max(self.peak, sampler.window_peak() if sampler else 0.0)
+        print(f"    {now - self.start:7.1f} s  {peak:7.0f} MB  {self.message}", flush=True)
+        self.start, self.message, self.peak = now, message, tree_rss_mb()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,7 +288,10 @@ def run_pipeline(
         "feature_engine": args.feature_engine,
         "spark_master": args.spark_master,
     }
-    ranker = stage("ranker fit", lambda: TwoStageRanker(**settings).fit(events, catalog))
+    ranker = stage(
+        "ranker fit",
+        lambda: TwoStageRanker(**settings).fit(events, catalog, progress=SubStages()),
+    )
     summary = ranker.training_summary_
     print(
         f"  trained on {summary['shoppers']:,} shoppers (sample of {args.ranker_shoppers:,}, "
@@ -270,8 +313,16 @@ def run_pipeline(
     total = time.perf_counter() - total_start
     ranker = scored = als = None  # free them before the engine comparison
     gc.collect()
-    peak = max(p for _, _, p in RESULTS)
-    print(f"PIPELINE total {total:.1f} s, peak {peak:.0f} MB (targets at 10M: 600 s, 8192 MB)")
+    peak = max(p for *_, p in RESULTS)
+    cpu = sum(c for _, _, c, _ in RESULTS)
+    print("| stage | wall s | CPU s | peak MB |\n| --- | ---: | ---: | ---: |")
+    for label, seconds, cpu_s, stage_peak in RESULTS:
+        print(f"| {label} | {seconds:.1f} | {cpu_s:.1f} | {stage_peak:,.0f} |")
+    print(
+        f"PIPELINE total {total:.1f} s wall, {cpu:.1f} s CPU, peak {peak:.0f} MB "
+        f"(process max RSS {peak_rss_mb():.0f} MB; targets at 10M: 600 s, 8192 MB)",
+        flush=True,
+    )
 
 
 def sample_sweep(

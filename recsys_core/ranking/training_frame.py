@@ -23,6 +23,7 @@ from recsys_core.ranking.features import (
     BehaviourSnapshot,
     events_before,
 )
+from recsys_core.ranking.fit_memory import stack_frames
 
 #: Shoppers whose training candidates are built at once.
 TRAINING_CHUNK: Final = 5_000
@@ -176,7 +177,8 @@ def build_training_frame(
             "by shoppers with earlier history: the purchase model needs a longer log (at "
             "least two periods) or a shorter horizon_days"
         )
-    return pd.concat(frames, ignore_index=True)
+    # one copy of the features (each window released once copied), one block
+    return stack_frames(frames)
 
 
 def training_rows_summary(train: pd.DataFrame) -> dict[str, object]:
