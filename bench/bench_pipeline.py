@@ -48,10 +48,12 @@ import resource
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,6 +66,7 @@ from recsys_core.models import create_model  # noqa: E402
 from recsys_core.presets import preset_for  # noqa: E402
 
 T = TypeVar("T")
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 PAGE = resource.getpagesize()
 
 #: implicit's own benchmark (benchmarks/README.md in benfred/implicit, Intel i7-7820x, 8
@@ -146,11 +149,21 @@ class PeakSampler:
         self.peak = max(self.peak, tree_rss_mb())
 
 
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
 def cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its waited-for children."""
+    """User + system CPU seconds of this process, its waited-for children and its live
+    descendants (Spark's JVM)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    live = sum(_cpu_ticks(p) for p in _descendants(os.getpid())) / os.sysconf("SC_CLK_TCK")
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime + live
 
 
 #: (stage, wall seconds, CPU seconds, peak MB during the stage) of the pipeline's stages.
@@ -210,10 +223,23 @@ def main(argv: list[str] | None = None) -> int:
         help="Where the ranker's Narwhals feature groups run.",
     )  # fmt: skip
     parser.add_argument("--scoring-chunk", type=int, default=2_000)
+    parser.add_argument(
+        "--scoring-shoppers",
+        type=int,
+        default=0,
+        help="Score a seeded subset of this many shoppers instead of all (a time-limited "
+        "run on a busy machine; prints the linear extrapolation). 0: every shopper.",
+    )
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--no-als", action="store_true", help="Skip stages 4-5.")
     parser.add_argument(
         "--sample-sweep", default=None, help="Comma-separated training sample sizes (0: all)."
+    )
+    parser.add_argument(
+        "--feature-engines",
+        default=None,
+        help="Only compare the ranker's feature snapshot at the log's end on these engines "
+        "(e.g. embedded,spark): whole snapshot and each group written in Narwhals.",
     )
     parser.add_argument("--compare-factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=15)
@@ -248,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.sample_sweep:
         sample_sweep(args, events, catalog, [int(x) for x in args.sample_sweep.split(",")])
+        return 0
+    if args.feature_engines:
+        events = stage("validate", lambda: validate_events(events, source="demo store"))
+        compare_feature_engines(args, events, catalog, args.feature_engines.split(","))
         return 0
     if not args.compare_only:
         events = stage("validate", lambda: validate_events(events, source="demo store"))
@@ -299,17 +329,32 @@ def run_pipeline(
         f"features on {args.feature_engine}",
         flush=True,
     )
+    scoring = shoppers
+    if args.scoring_shoppers:  # a seeded subset (a time-limited run; see --scoring-shoppers)
+        rng = np.random.default_rng(args.seed)
+        chosen = np.sort(rng.choice(len(shoppers), args.scoring_shoppers, replace=False))
+        scoring = [shoppers[j] for j in chosen]
+    label = "ranker all shoppers" if scoring is shoppers else "ranker scoring subset"
     scored = stage(
-        "ranker all shoppers",
+        label,
         lambda: score_all_shoppers(
-            ranker, shoppers, 10, chunk_size=args.scoring_chunk, workers=args.workers
+            ranker, scoring, 10, chunk_size=args.scoring_chunk, workers=args.workers
         ),
     )
+    _, seconds, cpu, _ = RESULTS[-1]
     print(
         f"  {len(scored):,} rows with probabilities for {scored[Columns.USER].nunique():,} "
-        f"of {len(shoppers):,} shoppers",
+        f"of {len(shoppers):,} shoppers; per 1,000 shoppers {1000 * seconds / len(scoring):.1f} "
+        f"s wall, {1000 * cpu / len(scoring):.1f} s CPU",
         flush=True,
     )
+    if scoring is not shoppers:
+        print(
+            f"  EXTRAPOLATED to all {len(shoppers):,} shoppers (linear; memory is bounded by "
+            f"the chunks): {seconds * len(shoppers) / len(scoring):.0f} s wall, "
+            f"{cpu * len(shoppers) / len(scoring):.0f} s CPU",
+            flush=True,
+        )
     total = time.perf_counter() - total_start
     ranker = scored = als = None  # free them before the engine comparison
     gc.collect()
@@ -359,6 +404,101 @@ def sample_sweep(
             f"+- {half:.4f}",
             flush=True,
         )
+
+
+def compare_feature_engines(
+    args: argparse.Namespace, events: pd.DataFrame, catalog: pd.DataFrame, engines: list[str]
+) -> None:
+    """The behaviour snapshot at the log's end (what the ranker scores with; its fit builds
+    one per training window) on each engine: the whole snapshot, then the groups written in
+    Narwhals one by one (load of the event table, pair history, user activity, item
+    popularity). Prints the wall/CPU ratio of each step to the first engine and whether the
+    tables are equal."""
+    from recsys_core.models.als_spark import spark_session, stop_spark_session
+    from recsys_core.ranking.features import BehaviourSnapshot
+    from recsys_core.ranking.features.frames import (
+        item_popularity_table,
+        pair_history_table,
+        user_activity_table,
+    )
+    from recsys_core.ranking.features.past import PastEvents
+
+    cutoff = events[Columns.TIMESTAMP].max() + pd.Timedelta(seconds=1)
+    timings: dict[str, dict[str, tuple[float, float, float]]] = {}
+    outputs: dict[str, dict[str, object]] = {}
+
+    def timed(engine: str, label: str, step: Callable[[], T]) -> T:
+        before = len(RESULTS)
+        out = stage(f"{label} [{engine}]", step)
+        _, seconds, cpu, peak = RESULTS[before]
+        timings.setdefault(engine, {})[label] = (seconds, cpu, peak)
+        return out
+
+    def sort_table(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        return table.sort_values(keys, ignore_index=True)[sorted(table.columns)]
+
+    for engine in engines:
+        if engine == "spark":
+            timed(engine, "session start", lambda: spark_session(args.spark_master))
+        snap = timed(
+            engine,
+            "snapshot",
+            lambda engine=engine: BehaviourSnapshot.from_events(
+                events, cutoff, catalog, engine=engine, spark_master=args.spark_master
+            ),
+        )
+        past = PastEvents(events, cutoff, catalog, engine=engine, spark_master=args.spark_master)
+        table = timed(engine, "load events", lambda past=past: past.table)
+        pairs = timed(engine, "pair history", lambda table=table: pair_history_table(table))
+        users = timed(engine, "user activity", lambda table=table: user_activity_table(table))
+        items, active = timed(
+            engine, "item popularity", lambda table=table: item_popularity_table(table)
+        )
+        outputs[engine] = {
+            "snapshot": (snap.pair_values, snap.user_values, snap.item_values),
+            "pair history": sort_table(pairs, ["u", "i"]),
+            "user activity": sort_table(users, ["u"]),
+            "item popularity": (sort_table(items, ["i"]), active),
+        }
+        snap = past = table = pairs = users = items = None
+        gc.collect()
+    if "spark" in engines:
+        stop_spark_session()
+    first = engines[0]
+    print(f"| step | {' | '.join(engines)} | ratio to {first} (wall, CPU) | equal |")
+    print(f"| --- | {' | '.join('---' for _ in engines)} | --- | --- |")
+    labels = list(dict.fromkeys(label for engine in engines for label in timings[engine]))
+    for label in labels:
+        cells = []
+        for engine in engines:
+            seconds, cpu, peak = timings[engine].get(label, (float("nan"),) * 3)
+            cells.append(f"{seconds:.1f} s wall, {cpu:.1f} s CPU, {peak:,.0f} MB")
+        ratios = ", ".join(
+            f"{timings[e][label][0] / max(timings[first][label][0], 1e-9):.1f}x / "
+            f"{timings[e][label][1] / max(timings[first][label][1], 1e-9):.1f}x"
+            for e in engines[1:]
+            if label in timings[e] and label in timings[first]
+        )
+        equal = "-"
+        if all(label in outputs[e] for e in engines):
+            equal = ", ".join(
+                "yes" if _same(outputs[first][label], outputs[e][label]) else "NO"
+                for e in engines[1:]
+            )
+        print(f"| {label} | {' | '.join(cells)} | {ratios} | {equal} |", flush=True)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal tables or arrays (NaN equal to NaN; dtypes of counts may differ by engine)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame):
+        if list(a.columns) != list(b.columns) or len(a) != len(b):
+            return False
+        return all(_same(a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float)) for c in a)
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=0, equal_nan=True))
+    return a == b
 
 
 def compare_engines(args: argparse.Namespace, matrix: InteractionMatrix, n_events: int) -> None:
