@@ -4,7 +4,13 @@ Usage::
 
     python bench/bench_pipeline.py --events 1000000 [--ranker-shoppers 20000]
         [--feature-engine embedded|spark] [--scoring-chunk 2000] [--workers 2] [--no-als]
-        [--compare-factors 64] [--compare-iterations N] [--no-spark] [--spark-master local[*]]
+        [--scoring-shoppers N] [--compare-factors 64] [--compare-iterations N] [--no-spark]
+        [--spark-master local[*]]
+    python bench/bench_pipeline.py --events 3000000 --feature-engines embedded,spark
+
+Every stage prints wall and CPU seconds (the process, its threads and children, Spark's JVM
+included) and its peak memory; the ranker fit also prints each step's (windows, folds, the
+cutoff's stage one); the end prints a Markdown table of the stages.
 
 Stages (each printed with its wall time, the peak resident memory *during* the stage —
 this process plus its child processes such as Spark's JVM, sampled every 0.1 s from
@@ -24,6 +30,13 @@ this process plus its child processes such as Spark's JVM, sampled every 0.1 s f
    ``--scoring-chunk`` shoppers on ``--workers`` threads.
 
 ``--no-als`` skips stages 4-5 (the served ALS) to time the ranker alone.
+``--scoring-shoppers N`` scores a seeded N of the shoppers in stage 7 (a time-limited run)
+and prints the linear extrapolation to all of them.
+
+``--feature-engines embedded,spark`` instead builds the ranker's behaviour snapshot at the
+log's end on each engine, then each feature group written in Narwhals alone, and prints a
+table of wall/CPU/peak per step, the ratio to the first engine and whether the tables are
+equal.
 
 ``--sample-sweep 500,1000,2000,0`` instead measures which training sample is large enough:
 for each size (0: every shopper) it fits the ranker on the events before a validation cutoff
