@@ -4,7 +4,13 @@ Usage::
 
     python bench/bench_pipeline.py --events 1000000 [--ranker-shoppers 20000]
         [--feature-engine embedded|spark] [--scoring-chunk 2000] [--workers 2] [--no-als]
-        [--compare-factors 64] [--compare-iterations N] [--no-spark] [--spark-master local[*]]
+        [--scoring-shoppers N] [--compare-factors 64] [--compare-iterations N] [--no-spark]
+        [--spark-master local[*]]
+    python bench/bench_pipeline.py --events 3000000 --feature-engines embedded,spark
+
+Every stage prints wall and CPU seconds (the process, its threads and children, Spark's JVM
+included) and its peak memory; the ranker fit also prints each step's (windows, folds, the
+cutoff's stage one); the end prints a Markdown table of the stages.
 
 Stages (each printed with its wall time, the peak resident memory *during* the stage —
 this process plus its child processes such as Spark's JVM, sampled every 0.1 s from
@@ -24,6 +30,13 @@ this process plus its child processes such as Spark's JVM, sampled every 0.1 s f
    ``--scoring-chunk`` shoppers on ``--workers`` threads.
 
 ``--no-als`` skips stages 4-5 (the served ALS) to time the ranker alone.
+``--scoring-shoppers N`` scores a seeded N of the shoppers in stage 7 (a time-limited run)
+and prints the linear extrapolation to all of them.
+
+``--feature-engines embedded,spark`` instead builds the ranker's behaviour snapshot at the
+log's end on each engine, then each feature group written in Narwhals alone, and prints a
+table of wall/CPU/peak per step, the ratio to the first engine and whether the tables are
+equal.
 
 ``--sample-sweep 500,1000,2000,0`` instead measures which training sample is large enough:
 for each size (0: every shopper) it fits the ranker on the events before a validation cutoff
@@ -48,10 +61,12 @@ import resource
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,6 +79,7 @@ from recsys_core.models import create_model  # noqa: E402
 from recsys_core.presets import preset_for  # noqa: E402
 
 T = TypeVar("T")
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 PAGE = resource.getpagesize()
 
 #: implicit's own benchmark (benchmarks/README.md in benfred/implicit, Intel i7-7820x, 8
@@ -119,13 +135,21 @@ class PeakSampler:
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.peak = 0.0
+        self._window = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_mb())
+            now = tree_rss_mb()
+            self.peak = max(self.peak, now)
+            self._window = max(self._window, now)
             self._stop.wait(self.interval)
+
+    def window_peak(self) -> float:
+        """Peak since the last call (the sub-stage's peak), then reset."""
+        peak, self._window = self._window, tree_rss_mb()
+        return max(peak, self._window)
 
     def __enter__(self) -> PeakSampler:
         self.peak = tree_rss_mb()
@@ -138,24 +162,66 @@ class PeakSampler:
         self.peak = max(self.peak, tree_rss_mb())
 
 
-RESULTS: list[tuple[str, float, float]] = []
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process, its waited-for children and its live
+    descendants (Spark's JVM)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    live = sum(_cpu_ticks(p) for p in _descendants(os.getpid())) / os.sysconf("SC_CLK_TCK")
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime + live
+
+
+#: (stage, wall seconds, CPU seconds, peak MB during the stage) of the pipeline's stages.
+RESULTS: list[tuple[str, float, float, float]] = []
+
+#: The sampler of the stage that runs now (sub-stage reports read and reset its peak).
+_CURRENT: list[PeakSampler] = []
 
 
 def stage(label: str, step: Callable[[], T], *, pipeline: bool = True) -> T:
-    """Run ``step``; print wall time, peak memory during it and peak so far."""
+    """Run ``step``; print wall and CPU time, peak memory during it and peak so far."""
     gc.collect()
     with PeakSampler() as sampler:
+        _CURRENT.append(sampler)
+        cpu = cpu_seconds()
         start = time.perf_counter()
         out = step()
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds() - cpu
+        _CURRENT.pop()
     if pipeline:
-        RESULTS.append((label, seconds, sampler.peak))
+        RESULTS.append((label, seconds, cpu, sampler.peak))
     print(
-        f"{label:<26} {seconds:8.1f} s   peak during {sampler.peak:7.0f} MB   "
+        f"{label:<26} {seconds:8.1f} s  cpu {cpu:8.1f} s   peak during {sampler.peak:7.0f} MB   "
         f"process peak so far {peak_rss_mb():7.0f} MB",
         flush=True,
     )
     return out
+
+
+class SubStages:
+    """A ``progress`` callback that prints each step's wall time and peak memory (the
+    memory profile of a long stage such as the ranker fit)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.message = "start"
+        self.peak = tree_rss_mb()
+
+    def __call__(self, message: str, fraction: float) -> None:
+        now = time.perf_counter()
+        sampler = _CURRENT[-1] if _CURRENT else None
+        peak = max(self.peak, sampler.window_peak() if sampler else 0.0)
+        print(f"    {now - self.start:7.1f} s  {peak:7.0f} MB  {self.message}", flush=True)
+        self.start, self.message, self.peak = now, message, tree_rss_mb()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,10 +236,23 @@ def main(argv: list[str] | None = None) -> int:
         help="Where the ranker's Narwhals feature groups run.",
     )  # fmt: skip
     parser.add_argument("--scoring-chunk", type=int, default=2_000)
+    parser.add_argument(
+        "--scoring-shoppers",
+        type=int,
+        default=0,
+        help="Score a seeded subset of this many shoppers instead of all (a time-limited "
+        "run on a busy machine; prints the linear extrapolation). 0: every shopper.",
+    )
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--no-als", action="store_true", help="Skip stages 4-5.")
     parser.add_argument(
         "--sample-sweep", default=None, help="Comma-separated training sample sizes (0: all)."
+    )
+    parser.add_argument(
+        "--feature-engines",
+        default=None,
+        help="Only compare the ranker's feature snapshot at the log's end on these engines "
+        "(e.g. embedded,spark): whole snapshot and each group written in Narwhals.",
     )
     parser.add_argument("--compare-factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=15)
@@ -208,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.sample_sweep:
         sample_sweep(args, events, catalog, [int(x) for x in args.sample_sweep.split(",")])
+        return 0
+    if args.feature_engines:
+        events = stage("validate", lambda: validate_events(events, source="demo store"))
+        compare_feature_engines(args, events, catalog, args.feature_engines.split(","))
         return 0
     if not args.compare_only:
         events = stage("validate", lambda: validate_events(events, source="demo store"))
@@ -248,7 +331,10 @@ def run_pipeline(
         "feature_engine": args.feature_engine,
         "spark_master": args.spark_master,
     }
-    ranker = stage("ranker fit", lambda: TwoStageRanker(**settings).fit(events, catalog))
+    ranker = stage(
+        "ranker fit",
+        lambda: TwoStageRanker(**settings).fit(events, catalog, progress=SubStages()),
+    )
     summary = ranker.training_summary_
     print(
         f"  trained on {summary['shoppers']:,} shoppers (sample of {args.ranker_shoppers:,}, "
@@ -256,22 +342,45 @@ def run_pipeline(
         f"features on {args.feature_engine}",
         flush=True,
     )
+    scoring = shoppers
+    if args.scoring_shoppers:  # a seeded subset (a time-limited run; see --scoring-shoppers)
+        rng = np.random.default_rng(args.seed)
+        chosen = np.sort(rng.choice(len(shoppers), args.scoring_shoppers, replace=False))
+        scoring = [shoppers[j] for j in chosen]
+    label = "ranker all shoppers" if scoring is shoppers else "ranker scoring subset"
     scored = stage(
-        "ranker all shoppers",
+        label,
         lambda: score_all_shoppers(
-            ranker, shoppers, 10, chunk_size=args.scoring_chunk, workers=args.workers
+            ranker, scoring, 10, chunk_size=args.scoring_chunk, workers=args.workers
         ),
     )
+    _, seconds, cpu, _ = RESULTS[-1]
     print(
         f"  {len(scored):,} rows with probabilities for {scored[Columns.USER].nunique():,} "
-        f"of {len(shoppers):,} shoppers",
+        f"of {len(shoppers):,} shoppers; per 1,000 shoppers {1000 * seconds / len(scoring):.1f} "
+        f"s wall, {1000 * cpu / len(scoring):.1f} s CPU",
         flush=True,
     )
+    if scoring is not shoppers:
+        print(
+            f"  EXTRAPOLATED to all {len(shoppers):,} shoppers (linear; memory is bounded by "
+            f"the chunks): {seconds * len(shoppers) / len(scoring):.0f} s wall, "
+            f"{cpu * len(shoppers) / len(scoring):.0f} s CPU",
+            flush=True,
+        )
     total = time.perf_counter() - total_start
     ranker = scored = als = None  # free them before the engine comparison
     gc.collect()
-    peak = max(p for _, _, p in RESULTS)
-    print(f"PIPELINE total {total:.1f} s, peak {peak:.0f} MB (targets at 10M: 600 s, 8192 MB)")
+    peak = max(p for *_, p in RESULTS)
+    cpu = sum(c for _, _, c, _ in RESULTS)
+    print("| stage | wall s | CPU s | peak MB |\n| --- | ---: | ---: | ---: |")
+    for label, seconds, cpu_s, stage_peak in RESULTS:
+        print(f"| {label} | {seconds:.1f} | {cpu_s:.1f} | {stage_peak:,.0f} |")
+    print(
+        f"PIPELINE total {total:.1f} s wall, {cpu:.1f} s CPU, peak {peak:.0f} MB "
+        f"(process max RSS {peak_rss_mb():.0f} MB; targets at 10M: 600 s, 8192 MB)",
+        flush=True,
+    )
 
 
 def sample_sweep(
@@ -308,6 +417,101 @@ def sample_sweep(
             f"+- {half:.4f}",
             flush=True,
         )
+
+
+def compare_feature_engines(
+    args: argparse.Namespace, events: pd.DataFrame, catalog: pd.DataFrame, engines: list[str]
+) -> None:
+    """The behaviour snapshot at the log's end (what the ranker scores with; its fit builds
+    one per training window) on each engine: the whole snapshot, then the groups written in
+    Narwhals one by one (load of the event table, pair history, user activity, item
+    popularity). Prints the wall/CPU ratio of each step to the first engine and whether the
+    tables are equal."""
+    from recsys_core.models.als_spark import spark_session, stop_spark_session
+    from recsys_core.ranking.features import BehaviourSnapshot
+    from recsys_core.ranking.features.frames import (
+        item_popularity_table,
+        pair_history_table,
+        user_activity_table,
+    )
+    from recsys_core.ranking.features.past import PastEvents
+
+    cutoff = events[Columns.TIMESTAMP].max() + pd.Timedelta(seconds=1)
+    timings: dict[str, dict[str, tuple[float, float, float]]] = {}
+    outputs: dict[str, dict[str, object]] = {}
+
+    def timed(engine: str, label: str, step: Callable[[], T]) -> T:
+        before = len(RESULTS)
+        out = stage(f"{label} [{engine}]", step)
+        _, seconds, cpu, peak = RESULTS[before]
+        timings.setdefault(engine, {})[label] = (seconds, cpu, peak)
+        return out
+
+    def sort_table(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        return table.sort_values(keys, ignore_index=True)[sorted(table.columns)]
+
+    for engine in engines:
+        if engine == "spark":
+            timed(engine, "session start", lambda: spark_session(args.spark_master))
+        snap = timed(
+            engine,
+            "snapshot",
+            lambda engine=engine: BehaviourSnapshot.from_events(
+                events, cutoff, catalog, engine=engine, spark_master=args.spark_master
+            ),
+        )
+        past = PastEvents(events, cutoff, catalog, engine=engine, spark_master=args.spark_master)
+        table = timed(engine, "load events", lambda past=past: past.table)
+        pairs = timed(engine, "pair history", lambda table=table: pair_history_table(table))
+        users = timed(engine, "user activity", lambda table=table: user_activity_table(table))
+        items, active = timed(
+            engine, "item popularity", lambda table=table: item_popularity_table(table)
+        )
+        outputs[engine] = {
+            "snapshot": (snap.pair_values, snap.user_values, snap.item_values),
+            "pair history": sort_table(pairs, ["u", "i"]),
+            "user activity": sort_table(users, ["u"]),
+            "item popularity": (sort_table(items, ["i"]), active),
+        }
+        snap = past = table = pairs = users = items = None
+        gc.collect()
+    if "spark" in engines:
+        stop_spark_session()
+    first = engines[0]
+    print(f"| step | {' | '.join(engines)} | ratio to {first} (wall, CPU) | equal |")
+    print(f"| --- | {' | '.join('---' for _ in engines)} | --- | --- |")
+    labels = list(dict.fromkeys(label for engine in engines for label in timings[engine]))
+    for label in labels:
+        cells = []
+        for engine in engines:
+            seconds, cpu, peak = timings[engine].get(label, (float("nan"),) * 3)
+            cells.append(f"{seconds:.1f} s wall, {cpu:.1f} s CPU, {peak:,.0f} MB")
+        ratios = ", ".join(
+            f"{timings[e][label][0] / max(timings[first][label][0], 1e-9):.1f}x / "
+            f"{timings[e][label][1] / max(timings[first][label][1], 1e-9):.1f}x"
+            for e in engines[1:]
+            if label in timings[e] and label in timings[first]
+        )
+        equal = "-"
+        if all(label in outputs[e] for e in engines):
+            equal = ", ".join(
+                "yes" if _same(outputs[first][label], outputs[e][label]) else "NO"
+                for e in engines[1:]
+            )
+        print(f"| {label} | {' | '.join(cells)} | {ratios} | {equal} |", flush=True)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal tables or arrays (NaN equal to NaN; dtypes of counts may differ by engine)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame):
+        if list(a.columns) != list(b.columns) or len(a) != len(b):
+            return False
+        return all(_same(a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float)) for c in a)
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=0, equal_nan=True))
+    return a == b
 
 
 def compare_engines(args: argparse.Namespace, matrix: InteractionMatrix, n_events: int) -> None:

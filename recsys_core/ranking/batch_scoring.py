@@ -27,6 +27,7 @@ from recsys_core.models.interface import check_k
 from recsys_core.ranking.candidate_scoring import (
     DEFAULT_SCORING_CHUNK,
     MarginFunction,
+    compact_candidates,
     scored_candidates,
 )
 from recsys_core.ranking.scoring import probability_frame
@@ -95,7 +96,9 @@ def score_all_shoppers(
     chunks = [warm_users[i : i + chunk_size] for i in range(0, len(warm_users), chunk_size)]
 
     def score(chunk: np.ndarray) -> pd.DataFrame:
-        frame = scored_candidates(ranker, list(chunk), margins)
+        # ranked without the features: the chunk's ~50 feature columns are dropped before
+        # the sort (it copied them twice: the shopper filter and the sorted rows)
+        frame = compact_candidates(scored_candidates(ranker, list(chunk), margins))
         return ranker.recommend(list(chunk), k, filter_seen=filter_seen, candidates=frame)
 
     parts: list[pd.DataFrame] = []

@@ -63,6 +63,7 @@ from recsys_core.ranking.calibration import (
     _group_split,
     _require_both_classes,
 )
+from recsys_core.ranking.fit_memory import train_booster_on_rows
 
 __all__ = ["Calibrator", "CalibrationMethod", "PurchaseModel"]
 
@@ -336,18 +337,18 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             _require_both_classes(label[fold != k], "training")
 
         finished: list[int] = []
+        # one view of every row (no copy for a frame of float64 columns); each fold's rows
+        # are copied, binned and released one fold at a time (fit_memory)
+        matrix, names = all_features.to_numpy(), [str(c) for c in all_features.columns]
 
         def fit_fold(k: int) -> lgb.Booster:
             train = fold != k
             # with early stopping, the fold's own left-out shoppers stop its model
-            stop = (
-                (all_features.iloc[rows[~train]], label[~train])
-                if self.early_stopping_rounds > 0
-                else None
-            )
-            booster = self._train(
-                self.random_state + k, all_features.iloc[rows[train]], label[train], stop
-            )
+            stop = (rows[~train], label[~train]) if self.early_stopping_rounds > 0 else None
+            booster = train_booster_on_rows(
+                self._classifier(self.random_state + k), matrix, names, rows[train],
+                label[train], stop, self.early_stopping_rounds,
+            )  # fmt: skip
             finished.append(k)
             if progress is not None:
                 progress(f"fold {len(finished)} of {folds} trained", len(finished) / folds)

@@ -23,6 +23,7 @@ from recsys_core.ranking.features import (
     BehaviourSnapshot,
     events_before,
 )
+from recsys_core.ranking.fit_memory import stack_frames
 from recsys_core.ranking.window_cache import (
     EventDigests,
     active_window_cache,
@@ -221,7 +222,8 @@ def build_training_frame(
             "by shoppers with earlier history: the purchase model needs a longer log (at "
             "least two periods) or a shorter horizon_days"
         )
-    return pd.concat(frames, ignore_index=True)
+    # one copy of the features (each window released once copied), one block
+    return stack_frames(frames)
 
 
 def _window_frame(
