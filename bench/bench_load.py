@@ -135,8 +135,11 @@ def _audit_events(home: Path) -> int:
     return sum(json.loads(r["detail"]).get("count", 1) for r in rows)
 
 
-def _rollbacks(dataset: str, times: int, seconds: float, stop: threading.Event) -> None:
-    """Roll ``dataset`` back and forth ``times`` times, spread over ``seconds``."""
+def _rollbacks(
+    dataset: str, times: int, seconds: float, stop: threading.Event, done: list[float]
+) -> None:
+    """Roll ``dataset`` back and forth ``times`` times, spread over ``seconds``; the time of
+    each rollback goes into ``done`` (the run says how many fell inside the load)."""
     from recsys_core.serving import registry
 
     first = registry.active_version(dataset)
@@ -145,6 +148,7 @@ def _rollbacks(dataset: str, times: int, seconds: float, stop: threading.Event) 
         if stop.wait(seconds / (times + 1)):
             return
         registry.rollback(dataset, second if i % 2 == 0 else first)
+        done.append(time.perf_counter())
     if times % 2:
         registry.rollback(dataset, first)
 
@@ -358,6 +362,13 @@ def main() -> None:
     parser.add_argument("--logins", action="store_true", help="also run with log-ins on")
     parser.add_argument("--kill", action="store_true", help="kill -9 the audited server")
     parser.add_argument("--rollbacks", type=int, default=0, help="rollbacks during each run")
+    parser.add_argument(
+        "--rollback-seconds",
+        type=float,
+        default=1.0,
+        help="the rollbacks are spread evenly over this many seconds from the load's start "
+        "(keep it under the load's length: the run reports how many fell inside it)",
+    )
     args = parser.parse_args()
     load = {"raw": _load_raw, "aiohttp": _load_aiohttp, "httpx": _load_httpx}[args.client]
 
@@ -402,9 +413,13 @@ def main() -> None:
         headers = {"X-API-Key": token} if logins else {}
         proc, url = _start_server(args.workers, args.dataset, login_home if logins else None)
         stop = threading.Event()
+        rolled: list[float] = []
         roller = threading.Thread(
-            target=_rollbacks, args=(args.dataset, args.rollbacks, 4.0, stop), daemon=True
+            target=_rollbacks,
+            args=(args.dataset, args.rollbacks, args.rollback_seconds, stop, rolled),
+            daemon=True,
         )
+        load_end = float("inf")
         killed = False
         audited_before = _audit_events(login_home) if logins and login_home else 0
         try:
@@ -417,6 +432,7 @@ def main() -> None:
                 latencies, errors, elapsed = runner.run(
                     load(url, paths, args.concurrency, args.max_seconds, headers)
                 )
+            load_end = time.perf_counter()
             client_cpu = time.process_time() - client_before
             cpu = _tree_cpu_seconds(proc.pid) - cpu_before
             counted = _count(url, headers) - before
@@ -433,6 +449,12 @@ def main() -> None:
             proc.wait(timeout=30)
         sent = len(latencies)
         throughput[model, logins] = sent / elapsed
+        if args.rollbacks:
+            inside = sum(1 for t in rolled if t <= load_end)
+            notes.append(
+                f"{model}: {inside} of {args.rollbacks} rollbacks happened during the load "
+                "(if fewer, lower --rollback-seconds or raise --requests)"
+            )
         if logins and login_home is not None:
             audited = _audit_events(login_home) - audited_before
             how = "after kill -9" if killed else "after a normal stop"
