@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 
 from recsys_core.columns import Columns
-from recsys_core.models.sequence import torch_unavailable_reason
 from recsys_core.paths import PROJECT_ROOT
 from recsys_core.ranking.config import LABEL, WINDOW_CUTOFF, RankerConfig
 from recsys_core.ranking.features import FEATURE_NAMES, REGISTRY
@@ -27,8 +26,11 @@ from recsys_core.ranking.features.sequence import (
     SequenceScores,
     sequence_columns,
 )
-
-CYCLE = [f"c{j}" for j in range(6)]
+from tests.core.models.test_sasrec import (  # noqa: F401 - torch_present is a fixture
+    CYCLE,
+    cycle_log,
+    torch_present,
+)
 
 #: Small and quick, enough for a 6-item cycle (like the sasrec tests' settings).
 CYCLE_SETTINGS: dict[str, object] = {
@@ -43,34 +45,6 @@ CYCLE_SETTINGS: dict[str, object] = {
     "horizon_days": 8,
     "dropout": 0.0,
 }
-
-
-@pytest.fixture(scope="module")
-def torch_present() -> None:
-    """Skip (or fail when CI sets RECSYS_REQUIRE_SEQ=1) without torch."""
-    reason = torch_unavailable_reason()
-    if reason is not None:
-        if os.environ.get("RECSYS_REQUIRE_SEQ") == "1":
-            pytest.fail(f"RECSYS_REQUIRE_SEQ=1 but {reason}")
-        pytest.skip(reason)
-
-
-def cycle_log(n_users: int = 60, seed: int = 0) -> pd.DataFrame:
-    """Each shopper buys the items of a 6-item cycle in order, one a week, from anywhere in
-    the cycle, for 3 to 11 weeks (from 2024-01-01)."""
-    rng = np.random.default_rng(seed)
-    start = pd.Timestamp("2024-01-01 09:00")
-    rows = []
-    for u in range(n_users):
-        offset, weeks = int(rng.integers(6)), int(rng.integers(3, 12))
-        for s in range(weeks):
-            day = 7 * s + int(rng.integers(0, 2))
-            rows.append(
-                (f"u{u}", CYCLE[(offset + s) % 6], "purchase", start + pd.Timedelta(days=day))
-            )
-    return pd.DataFrame(
-        rows, columns=[Columns.USER, Columns.ITEM, Columns.EVENT, Columns.TIMESTAMP]
-    )
 
 
 # ---------------------------------------------------------------- without torch
