@@ -29,22 +29,12 @@ from recsys_core.ranking.features.sequence import (
 from tests.core.models.test_sasrec import (  # noqa: F401 - torch_present is a fixture
     CYCLE,
     cycle_log,
+    cycle_params,
     torch_present,
 )
 
-#: Small and quick, enough for a 6-item cycle (like the sasrec tests' settings).
-CYCLE_SETTINGS: dict[str, object] = {
-    "seed": 3,
-    "dim": 16,
-    "max_len": 16,
-    "blocks": 1,
-    "heads": 1,
-    "max_epochs": 15,
-    "batch_size": 16,
-    "learning_rate": 5e-3,
-    "horizon_days": 8,
-    "dropout": 0.0,
-}
+#: Small and quick, enough for a 6-item cycle: the sasrec tests' settings.
+CYCLE_SETTINGS: dict[str, object] = cycle_params()
 
 
 # ---------------------------------------------------------------- without torch
