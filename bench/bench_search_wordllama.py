@@ -34,6 +34,7 @@ from recsys_core.search import CHAR_THRESHOLD, HYBRID_WEIGHTS, ProductSearch  # 
 from recsys_core.search_quality import load_labelled_queries, search_quality  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+QUERY_SETS = ("search_queries.csv", "search_queries_holdout.csv", "search_queries_paraphrase.csv")
 
 
 def main() -> None:
@@ -60,7 +61,12 @@ def main() -> None:
         order = hits[np.lexsort((hits, -scores[hits]))][:k]
         return tfidf._frame(order, scores[order])
 
-    for name in ("search_queries.csv", "search_queries_holdout.csv"):
+    def alone(query: str, k: int) -> pd.DataFrame:  # wordllama's cosine only, no TF-IDF
+        meaning = items @ np.asarray(model.embed([query], norm=True))[0]
+        order = np.argsort(-meaning, kind="stable")[:k]
+        return tfidf._frame(order, meaning[order])
+
+    for name in QUERY_SETS:
         queries = load_labelled_queries(DATA / name, catalog)
         search_quality(search, queries, 10)  # warm-up
         start = time.perf_counter()
@@ -74,6 +80,11 @@ def main() -> None:
         print(
             "  by kind:",
             quality.groupby("kind")["reciprocal_rank"].mean().round(3).to_dict(),
+        )
+        quality = search_quality(alone, queries, 10)
+        print(
+            f"{name}: wordllama alone MRR@10 {quality['reciprocal_rank'].mean():.3f}, "
+            f"recall@10 {quality['recall'].mean():.3f}"
         )
 
 

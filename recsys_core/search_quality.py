@@ -16,15 +16,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from recsys_core.columns import Columns
 from recsys_core.data.dataset import id_values
 from recsys_core.errors import ConfigError
+from recsys_core.text_embeddings import stem_tokens
 
-__all__ = ["LabelledQuery", "load_labelled_queries", "search_quality"]
+__all__ = [
+    "LabelledQuery",
+    "build_paraphrase_queries",
+    "load_labelled_queries",
+    "paraphrase_problems",
+    "search_quality",
+    "terms_rule",
+]
 
 #: The columns of a labelled query file.
 QUERY_COLUMNS = ("query", "kind", "relevant")
+#: The columns of a paraphrase query file: ``terms`` (the catalog's words for the concept,
+#: ``|``-separated) gives ``relevant`` (:func:`terms_rule`).
+PARAPHRASE_COLUMNS = ("query", "kind", "concept", "terms", "relevant")
 
 
 @dataclass(frozen=True)
@@ -50,8 +62,7 @@ def load_labelled_queries(path: Path | str, catalog: pd.DataFrame) -> list[Label
     missing = [c for c in QUERY_COLUMNS if c not in frame.columns]
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    titles = catalog[Columns.TITLE].astype(str).str.upper().to_numpy()  # text the patterns match
-    ids = id_values(catalog[Columns.ITEM], where="the catalog").to_numpy()
+    ids, titles = _ids_and_titles(catalog)
     out = []
     for line, row in enumerate(frame.itertuples(index=False), start=2):
         try:
@@ -103,3 +114,85 @@ def search_quality(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _ids_and_titles(catalog: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The catalog's canonical ids and its upper-case titles (the text rules are matched on)."""
+    titles = catalog[Columns.TITLE].astype(str).str.upper().to_numpy()  # text the patterns match
+    return id_values(catalog[Columns.ITEM], where="the catalog").to_numpy(), titles
+
+
+def terms_rule(terms: str) -> str:
+    """The relevance pattern of a concept's catalog terms (``"KEY RING|KEYRING"``).
+
+    A title is relevant when it holds one of the terms as whole words, with an optional
+    plural ``S``/``ES``; a space inside a term may also be missing ("KEY RING" matches
+    "KEYRING"). Terms are literal upper-case words, never regular expressions.
+    """
+    words = [t.strip().upper() for t in terms.split("|") if t.strip()]
+    if not words:
+        raise ConfigError("a concept needs at least one catalog term")
+    alternatives = sorted((re.escape(w).replace(r"\ ", " ?") for w in words), key=len, reverse=True)
+    return r"\b(?:" + "|".join(alternatives) + r")(?:S|ES)?\b"
+
+
+def _content_words(text: str) -> set[str]:
+    return {t for t in stem_tokens(text) if t not in ENGLISH_STOP_WORDS}
+
+
+def paraphrase_problems(frame: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
+    """What breaks the paraphrase set's rules on ``catalog`` (an empty list: none).
+
+    The rules (``docs/search.md``): ``relevant`` is :func:`terms_rule` of ``terms``; the rule
+    matches at least one title; and **no content word of the query (stop words dropped, the
+    same light stem as search) occurs in any relevant title**, so the query copies no word of
+    what it should find.
+    """
+    missing = [c for c in PARAPHRASE_COLUMNS if c not in frame.columns]
+    if missing:
+        return [f"missing column(s) {', '.join(missing)}"]
+    _, titles = _ids_and_titles(catalog)
+    title_words = [set(stem_tokens(t)) for t in titles]
+    problems = []
+    for line, row in enumerate(frame.itertuples(index=False), start=2):
+        rule = terms_rule(row.terms)
+        if row.relevant != rule:
+            problems.append(f"line {line} ({row.query!r}): relevant is not terms_rule(terms)")
+        pattern = re.compile(rule)
+        hits = [n for n, t in enumerate(titles) if pattern.search(t)]
+        if not hits:
+            problems.append(f"line {line} ({row.query!r}): the terms match no title")
+        query = _content_words(row.query)
+        if not query:
+            problems.append(f"line {line} ({row.query!r}): the query has no content word")
+        copied = sorted({w for n in hits for w in query & title_words[n]})
+        if copied:
+            problems.append(
+                f"line {line} ({row.query!r}): relevant titles hold the query word(s) "
+                f"{', '.join(copied)}: write the query in other words"
+            )
+    return problems
+
+
+def build_paraphrase_queries(path: Path | str, catalog: pd.DataFrame) -> pd.DataFrame:
+    """Fill a paraphrase file's ``relevant`` column from its ``terms`` and check its rules.
+
+    The file is read with the columns ``query, kind, concept, terms`` (``relevant`` is
+    recomputed); the returned frame has :data:`PARAPHRASE_COLUMNS` and is what
+    ``bench/bench_search_paraphrases.py --write`` saves.
+
+    Raises
+    ------
+    ConfigError
+        A rule of :func:`paraphrase_problems` is broken (each problem is listed).
+    """
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in ("query", "kind", "concept", "terms"):
+        if column not in frame.columns:
+            raise ConfigError(f"{path}: missing column {column!r}")
+    frame = frame.assign(relevant=[terms_rule(t) for t in frame["terms"]])
+    frame = frame.loc[:, list(PARAPHRASE_COLUMNS)]
+    problems = paraphrase_problems(frame, catalog)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return frame

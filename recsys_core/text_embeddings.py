@@ -42,7 +42,13 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-__all__ = ["CatalogTextEmbedding", "QueryCosine", "item_shoppers", "stem_tokens"]
+__all__ = [
+    "CatalogTextEmbedding",
+    "CharNgramEmbedding",
+    "QueryCosine",
+    "item_shoppers",
+    "stem_tokens",
+]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -294,6 +300,40 @@ class CatalogTextEmbedding:
     def scores_of_words(self, words: Sequence[str]) -> np.ndarray:
         """Cosine of already-read query words with every item (catalog row order)."""
         return self.item_vectors_ @ self.encode_words(words)
+
+
+class CharNgramEmbedding:
+    """The issue's fallback embedding: TF-IDF character n-grams reduced by truncated SVD.
+
+    Items and queries are their character 3-5-gram TF-IDF vectors (inside word boundaries)
+    projected on the top ``dim`` singular directions of the catalog's n-gram matrix, unit
+    length. It knows spelling, not meaning: measured against the catalog-learnt
+    :class:`CatalogTextEmbedding` in ``bench/bench_search.py`` (``docs/search.md``).
+    """
+
+    def __init__(self, dim: int = 128, seed: int = 0) -> None:
+        self.dim = dim
+        self.seed = seed
+
+    def fit(self, texts: Sequence[str]) -> CharNgramEmbedding:
+        """Learn the n-gram vocabulary, IDF and SVD directions from the item texts."""
+        self.ngrams_ = TfidfVectorizer(
+            lowercase=True, analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
+        )
+        matrix = self.ngrams_.fit_transform(list(texts))
+        n = max(1, min(self.dim, min(matrix.shape) - 1))
+        self.svd_ = TruncatedSVD(n_components=n, algorithm="randomized", random_state=self.seed)
+        self.item_vectors_ = _normalise(self.svd_.fit_transform(matrix)).astype(np.float32)
+        return self
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts as unit rows in the fitted space."""
+        rows = self.svd_.transform(self.ngrams_.transform(list(texts)))
+        return _normalise(rows).astype(np.float32)
+
+    def scores(self, query: str) -> np.ndarray:
+        """Cosine of the query with every item (catalog row order)."""
+        return self.item_vectors_ @ self.encode([query])[0]
 
 
 def item_shoppers(
