@@ -1,16 +1,26 @@
-"""Product search quality and speed on Online Retail's catalog: TF-IDF against hybrid.
+"""Product search quality and speed on Online Retail's catalog: every method on every query set.
 
-The labelled queries are ``tests/data/search_queries.csv`` (how they were written and how an
-item is judged relevant: ``docs/search.md``). For each method this prints MRR@10, recall@10
-(relevant items in the top 10 over all relevant) and capped recall@10 (over
-``min(10, relevant)``), per query kind and overall, and the p50/p99 time of one query
-(``ProductSearch.search`` after one warm-up pass; one process, ``OMP_NUM_THREADS=1``
-recommended). The hybrid's embeddings learn co-purchases from the purchases of the whole log
-(what the service does: they come from the served model's training matrix); "hybrid, titles
-only" is the same method without purchases (an ablation: what the co-purchase part adds).
+The labelled query sets (how they were written and how an item is judged relevant:
+``docs/search.md``): ``search_queries.csv`` (tuning: the development set the hybrid's reading
+and weights were chosen on), ``search_queries_holdout.csv`` (held out) and
+``search_queries_paraphrase.csv`` (paraphrases: no query word occurs in a relevant title).
 
-Run: ``OMP_NUM_THREADS=1 python bench/bench_search.py [--k 10] [--repeats 5] [--queries F]``
-(``--queries tests/data/search_queries_holdout.csv``: the held-out set, see docs/search.md)
+Methods: ``tfidf`` (the baseline); ``char-ngram SVD`` (the issue's fallback embedding alone:
+character 3-5-gram TF-IDF reduced to 128 dimensions); ``catalog embedding`` (the
+catalog-learnt embedding alone, with its query reading, no thesaurus); ``RRF`` (reciprocal-rank
+fusion, k=60, of tfidf's ranking and the catalog embedding's with the thesaurus);
+``hybrid, no thesaurus`` (the previous default); ``hybrid`` (served: word and character TF-IDF
+and the embedding blended with ``HYBRID_WEIGHTS``, queries read through the WordNet
+thesaurus). The embeddings learn co-purchases from the whole log's purchases (the service
+takes them from the served model's training matrix).
+
+For each method and set: MRR@k, recall@k (relevant items in the top k over all relevant) and
+capped recall@k (over ``min(k, relevant)``); then the p50/p99 time of one query over all sets
+(after a warm-up pass; one process, ``OMP_NUM_THREADS=1`` recommended). ``--tune`` prints the
+hybrid's MRR@k on the tuning set alone for a grid of embedding weights (how ``HYBRID_WEIGHTS``
+is chosen; the other sets are not looked at).
+
+Run: ``OMP_NUM_THREADS=1 python bench/bench_search.py [--k 10] [--repeats 3] [--tune]``
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,29 +39,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from recsys_core.data.builtin import load_dataset  # noqa: E402
 from recsys_core.interactions import IdMap  # noqa: E402
-from recsys_core.search import SEARCH_METHODS, ProductSearch  # noqa: E402
+from recsys_core.search import HYBRID_WEIGHTS, ProductSearch  # noqa: E402
 from recsys_core.search_quality import load_labelled_queries, search_quality  # noqa: E402
-from recsys_core.text_embeddings import item_shoppers  # noqa: E402
+from recsys_core.text_embeddings import (  # noqa: E402
+    CatalogTextEmbedding,
+    CharNgramEmbedding,
+    item_shoppers,
+)
+from recsys_core.text_thesaurus import default_thesaurus  # noqa: E402
 
-QUERIES = Path(__file__).resolve().parents[1] / "tests" / "data" / "search_queries.csv"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+SETS = {
+    "tuning": DATA / "search_queries.csv",
+    "held-out": DATA / "search_queries_holdout.csv",
+    "paraphrase": DATA / "search_queries_paraphrase.csv",
+}
+Search = Callable[[str, int], pd.DataFrame]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5, help="timed passes over the queries")
-    parser.add_argument("--per-query", action="store_true", help="print every query's ranks")
-    parser.add_argument(
-        "--queries",
-        type=Path,
-        default=QUERIES,
-        help="labelled query file (tests/data/search_queries_holdout.csv: the held-out set)",
-    )
-    args = parser.parse_args()
-
-    data = load_dataset("online-retail")
-    catalog = data.catalog
-    queries = load_labelled_queries(args.queries, catalog)
+def _purchases(data) -> sp.csr_matrix:
     events = data.events[data.events["event"] == "purchase"]
     users, items = IdMap.from_values(events["user_id"]), IdMap.from_values(events["item_id"])
     user_items = sp.csr_matrix(
@@ -60,61 +67,116 @@ def main() -> None:
         ),
         shape=(len(users), len(items)),
     )
-    bought = item_shoppers(catalog["item_id"].astype(str).tolist(), items.external_ids, user_items)
-    print(
-        f"{args.queries.name}: {len(queries)} labelled queries, "
-        f"{len(catalog)} catalog items, k={args.k}"
+    ids = data.catalog["item_id"].astype(str).tolist()
+    return item_shoppers(ids, items.external_ids, user_items)
+
+
+def _ranked(frame: Callable[[np.ndarray, np.ndarray], pd.DataFrame], scores: np.ndarray, k: int):
+    order = np.argsort(-scores, kind="stable")[:k]
+    return frame(order, scores[order])
+
+
+def methods(catalog: pd.DataFrame, bought: sp.csr_matrix) -> dict[str, Search]:
+    """name -> search(query, k), tfidf first, the served hybrid last."""
+    tfidf = ProductSearch(catalog, method="tfidf")
+    text = (
+        catalog["title"].astype(str) + " " + catalog["category"].fillna("").astype(str)
+    ).tolist()
+    chars = CharNgramEmbedding().fit(text)
+    plain = CatalogTextEmbedding().fit(text, bought)
+    read = CatalogTextEmbedding(thesaurus=default_thesaurus()).fit(text, bought)
+    n = len(catalog)
+
+    def rrf(query: str, k: int) -> pd.DataFrame:
+        fused = np.zeros(n)
+        for scores in (tfidf.search(query, n), None):
+            if scores is None:
+                meaning = read.scores(query)
+                order = np.argsort(-meaning, kind="stable")[: 10 * max(k, 10)]
+                fused[order] += 1.0 / (60 + np.arange(1, len(order) + 1))
+            else:
+                rows = tfidf._item_rows.get_indexer(scores["item_id"])
+                fused[rows] += 1.0 / (60 + scores["rank"].to_numpy())
+        return _ranked(tfidf._frame, fused, k)
+
+    return {
+        "tfidf": tfidf.search,
+        "char-ngram SVD": lambda q, k: _ranked(tfidf._frame, chars.scores(q), k),
+        "catalog embedding": lambda q, k: _ranked(tfidf._frame, plain.scores(q), k),
+        "RRF(tfidf, embedding)": rrf,
+        "hybrid, no thesaurus": ProductSearch(
+            catalog, item_shoppers=bought, thesaurus=False
+        ).search,
+        "hybrid": ProductSearch(catalog, item_shoppers=bought).search,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the queries")
+    parser.add_argument(
+        "--tune", action="store_true", help="grid of embedding weights (tuning set)"
     )
-    summary = []
-    per_query = {}
-    variants = [  # tfidf first (the baseline), the hybrid last (what is served)
-        ("tfidf", "tfidf", None),
-        ("hybrid, titles only", "hybrid", None),
-        ("hybrid", "hybrid", bought),
-    ]
-    assert {v[1] for v in variants} == set(SEARCH_METHODS)
-    for name, method, purchases in variants:
+    parser.add_argument("--per-query", action="store_true", help="tfidf vs hybrid per query")
+    args = parser.parse_args()
+
+    data = load_dataset("online-retail")
+    catalog = data.catalog
+    bought = _purchases(data)
+    queries = {name: load_labelled_queries(path, catalog) for name, path in SETS.items()}
+    sizes = ", ".join(f"{name} {len(q)}" for name, q in queries.items())
+    print(f"Online Retail: {len(catalog)} catalog items; queries: {sizes}; k={args.k}")
+    if args.tune:
+        print(f"hybrid MRR@{args.k} on the tuning set by embedding weight (words:chars 5:2):")
+        for w in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
+            weights = (5 / 7 * (1 - w), 2 / 7 * (1 - w), w)
+            search = ProductSearch(catalog, item_shoppers=bought, weights=weights)
+            mrr = search_quality(search.search, queries["tuning"], args.k)["reciprocal_rank"]
+            print(f"  embedding weight {w:.1f}: MRR@{args.k} {mrr.mean():.3f}")
+        print(f"served HYBRID_WEIGHTS: {HYBRID_WEIGHTS}")
+    rows, per_query, timings = [], {}, {}
+    for name, search in methods(catalog, bought).items():
+        every = [q for qs in queries.values() for q in qs]
+        search_quality(search, every, args.k)  # warm-up
         start = time.perf_counter()
-        search = ProductSearch(catalog, method=method, item_shoppers=purchases)
-        build = time.perf_counter() - start
-        quality = search_quality(search.search, queries, args.k)  # also the warm-up
-        seconds = np.concatenate(
-            [
-                search_quality(search.search, queries, args.k)["seconds"].to_numpy()
-                for _ in range(args.repeats)
-            ]
+        timings[name] = np.concatenate(
+            [search_quality(search, every, args.k)["seconds"] for _ in range(args.repeats)]
         )
-        per_query[name] = quality
-        kinds = quality.groupby("kind")["reciprocal_rank"].mean().round(3).to_dict()
-        summary.append(
-            {
-                "method": name,
-                f"MRR@{args.k}": quality["reciprocal_rank"].mean(),
-                f"recall@{args.k}": quality["recall"].mean(),
-                f"capped recall@{args.k}": quality["recall_capped"].mean(),
-                "p50 ms": 1000 * float(np.percentile(seconds, 50)),
-                "p99 ms": 1000 * float(np.percentile(seconds, 99)),
-                "build s": build,
-                "MRR by kind": kinds,
-            }
-        )
-    table = pd.DataFrame(summary).set_index("method")
-    with pd.option_context("display.width", 200, "display.max_colwidth", 200):
-        print(table.drop(columns="MRR by kind").round(3).to_string())
-        for method, row in table.iterrows():
-            print(f"{method} MRR@{args.k} by kind: {row['MRR by kind']}")
-        base, new = table.loc["tfidf"], table.loc["hybrid"]
-        print(
-            f"hybrid / tfidf MRR@{args.k}: "
-            f"{new[f'MRR@{args.k}'] / max(base[f'MRR@{args.k}'], 1e-12):.2f}x"
-        )
-        if args.per_query:
-            both = per_query["tfidf"][["query", "kind", "relevant", "reciprocal_rank"]].merge(
-                per_query["hybrid"][["query", "reciprocal_rank"]],
-                on="query",
-                suffixes=("_tfidf", "_hybrid"),
+        wall = time.perf_counter() - start
+        for set_name, qs in queries.items():
+            quality = search_quality(search, qs, args.k)
+            per_query[name, set_name] = quality
+            rows.append(
+                {
+                    "set": set_name,
+                    "method": name,
+                    f"MRR@{args.k}": quality["reciprocal_rank"].mean(),
+                    f"recall@{args.k}": quality["recall"].mean(),
+                    f"capped recall@{args.k}": quality["recall_capped"].mean(),
+                }
             )
-            print(both.round(3).to_string(index=False))
+        print(
+            f"{name}: p50 {1000 * np.percentile(timings[name], 50):.2f} ms, "
+            f"p99 {1000 * np.percentile(timings[name], 99):.2f} ms per query "
+            f"({args.repeats} passes, {wall:.1f} s)"
+        )
+    table = pd.DataFrame(rows).set_index(["set", "method"])
+    with pd.option_context("display.width", 200):
+        print(table.round(3).to_string())
+        mrr = table[f"MRR@{args.k}"]
+        for set_name in queries:
+            base, new = mrr[set_name, "tfidf"], mrr[set_name, "hybrid"]
+            print(f"{set_name}: hybrid / tfidf MRR@{args.k} = {new / max(base, 1e-12):.2f}x")
+        if args.per_query:
+            for set_name in queries:
+                both = per_query["tfidf", set_name][["query", "kind", "reciprocal_rank"]].merge(
+                    per_query["hybrid", set_name][["query", "reciprocal_rank"]],
+                    on="query",
+                    suffixes=("_tfidf", "_hybrid"),
+                )
+                print(set_name)
+                print(both.round(3).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from recsys_core.columns import Columns
 from recsys_core.data.dataset import id_values
 from recsys_core.errors import ConfigError
 from recsys_core.text_embeddings import CatalogTextEmbedding, QueryCosine, stem_tokens
+from recsys_core.text_thesaurus import Thesaurus, default_thesaurus
 
 #: Turns (user_id, item_ids) into purchase probabilities in [0, 1].
 ProbabilityFunction = Callable[[str, Sequence[str]], np.ndarray]
@@ -74,6 +75,13 @@ class ProductSearch:
         Optional items x shoppers matrix in catalog row order (who bought what): it teaches
         the embeddings which words go together in baskets. Without it the embeddings learn
         from titles alone.
+    thesaurus:
+        Hybrid only: ``True`` (default) reads query words the catalog does not know through
+        the shipped WordNet thesaurus ("brolly" -> "umbrella",
+        :mod:`recsys_core.text_thesaurus`), ``False`` does not, or the
+        :class:`~recsys_core.text_thesaurus.Thesaurus` to use.
+    weights:
+        Hybrid only: the (word TF-IDF, character n-gram, embedding) weights of the blend.
     """
 
     def __init__(
@@ -81,6 +89,8 @@ class ProductSearch:
         catalog: pd.DataFrame,
         method: SearchMethod = "hybrid",
         item_shoppers: sp.spmatrix | None = None,
+        thesaurus: Thesaurus | bool = True,
+        weights: tuple[float, float, float] = HYBRID_WEIGHTS,
     ) -> None:
         if Columns.ITEM not in catalog.columns or Columns.TITLE not in catalog.columns:
             raise ConfigError("a search catalog needs the columns 'item_id' and 'title'")
@@ -89,6 +99,7 @@ class ProductSearch:
                 f"unknown search method {method!r}: use one of {', '.join(SEARCH_METHODS)}"
             )
         self.method: SearchMethod = method
+        self.weights = weights
         self.catalog = catalog.reset_index(drop=True)
         ids = id_values(self.catalog[Columns.ITEM], where="the search catalog")
         self._item_rows = pd.Index(ids)
@@ -121,7 +132,8 @@ class ProductSearch:
             self._word_query = QueryCosine(self._words, self._word_matrix)
             self._char_query = QueryCosine(self._chars, self._char_matrix)
             if method == "hybrid":
-                self.embedding = CatalogTextEmbedding().fit(docs, item_shoppers)
+                words = default_thesaurus() if thesaurus is True else thesaurus or None
+                self.embedding = CatalogTextEmbedding(thesaurus=words).fit(docs, item_shoppers)
         except ValueError as exc:  # "empty vocabulary": degrade, never fail every search
             self.problem = (
                 f"the catalog has no searchable titles ({exc}): search finds nothing until "
@@ -151,7 +163,7 @@ class ProductSearch:
             words = self._word_query(" ".join(read) or query)
             chars = self._char_query(query)
             meaning = np.clip(self.embedding.scores_of_words(read), 0.0, 1.0)
-            w_words, w_chars, w_meaning = HYBRID_WEIGHTS
+            w_words, w_chars, w_meaning = self.weights
             scores = w_words * words + w_chars * chars + w_meaning * meaning
             hit = (words > 0) | (chars >= CHAR_THRESHOLD) | (meaning >= EMBEDDING_THRESHOLD)
             hits = np.flatnonzero(hit)
@@ -180,7 +192,7 @@ class ProductSearch:
         row = int(self._item_rows.get_indexer([str(item_id)])[0])
         if row < 0 or k < 1 or self.problem is not None:
             return self._frame(np.array([], dtype=np.int64), np.array([]))
-        w_words, w_chars, w_meaning = HYBRID_WEIGHTS
+        w_words, w_chars, w_meaning = self.weights
         words = _row_cosine(self._word_query, self._word_matrix, row)
         chars = _row_cosine(self._char_query, self._char_matrix, row)
         scores = w_words * words + w_chars * chars

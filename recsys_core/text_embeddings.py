@@ -42,6 +42,8 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
+from recsys_core.text_thesaurus import Thesaurus
+
 __all__ = [
     "CatalogTextEmbedding",
     "CharNgramEmbedding",
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+#: Most catalog words one query word is read as through the thesaurus.
+MAX_THESAURUS_WORDS = 5
 
 
 def stem_tokens(text: str) -> list[str]:
@@ -142,6 +146,10 @@ class CatalogTextEmbedding:
         is read as a common catalog word.
     seed:
         Seed of the randomized SVDs (the same seed gives the same vectors).
+    thesaurus:
+        Optional :class:`~recsys_core.text_thesaurus.Thesaurus` that reads query words the
+        catalog does not know well as the catalog words it relates them to ("brolly" ->
+        "umbrella"); ``None``: no such reading.
     """
 
     def __init__(
@@ -151,7 +159,9 @@ class CatalogTextEmbedding:
         purchase_weight: float = 0.5,
         spelling_threshold: float = 0.7,
         seed: int = 0,
+        thesaurus: Thesaurus | None = None,
     ) -> None:
+        self.thesaurus = thesaurus
         self.cooccurrence_dim = cooccurrence_dim
         self.purchase_dim = purchase_dim
         self.purchase_weight = purchase_weight
@@ -244,6 +254,30 @@ class CatalogTextEmbedding:
                 best, most = candidate, freq
         return best
 
+    def _thesaurus_words(self, word: str) -> list[str]:
+        """Catalog words the thesaurus relates to a word the catalog does not know well.
+
+        The first of two tiers that names any catalog word wins: its synonyms and hypernyms
+        ("pillow" -> "cushion"), else its hyponyms ("timepiece" -> "clock"). A related lemma
+        counts when every word of it is a common catalog word; at most
+        :data:`MAX_THESAURUS_WORDS` words. ``[]`` without a thesaurus, for a catalog word or
+        phrase, or when nothing related is in the catalog.
+        """
+        if self.thesaurus is None or word in self.words_.vocabulary_:
+            return []
+        if " " in word and all(self._is_common(w) for w in word.split()):
+            return []  # a phrase of catalog words: TF-IDF's bigrams already read it
+        for tier in self.thesaurus.related_tiers(word):
+            found = [
+                w
+                for lemma in tier
+                if all(self._is_common(w) for w in lemma.split())
+                for w in lemma.split()
+            ]
+            if found:
+                return list(dict.fromkeys(found))[:MAX_THESAURUS_WORDS]
+        return []
+
     def _split(self, word: str) -> list[str]:
         """Two common catalog words that make ``word`` ("photoframe"), or none."""
         for cut in range(3, len(word) - 2):
@@ -262,10 +296,16 @@ class CatalogTextEmbedding:
             joined = stem_tokens(a + b)
             if joined and self._is_common(joined[0]):
                 out.append(joined[0])
+        for a, b in zip(tokens, tokens[1:], strict=False):
+            out.extend(self._thesaurus_words(f"{a} {b}"))
         for tok in tokens:
             if tok in self.words_.vocabulary_:
                 out.append(tok)
             if self._is_common(tok):
+                continue
+            related = self._thesaurus_words(tok)
+            if related:
+                out.extend(related)
                 continue
             parts = self._split(tok)
             if parts:
