@@ -34,7 +34,12 @@ from recsys_core.search import CHAR_THRESHOLD, HYBRID_WEIGHTS, ProductSearch  # 
 from recsys_core.search_quality import load_labelled_queries, search_quality  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-QUERY_SETS = ("search_queries.csv", "search_queries_holdout.csv", "search_queries_paraphrase.csv")
+QUERY_SETS = (
+    "search_queries.csv",
+    "search_queries_holdout.csv",
+    "search_queries_paraphrase.csv",
+    "search_queries_paraphrase_holdout.csv",
+)
 
 
 def main() -> None:

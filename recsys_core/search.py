@@ -2,8 +2,10 @@
 
 Two methods (:data:`SEARCH_METHODS`): ``"tfidf"``, lexical only, and ``"hybrid"`` (the
 default), the lexical scores blended with the cosine of catalog-learnt text embeddings
-(:mod:`recsys_core.text_embeddings`), which finds items whose titles share no word with the
-query ("mug" -> tea cups, "neckless" -> necklaces).
+(:mod:`recsys_core.text_embeddings`), with the query read in the catalog's words: misspellings
+and compounds by the catalog's own vocabulary ("neckless" -> necklaces), words no title uses
+through a shipped WordNet noun thesaurus (:mod:`recsys_core.text_thesaurus`: "brolly" ->
+umbrellas, "pillow" -> cushions).
 
 Lexical retrieval is scikit-learn's TF-IDF over each item's title, category and brand: word
 unigrams and bigrams of a light stem (lower case, a plural "s" dropped, so "mugs" finds
@@ -132,8 +134,8 @@ class ProductSearch:
             self._word_query = QueryCosine(self._words, self._word_matrix)
             self._char_query = QueryCosine(self._chars, self._char_matrix)
             if method == "hybrid":
-                words = default_thesaurus() if thesaurus is True else thesaurus or None
-                self.embedding = CatalogTextEmbedding(thesaurus=words).fit(docs, item_shoppers)
+                reader = default_thesaurus if thesaurus is True else thesaurus or None
+                self.embedding = CatalogTextEmbedding(thesaurus=reader).fit(docs, item_shoppers)
         except ValueError as exc:  # "empty vocabulary": degrade, never fail every search
             self.problem = (
                 f"the catalog has no searchable titles ({exc}): search finds nothing until "

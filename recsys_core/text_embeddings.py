@@ -22,10 +22,12 @@ What this module learns instead, from the catalog and (when given) the purchase 
   makes it usable for similar items of new items;
 * **query vectors**: the same pooling over the words the query is read as
   (:meth:`CatalogTextEmbedding.query_words`): stop words dropped ("mat for the door"), a
-  word the catalog does not know or holds only once ("neckless", "braclet") read as its
-  closest common catalog word (character 3-grams, then edit similarity), two query words
-  whose join is a catalog word read as it ("door mat" -> "doormat"), and an unknown word
-  that splits into two catalog words read as them ("photoframe" -> "photo frame").
+  word the catalog does not know or holds only once read, when a thesaurus is given, as the
+  catalog words the thesaurus relates to it ("brolly" -> "umbrella"), else when it splits
+  into two catalog words as them ("photoframe" -> "photo frame"), else as its closest common
+  catalog word by spelling ("neckless", "braclet": character 3-grams, then edit similarity);
+  two query words whose join is a catalog word are also read as it ("door mat" ->
+  "doormat").
 
 Everything is dense ``float32`` rows of unit length: a query costs one small sparse
 transform and one (n_items x dim) matrix-vector product.
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -147,9 +149,10 @@ class CatalogTextEmbedding:
     seed:
         Seed of the randomized SVDs (the same seed gives the same vectors).
     thesaurus:
-        Optional :class:`~recsys_core.text_thesaurus.Thesaurus` that reads query words the
-        catalog does not know well as the catalog words it relates them to ("brolly" ->
-        "umbrella"); ``None``: no such reading.
+        Optional :class:`~recsys_core.text_thesaurus.Thesaurus` (or a function that returns
+        one, called the first time a query needs it) that reads query words the catalog does
+        not know well as the catalog words it relates them to ("brolly" -> "umbrella");
+        ``None``: no such reading.
     """
 
     def __init__(
@@ -159,7 +162,7 @@ class CatalogTextEmbedding:
         purchase_weight: float = 0.5,
         spelling_threshold: float = 0.7,
         seed: int = 0,
-        thesaurus: Thesaurus | None = None,
+        thesaurus: Thesaurus | Callable[[], Thesaurus] | None = None,
     ) -> None:
         self.thesaurus = thesaurus
         self.cooccurrence_dim = cooccurrence_dim
@@ -265,6 +268,8 @@ class CatalogTextEmbedding:
         """
         if self.thesaurus is None or word in self.words_.vocabulary_:
             return []
+        if not isinstance(self.thesaurus, Thesaurus):
+            self.thesaurus = self.thesaurus()  # loaded on first use
         if " " in word and all(self._is_common(w) for w in word.split()):
             return []  # a phrase of catalog words: TF-IDF's bigrams already read it
         for tier in self.thesaurus.related_tiers(word):

@@ -70,3 +70,22 @@ def test_the_paraphrase_set_keeps_its_rules_on_online_retail(
     pd.testing.assert_frame_equal(rebuilt, frame)  # the file is what the builder writes
     queries = load_labelled_queries(PARAPHRASES, online_retail_catalog)
     assert min(len(q.relevant) for q in queries) >= 1
+
+
+def test_default_search_beats_tfidf_on_paraphrases_and_keeps_the_held_out_set(
+    online_retail_catalog: pd.DataFrame,
+) -> None:
+    """The issue's target (MRR@10 >= 1.2x TF-IDF's) on queries that copy no title word."""
+    from recsys_core.search import ProductSearch
+    from recsys_core.search_quality import search_quality
+
+    holdout = PARAPHRASES.with_name("search_queries_holdout.csv")
+    mrr = {}
+    for method in ("tfidf", "hybrid"):
+        search = ProductSearch(online_retail_catalog, method=method)
+        for name, path in (("paraphrase", PARAPHRASES), ("held-out", holdout)):
+            queries = load_labelled_queries(path, online_retail_catalog)
+            quality = search_quality(search.search, queries, 10)
+            mrr[method, name] = quality["reciprocal_rank"].mean()
+    assert mrr["hybrid", "paraphrase"] >= 1.2 * mrr["tfidf", "paraphrase"] + 0.1, mrr
+    assert mrr["hybrid", "held-out"] >= mrr["tfidf", "held-out"], mrr
