@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -113,3 +114,17 @@ def test_default_search_finds_synonyms_on_online_retail(query: str, word: str) -
     assert not found["title"].str.lower().str.contains(query).any()
     plain = ProductSearch(catalog, method="tfidf").search(query, 5)
     assert not plain["title"].str.lower().str.contains(word).any()
+
+
+def test_personalised_search_reranks_synonym_matches() -> None:
+    """A synonym query is re-ranked for a shopper like any other: only its relevant matches."""
+    search = ProductSearch(CATALOG, thesaurus=Thesaurus(SYNSETS))
+
+    def prob(user: str, items: list[str]) -> np.ndarray:
+        return np.array([0.9 if i == "i3" else 0.1 for i in items])
+
+    plain = search.search("brolly")
+    mine = search.personalised("brolly", "u1", prob)
+    assert set(mine["item_id"]) == set(plain["item_id"]) == {"i2", "i3"}
+    assert mine["item_id"].tolist()[0] == "i3"
+    assert mine["reranked"].all()
