@@ -278,6 +278,36 @@ def test_overall_probability_by_hand() -> None:
     assert set(tables) == {"uniform", "quantile"}
 
 
+def test_overall_probability_says_which_part_is_off() -> None:
+    """The product's mean error splits exactly into the order model's part (weighted by the
+    served purchase probability) and the purchase model's part (among those who ordered)."""
+    served = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "c"],
+            "item_id": ["x", "y", "x", "x"],
+            "purchase_probability": [0.5, 0.25, 1.0, 0.8],
+        }
+    )
+    order = pd.Series({"a": 0.8, "b": 0.5}, name="order_probability")
+    relevant = pd.DataFrame({"user_id": ["a"], "item_id": ["x"]})
+
+    parts = overall_probability_block(served, order, relevant)[0]["parts"]
+
+    # a ordered (bought x), b did not; c is unknown to the order model and left out
+    assert parts["order"]["mean_predicted"] == pytest.approx(0.65)
+    assert parts["order"]["observed"] == pytest.approx(0.5)
+    assert parts["order"]["shoppers"] == 2
+    given = parts["purchase_given_order"]
+    assert given["pairs"] == 2 and given["mean_predicted"] == pytest.approx(0.375)
+    assert given["observed"] == pytest.approx(0.5)
+    gap = parts["gap"]
+    assert gap["order_part"] == pytest.approx((0.2 * 0.5 + 0.2 * 0.25 - 0.5 * 1.0) / 3)
+    assert gap["purchase_part"] == pytest.approx((0.5 - 0.25) / 3)
+    assert gap["total"] == pytest.approx(1 / 3 - (0.4 + 0.2 + 0.5) / 3)  # observed - predicted
+    # the product with the observed order: a's 0.5 and 0.25, b's 0
+    assert parts["observed_order_x_purchase"]["ece"] == pytest.approx((0.5 + 0.25 + 0.0) / 3)
+
+
 def test_overall_probability_needs_one_horizon() -> None:
     ranker = create_model("ranker", horizon_days=14)
 
