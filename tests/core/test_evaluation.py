@@ -252,6 +252,11 @@ def test_the_ratio_best_is_chosen_before_the_test_window_and_overall_probability
     # every known shopper's list, not only the test buyers'
     assert overall["shoppers"] > out["split"]["test_users"]
     assert 0 < overall["mean_predicted"] < 1 and overall["reliability_quantile"]
+    # the JSON says which part misses: the split adds up to observed - predicted
+    gap = overall["parts"]["gap"]
+    assert gap["order_part"] + gap["purchase_part"] == pytest.approx(
+        overall["positive_rate"] - overall["mean_predicted"], abs=1e-9
+    )
 
 
 def test_overall_probability_by_hand() -> None:
