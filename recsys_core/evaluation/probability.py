@@ -12,6 +12,7 @@ otherwise the block says so instead of scoring a mismatched product.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,30 @@ def order_block(
         train, test, cutoff, test_days=test_days, seed=seed
     )
     return metrics, probability, raw
+
+
+def horizon_labels(
+    test: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    test_days: float,
+    relevant_events: Sequence[str],
+) -> pd.DataFrame:
+    """``user_id, item_id`` bought in ``[cutoff, cutoff + test_days)``: the labels of the
+    overall probability.
+
+    Both models predict ``test_days`` ahead, but the test period runs to the log's last
+    event from the midnight on or before ``last event - test_days``, so it is up to a day
+    longer (Online Retail's: 30.5 days). Counting that extra part as purchases the models
+    were asked about makes the product look too low. The relevant events fall back to every
+    event type when the window has none of them, as the ranking metrics' do.
+    """
+    end = pd.Timestamp(cutoff) + pd.Timedelta(days=test_days)
+    inside = test[(test[Columns.TIMESTAMP] < end).to_numpy()]
+    mask = inside[Columns.EVENT].isin(list(relevant_events)).to_numpy()
+    chosen = inside[mask] if mask.any() else inside
+    return pd.DataFrame(
+        {c: id_values(chosen[c]).to_numpy(dtype=object) for c in ID_COLUMNS}
+    ).drop_duplicates(ignore_index=True)
 
 
 def overall_probability_block(

@@ -10,7 +10,11 @@ import pytest
 
 from recsys_core.cli import main
 from recsys_core.evaluation import EvaluationConfig, evaluate, relevant_items
-from recsys_core.evaluation.probability import horizon_mismatch, overall_probability_block
+from recsys_core.evaluation.probability import (
+    horizon_labels,
+    horizon_mismatch,
+    overall_probability_block,
+)
 from recsys_core.models import create_model
 from recsys_core.split import temporal_split
 from tests.conftest import SMALL_RANKER
@@ -252,6 +256,8 @@ def test_the_ratio_best_is_chosen_before_the_test_window_and_overall_probability
     # every known shopper's list, not only the test buyers'
     assert overall["shoppers"] > out["split"]["test_users"]
     assert 0 < overall["mean_predicted"] < 1 and overall["reliability_quantile"]
+    # labelled over the horizon both models predict, not the whole (longer) test period
+    assert overall["labels"] == f"bought in the {config.test_days:g} days from {cutoff}"
     # the JSON says which part misses: the split adds up to observed - predicted
     gap = overall["parts"]["gap"]
     assert gap["order_part"] + gap["purchase_part"] == pytest.approx(
@@ -281,6 +287,36 @@ def test_overall_probability_by_hand() -> None:
     )
     assert metrics["mean_predicted"] == pytest.approx(sum(p) / 3)
     assert set(tables) == {"uniform", "quantile"}
+
+
+def test_overall_probability_labels_stop_at_the_models_horizon() -> None:
+    """The test period runs to the log's last event (up to a day past ``test_days``); a
+    purchase after ``cutoff + test_days`` is outside what both models predict."""
+    cutoff = pd.Timestamp("2024-01-01")
+    test = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b", "c"],
+            "item_id": ["x", "y", "x", "z", "x"],
+            "event": ["purchase", "purchase", "view", "purchase", "purchase"],
+            "timestamp": pd.to_datetime(
+                [
+                    "2024-01-02 00:00",
+                    "2024-01-30 23:59",  # the last minute of 30 days
+                    "2024-01-05 00:00",  # a view: not a purchase
+                    "2024-01-31 00:00",  # day 31: the test period's extra part
+                    "2024-01-31 10:00",
+                ]
+            ),
+        }
+    )
+    labels = horizon_labels(test, cutoff, 30, ("purchase",))
+    assert sorted(map(tuple, labels[["user_id", "item_id"]].to_numpy())) == [
+        ("a", "x"),
+        ("a", "y"),
+    ]
+    # a window without any relevant event falls back to every event, like the ranking's
+    assert len(horizon_labels(test, cutoff, 10, ("purchase",))) == 1  # a's x only
+    assert len(horizon_labels(test, cutoff, 4, ("favorite",))) == 1  # a's x
 
 
 def test_overall_probability_says_which_part_is_off() -> None:
