@@ -21,6 +21,7 @@ from recsys_core.evaluation.memory import PeakMemory
 from recsys_core.evaluation.probability import (
     PURCHASE_PROBABILITY,
     classifier_block,
+    horizon_labels,
     horizon_mismatch,
     order_block,
     overall_probability_block,
@@ -311,8 +312,10 @@ def evaluate_split(
             )
             served = served[~served["cold_start"].to_numpy()] if "cold_start" in served else served
             pairs = served[[Columns.USER, Columns.ITEM, PURCHASE_PROBABILITY]]
-            overall, tables = overall_probability_block(pairs, order_probability, relevant)
-            before, _ = overall_probability_block(pairs, order_raw, relevant)
+            labels = horizon_labels(split.test, split.cutoff, config.test_days, relevant_events)
+            overall, tables = overall_probability_block(pairs, order_probability, labels)
+            before, _ = overall_probability_block(pairs, order_raw, labels)
+            overall["labels"] = f"bought in the {config.test_days:g} days from {split.cutoff}"
             overall["before_recalibration"] = {
                 key: before[key] for key in ("ece", "ece_quantile", "logloss", "mean_predicted")
             }

@@ -10,7 +10,11 @@ import pytest
 
 from recsys_core.cli import main
 from recsys_core.evaluation import EvaluationConfig, evaluate, relevant_items
-from recsys_core.evaluation.probability import horizon_mismatch, overall_probability_block
+from recsys_core.evaluation.probability import (
+    horizon_labels,
+    horizon_mismatch,
+    overall_probability_block,
+)
 from recsys_core.models import create_model
 from recsys_core.split import temporal_split
 from tests.conftest import SMALL_RANKER
@@ -252,6 +256,13 @@ def test_the_ratio_best_is_chosen_before_the_test_window_and_overall_probability
     # every known shopper's list, not only the test buyers'
     assert overall["shoppers"] > out["split"]["test_users"]
     assert 0 < overall["mean_predicted"] < 1 and overall["reliability_quantile"]
+    # labelled over the horizon both models predict, not the whole (longer) test period
+    assert overall["labels"] == f"bought in the {config.test_days:g} days from {cutoff}"
+    # the JSON says which part misses: the split adds up to observed - predicted
+    gap = overall["parts"]["gap"]
+    assert gap["order_part"] + gap["purchase_part"] == pytest.approx(
+        overall["positive_rate"] - overall["mean_predicted"], abs=1e-9
+    )
 
 
 def test_overall_probability_by_hand() -> None:
@@ -276,6 +287,66 @@ def test_overall_probability_by_hand() -> None:
     )
     assert metrics["mean_predicted"] == pytest.approx(sum(p) / 3)
     assert set(tables) == {"uniform", "quantile"}
+
+
+def test_overall_probability_labels_stop_at_the_models_horizon() -> None:
+    """The test period runs to the log's last event (up to a day past ``test_days``); a
+    purchase after ``cutoff + test_days`` is outside what both models predict."""
+    cutoff = pd.Timestamp("2024-01-01")
+    test = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b", "c"],
+            "item_id": ["x", "y", "x", "z", "x"],
+            "event": ["purchase", "purchase", "view", "purchase", "purchase"],
+            "timestamp": pd.to_datetime(
+                [
+                    "2024-01-02 00:00",
+                    "2024-01-30 23:59",  # the last minute of 30 days
+                    "2024-01-05 00:00",  # a view: not a purchase
+                    "2024-01-31 00:00",  # day 31: the test period's extra part
+                    "2024-01-31 10:00",
+                ]
+            ),
+        }
+    )
+    labels = horizon_labels(test, cutoff, 30, ("purchase",))
+    assert sorted(map(tuple, labels[["user_id", "item_id"]].to_numpy())) == [
+        ("a", "x"),
+        ("a", "y"),
+    ]
+    # a window without any relevant event falls back to every event, like the ranking's
+    assert len(horizon_labels(test, cutoff, 10, ("purchase",))) == 1  # a's x only
+    assert len(horizon_labels(test, cutoff, 4, ("favorite",))) == 1  # a's x
+
+
+def test_overall_probability_says_which_part_is_off() -> None:
+    """The product's mean error splits exactly into the order model's part (weighted by the
+    served purchase probability) and the purchase model's part (among those who ordered)."""
+    served = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "c"],
+            "item_id": ["x", "y", "x", "x"],
+            "purchase_probability": [0.5, 0.25, 1.0, 0.8],
+        }
+    )
+    order = pd.Series({"a": 0.8, "b": 0.5}, name="order_probability")
+    relevant = pd.DataFrame({"user_id": ["a"], "item_id": ["x"]})
+
+    parts = overall_probability_block(served, order, relevant)[0]["parts"]
+
+    # a ordered (bought x), b did not; c is unknown to the order model and left out
+    assert parts["order"]["mean_predicted"] == pytest.approx(0.65)
+    assert parts["order"]["observed"] == pytest.approx(0.5)
+    assert parts["order"]["shoppers"] == 2
+    given = parts["purchase_given_order"]
+    assert given["pairs"] == 2 and given["mean_predicted"] == pytest.approx(0.375)
+    assert given["observed"] == pytest.approx(0.5)
+    gap = parts["gap"]
+    assert gap["order_part"] == pytest.approx((0.2 * 0.5 + 0.2 * 0.25 - 0.5 * 1.0) / 3)
+    assert gap["purchase_part"] == pytest.approx((0.5 - 0.25) / 3)
+    assert gap["total"] == pytest.approx(1 / 3 - (0.4 + 0.2 + 0.5) / 3)  # observed - predicted
+    # the product with the observed order: a's 0.5 and 0.25, b's 0
+    assert parts["observed_order_x_purchase"]["ece"] == pytest.approx((0.5 + 0.25 + 0.0) / 3)
 
 
 def test_overall_probability_needs_one_horizon() -> None:
