@@ -278,6 +278,32 @@ def test_a_ranker_with_the_setting_on_serves_the_group_and_the_service_equals_th
     pd.testing.assert_frame_equal(batch, ranker.recommend(users, 5, filter_seen=False))
     chunked = score_all_shoppers(loaded, users, 5, chunk_size=7, workers=1)
     pd.testing.assert_frame_equal(chunked, batch)
+    # ... and without torch (the saved sasrec answers from its cached shopper states)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("No module named 'torch' (blocked by the test)")
+        sys.meta_path.insert(0, NoTorch())
+        from recsys_core.ranking import TwoStageRanker
+        ranker = TwoStageRanker.load({str(folder)!r})
+        reco = ranker.recommend({users!r}, 5, filter_seen=False)
+        print("ITEMS", "|".join(reco["item_id"].astype(str)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"ITEMS {'|'.join(batch[Columns.ITEM].astype(str))}" in result.stdout
 
     # the service's one-shopper answers equal the batch answers (and the batch table's)
     lab = TrainedLab("demo-small", "seq", "now", catalog, {"ranker": loaded})
