@@ -170,15 +170,15 @@ def build_training_frame(
     the same events, catalog, settings, cutoff and sample is reused (``digests``: the
     events' :class:`~recsys_core.ranking.window_cache.EventDigests`, computed when omitted).
 
-    With ``config.sequence`` set, the optional ``sequence`` group's columns follow
-    (:func:`~recsys_core.ranking.features.sequence.sequence_columns`: one ``sasrec`` per
-    window cutoff, fitted on the events before it).
+    With ``config.sequence`` set, the optional ``sequence`` group's columns follow the
+    features (one ``sasrec`` per window, fitted on the events before its cutoff, as
+    :func:`~recsys_core.ranking.features.sequence.sequence_columns` does).
 
     Returns
     -------
     pandas.DataFrame
-        ``user_id``, ``item_id``, ``window_cutoff``, :data:`FEATURE_NAMES`, ``label`` (and
-        the sequence group's columns when it is on).
+        ``user_id``, ``item_id``, ``window_cutoff``, :data:`FEATURE_NAMES` (then the
+        sequence group's columns when it is on) and ``label``.
 
     Raises
     ------
@@ -239,16 +239,7 @@ def build_training_frame(
             "least two periods) or a shorter horizon_days"
         )
     # one copy of the features (each window released once copied), one block
-    frame = stack_frames(frames)
-    if config.sequence is not None:  # the optional group: one sasrec per window cutoff
-        from recsys_core.ranking.features.sequence import sequence_columns
-
-        if progress is not None:
-            progress("training windows: the sequence model per window", 1.0)
-        columns, _ = sequence_columns(past, frame, WINDOW_CUTOFF, config.sequence)
-        for name in columns.columns:
-            frame[name] = columns[name].to_numpy(dtype=np.float64)
-    return frame
+    return stack_frames(frames)
 
 
 def _window_frame(
@@ -275,6 +266,12 @@ def _window_frame(
     if users.empty:
         return None
     frame = _chunked_candidate_features(generator, snapshot, list(users))
+    if config.sequence is not None:  # the optional group: a sasrec fitted before this window
+        from recsys_core.ranking.features.sequence import SequenceScores
+
+        scores = SequenceScores(config.sequence).fit(past, window_cutoff)
+        # float64 columns next to the others: stack_frames keeps all features one block
+        frame = frame.assign(**scores.pair_values(frame[Columns.USER], frame[Columns.ITEM]))
     bought = pd.MultiIndex.from_frame(labels[[Columns.USER, Columns.ITEM]])
     pairs = pd.MultiIndex.from_frame(frame[[Columns.USER, Columns.ITEM]])
     frame[LABEL] = pairs.isin(bought).astype(np.int64)

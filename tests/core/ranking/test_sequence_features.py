@@ -257,6 +257,17 @@ def test_a_ranker_with_the_setting_on_serves_the_group_and_the_service_equals_th
 
     names = (*FEATURE_NAMES, *SEQUENCE_FEATURES)
     assert ranker.feature_names == names
+    # the training rows' columns come from one sasrec per window, fitted before its cutoff
+    from recsys_core.ranking.training_frame import build_training_frame
+
+    rows = build_training_frame(events, catalog, SMALL_RANKER_CUTOFF, ranker.config)
+    plain = build_training_frame(
+        events, catalog, SMALL_RANKER_CUTOFF, ranker.config.model_copy(update={"sequence": None})
+    )
+    separate, models = sequence_columns(events, plain, WINDOW_CUTOFF, settings)
+    assert len(models) == 2 and all(m.last_event_ < m.cutoff_ for m in models)
+    pd.testing.assert_frame_equal(rows[list(SEQUENCE_FEATURES)], separate)
+    assert list(rows.columns[-3:]) == [*SEQUENCE_FEATURES, LABEL]
     assert list(ranker.purchase_model_.feature_names_in_) == list(names)
     assert ranker.sequence_ is not None
     assert ranker.sequence_.cutoff_ == SMALL_RANKER_CUTOFF
