@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
-from recsys_core.data.dataset import id_values
+from recsys_core.data.dataset import canonical_ids, id_values
 from recsys_core.errors import ArtifactError, EngineUnavailableError, ModelNotTrainedError
 from recsys_core.io_utils import atomic_write_text
 from recsys_core.ranking.features.labels import _missing, _ordinal, _score
@@ -192,8 +192,9 @@ class SequenceScores:
         the cutoff.
         """
         self._check_fitted()
-        users = np.asarray([str(u) for u in user_ids], dtype=object)
-        items = self.model_.items_.to_internal([str(i) for i in item_ids])
+        # canonical text ids without a Python loop (an answer's candidates are a few hundred)
+        users = np.asarray(canonical_ids(user_ids), dtype=object)
+        items = self.model_.items_.to_internal(canonical_ids(item_ids))
         if len(users) != len(items):
             raise ValueError(f"got {len(users)} users and {len(items)} items; pass one per pair")
         score = np.full(len(users), np.nan)
