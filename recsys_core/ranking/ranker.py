@@ -41,9 +41,8 @@ share of the shoppers who ordered in ``[cutoff - H, cutoff)`` who bought the ite
 ``cold_start=True`` and ``score == purchase_probability ==`` that rate.
 
 Saved folder (no pickle): ``stage_one/`` (``als/``, ``itemknn/``, ``history.npz``),
-``behaviour/`` (feature tables, ``.npy``/``.npz``), ``purchase_model/`` (LightGBM text model
-and calibrator JSON), ``cold_start.npz``, ``sequence/`` (only with the optional ``sequence``
-feature group: ``RankerConfig.sequence``) and ``config.json`` (written last).
+``behaviour/`` (feature tables), ``purchase_model/`` (LightGBM text model and calibrator
+JSON), ``cold_start.npz``, ``sequence/`` (with ``config.sequence``), ``config.json`` (last).
 """
 
 from __future__ import annotations
@@ -560,7 +559,8 @@ class TwoStageRanker(Recommender):
         self.purchase_model_.save(folder / "purchase_model")
         if self.sequence_ is not None:
             self.sequence_.save(folder / "sequence")
-        save_cold_start(folder / "cold_start.npz", self.cold_start_items_, self.cold_start_rates_)
+        unicode = self.cold_start_items_.astype(str)  # fixed-width: loads without pickle
+        save_cold_start(folder / "cold_start.npz", unicode, self.cold_start_rates_)
         metadata = {
             "model": self.name,
             "format_version": RANKER_FORMAT_VERSION,

@@ -306,9 +306,9 @@ def cold_start_rates(
 
 
 def save_cold_start(path: Path, items: np.ndarray, rates: np.ndarray) -> None:
-    """Write a ranker's cold-start list (``cold_start.npz``)."""
-    # a saved artifact: fixed-width unicode, so it loads without pickle
-    np.savez(path, items=items.astype(str), rates=rates)
+    """Write a ranker's cold-start list (``cold_start.npz``; ``items`` as fixed-width
+    unicode, so the archive loads without pickle)."""
+    np.savez(path, items=items, rates=rates)
 
 
 def load_cold_start(
