@@ -16,7 +16,8 @@ items (``recsys_core.evaluation.relevant_items``), NDCG@10 by
    (:class:`~recsys_core.models.sequence.serving.SequenceCache`) against a full pass.
 
 Run: ``OMP_NUM_THREADS=2 python bench/bench_sasrec.py [--max-epochs 8] [--threads 2]``
-(``--device cuda`` on a GPU machine). Figures on a shared machine are noisy: note the load.
+(``--device cuda`` on a GPU machine; ``--save-model DIR`` keeps the trained model, e.g. for
+``bench/bench_sasrec_onnx.py --model DIR``). Figures on a shared machine are noisy: note the load.
 
 ``--folds N`` prints only the quality table over N rolling 30-day test windows (fold ``f``
 ends where fold ``f - 1``'s test window starts; fold 0 is the evaluate split) and the mean.
@@ -140,6 +141,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--latency-users", type=int, default=300)
     parser.add_argument("--folds", type=int, default=0, help="quality over N folds only")
+    parser.add_argument(
+        "--save-model", default=None, help="also save the trained sasrec to this folder"
+    )
     args = parser.parse_args()
     if args.folds:
         run_folds(args)
@@ -185,6 +189,9 @@ def main() -> None:
         f"(before training {before:.0f} MB); load average after: {os.getloadavg()}"
     )
     table["sasrec"] = ndcg(model.recommend(test_users, K, filter_seen=False), relevant)
+    if args.save_model:  # e.g. for bench/bench_sasrec_onnx.py --model DIR
+        model.save(args.save_model)
+        print(f"saved the trained sasrec to {args.save_model}")
 
     # ---------------------------------------------------------------- compression
     from recsys_core.models.sequence.serving import (

@@ -225,6 +225,8 @@ class PurchaseExplainer:
             )
         self.ranker = ranker
         self._model = ranker.purchase_model_
+        #: The classifier's columns (FEATURE_NAMES, + the optional sequence group when on).
+        self._names: list[str] = list(getattr(ranker, "feature_names", FEATURE_NAMES))
 
     @property
     def base_value(self) -> float:
@@ -238,7 +240,7 @@ class PurchaseExplainer:
         mean of their SHAP values (:meth:`PurchaseModel.shap_values`).
         """
         matrix = (
-            features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+            features[self._names].to_numpy(dtype=np.float64)
             if isinstance(features, pd.DataFrame)
             else np.asarray(features, dtype=np.float64)
         )
@@ -275,16 +277,16 @@ class PurchaseExplainer:
             The shopper has no history before the ranker's cutoff, or the item is unknown.
         """
         features = self.ranker.features([str(user_id)], [str(item_id)])
-        matrix = features[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        matrix = features[self._names].to_numpy(dtype=np.float64)
         raw = float(self._model.decision_function(matrix)[0])
         probability = float(self._model.calibrator_.predict(np.array([raw]))[0])
         values = self.shap_values(matrix)[0]
-        row = dict(zip(FEATURE_NAMES, matrix[0].tolist(), strict=True))
+        row = dict(zip(self._names, matrix[0].tolist(), strict=True))
         order = np.argsort(-np.abs(values), kind="stable")
         contributions = [
             Contribution(
-                name=FEATURE_NAMES[j],
-                feature=describe_feature(FEATURE_NAMES[j], row),
+                name=self._names[j],
+                feature=describe_feature(self._names[j], row),
                 value=float(matrix[0, j]),
                 contribution=float(values[j]),
             )
@@ -358,8 +360,8 @@ class PurchaseExplainer:
             values = self.shap_values(frame)
         importance = pd.DataFrame(
             {
-                "feature": list(FEATURE_NAMES),
-                "label": [feature_description(name) for name in FEATURE_NAMES],
+                "feature": self._names,
+                "label": [feature_description(name) for name in self._names],
                 "mean_abs_shap": np.abs(values).mean(axis=0),
             }
         )

@@ -11,7 +11,7 @@ several times).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -19,9 +19,12 @@ import pandas as pd
 from recsys_core.columns import Columns
 from recsys_core.ranking.candidates import CandidateGenerator
 from recsys_core.ranking.config import PURCHASE_PROBABILITY, RAW_SCORE
-from recsys_core.ranking.features import FEATURE_NAMES, SEEN_FEATURES, BehaviourSnapshot
+from recsys_core.ranking.features import SEEN_FEATURES, BehaviourSnapshot
 from recsys_core.ranking.purchase_model import PurchaseModel
 from recsys_core.ranking.training_frame import candidate_features
+
+if TYPE_CHECKING:
+    from recsys_core.ranking.features.sequence import SequenceScores
 
 __all__ = [
     "COMPACT_COLUMNS",
@@ -41,6 +44,13 @@ class FittedParts(Protocol):
     generator_: CandidateGenerator
     snapshot_: BehaviourSnapshot
     purchase_model_: PurchaseModel
+    #: The optional ``sequence`` group's model at the cutoff (``None``: the group is off).
+    sequence_: SequenceScores | None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The classifier's columns, in order."""
+        ...
 
 
 #: Shoppers per chunk: ~2,000 shoppers x ~300 candidates x ~50 features is ~240 MB of
@@ -67,9 +77,13 @@ def scored_candidates(
     row), so callers with many shoppers call it chunk by chunk.
     """
     frame = candidate_features(ranker.generator_, ranker.snapshot_, list(user_ids))
+    if ranker.sequence_ is not None:  # the optional group, from the shoppers' cached states
+        frame = frame.assign(
+            **ranker.sequence_.pair_values(frame[Columns.USER], frame[Columns.ITEM])
+        )
     model = ranker.purchase_model_
     margin = (margins or model.decision_function)(
-        frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+        frame[list(ranker.feature_names)].to_numpy(dtype=np.float64)
     )
     frame[RAW_SCORE] = margin
     frame[PURCHASE_PROBABILITY] = model.calibrator_.predict(margin)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -249,3 +249,23 @@ class RankerConfig(BaseModel):
         default_factory=PurchaseModelConfig, description="Settings of the purchase classifier."
     )
     seed: int = Field(42, ge=0, description="Seed of the classifier and the calibration split.")
+    sequence: dict[str, Any] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,  # off: configs and saved rankers as before
+        description=(
+            "The optional 'sequence' feature group (the sasrec model's score and rank of each "
+            "candidate, one sasrec fit per training window; needs PyTorch to train: "
+            "requirements-seq.txt). None (default): off. A mapping of sasrec settings over "
+            "the group's defaults ({} for those) turns it on. Off because validation showed "
+            "no gain beyond the noise (docs/sequence-model.md)."
+        ),
+    )
+
+    @field_validator("sequence")
+    @classmethod
+    def _sequence_settings(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from recsys_core.models.sasrec import SASRecConfig
+
+            SASRecConfig(**value)  # unknown or invalid sasrec settings fail here, by name
+        return value

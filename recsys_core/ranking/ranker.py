@@ -41,8 +41,8 @@ share of the shoppers who ordered in ``[cutoff - H, cutoff)`` who bought the ite
 ``cold_start=True`` and ``score == purchase_probability ==`` that rate.
 
 Saved folder (no pickle): ``stage_one/`` (``als/``, ``itemknn/``, ``history.npz``),
-``behaviour/`` (feature tables, ``.npy``/``.npz``), ``purchase_model/`` (LightGBM text model
-and calibrator JSON), ``cold_start.npz`` and ``config.json`` (written last).
+``behaviour/`` (feature tables), ``purchase_model/`` (LightGBM text model and calibrator
+JSON), ``cold_start.npz``, ``sequence/`` (with ``config.sequence``), ``config.json`` (last).
 """
 
 from __future__ import annotations
@@ -95,13 +95,16 @@ from recsys_core.ranking.features import (
     events_before,
     require_timestamps,
 )
+from recsys_core.ranking.features import sequence as sequence_group
 from recsys_core.ranking.purchase_model import PurchaseModel
 from recsys_core.ranking.scoring import cold_start_frame, probability_frame
 from recsys_core.ranking.training_frame import (
     build_training_frame,
     cold_start_rates,
     fitted_stage,
+    load_cold_start,
     make_generator,
+    save_cold_start,
     training_rows_summary,
 )
 from recsys_core.ranking.window_cache import window_digests
@@ -154,6 +157,8 @@ class TwoStageRanker(Recommender):
         Items by decreasing base rate and those rates (the cold-start list).
     training_summary_ : dict
         Rows, positives, windows, calibration choice and fit time.
+    sequence_ : SequenceScores or None
+        The optional ``sequence`` group's ``sasrec`` at ``cutoff_`` (``config.sequence``).
     """
 
     name: ClassVar[str] = "ranker"
@@ -171,11 +176,17 @@ class TwoStageRanker(Recommender):
     cold_start_items_: np.ndarray
     cold_start_rates_: np.ndarray
     training_summary_: dict[str, Any]
+    sequence_: sequence_group.SequenceScores | None = None
 
     def __repr__(self) -> str:
         return f"TwoStageRanker({self.config!r})"
 
     # ------------------------------------------------------------------ fitting
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The classifier's columns: ``FEATURE_NAMES`` (+ the ``sequence`` group when on)."""
+        return sequence_group.ranker_feature_names(FEATURE_NAMES, self.config.sequence)
 
     @property
     def is_fitted(self) -> bool:
@@ -248,7 +259,7 @@ class TwoStageRanker(Recommender):
             past, catalog, cut, self.config, lambda m, f: report(m, f, 0.0, 0.55), digests=digests
         )
         report("classifier: fitting", 0.0, 0.55, 0.9)
-        summary, features = training_rows_summary(train), train[list(FEATURE_NAMES)]
+        summary, features = training_rows_summary(train), train[list(self.feature_names)]
         label, groups = train[LABEL].to_numpy(), train[Columns.USER].to_numpy()
         del train  # the ids and labels are copied out: hold only what the fit needs
         model = self._purchase_model().fit(
@@ -263,7 +274,9 @@ class TwoStageRanker(Recommender):
         self.generator_, self.snapshot_ = fitted_stage(
             past, catalog, cut, self.config, digests=digests, keep=True
         )
-        self._set_cold_start(past, cut)
+        horizon = pd.Timedelta(days=self.config.horizon_days)  # cold start: base rates
+        self.cold_start_items_, self.cold_start_rates_ = cold_start_rates(past, cut, horizon)
+        self.sequence_ = sequence_group.fitted_at(past, cut, self.config.sequence)
         self.cutoff_ = cut
         self.purchase_model_ = model
         self.training_summary_ = {
@@ -307,11 +320,6 @@ class TwoStageRanker(Recommender):
         )
         return [str(u) for u in known]
 
-    def _set_cold_start(self, past: pd.DataFrame, cutoff: pd.Timestamp) -> None:
-        """Base rates: share of the last period's buyers who bought each item."""
-        horizon = pd.Timedelta(days=self.config.horizon_days)
-        self.cold_start_items_, self.cold_start_rates_ = cold_start_rates(past, cutoff, horizon)
-
     # ------------------------------------------------------------------ features and scores
 
     def _warm_users(self, user_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -351,7 +359,7 @@ class TwoStageRanker(Recommender):
             A user without history before the cutoff, or an item neither in the log nor in
             the catalog.
         """
-        return pd.DataFrame(self._feature_matrix(user_ids, item_ids), columns=list(FEATURE_NAMES))
+        return pd.DataFrame(self._feature_matrix(user_ids, item_ids), columns=[*self.feature_names])
 
     def _feature_matrix(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
         self._check_fitted()
@@ -369,9 +377,10 @@ class TwoStageRanker(Recommender):
                 f"unknown item id {shown}: it is neither in the event log before "
                 f"{self.cutoff_} nor in the catalog the ranker was trained with"
             )
-        behaviour = self.snapshot_.features(u, i)
-        stage_one = self.generator_.score_pairs(users, items)
-        return np.hstack([behaviour, stage_one])
+        parts = [self.snapshot_.features(u, i), self.generator_.score_pairs(users, items)]
+        if self.sequence_ is not None:  # from the shopper's cached encoded state
+            parts.append(self.sequence_.pair_matrix(users, items))
+        return np.hstack(parts)
 
     def purchase_probability(self, user_id: str, item_ids: Sequence[str]) -> np.ndarray:
         """Calibrated probability that ``user_id`` buys each item in the next period.
@@ -548,18 +557,16 @@ class TwoStageRanker(Recommender):
         self.generator_.save(folder / "stage_one")
         self.snapshot_.save(folder / "behaviour")
         self.purchase_model_.save(folder / "purchase_model")
-        np.savez(
-            folder / "cold_start.npz",
-            # a saved artifact: fixed-width unicode, so it loads without pickle
-            items=self.cold_start_items_.astype(str),
-            rates=self.cold_start_rates_,
-        )
+        if self.sequence_ is not None:
+            self.sequence_.save(folder / "sequence")
+        unicode = self.cold_start_items_.astype(str)  # fixed-width: loads without pickle
+        save_cold_start(folder / "cold_start.npz", unicode, self.cold_start_rates_)
         metadata = {
             "model": self.name,
             "format_version": RANKER_FORMAT_VERSION,
             "config": self.config.model_dump(mode="json"),
             "cutoff": self.cutoff_.isoformat(),
-            "feature_names": list(FEATURE_NAMES),
+            "feature_names": list(self.feature_names),
             "training": self.training_summary_,
         }
         atomic_write_text(folder / "config.json", json.dumps(metadata, indent=2) + "\n")
@@ -575,22 +582,17 @@ class TwoStageRanker(Recommender):
         """
         check_format_version(folder, metadata, RANKER_FORMAT_VERSION, noun="ranker")
         ranker = model_from_config(cls, folder, metadata)
-        if metadata.get("feature_names") != list(FEATURE_NAMES):
+        if metadata.get("feature_names") != list(ranker.feature_names):
             raise ArtifactError(
                 f"{folder} was saved with other features than this version of the lab uses: "
                 "retrain the ranker"
             )
-        try:
-            cutoff = pd.Timestamp(metadata["cutoff"])
-            with np.load(folder / "cold_start.npz", allow_pickle=False) as data:
-                cold_items = data["items"].astype(object)
-                cold_rates = data["rates"].astype(np.float64)
-        except Exception as exc:  # missing key, bad date, bad or missing archive
-            raise ArtifactError(f"cannot read the ranker in {folder}: {exc}") from exc
+        cutoff, (cold_items, cold_rates) = load_cold_start(folder, metadata)
         ranker.generator_ = make_generator(ranker.config).load(folder / "stage_one")
         ranker.snapshot_ = BehaviourSnapshot.load(folder / "behaviour")
         ranker.purchase_model_ = PurchaseModel.load(folder / "purchase_model")
-        if list(ranker.purchase_model_.feature_names_in_) != list(FEATURE_NAMES):
+        ranker.sequence_ = sequence_group.load_sequence_scores(folder, ranker.config.sequence)
+        if list(ranker.purchase_model_.feature_names_in_) != list(ranker.feature_names):
             raise ArtifactError(f"the purchase model in {folder} uses other features")
         ranker.cutoff_ = cutoff
         ranker.cold_start_items_, ranker.cold_start_rates_ = cold_items, cold_rates

@@ -6,15 +6,16 @@ features see only events before ``c_w``; the label is a purchase in ``[c_w, c_w 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
 from recsys_core.data.dataset import id_values
-from recsys_core.errors import DataValidationError
+from recsys_core.errors import ArtifactError, DataValidationError, EngineUnavailableError
 from recsys_core.ranking.candidates import CandidateGenerator
 from recsys_core.ranking.config import LABEL, WINDOW_CUTOFF, RankerConfig
 from recsys_core.ranking.features import (
@@ -39,8 +40,10 @@ __all__ = [
     "candidate_features",
     "cold_start_rates",
     "fitted_stage",
+    "load_cold_start",
     "make_generator",
     "purchases_between",
+    "save_cold_start",
     "training_rows_summary",
     "training_sample",
 ]
@@ -167,10 +170,15 @@ def build_training_frame(
     the same events, catalog, settings, cutoff and sample is reused (``digests``: the
     events' :class:`~recsys_core.ranking.window_cache.EventDigests`, computed when omitted).
 
+    With ``config.sequence`` set, the optional ``sequence`` group's columns follow the
+    features (one ``sasrec`` per window, fitted on the events before its cutoff, as
+    :func:`~recsys_core.ranking.features.sequence.sequence_columns` does).
+
     Returns
     -------
     pandas.DataFrame
-        ``user_id``, ``item_id``, ``window_cutoff``, :data:`FEATURE_NAMES` and ``label``.
+        ``user_id``, ``item_id``, ``window_cutoff``, :data:`FEATURE_NAMES` (then the
+        sequence group's columns when it is on) and ``label``.
 
     Raises
     ------
@@ -178,6 +186,14 @@ def build_training_frame(
         The log is too short for one training window before the cutoff.
     """
     config = config or RankerConfig()
+    if config.sequence is not None:  # refuse before hours of work, with the install hint
+        from recsys_core.ranking.features.sequence import sequence_unavailable_reason
+
+        reason = sequence_unavailable_reason()
+        if reason is not None:
+            raise EngineUnavailableError(
+                f"the ranker's 'sequence' feature group (RankerConfig.sequence): {reason}"
+            )
     cutoff = pd.Timestamp(cutoff)
     horizon = pd.Timedelta(days=config.horizon_days)
     step = pd.Timedelta(days=config.window_step_days or config.horizon_days)
@@ -250,6 +266,12 @@ def _window_frame(
     if users.empty:
         return None
     frame = _chunked_candidate_features(generator, snapshot, list(users))
+    if config.sequence is not None:  # the optional group: a sasrec fitted before this window
+        from recsys_core.ranking.features.sequence import SequenceScores
+
+        scores = SequenceScores(config.sequence).fit(past, window_cutoff)
+        # float64 columns next to the others: stack_frames keeps all features one block
+        frame = frame.assign(**scores.pair_values(frame[Columns.USER], frame[Columns.ITEM]))
     bought = pd.MultiIndex.from_frame(labels[[Columns.USER, Columns.ITEM]])
     pairs = pd.MultiIndex.from_frame(frame[[Columns.USER, Columns.ITEM]])
     frame[LABEL] = pairs.isin(bought).astype(np.int64)
@@ -281,3 +303,27 @@ def cold_start_rates(
     rates = bought.groupby(Columns.ITEM).size() / bought[Columns.USER].nunique()
     order = np.lexsort((rates.index.to_numpy(dtype=str), -rates.to_numpy()))
     return rates.index.to_numpy(dtype=object)[order], rates.to_numpy(dtype=np.float64)[order]
+
+
+def save_cold_start(path: Path, items: np.ndarray, rates: np.ndarray) -> None:
+    """Write a ranker's cold-start list (``cold_start.npz``; ``items`` as fixed-width
+    unicode, so the archive loads without pickle)."""
+    np.savez(path, items=items, rates=rates)
+
+
+def load_cold_start(
+    folder: Path, metadata: Mapping[str, Any]
+) -> tuple[pd.Timestamp, tuple[np.ndarray, np.ndarray]]:
+    """A saved ranker's cutoff (from ``metadata``) and cold-start items and rates.
+
+    Raises
+    ------
+    ArtifactError
+        A missing key, a bad date, or a bad or missing archive.
+    """
+    try:
+        cutoff = pd.Timestamp(metadata["cutoff"])
+        with np.load(folder / "cold_start.npz", allow_pickle=False) as data:
+            return cutoff, (data["items"].astype(object), data["rates"].astype(np.float64))
+    except Exception as exc:  # missing key, bad date, bad or missing archive
+        raise ArtifactError(f"cannot read the ranker in {folder}: {exc}") from exc

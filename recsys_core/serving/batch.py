@@ -229,12 +229,14 @@ def score_batch(
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     workers = workers or os.cpu_count() or 1
     if engine.stage_one_models:  # a two-stage model: the service's prepared hot path
+        margins: Callable[[np.ndarray], np.ndarray] | None = None
         try:
             prepared = PreparedRanker(engine, _titles(lab))
-        except (AttributeError, ValueError):  # pragma: no cover - older rankers
-            raise ConfigError("this ranker cannot be batch-scored: retrain it") from None
-        prepared.margins(np.zeros((1, len(engine.purchase_model_.feature_names_in_))))
-        ranker, margins = engine, prepared.margins
+            prepared.margins(np.zeros((1, len(engine.purchase_model_.feature_names_in_))))
+            margins = prepared.margins
+        except (AttributeError, ValueError):  # its own LightGBM (the optional sequence group)
+            margins = None
+        ranker = engine
 
         def ranker_lists(chunk: list[str], depth: int, seen: bool) -> pd.DataFrame:
             # the ranker's chunked batch path with the compiled trees, one chunk per worker

@@ -8,9 +8,13 @@ declared at the ``stage_one`` level (no build function) and filled by
 without it. :data:`~recsys_core.ranking.features.names.OPTIONAL_REGISTRY` holds it, for its
 names and value labels.
 
-It is off because the validation window asked for it to be: no gain beyond the paired
-interval (docs/sequence-model.md, "As a ranker feature", with the commands; re-measure with
-``bench/tune_ranker.py --validation --variants '[{}, {"sequence": {}}]'``).
+It is off by default because the validation window asked for it to be: no gain beyond the
+paired interval (docs/sequence-model.md, "As a ranker feature", with the commands; re-measure
+with ``bench/tune_ranker.py --validation --variants '[{}, {"sequence": {}}]'``). The ranker's
+setting ``RankerConfig(sequence={...})`` turns it on (:func:`ranker_feature_names`): the
+training rows get :func:`sequence_columns`, the ranker keeps a :class:`SequenceScores`
+fitted at its cutoff (saved in its folder, loaded without torch) and every answer computes
+the two columns from the shopper's cached encoded state.
 
 No leakage: :func:`sequence_columns` fits one model per window cutoff on the events strictly
 before it (as stage one is refitted per window), so the model behind a training row never
@@ -27,15 +31,18 @@ why not.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self
 
 import numpy as np
 import pandas as pd
 
 from recsys_core.columns import Columns
-from recsys_core.data.dataset import id_values
-from recsys_core.errors import EngineUnavailableError, ModelNotTrainedError
+from recsys_core.data.dataset import canonical_ids, id_values
+from recsys_core.errors import ArtifactError, EngineUnavailableError, ModelNotTrainedError
+from recsys_core.io_utils import atomic_write_text
 from recsys_core.ranking.features.labels import _missing, _ordinal, _score
 from recsys_core.ranking.features.past import events_before
 from recsys_core.ranking.features.registry import Feature, FeatureGroup, ValueLabel
@@ -48,6 +55,9 @@ __all__ = [
     "SEQUENCE_FEATURES",
     "SEQUENCE_GROUP",
     "SequenceScores",
+    "fitted_at",
+    "load_sequence_scores",
+    "ranker_feature_names",
     "sequence_columns",
     "sequence_unavailable_reason",
 ]
@@ -182,8 +192,9 @@ class SequenceScores:
         the cutoff.
         """
         self._check_fitted()
-        users = np.asarray([str(u) for u in user_ids], dtype=object)
-        items = self.model_.items_.to_internal([str(i) for i in item_ids])
+        # canonical text ids without a Python loop (an answer's candidates are a few hundred)
+        users = np.asarray(canonical_ids(user_ids), dtype=object)
+        items = self.model_.items_.to_internal(canonical_ids(item_ids))
         if len(users) != len(items):
             raise ValueError(f"got {len(users)} users and {len(items)} items; pass one per pair")
         score = np.full(len(users), np.nan)
@@ -200,6 +211,57 @@ class SequenceScores:
             score[sel] = scores[row, items[sel]]
             rank[sel] = ranks[row, items[sel]]
         return {"sasrec_score": score, "sasrec_rank": rank}
+
+    def pair_matrix(
+        self, user_ids: Sequence[str] | np.ndarray, item_ids: Sequence[str] | np.ndarray
+    ) -> np.ndarray:
+        """:meth:`pair_values` as a ``(n_pairs, 2)`` float64 matrix, :data:`SEQUENCE_FEATURES`
+        order (the ranker appends it to its feature matrix)."""
+        values = self.pair_values(user_ids, item_ids)
+        return np.column_stack([values[name] for name in SEQUENCE_FEATURES]).astype(np.float64)
+
+    def save(self, folder: Path | str) -> None:
+        """Save to ``folder``: the fitted model (``model/``, no pickle) and ``scores.json``
+        (cutoff, last event, fit CPU seconds; written last)."""
+        self._check_fitted()
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "scores.json").unlink(missing_ok=True)
+        self.model_.save(path / "model")
+        meta = {
+            "cutoff": self.cutoff_.isoformat(),
+            "last_event": self.last_event_.isoformat(),
+            "fit_cpu_seconds": self.fit_cpu_seconds_,
+            "settings": dict(self.settings),
+        }
+        atomic_write_text(path / "scores.json", json.dumps(meta, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path | str) -> SequenceScores:
+        """Load what :meth:`save` wrote (no torch needed: the model serves from its cached
+        shopper states).
+
+        Raises
+        ------
+        ArtifactError
+            A missing or unreadable part.
+        """
+        from recsys_core.models.sasrec import SASRecRecommender
+
+        path = Path(folder)
+        try:
+            meta = json.loads((path / "scores.json").read_text(encoding="utf-8"))
+            scores = cls(meta["settings"])
+            scores.cutoff_ = pd.Timestamp(meta["cutoff"])
+            scores.last_event_ = pd.Timestamp(meta["last_event"])
+            scores.fit_cpu_seconds_ = float(meta["fit_cpu_seconds"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ArtifactError(
+                f"cannot read the ranker's sequence feature model in {path}: {exc}; retrain "
+                "the ranker"
+            ) from exc
+        scores.model_ = SASRecRecommender.load(path / "model")
+        return scores
 
     def top_items(self, user_ids: Sequence[str], n: int) -> pd.DataFrame:
         """Each known shopper's ``n`` best items (seen items included), as candidates.
@@ -261,6 +323,41 @@ def sequence_columns(
             out.loc[rows, name] = values[name]
         models.append(scorer)
     return out, models
+
+
+def ranker_feature_names(
+    base: Sequence[str], sequence: Mapping[str, Any] | None
+) -> tuple[str, ...]:
+    """The ranker's classifier columns: ``base`` (its ``FEATURE_NAMES``), then
+    :data:`SEQUENCE_FEATURES` when the ranker's ``sequence`` setting is on (not ``None``)."""
+    return (*base, *SEQUENCE_FEATURES) if sequence is not None else tuple(base)
+
+
+def fitted_at(
+    events: pd.DataFrame, cutoff: pd.Timestamp, sequence: Mapping[str, Any] | None
+) -> SequenceScores | None:
+    """A ranker's :class:`SequenceScores` at its cutoff (``None`` when its setting is off)."""
+    return None if sequence is None else SequenceScores(sequence).fit(events, cutoff)
+
+
+def load_sequence_scores(folder: Path, sequence: Mapping[str, Any] | None) -> SequenceScores | None:
+    """A saved ranker's :class:`SequenceScores` from its ``sequence/`` subfolder (``None``
+    when its setting is off).
+
+    Raises
+    ------
+    ArtifactError
+        The setting is on but the folder holds no sequence model.
+    """
+    if sequence is None:
+        return None
+    folder = folder / "sequence"
+    if not (folder / "scores.json").is_file():
+        raise ArtifactError(
+            f"the ranker's 'sequence' feature group is on but {folder} holds no sequence "
+            "model: retrain the ranker"
+        )
+    return SequenceScores.load(folder)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:

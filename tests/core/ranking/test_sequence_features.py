@@ -75,6 +75,10 @@ def test_without_torch_the_ranker_features_import_and_the_group_says_how_to_inst
             SequenceScores().fit(events, "2024-02-01")
         except EngineUnavailableError as exc:
             print("ERROR:", exc)
+        try:  # the ranker's setting refuses before any work, with the same hint
+            TwoStageRanker(sequence={}).fit(events)
+        except EngineUnavailableError as exc:
+            print("RANKER:", exc)
         """
     )
     result = subprocess.run(
@@ -89,6 +93,9 @@ def test_without_torch_the_ranker_features_import_and_the_group_says_how_to_inst
     assert result.returncode == 0, result.stderr
     assert f"features {len(FEATURE_NAMES)}" in result.stdout
     assert "'sequence' feature group" in result.stdout and "requirements-seq.txt" in result.stdout
+    assert "RANKER: the ranker's 'sequence' feature group (RankerConfig.sequence)" in (
+        result.stdout
+    )
 
 
 # ---------------------------------------------------------------- values (torch)
@@ -200,3 +207,132 @@ def test_the_purchase_model_trains_and_scores_with_the_group(small_store: object
 
     assert probability.shape == (len(cand),)
     assert np.isfinite(probability).all() and ((probability >= 0) & (probability <= 1)).all()
+
+
+# ---------------------------------------------------------------- the ranker's setting
+
+
+def test_the_ranker_setting_is_off_by_default_and_leaves_saved_rankers_as_before(
+    small_ranker: object, tmp_path: object
+) -> None:
+    import json
+    from pathlib import Path
+
+    from recsys_core.errors import ConfigError
+    from recsys_core.ranking import TwoStageRanker
+
+    assert RankerConfig().sequence is None
+    assert "sequence" not in RankerConfig().model_dump(mode="json")  # configs as before
+    assert small_ranker.sequence_ is None  # type: ignore[attr-defined]
+    assert small_ranker.feature_names == FEATURE_NAMES  # type: ignore[attr-defined]
+    folder = Path(str(tmp_path)) / "ranker"
+    small_ranker.save(folder)  # type: ignore[attr-defined]
+    saved = json.loads((folder / "config.json").read_text())
+    assert "sequence" not in saved["config"] and not (folder / "sequence").exists()
+    assert saved["feature_names"] == list(FEATURE_NAMES)
+    assert TwoStageRanker.load(folder).sequence_ is None
+    with pytest.raises(ConfigError, match="bogus"):  # sasrec settings are checked by name
+        TwoStageRanker(sequence={"bogus": 1})
+    assert RankerConfig(sequence={}).model_dump(mode="json")["sequence"] == {}
+
+
+@pytest.mark.usefixtures("torch_present")
+def test_a_ranker_with_the_setting_on_serves_the_group_and_the_service_equals_the_batch(
+    small_store: object, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    from recsys_core.policy import ListPolicy
+    from recsys_core.ranking import TwoStageRanker
+    from recsys_core.ranking.batch_scoring import score_all_shoppers
+    from recsys_core.serving import RecommendationService
+    from recsys_core.serving.batch import score_batch
+    from recsys_core.serving.lab import TrainedLab
+    from tests.conftest import SMALL_RANKER, SMALL_RANKER_CUTOFF
+
+    events, catalog = small_store.events, small_store.catalog  # type: ignore[attr-defined]
+    settings = {"max_epochs": 1, "seed": 0}
+    config = {**SMALL_RANKER, "training_windows": 2, "sequence": settings}
+    ranker = TwoStageRanker(config).fit(events, catalog, cutoff=SMALL_RANKER_CUTOFF)
+
+    names = (*FEATURE_NAMES, *SEQUENCE_FEATURES)
+    assert ranker.feature_names == names
+    # the training rows' columns come from one sasrec per window, fitted before its cutoff
+    from recsys_core.ranking.training_frame import build_training_frame
+
+    rows = build_training_frame(events, catalog, SMALL_RANKER_CUTOFF, ranker.config)
+    plain = build_training_frame(
+        events, catalog, SMALL_RANKER_CUTOFF, ranker.config.model_copy(update={"sequence": None})
+    )
+    separate, models = sequence_columns(events, plain, WINDOW_CUTOFF, settings)
+    assert len(models) == 2 and all(m.last_event_ < m.cutoff_ for m in models)
+    pd.testing.assert_frame_equal(rows[list(SEQUENCE_FEATURES)], separate)
+    assert list(rows.columns[-3:]) == [*SEQUENCE_FEATURES, LABEL]
+    assert list(ranker.purchase_model_.feature_names_in_) == list(names)
+    assert ranker.sequence_ is not None
+    assert ranker.sequence_.cutoff_ == SMALL_RANKER_CUTOFF
+    assert ranker.sequence_.last_event_ < SMALL_RANKER_CUTOFF  # no event at or after it
+    users = ranker.known_users()[::15]
+    # the features of an answer are the cutoff model's values (its cached shopper states)
+    frame = ranker.candidate_frame(users[:3])
+    expected = ranker.sequence_.pair_values(frame[Columns.USER], frame[Columns.ITEM])
+    for name in SEQUENCE_FEATURES:
+        np.testing.assert_array_equal(frame[name].to_numpy(), expected[name])
+    assert frame["sasrec_rank"].notna().mean() > 0.9
+
+    # saved and loaded (the saved sasrec serves from its cached states), same answers
+    folder = Path(str(tmp_path)) / "ranker"
+    ranker.save(folder)
+    loaded = TwoStageRanker.load(folder)
+    assert loaded.sequence_ is not None and (folder / "sequence" / "scores.json").is_file()
+    batch = loaded.recommend(users, 5, filter_seen=False)
+    pd.testing.assert_frame_equal(batch, ranker.recommend(users, 5, filter_seen=False))
+    chunked = score_all_shoppers(loaded, users, 5, chunk_size=7, workers=1)
+    pd.testing.assert_frame_equal(chunked, batch)
+    # ... and without torch (the saved sasrec answers from its cached shopper states)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("No module named 'torch' (blocked by the test)")
+        sys.meta_path.insert(0, NoTorch())
+        from recsys_core.ranking import TwoStageRanker
+        ranker = TwoStageRanker.load({str(folder)!r})
+        reco = ranker.recommend({users!r}, 5, filter_seen=False)
+        print("ITEMS", "|".join(reco["item_id"].astype(str)))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"ITEMS {'|'.join(batch[Columns.ITEM].astype(str))}" in result.stdout
+
+    # the service's one-shopper answers equal the batch answers (and the batch table's)
+    lab = TrainedLab("demo-small", "seq", "now", catalog, {"ranker": loaded})
+    service = RecommendationService(lab)
+    policy = ListPolicy("keep")
+    table = score_batch(lab, "ranker", 5, users, policy=policy).frame
+    for user in users:
+        answer = service.recommend(user, 5, "ranker", policy=policy)
+        rows = batch[batch[Columns.USER] == user]
+        assert [i["item_id"] for i in answer["items"]] == rows[Columns.ITEM].tolist()
+        assert [i["score"] for i in answer["items"]] == pytest.approx(
+            rows[Columns.SCORE].tolist(), abs=1e-6
+        )
+        in_table = table[table[Columns.USER].astype(str) == user].sort_values(Columns.RANK)
+        assert in_table[Columns.ITEM].astype(str).tolist() == rows[Columns.ITEM].tolist()
+    # explanations cover the group's columns
+    from recsys_core.explain import PurchaseExplainer
+
+    item = str(batch[Columns.ITEM].iloc[0])
+    explained = PurchaseExplainer(loaded).explain(str(batch[Columns.USER].iloc[0]), item)
+    assert {c.name for c in explained.contributions} == set(names)
