@@ -18,9 +18,16 @@ from typing import Any
 
 import streamlit as st
 
-from ui import auth, resources, state
+from ui import prefetch
 
-st.set_page_config(page_title="Recommendation lab", page_icon="🛒", layout="wide")
+prefetch.start()  # the first dataset loads in a thread while the imports below run
+
+from ui import auth, resources, state  # noqa: E402 - after the prefetch starts, on purpose
+
+# a Material icon: an emoji page icon makes Streamlit load its emoji table on the first page
+st.set_page_config(
+    page_title="Recommendation lab", page_icon=":material/shopping_cart:", layout="wide"
+)
 
 OVERVIEW_PAGE = ("app_pages/overview.py", "Overview", ":material/home:", "overview")
 
