@@ -1,9 +1,11 @@
 """Merchandising: pin, boost or block items or categories, per segment and dates.
 
 The rules served now, a draft to edit, its preview on one shopper's list and on the money
-(before / after), Save (analysts and admins; viewers see the page read-only) and the version
-history. Rules, the preview and the store live in ``recsys_core`` (merchandising,
-merchandising_preview, merchandising_store); this page only draws them.
+(before / after), its effect on the offline money per shopper (the Decision page's figure,
+on a sample of test shoppers), Save (analysts and admins; viewers see the page read-only)
+and the version history. Rules, the previews and the store live in ``recsys_core``
+(merchandising, merchandising_preview, merchandising_offline, merchandising_store); this
+page only draws them.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the offline module pulls in evaluation: imported when first
     from recsys_core.merchandising_offline import OfflineEffect, OfflineWindow
 
 #: Fitted windows kept per process.
-KEEP = 4
+KEEP = 2
 #: Session-state name of the last figures per (window, rule sets).
 _EFFECTS = "offline_money_effects"
 
