@@ -42,23 +42,3 @@ def test_a_prefetch_for_another_dataset_is_dropped(
     monkeypatch.setattr(prefetch, "_loads", {})
     prefetch.start()
     assert prefetch.take("demo-store") is None and not prefetch._loads
-
-
-def test_a_builtin_dataset_converted_by_the_child_is_the_pages_own_load() -> None:
-    """The child process hands over the same frames, dtypes, checksum and provenance."""
-    from recsys_core.data.builtin import load_dataset
-
-    ready = prefetch._load_in_child("demo-store")
-    assert ready is not None, "the child failed"
-    dataset, checksum = ready
-    own = load_dataset("demo-store")
-    assert dataset.events.equals(own.events) and dataset.catalog.equals(own.catalog)
-    assert dataset.events.dtypes.equals(own.events.dtypes)
-    assert dataset.catalog.dtypes.equals(own.catalog.dtypes)
-    assert (dataset.name, dataset.source, dataset.notes) == (own.name, own.source, own.notes)
-    assert checksum == data_checksum(own.events) == data_checksum(dataset.events)
-    assert dataset.summary() == own.summary()
-
-
-def test_a_child_that_fails_leaves_the_load_to_the_server() -> None:
-    assert prefetch._load_in_child("no-such-dataset") is None
