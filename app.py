@@ -18,11 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from ui import prefetch
-
-prefetch.start()  # the first dataset loads in a thread while the imports below run
-
-from ui import auth, resources, state  # noqa: E402 - after the prefetch starts, on purpose
+from ui import auth, resources, state
 
 # a Material icon: an emoji page icon makes Streamlit load its emoji table on the first page
 st.set_page_config(

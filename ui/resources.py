@@ -48,7 +48,7 @@ from recsys_core.training_job import (
     start_training_job,
     train_version,
 )
-from ui import auth, prefetch, state
+from ui import auth, state
 
 #: Session-state name of the (dataset key, checksum) -> version folder memo.
 _FOLDERS = "lab_folders"
@@ -74,9 +74,6 @@ class ActiveData:
 @st.cache_resource(show_spinner="Loading the event log ...", max_entries=4)
 def _shared_dataset(key: str) -> Dataset:
     """A built-in dataset or the ``$RECSYS_APP_DATA`` file, loaded once per process."""
-    ready = prefetch.take(key)  # loaded beside the app's imports on the server's first page
-    if ready is not None:
-        return ready[0]
     if key.startswith(state.FILE_PREFIX):
         return load_event_file(key[len(state.FILE_PREFIX) :])
     return load_dataset(key)
@@ -84,8 +81,7 @@ def _shared_dataset(key: str) -> Dataset:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _shared_checksum(key: str, _dataset: Dataset) -> str:
-    known = prefetch.checksum_of(key, _dataset)
-    return known if known is not None else data_checksum(_dataset.events)
+    return data_checksum(_dataset.events)
 
 
 def dataset_for(key: str) -> Dataset:
