@@ -115,7 +115,7 @@ if summary is not None and not served_rules:
     st.caption("No merchandising rules are served: these figures are the lists shoppers get.")
 elif summary is not None and served is not None:
     st.warning(
-        "The money, uplift, changes and history on this page are the models' own lists: "
+        "The money, uplift, changes, history and PDF on this page are the models' own lists: "
         f"they **exclude the merchandising rules served now** (version {served.version}, "
         f"{len(served_rules)} rule{'s' if len(served_rules) != 1 else ''}).",
         icon=":material/storefront:",
