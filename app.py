@@ -20,7 +20,10 @@ import streamlit as st
 
 from ui import auth, resources, state
 
-st.set_page_config(page_title="Recommendation lab", page_icon="🛒", layout="wide")
+# a Material icon: an emoji page icon makes Streamlit load its emoji table on the first page
+st.set_page_config(
+    page_title="Recommendation lab", page_icon=":material/shopping_cart:", layout="wide"
+)
 
 OVERVIEW_PAGE = ("app_pages/overview.py", "Overview", ":material/home:", "overview")
 

@@ -2,20 +2,25 @@
 
 The report's "In short" (which model to ship and why), the money per shopper and the uplift
 over best sellers with their intervals, what changed since the previous version, the metric
-history, and the forwardable forms: a link to this page and the PDF report.
+history, and the forwardable forms: a link to this page and the PDF report. The recorded
+figures are the models' own lists: with merchandising rules served, the page says so and
+estimates the money per shopper with the rules applied (:mod:`ui.offline_money`).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from recsys_core.business import currency_symbol, format_money
+from recsys_core.merchandising import MerchandisingRule
+from recsys_core.merchandising_store import RuleStore
 from recsys_core.planning import decision_summary, metric_changes
 from recsys_core.reporting import ReportData, pdf_bytes
 from recsys_core.reporting.formatting import metric_name
 from recsys_core.reporting.shop_sections import MODEL_WORDS, plain_summary_section
-from ui import auth, charts, state
+from ui import auth, charts, offline_money, state
 from ui import operations as ops
 from ui.components import table
 from ui.errors import show_errors
@@ -99,6 +104,51 @@ if summary is not None:
         label="Plan the online A/B test of this uplift",
         icon=":material/biotech:",
     )
+
+# ------------------------------------------------------------------ merchandising rules
+served = None
+served_rules: tuple[MerchandisingRule, ...] = ()
+with show_errors(stop=False):
+    served = RuleStore(lab.dataset).active()
+    served_rules = served.rules if served is not None else ()
+if summary is not None and not served_rules:
+    st.caption("No merchandising rules are served: these figures are the lists shoppers get.")
+elif summary is not None and served is not None:
+    st.warning(
+        "The money, uplift, changes, history and PDF on this page are the models' own lists: "
+        f"they **exclude the merchandising rules served now** (version {served.version}, "
+        f"{len(served_rules)} rule{'s' if len(served_rules) != 1 else ''}).",
+        icon=":material/storefront:",
+    )
+    if summary.revenue_per_shopper is not None:
+        ready = offline_money.window_ready(svc, summary.ship, offline_money.recorded_k(svc))
+        if ready or st.button(
+            "Estimate the money per shopper with the rules served now",
+            key="decision_rules",
+            help=f"Recomputes the held-out money per shopper of {summary.ship} with the rules "
+            f"applied, on a sample of {offline_money.sample_size():,} test shoppers (the "
+            "first time fits the model on the held-out window's training part).",
+        ):
+            with show_errors(stop=False):
+                effect = offline_money.effect(data, svc, summary.ship, (), served_rules)
+                cols = st.columns(3)
+                cols[0].metric(
+                    f"Money per shopper with the rules ({currency or 'currency not given'})",
+                    format_money(effect.after, currency),
+                    delta=f"{effect.relative_change:+.1%} against no rules"
+                    if effect.change and np.isfinite(effect.relative_change)
+                    else None,
+                )
+                low, high = effect.change_ci
+                st.caption(
+                    f"{summary.ship}, held-out period, {effect.shoppers:,} of "
+                    f"{effect.test_shoppers:,} test shoppers: "
+                    f"{format_money(effect.before, currency)} without the rules, "
+                    f"{format_money(effect.after, currency)} with them (change "
+                    f"{format_money(effect.change, currency)}, 95 % interval "
+                    f"{format_money(low, currency)} to {format_money(high, currency)}); rules "
+                    f"as in force on {effect.today.isoformat()}."
+                )
 
 # ------------------------------------------------------------------ what changed
 st.subheader("What changed since the previous version")

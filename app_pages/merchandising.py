@@ -1,9 +1,11 @@
 """Merchandising: pin, boost or block items or categories, per segment and dates.
 
 The rules served now, a draft to edit, its preview on one shopper's list and on the money
-(before / after), Save (analysts and admins; viewers see the page read-only) and the version
-history. Rules, the preview and the store live in ``recsys_core`` (merchandising,
-merchandising_preview, merchandising_store); this page only draws them.
+(before / after), its effect on the offline money per shopper (the Decision page's figure,
+on a sample of test shoppers), Save (analysts and admins; viewers see the page read-only)
+and the version history. Rules, the previews and the store live in ``recsys_core``
+(merchandising, merchandising_preview, merchandising_offline, merchandising_store); this
+page only draws them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from recsys_core.merchandising_store import SAVE_ROLE, RuleStore, parse_rules
 from recsys_core.models.registry import fallback_chain, recommendable_models
 from recsys_core.policy import LAB_RULE
 from recsys_core.security.users import role_allows
-from ui import auth
+from ui import auth, offline_money
 from ui.components import shopper_picker, table
 from ui.errors import show_errors
 from ui.resources import active_data, service
@@ -167,6 +169,41 @@ if shopper is not None and model is not None:
         table(preview.side_by_side(), name="merchandising_preview", key="merch_preview")
         for line in preview.notes:
             st.caption(line)
+
+# ------------------------------------------------------------------ the offline money
+st.subheader("Effect on the offline money per shopper")
+offline_k = offline_money.recorded_k(svc)
+if model is not None:
+    st.caption(
+        f"The evaluation's money per shopper for {model} (what the {offline_k} listed items "
+        "that test shoppers went on to buy were worth, over the recorded test window: the "
+        "Decision page's figure) recomputed with the rules served now and with the draft, "
+        f"on the same {offline_money.sample_size():,} test shoppers (a seeded sample); rules "
+        "count as in force today. The first estimate fits the model on the window's training "
+        "part once (seconds; a minute or more for the purchase model); later drafts reuse it."
+    )
+    ready = offline_money.window_ready(svc, model, offline_k)
+    if ready or st.button("Estimate the offline effect", key="merch_offline"):
+        with show_errors(stop=False):
+            served_rules = active.rules if active is not None else ()
+            effect = offline_money.effect(data, svc, model, served_rules, parse_rules(draft_rows))
+            cols = st.columns(2)
+            cols[0].metric("Money per shopper now (offline)", format_money(effect.before, currency))
+            cols[1].metric(
+                "Money per shopper with the draft (offline)",
+                format_money(effect.after, currency),
+                delta=f"{format_money(effect.change, currency)} ({effect.relative_change:+.1%})"
+                if effect.change and np.isfinite(effect.relative_change)
+                else None,
+            )
+            low, high = effect.change_ci
+            st.caption(
+                f"Change {format_money(effect.change, currency)} per shopper, 95 % interval "
+                f"{format_money(low, currency)} to {format_money(high, currency)} (paired "
+                f"bootstrap over {effect.shoppers:,} of {effect.test_shoppers:,} test "
+                f"shoppers; {effect.changed_lists:,} of their lists change). Recorded over "
+                f"every test shopper without rules: {format_money(effect.recorded, currency)}."
+            )
 
 # ------------------------------------------------------------------ save and history
 if can_edit:

@@ -23,6 +23,8 @@ from recsys_core.security import audit, sessions, users
 from ui import auth, state
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "merchandising.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+DECISION = "app_pages/decision.py"  # through the app (its links name the app's pages)
 PW = "a long enough password"
 
 
@@ -46,7 +48,7 @@ def merch_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     config = TrainConfig(
         models=wanted_models(dataset),
         model_params={"als": {"factors": 8, "iterations": 3, "num_threads": 1}, "ranker": ranker},
-        headline_metrics=False,
+        headline_metrics=True,  # the Decision page reads them
     )
     home = root / "home"
     save_lab(train_lab(dataset, config), home=home)
@@ -66,11 +68,13 @@ def home(
     yield copy
 
 
-def _page(**session: object) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
+def _page(page: str = PAGE, **session: object) -> AppTest:
+    at = AppTest.from_file(APP if page == DECISION else page, default_timeout=120)
     for key, value in session.items():
         at.session_state[key] = value
     at.run()
+    if page == DECISION:
+        at.switch_page(DECISION).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     return at
@@ -150,3 +154,65 @@ def test_a_viewer_sees_the_rules_read_only(home: Path) -> None:
     assert "Serve it" not in labels
     assert _tables(at, "version")[0]["version"].tolist() == ["v1"]
     assert "P01" not in _preview(at)[0]  # the preview works for a viewer, under the rules
+
+
+def test_the_preview_shows_the_offline_money_before_and_after_a_draft_block(home: Path) -> None:
+    """A draft blocking every category: the evaluation's money per shopper on the recorded
+    test window, now and with the draft (nothing listed is left to buy: 0), with the sample's
+    size, the interval of the change and the recorded figure."""
+    at = _page()
+    categories = list(at.multiselect(key="merch_categories").options)
+    assert categories
+    at.radio(key="merch_action").set_value("block")
+    for category in categories:
+        at.multiselect(key="merch_categories").select(category)
+    at.button[[b.label for b in at.button].index("Add to the draft")].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Money per shopper now (offline)" not in [m.label for m in at.metric]
+    at.button(key="merch_offline").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    money = {m.label: m.value for m in at.metric}
+    now = money["Money per shopper now (offline)"]
+    assert money["Money per shopper with the draft (offline)"] == "0.00"
+    assert float(now.replace(",", "")) > 0  # the models' own lists: some were bought
+    caption = next(c.value for c in at.caption if "paired bootstrap" in c.value)
+    assert "test shoppers" in caption and "Recorded over every test shopper" in caption
+    # no rules served and the small store has fewer test shoppers than the sample: "now"
+    # is the recorded figure itself
+    assert f"Recorded over every test shopper without rules: {now}." in caption
+    # a rerun reuses the fitted window: the figures show without the button
+    at.run()
+    assert "Money per shopper now (offline)" in [m.label for m in at.metric]
+
+
+def test_the_decision_page_says_its_money_excludes_the_rules_and_shows_it_with_them(
+    home: Path,
+) -> None:
+    """Without rules the Decision page says its figures are the served lists; with a served
+    block of every category it says the recorded figures exclude the rules and gives the
+    money per shopper with them (nothing listed left to buy: 0)."""
+    at = _page(DECISION)
+    assert any("No merchandising rules are served" in c.value for c in at.caption)
+    assert "decision_rules" not in [b.key for b in at.button]
+    from recsys_core.serving import load_lab, resolve_version
+
+    lab = load_lab(resolve_version(None, None))
+    categories = sorted(set(lab.catalog["category"].dropna().astype(str)))
+    RuleStore(lab.dataset).save(
+        (MerchandisingRule("block", categories=tuple(categories)),),
+        role="analyst",
+        actor="app:ann",
+    )
+    at = _page(DECISION)
+    warning = " ".join(w.value for w in at.warning)
+    assert "exclude the merchandising rules served now" in warning and "version v1" in warning
+    recorded = {m.label: m.value for m in at.metric}
+    at.button(key="decision_rules").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    money = {m.label: m.value for m in at.metric}
+    label = next(m for m in money if m.startswith("Money per shopper with the rules"))
+    assert money[label] == "0.00"
+    caption = next(c.value for c in at.caption if "without the rules" in c.value)
+    without = next(v for m, v in recorded.items() if m.startswith("Money per shopper ("))
+    # the small store's test shoppers all fit in the sample: the recorded figure is "without"
+    assert f"{without} without the rules, 0.00 with them" in caption
