@@ -122,6 +122,16 @@ class OrderModelConfig(BaseModel):
             "stops when its left-out shoppers' log loss has not improved for R trees."
         ),
     )
+    fold_workers: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description=(
+            "Cross-fitted fold models trained at the same time (threads, one LightGBM "
+            "thread each). The models do not depend on it (each is seeded and deterministic "
+            "and kept in fold order); 2 uses both cores of a 2-core machine."
+        ),
+    )
     recalibrate_on_validation_window: bool = Field(
         True,
         description=(
@@ -285,6 +295,7 @@ class OrderModel:
             early_stopping_rounds=cfg.early_stopping_rounds,
             random_state=cfg.seed,
             n_jobs=1,
+            fold_workers=cfg.fold_workers,
         )
         self.classifier_ = classifier.fit(
             train[list(ORDER_FEATURES)], train["label"], groups=train[Columns.USER].to_numpy()

@@ -107,3 +107,11 @@ def test_the_last_fold_keeps_nothing(events: pd.DataFrame) -> None:
     with using_window_cache(cache):
         OrderModel(SMALL).fit(events, cutoff=LATER)
     assert cache.table_builds == 6 and cache.entries == 0
+
+
+def test_fold_models_on_two_threads_are_the_sequential_ones(events: pd.DataFrame) -> None:
+    assert OrderModel().config.fold_workers == 2
+    _same_model(
+        OrderModel(SMALL, fold_workers=1).fit(events, cutoff=LATER),
+        OrderModel(SMALL).fit(events, cutoff=LATER),
+    )
