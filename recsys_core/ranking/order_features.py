@@ -198,8 +198,8 @@ class ShopperFeatureTables:
     of every column of every event before it (in log order): another log's fold reuses a
     table only when those events are the same.
 
-    The tables handed out are shared: callers must not modify them (every caller in the lab
-    builds new frames from them).
+    Each call hands out a shallow copy (copy-on-write): changing it leaves the kept table as
+    it is.
 
     Attributes
     ----------
@@ -220,7 +220,7 @@ class ShopperFeatureTables:
         table = self._tables.get(cutoff)
         if table is not None:
             self.hits += 1
-            return table
+            return table.copy(deep=False)
         cache = active_window_cache()
         key: tuple[object, ...] = ()
         if cache is not None:
@@ -236,7 +236,7 @@ class ShopperFeatureTables:
         else:
             self.hits += 1
         self._tables[cutoff] = table
-        return table
+        return table.copy(deep=False)
 
     @property
     def cutoffs(self) -> list[pd.Timestamp]:

@@ -115,3 +115,12 @@ def test_fold_models_on_two_threads_are_the_sequential_ones(events: pd.DataFrame
         OrderModel(SMALL, fold_workers=1).fit(events, cutoff=LATER),
         OrderModel(SMALL).fit(events, cutoff=LATER),
     )
+
+
+def test_changing_a_handed_out_table_leaves_the_kept_one(events: pd.DataFrame) -> None:
+    tables = ShopperFeatureTables(events)
+    first = tables(LATER)
+    first["orders"] = -1.0
+    again = tables(LATER)
+    assert (tables.builds, tables.hits) == (1, 1)
+    pd.testing.assert_frame_equal(again, shopper_features(events, LATER))
