@@ -45,6 +45,7 @@ PARTS = (
     ("  candidate generation (every path)", "ranking/candidates.py", "candidates"),
     ("  pair features (every path)", "features/snapshot.py", "features"),
     ("order model (fit + score)", "evaluation/probability.py", "order_block"),
+    ("  shopper tables (built, not reused)", "ranking/order_features.py", "shopper_features"),
     ("overall probability metrics", "evaluation/probability.py", "overall_probability_block"),
     ("beyond-accuracy metrics", "metrics.py", "beyond_accuracy_metrics"),
     ("per-user beyond-accuracy", "metrics.py", "per_user_beyond_accuracy"),
