@@ -2,6 +2,11 @@
 figures of each shopper from events strictly before a cutoff, and who ordered in a window.
 
 Used by :mod:`recsys_core.ranking.order_model` (split from it to keep modules small).
+
+The order model reads :func:`shopper_features` at many cutoffs of one log: each training
+window's, the cutoff's own, and its validation model's (the same cutoffs shifted by one
+horizon); an evaluation's next fold shifts them once more. :class:`ShopperFeatureTables`
+builds each table once (see its docstring for the keys).
 """
 
 from __future__ import annotations
@@ -14,8 +19,15 @@ import pandas as pd
 from recsys_core.columns import Columns
 from recsys_core.data.dataset import id_values
 from recsys_core.ranking.features import events_before, require_timestamps
+from recsys_core.ranking.window_cache import EventDigests, active_window_cache
 
-__all__ = ["ORDER_FEATURES", "ORDER_FEATURE_LABELS", "order_labels", "shopper_features"]
+__all__ = [
+    "ORDER_FEATURES",
+    "ORDER_FEATURE_LABELS",
+    "ShopperFeatureTables",
+    "order_labels",
+    "shopper_features",
+]
 
 _DAY: Final = pd.Timedelta(days=1)
 
@@ -171,3 +183,69 @@ def order_labels(
         & (events[Columns.EVENT] == "purchase")
     )
     return pd.Index(id_values(events.loc[mask.to_numpy(), Columns.USER]).unique())
+
+
+class ShopperFeatureTables:
+    """:func:`shopper_features` of one event log at any cutoff, each table built once.
+
+    A table reads only the events strictly before its cutoff, so within one log it is keyed
+    by the cutoff alone, and it also serves any prefix of the log that holds every event
+    before that cutoff (the order model's validation copy, fitted on the events before an
+    earlier cutoff, shares the tables of the fit that made it). Inside
+    :func:`~recsys_core.ranking.window_cache.using_window_cache` (an evaluation over folds)
+    the tables are also shared across logs through the run's
+    :class:`~recsys_core.ranking.window_cache.WindowCache`, keyed by the cutoff and the digest
+    of every column of every event before it (in log order): another log's fold reuses a
+    table only when those events are the same.
+
+    Each call hands out a shallow copy (copy-on-write): changing it leaves the kept table as
+    it is.
+
+    Attributes
+    ----------
+    builds, hits:
+        Tables built by :func:`shopper_features` / served again (by this object).
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        self.events = events
+        self.builds = 0
+        self.hits = 0
+        self._tables: dict[pd.Timestamp, pd.DataFrame] = {}
+        self._digests: EventDigests | None = None  # hashed only when a run cache is active
+
+    def __call__(self, cutoff: pd.Timestamp | str) -> pd.DataFrame:
+        """``shopper_features(events, cutoff)`` (the same table)."""
+        cutoff = pd.Timestamp(cutoff)
+        table = self._tables.get(cutoff)
+        if table is not None:
+            self.hits += 1
+            return table.copy(deep=False)
+        cache = active_window_cache()
+        key: tuple[object, ...] = ()
+        if cache is not None:
+            if self._digests is None:
+                self._digests = EventDigests(self.events, None)
+            key = ("shoppers", cutoff, self._digests.before(cutoff))
+            table = cache.shopper_table(key)
+        if table is None:
+            table = shopper_features(self.events, cutoff)
+            self.builds += 1
+            if cache is not None:
+                cache.keep_shopper_table(key, cutoff, table)
+        else:
+            self.hits += 1
+        self._tables[cutoff] = table
+        return table.copy(deep=False)
+
+    @property
+    def cutoffs(self) -> list[pd.Timestamp]:
+        """The cutoffs served so far, oldest first."""
+        return sorted(self._tables)
+
+    def drop_shared_before(self, cutoff: pd.Timestamp) -> None:
+        """Let the run's cache forget tables older than ``cutoff`` (no later fold reads
+        them: folds move forward in time); nothing outside an evaluation."""
+        cache = active_window_cache()
+        if cache is not None:
+            cache.drop_shopper_tables_before(cutoff)

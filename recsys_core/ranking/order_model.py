@@ -55,6 +55,7 @@ from recsys_core.ranking.features import events_before, require_timestamps
 from recsys_core.ranking.order_features import (
     ORDER_FEATURE_LABELS,
     ORDER_FEATURES,
+    ShopperFeatureTables,
     order_labels,
     shopper_features,
 )
@@ -121,6 +122,16 @@ class OrderModelConfig(BaseModel):
             "stops when its left-out shoppers' log loss has not improved for R trees."
         ),
     )
+    fold_workers: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description=(
+            "Cross-fitted fold models trained at the same time (threads, one LightGBM "
+            "thread each). The models do not depend on it (each is seeded and deterministic "
+            "and kept in fold order); 2 uses both cores of a 2-core machine."
+        ),
+    )
     recalibrate_on_validation_window: bool = Field(
         True,
         description=(
@@ -134,11 +145,17 @@ class OrderModelConfig(BaseModel):
 
 
 def build_order_training_frame(
-    events: pd.DataFrame, cutoff: pd.Timestamp | str, config: OrderModelConfig | None = None
+    events: pd.DataFrame,
+    cutoff: pd.Timestamp | str,
+    config: OrderModelConfig | None = None,
+    *,
+    tables: ShopperFeatureTables | None = None,
 ) -> pd.DataFrame:
     """Labelled shopper rows of the training windows before ``cutoff``.
 
-    Events at or after ``cutoff`` are never read.
+    Events at or after ``cutoff`` are never read. ``tables``: the shopper tables of
+    ``events`` (or of a log holding every event of ``events`` before ``cutoff``) to reuse
+    (:class:`~recsys_core.ranking.order_features.ShopperFeatureTables`); built when omitted.
 
     Returns
     -------
@@ -155,12 +172,13 @@ def build_order_training_frame(
     horizon = pd.Timedelta(days=config.horizon_days)
     past = events_before(events, cutoff)
     start = past[Columns.TIMESTAMP].min() if len(past) else cutoff
+    tables = tables or ShopperFeatureTables(past)
     frames = []
     for w in range(1, config.training_windows + 1):
         window_cutoff = cutoff - horizon * w
         if window_cutoff <= start:
             break
-        features = shopper_features(past, window_cutoff)
+        features = tables(window_cutoff)
         if features.empty:
             continue
         buyers = order_labels(past, window_cutoff, window_cutoff + horizon)
@@ -232,21 +250,41 @@ class OrderModel:
     def fit(self, events: pd.DataFrame, *, cutoff: pd.Timestamp | str | None = None) -> Self:
         """Train on the windows before ``cutoff`` (default: one second after the last event).
 
+        Each shopper table (:func:`shopper_features` at one cutoff) is built once for the
+        training windows, the cutoff and the validation window's model; inside an
+        evaluation over folds also once per run
+        (:class:`~recsys_core.ranking.order_features.ShopperFeatureTables`).
+
         Raises
         ------
         DataValidationError
             No timestamps, or too short a log.
         """
-        started = time.perf_counter()
         require_timestamps(events)
         if events.empty:
             raise DataValidationError("cannot train the order model on an empty event log")
+        tables = ShopperFeatureTables(events)
+        self._fit(events, cutoff, tables)
+        # folds move forward: a later fold reads no table older than this fit's oldest
+        if tables.cutoffs:
+            tables.drop_shared_before(tables.cutoffs[0])
+        return self
+
+    def _fit(
+        self,
+        events: pd.DataFrame,
+        cutoff: pd.Timestamp | str | None,
+        tables: ShopperFeatureTables,
+    ) -> None:
+        """:meth:`fit` with the shopper tables of ``events`` (or of a longer log with the
+        same events before ``cutoff``)."""
+        started = time.perf_counter()
         cut = (
             events[Columns.TIMESTAMP].max() + pd.Timedelta(seconds=1)
             if cutoff is None
             else pd.Timestamp(cutoff)
         )
-        train = build_order_training_frame(events, cut, self.config)
+        train = build_order_training_frame(events, cut, self.config, tables=tables)
         cfg = self.config
         classifier = PurchaseModel(
             n_estimators=cfg.n_estimators,
@@ -257,15 +295,16 @@ class OrderModel:
             early_stopping_rounds=cfg.early_stopping_rounds,
             random_state=cfg.seed,
             n_jobs=1,
+            fold_workers=cfg.fold_workers,
         )
         self.classifier_ = classifier.fit(
             train[list(ORDER_FEATURES)], train["label"], groups=train[Columns.USER].to_numpy()
         )
-        self.features_ = shopper_features(events, cut)
+        self.features_ = tables(cut)
         self._known = None
         self.cutoff_ = cut
         self.recalibration_, recalibration = (
-            self._fit_recalibration(events, cut)
+            self._fit_recalibration(events, cut, tables)
             if cfg.recalibrate_on_validation_window
             else (None, {"applied": False, "why": "turned off"})
         )
@@ -278,19 +317,21 @@ class OrderModel:
             "recalibration": recalibration,
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
-        return self
 
     def _fit_recalibration(
-        self, events: pd.DataFrame, cutoff: pd.Timestamp
+        self, events: pd.DataFrame, cutoff: pd.Timestamp, tables: ShopperFeatureTables
     ) -> tuple[Calibrator | None, dict[str, Any]]:
-        """The sigmoid map of the validation window ``[cutoff - H, cutoff)`` and a summary."""
+        """The sigmoid map of the validation window ``[cutoff - H, cutoff)`` and a summary
+        (the validation model's windows are this fit's shifted by one: ``tables`` has all
+        but its oldest)."""
         start = cutoff - pd.Timedelta(days=self.config.horizon_days)
         past = events_before(events, cutoff)
         window = [str(start), str(cutoff)]
+        validation = OrderModel(self.config, recalibrate_on_validation_window=False)
         try:
-            validation = OrderModel(self.config, recalibrate_on_validation_window=False).fit(
-                past, cutoff=start
-            )
+            if past.empty:
+                raise DataValidationError("no events before the cutoff")
+            validation._fit(past, start, tables)
         except DataValidationError as exc:
             return None, {"applied": False, "window": window, "why": f"no validation window: {exc}"}
         features = validation.features_

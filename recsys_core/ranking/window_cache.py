@@ -20,10 +20,18 @@ the number of windows do not change a window's rows), the feature names and the 
 sample. A different log, setting, cutoff or sample misses and is built afresh, so the
 rows are exactly those a fresh build gives (``tests/core/ranking/test_window_cache.py``).
 
+The order model (:mod:`recsys_core.ranking.order_model`) keeps its **shopper tables** here
+too: :func:`~recsys_core.ranking.order_features.shopper_features` at one cutoff, keyed by the
+cutoff and the digest of the events before it (the table reads nothing else). Fold ``k + 1``'s
+order-model windows are fold ``k``'s shifted by one, so each fold builds one new table
+instead of a dozen (:class:`~recsys_core.ranking.order_features.ShopperFeatureTables`).
+
 Memory is bounded by dropping what no later fold can use: a build drops frames older
 than its own oldest window (folds move forward in time), a stage is handed out once, and
 with ``store=False`` (the last fold) nothing new is kept and the used frames are dropped.
-Outside :func:`using_window_cache` nothing is cached.
+The order model drops its tables older than its own oldest window the same way
+(:meth:`WindowCache.drop_shopper_tables_before`). Outside :func:`using_window_cache`
+nothing is cached.
 """
 
 from __future__ import annotations
@@ -125,6 +133,8 @@ class WindowCache:
         Keep what is built for later folds (``False`` on the last fold).
     frame_builds, frame_hits, stage_fits, stage_hits:
         How many window frames were built / reused and stages fitted / reused.
+    table_builds, table_hits:
+        How many of the order model's shopper tables were built / reused.
     """
 
     store: bool = True
@@ -132,11 +142,16 @@ class WindowCache:
     frame_hits: int = 0
     stage_fits: int = 0
     stage_hits: int = 0
+    table_builds: int = 0
+    table_hits: int = 0
     _frames: dict[tuple[Any, ...], tuple[pd.Timestamp, pd.DataFrame]] = field(
         default_factory=dict, repr=False
     )
     _stages: dict[tuple[Any, ...], tuple[pd.Timestamp, CandidateGenerator, BehaviourSnapshot]] = (
         field(default_factory=dict, repr=False)
+    )
+    _tables: dict[tuple[Any, ...], tuple[pd.Timestamp, pd.DataFrame]] = field(
+        default_factory=dict, repr=False
     )
 
     def frame(self, key: tuple[Any, ...]) -> pd.DataFrame | None:
@@ -185,15 +200,38 @@ class WindowCache:
         self._frames = {k: v for k, v in self._frames.items() if self.store and v[0] >= cutoff}
         self._stages = {k: v for k, v in self._stages.items() if v[0] >= cutoff}
 
+    def shopper_table(self, key: tuple[Any, ...]) -> pd.DataFrame | None:
+        """A cached shopper table of the order model (``None`` when not cached)."""
+        entry = self._tables.get(key)
+        if entry is None:
+            return None
+        self.table_hits += 1
+        return entry[1]
+
+    def keep_shopper_table(
+        self, key: tuple[Any, ...], cutoff: pd.Timestamp, table: pd.DataFrame
+    ) -> None:
+        """Count a built shopper table and keep it when :attr:`store`."""
+        self.table_builds += 1
+        if self.store:
+            self._tables[key] = (pd.Timestamp(cutoff), table)
+
+    def drop_shopper_tables_before(self, cutoff: pd.Timestamp) -> None:
+        """Forget the shopper tables older than ``cutoff`` (every one with :attr:`store`
+        off: no later fold reads them)."""
+        cutoff = pd.Timestamp(cutoff)
+        self._tables = {k: v for k, v in self._tables.items() if self.store and v[0] >= cutoff}
+
     @property
     def entries(self) -> int:
-        """Frames and stages held now."""
-        return len(self._frames) + len(self._stages)
+        """Frames, stages and shopper tables held now."""
+        return len(self._frames) + len(self._stages) + len(self._tables)
 
     def clear(self) -> None:
         """Forget everything (the counts stay)."""
         self._frames.clear()
         self._stages.clear()
+        self._tables.clear()
 
 
 _ACTIVE: ContextVar[WindowCache | None] = ContextVar("ranker_window_cache", default=None)

@@ -116,10 +116,18 @@ def test_folds_build_each_window_once_and_give_the_same_figures(
     uncached = evaluate(small_store, config).to_json()
     (cache,) = caches
     assert cache.frame_hits > 0 and cache.stage_hits == 2  # folds 2 and 3 reuse a stage
+    assert cache.table_hits > 0  # and the order model its shopper tables
     assert cache.entries == 0  # nothing held after the run
     assert _figures(cached["folds"]) == _figures(uncached["folds"])
     assert _figures(cached["summary"]) == _figures(uncached["summary"])
-    for part in ("models", "comparisons", "classifier", "overall_probability", "segments"):
+    for part in (
+        "models",
+        "comparisons",
+        "classifier",
+        "order_classifier",
+        "overall_probability",
+        "segments",
+    ):
         assert _figures(cached[part]) == _figures(uncached[part]), part
     assert cached["models"][purchase_model()]["ndcg@5"] > 0
 
