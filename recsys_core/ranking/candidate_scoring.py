@@ -116,7 +116,10 @@ def compact_scored_candidates(
 def compiled_margins(model: PurchaseModel) -> MarginFunction | None:
     """``model.decision_function`` with each fold model's trees compiled
     (:class:`~recsys_core.serving.compiled_trees.CompiledTrees`: the same margins to the
-    bit, no OpenMP, the GIL released); ``None`` where a booster cannot be compiled."""
+    bit, no OpenMP, the GIL released); ``None`` where a booster cannot be compiled.
+
+    The function it returns sets the values of a C-ordered float64 matrix that LightGBM
+    reads as zero (``|x| <= 1e-35``) to zero in place instead of copying the matrix."""
     from recsys_core.serving.compiled_trees import CompiledTrees, prepare_rows
 
     compiled = [CompiledTrees.from_booster(b) for b in model.boosters_]
@@ -126,7 +129,7 @@ def compiled_margins(model: PurchaseModel) -> MarginFunction | None:
 
     def margins(matrix: np.ndarray) -> np.ndarray:
         # decision_function: the fold models' margins summed in order, then divided
-        prepared = prepare_rows(matrix, trees[0].n_features)  # one copy for every fold model
+        prepared = prepare_rows(matrix, trees[0].n_features, copy=False)
         total = np.zeros(len(matrix))
         for tree in trees:
             total += tree.raw_score_prepared(prepared)
@@ -188,7 +191,9 @@ class ChunkScorer:
         position, item, stage_one = position[keep], item[keep], stage_one[keep]
         snapshot_user = self.snapshot.users.to_internal(users)
         behaviour = self.snapshot.features(snapshot_user[position], snapshot_item[keep])
-        matrix = np.hstack([behaviour, stage_one])
+        matrix = np.empty((len(behaviour), behaviour.shape[1] + stage_one.shape[1]))
+        matrix[:, : behaviour.shape[1]] = behaviour
+        matrix[:, behaviour.shape[1] :] = stage_one
         margin = np.asarray(self.margins(matrix), dtype=np.float64)
         probability = np.asarray(self.model.calibrator_.predict(margin), dtype=np.float64)
         if filter_seen:

@@ -230,16 +230,30 @@ class CompiledTrees:
         )
 
 
-def prepare_rows(x: np.ndarray, n_features: int) -> np.ndarray:
-    """A C-ordered float64 copy of ``x`` with values LightGBM reads as zero set to zero.
+@numba.njit(cache=True, nogil=True)
+def _zero_tiny(flat: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Set values LightGBM reads as zero to zero, in place (NaN compares False: kept)."""
+    for j in range(flat.shape[0]):
+        if abs(flat[j]) <= _ZERO_THRESHOLD:
+            flat[j] = 0.0
+
+
+def prepare_rows(x: np.ndarray, n_features: int, *, copy: bool = True) -> np.ndarray:
+    """A C-ordered float64 matrix of ``x`` with values LightGBM reads as zero set to zero.
+
+    ``copy=False`` cleans ``x`` itself where it already is a C-ordered float64 matrix (a
+    matrix the caller built for the trees: no second copy of a chunk's features).
 
     Raises
     ------
     ValueError
         ``x`` is not a matrix of ``n_features`` columns.
     """
-    matrix = np.array(x, dtype=np.float64, order="C", copy=True)
+    if copy:
+        matrix = np.array(x, dtype=np.float64, order="C", copy=True)
+    else:
+        matrix = np.ascontiguousarray(x, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[1] != n_features:
         raise ValueError(f"expected {n_features} feature columns, got {matrix.shape}")
-    matrix[np.abs(matrix) <= _ZERO_THRESHOLD] = 0.0  # NaN compares False: kept
+    _zero_tiny(matrix.reshape(-1))
     return matrix
