@@ -35,9 +35,11 @@ _PER_BUCKET = 4
 
 
 @numba.njit(cache=True, nogil=True)
-def _bucket_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """Bucket the values of ``x``: (bucket of each value, start of each bucket in the
-    placed order with a last entry, item of each placed value, low, scale)."""
+def _bucket_rows(x: np.ndarray, bucket: np.ndarray, counts: np.ndarray, placed: np.ndarray) -> None:
+    """Bucket the values of ``x`` into the scratch arrays (reused from row to row: a fresh
+    array per row cost more than the passes): ``bucket`` of each value, ``counts`` the start
+    of each bucket in the placed order (and a last entry), ``placed`` the item of each
+    placed value."""
     m = x.shape[0]
     lo = x[0]
     hi = x[0]
@@ -49,27 +51,26 @@ def _bucket_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
             hi = v
     n_buckets = m // _PER_BUCKET + 1
     scale = 0.0
-    if hi > lo:
+    if hi > lo and np.isfinite(hi - lo):
         scale = n_buckets / (hi - lo)
         if not np.isfinite(scale):
             scale = 0.0
-    bucket = np.empty(m, dtype=np.int32)
-    counts = np.zeros(n_buckets + 1, dtype=np.int64)
+    counts[:] = 0
     for j in range(m):
-        b = int((x[j] - lo) * scale)
-        if b >= n_buckets:
-            b = n_buckets - 1
+        b = 0  # one bucket (a constant row, or a range too wide for a float): still exact
+        if scale > 0.0:
+            b = min(int((x[j] - lo) * scale), n_buckets - 1)
         bucket[j] = b
         counts[b + 1] += 1
     for b in range(n_buckets):
         counts[b + 1] += counts[b]
-    fill = counts[:-1].copy()
-    placed = np.empty(m, dtype=np.int64)
-    for j in range(m):  # items in index order within each bucket
+    for j in range(m):  # items in index order within each bucket (counts[b] moves up)
         b = bucket[j]
-        placed[fill[b]] = j
-        fill[b] += 1
-    return bucket, counts, placed, lo, scale
+        placed[counts[b]] = j
+        counts[b] += 1
+    for b in range(n_buckets, 0, -1):  # back to the starts
+        counts[b] = counts[b - 1]
+    counts[0] = 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -157,9 +158,12 @@ def _cells(
     knn_rank = np.full(m, np.nan)
     chosen = np.empty(widest, dtype=np.int64)
     written = 0
+    bucket = np.empty(m, dtype=np.int64)
+    starts = np.empty(m // _PER_BUCKET + 2, dtype=np.int64)
+    placed = np.empty(m, dtype=np.int64)
     for r in range(n_rows):
         x = als[r]
-        bucket, starts, placed, _, _ = _bucket_rows(x)
+        _bucket_rows(x, bucket, starts, placed)
         count = _dense_top(x, n_als, starts, placed, chosen) if n_als > 0 else 0
         # item-kNN: positive entries by (score descending, item), rank = position
         a, z = knn_indptr[r], knn_indptr[r + 1]

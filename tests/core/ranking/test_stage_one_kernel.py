@@ -43,6 +43,7 @@ def _block(seed: int, n_rows: int, n_items: int) -> tuple[np.ndarray, np.ndarray
     als[3, :10] = als[3].max()  # ties at the top
     als[4] = rng.exponential(size=n_items) ** 4  # a long tail: crowded low buckets
     als[4, 7] = 1e300  # one huge value
+    als[5, :3] = [-1.7e308, 1.7e308, 0.0]  # a range wider than a float: one bucket
     knn = np.where(rng.random((n_rows, n_items)) < 0.3, rng.random((n_rows, n_items)), 0.0)
     knn[1] = 0.0  # no similar item at all
     knn[2, :40] = 0.5  # positive ties
