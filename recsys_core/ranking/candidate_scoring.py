@@ -200,6 +200,8 @@ class ChunkScorer:
             unseen = ~(np.nansum(behaviour[:, self.seen_columns], axis=1) > 0)
             position, item = position[unseen], item[unseen]
             margin, probability = margin[unseen], probability[unseen]
+        if len(position) == 0:
+            return probability_frame([], [], [], [], cold_start=False)
         # by shopper, then probability, ties (isotonic steps) by margin, then by item
         order = np.lexsort((-margin, -probability, position))
         position = position[order]

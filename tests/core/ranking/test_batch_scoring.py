@@ -122,3 +122,14 @@ def test_lightgbm_margins_are_never_forked(small_ranker: object) -> None:
     assert ChunkScorer(small_ranker).fork_safe  # type: ignore[arg-type]
     model = small_ranker.purchase_model_  # type: ignore[attr-defined]
     assert not ChunkScorer(small_ranker, model.decision_function).fork_safe  # type: ignore[arg-type]
+
+
+def test_a_chunk_without_candidates_gives_no_rows(small_ranker: object) -> None:
+    import numpy as np
+
+    from recsys_core.ranking.candidate_scoring import ChunkScorer
+
+    scorer = ChunkScorer(small_ranker)  # type: ignore[arg-type]
+    empty = scorer.top_k(np.array([], dtype=object), 5, filter_seen=True)
+    expected = small_ranker.recommend([], 5, filter_seen=True)  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(empty, expected)
