@@ -91,6 +91,11 @@ class LabSettings(SecuritySettings):
     )
 
     # ------------------------------------------------------------------ Spark
+    scoring_workers: int | None = Field(
+        None,
+        description="Worker processes that score the ranker's chunks of shoppers for every "
+        "shopper (`batch`, the pipeline benchmark; default: the number of cores).",
+    )
     spark_master: str | None = Field(None, description="Spark master URL (default local[*]).")
     spark_work_dir: Path | None = Field(
         None,

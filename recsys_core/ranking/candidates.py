@@ -31,6 +31,7 @@ from recsys_core.errors import ArtifactError, ModelNotTrainedError, UnknownUserE
 from recsys_core.interactions import EventWeights, IdMap, InteractionMatrix
 from recsys_core.models import ALSConfig, ALSRecommender, ItemKNNConfig, ItemKNNRecommender
 from recsys_core.ranking.features import STAGE_ONE_FEATURES, events_before
+from recsys_core.ranking.stage_one_kernel import candidate_cells
 
 __all__ = ["CandidateGenerator"]
 
@@ -205,37 +206,71 @@ class CandidateGenerator:
         """
         self._check_fitted()
         users, rows = self._known_rows(user_ids)
-        parts: list[pd.DataFrame] = []
+        r, i, values = self.candidate_cells(rows)
+        if len(r) == 0:
+            return _empty_candidates()
+        # ids from _known_rows and the item IdMap: already canonical str
+        frame = pd.DataFrame({Columns.USER: users[r], Columns.ITEM: self.items_.to_external(i)})
+        for column, name in enumerate(STAGE_ONE_FEATURES):
+            frame[name] = values[:, column]
+        return frame
+
+    def candidate_cells(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`candidates` by indices: ``(positions, items, values)``.
+
+        ``positions`` index ``rows`` (stage-one user indices, distinct), ``items`` the
+        stage-one items; ``values`` is ``(n, 4)`` float64 in the order of
+        :data:`STAGE_ONE_FEATURES`. Rows in the order of ``rows``, each one's items
+        ascending (what :meth:`candidates` returns, without ids).
+        """
+        self._check_fitted()
+        rows = np.asarray(rows, dtype=np.int64)
+        positions: list[np.ndarray] = []
+        items: list[np.ndarray] = []
+        values: list[np.ndarray] = []
         step = self._block_size()
         for start in range(0, len(rows), step):
             block = rows[start : start + step]
-            # the ranks of _score_block, computed only where a candidate needs one
-            als, knn = self._block_scores(block)
-            als_sorted, knn_sorted = np.sort(als, axis=1), np.sort(knn, axis=1)
-            chosen = np.zeros(als.shape, dtype=bool)
-            if self.n_als:
-                chosen |= _top_mask(als, self.n_als, als_sorted)
-            if self.n_itemknn:
-                chosen |= _top_mask(knn, self.n_itemknn, knn_sorted) & (knn > 0)  # NaN rank at 0
-            hist_rows, hist_items = self._history_cells(block)
-            chosen[hist_rows, hist_items] = True
-            r, i = np.nonzero(chosen)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        Columns.USER: users[start + r],
-                        Columns.ITEM: self.items_.to_external(i),
-                        "als_score": als[r, i],
-                        "als_rank": _cell_ranks(als, r, i, als_sorted),
-                        "itemknn_score": knn[r, i],
-                        "itemknn_rank": _positive_cell_ranks(knn, r, i, knn_sorted),
-                    }
-                )
-            )
-        if not parts:
-            return _empty_candidates()
-        # ids from _known_rows and the item IdMap: already canonical str
-        return pd.concat(parts, ignore_index=True)
+            r, i, v = self._block_cells(block)
+            positions.append(start + r)
+            items.append(i)
+            values.append(v)
+        if not positions:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4))
+        return np.concatenate(positions), np.concatenate(items), np.concatenate(values)
+
+    def _block_cells(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate cells of one block of users: linear in the items
+        (:func:`~recsys_core.ranking.stage_one_kernel.candidate_cells`), or by sorting each
+        row where a score is not finite."""
+        item_factors, similarity = self._scoring_arrays()
+        als = self.als_.user_factors_[block].astype(np.float64) @ item_factors
+        knn_sparse = sp.csr_matrix(self.itemknn_.user_items_[block].astype(np.float64) @ similarity)
+        starts = self.history_indptr_[block]
+        sizes = self.history_indptr_[block + 1] - starts
+        hist_rows, hist_items = self._history_cells(block)
+        fast = candidate_cells(
+            als, knn_sparse, np.r_[0, np.cumsum(sizes)], hist_items, self.n_als, self.n_itemknn
+        )
+        if fast is not None:
+            return fast
+        # the ranks of _score_block, computed only where a candidate needs one
+        knn = np.asarray(knn_sparse.todense())
+        als_sorted, knn_sorted = np.sort(als, axis=1), np.sort(knn, axis=1)
+        chosen = np.zeros(als.shape, dtype=bool)
+        if self.n_als:
+            chosen |= _top_mask(als, self.n_als, als_sorted)
+        if self.n_itemknn:
+            chosen |= _top_mask(knn, self.n_itemknn, knn_sorted) & (knn > 0)  # NaN rank at 0
+        chosen[hist_rows, hist_items] = True
+        r, i = np.nonzero(chosen)
+        columns = [
+            als[r, i],
+            _cell_ranks(als, r, i, als_sorted),
+            knn[r, i],
+            _positive_cell_ranks(knn, r, i, knn_sorted),
+        ]
+        return r.astype(np.int64), i.astype(np.int64), np.column_stack(columns)
 
     def score_pairs(
         self, user_ids: Sequence[str] | np.ndarray, item_ids: Sequence[str] | np.ndarray

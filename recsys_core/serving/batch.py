@@ -5,8 +5,11 @@
 * single-stage models (``als``, ``bpr``, ``itemknn``, ``popularity``) with the model's own
   batch scoring, one call for up to 65,536 shoppers on the model's threads (what a bare
   implicit batch call does), ids kept as categorical codes (:func:`_matrix_batch`);
-* the ``ranker`` in chunks on a thread pool (its candidate features and compiled trees
-  release the GIL), through its batch candidate path.
+* the ``ranker`` in chunks on forked worker processes
+  (:func:`~recsys_core.ranking.batch_scoring.map_chunks`; ``RECSYS_SCORING_WORKERS``,
+  default the number of cores), through its batch candidate path
+  (:class:`~recsys_core.ranking.candidate_scoring.ChunkScorer`) with the service's
+  compiled trees.
 
 :func:`write_batch` writes ``user_id, item_id, score, rank, cold_start`` (plus
 ``purchase_probability`` for the ranker) and records in the Parquet metadata which model and
@@ -18,7 +21,6 @@ covered questions from it and says so (``"source": "batch"`` and ``computed_at``
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,15 +45,16 @@ from recsys_core.policy import (
     recommend_with_policy,
     uses_model_seen_filter,
 )
-from recsys_core.ranking.batch_scoring import score_all_shoppers
+from recsys_core.ranking.batch_scoring import map_chunks, score_all_shoppers, scoring_workers
+from recsys_core.ranking.candidate_scoring import ChunkScorer
 from recsys_core.security.denylist import forgotten_among
 from recsys_core.segments import segments_from_features, shopper_countries
-from recsys_core.serving.hot_path import PreparedRanker, check_k
+from recsys_core.serving.hot_path import check_k
 from recsys_core.serving.lab import TrainedLab
 
 #: Parquet metadata key of the batch description.
 METADATA_KEY = b"recsys_batch"
-#: Shoppers per chunk (the ranker's, scored on a thread pool).
+#: Shoppers per chunk (the ranker's, scored on worker processes).
 DEFAULT_CHUNK = 512
 #: Shoppers per call of a single-stage model's batch scoring: one call is what a bare batch
 #: call does (and what ``recommend`` of every shopper computes, to the bit: smaller blocks
@@ -227,22 +230,21 @@ def score_batch(
         )
     chunk_size = chunk_size or DEFAULT_CHUNK
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
-    workers = workers or os.cpu_count() or 1
-    if engine.stage_one_models:  # a two-stage model: the service's prepared hot path
-        margins: Callable[[np.ndarray], np.ndarray] | None = None
+    workers = scoring_workers(workers)
+    processes = False
+    if engine.stage_one_models:  # a two-stage model: its batch path with compiled trees
+        scorer: ChunkScorer | None = None
         try:
-            prepared = PreparedRanker(engine, _titles(lab))
-            prepared.margins(np.zeros((1, len(engine.purchase_model_.feature_names_in_))))
-            margins = prepared.margins
-        except (AttributeError, ValueError):  # its own LightGBM (the optional sequence group)
-            margins = None
-        ranker = engine
+            scorer = ChunkScorer(engine)
+        except ValueError:  # the optional sequence group: the ranker's own path, on threads
+            scorer = None
+        ranker, processes = engine, scorer is not None and scorer.fork_safe
 
         def ranker_lists(chunk: list[str], depth: int, seen: bool) -> pd.DataFrame:
-            # the ranker's chunked batch path with the compiled trees, one chunk per worker
+            # the ranker's chunked batch path, one chunk per worker
             return score_all_shoppers(
                 ranker, chunk, depth, filter_seen=seen, chunk_size=len(chunk) or 1,
-                workers=1, margins=margins,
+                workers=1, scorer=scorer,
             )  # fmt: skip
 
         lists = _Lists(ranker_lists)
@@ -260,8 +262,13 @@ def score_batch(
     computed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     parts: list[pd.DataFrame] = []
     done = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for part, chunk in zip(pool.map(run, chunks), chunks, strict=True):
+    if processes and workers > 1 and len(chunks) > 1:  # compiled here, before the forks
+        run(chunks[0][:1])
+    # the ranker's chunks in forked worker processes (each its own core and interpreter
+    # lock); other models (and a ranker LightGBM must score) on threads
+    with ThreadPoolExecutor(max_workers=1 if processes else workers) as pool:
+        scored = map_chunks(run, chunks, workers) if processes else pool.map(run, chunks)
+        for part, chunk in zip(scored, chunks, strict=True):
             parts.append(part)
             done += len(chunk)
             if progress is not None:
@@ -294,15 +301,6 @@ def _categorical_ids(frame: pd.DataFrame) -> pd.DataFrame:
             Columns.USER: canonical_ids(frame[Columns.USER]).astype("category"),
             Columns.ITEM: canonical_ids(frame[Columns.ITEM]).astype("category"),
         }
-    )
-
-
-def _titles(lab: TrainedLab) -> pd.Series:
-    """Titles by item id (str), as the service keeps them."""
-    catalog = lab.catalog
-    return pd.Series(
-        catalog[Columns.TITLE].astype(str).to_numpy(),  # display text, not an id
-        index=canonical_ids(catalog[Columns.ITEM]).to_numpy(),  # a saved lab's catalog
     )
 
 

@@ -86,3 +86,50 @@ def test_recommend_and_the_evaluation_frame_score_in_chunks(
     for filter_seen, expected in whole.items():
         again = small_ranker.recommend(shoppers, 6, filter_seen=filter_seen, candidates=scored)  # type: ignore[attr-defined]
         pd.testing.assert_frame_equal(again, expected)
+
+
+def test_chunks_run_in_forked_workers_with_a_closure() -> None:
+    """Workers are processes (each its own core and interpreter lock), forked, so the
+    scoring function may close over a fitted model that is never pickled."""
+    import os
+
+    from recsys_core.ranking.batch_scoring import map_chunks
+
+    offset = 10
+    got = list(map_chunks(lambda c: (c + offset, os.getpid()), [1, 2, 3, 4], 2))
+    assert [value for value, _ in got] == [11, 12, 13, 14]
+    assert os.getpid() not in {pid for _, pid in got}
+    threads = list(map_chunks(lambda c: os.getpid(), [1, 2, 3], 2, processes=False))
+    assert set(threads) == {os.getpid()}
+
+
+def test_the_worker_count_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys_core.ranking.batch_scoring import scoring_workers
+
+    monkeypatch.setenv("RECSYS_SCORING_WORKERS", "3")
+    assert scoring_workers() == 3
+    assert scoring_workers(1) == 1
+    monkeypatch.setenv("RECSYS_SCORING_WORKERS", "0")
+    with pytest.raises(ConfigError, match="RECSYS_SCORING_WORKERS"):
+        scoring_workers()
+
+
+def test_lightgbm_margins_are_never_forked(small_ranker: object) -> None:
+    """LightGBM's predict runs OpenMP, whose pool does not survive a fork (a forked worker
+    calling it hung): compiled trees go to worker processes, LightGBM's predict to threads."""
+    from recsys_core.ranking.candidate_scoring import ChunkScorer
+
+    assert ChunkScorer(small_ranker).fork_safe  # type: ignore[arg-type]
+    model = small_ranker.purchase_model_  # type: ignore[attr-defined]
+    assert not ChunkScorer(small_ranker, model.decision_function).fork_safe  # type: ignore[arg-type]
+
+
+def test_a_chunk_without_candidates_gives_no_rows(small_ranker: object) -> None:
+    import numpy as np
+
+    from recsys_core.ranking.candidate_scoring import ChunkScorer
+
+    scorer = ChunkScorer(small_ranker)  # type: ignore[arg-type]
+    empty = scorer.top_k(np.array([], dtype=object), 5, filter_seen=True)
+    expected = small_ranker.recommend([], 5, filter_seen=True)  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(empty, expected)
