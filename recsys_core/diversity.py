@@ -139,11 +139,11 @@ def _listed_pairs(
 
 
 def _pair_dots(keys: np.ndarray, unit: sp.csr_matrix) -> np.ndarray:
-    """``unit[a] . unit[b]`` for each sorted distinct key ``a * n + b`` (``n`` rows), read
-    off the Gram matrix ``unit @ unit.T``, a block of rows at a time."""
+    """``unit[a] . unit[b]`` for each sorted distinct key ``a * n + b`` with ``a <= b``
+    (``n`` rows), read off the upper triangle of the Gram matrix ``unit @ unit.T``, a block
+    of rows ``[start, stop)`` at a time (columns ``>= start`` only)."""
     n = unit.shape[0]
-    unit_t = unit.T.tocsr()
-    per_user = np.diff(unit_t.indptr).astype(np.float64)  # c_k: listed items of user k
+    per_user = np.bincount(unit.indices, minlength=unit.shape[1]).astype(np.float64)  # c_k
     # an upper bound of each Gram row's non-zeros: sum of c_k over the row's users k
     gram_nnz = np.add.reduceat(np.append(per_user[unit.indices], 0.0), unit.indptr[:-1])
     gram_nnz[np.diff(unit.indptr) == 0] = 0.0
@@ -153,15 +153,17 @@ def _pair_dots(keys: np.ndarray, unit: sp.csr_matrix) -> np.ndarray:
         lo, hi = np.searchsorted(first, [start, stop])
         if lo == hi:
             continue
-        gram = (unit[start:stop] @ unit_t).tocsr()
-        gram.sum_duplicates()  # canonical: sorted column indices, one entry per cell
-        rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(gram.indptr))
-        gram_keys = rows * n + gram.indices  # ascending
-        wanted = keys[lo:hi]
-        at = np.minimum(np.searchsorted(gram_keys, wanted), max(len(gram_keys) - 1, 0))
+        # column-major (CSC: a transpose by counting, so sorted rows without a sort)
+        gram = sp.csc_matrix(unit[start:stop] @ unit[start:].T.tocsr())
+        gram.sum_duplicates()  # no-op: one entry per cell, sorted
+        cols = np.repeat(np.arange(start, n, dtype=np.int64), np.diff(gram.indptr))
+        gram_keys = cols * n + start + gram.indices  # b * n + a, ascending
+        wanted = keys[lo:hi] % n * n + first[lo:hi]  # b * n + a
+        order = np.argsort(wanted, kind="stable")  # sorted look-ups walk the keys in order
         if len(gram_keys):
-            found = gram_keys[at] == wanted
-            dots[lo:hi][found] = gram.data[at[found]]
+            at = np.minimum(np.searchsorted(gram_keys, wanted[order]), len(gram_keys) - 1)
+            found = gram_keys[at] == wanted[order]
+            dots[lo + order[found]] = gram.data[at[found]]
     return dots
 
 
