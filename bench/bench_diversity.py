@@ -20,16 +20,25 @@ the code before this change (a copy below, ``_old_per_user``: one sparse product
 :mod:`recsys_core.diversity` and of ``auto`` (what ``diversity@k`` now runs), the largest
 absolute difference of the per-user values from the old code, and the work estimates that
 ``auto`` compares. ``--data`` reads a log (``bench/grocery_log.py --out``); without it the
-log is generated. It prints figures; it asserts nothing.
+log is generated.
+
+``--in-evaluation`` instead runs the evaluation of ``bench/bench_grocery.py`` (``evaluate
+--models all`` on the log; ``--models`` to choose) with every per-user diversity call made
+twice, by the old copy and by the package, and prints per call (each model's
+``beyond_accuracy_metrics`` and ``per_user_beyond_accuracy``) the users, both CPU seconds and
+the largest absolute difference: the real models' lists. It prints figures; it asserts
+nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,6 +127,45 @@ def _lists(matrix: InteractionMatrix, k: int) -> dict[str, pd.DataFrame]:
     return {"best-sellers": popular, "own-staples": buy_again, "mixed": mixed}
 
 
+def _in_evaluation(path: Path, models: str) -> None:
+    """Old and new per-user diversity on every call of a real evaluation (see the docstring)."""
+    from recsys_core import metrics
+    from recsys_core.data.loaders import load_event_file
+    from recsys_core.evaluation import ALL_MODELS, EvaluationConfig, evaluate
+
+    new_fn = metrics.per_user_intra_list_diversity
+    calls: list[tuple[str, int, float, float, float]] = []
+    stage = ["?"]
+
+    def timed(top: pd.DataFrame, item_vectors: Any, item_index: Any) -> pd.Series:
+        start = time.process_time()
+        new = new_fn(top, item_vectors, item_index)
+        new_s = time.process_time() - start
+        start = time.process_time()
+        old = _old_per_user(top, item_vectors, item_index)
+        old_s = time.process_time() - start
+        diff = float(np.max(np.abs(new.to_numpy() - old.reindex(new.index).to_numpy())))
+        calls.append((stage[0], len(new), old_s, new_s, diff))
+        return new
+
+    def progress(message: str, fraction: float) -> None:
+        stage[0] = message.removeprefix("recommending with ")
+
+    metrics.per_user_intra_list_diversity = timed  # type: ignore[assignment]
+    dataset = load_event_file(path)
+    chosen = ALL_MODELS if models == "all" else tuple(models.split(","))
+    evaluate(dataset, EvaluationConfig(models=chosen), progress=progress)
+    print(f"{'model':<12} {'users':>6} {'old s':>7} {'new s':>7} {'old/new':>7} {'max |diff|':>10}")
+    for model, users, old_s, new_s, diff in calls:
+        ratio = old_s / max(new_s, 1e-9)
+        print(f"{model:<12} {users:>6} {old_s:>7.3f} {new_s:>7.3f} {ratio:>7.1f} {diff:>10.2e}")
+    old_total, new_total = sum(c[2] for c in calls), sum(c[3] for c in calls)
+    print(
+        f"{len(calls)} calls: old {old_total:.2f} CPU s, new {new_total:.2f} CPU s, "
+        f"max |diff| {max((c[4] for c in calls), default=float('nan')):.2e}"
+    )
+
+
 def main() -> None:
     """Build the case, time old and new, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -128,12 +176,21 @@ def main() -> None:
     parser.add_argument("--test-days", type=int, default=14)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--in-evaluation", action="store_true")
+    parser.add_argument("--models", default="all")
     args = parser.parse_args()
 
     if args.data is not None:
         log = pd.read_parquet(args.data)
     else:
         log = generate_grocery_log(args.lines, args.shoppers, args.items)
+    if args.in_evaluation:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = args.data or Path(tmp) / "log.parquet"
+            if args.data is None:
+                log.to_parquet(path)
+            _in_evaluation(path, args.models)
+        return
     cutoff = log[Columns.TIMESTAMP].max() - pd.Timedelta(days=args.test_days)
     matrix = InteractionMatrix.from_events(log[log[Columns.TIMESTAMP] < cutoff])
     vectors = matrix.matrix.T.tocsr()
