@@ -14,7 +14,9 @@ ways, whichever a work estimate says is cheaper; both give the same figure up to
     their dot products read off the Gram matrix ``unit @ unit.T`` of the listed items (built a
     block of rows at a time; its cost is ``sum_k c_k^2`` over the training users ``k``, with
     ``c_k`` the number of listed items user ``k`` touched), then summed per user. Cheap when
-    training users touch few items (a grocery log: ~20 ms where ``summed`` took ~1-4 s).
+    training users touch few items (a 1M-line grocery log, 28k shoppers' top-10 lists, CPU
+    seconds under load: best sellers 0.17 where ``summed`` took 14, own staples 0.8 vs 3.4,
+    half of each 0.8 vs 12; ``python bench/bench_diversity.py``).
 
 Dense vectors always use ``summed`` (``n_users x dim`` work).
 """
@@ -50,8 +52,11 @@ _SUMMED_ENTRIES: Final = 4_000_000
 #: Above this many listed pairs (all users together) the ``pairs`` method is not used: its
 #: arrays grow with the pairs (~40 bytes each), ``summed`` with the users.
 _MAX_PAIRS: Final = 20_000_000
+#: Above this many Gram blocks the whole Gram is built (each row block against every
+#: listed item) rather than its upper triangle, which transposes the rest once per block.
+_TRIANGLE_BLOCKS: Final = 8
 #: Cost of one listed pair (enumerate, deduplicate, look up, sum) in units of one
-#: multiply-add of a sparse product; measured with ``bench/bench_diversity.py``.
+#: multiply-add of a sparse product (a rough figure from ``bench/bench_diversity.py``).
 _PAIR_COST: Final = 8.0
 
 
@@ -149,14 +154,19 @@ def _pair_dots(keys: np.ndarray, unit: sp.csr_matrix) -> np.ndarray:
     gram_nnz[np.diff(unit.indptr) == 0] = 0.0
     dots = np.zeros(len(keys), dtype=np.float64)
     first = keys // n
-    for start, stop in _row_blocks(gram_nnz, _SUMMED_ENTRIES):
+    blocks = _row_blocks(gram_nnz, _SUMMED_ENTRIES)
+    # the triangle transposes unit[start:] per block: with many blocks, transpose once
+    whole = unit.T.tocsr() if len(blocks) > _TRIANGLE_BLOCKS else None
+    for start, stop in blocks:
         lo, hi = np.searchsorted(first, [start, stop])
         if lo == hi:
             continue
+        left = 0 if whole is not None else start  # the first column of this block's Gram
+        right = whole if whole is not None else unit[start:].T.tocsr()
         # column-major (CSC: a transpose by counting, so sorted rows without a sort)
-        gram = sp.csc_matrix(unit[start:stop] @ unit[start:].T.tocsr())
+        gram = sp.csc_matrix(unit[start:stop] @ right)
         gram.sum_duplicates()  # no-op: one entry per cell, sorted
-        cols = np.repeat(np.arange(start, n, dtype=np.int64), np.diff(gram.indptr))
+        cols = np.repeat(np.arange(left, n, dtype=np.int64), np.diff(gram.indptr))
         gram_keys = cols * n + start + gram.indices  # b * n + a, ascending
         wanted = keys[lo:hi] % n * n + first[lo:hi]  # b * n + a
         order = np.argsort(wanted, kind="stable")  # sorted look-ups walk the keys in order

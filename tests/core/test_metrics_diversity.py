@@ -137,6 +137,8 @@ def test_blocks_give_the_same_bits(method: str, monkeypatch: pytest.MonkeyPatch)
     whole = per_user(reco, 8, given, index, method)
     monkeypatch.setattr(diversity, "_SUMMED_ENTRIES", 1)
     pd.testing.assert_series_equal(per_user(reco, 8, given, index, method), whole)
+    monkeypatch.setattr(diversity, "_TRIANGLE_BLOCKS", 10**9)  # triangles, however many
+    pd.testing.assert_series_equal(per_user(reco, 8, given, index, method), whole)
 
 
 def popular_case() -> tuple[sp.csr_matrix, pd.DataFrame]:
