@@ -28,6 +28,15 @@ twice, by the old copy and by the package, and prints per call (each model's
 ``beyond_accuracy_metrics`` and ``per_user_beyond_accuracy``) the users, both CPU seconds and
 the largest absolute difference: the real models' lists. It prints figures; it asserts
 nothing.
+
+Measured (2-core machine shared with other jobs, so CPU seconds; 6 Dec 2026)::
+
+    OMP_NUM_THREADS=1 python bench/bench_diversity.py --data /tmp/grocery_1m.parquet --repeat 1
+    # 28,171 shoppers; old -> auto CPU s: best-sellers 15.2 -> 0.17, own-staples 3.4 -> 1.0,
+    # mixed 11.8 -> 0.9; max |diff| 7e-16
+    OMP_NUM_THREADS=1 python bench/bench_diversity.py --in-evaluation \
+        --data /tmp/grocery_1m.parquet
+    # 12 calls (6 models x 2), 13,485 test shoppers: old 29.9 CPU s, new 3.1; max |diff| 4e-16
 """
 
 from __future__ import annotations
