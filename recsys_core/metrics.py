@@ -26,13 +26,10 @@ re-exported here (import them from ``recsys_core.metrics``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Final, TypeAlias
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from recsys_core.bootstrap import UserBootstrap, percentile_interval
 from recsys_core.calibration import (
@@ -43,7 +40,7 @@ from recsys_core.calibration import (
 )
 from recsys_core.columns import Columns
 from recsys_core.data.dataset import canonical_ids
-from recsys_core.interactions import IdMap
+from recsys_core.diversity import ItemIndex, ItemVectors, per_user_intra_list_diversity
 
 __all__ = [
     "RANKING_METRIC_NAMES",
@@ -68,11 +65,6 @@ __all__ = [
 
 #: Base names of the accuracy metrics, in output order; keys are ``f"{name}@{k}"``.
 RANKING_METRIC_NAMES: tuple[str, ...] = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
-
-#: Item vectors accepted by :func:`intra_list_diversity`: one row per item.
-ItemVectors: TypeAlias = np.ndarray | sp.spmatrix | sp.sparray | pd.DataFrame
-#: Maps an item id to its row in the item vectors.
-ItemIndex: TypeAlias = pd.Index | Mapping[object, int] | IdMap
 
 _USER = Columns.USER
 _ITEM = Columns.ITEM
@@ -294,101 +286,6 @@ def average_recommendation_popularity(
     return _mean_per_user(top, _popularity_of(top[_ITEM], item_popularity))
 
 
-def _item_rows(items: pd.Series, item_index: ItemIndex, n_rows: int) -> np.ndarray:
-    """Row of each item in the item vectors, or -1 when the item has no vector."""
-    if isinstance(item_index, IdMap):
-        rows = item_index.to_internal(items)
-    elif isinstance(item_index, pd.Index):
-        rows = item_index.get_indexer(pd.Index(items))
-    else:
-        rows = (
-            items.map(pd.Series(dict(item_index), dtype=np.float64))
-            .fillna(-1)
-            .to_numpy(dtype=np.int64)
-        )
-    rows = np.asarray(rows, dtype=np.int64)
-    rows[(rows < 0) | (rows >= n_rows)] = -1
-    return rows
-
-
-#: Non-zeros of ``membership @ unit`` built at once by :func:`_summed_squares` (~50 MB).
-_SUMMED_ENTRIES: Final = 4_000_000
-
-
-def _summed_squares(membership: sp.csr_matrix, unit: np.ndarray | sp.csr_matrix) -> np.ndarray:
-    """``||membership[u] @ unit||^2`` per row ``u``, a block of rows at a time.
-
-    With sparse vectors (the items' columns of the training matrix) the product has about
-    ``list length x buyers per item`` non-zeros per user: every user's popular top-10 on a
-    30k-shopper log made it 1.8 GB at once (5.7 GB peak with its square). Each row is
-    computed exactly as in one product; blocks keep about :data:`_SUMMED_ENTRIES` non-zeros.
-    """
-    if not sp.issparse(unit):
-        summed = membership @ unit
-        return np.einsum("ij,ij->i", summed, summed)
-    unit = sp.csr_matrix(unit)  # already CSR: no copy
-    row_nnz = np.diff(unit.indptr).astype(np.float64)
-    work = np.cumsum(membership @ row_nnz)  # an upper bound of each row's non-zeros
-    out = np.empty(membership.shape[0], dtype=np.float64)
-    start = 0
-    while start < len(out):
-        limit = (work[start - 1] if start else 0.0) + _SUMMED_ENTRIES
-        stop = max(start + 1, int(np.searchsorted(work, limit, side="right")))
-        summed = membership[start:stop] @ unit
-        out[start:stop] = np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
-        start = stop
-    return out
-
-
-def _per_user_intra_list_diversity(
-    top: pd.DataFrame, item_vectors: ItemVectors, item_index: ItemIndex | None
-) -> pd.Series:
-    """ILD of each user with at least two vectorised items (see :func:`intra_list_diversity`)."""
-    if isinstance(item_vectors, pd.DataFrame):
-        vectors: np.ndarray | sp.csr_matrix = item_vectors.to_numpy(dtype=np.float64)
-        index: ItemIndex = item_vectors.index if item_index is None else item_index
-    elif item_index is None:
-        raise ValueError(
-            "item_index is required with array item vectors: pass a pandas Index, a dict "
-            "item_id -> row or an IdMap giving each item's row"
-        )
-    else:
-        vectors = (
-            sp.csr_matrix(item_vectors, dtype=np.float64)
-            if sp.issparse(item_vectors)
-            else np.asarray(item_vectors, dtype=np.float64)
-        )
-        index = item_index
-    if vectors.ndim != 2:
-        raise ValueError(f"item vectors must be 2-D (one row per item), got {vectors.ndim}-D")
-
-    rows = _item_rows(top[_ITEM], index, vectors.shape[0])
-    keep = rows >= 0
-    users = top[_USER].to_numpy()[keep]
-    if not keep.any():
-        return pd.Series(dtype=np.float64)
-    unique_rows, column = np.unique(rows[keep], return_inverse=True)
-    unit = normalize(vectors[unique_rows], norm="l2")  # zero vectors stay zero
-    user_codes, user_ids = pd.factorize(users)
-    membership = sp.csr_matrix(
-        (np.ones(len(users)), (user_codes, column)), shape=(len(user_ids), len(unique_rows))
-    )
-    # sum_{i<j} cos(v_i, v_j) = (||sum_i u_i||^2 - sum_i ||u_i||^2) / 2 for unit rows u_i.
-    summed_sq = _summed_squares(membership, unit)
-    unit_sq = (
-        np.asarray(unit.multiply(unit).sum(axis=1)).ravel()
-        if sp.issparse(unit)
-        else np.einsum("ij,ij->i", unit, unit)
-    )
-    self_sq = membership @ unit_sq
-    n_items = np.bincount(user_codes, minlength=len(user_ids)).astype(np.float64)
-    n_pairs = n_items * (n_items - 1.0) / 2.0
-    enough = n_pairs > 0
-    mean_similarity = (summed_sq[enough] - self_sq[enough]) / 2.0 / n_pairs[enough]
-    ild = np.clip(1.0 - mean_similarity, 0.0, 2.0)
-    return pd.Series(ild, index=pd.Index(np.asarray(user_ids)[enough], name=_USER))
-
-
 def intra_list_diversity(
     reco: pd.DataFrame,
     k: int,
@@ -404,9 +301,10 @@ def intra_list_diversity(
     all-zero vector (e.g. an item with no training interactions) has cosine similarity 0,
     i.e. distance 1, with every item, as in :func:`sklearn.metrics.pairwise.cosine_similarity`.
 
-    Computed without a loop per user, via
-    :math:`\sum_{i<j} \hat v_i \cdot \hat v_j = (\lVert \sum_i \hat v_i \rVert^2 -
-    \sum_i \lVert \hat v_i \rVert^2) / 2` on L2-normalised vectors.
+    Computed without a loop per user on L2-normalised vectors, in
+    :mod:`recsys_core.diversity`: via :math:`\sum_{i<j} \hat v_i \cdot \hat v_j =
+    (\lVert \sum_i \hat v_i \rVert^2 - \sum_i \lVert \hat v_i \rVert^2) / 2`, or, when
+    cheaper for sparse vectors, from the dot products of the distinct listed item pairs.
 
     Parameters
     ----------
@@ -430,7 +328,7 @@ def intra_list_diversity(
         with vectors.
     """
     _check_k(k)
-    per_user = _per_user_intra_list_diversity(_top_k(reco, k), item_vectors, item_index)
+    per_user = per_user_intra_list_diversity(_top_k(reco, k), item_vectors, item_index)
     return float(per_user.mean()) if len(per_user) else float("nan")
 
 
@@ -518,7 +416,7 @@ def per_user_beyond_accuracy(
         index=index,
     )
     if item_vectors is not None and len(top):
-        ild = _per_user_intra_list_diversity(top, item_vectors, item_index)
+        ild = per_user_intra_list_diversity(top, item_vectors, item_index)
         out[f"diversity@{k}"] = ild.reindex(index).to_numpy(dtype=np.float64)
     return out
 

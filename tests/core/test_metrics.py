@@ -390,21 +390,6 @@ def test_intra_list_diversity_matches_pairwise_loop() -> None:
     assert ild == pytest.approx(np.mean(expected), rel=1e-9)
 
 
-def test_intra_list_diversity_in_blocks_of_users_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The per-user sums are built a block of users at a time (the whole product of a
-    popular top-10 on a 30k-shopper log took 5.7 GB); blocks of one user give the same bits."""
-    import recsys_core.metrics as metrics
-
-    rng = np.random.default_rng(3)
-    vectors = sp.random(40, 300, density=0.2, format="csr", random_state=4)
-    names = [f"i{j}" for j in range(40)]
-    lists = {f"u{u}": list(rng.choice(names, size=8, replace=False)) for u in range(60)}
-    reco, index = make_reco(lists), pd.Index(names)
-    whole = intra_list_diversity(reco, 8, item_vectors=vectors, item_index=index)
-    monkeypatch.setattr(metrics, "_SUMMED_ENTRIES", 1)
-    assert intra_list_diversity(reco, 8, item_vectors=vectors, item_index=index) == whole
-
-
 def test_beyond_accuracy_metrics_keys_and_values() -> None:
     result = beyond_accuracy_metrics(
         BA_RECO, 2, item_popularity=BA_POPULARITY, n_users=8, catalog_size=10
