@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,6 +135,27 @@ def run_folds(args: argparse.Namespace) -> None:
     print(f"load average at the end: {os.getloadavg()}")
 
 
+def serving_inputs(model: Any, test_users: Any) -> tuple[Any, ...]:
+    """What serving a trained sasrec outside the lab needs (shared with bench_sasrec_onnx):
+    the network, external item ids, test shoppers' rows and whether known, the step
+    tensors, each shopper's window of steps, and the repeat matrix with its gate-free base."""
+    import torch
+
+    from recsys_core.models.sequence.training import StepTensors
+
+    net = model.network()
+    items_ext = model.items_.to_external(np.arange(model.n_items))
+    rows = model.users_.to_internal(test_users)
+    steps = model.steps_
+    tensors = StepTensors.of(steps, torch.device("cpu"))
+    windows = np.stack([steps.user_offsets[:-1], steps.user_offsets[1:]], axis=1)
+    gate_w = model.weights_["repeat_gate.weight"][0].astype(np.float64)
+    gate_b = float(model.weights_["repeat_gate.bias"][0])
+    repeat = model.repeat_.tocoo()
+    base = repeat.data - (model.user_state_[repeat.row] @ gate_w + gate_b)
+    return net, items_ext, rows, rows >= 0, tensors, windows, repeat, base
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-epochs", type=int, default=8)
@@ -199,20 +221,9 @@ def main() -> None:
         export_encoder,
         save_encoder,
     )
-    from recsys_core.models.sequence.training import StepTensors
 
     torch.set_num_threads(args.threads)
-    net = model.network()
-    items_ext = model.items_.to_external(np.arange(model.n_items))
-    rows = model.users_.to_internal(test_users)
-    known = rows >= 0
-    steps = model.steps_
-    tensors = StepTensors.of(steps, torch.device("cpu"))
-    windows = np.stack([steps.user_offsets[:-1], steps.user_offsets[1:]], axis=1)
-    gate_w = model.weights_["repeat_gate.weight"][0].astype(np.float64)
-    gate_b = float(model.weights_["repeat_gate.bias"][0])
-    repeat = model.repeat_.tocoo()
-    base = repeat.data - (model.user_state_[repeat.row] @ gate_w + gate_b)
+    net, items_ext, rows, known, tensors, windows, repeat, base = serving_inputs(model, test_users)
     with tempfile.TemporaryDirectory() as tmp:
         weights_mb = sum(v.nbytes for v in model.weights_.values()) / 1e6
         print(f"fp32 weights in arrays.npz: {weights_mb:.2f} MB")

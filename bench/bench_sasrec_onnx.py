@@ -47,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sasrec import K, frame_from_scores, ndcg  # noqa: E402
+from bench_sasrec import K, frame_from_scores, ndcg, serving_inputs  # noqa: E402
 
 from recsys_core.columns import Columns  # noqa: E402
 from recsys_core.data.builtin import load_dataset  # noqa: E402
@@ -154,7 +154,6 @@ def main() -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from recsys_core.models.sequence.serving import export_encoder, save_encoder
-    from recsys_core.models.sequence.training import StepTensors
 
     print(
         f"load average before: {os.getloadavg()}; cores: {os.cpu_count()}; torch "
@@ -172,17 +171,7 @@ def main() -> None:
             split.train
         )
         print(f"trained sasrec in {time.perf_counter() - started:.0f}s")
-    net = model.network()
-    items_ext = model.items_.to_external(np.arange(model.n_items))
-    rows = model.users_.to_internal(test_users)
-    known = rows >= 0
-    steps = model.steps_
-    tensors = StepTensors.of(steps, torch.device("cpu"))
-    windows = np.stack([steps.user_offsets[:-1], steps.user_offsets[1:]], axis=1)
-    gate_w = model.weights_["repeat_gate.weight"][0].astype(np.float64)
-    gate_b = float(model.weights_["repeat_gate.bias"][0])
-    repeat = model.repeat_.tocoo()
-    base = repeat.data - (model.user_state_[repeat.row] @ gate_w + gate_b)
+    net, items_ext, rows, known, tensors, windows, repeat, base = serving_inputs(model, test_users)
     max_len = model.config.max_len
 
     def window(users: np.ndarray, length: int) -> tuple[np.ndarray, ...]:
