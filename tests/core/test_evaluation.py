@@ -265,7 +265,8 @@ def test_the_ratio_best_is_chosen_before_the_test_window_and_overall_probability
     )
 
 
-def test_overall_probability_by_hand() -> None:
+def _three_shoppers() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Served lists of a, b, c; order probabilities of a and b (c unknown); a bought x."""
     served = pd.DataFrame(
         {
             "user_id": ["a", "a", "b", "c"],
@@ -275,6 +276,11 @@ def test_overall_probability_by_hand() -> None:
     )
     order = pd.Series({"a": 0.8, "b": 0.5}, name="order_probability")
     relevant = pd.DataFrame({"user_id": ["a"], "item_id": ["x"]})
+    return served, order, relevant
+
+
+def test_overall_probability_by_hand() -> None:
+    served, order, relevant = _three_shoppers()
 
     metrics, tables = overall_probability_block(served, order, relevant)
 
@@ -322,15 +328,7 @@ def test_overall_probability_labels_stop_at_the_models_horizon() -> None:
 def test_overall_probability_says_which_part_is_off() -> None:
     """The product's mean error splits exactly into the order model's part (weighted by the
     served purchase probability) and the purchase model's part (among those who ordered)."""
-    served = pd.DataFrame(
-        {
-            "user_id": ["a", "a", "b", "c"],
-            "item_id": ["x", "y", "x", "x"],
-            "purchase_probability": [0.5, 0.25, 1.0, 0.8],
-        }
-    )
-    order = pd.Series({"a": 0.8, "b": 0.5}, name="order_probability")
-    relevant = pd.DataFrame({"user_id": ["a"], "item_id": ["x"]})
+    served, order, relevant = _three_shoppers()
 
     parts = overall_probability_block(served, order, relevant)[0]["parts"]
 

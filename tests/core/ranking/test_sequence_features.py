@@ -40,6 +40,21 @@ CYCLE_SETTINGS: dict[str, object] = cycle_params()
 # ---------------------------------------------------------------- without torch
 
 
+def _run_python(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter at the project root; it must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_the_group_is_declared_but_off_by_default() -> None:
     assert "sequence" not in {g.name for g in REGISTRY.groups}
     assert not set(SEQUENCE_FEATURES) & set(FEATURE_NAMES)
@@ -81,16 +96,7 @@ def test_without_torch_the_ranker_features_import_and_the_group_says_how_to_inst
             print("RANKER:", exc)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _run_python(script)
     assert f"features {len(FEATURE_NAMES)}" in result.stdout
     assert "'sequence' feature group" in result.stdout and "requirements-seq.txt" in result.stdout
     assert "RANKER: the ranker's 'sequence' feature group (RankerConfig.sequence)" in (
@@ -304,16 +310,7 @@ def test_a_ranker_with_the_setting_on_serves_the_group_and_the_service_equals_th
         print("ITEMS", "|".join(reco["item_id"].astype(str)))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _run_python(script)
     assert f"ITEMS {'|'.join(batch[Columns.ITEM].astype(str))}" in result.stdout
 
     # the service's one-shopper answers equal the batch answers (and the batch table's)
