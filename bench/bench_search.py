@@ -47,7 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 from recsys_core.data.builtin import load_dataset  # noqa: E402
 from recsys_core.interactions import IdMap  # noqa: E402
 from recsys_core.search import HYBRID_WEIGHTS, KIN_WEIGHT, ProductSearch  # noqa: E402
-from recsys_core.search_quality import load_labelled_queries, search_quality  # noqa: E402
+from recsys_core.search_quality import (  # noqa: E402
+    LabelledQuery,
+    load_labelled_queries,
+    search_quality,
+)
 from recsys_core.text_embeddings import (  # noqa: E402
     CatalogTextEmbedding,
     CharNgramEmbedding,
@@ -120,6 +124,30 @@ def methods(catalog: pd.DataFrame, bought: sp.csr_matrix) -> dict[str, Search]:
     }
 
 
+def paired_kin_cpu(
+    base: Search, new: Search, queries: dict[str, list[LabelledQuery]], repeats: int
+) -> None:
+    """CPU seconds per query of the hybrid without and with kin readings, passes alternating."""
+    every = [q.query for qs in queries.values() for q in qs]
+    cpu: dict[str, list[float]] = {"no kin": [], "kin": []}
+    for search in (base, new):  # warm-up: the thesaurus and the kin are loaded once
+        for query in every:
+            search(query, 10)
+    for _ in range(repeats):
+        for name, search in (("no kin", base), ("kin", new)):
+            start = time.process_time()
+            for query in every:
+                search(query, 10)
+            cpu[name].append((time.process_time() - start) / len(every))
+    ratios = np.array(cpu["kin"]) / np.array(cpu["no kin"])
+    print(
+        f"hybrid CPU per query, {repeats} alternating passes: no kin "
+        f"{1000 * np.median(cpu['no kin']):.2f} ms, kin {1000 * np.median(cpu['kin']):.2f} ms; "
+        f"paired ratio kin / no kin {np.median(ratios):.2f}x "
+        f"(range {ratios.min():.2f}-{ratios.max():.2f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, default=10)
@@ -159,7 +187,8 @@ def main() -> None:
             print(f"  kin weight {kin:.2f}: " + ", ".join(cells))
         print(f"served KIN_WEIGHT: {KIN_WEIGHT}")
     rows, per_query, timings = [], {}, {}
-    for name, search in methods(catalog, bought).items():
+    searches = methods(catalog, bought)
+    for name, search in searches.items():
         every = [q for qs in queries.values() for q in qs]
         search_quality(search, every, args.k)  # warm-up
         start = time.perf_counter()
@@ -184,6 +213,7 @@ def main() -> None:
             f"p99 {1000 * np.percentile(timings[name], 99):.2f} ms per query "
             f"({args.repeats} passes, {wall:.1f} s)"
         )
+    paired_kin_cpu(searches["hybrid, no kin"], searches["hybrid"], queries, args.repeats)
     table = pd.DataFrame(rows).set_index(["set", "method"])
     with pd.option_context("display.width", 200):
         print(table.round(3).to_string())
