@@ -5,7 +5,8 @@ default), the lexical scores blended with the cosine of catalog-learnt text embe
 (:mod:`recsys_core.text_embeddings`), with the query read in the catalog's words: misspellings
 and compounds by the catalog's own vocabulary ("neckless" -> necklaces), words no title uses
 through a shipped WordNet noun thesaurus (:mod:`recsys_core.text_thesaurus`: "brolly" ->
-umbrellas, "pillow" -> cushions).
+umbrellas, "pillow" -> cushions), and, below the exact matches, read again with a word
+swapped for a product type the thesaurus calls its kin ("mug" also finds cups, "cup" mugs).
 
 Lexical retrieval is scikit-learn's TF-IDF over each item's title, category and brand: word
 unigrams and bigrams of a light stem (lower case, a plural "s" dropped, so "mugs" finds
@@ -91,9 +92,10 @@ class ProductSearch:
     weights:
         Hybrid only: the (word TF-IDF, character n-gram, embedding) weights of the blend.
     kin_weight:
-        Hybrid with a thesaurus only: how much the catalog's product types that the
-        thesaurus calls kin of a query word count, relative to the word ("mug" also finds
-        cups, :meth:`~recsys_core.text_thesaurus.Thesaurus.kin`); 0 turns that off.
+        Hybrid with a thesaurus only: the discount of the query read with a word swapped for
+        a catalog product type the thesaurus calls its kin ("mug" also finds cups, below the
+        best mugs; :data:`KIN_WEIGHT`, :meth:`~recsys_core.text_thesaurus.Thesaurus.kin`);
+        0 turns kin readings off.
     """
 
     def __init__(
@@ -162,7 +164,9 @@ class ProductSearch:
         character n-grams (at least :data:`CHAR_THRESHOLD`). Hybrid: the
         :data:`HYBRID_WEIGHTS` blend of both cosines and the embedding cosine, over the items
         that share a word, are close in n-grams or have an embedding cosine of at least
-        :data:`EMBEDDING_THRESHOLD`.
+        :data:`EMBEDDING_THRESHOLD`; then the same for each kin reading of the query
+        ("mug" -> "cup", :meth:`_kin_readings`), over the items holding its words, at
+        ``kin_weight`` x that score and never above ``kin_weight`` x the query's best.
 
         Returns
         -------
@@ -231,7 +235,8 @@ class ProductSearch:
                 types = set(self.embedding.common_words_)
             known = self._words.vocabulary_
             self._kin = {} if thesaurus is None else thesaurus.kin(types & known.keys())
-        own = [w for w in read if w in set(_stem_tokens(query))]
+        tokens = set(_stem_tokens(query))
+        own = [w for w in read if w in tokens]
         readings = [
             ([kin, *(w for w in own if w != word)], [kin if w == word else w for w in read])
             for word in own
