@@ -11,10 +11,12 @@ Methods: ``tfidf`` (the baseline); ``char-ngram SVD`` (the issue's fallback embe
 character 3-5-gram TF-IDF reduced to 128 dimensions); ``catalog embedding`` (the
 catalog-learnt embedding alone, with its query reading, no thesaurus); ``RRF`` (reciprocal-rank
 fusion, k=60, of tfidf's ranking and the catalog embedding's with the thesaurus);
-``hybrid, no thesaurus`` (the previous default); ``hybrid`` (served: word and character TF-IDF
-and the embedding blended with ``HYBRID_WEIGHTS``, queries read through the WordNet
-thesaurus). The embeddings learn co-purchases from the whole log's purchases (the service
-takes them from the served model's training matrix).
+``hybrid, no thesaurus`` (the previous default); ``hybrid, no kin`` (the thesaurus reading
+without kin readings, the default before them); ``hybrid`` (served: word and character
+TF-IDF and the embedding blended with ``HYBRID_WEIGHTS``, queries read through the WordNet
+thesaurus, and read again with a word swapped for its kin, ``KIN_WEIGHT``). The embeddings
+learn co-purchases from the whole log's purchases (the service takes them from the served
+model's training matrix).
 
 For each method and set: MRR@k, recall@k (relevant items in the top k over all relevant) and
 capped recall@k (over ``min(k, relevant)``); then the p50/p99 time of one query over all sets
@@ -22,7 +24,8 @@ capped recall@k (over ``min(k, relevant)``); then the p50/p99 time of one query 
 hybrid's MRR@k over tfidf's with a paired bootstrap 95% interval of the difference. ``--tune``
 prints the
 hybrid's MRR@k on the tuning set alone for a grid of embedding weights (how ``HYBRID_WEIGHTS``
-is chosen; the other sets are not looked at).
+is chosen; the other sets are not looked at), then its MRR@k and recall@k on the two tuning
+sets (tuning, paraphrase) for a grid of kin weights (how ``KIN_WEIGHT`` is chosen).
 
 Run: ``OMP_NUM_THREADS=1 python bench/bench_search.py [--k 10] [--repeats 3] [--tune]``
 """
@@ -43,8 +46,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from recsys_core.data.builtin import load_dataset  # noqa: E402
 from recsys_core.interactions import IdMap  # noqa: E402
-from recsys_core.search import HYBRID_WEIGHTS, ProductSearch  # noqa: E402
-from recsys_core.search_quality import load_labelled_queries, search_quality  # noqa: E402
+from recsys_core.search import HYBRID_WEIGHTS, KIN_WEIGHT, ProductSearch  # noqa: E402
+from recsys_core.search_quality import (  # noqa: E402
+    LabelledQuery,
+    load_labelled_queries,
+    search_quality,
+)
 from recsys_core.text_embeddings import (  # noqa: E402
     CatalogTextEmbedding,
     CharNgramEmbedding,
@@ -112,8 +119,33 @@ def methods(catalog: pd.DataFrame, bought: sp.csr_matrix) -> dict[str, Search]:
         "hybrid, no thesaurus": ProductSearch(
             catalog, item_shoppers=bought, thesaurus=False
         ).search,
+        "hybrid, no kin": ProductSearch(catalog, item_shoppers=bought, kin_weight=0).search,
         "hybrid": ProductSearch(catalog, item_shoppers=bought).search,
     }
+
+
+def paired_kin_cpu(
+    base: Search, new: Search, queries: dict[str, list[LabelledQuery]], repeats: int
+) -> None:
+    """CPU seconds per query of the hybrid without and with kin readings, passes alternating."""
+    every = [q.query for qs in queries.values() for q in qs]
+    cpu: dict[str, list[float]] = {"no kin": [], "kin": []}
+    for search in (base, new):  # warm-up: the thesaurus and the kin are loaded once
+        for query in every:
+            search(query, 10)
+    for _ in range(repeats):
+        for name, search in (("no kin", base), ("kin", new)):
+            start = time.process_time()
+            for query in every:
+                search(query, 10)
+            cpu[name].append((time.process_time() - start) / len(every))
+    ratios = np.array(cpu["kin"]) / np.array(cpu["no kin"])
+    print(
+        f"hybrid CPU per query, {repeats} alternating passes: no kin "
+        f"{1000 * np.median(cpu['no kin']):.2f} ms, kin {1000 * np.median(cpu['kin']):.2f} ms; "
+        f"paired ratio kin / no kin {np.median(ratios):.2f}x "
+        f"(range {ratios.min():.2f}-{ratios.max():.2f})"
+    )
 
 
 def main() -> None:
@@ -123,7 +155,9 @@ def main() -> None:
     parser.add_argument(
         "--tune", action="store_true", help="grid of embedding weights (tuning set)"
     )
-    parser.add_argument("--per-query", action="store_true", help="tfidf vs hybrid per query")
+    parser.add_argument(
+        "--per-query", action="store_true", help="tfidf, hybrid without kin and hybrid per query"
+    )
     args = parser.parse_args()
 
     data = load_dataset("online-retail")
@@ -140,8 +174,21 @@ def main() -> None:
             mrr = search_quality(search.search, queries["tuning"], args.k)["reciprocal_rank"]
             print(f"  embedding weight {w:.1f}: MRR@{args.k} {mrr.mean():.3f}")
         print(f"served HYBRID_WEIGHTS: {HYBRID_WEIGHTS}")
+        print(f"hybrid MRR@{args.k} / recall@{args.k} on the tuning sets by kin weight:")
+        for kin in (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95):
+            search = ProductSearch(catalog, item_shoppers=bought, kin_weight=kin)
+            cells = []
+            for set_name in ("tuning", "paraphrase"):
+                quality = search_quality(search.search, queries[set_name], args.k)
+                cells.append(
+                    f"{set_name} {quality['reciprocal_rank'].mean():.3f} / "
+                    f"{quality['recall'].mean():.3f}"
+                )
+            print(f"  kin weight {kin:.2f}: " + ", ".join(cells))
+        print(f"served KIN_WEIGHT: {KIN_WEIGHT}")
     rows, per_query, timings = [], {}, {}
-    for name, search in methods(catalog, bought).items():
+    searches = methods(catalog, bought)
+    for name, search in searches.items():
         every = [q for qs in queries.values() for q in qs]
         search_quality(search, every, args.k)  # warm-up
         start = time.perf_counter()
@@ -166,6 +213,7 @@ def main() -> None:
             f"p99 {1000 * np.percentile(timings[name], 99):.2f} ms per query "
             f"({args.repeats} passes, {wall:.1f} s)"
         )
+    paired_kin_cpu(searches["hybrid, no kin"], searches["hybrid"], queries, args.repeats)
     table = pd.DataFrame(rows).set_index(["set", "method"])
     with pd.option_context("display.width", 200):
         print(table.round(3).to_string())
@@ -191,6 +239,8 @@ def main() -> None:
                     on="query",
                     suffixes=("_tfidf", "_hybrid"),
                 )
+                no_kin = per_query["hybrid, no kin", set_name]["reciprocal_rank"].to_numpy()
+                both.insert(3, "reciprocal_rank_no_kin", no_kin)
                 print(set_name)
                 print(both.round(3).to_string(index=False))
 

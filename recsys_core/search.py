@@ -5,7 +5,8 @@ default), the lexical scores blended with the cosine of catalog-learnt text embe
 (:mod:`recsys_core.text_embeddings`), with the query read in the catalog's words: misspellings
 and compounds by the catalog's own vocabulary ("neckless" -> necklaces), words no title uses
 through a shipped WordNet noun thesaurus (:mod:`recsys_core.text_thesaurus`: "brolly" ->
-umbrellas, "pillow" -> cushions).
+umbrellas, "pillow" -> cushions), and, below the exact matches, read again with a word
+swapped for a product type the thesaurus calls its kin ("mug" also finds cups, "cup" mugs).
 
 Lexical retrieval is scikit-learn's TF-IDF over each item's title, category and brand: word
 unigrams and bigrams of a light stem (lower case, a plural "s" dropped, so "mugs" finds
@@ -54,6 +55,12 @@ RELEVANCE_FLOOR = 0.5
 HYBRID_WEIGHTS: Final = (0.5, 0.2, 0.3)
 #: Smallest embedding cosine that makes an item a hit on its own (no shared word or n-grams).
 EMBEDDING_THRESHOLD = 0.4
+#: Discount of a kin reading of the query ("mug" read as "cup"): an item's score is the
+#: larger of its score for the query and this x its score for a kin reading; chosen on the
+#: tuning sets (docs/search.md).
+KIN_WEIGHT = 0.9
+#: Most kin readings of one query (each costs about as much as the query itself).
+MAX_KIN_READINGS = 5
 
 _stem_tokens = stem_tokens
 
@@ -84,6 +91,11 @@ class ProductSearch:
         :class:`~recsys_core.text_thesaurus.Thesaurus` to use.
     weights:
         Hybrid only: the (word TF-IDF, character n-gram, embedding) weights of the blend.
+    kin_weight:
+        Hybrid with a thesaurus only: the discount of the query read with a word swapped for
+        a catalog product type the thesaurus calls its kin ("mug" also finds cups, below the
+        best mugs; :data:`KIN_WEIGHT`, :meth:`~recsys_core.text_thesaurus.Thesaurus.kin`);
+        0 turns kin readings off.
     """
 
     def __init__(
@@ -93,6 +105,7 @@ class ProductSearch:
         item_shoppers: sp.spmatrix | None = None,
         thesaurus: Thesaurus | bool = True,
         weights: tuple[float, float, float] = HYBRID_WEIGHTS,
+        kin_weight: float = KIN_WEIGHT,
     ) -> None:
         if Columns.ITEM not in catalog.columns or Columns.TITLE not in catalog.columns:
             raise ConfigError("a search catalog needs the columns 'item_id' and 'title'")
@@ -102,6 +115,8 @@ class ProductSearch:
             )
         self.method: SearchMethod = method
         self.weights = weights
+        self.kin_weight = kin_weight
+        self._kin: dict[str, list[str]] | None = None  # built on the first query that needs it
         self.catalog = catalog.reset_index(drop=True)
         ids = id_values(self.catalog[Columns.ITEM], where="the search catalog")
         self._item_rows = pd.Index(ids)
@@ -149,7 +164,9 @@ class ProductSearch:
         character n-grams (at least :data:`CHAR_THRESHOLD`). Hybrid: the
         :data:`HYBRID_WEIGHTS` blend of both cosines and the embedding cosine, over the items
         that share a word, are close in n-grams or have an embedding cosine of at least
-        :data:`EMBEDDING_THRESHOLD`.
+        :data:`EMBEDDING_THRESHOLD`; then the same for each kin reading of the query
+        ("mug" -> "cup", :meth:`_kin_readings`), over the items holding its words, at
+        ``kin_weight`` x that score and never above ``kin_weight`` x the query's best.
 
         Returns
         -------
@@ -162,21 +179,71 @@ class ProductSearch:
             return self._frame(np.array([], dtype=np.int64), np.array([]))
         if self.embedding is not None:
             read = self.embedding.query_words(query)
-            words = self._word_query(" ".join(read) or query)
-            chars = self._char_query(query)
-            meaning = np.clip(self.embedding.scores_of_words(read), 0.0, 1.0)
-            w_words, w_chars, w_meaning = self.weights
-            scores = w_words * words + w_chars * chars + w_meaning * meaning
-            hit = (words > 0) | (chars >= CHAR_THRESHOLD) | (meaning >= EMBEDDING_THRESHOLD)
+            scores, hit = self._blend(read, query)
+            top = scores[hit].max(initial=0.0)
+            for must, kin_read in self._kin_readings(read, query):  # "mug" also as "cup"
+                kin_scores, kin_hit = self._blend(kin_read, " ".join(kin_read))
+                for word in must:  # the kin word and the query's other own words
+                    kin_hit &= self._word_query(word) > 0
+                best = kin_scores[kin_hit].max(initial=0.0)
+                # discounted, and never above kin_weight x the query's best match
+                scale = self.kin_weight * min(1.0, top / best) if top > 0 and best > 0 else 0.0
+                kin_scores = np.where(kin_hit, scale * kin_scores, 0.0)
+                scores, hit = np.maximum(scores, kin_scores), hit | kin_hit
             hits = np.flatnonzero(hit)
         else:
-            scores = words = self._word_query(query)
+            scores = self._word_query(query)
             hits = np.flatnonzero(scores > 0)
             if hits.size == 0:
                 scores = self._char_query(query)
                 hits = np.flatnonzero(scores >= CHAR_THRESHOLD)
         order = hits[np.lexsort((hits, -scores[hits]))][:k]
         return self._frame(order, scores[order])
+
+    def _blend(self, read: Sequence[str], text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Hybrid scores of every item for query words ``read`` (``text`` for the character
+        n-grams, and the words when none was read), and which items are hits."""
+        assert self.embedding is not None
+        words = self._word_query(" ".join(read) or text)
+        chars = self._char_query(text)
+        meaning = np.clip(self.embedding.scores_of_words(read), 0.0, 1.0)
+        w_words, w_chars, w_meaning = self.weights
+        scores = w_words * words + w_chars * chars + w_meaning * meaning
+        hit = (words > 0) | (chars >= CHAR_THRESHOLD) | (meaning >= EMBEDDING_THRESHOLD)
+        return scores, hit
+
+    def _kin_readings(self, read: Sequence[str], query: str) -> list[tuple[list[str], list[str]]]:
+        """The query read again with one of its own words swapped for a kin ("mug" -> "cup").
+
+        Each reading comes with the words its matches must hold: the kin and the query's
+        other own words ("red mug" -> "red cup": items holding "red" and "cup"). Only words
+        the query itself holds are swapped (not the words a misspelling or an unfamiliar
+        word was read as: kin of a guess compound its errors). Kin
+        (:meth:`~recsys_core.text_thesaurus.Thesaurus.kin`) are looked for among the
+        catalog's category words (its common words when it has no categories); a kin the
+        query already holds is skipped; at most :data:`MAX_KIN_READINGS`, the query's first
+        words and their strongest kin first. ``[]`` when ``kin_weight`` is 0 or there is no
+        thesaurus.
+        """
+        if self.embedding is None or self.kin_weight <= 0 or not read:
+            return []
+        if self._kin is None:
+            thesaurus = self.embedding.loaded_thesaurus()
+            if Columns.CATEGORY in self.catalog.columns:
+                types = {w for c in set(self._categories) for w in _stem_tokens(c)}
+            else:
+                types = set(self.embedding.common_words_)
+            known = self._words.vocabulary_
+            self._kin = {} if thesaurus is None else thesaurus.kin(types & known.keys())
+        tokens = set(_stem_tokens(query))
+        own = [w for w in read if w in tokens]
+        readings = [
+            ([kin, *(w for w in own if w != word)], [kin if w == word else w for w in read])
+            for word in own
+            for kin in self._kin.get(word, [])
+            if kin not in read
+        ]
+        return readings[:MAX_KIN_READINGS]
 
     def similar_by_text(self, item_id: str, k: int = 10) -> pd.DataFrame:
         """Items whose titles are closest to ``item_id``'s: for items with no purchases.

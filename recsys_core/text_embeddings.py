@@ -257,6 +257,12 @@ class CatalogTextEmbedding:
                 best, most = candidate, freq
         return best
 
+    def loaded_thesaurus(self) -> Thesaurus | None:
+        """The thesaurus (loaded now if it was given as a loader), ``None`` without one."""
+        if self.thesaurus is not None and not isinstance(self.thesaurus, Thesaurus):
+            self.thesaurus = self.thesaurus()  # loaded on first use
+        return self.thesaurus
+
     def _thesaurus_words(self, word: str) -> list[str]:
         """Catalog words the thesaurus relates to a word the catalog does not know well.
 
@@ -266,13 +272,12 @@ class CatalogTextEmbedding:
         :data:`MAX_THESAURUS_WORDS` words. ``[]`` without a thesaurus, for a catalog word or
         phrase, or when nothing related is in the catalog.
         """
-        if self.thesaurus is None or word in self.words_.vocabulary_:
+        thesaurus = None if word in self.words_.vocabulary_ else self.loaded_thesaurus()
+        if thesaurus is None:
             return []
-        if not isinstance(self.thesaurus, Thesaurus):
-            self.thesaurus = self.thesaurus()  # loaded on first use
         if " " in word and all(self._is_common(w) for w in word.split()):
             return []  # a phrase of catalog words: TF-IDF's bigrams already read it
-        for tier in self.thesaurus.related_tiers(word):
+        for tier in thesaurus.related_tiers(word):
             found = [
                 w
                 for lemma in tier

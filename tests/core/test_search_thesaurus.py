@@ -71,6 +71,36 @@ def test_queries_are_read_through_the_thesaurus_only_where_the_catalog_is_silent
     assert CatalogTextEmbedding().fit(TITLES).query_words("brolly") == []
 
 
+#: (lemmas, hypernyms, lexicographer file, sense numbers): 6 = noun.artifact, 7 = another topic.
+KIN_SYNSETS = [
+    (["container"], [], 6, [1]),  # 0
+    (["drinking vessel"], [0], 6, [1]),  # 1
+    (["mug"], [1], 6, [1]),  # 2: mug, a drinking vessel
+    (["loving cup"], [1], 6, [1]),  # 3: its sister, a kind of cup by its head word
+    (["cup"], [0], 6, [1]),  # 4: cup, right under container
+    (["mug", "face"], [], 7, [2, 1]),  # 5: another topic: no kin through it
+    (["face"], [], 6, [2]),  # 6
+    (["box"], [0], 6, [1]),  # 7: a container: sister of cup and drinking vessel
+    (["country house"], [], 6, [1]),  # 8
+    (["shooting box", "lodge"], [8], 6, [1, 1]),  # 9: "box" but far from box's sense
+    (["chateau"], [8], 6, [1]),  # 10
+    (["tv", "box"], [], 6, [1, 2]),  # 11: box's second sense: not used
+    (["radio"], [], 6, [1]),  # 12
+]
+
+
+def test_kin_are_synonyms_and_sisters_of_the_usual_sense_a_compound_naming_its_head() -> None:
+    words = Thesaurus(KIN_SYNSETS)
+    kin = words.kin({"mug", "cup", "box", "face", "chateau", "tv", "radio", "lodge"})
+    assert kin["mug"] == ["cup"]  # via its sister "loving cup"
+    assert kin["cup"] == ["mug", "box"]  # both ways; the smaller family (1/2) before 1/3
+    assert "face" not in kin  # mug's face sense is in another topic
+    assert kin["chateau"] == ["lodge"]  # "shooting box" does not name a box: far above it
+    assert "tv" not in kin and kin["box"] == ["cup"]  # box's second sense (tv) is not used
+    assert words.kin({"cup"}) == {} and words.kin(set()) == {}
+    assert words.kin({"mug", "cup"}, max_sisters=1) == {}  # drinking vessel has 2 hyponyms
+
+
 def test_hybrid_search_finds_synonyms_and_can_do_without_the_thesaurus() -> None:
     search = ProductSearch(CATALOG, thesaurus=Thesaurus(SYNSETS))
     assert set(search.search("brolly", 2)["item_id"]) == {"i2", "i3"}
@@ -85,6 +115,11 @@ def test_a_thesaurus_file_is_read_with_its_licence_header(tmp_path: Path) -> Non
         out.write("# licence line\n0001\tcushion\t\n0002\tpillow\t0001 0999\n")
     words = Thesaurus.load(path)
     assert words.related_tiers("pillow") == (["cushion"], [])  # an unknown offset is dropped
+    with gzip.open(path, "wt", encoding="utf-8") as out:  # with topics and sense numbers
+        out.write("0000\tcontainer\t\t6\t1\n0001\tdrinking vessel\t0000\t6\t1\n")
+        out.write("0002\tmug\t0001\t6\t4\n0003\tloving cup\t0001\t6\t1\n")
+        out.write("0004\tcup|cupful\t0000\t6\t1|2\n")
+    assert Thesaurus.load(path).kin({"mug", "cup"}) == {"cup": ["mug"], "mug": ["cup"]}
     with pytest.raises(FileNotFoundError, match="bench_search_thesaurus.py"):
         Thesaurus.load(tmp_path / "missing.tsv.gz")
 
@@ -114,6 +149,22 @@ def test_default_search_finds_synonyms_on_online_retail(query: str, word: str) -
     assert not found["title"].str.lower().str.contains(query).any()
     plain = ProductSearch(catalog, method="tfidf").search(query, 5)
     assert not plain["title"].str.lower().str.contains(word).any()
+
+
+def test_mug_finds_cups_and_cup_finds_mugs_on_online_retail() -> None:
+    """Issue 22: kin product types reach the top 20, below the exact matches (failed before:
+    both are catalog words, never rewritten, so "mug" gave 20 mugs and "cup" 20 cups)."""
+    from recsys_core.data.builtin import load_dataset
+
+    catalog = load_dataset("online-retail").catalog
+    search = ProductSearch(catalog)
+    for query, own, kin in (("mug", "MUG", "CUP"), ("cup", "CUP", "MUG")):
+        titles = search.search(query, 20)["title"].str.upper()
+        assert titles.str.contains(rf"\b{kin}S?\b").any(), (query, titles.tolist())
+        assert titles.head(5).str.contains(rf"\b{own}S?\b").all()  # exact matches first
+        assert not titles.head(5).str.contains(rf"\b{kin}S?\b").any()
+    off = ProductSearch(catalog, kin_weight=0).search("mug", 20)["title"].str.upper()
+    assert not off.str.contains(r"\bCUPS?\b").any()  # kin_weight=0: the old reading
 
 
 def test_personalised_search_reranks_synonym_matches() -> None:
