@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,9 @@ from recsys_core.columns import Columns
 from recsys_core.data.dataset import canonical_ids
 from recsys_core.errors import ModelNotTrainedError, UnknownItemError, UnknownUserError
 from recsys_core.ranking.features import FEATURE_NAMES, describe_feature, feature_description
-from recsys_core.ranking.ranker import TwoStageRanker
+
+if TYPE_CHECKING:  # the ranker's modules import LightGBM, scikit-learn and numba
+    from recsys_core.ranking.ranker import TwoStageRanker
 
 __all__ = [
     "Contribution",

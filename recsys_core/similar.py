@@ -17,7 +17,7 @@ its similar items from its title instead (:func:`similar_items_by_text`, source
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,9 @@ import scipy.sparse as sp
 from recsys_core.columns import Columns
 from recsys_core.errors import ConfigError, RecsysError, UnknownItemError
 from recsys_core.models.registry import all_specs
-from recsys_core.search import ProductSearch
+
+if TYPE_CHECKING:  # search imports scikit-learn (about a CPU second)
+    from recsys_core.search import ProductSearch
 
 #: What each model's similarity score is, in words (the registry's similarity labels).
 SCORE_LABELS: Final[dict[str, str]] = {

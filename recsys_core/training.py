@@ -19,7 +19,7 @@ from recsys_core.columns import Columns
 from recsys_core.configs import ModelSettings
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
-from recsys_core.evaluation import EvaluationConfig, ProgressCallback, evaluate, no_progress
+from recsys_core.evaluation.config import EvaluationConfig, ProgressCallback, no_progress
 from recsys_core.interactions import InteractionMatrix
 from recsys_core.models import (
     MODEL_NAMES,
@@ -35,7 +35,6 @@ from recsys_core.models.registry import (
 from recsys_core.monitoring import reference_profile
 from recsys_core.presets import Preset
 from recsys_core.provenance import data_checksum, library_versions
-from recsys_core.ranking.order_model import OrderModel
 from recsys_core.repeats import bought_pairs, last_purchases, repeat_profile
 from recsys_core.serving.lab import (
     DEFAULT_MODELS,
@@ -224,6 +223,8 @@ def _train_order_model(
     dataset: Dataset, seed: int, notes: list[str], timings: dict[str, float]
 ) -> Any | None:
     """The shopper-level order model, or ``None`` with a note when the log is too short."""
+    from recsys_core.ranking.order_model import OrderModel  # LightGBM: only when trained
+
     start = time.perf_counter()
     try:
         model = OrderModel(seed=seed).fit(dataset.events)
@@ -261,6 +262,9 @@ def _training_metrics(
     wanted = list(dict.fromkeys(wanted))
     if not wanted:
         return {}
+    # the runner imports LightGBM and scikit-learn: not for a quick version (issue 24)
+    from recsys_core.evaluation.runner import evaluate
+
     eval_config = EvaluationConfig(
         models=wanted,
         weights=config.weights,

@@ -41,7 +41,6 @@ import pandas as pd
 
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import RecsysError
-from recsys_core.evaluation import EvaluationConfig, evaluate
 from recsys_core.models import MODEL_NAMES
 from recsys_core.models.registry import POPULARITY, RANKER
 from recsys_core.provenance import data_checksum
@@ -173,6 +172,10 @@ def record_ranker_metrics(dataset: Dataset, lab: TrainedLab) -> None:
     last 30 days held out, the version's own settings) and add it to the version's recorded
     headline metrics, so Overview and Decision show its figures without a visit to the
     Model lab (issue 24). The manifest of ``lab`` is updated in place and on disk."""
+    # the evaluation package imports the purchase model's LightGBM and scikit-learn: here,
+    # not when the app imports this module for its first page (issue 24)
+    from recsys_core.evaluation import EvaluationConfig, evaluate
+
     metrics = dict(lab.manifest.get("metrics") or {})
     recorded = dict(metrics.get("models") or {})
     if RANKER in recorded:

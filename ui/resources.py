@@ -37,8 +37,7 @@ from recsys_core.data.builtin import load_dataset
 from recsys_core.data.loaders import load_event_file
 from recsys_core.data.schema import Dataset
 from recsys_core.errors import ConfigError, RecsysError
-from recsys_core.models import model_class
-from recsys_core.models.registry import ALS
+from recsys_core.models.registry import ALS, spec
 from recsys_core.provenance import data_checksum
 from recsys_core.serving import RecommendationService, TrainedLab, list_versions, load_lab
 from recsys_core.serving.lab import DEFAULT_MODELS
@@ -120,11 +119,12 @@ def active_data() -> ActiveData:
 
 
 def model_available(name: str) -> bool:
-    """Whether ``name`` is a model this lab knows. Every model's code is a required part of
-    the install: one that fails to import raises here, so a broken install shows as an error,
-    never as a model that is simply not offered."""
+    """Whether ``name`` is a model this lab knows. Its class is not imported here (the
+    ranker's imports LightGBM and scikit-learn, a CPU second the first page does not need,
+    issue 24): every model's code is a required part of the install, and one that fails to
+    import raises where the model is trained or loaded (the background training shows it)."""
     try:
-        model_class(name)
+        spec(name)
     except ConfigError:
         return False
     return True
@@ -133,7 +133,7 @@ def model_available(name: str) -> bool:
 def can_train(name: str, dataset: Dataset) -> bool:
     """Whether model ``name`` is installed and can be trained on ``dataset`` (a model that
     requires timestamps cannot on a log without them)."""
-    return model_available(name) and model_class(name).cannot_train_on(dataset.events) is None
+    return model_available(name) and spec(name).can_train_on(dataset.events.columns)
 
 
 def wanted_models(dataset: Dataset) -> list[str]:
@@ -251,7 +251,7 @@ def slow_models(models: list[str]) -> list[str]:
     """Models left to the background training on a first start: those declaring
     ``slow_to_train`` (BPR: ~10 s more on Online Retail for the least accurate model; the
     ranker: a minute or more) and :data:`BACKGROUND_ON_FIRST_START` (ALS: seconds)."""
-    return [m for m in models if model_class(m).slow_to_train or m in BACKGROUND_ON_FIRST_START]
+    return [m for m in models if spec(m).slow_to_train or m in BACKGROUND_ON_FIRST_START]
 
 
 #: Manifest note of a version holding only the instant models (the first start's).

@@ -209,6 +209,13 @@ def _parse_events(
     return pd.Series(pd.Categorical(lowered, dtype=EVENT_DTYPE), index=col.index)
 
 
+def _text_in_first(values: pd.Series, n: int = 100) -> bool:
+    """Whether one of the first ``n`` values is not a number (then the whole column is not
+    epochs, and converting all of it to numbers, 0.2 s on Online Retail, is skipped)."""
+    head = values.iloc[:n].astype("string").str.strip()
+    return bool(pd.to_numeric(head, errors="coerce").isna().any())
+
+
 def _parse_timestamps(col: pd.Series, source: str, header_lines: int) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         ts = col
@@ -218,6 +225,8 @@ def _parse_timestamps(col: pd.Series, source: str, header_lines: int) -> pd.Seri
     empty = col.isna() | (col.astype("string").str.strip() == "")
     if pd.api.types.is_numeric_dtype(col.dtype):
         numeric = pd.to_numeric(col, errors="coerce")
+    elif _text_in_first(col[~empty]):  # dates as text: not every value is a number
+        numeric = pd.Series(np.nan, index=col.index)
     else:
         numeric = pd.to_numeric(col.astype("string").str.strip(), errors="coerce")
     if numeric.notna().sum() == (~empty).sum() and (~empty).any():

@@ -14,25 +14,51 @@ The protocol is described in ``docs/evaluation-protocol.md``.
 
 from __future__ import annotations
 
-from recsys_core.evaluation.config import (
-    ALL_MODELS,
-    OPTIONAL_MODELS,
-    SINGLE_STAGE_MODELS,
-    EvaluationConfig,
-    ProgressCallback,
-    no_progress,
-    with_preset,
-)
-from recsys_core.evaluation.intervals import bootstrap_intervals
-from recsys_core.evaluation.protocol import (
-    cannot_run,
-    fold_splits,
-    relevant_items,
-    test_purchase_revenue,
-)
-from recsys_core.evaluation.result import EvaluationResult, ModelResult, json_safe
-from recsys_core.evaluation.runner import evaluate
+from typing import TYPE_CHECKING
+
+from recsys_core.lazy_exports import lazy_exports
 from recsys_core.provenance import data_checksum, library_versions
+
+if TYPE_CHECKING:
+    from recsys_core.evaluation.config import (
+        ALL_MODELS,
+        OPTIONAL_MODELS,
+        SINGLE_STAGE_MODELS,
+        EvaluationConfig,
+        ProgressCallback,
+        no_progress,
+        with_preset,
+    )
+    from recsys_core.evaluation.intervals import bootstrap_intervals
+    from recsys_core.evaluation.protocol import (
+        cannot_run,
+        fold_splits,
+        relevant_items,
+        test_purchase_revenue,
+    )
+    from recsys_core.evaluation.result import EvaluationResult, ModelResult, json_safe
+    from recsys_core.evaluation.runner import evaluate
+
+# imported on first use: the runner imports the purchase model's LightGBM and scikit-learn,
+# which ``evaluation.config`` (the progress callback of training) must not bring along
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "config": [
+            "ALL_MODELS",
+            "OPTIONAL_MODELS",
+            "SINGLE_STAGE_MODELS",
+            "EvaluationConfig",
+            "ProgressCallback",
+            "no_progress",
+            "with_preset",
+        ],
+        "intervals": ["bootstrap_intervals"],
+        "protocol": ["cannot_run", "fold_splits", "relevant_items", "test_purchase_revenue"],
+        "result": ["EvaluationResult", "ModelResult", "json_safe"],
+        "runner": ["evaluate"],
+    },
+)
 
 __all__ = [
     "ALL_MODELS",

@@ -40,12 +40,13 @@ Adding a model
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.util import find_spec
 from typing import Any, Final
 
+from recsys_core.columns import Columns
 from recsys_core.errors import ConfigError
 
 __all__ = [
@@ -177,6 +178,13 @@ class ModelSpec:
         """The recommender class (imported on first use)."""
         found: type[Any] = getattr(import_module(self.module), self.class_name)
         return found
+
+    def can_train_on(self, columns: Collection[str]) -> bool:
+        """Whether it can be trained on a log with these columns, from what it declares
+        (timestamps), without importing its class: the ranker's imports LightGBM and
+        scikit-learn, which the app's first page does not need (issue 24). The class's own
+        ``cannot_train_on`` says why not; a test checks that the two agree."""
+        return not (self.requires_timestamps and Columns.TIMESTAMP not in columns)
 
     @property
     def installed(self) -> bool:

@@ -9,25 +9,58 @@
 
 from __future__ import annotations
 
-from recsys_core.ranking.batch_scoring import score_all_shoppers
-from recsys_core.ranking.candidates import CandidateGenerator
-from recsys_core.ranking.features import (
-    BEHAVIOUR_FEATURES,
-    FEATURE_NAMES,
-    STAGE_ONE_FEATURES,
-    BehaviourSnapshot,
-    describe_feature,
-    feature_description,
-)
-from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel
-from recsys_core.ranking.ranker import (
-    LABEL,
-    PURCHASE_PROBABILITY,
-    RAW_SCORE,
-    PurchaseModelConfig,
-    RankerConfig,
-    TwoStageRanker,
-    build_training_frame,
+from typing import TYPE_CHECKING
+
+from recsys_core.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from recsys_core.ranking.batch_scoring import score_all_shoppers
+    from recsys_core.ranking.candidates import CandidateGenerator
+    from recsys_core.ranking.features import (
+        BEHAVIOUR_FEATURES,
+        FEATURE_NAMES,
+        STAGE_ONE_FEATURES,
+        BehaviourSnapshot,
+        describe_feature,
+        feature_description,
+    )
+    from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel
+    from recsys_core.ranking.ranker import (
+        LABEL,
+        PURCHASE_PROBABILITY,
+        RAW_SCORE,
+        PurchaseModelConfig,
+        RankerConfig,
+        TwoStageRanker,
+        build_training_frame,
+    )
+
+# imported on first use: the purchase model's module imports LightGBM and scikit-learn,
+# which a module such as ``ranking.features`` must not bring along (the app's first page)
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "batch_scoring": ["score_all_shoppers"],
+        "candidates": ["CandidateGenerator"],
+        "features": [
+            "BEHAVIOUR_FEATURES",
+            "FEATURE_NAMES",
+            "STAGE_ONE_FEATURES",
+            "BehaviourSnapshot",
+            "describe_feature",
+            "feature_description",
+        ],
+        "purchase_model": ["Calibrator", "PurchaseModel"],
+        "ranker": [
+            "LABEL",
+            "PURCHASE_PROBABILITY",
+            "RAW_SCORE",
+            "PurchaseModelConfig",
+            "RankerConfig",
+            "TwoStageRanker",
+            "build_training_frame",
+        ],
+    },
 )
 
 __all__ = [

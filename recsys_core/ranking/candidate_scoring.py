@@ -26,12 +26,12 @@ from recsys_core.ranking.features import (
     STAGE_ONE_FEATURES,
     BehaviourSnapshot,
 )
-from recsys_core.ranking.purchase_model import PurchaseModel
 from recsys_core.ranking.scoring import probability_frame
 from recsys_core.ranking.training_frame import candidate_features
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # LightGBM and scikit-learn: imported where a purchase model is used
     from recsys_core.ranking.features.sequence import SequenceScores
+    from recsys_core.ranking.purchase_model import PurchaseModel
 
 __all__ = [
     "COMPACT_COLUMNS",

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -29,8 +30,12 @@ _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 #: Argon2id with OWASP's minimum parameters: 19 MiB memory, 2 iterations, 1 degree of parallelism.
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
-#: A hash verified when the user does not exist, so both cases take the same time.
-_DUMMY_HASH = HASHER.hash("not a password of anyone")
+
+@cache
+def _dummy_hash() -> str:
+    """A hash verified when the user does not exist, so both cases take the same time (made
+    at the first log-in, not at import: the app's first page in local mode never needs it)."""
+    return HASHER.hash("not a password of anyone")
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,7 @@ def check_password(username: str, password: str, home: Path | None = None) -> Us
             "WHERE username = ?",
             (username,),
         ).fetchone()
-    digest = row[4] if row else _DUMMY_HASH
+    digest = row[4] if row else _dummy_hash()
     try:
         HASHER.verify(digest, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

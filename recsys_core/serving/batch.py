@@ -45,8 +45,6 @@ from recsys_core.policy import (
     recommend_with_policy,
     uses_model_seen_filter,
 )
-from recsys_core.ranking.batch_scoring import map_chunks, score_all_shoppers, scoring_workers
-from recsys_core.ranking.candidate_scoring import ChunkScorer
 from recsys_core.security.denylist import forgotten_among
 from recsys_core.segments import segments_from_features, shopper_countries
 from recsys_core.serving.hot_path import check_k
@@ -228,6 +226,11 @@ def score_batch(
             policy=policy,
             extra={"filter_seen": native, "workers": "model threads", "chunk_size": block},
         )
+    # the ranking package (the candidates' numba kernels, LightGBM): only for the models
+    # below, not with the serving package (a lab of single-stage models, the app's first page)
+    from recsys_core.ranking.batch_scoring import map_chunks, score_all_shoppers, scoring_workers
+    from recsys_core.ranking.candidate_scoring import ChunkScorer
+
     chunk_size = chunk_size or DEFAULT_CHUNK
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     workers = scoring_workers(workers)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,9 @@ from recsys_core.models.blas import blas_controller, single_threaded_blas
 from recsys_core.models.interface import PADDING_SCORE
 from recsys_core.models.matrix import MatrixRecommender
 from recsys_core.models.registry import POPULARITY
-from recsys_core.serving.compiled_trees import CompiledTrees
+
+if TYPE_CHECKING:  # numba: imported when a purchase model's trees are first compiled
+    from recsys_core.serving.compiled_trees import CompiledTrees
 
 #: Shoppers whose ranked candidates a prepared ranker keeps (about 5 KB each).
 RANKED_CACHE_SIZE = 1024
@@ -244,6 +246,8 @@ class PreparedRanker:
         return np.asarray(self.ranker.purchase_model_.decision_function(matrix), dtype=np.float64)
 
     def _compile(self) -> list[CompiledTrees] | None:
+        from recsys_core.serving.compiled_trees import CompiledTrees
+
         model = self.ranker.purchase_model_
         boosters = getattr(model, "boosters_", None)
         self._averaged = boosters is not None

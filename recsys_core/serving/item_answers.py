@@ -17,7 +17,6 @@ import pandas as pd
 from recsys_core.columns import Columns
 from recsys_core.errors import UnknownItemError
 from recsys_core.models.registry import ALS
-from recsys_core.search import ProductSearch, SearchMethod
 from recsys_core.serving.explanations import ServiceExplanations
 from recsys_core.serving.hot_path import PreparedRecommender, TopItems, check_k
 from recsys_core.serving.probabilities import json_number
@@ -28,7 +27,9 @@ from recsys_core.similar import (
     similar_items_filled,
     support_for,
 )
-from recsys_core.text_embeddings import item_shoppers
+
+if TYPE_CHECKING:  # search imports scikit-learn: when a search is first built
+    from recsys_core.search import ProductSearch, SearchMethod
 
 __all__ = ["ItemAnswers"]
 
@@ -55,6 +56,9 @@ class ItemAnswers(ServiceExplanations):
         The hybrid method's embeddings learn co-purchases from the training matrix of the
         first model that has one.
         """
+        from recsys_core.search import ProductSearch
+        from recsys_core.text_embeddings import item_shoppers
+
         if not isinstance(self._search, dict):
             self._search = {}
         if method not in self._search:

@@ -67,6 +67,36 @@ def test_parquet_and_timestamps_in_epoch_ms(tmp_path: Path) -> None:
     assert ds.events["user_id"].astype(str).tolist() == ["1", "2"]
 
 
+@pytest.mark.parametrize(
+    ("values", "first"),
+    [
+        # epochs written as text: numbers all the way down
+        (["1700000000"] * 150 + ["1700000100"], pd.Timestamp("2023-11-14 22:13:20")),
+        # dates as text (Online Retail): the first values are not numbers
+        (["2010-12-01 08:26"] * 150 + ["2011-12-09 12:50"], pd.Timestamp("2010-12-01 08:26")),
+    ],
+)
+def test_text_timestamps_are_epochs_only_when_every_value_is_a_number(
+    tmp_path: Path, values: list[str], first: pd.Timestamp
+) -> None:
+    """The column is not converted to numbers when its first values already are not (a
+    shortcut of the first page's load, issue 24): the parse is the same."""
+    n = len(values)
+    df = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(n)],
+            "item_id": ["a"] * n,
+            "event": ["purchase"] * n,
+            "timestamp": values,
+        }
+    )
+    path = tmp_path / "log.parquet"
+    df.to_parquet(path)  # the timestamps stay text (a CSV reader would make numbers of them)
+    events = load_event_file(path).events
+    assert events["timestamp"].min() == first
+    assert events["timestamp"].notna().all()
+
+
 @pytest.mark.parametrize("kind", ["gzip", "bz2"])
 def test_compressed_file_under_plain_name_is_read(write_csv, kind: str) -> None:
     data = gzip.compress(GOOD.encode()) if kind == "gzip" else bz2.compress(GOOD.encode())

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from recsys_core.columns import Columns
 from recsys_core.errors import ConfigError
 from recsys_core.models import registry
 
@@ -82,6 +84,23 @@ def test_registered_capabilities_are_the_classes_own(name: str) -> None:
         registry.spec(stage)  # a two-stage model is built on registered models
     for other in spec.similar_fill:
         assert registry.spec(other).similarity_label is not None
+
+
+@pytest.mark.parametrize("name", registry.model_names())
+def test_what_a_model_can_train_on_is_the_classes_own_answer(name: str) -> None:
+    """The app decides which models to train from the registry, without importing their
+    classes (issue 24): its answer must be the class's ``cannot_train_on``."""
+    spec = registry.spec(name)
+    timed = pd.DataFrame(
+        {
+            Columns.USER: ["u1", "u2"],
+            Columns.ITEM: ["i1", "i2"],
+            Columns.EVENT: ["purchase", "view"],
+            Columns.TIMESTAMP: pd.to_datetime(["2024-01-01", "2024-01-02"]),
+        }
+    )
+    for events in (timed, timed.drop(columns=[Columns.TIMESTAMP])):
+        assert spec.can_train_on(events.columns) == (spec.cls.cannot_train_on(events) is None)
 
 
 def test_the_registry_answers_what_callers_ask() -> None:
