@@ -20,16 +20,12 @@ and scored by log loss on the other:
   ``p = 1 / (1 + exp(-(coef * margin + intercept)))``.
 
 The one with the lower mean log loss is refitted on the whole calibration part (or the
-method is fixed by ``calibration``). With ``calibration_top_k=K`` only the ``K`` rows of
-each held-out list with the highest served margin (``fit(lists=...)``; the ranker's list is
-one shopper in one training window) take part: the rows a served list of ``K`` items holds,
-whose rate differs from pooled rows of the same margin (docs/evaluation-protocol.md,
-"Calibrating the purchase probability on the top of the lists"). With ``cross_fit_folds=K``
-the fit part's shoppers are split into ``K`` folds and one LightGBM model is trained per
-fold on the other ``K - 1``; the served margin is the mean of the ``K`` models' margins
-(and SHAP values are the mean of their SHAP values, so ``base + contributions = served
-margin`` still holds). The models stay separate LightGBM boosters: nothing edits LightGBM's
-model format.
+method is fixed by ``calibration``; ``calibration_top_k``: see below). With
+``cross_fit_folds=K`` the fit part's shoppers are split into ``K`` folds and one LightGBM
+model is trained per fold on the other ``K - 1``; the served margin is the mean of the
+``K`` models' margins (and SHAP values are the mean of their SHAP values, so ``base +
+contributions = served margin`` still holds). The models stay separate LightGBM boosters:
+nothing edits LightGBM's model format.
 Probabilities are clipped to ``[1e-6, 1 - 1e-6]``.
 
 Saved folder (no pickle)
@@ -67,6 +63,7 @@ from recsys_core.ranking.calibration import (
     Calibrator,
     _group_split,
     _require_both_classes,
+    top_of_lists,
 )
 from recsys_core.ranking.fit_memory import train_booster_on_rows
 
@@ -93,18 +90,6 @@ def group_codes(groups: np.ndarray | pd.Series) -> np.ndarray:
     """
     codes, _ = pd.factorize(np.asarray(groups).ravel(), sort=True, use_na_sentinel=False)
     return np.asarray(codes, dtype=np.int64)
-
-
-def top_of_lists(score: np.ndarray, lists: np.ndarray, k: int) -> np.ndarray:
-    """Whether each row is among the ``k`` highest ``score`` rows of its list (ties: the
-    earlier row first), as a boolean mask in row order."""
-    order = np.lexsort((np.arange(len(score)), -np.asarray(score), np.asarray(lists)))
-    ordered = np.asarray(lists)[order]
-    new_list = np.r_[True, ordered[1:] != ordered[:-1]] if len(order) else np.zeros(0, bool)
-    start = np.maximum.accumulate(np.where(new_list, np.arange(len(order)), 0))
-    top = np.empty(len(order), dtype=bool)
-    top[order] = np.arange(len(order)) - start < k
-    return top
 
 
 class PurchaseModel(ClassifierMixin, BaseEstimator):
@@ -147,8 +132,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         (``cross_fit_folds=0`` with early stopping); unused otherwise.
     calibration_top_k:
         ``None`` (default): the calibrator learns from every held-out row. ``K``: only from
-        the ``K`` rows of each held-out list (``fit(lists=...)``, default: each group) with
-        the highest served margin, the rows a served list of ``K`` items holds.
+        each held-out list's ``K`` rows of highest served margin (``fit(lists=)``, default:
+        the groups), the rows a served list holds (docs/evaluation-protocol.md).
 
     Attributes
     ----------
@@ -283,8 +268,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             Group of each row (the shopper); groups are never split between the fit and
             calibration parts. Rows are their own groups when omitted.
         lists:
-            List of each row (e.g. one shopper in one training window), read only with
-            ``calibration_top_k``; default: the groups.
+            List of each row (one shopper in one window), for ``calibration_top_k`` only.
         progress:
             Called with a message and the fraction done as fold models finish.
 
@@ -341,16 +325,13 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self._explainers: list[Any] | None = None
         # the calibrator sees the served margin (the fold models' mean) of held-out shoppers
         margin = self._margin(features[cal_part].to_numpy())
-        cal_label, cal_group = label[cal_part], group[cal_part]
-        if self.calibration_top_k is not None:
-            row_list = group if lists is None else group_codes(lists)
-            top = top_of_lists(margin, row_list[cal_part], int(self.calibration_top_k))
-            margin, cal_label, cal_group = margin[top], cal_label[top], cal_group[top]
-            _require_both_classes(cal_label, "calibration (top of the lists)")
+        row_list = (group if lists is None else group_codes(lists))[cal_part]
+        top = top_of_lists(margin, row_list, self.calibration_top_k)  # all rows with None
+        _require_both_classes(label[cal_part][top], "calibration (top of the lists)")
         self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
-            margin, cal_label, cal_group
+            margin[top], label[cal_part][top], group[cal_part][top]
         )
-        self.calibration_rows_ = int(len(cal_label))
+        self.calibration_rows_ = int(top.sum())
         return self
 
     def _fit_folds(
