@@ -16,7 +16,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from recsys_core.errors import DataValidationError
 
-__all__ = ["CalibrationMethod", "Calibrator"]
+__all__ = ["CalibrationMethod", "Calibrator", "top_of_lists"]
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 
@@ -113,3 +113,17 @@ def _group_split(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     _, second_rows = next(splitter.split(np.zeros((len(groups), 1)), groups=groups))
     second[second_rows] = True
     return ~second, second
+
+
+def top_of_lists(score: np.ndarray, lists: np.ndarray, k: int | None) -> np.ndarray:
+    """Whether each row is among the ``k`` highest ``score`` rows of its list (ties: the
+    earlier row first), as a boolean mask in row order; every row with ``k=None``."""
+    if k is None:
+        return np.ones(len(score), dtype=bool)
+    order = np.lexsort((np.arange(len(score)), -np.asarray(score), np.asarray(lists)))
+    ordered = np.asarray(lists)[order]
+    new_list = np.r_[True, ordered[1:] != ordered[:-1]] if len(order) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(new_list, np.arange(len(order)), 0))
+    top = np.empty(len(order), dtype=bool)
+    top[order] = np.arange(len(order)) - start < k
+    return top

@@ -111,6 +111,16 @@ class PurchaseModelConfig(BaseModel):
             "served (fold-averaged) margin."
         ),
     )
+    calibration_top_k: int | None = Field(
+        10,
+        ge=1,
+        description=(
+            "K: the calibrator learns only from each held-out list's K candidates with the "
+            "highest served margin (a list: one shopper in one training window), the rows a "
+            "served list of K items holds; the top of a list is bought less often than "
+            "pooled candidates of the same margin. None: from every held-out candidate."
+        ),
+    )
     cross_fit_folds: int = Field(
         2,
         ge=0,

@@ -20,11 +20,12 @@ and scored by log loss on the other:
   ``p = 1 / (1 + exp(-(coef * margin + intercept)))``.
 
 The one with the lower mean log loss is refitted on the whole calibration part (or the
-method is fixed by ``calibration``). With ``cross_fit_folds=K`` the fit part's shoppers are
-split into ``K`` folds and one LightGBM model is trained per fold on the other ``K - 1``;
-the served margin is the mean of the ``K`` models' margins (and SHAP values are the mean
-of their SHAP values, so ``base + contributions = served margin`` still holds). The models
-stay separate LightGBM boosters: nothing edits LightGBM's model format.
+method is fixed by ``calibration``; ``calibration_top_k``: see below). With
+``cross_fit_folds=K`` the fit part's shoppers are split into ``K`` folds and one LightGBM
+model is trained per fold on the other ``K - 1``; the served margin is the mean of the
+``K`` models' margins (and SHAP values are the mean of their SHAP values, so ``base +
+contributions = served margin`` still holds). The models stay separate LightGBM boosters:
+nothing edits LightGBM's model format.
 Probabilities are clipped to ``[1e-6, 1 - 1e-6]``.
 
 Saved folder (no pickle)
@@ -62,6 +63,7 @@ from recsys_core.ranking.calibration import (
     Calibrator,
     _group_split,
     _require_both_classes,
+    top_of_lists,
 )
 from recsys_core.ranking.fit_memory import train_booster_on_rows
 
@@ -128,6 +130,10 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
     early_stopping_fraction:
         Share of the fit part's shoppers held out to stop a single model
         (``cross_fit_folds=0`` with early stopping); unused otherwise.
+    calibration_top_k:
+        ``None`` (default): the calibrator learns from every held-out row. ``K``: only from
+        each held-out list's ``K`` rows of highest served margin (``fit(lists=)``, default:
+        the groups), the rows a served list holds (docs/evaluation-protocol.md).
 
     Attributes
     ----------
@@ -171,6 +177,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         fold_workers: int = 1,
         early_stopping_rounds: int = 0,
         early_stopping_fraction: float = 0.2,
+        calibration_top_k: int | None = None,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -187,6 +194,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self.fold_workers = fold_workers
         self.early_stopping_rounds = early_stopping_rounds
         self.early_stopping_fraction = early_stopping_fraction
+        self.calibration_top_k = calibration_top_k
 
     # ------------------------------------------------------------------ fitting
 
@@ -245,6 +253,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         y: np.ndarray | pd.Series,
         *,
         groups: np.ndarray | pd.Series | None = None,
+        lists: np.ndarray | pd.Series | None = None,
         progress: Callable[[str, float], None] | None = None,
     ) -> Self:
         """Train LightGBM on part of the groups and the calibrator on the rest.
@@ -258,6 +267,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         groups:
             Group of each row (the shopper); groups are never split between the fit and
             calibration parts. Rows are their own groups when omitted.
+        lists:
+            List of each row (one shopper in one window), for ``calibration_top_k`` only.
         progress:
             Called with a message and the fraction done as fold models finish.
 
@@ -314,10 +325,13 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self._explainers: list[Any] | None = None
         # the calibrator sees the served margin (the fold models' mean) of held-out shoppers
         margin = self._margin(features[cal_part].to_numpy())
+        row_list = (group if lists is None else group_codes(lists))[cal_part]
+        top = top_of_lists(margin, row_list, self.calibration_top_k)  # all rows with None
+        _require_both_classes(label[cal_part][top], "calibration (top of the lists)")
         self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
-            margin, label[cal_part], group[cal_part]
+            margin[top], label[cal_part][top], group[cal_part][top]
         )
-        self.calibration_rows_ = int(cal_part.sum())
+        self.calibration_rows_ = int(top.sum())
         return self
 
     def _fit_folds(

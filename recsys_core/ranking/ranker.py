@@ -19,8 +19,8 @@ and ``W = training_windows``:
   (4) seeded folds and one LightGBM model per fold learns from the other folds. The served
   margin is the mean of the fold models' margins, and the calibrator (isotonic or Platt,
   chosen by cross-validated log loss, see :mod:`recsys_core.ranking.purchase_model`) learns
-  from that served margin on the held-out shoppers. With ``cross_fit_folds=0`` one
-  LightGBM model learns from all non-held-out shoppers.
+  from that served margin on the held-out shoppers (their top ``calibration_top_k`` rows of
+  each window). With ``cross_fit_folds=0`` one LightGBM model learns from all the others.
 * **scoring** — stage one is refitted on every event ``< cutoff`` and features are taken
   at ``cutoff``; the classifier trained on the earlier windows scores them.
 
@@ -261,11 +261,13 @@ class TwoStageRanker(Recommender):
         report("classifier: fitting", 0.0, 0.55, 0.9)
         summary, features = training_rows_summary(train), train[list(self.feature_names)]
         label, groups = train[LABEL].to_numpy(), train[Columns.USER].to_numpy()
+        lists = train.groupby([Columns.USER, WINDOW_CUTOFF], sort=False, observed=True).ngroup()
         del train  # the ids and labels are copied out: hold only what the fit needs
         model = self._purchase_model().fit(
             features,
             label,
             groups=groups,
+            lists=lists.to_numpy(),
             progress=lambda m, f: report(f"classifier: {m}", f, 0.55, 0.9),
         )
         del features

@@ -13,7 +13,12 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 from recsys_core.errors import ArtifactError, DataValidationError
 from recsys_core.metrics import expected_calibration_error
-from recsys_core.ranking.purchase_model import Calibrator, PurchaseModel, _group_split
+from recsys_core.ranking.purchase_model import (
+    Calibrator,
+    PurchaseModel,
+    _group_split,
+    top_of_lists,
+)
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +287,51 @@ def test_the_ranker_default_is_two_early_stopped_fold_models(
     model = PurchaseModel(**config.model_dump()).fit(*data[:2], groups=data[2])
     assert len(model.boosters_) == 2
     assert all(1 <= t < config.n_estimators for t in model.best_iterations_)
+
+
+def test_top_of_lists_marks_each_lists_highest_rows() -> None:
+    score = np.array([0.1, 0.9, 0.5, 0.5, 0.2, 0.8, 0.3])
+    lists = np.array([1, 1, 1, 2, 2, 2, 3])
+    np.testing.assert_array_equal(
+        top_of_lists(score, lists, 2), [False, True, True, True, False, True, True]
+    )
+    # ties: the earlier row first
+    np.testing.assert_array_equal(
+        top_of_lists(np.array([0.5, 0.5, 0.5]), np.array([0, 0, 0]), 2), [True, True, False]
+    )
+    assert top_of_lists(np.zeros(0), np.zeros(0, dtype=np.int64), 3).shape == (0,)
+
+
+def _lists(n_lists: int, size: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Lists whose rows share the list's level (``u``) in the feature but not in the label:
+    among rows of equal margin, those at the top of their list are bought more often than
+    the pooled rows (the selection a served list of its top rows makes)."""
+    rng = np.random.default_rng(seed)
+    lists = np.repeat(np.arange(n_lists), size)
+    u = rng.normal(size=n_lists)[lists]
+    e = rng.normal(size=len(lists))
+    X = pd.DataFrame({"a": u + e, "noise": rng.normal(size=len(lists))})
+    y = (rng.uniform(size=len(lists)) < 1 / (1 + np.exp(-(-3 + 2 * e)))).astype(int)
+    return X, y, lists
+
+
+def test_calibration_top_k_learns_from_each_held_out_lists_top_rows() -> None:
+    X, y, lists = _lists(1500, 20, seed=1)
+    settings = {"n_estimators": 40, "min_child_samples": 20, "calibration": "sigmoid"}
+    pooled = PurchaseModel(**settings).fit(X, y, groups=lists)
+    top = PurchaseModel(**settings, calibration_top_k=3).fit(X, y, groups=lists, lists=lists)
+    # exactly the held-out shoppers' three highest served margins of each list
+    _, held = _group_split(lists, top.calibration_fraction, top.random_state)
+    margin = top.decision_function(X[held])
+    chosen = top_of_lists(margin, lists[held], 3)
+    assert top.calibration_rows_ == int(chosen.sum()) == 3 * len(np.unique(lists[held]))
+    expected = Calibrator.fit("sigmoid", margin[chosen], y[held][chosen])
+    assert top.calibrator_.to_dict() == pytest.approx(expected.to_dict())
+    # on new lists the top rows' mean probability matches what they buy; the pooled
+    # calibrator misses it
+    X_new, y_new, lists_new = _lists(4000, 20, seed=2)
+    served = top_of_lists(top.decision_function(X_new), lists_new, 3)
+    bought = y_new[served].mean()
+    assert abs(top.purchase_probability(X_new[served]).mean() - bought) < 0.04
+    assert abs(pooled.purchase_probability(X_new[served]).mean() - bought) > 0.1
+    assert top.get_params()["calibration_top_k"] == 3

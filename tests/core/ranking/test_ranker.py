@@ -366,3 +366,24 @@ def test_ranker_saved_by_an_older_version_asks_for_a_retrain(
     (folder / "config.json").write_text(json.dumps(metadata))
     with pytest.raises(ArtifactError, match="format version 1.*retrain"):
         TwoStageRanker.load(folder)
+
+
+def test_calibration_top_k_ranks_within_each_shopper_and_training_window(
+    store: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """A list is one shopper in one training window: the calibrator learns from the top K
+    rows of each held-out (shopper, window), not of each shopper over all windows."""
+    from recsys_core.ranking.purchase_model import _group_split, group_codes
+
+    events, catalog = store
+    settings = {**SMALL, "classifier": {**SMALL["classifier"], "calibration_top_k": 5}}  # type: ignore[dict-item]
+    ranker = TwoStageRanker(settings).fit(events, catalog, cutoff=CUTOFF)
+    frame = build_training_frame(events, catalog, CUTOFF, ranker.config)
+    held = _group_split(
+        group_codes(frame["user_id"].to_numpy()),
+        ranker.config.classifier.calibration_fraction,
+        ranker.config.seed,
+    )[1]
+    sizes = frame[held].groupby(["user_id", WINDOW_CUTOFF], observed=True).size()
+    assert frame[WINDOW_CUTOFF].nunique() > 1 and (sizes > 5).any()
+    assert ranker.training_summary_["calibration_rows"] == int(np.minimum(sizes, 5).sum())
