@@ -20,22 +20,20 @@ and scored by log loss on the other:
   ``p = 1 / (1 + exp(-(coef * margin + intercept)))``.
 
 The one with the lower mean log loss is refitted on the whole calibration part (or the
-method is fixed by ``calibration``; ``calibration_top_k``: see below). With
-``cross_fit_folds=K`` the fit part's shoppers are split into ``K`` folds and one LightGBM
-model is trained per fold on the other ``K - 1``; the served margin is the mean of the
-``K`` models' margins (and SHAP values are the mean of their SHAP values, so ``base +
-contributions = served margin`` still holds). The models stay separate LightGBM boosters:
-nothing edits LightGBM's model format.
+method is fixed by ``calibration``). With ``cross_fit_folds=K`` the fit part's shoppers are
+split into ``K`` folds and one LightGBM model is trained per fold on the other ``K - 1``;
+the served margin is the mean of the ``K`` models' margins (and SHAP values are the mean
+of their SHAP values, so ``base + contributions = served margin`` still holds). The models
+stay separate LightGBM boosters: nothing edits LightGBM's model format.
 Probabilities are clipped to ``[1e-6, 1 - 1e-6]``.
 
 Saved folder (no pickle)
 ------------------------
 ``booster_0.txt``, ``booster_1.txt``, ...
     LightGBM's own text models (``Booster.save_model``), one per fold model.
-``calibrator.json``
-    ``{"format_version", "feature_names", "params", "boosters", "calibration": {"method",
-    ...}}`` with the isotonic thresholds ``x``/``y`` or the Platt ``coef``/``intercept``;
-    written last.
+``calibrator.json`` (written last)
+    ``{"format_version", "feature_names", "params", "boosters", "calibration": {...}}``:
+    the method and the isotonic ``x``/``y`` or the Platt ``coef``/``intercept``.
 """
 
 from __future__ import annotations
@@ -105,10 +103,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         part), ``isotonic`` or ``sigmoid``.
     calibration_fraction:
         Share of the groups (shoppers) held out to fit the calibrator.
-    random_state:
-        Seed of LightGBM and of the fit/calibration split.
-    n_jobs:
-        LightGBM threads.
+    random_state, n_jobs:
+        Seed of LightGBM and of the fit/calibration split; LightGBM threads.
     cross_fit_folds:
         ``0`` (default): one LightGBM model on the fit part. ``K >= 2``: the fit part's
         shoppers are split into ``K`` folds and one model is trained per fold on the other
@@ -131,9 +127,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         Share of the fit part's shoppers held out to stop a single model
         (``cross_fit_folds=0`` with early stopping); unused otherwise.
     calibration_top_k:
-        ``None`` (default): the calibrator learns from every held-out row. ``K``: only from
-        each held-out list's ``K`` rows of highest served margin (``fit(lists=)``, default:
-        the groups), the rows a served list holds (docs/evaluation-protocol.md).
+        ``None``: the calibrator learns from every held-out row; ``K``: from each held-out
+        list's ``K`` rows of highest served margin, what a list serves (``fit(lists=)``).
 
     Attributes
     ----------
@@ -268,7 +263,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             Group of each row (the shopper); groups are never split between the fit and
             calibration parts. Rows are their own groups when omitted.
         lists:
-            List of each row (one shopper in one window), for ``calibration_top_k`` only.
+            List of each row (a shopper in a window; default the groups): ``calibration_top_k``.
         progress:
             Called with a message and the fraction done as fold models finish.
 
@@ -316,17 +311,16 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
                 )
             ]
         else:
-            self.boosters_ = [
-                self._train(self.random_state, features[fit_part], label[fit_part], None)
-            ]
+            one = self._train(self.random_state, features[fit_part], label[fit_part], None)
+            self.boosters_ = [one]
         self.best_iterations_ = [int(b.num_trees()) for b in self.boosters_]
         self.feature_names_in_ = np.asarray(features.columns, dtype=object)
         self.classes_ = np.array([0, 1])
         self._explainers: list[Any] | None = None
         # the calibrator sees the served margin (the fold models' mean) of held-out shoppers
         margin = self._margin(features[cal_part].to_numpy())
-        row_list = (group if lists is None else group_codes(lists))[cal_part]
-        top = top_of_lists(margin, row_list, self.calibration_top_k)  # all rows with None
+        row_list = (group if lists is None else group_codes(lists))[cal_part]  # None: all
+        top = top_of_lists(margin, row_list, self.calibration_top_k)
         _require_both_classes(label[cal_part][top], "calibration (top of the lists)")
         self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
             margin[top], label[cal_part][top], group[cal_part][top]
