@@ -273,12 +273,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} rows but y has {len(label)}")
         group = np.arange(len(X)) if groups is None else group_codes(groups)
         folds = self.cross_fit_folds
-        if (
-            isinstance(folds, bool)
-            or not isinstance(folds, int | np.integer)
-            or folds < 0
-            or folds == 1
-        ):
+        whole = isinstance(folds, int | np.integer) and not isinstance(folds, bool)
+        if not whole or folds < 0 or folds == 1:
             raise ValueError(f"cross_fit_folds must be 0 or a whole number >= 2, got {folds!r}")
         features = X.astype(np.float64)
         fit_part, cal_part = _group_split(group, self.calibration_fraction, self.random_state)
@@ -313,7 +309,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self._explainers: list[Any] | None = None
         # the calibrator sees the served margin (the fold models' mean) of held-out shoppers
-        margin = self._margin(features[cal_part].to_numpy())
+        margin = self._fold_margin(features[cal_part].to_numpy())
         self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
             margin, label[cal_part], group[cal_part]
         )
@@ -441,6 +437,18 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         total = np.zeros(len(matrix))
         for booster in self.boosters_:
             total += np.asarray(booster.predict(matrix, raw_score=True), dtype=np.float64)
+        return total / len(self.boosters_)
+
+    def _fold_margin(self, matrix: np.ndarray) -> np.ndarray:
+        """:meth:`_margin` (same bits) with the models predicting on ``fold_workers`` threads."""
+        workers = min(int(self.fold_workers), len(self.boosters_))
+        if workers < 2 or len(matrix) == 0:
+            return self._margin(matrix)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(lambda b: b.predict(matrix, raw_score=True), self.boosters_))
+        total = np.zeros(len(matrix))
+        for part in parts:
+            total += np.asarray(part, dtype=np.float64)
         return total / len(self.boosters_)
 
     def _tree_explainers(self) -> list[Any]:
