@@ -279,12 +279,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(X)} rows but y has {len(label)}")
         group = np.arange(len(X)) if groups is None else group_codes(groups)
         folds = self.cross_fit_folds
-        if (
-            isinstance(folds, bool)
-            or not isinstance(folds, int | np.integer)
-            or folds < 0
-            or folds == 1
-        ):
+        whole = isinstance(folds, int | np.integer) and not isinstance(folds, bool)
+        if not whole or folds < 0 or folds == 1:
             raise ValueError(f"cross_fit_folds must be 0 or a whole number >= 2, got {folds!r}")
         features = X.astype(np.float64)
         fit_part, cal_part = _group_split(group, self.calibration_fraction, self.random_state)
@@ -318,7 +314,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self._explainers: list[Any] | None = None
         # the calibrator sees the served margin (the fold models' mean) of held-out shoppers
-        margin = self._margin(features[cal_part].to_numpy())
+        margin = self._margin(features[cal_part].to_numpy(), int(self.fold_workers))
         row_list = (group if lists is None else group_codes(lists))[cal_part]  # None: all
         top = top_of_lists(margin, row_list, self.calibration_top_k)
         _require_both_classes(label[cal_part][top], "calibration (top of the lists)")
@@ -442,14 +438,18 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             )
         return matrix
 
-    def _margin(self, matrix: np.ndarray) -> np.ndarray:
-        """The served margin: the mean of the fold models' raw margins."""
+    def _margin(self, matrix: np.ndarray, workers: int = 1) -> np.ndarray:
+        """The served margin: the mean of the fold models' raw margins (the same bits when
+        the models predict on ``workers`` threads, as in fit)."""
         if len(matrix) == 0:
             return np.zeros(0)
-        total = np.zeros(len(matrix))
-        for booster in self.boosters_:
-            total += np.asarray(booster.predict(matrix, raw_score=True), dtype=np.float64)
-        return total / len(self.boosters_)
+        raw = lambda b: np.asarray(b.predict(matrix, raw_score=True), dtype=np.float64)  # noqa: E731
+        if min(workers, len(self.boosters_)) < 2:
+            parts = [raw(booster) for booster in self.boosters_]
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, len(self.boosters_))) as pool:
+                parts = list(pool.map(raw, self.boosters_))
+        return sum(parts, np.zeros(len(matrix))) / len(self.boosters_)  # in the old order
 
     def _tree_explainers(self) -> list[Any]:
         explainers = getattr(self, "_explainers", None)

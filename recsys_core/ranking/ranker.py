@@ -67,12 +67,7 @@ from recsys_core.errors import (
 )
 from recsys_core.interactions import InteractionMatrix
 from recsys_core.io_utils import atomic_write_text
-from recsys_core.models.interface import (
-    Progress,
-    Recommender,
-    check_k,
-    check_pairs,
-)
+from recsys_core.models.interface import Progress, Recommender, check_k, check_pairs
 from recsys_core.models.persistence import check_format_version, model_from_config
 from recsys_core.ranking.candidate_scoring import (
     DEFAULT_SCORING_CHUNK,
@@ -99,6 +94,7 @@ from recsys_core.ranking.features import sequence as sequence_group
 from recsys_core.ranking.purchase_model import PurchaseModel
 from recsys_core.ranking.scoring import cold_start_frame, probability_frame
 from recsys_core.ranking.training_frame import (
+    StageOneFits,
     build_training_frame,
     cold_start_rates,
     fitted_stage,
@@ -255,27 +251,28 @@ class TwoStageRanker(Recommender):
                 progress(message, low + (high - low) * fraction)
 
         digests = window_digests(past, catalog)  # None outside an evaluation's window cache
-        train = build_training_frame(
-            past, catalog, cut, self.config, lambda m, f: report(m, f, 0.0, 0.55), digests=digests
-        )
-        report("classifier: fitting", 0.0, 0.55, 0.9)
-        summary, features = training_rows_summary(train), train[list(self.feature_names)]
-        label, groups = train[LABEL].to_numpy(), train[Columns.USER].to_numpy()
-        lists = train.groupby([Columns.USER, WINDOW_CUTOFF], sort=False, observed=True).ngroup()
-        del train  # the ids and labels are copied out: hold only what the fit needs
-        model = self._purchase_model().fit(
-            features,
-            label,
-            groups=groups,
-            lists=lists.to_numpy(),
-            progress=lambda m, f: report(f"classifier: {m}", f, 0.55, 0.9),
-        )
-        del features
-        report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
-        # the next fold's newest training window is this cutoff: kept for it in a cache
-        self.generator_, self.snapshot_ = fitted_stage(
-            past, catalog, cut, self.config, digests=digests, keep=True
-        )
+        # stage one of the windows and the cutoff: fitted ahead on a 2nd thread (same models)
+        with StageOneFits(past, self.config) as stage_one:
+            windows = lambda m, f: report(m, f, 0.0, 0.55)  # noqa: E731
+            train = build_training_frame(
+                past, catalog, cut, self.config, windows, digests=digests, stage_one=stage_one
+            )
+            report("classifier: fitting", 0.0, 0.55, 0.9)
+            summary, features = training_rows_summary(train), train[list(self.feature_names)]
+            label, groups = train[LABEL].to_numpy(), train[Columns.USER].to_numpy()
+            by_list = train.groupby([Columns.USER, WINDOW_CUTOFF], sort=False, observed=True)
+            lists = by_list.ngroup().to_numpy()  # a list: one shopper in one window
+            del train, by_list  # the ids and labels are copied out: hold only what the fit needs
+            folds = lambda m, f: report(f"classifier: {m}", f, 0.55, 0.9)  # noqa: E731
+            model = self._purchase_model().fit(
+                features, label, groups=groups, lists=lists, progress=folds
+            )
+            del features
+            report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
+            # the next fold's newest training window is this cutoff: kept for it in a cache
+            self.generator_, self.snapshot_ = fitted_stage(
+                past, catalog, cut, self.config, digests=digests, keep=True, stage_one=stage_one
+            )
         horizon = pd.Timedelta(days=self.config.horizon_days)  # cold start: base rates
         self.cold_start_items_, self.cold_start_rates_ = cold_start_rates(past, cut, horizon)
         self.sequence_ = sequence_group.fitted_at(past, cut, self.config.sequence)

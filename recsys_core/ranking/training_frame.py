@@ -6,8 +6,11 @@ features see only events before ``c_w``; the label is a purchase in ``[c_w, c_w 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Final
 
 import numpy as np
@@ -44,6 +47,7 @@ __all__ = [
     "make_generator",
     "purchases_between",
     "save_cold_start",
+    "StageOneFits",
     "training_rows_summary",
     "training_sample",
 ]
@@ -115,6 +119,57 @@ def purchases_between(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timesta
     return pairs.drop_duplicates().reset_index(drop=True)
 
 
+class StageOneFits:
+    """Stage one (:class:`CandidateGenerator`) fitted on one background thread, ahead of use.
+
+    A stage's generator (ALS and item-kNN; implicit releases the GIL while it fits) does
+    not depend on its behaviour snapshot or on anything the fit builds from it, so while
+    the calling thread builds a window's snapshot, candidate rows or the classifier, this
+    thread fits the generator of the same or the next cutoff: the fit's second core,
+    which was idle outside the classifier's fold models. The generators are exactly those
+    fitted in line (same events, settings and seed; implicit's results do not depend on
+    the thread). One worker, so at most one generator is being fitted at a time and the
+    queue holds the next cutoffs only (a generator is small beside a snapshot).
+
+    Use as a context manager: leaving it waits for a fit in progress and drops the rest.
+    """
+
+    def __init__(self, events: pd.DataFrame, config: RankerConfig) -> None:
+        self._events, self._config = events, config
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage-one")
+        self._fits: dict[pd.Timestamp, Future[CandidateGenerator]] = {}
+
+    def start(self, cutoff: pd.Timestamp) -> None:
+        """Queue the generator of ``cutoff`` (nothing when already queued)."""
+        cutoff = pd.Timestamp(cutoff)
+        if cutoff not in self._fits:
+            generator = make_generator(self._config)
+            self._fits[cutoff] = self._pool.submit(generator.fit, self._events, cutoff)
+
+    def take(self, cutoff: pd.Timestamp) -> Future[CandidateGenerator]:
+        """The generator of ``cutoff`` (queued now when it was not), forgotten here."""
+        self.start(cutoff)
+        return self._fits.pop(pd.Timestamp(cutoff))
+
+    def close(self) -> None:
+        """Drop queued fits and wait for the one in progress."""
+        for future in self._fits.values():
+            future.cancel()
+        self._fits.clear()
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> StageOneFits:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 def fitted_stage(
     events: pd.DataFrame,
     catalog: pd.DataFrame | None,
@@ -123,13 +178,16 @@ def fitted_stage(
     *,
     digests: EventDigests | None = None,
     keep: bool = False,
+    stage_one: StageOneFits | None = None,
 ) -> tuple[CandidateGenerator, BehaviourSnapshot]:
     """Stage one and the behaviour features fitted on the events before ``cutoff``.
 
     Inside :func:`~recsys_core.ranking.window_cache.using_window_cache` a stage cached for
     the same events, catalog, settings and cutoff is reused, and with ``keep`` a freshly
     fitted one is kept for a later fold (pass ``digests`` of ``events`` to avoid hashing
-    them again).
+    them again). The generator is fitted on a background thread while this one builds the
+    snapshot (``stage_one``: the fits of the caller, which may have started it already;
+    they must be of ``events`` and ``config``); the result is the same as in line.
     """
     cache = active_window_cache()
     key: tuple[object, ...] | None = None
@@ -139,14 +197,20 @@ def fitted_stage(
         hit = cache.take_stage(key)
         if hit is not None:
             return hit
-    snapshot = BehaviourSnapshot.from_events(
-        events,
-        cutoff,
-        catalog,
-        engine=config.feature_engine,
-        spark_master=config.spark_master,
-    )
-    generator = make_generator(config).fit(events, cutoff)
+    fits = StageOneFits(events, config) if stage_one is None else stage_one
+    try:
+        fitting = fits.take(cutoff)
+        snapshot = BehaviourSnapshot.from_events(
+            events,
+            cutoff,
+            catalog,
+            engine=config.feature_engine,
+            spark_master=config.spark_master,
+        )
+        generator = fitting.result()
+    finally:
+        if stage_one is None:
+            fits.close()
     if cache is not None and key is not None:
         cache.keep_stage(key, cutoff, generator, snapshot, keep=keep)
     return generator, snapshot
@@ -160,6 +224,7 @@ def build_training_frame(
     progress: Callable[[str, float], None] | None = None,
     *,
     digests: EventDigests | None = None,
+    stage_one: StageOneFits | None = None,
 ) -> pd.DataFrame:
     """Labelled candidate rows of the training windows before ``cutoff``.
 
@@ -173,6 +238,13 @@ def build_training_frame(
     With ``config.sequence`` set, the optional ``sequence`` group's columns follow the
     features (one ``sasrec`` per window, fitted on the events before its cutoff, as
     :func:`~recsys_core.ranking.features.sequence.sequence_columns` does).
+
+    Outside a window cache, each window's stage one (:class:`StageOneFits`) is fitted on a
+    background thread one window ahead, while this thread builds the previous window's
+    snapshot and rows; given the caller's ``stage_one`` (fits of the events before
+    ``cutoff``, with ``config``), the stage one at ``cutoff`` itself is queued after the
+    last window (what :meth:`~recsys_core.ranking.ranker.TwoStageRanker.fit` needs next).
+    The rows are the same either way.
 
     Returns
     -------
@@ -204,32 +276,50 @@ def build_training_frame(
     if cache is not None:
         digests = digests or EventDigests(past, catalog)
         settings, drawn = stage_settings(config), sample_digest(sample)
+    cutoffs = [cutoff - horizon - (w - 1) * step for w in range(1, config.training_windows + 1)]
+    cutoffs = list(itertools.takewhile(lambda c: c > start, cutoffs))
+    # one window ahead, and the ranker's cutoff after the last (a cached window or stage is
+    # taken from the cache instead: fitted in line then, nothing fitted for nothing)
+    ahead = [*cutoffs[1:], *([cutoff] if stage_one is not None else [])] if cache is None else []
+    fits = StageOneFits(past, config) if stage_one is None else stage_one
     frames: list[pd.DataFrame] = []
     earliest = cutoff
-    for w in range(1, config.training_windows + 1):
-        window_cutoff = cutoff - horizon - (w - 1) * step
-        if window_cutoff <= start:
-            break
-        earliest = window_cutoff
-        if progress is not None:
-            progress(
-                f"training window {w} of {config.training_windows}: stage one and features",
-                (w - 1) / config.training_windows,
+    try:
+        for w, window_cutoff in enumerate(cutoffs, start=1):
+            earliest = window_cutoff
+            if progress is not None:
+                progress(
+                    f"training window {w} of {config.training_windows}: stage one and features",
+                    (w - 1) / config.training_windows,
+                )
+            key: tuple[object, ...] = ()
+            if cache is not None and digests is not None:
+                # the rows read the events before the end of the label window
+                key = (
+                    "frame",
+                    window_cutoff,
+                    digests.before(window_cutoff + horizon),
+                    settings,
+                    drawn,
+                )
+                hit = cache.frame(key)
+                if hit is not None:
+                    frames.append(hit)
+                    continue
+            if w <= len(ahead):  # this window's stage one first, then the next one
+                fits.start(window_cutoff)
+                fits.start(ahead[w - 1])
+            frame = _window_frame(
+                past, catalog, window_cutoff, horizon, config, sample, digests, fits
             )
-        key: tuple[object, ...] = ()
-        if cache is not None and digests is not None:
-            # the rows read the events before the end of the label window
-            key = ("frame", window_cutoff, digests.before(window_cutoff + horizon), settings, drawn)
-            hit = cache.frame(key)
-            if hit is not None:
-                frames.append(hit)
+            if frame is None:
                 continue
-        frame = _window_frame(past, catalog, window_cutoff, horizon, config, sample, digests)
-        if frame is None:
-            continue
-        if cache is not None:
-            cache.keep_frame(key, window_cutoff, frame)
-        frames.append(frame)
+            if cache is not None:
+                cache.keep_frame(key, window_cutoff, frame)
+            frames.append(frame)
+    finally:
+        if stage_one is None:
+            fits.close()
     if cache is not None:
         cache.drop_before(earliest)  # folds move forward: no later fold reads older windows
     if not frames:
@@ -250,12 +340,15 @@ def _window_frame(
     config: RankerConfig,
     sample: pd.Index | None,
     digests: EventDigests | None,
+    stage_one: StageOneFits,
 ) -> pd.DataFrame | None:
     """The labelled rows of one training window (``None``: no buyer to train on)."""
     labels = purchases_between(past, window_cutoff, window_cutoff + horizon)
     if labels.empty:
         return None
-    generator, snapshot = fitted_stage(past, catalog, window_cutoff, config, digests=digests)
+    generator, snapshot = fitted_stage(
+        past, catalog, window_cutoff, config, digests=digests, stage_one=stage_one
+    )
     users = pd.Index(snapshot.users.external_ids).intersection(
         pd.Index(generator.users_.external_ids)
     )
