@@ -13,14 +13,39 @@ browser test its own port; session fixtures are built once per worker.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from recsys_core.paths import DATA_DIR
+from recsys_core.paths import DATA_DIR, PROJECT_ROOT
 from recsys_core.settings import lab_settings
+
+
+def run_python(
+    script: str,
+    *,
+    cwd: Path = PROJECT_ROOT,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter (``python -c``) that imports this checkout
+    (``PYTHONPATH`` = the project root) with ``os.environ`` updated by ``env``; output
+    captured as text, the exit status left to the caller."""
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(PROJECT_ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
 
 #: Markers whose tests exercise a required part: their skips fail under RECSYS_REQUIRE_ALL=1.
 REQUIRED_MARKERS: tuple[str, ...] = ("required", "spark", "e2e")

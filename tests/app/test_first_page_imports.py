@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.conftest import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What ``streamlit run app.py`` runs first: the router, then the default page.
@@ -77,16 +76,8 @@ def test_the_first_page_does_not_import_the_purchase_models_libraries(tmp_path: 
     modules = [m for f in FIRST_PAGE_FILES for m in _imported_modules(ROOT / f)]
     assert "ui.resources" in modules and "recsys_core.models" in modules
     script = _SCRIPT.format(root=str(ROOT), modules=modules, deferred=DEFERRED)
-    env = {**os.environ, "RECSYS_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
+    env = {"RECSYS_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    done = run_python(script, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert not result["ranker"]  # trained in the background, not by the first page

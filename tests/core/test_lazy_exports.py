@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 
 import pytest
+
+from tests.conftest import run_python
 
 LAZY_PACKAGES = ("recsys_core.ranking", "recsys_core.evaluation")
 
@@ -24,7 +24,6 @@ def test_every_public_name_resolves(package: str) -> None:
 def test_a_light_module_of_the_package_does_not_import_lightgbm(package: str) -> None:
     """Importing the package (or one of its light modules) leaves LightGBM unloaded."""
     code = f"import sys, {package}; print('lightgbm' in sys.modules)"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
+    done = run_python(code, timeout=120)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

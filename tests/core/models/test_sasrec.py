@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from recsys_core.models.sequence.steps import (
     horizon_targets,
     repeat_signals,
 )
-from recsys_core.paths import PROJECT_ROOT
+from tests.conftest import run_python
 
 CYCLE = [f"c{j}" for j in range(6)]
 
@@ -170,15 +169,7 @@ def test_heads_must_divide_dim() -> None:
 def _run_without_torch(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     script = "import sys\nsys.modules['torch'] = None  # as if torch were not installed\n"
     script += textwrap.dedent(code)
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        check=False,
-    )
+    return run_python(script)
 
 
 def test_without_torch_training_says_how_to_install(tmp_path: Path) -> None:

@@ -7,9 +7,7 @@ model's own tests do). The tests that the ranker is unchanged without the group 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -17,7 +15,6 @@ import pandas as pd
 import pytest
 
 from recsys_core.columns import Columns
-from recsys_core.paths import PROJECT_ROOT
 from recsys_core.ranking.config import LABEL, WINDOW_CUTOFF, RankerConfig
 from recsys_core.ranking.features import FEATURE_NAMES, REGISTRY
 from recsys_core.ranking.features.names import OPTIONAL_REGISTRY, describe_feature
@@ -26,6 +23,7 @@ from recsys_core.ranking.features.sequence import (
     SequenceScores,
     sequence_columns,
 )
+from tests.conftest import run_python
 from tests.core.models.test_sasrec import (  # noqa: F401 - torch_present is a fixture
     CYCLE,
     cycle_log,
@@ -42,15 +40,7 @@ CYCLE_SETTINGS: dict[str, object] = cycle_params()
 
 def _run_python(script: str) -> subprocess.CompletedProcess[str]:
     """Run ``script`` in a fresh interpreter at the project root; it must exit 0."""
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        check=False,
-    )
+    result = run_python(script)
     assert result.returncode == 0, result.stderr
     return result
 
