@@ -124,11 +124,12 @@ def shopper_view() -> None:
     # ------------------------------------------------------------------ recommendations
     st.subheader("Recommendations")
     # one list policy (repeats + business filters), applied by the service as everywhere
-    policy = ListPolicy(
-        "leave-out-bought" if filter_seen else "keep",
-        filters,
-        source="request" if filter_seen != rule.remove else rule.source,
-        why=rule.why if filter_seen == rule.remove else "",
+    # the lab's rule as it is (bought or every seen item, as evaluation applies it), or the
+    # product manager's own choice
+    policy = (
+        ListPolicy.from_rule(rule, filters)
+        if filter_seen == rule.remove
+        else ListPolicy("leave-out-bought" if filter_seen else "keep", filters, source="request")
     )
     purchases = None
     if filters.exclude_bought_days and data.dataset.has_timestamps:

@@ -58,9 +58,11 @@ from recsys_core.merchandising import (
     rules_for_shopper,
     today_utc,
 )
+from recsys_core.repeats import BoughtRule
 
 __all__ = [
     "LAB_RULE",
+    "REPEATS_OF_RULE",
     "REPEATS",
     "PolicyChoice",
     "BusinessFilters",
@@ -80,6 +82,13 @@ __all__ = [
 Repeats = Literal["keep", "leave-out-bought", "leave-out-seen"]
 #: The values of :data:`Repeats`, in order.
 REPEATS: Final[tuple[str, ...]] = get_args(Repeats)
+
+#: A repeat rule's ``removes`` (:class:`recsys_core.repeats.BoughtRule`) as a policy's repeats.
+REPEATS_OF_RULE: Final[dict[str, Repeats]] = {
+    "nothing": "keep",
+    "bought": "leave-out-bought",
+    "seen": "leave-out-seen",
+}
 
 #: Passed instead of a policy: "the lab's own rule" (its settings, else the training data's
 #: repeat rate; :meth:`~recsys_core.serving.service.RecommendationService.default_policy`).
@@ -210,6 +219,17 @@ class ListPolicy:
         if default is None:
             raise ConfigError("say what the list may contain: pass a ListPolicy")
         return default
+
+    @classmethod
+    def from_rule(cls, rule: BoughtRule, filters: BusinessFilters | None = None) -> ListPolicy:
+        """The policy of a repeat rule (:func:`recsys_core.repeats.bought_rule`: the lab's
+        rule, which evaluation, the service and the app all apply), with ``filters``."""
+        return cls(
+            REPEATS_OF_RULE[rule.removes],
+            filters or BusinessFilters(),
+            source=rule.source,
+            why=rule.why,
+        )
 
     @property
     def removes_bought(self) -> bool:

@@ -236,18 +236,28 @@ class BoughtRule:
     ----------
     remove:
         ``True``: lists leave out already-bought items (purchases before training ended;
-        viewed, carted and favourited items stay).
+        with ``removes == "seen"`` every item the shopper interacted with too).
     source:
         ``"request"`` (the caller asked), ``"settings"`` (the lab's settings, e.g. a tune
         result), ``"repeat rate"`` (:func:`repeat_profile` of the training data) or
         ``"unrecorded"`` (a version trained before the rule was stored: kept).
     why:
         One sentence.
+    removes:
+        What leaves the lists: ``"seen"`` (every item the shopper interacted with: the
+        training data's return rate is below the threshold and removing was not the caller's
+        own ``bought`` choice), ``"bought"`` or ``"nothing"``; :class:`RepeatProfile`'s
+        ``removes`` words. Empty: ``"bought"`` when ``remove``, else ``"nothing"``.
     """
 
     remove: bool
     source: str
     why: str
+    removes: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.removes:
+            object.__setattr__(self, "removes", "bought" if self.remove else "nothing")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -263,18 +273,31 @@ def bought_rule(
 
     The caller's explicit choice wins; else the settings' ``filter_seen`` (a tune result);
     else the repeat rule of the training data (``profile``: :meth:`RepeatProfile.to_dict`);
-    a version without a stored profile keeps the items.
+    a version without a stored profile keeps the items. When removing is decided by the
+    settings or the repeat rate and shoppers practically never come back to anything they
+    interacted with (the profile's ``removes`` is ``"seen"``), viewed items leave too
+    (``removes="seen"``); a caller's own choice stays as asked. Evaluation, tuning, the
+    service and the app all take the list's repeats from here
+    (:meth:`recsys_core.policy.ListPolicy.from_rule`).
     """
+    never_return = profile is not None and profile.get("removes") == "seen"
     if asked is not None:
         what = "leave out" if asked else "keep"
         return BoughtRule(bool(asked), "request", f"asked to {what} already-bought items")
     if settings_filter is not None:
         what = "leave out" if settings_filter else "keep"
-        return BoughtRule(
-            bool(settings_filter), "settings", f"the lab's settings {what} already-bought items"
-        )
+        why = f"the lab's settings {what} already-bought items"
+        if settings_filter and never_return:
+            why += (
+                "; shoppers practically never come back to an item they interacted with "
+                "(the training data's return rate), so viewed items leave too"
+            )
+            return BoughtRule(True, "settings", why, "seen")
+        return BoughtRule(bool(settings_filter), "settings", why)
     if profile is not None:
-        return BoughtRule(bool(profile["filter_seen"]), "repeat rate", str(profile["reason"]))
+        remove = bool(profile["filter_seen"])
+        removes = ("seen" if never_return else "bought") if remove else "nothing"
+        return BoughtRule(remove, "repeat rate", str(profile["reason"]), removes)
     return BoughtRule(
         False,
         "unrecorded",

@@ -47,18 +47,10 @@ from recsys_core.metrics import (
     ranking_metrics,
 )
 from recsys_core.models.registry import purchase_model
-from recsys_core.policy import ListContext, ListPolicy, Repeats, recommend_with_policy
+from recsys_core.policy import REPEATS_OF_RULE, ListContext, ListPolicy, recommend_with_policy
 from recsys_core.provenance import library_versions
 from recsys_core.ranking.config import ranker_defaults_note
 from recsys_core.split import Split
-
-#: The evaluation's repeat rule (:class:`~recsys_core.evaluation.protocol.ListRule`) as the
-#: list policy's ``repeats`` setting.
-REPEATS_OF_RULE: dict[str, Repeats] = {
-    "nothing": "keep",
-    "bought": "leave-out-bought",
-    "seen": "leave-out-seen",
-}
 
 
 def evaluate_split(

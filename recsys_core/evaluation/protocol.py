@@ -147,13 +147,9 @@ def list_rule(
         asked = config.filter_bought
         if asked is None and config.filter_seen is False:
             asked = False
+        # seen, bought or nothing: the service's and the app's rule too
         rule = bought_rule(asked, settings.preset.filter_seen, repeats.to_dict())
-        removes = "bought" if rule.remove else "nothing"
-        if rule.remove and rule.source != "request" and repeats.removes == "seen":
-            # removing is decided (by the settings or the repeat rate; a caller's
-            # --filter-bought stays as asked), and shoppers do not come back to anything
-            # they interacted with: viewed items leave too
-            removes = "seen"
+        removes = rule.removes
         if rule.source == "request":
             flag = (
                 "--keep-seen"

@@ -284,13 +284,11 @@ class RecommendationService(ItemAnswers):
         return self.served_rules.current()
 
     def default_policy(self) -> ListPolicy:
-        """The lab's list policy: already-bought items left out or kept as the repeat rule
-        decides (:meth:`bought_rule`: the lab's settings, else the training data's repeat
-        rate, the order evaluation uses)."""
-        rule = self.bought_rule(None)
-        return ListPolicy(
-            "leave-out-bought" if rule.remove else "keep", source=rule.source, why=rule.why
-        )
+        """The lab's list policy: already-bought (or, where shoppers never come back to an
+        item, every seen) items left out or kept as the repeat rule decides
+        (:meth:`bought_rule`: the lab's settings, else the training data's repeat and return
+        rates, the order and the rule evaluation uses)."""
+        return ListPolicy.from_rule(self.bought_rule(None))
 
     def list_context(self) -> ListContext:
         """What applying a policy needs: the lab's bought pairs (``None`` where they are

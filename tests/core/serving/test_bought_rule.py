@@ -7,6 +7,7 @@ differ: a list that leaves out bought items keeps the ones the shopper only look
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,33 @@ def test_a_loaded_lab_holds_canonical_ids(lab) -> None:  # type: ignore[no-untyp
     ensure_canonical(lab.bought, where="the loaded bought pairs")
     if lab.last_purchases is not None:
         ensure_canonical(lab.last_purchases, where="the loaded purchase times")
+
+
+def test_a_lab_where_shoppers_never_return_serves_lists_without_seen_items() -> None:
+    # the review finding: evaluation left every seen item out of a consumed-once log's lists
+    # while the service's default left out only bought ones (viewed items came back)
+    from recsys_core.evaluation.protocol import list_rule, seen_pairs
+    from recsys_core.evaluation.runner import EvaluationConfig
+    from recsys_core.training import TrainConfig, train_lab
+    from recsys_core.tuning.variants import CONSUMED_ONCE, demo_variant
+
+    dataset = demo_variant(CONSUMED_ONCE)
+    lab = train_lab(dataset, TrainConfig(models=["popularity", "itemknn"], seed=3))
+    service = RecommendationService(lab)
+    policy = service.default_policy()
+    assert policy.repeats == "leave-out-seen" and policy.source == "repeat rate"
+    assert "never come back" in policy.why
+    settings = SimpleNamespace(preset=SimpleNamespace(filter_seen=None), repeat_reason="")
+    events = dataset.events
+    assert list_rule(EvaluationConfig(), settings, events, seen_pairs(events)).removes == "seen"
+
+    seen = events.groupby("user_id")["item_id"].agg(lambda s: set(map(str, s)))
+    for user in [str(u) for u in lab.models["itemknn"].users_.external_ids[:30]]:
+        for model in ("popularity", "itemknn"):
+            answer = service.recommend(user, 10, model, policy="lab-rule")
+            items = {it["item_id"] for it in answer["items"]}
+            assert len(items) == 10 and not items & seen[user]
+            assert answer["list_policy"]["repeats"] == "leave-out-seen"
+    # a product manager's own "hide bought items" stays as asked
+    rule = service.bought_rule(True)
+    assert ListPolicy.from_rule(rule).repeats == "leave-out-bought"
