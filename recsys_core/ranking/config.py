@@ -168,6 +168,25 @@ class PurchaseModelConfig(BaseModel):
             "model early (cross_fit_folds=0 with early_stopping_rounds > 0)."
         ),
     )
+    objective: Literal["binary", "lambdarank", "rank_xendcg"] = Field(
+        "binary",
+        description=(
+            "What the trees learn: 'binary' (log loss of each row's label), or a ranking "
+            "objective that orders each list (one shopper in one training window; early "
+            "stopping then watches NDCG@10 of the left-out fold's lists). The calibrator maps "
+            "the served margin to a probability either way. Needs cross_fit_folds >= 2."
+        ),
+    )
+    window_weight_decay: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description=(
+            "Row weight of each training window relative to the next newer one (the newest "
+            "weighs 1, the one before w, then w^2...); 1: every row weighs 1. Needs "
+            "cross_fit_folds >= 2."
+        ),
+    )
 
     @field_validator("cross_fit_folds")
     @classmethod
