@@ -112,3 +112,25 @@ def test_config_defaults_are_the_binary_unweighted_model() -> None:
         PurchaseModelConfig(objective="xentropy")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         PurchaseModelConfig(window_weight_decay=1.5)
+
+
+def test_the_ranker_passes_its_lists_and_window_ages(small_store: object) -> None:
+    """The ranker's fit gives the classifier each row's list and window age: a decay changes
+    the trees, a ranking objective fits and still serves calibrated probabilities."""
+    from recsys_core.ranking import TwoStageRanker
+    from tests.conftest import SMALL_RANKER, SMALL_RANKER_CUTOFF
+
+    events, catalog = small_store.events, small_store.catalog  # type: ignore[attr-defined]
+
+    def fitted(**classifier: object) -> TwoStageRanker:
+        settings = {**SMALL_RANKER, "classifier": {**SMALL_RANKER["classifier"], **classifier}}  # type: ignore[dict-item]
+        return TwoStageRanker(settings).fit(events, catalog, cutoff=SMALL_RANKER_CUTOFF)
+
+    plain, weighted = fitted(), fitted(window_weight_decay=0.5)
+    trees = lambda r: [b.model_to_string() for b in r.purchase_model_.boosters_]  # noqa: E731
+    assert trees(weighted) != trees(plain)
+    ranked = fitted(objective="lambdarank")
+    assert ranked.purchase_model_.objective == "lambdarank"
+    users = list(events["user_id"].astype(str).unique()[:20])
+    reco = ranked.recommend(users, 5, filter_seen=False)
+    assert len(reco) > 0 and reco["score"].between(0, 1).all()
