@@ -49,6 +49,7 @@ shared).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -77,6 +78,7 @@ from recsys_core.ranking.features.sequence import (  # noqa: E402
     SequenceScores,
     sequence_columns,
 )
+from recsys_core.ranking.objectives import window_ages  # noqa: E402
 from recsys_core.ranking.order_model import OrderModel, order_labels  # noqa: E402
 from recsys_core.ranking.purchase_model import PurchaseModel  # noqa: E402
 from recsys_core.ranking.ranker import (  # noqa: E402
@@ -88,6 +90,7 @@ from recsys_core.ranking.ranker import (  # noqa: E402
     TwoStageRanker,
     build_training_frame,
 )
+from recsys_core.ranking.window_cache import WindowCache, using_window_cache  # noqa: E402
 from recsys_core.split import temporal_split  # noqa: E402
 
 
@@ -129,7 +132,8 @@ def main() -> None:
     parser.add_argument(
         "--per-user-out",
         default=None,
-        help="CSV to write each --variants entry's per-shopper NDCG@10 to (one column each)",
+        help="CSV to write each --variants (or --sweep) entry's per-shopper NDCG@10 to "
+        "(one column each)",
     )
     parser.add_argument(
         "--order-sweep",
@@ -169,6 +173,9 @@ def main() -> None:
     for item in args.set:
         key, _, text = item.partition("=")
         settings[key] = _value(text)
+    if args.sweep or args.variants:  # their rebuild of the training rows reuses the fit's
+        reuse = contextlib.ExitStack()  # (held until the process ends)
+        reuse.enter_context(using_window_cache(WindowCache()))
     start = time.perf_counter()
     ranker = TwoStageRanker(settings).fit(split.train, data.catalog, cutoff=split.cutoff)
     fit_seconds = time.perf_counter() - start
@@ -199,7 +206,11 @@ def main() -> None:
         if args.per_user_out:
             pd.concat(per_user, axis=1).to_csv(args.per_user_out)
     if args.sweep:
-        _sweep(ranker, json.loads(args.sweep), split, data.catalog, frame, label, users, relevant)
+        per_user = _sweep(
+            ranker, json.loads(args.sweep), split, data.catalog, frame, label, users, relevant
+        )
+        if args.per_user_out:
+            pd.concat(per_user, axis=1).to_csv(args.per_user_out)
 
 
 def _order_sweep(settings_list: list[dict[str, object]], split: object) -> None:
@@ -285,15 +296,9 @@ def _variants(
         cand[PURCHASE_PROBABILITY] = model.calibrator_.predict(margin)
         reco = ranker.recommend(users, 10, filter_seen=False, candidates=cand)
         per_user = per_user_ranking_metrics(reco, relevant, 10)["ndcg@10"]
-        interval = ""
         results.append(per_user.rename(str(len(results))))
         base_at = int(variant.get("compare_to", 0))  # type: ignore[call-overload]
-        if len(results) > 1:
-            base = results[base_at]
-            diff = (per_user.reindex(base.index).fillna(0.0) - base).to_numpy()
-            draws = rng.integers(0, len(diff), size=(1000, len(diff)))
-            low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
-            interval = f" (vs #{base_at} {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
+        interval = _paired(per_user, results, base_at, rng)
         label = pd.MultiIndex.from_frame(cand[["user_id", "item_id"]]).isin(keys).astype(int)
         clf = classifier_metrics(label, cand[PURCHASE_PROBABILITY])
         print(
@@ -304,6 +309,21 @@ def _variants(
             flush=True,
         )
     return results
+
+
+def _paired(
+    per_user: pd.Series, results: list[pd.Series], base_at: int, rng: np.random.Generator
+) -> str:
+    """`` (vs #K mean [2.5 %, 97.5 %])``: the paired bootstrap (1,000 resamples of the
+    shoppers) of the mean per-shopper NDCG@10 difference of ``per_user`` (the last of
+    ``results``) to ``results[base_at]``; empty for the first result."""
+    if len(results) < 2:
+        return ""
+    base = results[base_at]
+    diff = (per_user.reindex(base.index).fillna(0.0) - base).to_numpy()
+    draws = rng.integers(0, len(diff), size=(1000, len(diff)))
+    low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+    return f" (vs #{base_at} {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
 
 
 def _sequence_tables(
@@ -365,8 +385,14 @@ def _sweep(
     label: np.ndarray,
     users: list[str],
     relevant: pd.DataFrame,
-) -> None:
-    """Refit only the classifier for each setting on the same rows; score the same candidates."""
+) -> list[pd.Series]:
+    """Refit only the classifier for each setting on the same rows; score the same candidates;
+    returns each setting's per-shopper NDCG@10 (named by its position).
+
+    A setting's ``"seed"`` refits with that seed (default the ranker's) and ``"compare_to":
+    K`` pairs it with setting ``K`` (default 0, the first); the other keys are
+    ``PurchaseModelConfig`` keys. The fit is the ranker's (lists: one shopper in one window,
+    window ages for ``window_weight_decay``)."""
     train = build_training_frame(
         split.train,
         catalog,
@@ -375,15 +401,23 @@ def _sweep(
     )
     base = PurchaseModelConfig().model_dump()
     groups = train["user_id"].to_numpy()
+    lists = train.groupby(["user_id", WINDOW_CUTOFF], sort=False, observed=True).ngroup()
+    ages = window_ages(train[WINDOW_CUTOFF].to_numpy())
     matrix = frame[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     print(f"  sweep: {len(train)} training rows, {len(frame)} candidate rows")
-    first: pd.Series | None = None
+    results: list[pd.Series] = []
     rng = np.random.default_rng(0)
-    for settings in settings_list:
+    for entry in settings_list:
+        settings = {k: v for k, v in entry.items() if k not in ("seed", "compare_to")}
+        seed = int(entry.get("seed", ranker.config.seed))  # type: ignore[call-overload]
         config = PurchaseModelConfig(**{**base, **settings})
         wall, cpu = time.perf_counter(), time.process_time()
-        model = PurchaseModel(**config.model_dump(), random_state=ranker.config.seed).fit(
-            train[list(FEATURE_NAMES)], train[LABEL], groups=groups
+        model = PurchaseModel(**config.model_dump(), random_state=seed).fit(
+            train[list(FEATURE_NAMES)],
+            train[LABEL],
+            groups=groups,
+            lists=lists.to_numpy(),
+            window_age=ages,
         )
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         start = time.perf_counter()
@@ -394,23 +428,19 @@ def _sweep(
         scored[PURCHASE_PROBABILITY] = model.calibrator_.predict(margin)
         reco = ranker.recommend(users, 10, filter_seen=False, candidates=scored)
         per_user = per_user_ranking_metrics(reco, relevant, 10)["ndcg@10"]
-        ndcg = float(per_user.mean())
-        interval = ""
-        if first is None:
-            first = per_user
-        else:  # paired bootstrap over shoppers of the difference to the first setting
-            diff = (per_user - first.reindex(per_user.index)).to_numpy()
-            draws = rng.integers(0, len(diff), size=(1000, len(diff)))
-            low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
-            interval = f" (vs first {diff.mean():+.4f} [{low:+.4f}, {high:+.4f}])"
+        results.append(per_user.rename(str(len(results))))
+        base_at = int(entry.get("compare_to", 0))  # type: ignore[call-overload]
+        interval = _paired(per_user, results, base_at, rng)
         clf = classifier_metrics(label, scored[PURCHASE_PROBABILITY])
         print(
-            f"  {json.dumps(settings)}: ndcg@10 {ndcg:.4f}{interval} auc {clf['auc']:.4f} "
-            f"ece {clf['ece']:.4f} ece_q {clf.get('ece_quantile', float('nan')):.4f} "
+            f"  #{len(results) - 1} {json.dumps(entry)}: ndcg@10 {per_user.mean():.4f}{interval} "
+            f"auc {clf['auc']:.4f} logloss {clf['logloss']:.4f} ece {clf['ece']:.4f} "
+            f"ece_q {clf.get('ece_quantile', float('nan')):.4f} "
             f"trees {model.best_iterations_} calib {model.calibrator_.method} "
             f"fit {wall:.1f}s wall {cpu:.1f}s cpu, predict {predict:.1f}s",
             flush=True,
         )
+    return results
 
 
 if __name__ == "__main__":

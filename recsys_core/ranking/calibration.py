@@ -6,17 +6,19 @@ Isotonic (monotone step function, linear interpolation between its thresholds) o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupShuffleSplit
 
 from recsys_core.errors import DataValidationError
 
-__all__ = ["CalibrationMethod", "Calibrator", "top_of_lists"]
+__all__ = ["CalibrationMethod", "Calibrator", "choose_calibrator", "top_of_lists"]
 
 CalibrationMethod = Literal["isotonic", "sigmoid"]
 
@@ -127,3 +129,30 @@ def top_of_lists(score: np.ndarray, lists: np.ndarray, k: int | None) -> np.ndar
     top = np.empty(len(order), dtype=bool)
     top[order] = np.arange(len(order)) - start < k
     return top
+
+
+def choose_calibrator(
+    method: Literal["auto", "isotonic", "sigmoid"],
+    margin: np.ndarray,
+    label: np.ndarray,
+    group: np.ndarray,
+    seed: int,
+) -> tuple[Calibrator, dict[str, float]]:
+    """The calibrator of ``method``, or with ``auto`` isotonic or sigmoid, whichever has the
+    lower two-fold (by group, seeded) log loss, refitted on all rows; and those log losses
+    (empty when ``method`` is fixed)."""
+    if method != "auto":
+        return Calibrator.fit(method, margin, label), {}
+    half_a, half_b = _group_split(group, 0.5, seed)
+    losses: dict[str, float] = {}
+    methods: tuple[CalibrationMethod, ...] = ("isotonic", "sigmoid")
+    for candidate in methods:
+        fold_losses = []
+        for train, test in ((half_a, half_b), (half_b, half_a)):
+            if len(np.unique(label[train])) < 2:
+                continue
+            prob = Calibrator.fit(candidate, margin[train], label[train]).predict(margin[test])
+            fold_losses.append(log_loss(label[test], prob, labels=[0, 1]))
+        losses[candidate] = float(np.mean(fold_losses)) if fold_losses else math.inf
+    best: CalibrationMethod = min(methods, key=lambda m: losses[m])
+    return Calibrator.fit(best, margin, label), losses

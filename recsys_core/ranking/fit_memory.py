@@ -26,6 +26,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from recsys_core.ranking.objectives import RANKING_OBJECTIVES, booster_params, ranking_rows
+
 __all__ = ["stack_frames", "train_booster_on_rows"]
 
 #: One subset of rows is copied and binned at a time (across fold threads).
@@ -90,14 +92,19 @@ def _binned(
     names: Sequence[str],
     params: dict[str, Any],
     reference: lgb.Dataset | None = None,
+    weight: np.ndarray | None = None,
+    group: np.ndarray | None = None,
 ) -> lgb.Dataset:
-    """A constructed LightGBM dataset of ``features[rows]``; the raw copy is released."""
+    """A constructed LightGBM dataset of ``features[rows]`` (with each row's ``weight`` and
+    the list sizes ``group``, when given); the raw copy is released."""
     with _BINNING:
         subset = np.ascontiguousarray(features[rows])
         kwargs: dict[str, Any] = {"feature_name": list(names)} if reference is None else {}
         dataset = lgb.Dataset(
             subset,
             label=label,
+            weight=weight,
+            group=group,
             categorical_feature="auto",
             params=params,
             reference=reference,
@@ -119,6 +126,9 @@ def train_booster_on_rows(
     label: np.ndarray,
     stop: tuple[np.ndarray, np.ndarray] | None = None,
     early_stopping_rounds: int = 0,
+    *,
+    lists: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
 ) -> lgb.Booster:
     """A booster trained on ``features[rows]``, without holding the row copies while
     LightGBM trains.
@@ -144,16 +154,33 @@ def train_booster_on_rows(
         Early-stopping rows' positions and labels (scored by ``binary_logloss``).
     early_stopping_rounds:
         Trees without improvement on the ``stop`` rows before training stops.
+    lists:
+        The list code of every row of ``features``: with a ranking objective
+        (:mod:`~recsys_core.ranking.objectives`) the rows (and the stopping rows) are grouped
+        by list, and NDCG@10 of the stopping lists stops the model.
+    weight:
+        The weight of every row of ``features`` (training and stopping rows); ``None``: 1.
     """
     stopping = stop is not None and early_stopping_rounds > 0
     params = _lgb_params(classifier, ("binary_logloss",) if stopping else ())
-    train_set = _binned(features, rows, np.asarray(label), names, params)
+    params = booster_params(params, stopping)
+    ranking = params.get("objective") in RANKING_OBJECTIVES
+
+    def dataset(at: np.ndarray, y: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+        group = None
+        if ranking:
+            if lists is None:
+                raise ValueError(f"objective {params['objective']!r} needs each row's list")
+            order, group = ranking_rows(at, lists)
+            at, y = at[order], y[order]
+        w = None if weight is None else np.asarray(weight, dtype=np.float64)[at]
+        return _binned(features, at, y, names, params, reference, w, group)
+
+    train_set = dataset(np.asarray(rows), np.asarray(label))
     valid_sets, callbacks = [], []
     if stop is not None and stopping:
         stop_rows, stop_label = stop
-        valid_sets.append(
-            _binned(features, stop_rows, np.asarray(stop_label), names, params, train_set)
-        )
+        valid_sets.append(dataset(np.asarray(stop_rows), np.asarray(stop_label), train_set))
         callbacks.append(lgb.early_stopping(int(early_stopping_rounds), verbose=False))
     booster = lgb.train(
         params=params,

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +50,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import log_loss
 from sklearn.model_selection import GroupKFold
 
 from recsys_core.errors import ArtifactError, DataValidationError, ModelNotTrainedError
@@ -61,9 +59,11 @@ from recsys_core.ranking.calibration import (
     Calibrator,
     _group_split,
     _require_both_classes,
+    choose_calibrator,
     top_of_lists,
 )
 from recsys_core.ranking.fit_memory import train_booster_on_rows
+from recsys_core.ranking.objectives import Objective, window_weights
 
 __all__ = ["Calibrator", "CalibrationMethod", "PurchaseModel", "group_codes"]
 
@@ -129,6 +129,11 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
     calibration_top_k:
         ``None``: the calibrator learns from every held-out row; ``K``: from each held-out
         list's ``K`` rows of highest served margin, what a list serves (``fit(lists=)``).
+    objective, window_weight_decay:
+        The trees' objective (``binary``, or ``lambdarank`` / ``rank_xendcg`` over the
+        ``fit(lists=)`` lists) and the weight ratio of each training window to the next newer
+        one (``fit(window_age=)``; 1: unweighted); see :mod:`~recsys_core.ranking.objectives`.
+        Either other than the default needs ``cross_fit_folds >= 2``.
 
     Attributes
     ----------
@@ -173,6 +178,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int = 0,
         early_stopping_fraction: float = 0.2,
         calibration_top_k: int | None = None,
+        objective: Objective = "binary",
+        window_weight_decay: float = 1.0,
     ) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -190,12 +197,14 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.early_stopping_fraction = early_stopping_fraction
         self.calibration_top_k = calibration_top_k
+        self.objective = objective
+        self.window_weight_decay = window_weight_decay
 
     # ------------------------------------------------------------------ fitting
 
     def _classifier(self, seed: int) -> lgb.LGBMClassifier:
         return lgb.LGBMClassifier(
-            objective="binary",
+            objective=self.objective,
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
             num_leaves=self.num_leaves,
@@ -249,6 +258,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         *,
         groups: np.ndarray | pd.Series | None = None,
         lists: np.ndarray | pd.Series | None = None,
+        window_age: np.ndarray | pd.Series | None = None,
         progress: Callable[[str, float], None] | None = None,
     ) -> Self:
         """Train LightGBM on part of the groups and the calibrator on the rest.
@@ -263,7 +273,10 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             Group of each row (the shopper); groups are never split between the fit and
             calibration parts. Rows are their own groups when omitted.
         lists:
-            List of each row (a shopper in a window; default the groups): ``calibration_top_k``.
+            List of each row (a shopper in a window; default the groups): ``calibration_top_k``
+            and the ranking objectives.
+        window_age:
+            Training-window age of each row (0: newest), for ``window_weight_decay``.
         progress:
             Called with a message and the fraction done as fold models finish.
 
@@ -282,6 +295,11 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         whole = isinstance(folds, int | np.integer) and not isinstance(folds, bool)
         if not whole or folds < 0 or folds == 1:
             raise ValueError(f"cross_fit_folds must be 0 or a whole number >= 2, got {folds!r}")
+        weight = window_weights(None if window_age is None else np.asarray(window_age),
+                                float(self.window_weight_decay))  # fmt: skip
+        if (weight is not None or self.objective != "binary") and folds < 2:
+            raise ValueError("a ranking objective or window weights need cross_fit_folds >= 2")
+        row_list = group if lists is None else group_codes(lists)
         features = X.astype(np.float64)
         fit_part, cal_part = _group_split(group, self.calibration_fraction, self.random_state)
         for name, part in (("training", fit_part), ("calibration", cal_part)):
@@ -289,8 +307,9 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         if folds >= 2:
             # row numbers, not a copy of the fit part: each fold copies only its own rows
             self.boosters_ = self._fit_folds(
-                features, np.flatnonzero(fit_part), label, group, int(folds), progress
-            )
+                features, np.flatnonzero(fit_part), label, group, int(folds), progress,
+                row_list, weight,
+            )  # fmt: skip
         elif self.early_stopping_rounds > 0 and len(np.unique(group[fit_part])) >= 2:
             # a slice of the fit part's shoppers (never the calibration part) stops the model
             train_rows, stop_rows = _group_split(
@@ -315,12 +334,12 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         self._explainers: list[Any] | None = None
         # the calibrator sees the served margin (the fold models' mean) of held-out shoppers
         margin = self._margin(features[cal_part].to_numpy(), int(self.fold_workers))
-        row_list = (group if lists is None else group_codes(lists))[cal_part]  # None: all
-        top = top_of_lists(margin, row_list, self.calibration_top_k)
+        top = top_of_lists(margin, row_list[cal_part], self.calibration_top_k)
         _require_both_classes(label[cal_part][top], "calibration (top of the lists)")
-        self.calibrator_, self.calibration_log_loss_ = self._fit_calibrator(
-            margin[top], label[cal_part][top], group[cal_part][top]
-        )
+        self.calibrator_, self.calibration_log_loss_ = choose_calibrator(
+            self.calibration, margin[top], label[cal_part][top], group[cal_part][top],
+            self.random_state + 1,
+        )  # fmt: skip
         self.calibration_rows_ = int(top.sum())
         return self
 
@@ -332,6 +351,8 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
         all_group: np.ndarray,
         folds: int,
         progress: Callable[[str, float], None] | None = None,
+        lists: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
     ) -> list[lgb.Booster]:
         """One booster per shopper fold of the rows ``rows``, each trained on the other folds
         (in fold order).
@@ -364,7 +385,7 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             stop = (rows[~train], label[~train]) if self.early_stopping_rounds > 0 else None
             booster = train_booster_on_rows(
                 self._classifier(self.random_state + k), matrix, names, rows[train],
-                label[train], stop, self.early_stopping_rounds,
+                label[train], stop, self.early_stopping_rounds, lists=lists, weight=weight,
             )  # fmt: skip
             finished.append(k)
             if progress is not None:
@@ -379,29 +400,6 @@ class PurchaseModel(ClassifierMixin, BaseEstimator):
             return [fit_fold(k) for k in range(folds)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(fit_fold, range(folds)))
-
-    def _fit_calibrator(
-        self,
-        margin: np.ndarray,
-        label: np.ndarray,
-        group: np.ndarray,
-    ) -> tuple[Calibrator, dict[str, float]]:
-        """Choose isotonic vs sigmoid by two-fold (by group) log loss; refit on all rows."""
-        if self.calibration != "auto":
-            return Calibrator.fit(self.calibration, margin, label), {}
-        half_a, half_b = _group_split(group, 0.5, self.random_state + 1)
-        losses: dict[str, float] = {}
-        methods: tuple[CalibrationMethod, ...] = ("isotonic", "sigmoid")
-        for method in methods:
-            fold_losses = []
-            for train, test in ((half_a, half_b), (half_b, half_a)):
-                if len(np.unique(label[train])) < 2:
-                    continue
-                prob = Calibrator.fit(method, margin[train], label[train]).predict(margin[test])
-                fold_losses.append(log_loss(label[test], prob, labels=[0, 1]))
-            losses[method] = float(np.mean(fold_losses)) if fold_losses else math.inf
-        best: CalibrationMethod = min(methods, key=lambda m: losses[m])
-        return Calibrator.fit(best, margin, label), losses
 
     # ------------------------------------------------------------------ predicting
 

@@ -16,11 +16,10 @@ and ``W = training_windows``:
   ``[c_w, c_w + H)``". Nothing a training row sees happened at or after its own ``c_w``.
 * **classifier and calibration** — a seeded ``classifier.calibration_fraction`` of the
   training shoppers is held out; the others are split into ``classifier.cross_fit_folds``
-  (4) seeded folds and one LightGBM model per fold learns from the other folds. The served
-  margin is the mean of the fold models' margins, and the calibrator (isotonic or Platt,
-  chosen by cross-validated log loss, see :mod:`recsys_core.ranking.purchase_model`) learns
-  from that served margin on the held-out shoppers (their top ``calibration_top_k`` rows of
-  each window). With ``cross_fit_folds=0`` one LightGBM model learns from all the others.
+  (2) seeded folds, one LightGBM model per fold learning from the other folds. The served
+  margin is the mean of the fold models' margins; the calibrator (isotonic or Platt, see
+  :mod:`recsys_core.ranking.purchase_model`) learns from it on the held-out shoppers (their
+  top ``calibration_top_k`` rows of each window). ``cross_fit_folds=0``: one LightGBM model.
 * **scoring** — stage one is refitted on every event ``< cutoff`` and features are taken
   at ``cutoff``; the classifier trained on the earlier windows scores them.
 
@@ -91,6 +90,7 @@ from recsys_core.ranking.features import (
     require_timestamps,
 )
 from recsys_core.ranking.features import sequence as sequence_group
+from recsys_core.ranking.objectives import window_ages
 from recsys_core.ranking.purchase_model import PurchaseModel
 from recsys_core.ranking.scoring import cold_start_frame, probability_frame
 from recsys_core.ranking.training_frame import (
@@ -262,10 +262,11 @@ class TwoStageRanker(Recommender):
             label, groups = train[LABEL].to_numpy(), train[Columns.USER].to_numpy()
             by_list = train.groupby([Columns.USER, WINDOW_CUTOFF], sort=False, observed=True)
             lists = by_list.ngroup().to_numpy()  # a list: one shopper in one window
+            ages = window_ages(train[WINDOW_CUTOFF].to_numpy())  # 0: the newest window
             del train, by_list  # the ids and labels are copied out: hold only what the fit needs
             folds = lambda m, f: report(f"classifier: {m}", f, 0.55, 0.9)  # noqa: E731
             model = self._purchase_model().fit(
-                features, label, groups=groups, lists=lists, progress=folds
+                features, label, groups=groups, lists=lists, window_age=ages, progress=folds
             )
             del features
             report("stage one and features at the cutoff", 0.0, 0.9, 1.0)
