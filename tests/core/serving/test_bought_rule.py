@@ -7,8 +7,8 @@ differ: a list that leaves out bought items keeps the ones the shopper only look
 from __future__ import annotations
 
 from dataclasses import replace
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
