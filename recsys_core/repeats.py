@@ -230,38 +230,36 @@ def last_purchases(events: pd.DataFrame) -> pd.DataFrame | None:
 
 @dataclass(frozen=True)
 class BoughtRule:
-    """What a served list does with the items the shopper already bought, and why.
+    """What a served list does with the items the shopper already used, and why.
 
     Attributes
     ----------
-    remove:
-        ``True``: lists leave out already-bought items (purchases before training ended;
-        with ``removes == "seen"`` every item the shopper interacted with too).
+    removes:
+        What leaves the lists: ``"seen"`` (every item the shopper interacted with: the
+        training data's return rate is below the threshold and removing was not the caller's
+        own ``bought`` choice), ``"bought"`` (purchases before training ended; viewed,
+        carted and favourited items stay) or ``"nothing"``; :class:`RepeatProfile`'s
+        ``removes`` words.
     source:
         ``"request"`` (the caller asked), ``"settings"`` (the lab's settings, e.g. a tune
         result), ``"repeat rate"`` (:func:`repeat_profile` of the training data) or
         ``"unrecorded"`` (a version trained before the rule was stored: kept).
     why:
         One sentence.
-    removes:
-        What leaves the lists: ``"seen"`` (every item the shopper interacted with: the
-        training data's return rate is below the threshold and removing was not the caller's
-        own ``bought`` choice), ``"bought"`` or ``"nothing"``; :class:`RepeatProfile`'s
-        ``removes`` words. Empty: ``"bought"`` when ``remove``, else ``"nothing"``.
     """
 
-    remove: bool
+    removes: str
     source: str
     why: str
-    removes: str = ""
 
-    def __post_init__(self) -> None:
-        if not self.removes:
-            object.__setattr__(self, "removes", "bought" if self.remove else "nothing")
+    @property
+    def remove(self) -> bool:
+        """Lists leave out already-bought items (with ``removes == "seen"`` viewed ones too)."""
+        return self.removes != "nothing"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
-        return asdict(self)
+        return {"remove": self.remove, **asdict(self)}
 
 
 def bought_rule(
@@ -281,9 +279,13 @@ def bought_rule(
     (:meth:`recsys_core.policy.ListPolicy.from_rule`).
     """
     never_return = profile is not None and profile.get("removes") == "seen"
+
+    def removes(remove: bool, seen: bool = False) -> str:
+        return ("seen" if seen else "bought") if remove else "nothing"
+
     if asked is not None:
         what = "leave out" if asked else "keep"
-        return BoughtRule(bool(asked), "request", f"asked to {what} already-bought items")
+        return BoughtRule(removes(bool(asked)), "request", f"asked to {what} already-bought items")
     if settings_filter is not None:
         what = "leave out" if settings_filter else "keep"
         why = f"the lab's settings {what} already-bought items"
@@ -292,14 +294,12 @@ def bought_rule(
                 "; shoppers practically never come back to an item they interacted with "
                 "(the training data's return rate), so viewed items leave too"
             )
-            return BoughtRule(True, "settings", why, "seen")
-        return BoughtRule(bool(settings_filter), "settings", why)
+        return BoughtRule(removes(bool(settings_filter), never_return), "settings", why)
     if profile is not None:
         remove = bool(profile["filter_seen"])
-        removes = ("seen" if never_return else "bought") if remove else "nothing"
-        return BoughtRule(remove, "repeat rate", str(profile["reason"]), removes)
+        return BoughtRule(removes(remove, never_return), "repeat rate", str(profile["reason"]))
     return BoughtRule(
-        False,
+        "nothing",
         "unrecorded",
         "this version was trained before the repeat rule was stored: lists keep "
         "already-bought items (retrain to apply the rule)",
