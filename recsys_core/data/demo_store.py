@@ -10,15 +10,8 @@ identical frames and 10M events take seconds.
 The generative story
 --------------------
 Catalog
-    12 categories (:data:`CATEGORIES`), five of them consumables (Coffee & Tea, Pet Supplies,
-    Cleaning, Bath & Body, Snacks & Pantry). An item has a category, a *style* (Nordic,
-    Rustic, Urban, Bright; the title's first word says which), a *price level* (budget,
-    standard, premium: 40/40/20 %), a brand (two invented brands per category and level) and
-    a price that is log-normal around the category's median times the level's multiplier
-    (0.6, 1.0, 1.8), rounded to ``.99``. Titles read like "Nordic Oak Coffee Mug": a style
-    adjective, a material or flavour and a product noun of the category; they are unique
-    (a repeated combination gets an edition suffix such as "Mini" or "XL"). Popularity is
-    Zipf-like within a category (weight ``1 / rank ** 0.9``, ranks shuffled).
+    12 categories with styles, price levels, brands and Zipf popularity: see
+    :mod:`recsys_core.data.demo_catalog`, which draws it.
 Shoppers
     Each has stable latent tastes: category shares ~ Dirichlet (mean = the category
     weights, concentration 3, so most shoppers live in two or three categories), style
@@ -91,188 +84,27 @@ import numpy as np
 import pandas as pd
 
 from recsys_core.columns import EVENT_TYPES, Columns
-from recsys_core.data.dataset import canonical_ids
+from recsys_core.data.demo_catalog import (
+    CATEGORIES,
+    STYLES,
+    CategorySpec,
+    Items,
+    make_catalog,
+    make_items,
+    numbered_ids,
+)
 from recsys_core.errors import ConfigError
 
 __all__ = ["CATEGORIES", "CategorySpec", "STYLES", "generate_demo_store"]
 
 
-@dataclass(frozen=True)
-class CategorySpec:
-    """One product category of the demo store.
-
-    Attributes
-    ----------
-    name:
-        Category name shown in the catalog.
-    weight:
-        Relative share of shoppers' attention (the mean of their category tastes).
-    median_price:
-        Median price of a standard-level item, in the shop's currency.
-    materials:
-        Materials or flavours, the second word of a title.
-    nouns:
-        Product nouns, the end of a title.
-    reorder_days:
-        Mean days between repurchases for consumables; ``None`` for durable goods.
-    """
-
-    name: str
-    weight: float
-    median_price: float
-    materials: tuple[str, ...]
-    nouns: tuple[str, ...]
-    reorder_days: float | None = None
-
-
-#: The product categories, in catalog order.
-# fmt: off
-CATEGORIES: Final[tuple[CategorySpec, ...]] = (
-    CategorySpec(
-        "Kitchen",
-        1.2,
-        24.0,
-        ("Oak", "Bamboo", "Ceramic", "Cast Iron", "Stainless Steel", "Copper", "Stoneware",
-         "Glass", "Enamel", "Walnut"),
-        ("Coffee Mug", "Chef's Knife", "Cutting Board", "Saucepan", "Mixing Bowl", "Spatula",
-         "Frying Pan", "Salad Bowl", "Teapot", "Dinner Plate", "Utensil Set"),
-    ),
-    CategorySpec(
-        "Coffee & Tea",
-        1.0,
-        11.0,
-        ("Arabica", "Colombian", "Ethiopian", "Dark Roast", "Medium Roast", "Earl Grey",
-         "Jasmine", "Peppermint", "Decaf", "Rooibos"),
-        ("Coffee Beans", "Ground Coffee", "Espresso Pods", "Tea Bags", "Loose Leaf Tea",
-         "Cold Brew Blend", "Herbal Infusion", "Chai Mix", "Instant Coffee"),
-        reorder_days=21.0,
-    ),
-    CategorySpec(
-        "Pet Supplies",
-        0.8,
-        18.0,
-        ("Salmon", "Chicken", "Grain-Free", "Lamb & Rice", "Senior", "Puppy", "Hypoallergenic",
-         "Organic", "Turkey"),
-        ("Dog Food", "Cat Food", "Cat Litter", "Dog Treats", "Chew Toy", "Pet Shampoo",
-         "Bird Seed", "Dental Sticks", "Pet Bed"),
-        reorder_days=30.0,
-    ),
-    CategorySpec(
-        "Cleaning",
-        0.8,
-        7.0,
-        ("Lemon", "Lavender", "Eucalyptus", "Unscented", "Eco", "Citrus", "Pine", "Sensitive",
-         "Mint"),
-        ("Dish Soap", "Laundry Detergent", "Surface Spray", "Sponges", "Microfiber Cloths",
-         "Glass Cleaner", "Dishwasher Tablets", "Floor Cleaner", "Trash Bags"),
-        reorder_days=40.0,
-    ),
-    CategorySpec(
-        "Bath & Body",
-        0.9,
-        9.0,
-        ("Aloe", "Coconut", "Shea Butter", "Argan", "Oatmeal", "Rose", "Charcoal", "Tea Tree",
-         "Vanilla"),
-        ("Shampoo", "Conditioner", "Body Wash", "Hand Soap", "Body Lotion", "Bath Salts",
-         "Lip Balm", "Shower Gel", "Face Cream"),
-        reorder_days=35.0,
-    ),
-    CategorySpec(
-        "Snacks & Pantry",
-        0.8,
-        5.0,
-        ("Sea Salt", "Almond", "Organic", "Wildflower", "Tuscan", "Smoked", "Spicy", "Maple",
-         "Hazelnut"),
-        ("Granola", "Dark Chocolate", "Trail Mix", "Olive Oil", "Pasta", "Honey", "Crackers",
-         "Peanut Butter", "Jam"),
-        reorder_days=25.0,
-    ),
-    CategorySpec(
-        "Stationery",
-        0.7,
-        6.0,
-        ("Recycled Paper", "Leather", "Linen", "Kraft", "Cork", "Brass", "Dotted", "Hardcover",
-         "Felt"),
-        ("Notebook", "Gel Pens", "Sketchbook", "Planner", "Sticky Notes", "Pencil Case",
-         "Desk Organizer", "Fountain Pen", "Washi Tape"),
-    ),
-    CategorySpec(
-        "Toys",
-        0.8,
-        22.0,
-        ("Wooden", "Felt", "Cotton", "Magnetic", "Cardboard", "Rubber", "Bamboo", "Knitted",
-         "Plush"),
-        ("Building Blocks", "Puzzle", "Teddy Bear", "Train Set", "Board Game", "Kite",
-         "Doll House", "Stacking Rings", "Hand Puppet"),
-    ),
-    CategorySpec(
-        "Home Decor",
-        1.0,
-        30.0,
-        ("Linen", "Velvet", "Rattan", "Marble", "Ceramic", "Brass", "Wool", "Terracotta",
-         "Glass"),
-        ("Scented Candle", "Throw Pillow", "Picture Frame", "Vase", "Wall Clock", "Table Lamp",
-         "Blanket", "Mirror", "Plant Pot"),
-    ),
-    CategorySpec(
-        "Garden",
-        0.6,
-        20.0,
-        ("Galvanized", "Terracotta", "Cedar", "Recycled", "Steel", "Willow", "Rubber", "Resin",
-         "Zinc"),
-        ("Watering Can", "Seed Kit", "Planter", "Pruning Shears", "Garden Gloves",
-         "Bird Feeder", "Hose Nozzle", "Trowel", "Solar Lantern"),
-    ),
-    CategorySpec(
-        "Electronics Accessories",
-        0.9,
-        25.0,
-        ("Braided", "Silicone", "Aluminium", "Leather", "Fabric", "Matte", "Carbon",
-         "Transparent", "Magnetic"),
-        ("USB-C Cable", "Phone Case", "Wireless Charger", "Earbuds", "Power Bank",
-         "Laptop Sleeve", "Bluetooth Speaker", "Keyboard", "Mouse Pad"),
-    ),
-    CategorySpec(
-        "Sports & Outdoors",
-        0.7,
-        28.0,
-        ("Cork", "Recycled", "Merino", "Nylon", "Titanium", "Rubber", "Canvas", "Ripstop",
-         "Bamboo"),
-        ("Yoga Mat", "Water Flask", "Resistance Bands", "Running Cap", "Camping Mug",
-         "Daypack", "Jump Rope", "Foam Roller", "Trekking Poles"),
-    ),
-)
-
-#: Style names and the adjectives that open a title of that style.
-STYLES: Final[dict[str, tuple[str, ...]]] = {
-    "Nordic": ("Nordic", "Scandi", "Fjord", "Arctic", "Minimal"),
-    "Rustic": ("Rustic", "Farmhouse", "Heritage", "Country", "Vintage"),
-    "Urban": ("Urban", "Modern", "Metro", "Sleek", "Studio"),
-    "Bright": ("Sunny", "Bright", "Happy", "Tropical", "Coral"),
-}
-
-_BRAND_HEADS: Final = (
-    "Nor", "Lum", "Ash", "Bri", "Cal", "Dun", "Eld", "Fen", "Gal", "Hal", "Ivo", "Jun",
-    "Kes", "Lor", "Mar", "Ost",
-)
-_BRAND_TAILS: Final = (
-    "vik", "ora", "mere", "wick", "stone", "ford", "ley", "ton", "bury", "wyn", "dale", "holt",
-)
-# fmt: on
-#: Suffixes that tell apart items whose style, material and noun coincide.
-_EDITIONS: Final = ("Mini", "XL", "Duo", "Pro", "Classic", "Plus", "Family Size", "Travel")
-
 # Price levels: budget, standard, premium.
-_LEVEL_SHARE_ITEMS: Final = np.array([0.4, 0.4, 0.2])
 _LEVEL_SHARE_USERS: Final = np.array([0.35, 0.45, 0.2])
-_LEVEL_PRICE_FACTOR: Final = np.array([0.6, 1.0, 1.8])
-_PRICE_SIGMA: Final = 0.25
 # P(view level | shopper level): own level 70 %, the rest 30 %.
 _LEVEL_MOVES: Final = np.array([[0.70, 0.22, 0.08], [0.15, 0.70, 0.15], [0.08, 0.22, 0.70]])
 # Conversion multiplier by |item level - shopper level|.
 _LEVEL_FIT: Final = np.array([1.3, 0.75, 0.45])
 
-_ZIPF_EXPONENT: Final = 0.9
 _TASTE_CONCENTRATION: Final = 3.0
 _STYLE_ALPHA: Final = 0.5
 _ACTIVITY_SIGMA: Final = 1.1
@@ -364,8 +196,8 @@ def generate_demo_store(
     rng = np.random.default_rng(seed)
 
     n_categories = min(len(CATEGORIES), n_items)
-    items = _make_items(rng, n_items, n_categories)
-    catalog = _make_catalog(rng, items, n_categories)
+    items = make_items(rng, n_items, n_categories)
+    catalog = make_catalog(rng, items, n_categories)
     shoppers = _make_shoppers(rng, n_users, n_categories)
     sampler = _ItemSampler(items, n_categories)
 
@@ -404,124 +236,6 @@ def _parse_start(start: str) -> pd.Timestamp:
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return ts
-
-
-def _ids(prefix: str, n: int) -> pd.Index:
-    """``prefix`` + 1..n zero-padded to the width of ``n`` (sorted order = number order)."""
-    width = len(str(n))
-    numbers = canonical_ids(pd.Series(np.arange(1, n + 1))).str.zfill(width)
-    return pd.Index(prefix + numbers, dtype="str")
-
-
-# ---------------------------------------------------------------------------------------------
-# catalog
-
-
-@dataclass(frozen=True)
-class _Items:
-    """Latent item attributes, one entry per item index."""
-
-    category: np.ndarray  # int16
-    style: np.ndarray  # int8
-    level: np.ndarray  # int8
-    popularity: np.ndarray  # float64, Zipf weight within the category
-    price: np.ndarray  # float64
-    combo: np.ndarray  # int64, index into the category's (adjective, material, noun) space
-    edition: np.ndarray  # int64, 0 for the first item with that combination
-
-
-def _make_items(rng: np.random.Generator, n_items: int, n_categories: int) -> _Items:
-    weights = np.array([c.weight for c in CATEGORIES[:n_categories]])
-    # every category gets at least one item, the rest by weight
-    category = np.concatenate(
-        [
-            np.arange(n_categories),
-            rng.choice(n_categories, size=n_items - n_categories, p=weights / weights.sum()),
-        ]
-    ).astype(np.int16)
-    category = rng.permutation(category)
-    level = rng.choice(3, size=n_items, p=_LEVEL_SHARE_ITEMS).astype(np.int8)
-
-    n_adjectives = sum(len(a) for a in STYLES.values())
-    adjectives_per_style = len(next(iter(STYLES.values())))
-    combo = np.zeros(n_items, dtype=np.int64)
-    edition = np.zeros(n_items, dtype=np.int64)
-    popularity = np.zeros(n_items, dtype=np.float64)
-    medians = np.zeros(n_items, dtype=np.float64)
-    for c, spec in enumerate(CATEGORIES[:n_categories]):
-        members = np.flatnonzero(category == c)
-        space = n_adjectives * len(spec.materials) * len(spec.nouns)
-        order = np.arange(len(members))
-        combo[members] = rng.permutation(space)[order % space]
-        edition[members] = order // space
-        ranks = rng.permutation(len(members))
-        popularity[members] = 1.0 / (ranks + 1.0) ** _ZIPF_EXPONENT
-        medians[members] = spec.median_price
-    # the adjective is the slowest-moving digit of the combination index
-    adjective = combo // _combo_tail_sizes(category, n_categories)
-    style = (adjective // adjectives_per_style).astype(np.int8)
-
-    raw = medians * _LEVEL_PRICE_FACTOR[level] * rng.lognormal(0.0, _PRICE_SIGMA, n_items)
-    price = np.where(raw >= 5.0, np.maximum(np.round(raw), 1.0) - 0.01, np.round(raw, 1) - 0.01)
-    price = np.round(np.maximum(price, 0.49), 2)
-    return _Items(category, style, level, popularity, price, combo, edition)
-
-
-def _combo_tail_sizes(category: np.ndarray, n_categories: int) -> np.ndarray:
-    """Per item: len(materials) * len(nouns) of its category (the adjective's place value)."""
-    tail = np.array([len(s.materials) * len(s.nouns) for s in CATEGORIES[:n_categories]])
-    return tail[category]
-
-
-def _make_catalog(rng: np.random.Generator, items: _Items, n_categories: int) -> pd.DataFrame:
-    n_items = len(items.category)
-    adjectives = np.array([a for group in STYLES.values() for a in group], dtype=object)
-    tail = _combo_tail_sizes(items.category, n_categories)
-    adjective = items.combo // tail
-    rest = items.combo % tail
-
-    titles = np.empty(n_items, dtype=object)
-    for c, spec in enumerate(CATEGORIES[:n_categories]):
-        members = np.flatnonzero(items.category == c)
-        materials = np.array(spec.materials, dtype=object)
-        nouns = np.array(spec.nouns, dtype=object)
-        r = rest[members]
-        titles[members] = (
-            adjectives[adjective[members]]
-            + " "
-            + materials[r // len(spec.nouns)]
-            + " "
-            + nouns[r % len(spec.nouns)]
-        )
-    title = pd.Series(titles, dtype="str")
-    repeat = items.edition
-    if repeat.any():
-        editions = np.array(("",) + _EDITIONS, dtype=object)
-        n_ed = len(_EDITIONS)
-        suffix = pd.Series(editions[np.where(repeat > 0, (repeat - 1) % n_ed + 1, 0)], dtype="str")
-        rounds = (repeat - 1) // n_ed
-        # title text ("Mug 2"), not an id
-        numbered = pd.Series(np.where(rounds > 0, " " + (rounds + 1).astype(str), ""), dtype="str")
-        title = title.where(repeat == 0, title + " " + suffix + numbered)
-
-    # two invented brands per category and price level
-    n_heads, n_tails = len(_BRAND_HEADS), len(_BRAND_TAILS)
-    picks = rng.choice(n_heads * n_tails, size=(n_categories, 3, 2), replace=False)
-    names = np.array([h + t for h in _BRAND_HEADS for t in _BRAND_TAILS], dtype=object)
-    brand_of = names[picks]  # (category, level, 2)
-    which = rng.integers(0, 2, size=n_items)
-    brand = brand_of[items.category, items.level, which]
-
-    category_names = np.array([c.name for c in CATEGORIES[:n_categories]], dtype=object)
-    return pd.DataFrame(
-        {
-            Columns.ITEM: pd.Series(_ids("P", n_items), dtype="str"),
-            Columns.TITLE: title,
-            Columns.CATEGORY: pd.Series(category_names[items.category], dtype="str"),
-            Columns.BRAND: pd.Series(brand, dtype="str"),
-            Columns.PRICE: items.price.astype(np.float64),
-        }
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -578,7 +292,7 @@ class _ItemSampler:
     items for millions of views at once.
     """
 
-    def __init__(self, items: _Items, n_categories: int) -> None:
+    def __init__(self, items: Items, n_categories: int) -> None:
         n_styles = len(STYLES)
         self.n_cells = n_categories * n_styles * 3
         cell = self.cell_of(items.category.astype(np.int64), items.style, items.level)
@@ -701,7 +415,7 @@ class _Funnel:
 
 
 def _make_funnel(
-    rng: np.random.Generator, views: _Views, items: _Items, shoppers: _Shoppers
+    rng: np.random.Generator, views: _Views, items: Items, shoppers: _Shoppers
 ) -> _Funnel:
     n_views = len(views.user)
     fit = _LEVEL_FIT[np.abs(items.level[views.item] - shoppers.level[views.user])]
@@ -749,7 +463,7 @@ def _make_reorders(
     rng: np.random.Generator,
     funnel: _Funnel,
     views: _Views,
-    items: _Items,
+    items: Items,
     shoppers: _Shoppers,
     horizon_s: int,
 ) -> _Reorders:
@@ -797,7 +511,7 @@ def _simulate(
     n_events: int,
     days: int,
     start_ts: pd.Timestamp,
-    items: _Items,
+    items: Items,
     shoppers: _Shoppers,
     sampler: _ItemSampler,
 ) -> _Log:
@@ -867,7 +581,9 @@ def _to_frame(
     event_dtype = pd.CategoricalDtype(categories=list(EVENT_TYPES))
     return pd.DataFrame(
         {
-            Columns.USER: pd.Categorical.from_codes(log.user[order], categories=_ids("U", n_users)),
+            Columns.USER: pd.Categorical.from_codes(
+                log.user[order], categories=numbered_ids("U", n_users)
+            ),
             Columns.ITEM: pd.Categorical.from_codes(
                 item, categories=pd.Index(item_ids.to_numpy(), dtype="str")
             ),
