@@ -23,7 +23,7 @@ BOUNDARIES: dict[str, int] = {
     "data/dataset.py": 2,  # canonical_ids and id_values: the one id cast
     "data/loaders.py": 4,  # reading files: the Online Retail text columns, titles
     "data/schema.py": 2,  # event names read from a file, catalog titles
-    "data/demo_store.py": 1,  # title text of the generator
+    "data/demo_catalog.py": 1,  # title text of the generator
     "interactions.py": 5,  # IdMap: any ids in, and its fixed-width unicode artifact out
     "provenance.py": 1,  # the checksum hashes category values (saved labs hold it)
     "security/forget.py": 2,  # comparing every column of a saved artifact as text
