@@ -34,6 +34,12 @@ one at the cutoff, each fitted on the events before it) is added to the columns;
 ``"sequence_candidates": N``, which only prints how many of the period's purchases the
 ``sasrec`` top N adds to the candidates (the recall a candidate source could add).
 
+A variant may also hold ``"userknn": {"k": K, "tau_days": T}`` (``{}`` for k=100, tau 90
+days): a trial of a TIFU-KNN-style user-neighbour score (``bench/userknn_trial.py``), two
+columns (the score and its rank among the shopper's rows of the window) added to the
+training rows (one score matrix per window cutoff, from the purchases before it) and to the
+candidates (one at the cutoff); it prints the CPU seconds per cutoff.
+
 ``"seed": S`` refits the classifier with another seed (the rows and candidates stay) and
 ``"compare_to": K`` pairs the variant with variant ``K`` (default 0, the first) instead.
 
@@ -60,6 +66,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
+from bench.userknn_trial import USERKNN_FEATURES, userknn_columns  # noqa: E402
 from recsys_core.data.builtin import load_dataset  # noqa: E402
 from recsys_core.interactions import InteractionMatrix  # noqa: E402
 from recsys_core.metrics import (  # noqa: E402
@@ -127,7 +134,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=None,
-        help="JSON list of {drop_groups, n_als, n_itemknn, sequence, sequence_candidates}",
+        help="JSON list of {drop_groups, n_als, n_itemknn, sequence, sequence_candidates, "
+        "userknn, seed, compare_to}",
     )
     parser.add_argument(
         "--per-user-out",
@@ -270,6 +278,7 @@ def _variants(
     rng = np.random.default_rng(0)
     keys = pd.MultiIndex.from_frame(relevant)
     sequence = _sequence_tables(variants, split, train, frame, relevant)
+    userknn = _userknn_tables(variants, split, train, frame)
     for variant in variants:
         dropped = set(variant.get("drop_groups") or [])  # type: ignore[arg-type]
         unknown = dropped - {g.name for g in REGISTRY.groups}
@@ -285,6 +294,11 @@ def _variants(
             rows = pd.concat([rows, train_seq.loc[rows.index]], axis=1)
             cand = pd.concat([cand, cand_seq.loc[cand.index]], axis=1)
             columns = [*columns, *SEQUENCE_FEATURES]
+        if "userknn" in variant:
+            train_knn, cand_knn = userknn[json.dumps(variant["userknn"], sort_keys=True)]
+            rows = pd.concat([rows, train_knn.loc[rows.index]], axis=1)
+            cand = pd.concat([cand, cand_knn.loc[cand.index]], axis=1)
+            columns = [*columns, *USERKNN_FEATURES]
         wall, cpu = time.perf_counter(), time.process_time()
         model = PurchaseModel(
             **ranker.config.classifier.model_dump(),
@@ -373,6 +387,37 @@ def _sequence_tables(
                 f"-> {(base + hits.sum()) / len(relevant):.3f}",
                 flush=True,
             )
+    return tables
+
+
+def _userknn_tables(
+    variants: list[dict[str, object]], split: object, train: pd.DataFrame, frame: pd.DataFrame
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """The trial ``userknn`` columns of the training rows (one score matrix per window cutoff)
+    and of the candidates (one at the cutoff), per distinct ``userknn`` setting; prints the
+    CPU seconds per cutoff and the last event each matrix used."""
+    events, cutoff = split.train, split.cutoff  # type: ignore[attr-defined]
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    for variant in variants:
+        if "userknn" not in variant:
+            continue
+        key = json.dumps(variant["userknn"], sort_keys=True)
+        if key in tables:
+            continue
+        settings = dict(variant["userknn"] or {})  # type: ignore[call-overload]
+        wall, cpu = time.perf_counter(), time.process_time()
+        train_knn, info = userknn_columns(events, train, WINDOW_CUTOFF, settings)
+        at_cutoff = frame[["user_id", "item_id"]].assign(**{WINDOW_CUTOFF: cutoff})
+        cand_knn, top = userknn_columns(events, at_cutoff, WINDOW_CUTOFF, settings)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(
+            f"  userknn {key}: {len(info) + len(top)} cutoffs, {cpu:.1f}s cpu in all "
+            f"({wall:.1f}s wall); per cutoff {info + top}; training rows scored "
+            f"{train_knn['userknn_score'].notna().mean():.3f}, candidates "
+            f"{cand_knn['userknn_score'].notna().mean():.3f}",
+            flush=True,
+        )
+        tables[key] = (train_knn, cand_knn)
     return tables
 
 
