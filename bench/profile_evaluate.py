@@ -39,7 +39,7 @@ PARTS = (
     ("  classifier fit (ranker + order model)", "ranking/purchase_model.py", "fit"),
     ("    LightGBM training (main thread)", "ranking/purchase_model.py", "_train"),
     ("    LightGBM prediction (all margins)", "ranking/purchase_model.py", "_margin"),
-    ("    calibrator choice", "ranking/purchase_model.py", "_fit_calibrator"),
+    ("    calibrator choice", "ranking/calibration.py", "choose_calibrator"),
     ("    shopper ids to rank codes", "ranking/purchase_model.py", "group_codes"),
     ("candidates scored (lists, every path)", "candidate_scoring.py", "compact_scored_candidates"),
     ("  candidate generation (every path)", "ranking/candidates.py", "candidates"),

@@ -58,7 +58,7 @@ from recsys_core.merchandising import (
     rules_for_shopper,
     today_utc,
 )
-from recsys_core.repeats import BoughtRule
+from recsys_core.repeats import BoughtRule, Removes
 
 __all__ = [
     "LAB_RULE",
@@ -84,7 +84,7 @@ Repeats = Literal["keep", "leave-out-bought", "leave-out-seen"]
 REPEATS: Final[tuple[str, ...]] = get_args(Repeats)
 
 #: A repeat rule's ``removes`` (:class:`recsys_core.repeats.BoughtRule`) as a policy's repeats.
-REPEATS_OF_RULE: Final[dict[str, Repeats]] = {
+REPEATS_OF_RULE: Final[dict[Removes, Repeats]] = {
     "nothing": "keep",
     "bought": "leave-out-bought",
     "seen": "leave-out-seen",

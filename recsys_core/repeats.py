@@ -30,7 +30,7 @@ applies the rule to any model: :func:`recsys_core.policy.recommend_with_policy` 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from recsys_core.data.dataset import canonical_event_frame
 __all__ = [
     "REPEAT_RATE_THRESHOLD",
     "BoughtRule",
+    "Removes",
     "RepeatProfile",
     "bought_rule",
     "bought_pairs",
@@ -49,6 +50,9 @@ __all__ = [
 
 #: Below this repeat rate shoppers "rarely re-buy": lists leave out already-bought items.
 REPEAT_RATE_THRESHOLD: Final = 0.05
+
+#: What leaves a list: every item the shopper interacted with, the bought ones, or nothing.
+Removes = Literal["seen", "bought", "nothing"]
 
 _DAY_NS: Final = 86_400 * 1_000_000_000
 
@@ -91,7 +95,7 @@ class RepeatProfile:
     filter_seen: bool
     reason: str
     return_rate: float = float("nan")
-    removes: str = "nothing"
+    removes: Removes = "nothing"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -248,7 +252,7 @@ class BoughtRule:
         One sentence.
     """
 
-    removes: str
+    removes: Removes
     source: str
     why: str
 
@@ -280,7 +284,7 @@ def bought_rule(
     """
     never_return = profile is not None and profile.get("removes") == "seen"
 
-    def removes(remove: bool, seen: bool = False) -> str:
+    def removes(remove: bool, seen: bool = False) -> Removes:
         return ("seen" if seen else "bought") if remove else "nothing"
 
     if asked is not None:

@@ -218,10 +218,6 @@ def numbered_ids(prefix: str, n: int) -> pd.Index:
     return pd.Index(prefix + numbers, dtype="str")
 
 
-# ---------------------------------------------------------------------------------------------
-# catalog
-
-
 @dataclass(frozen=True)
 class Items:
     """Latent item attributes, one entry per item index."""

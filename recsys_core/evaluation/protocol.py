@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from recsys_core.columns import Columns
 from recsys_core.data.dataset import canonical_ids
 from recsys_core.evaluation.config import EvaluationConfig
-from recsys_core.repeats import bought_pairs, bought_rule, repeat_profile
+from recsys_core.repeats import Removes, bought_pairs, bought_rule, repeat_profile
 from recsys_core.split import Split, rolling_origin_splits
 
 
@@ -109,7 +109,7 @@ class ListRule:
 
     #: ``seen`` (every seen item left out), ``bought`` (bought items left out, viewed items
     #: stay) or ``nothing`` (repurchases count).
-    removes: str
+    removes: Removes
     #: The JSON block ``split.already_bought``: which rule applied and why.
     description: dict[str, Any]
     #: One line for the notes.
@@ -134,6 +134,7 @@ def list_rule(
     bought_is_seen = len(bought) == len(seen)
     would = "to remove" if repeats.filter_seen else "to keep"
     seen_rule: dict[str, Any]
+    removes: Removes
     if config.filter_seen is True:
         removes = "seen"
         seen_rule = {

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recsys_core.interactions import EventWeights
 from recsys_core.models import ALSConfig, ItemKNNConfig
+from recsys_core.ranking.objectives import Objective
 
 __all__ = [
     "LABEL",
@@ -180,7 +181,7 @@ class PurchaseModelConfig(BaseModel):
             "model early (cross_fit_folds=0 with early_stopping_rounds > 0)."
         ),
     )
-    objective: Literal["binary", "lambdarank", "rank_xendcg"] = Field(
+    objective: Objective = Field(
         "binary",
         description=(
             "What the trees learn: 'binary' (log loss of each row's label), or a ranking "
