@@ -206,9 +206,34 @@ NICENESS = 10
 _MARK = "@@recsys-training-job "
 
 
+#: The child's progress is reported from several threads (the ranker's fold models train
+#: side by side): one message, one write, one at a time.
+_SAYING = threading.Lock()
+
+
 def _say(kind: str, value: Any = None, extra: Any = None) -> None:
-    """One message of the child to its parent (a line on stdout)."""
-    print(_MARK + json.dumps([kind, value, extra]), flush=True)
+    """One message of the child to its parent: a whole line on stdout in one write (``print``
+    writes the text and its newline separately, so two threads could join two messages on
+    one line)."""
+    line = _MARK + json.dumps([kind, value, extra]) + "\n"
+    with _SAYING:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def _message(line: str) -> tuple[str, Any, Any] | None:
+    """The message of one of the child's lines (a library's output without its own newline
+    may come first); ``None`` for other output or a garbled message, which the reader passes
+    through instead of stopping on it (a reader that stops leaves the page waiting for a job
+    that has finished)."""
+    at = line.find(_MARK)
+    if at < 0:
+        return None
+    try:
+        kind, value, extra = json.loads(line[at + len(_MARK) :])
+    except (ValueError, TypeError):  # not JSON, or not three fields
+        return None
+    return str(kind), value, extra
 
 
 def _child(folder: Path) -> int:  # pragma: no cover - runs in the child process (app tests)
@@ -300,10 +325,11 @@ def _follow(job: TrainingJob, folder: Path) -> None:
     assert process is not None and process.stdout is not None
     try:
         for line in process.stdout:
-            if not line.startswith(_MARK):
+            message = _message(line)
+            if message is None:
                 sys.stdout.write(line)  # a library's own output: pass it through
                 continue
-            kind, value, extra = json.loads(line[len(_MARK) :])
+            kind, value, extra = message
             if kind == "progress":
                 job.message, job.fraction = str(value), min(max(float(extra), 0.0), 1.0)
             elif kind == "saved":
